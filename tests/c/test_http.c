@@ -1,0 +1,470 @@
+/* test_http.c: the libcurl multi engine (runtime/http.c) against a small
+ * libmicrohttpd server in this process: retries and their waits (checked
+ * with the server's own arrival times), no retry on 4xx, the size cap,
+ * the overall deadline, bounded concurrency, connection reuse, refused
+ * connections, disallowed protocols and redirects. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+
+enum { MAX_HITS = 16 };
+
+typedef struct route_log {
+  char path[32];
+  int hits;
+  int64_t mono_ms[MAX_HITS];    /* arrival times, monotonic */
+  int64_t epoch_ms[MAX_HITS];   /* arrival times, wall clock */
+} route_log;
+
+typedef struct test_server {
+  struct MHD_Daemon *daemon;
+  int port;
+  pthread_mutex_t mu;
+  route_log routes[16];
+  int in_flight, max_in_flight, connections;
+  int64_t reset_us;             /* X-RateLimit-Reset sent by /reset */
+} test_server;
+
+static test_server srv;
+
+static int64_t epoch_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t epoch_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Logs a hit and returns its 0-based number for this path. */
+static int log_hit(const char *path) {
+  pthread_mutex_lock(&srv.mu);
+  route_log *r = NULL;
+  for (int i = 0; i < 16 && !r; i++) {
+    if (!srv.routes[i].path[0]) snprintf(srv.routes[i].path, sizeof srv.routes[i].path, "%s", path);
+    if (!strcmp(srv.routes[i].path, path)) r = &srv.routes[i];
+  }
+  int n = r ? r->hits++ : 0;
+  if (r && n < MAX_HITS) {
+    r->mono_ms[n] = ub_http_now_ms();
+    r->epoch_ms[n] = epoch_ms();
+  }
+  pthread_mutex_unlock(&srv.mu);
+  return n;
+}
+
+static route_log *route(const char *path) {
+  for (int i = 0; i < 16 && srv.routes[i].path[0]; i++)
+    if (!strcmp(srv.routes[i].path, path)) return &srv.routes[i];
+  return NULL;
+}
+
+static int hits(const char *path) {
+  route_log *r = route(path);
+  return r ? r->hits : 0;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *body,
+                             const char *hname, const char *hvalue) {
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+  MHD_add_response_header(resp, "Content-Type", "application/json");
+  if (hname) MHD_add_response_header(resp, hname, hvalue);
+  enum MHD_Result ret = MHD_queue_response(c, status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+static void track_flight(int delta) {
+  pthread_mutex_lock(&srv.mu);
+  srv.in_flight += delta;
+  if (srv.in_flight > srv.max_in_flight) srv.max_in_flight = srv.in_flight;
+  pthread_mutex_unlock(&srv.mu);
+}
+
+static enum MHD_Result route_request(struct MHD_Connection *c, const char *url) {
+  int n = log_hit(url);
+  char hdr[64];
+  if (!strcmp(url, "/ok")) return reply(c, 200, "{\"ok\":true}", NULL, NULL);
+  if (!strcmp(url, "/flaky"))
+    return n < 2 ? reply(c, 503, "{\"error\":{\"code\":503}}", NULL, NULL)
+                 : reply(c, 200, "{\"ok\":3}", NULL, NULL);
+  if (!strcmp(url, "/retry-after"))
+    return n < 1 ? reply(c, 429, "{}", "Retry-After", "1") : reply(c, 200, "{}", NULL, NULL);
+  if (!strcmp(url, "/reset")) {
+    if (n >= 1) return reply(c, 200, "{}", NULL, NULL);
+    srv.reset_us = epoch_us() + 400000;
+    snprintf(hdr, sizeof hdr, "%lld", (long long)srv.reset_us);
+    return reply(c, 429, "{}", "X-RateLimit-Reset", hdr);
+  }
+  if (!strcmp(url, "/long-wait")) return reply(c, 429, "{}", "Retry-After", "3600");
+  if (!strcmp(url, "/bad")) return reply(c, 400, "{\"error\":{\"code\":400}}", NULL, NULL);
+  if (!strcmp(url, "/always503")) return reply(c, 503, "{}", NULL, NULL);
+  if (!strcmp(url, "/bad-gateway")) return reply(c, 502, "{}", NULL, NULL);
+  if (!strcmp(url, "/redirect")) return reply(c, 302, "", "Location", "/ok");
+  if (!strcmp(url, "/big")) {
+    static char big[100001];
+    memset(big, 'x', sizeof big - 1);
+    return reply(c, 200, big, NULL, NULL);
+  }
+  if (!strcmp(url, "/hang")) { sleep(2); return reply(c, 200, "{}", NULL, NULL); }
+  if (!strcmp(url, "/slow")) {
+    track_flight(1);
+    usleep(50000);
+    track_flight(-1);
+    return reply(c, 200, "{}", NULL, NULL);
+  }
+  return reply(c, 404, "{}", NULL, NULL);
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload,
+                               size_t *upload_size, void **state) {
+  static int started;
+  (void)cls; (void)method; (void)version; (void)upload;
+  if (!*state) { *state = &started; return MHD_YES; }
+  if (*upload_size) { *upload_size = 0; return MHD_YES; }
+  return route_request(c, url);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+  (void)cls; (void)c; (void)socket_context;
+  if (code != MHD_CONNECTION_NOTIFY_STARTED) return;
+  pthread_mutex_lock(&srv.mu);
+  srv.connections++;
+  pthread_mutex_unlock(&srv.mu);
+}
+
+static int start_server(void **state) {
+  (void)state;
+  memset(&srv, 0, sizeof srv);
+  pthread_mutex_init(&srv.mu, NULL);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  srv.daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
+                                0, NULL, NULL, handler, NULL,
+                                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                                MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+                                MHD_OPTION_END);
+  if (!srv.daemon) return -1;
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv.daemon, MHD_DAEMON_INFO_BIND_PORT);
+  srv.port = info ? info->port : 0;
+  return srv.port ? 0 : -1;
+}
+
+static int stop_server(void **state) {
+  (void)state;
+  MHD_stop_daemon(srv.daemon);
+  return 0;
+}
+
+static void url_of(char *out, size_t len, const char *path) {
+  snprintf(out, len, "http://127.0.0.1:%d%s", srv.port, path);
+}
+
+/* Runs one request with fast backoffs; the caller clears it. */
+static void run_one(ub_http_request *r, char *url, const char *path, const ub_http_opts *o,
+                    int64_t deadline) {
+  ub_http_opts defaults;
+  ub_http_default_opts(&defaults);
+  defaults.backoff_base_ms = 10;
+  defaults.jitter_seed = 42;
+  ub_http *h = ub_http_new(o ? o : &defaults);
+  assert_non_null(h);
+  url_of(url, 128, path);
+  memset(r, 0, sizeof *r);
+  r->url = url;
+  assert_int_equal(ub_http_run(h, r, 1, deadline), 0);
+  ub_http_free(h);
+}
+
+static void test_plain_get(void **state) {
+  (void)state;
+  ub_http_request r;
+  char url[128];
+  run_one(&r, url, "/ok", NULL, 0);
+  assert_int_equal(r.result, UB_HTTP_DONE);
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.response.data, "{\"ok\":true}");
+  assert_string_equal(r.content_type, "application/json");
+  assert_int_equal(r.attempts, 1);
+  ub_http_request_clear(&r);
+}
+
+static void test_retries_503_then_succeeds(void **state) {
+  (void)state;
+  ub_http_request r;
+  char url[128];
+  run_one(&r, url, "/flaky", NULL, 0);
+  assert_int_equal(r.result, UB_HTTP_DONE);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(r.attempts, 3);
+  assert_int_equal(hits("/flaky"), 3);
+  assert_true(r.waited_ms >= 5 + 10);      /* two backoffs of at least b/2 */
+  ub_http_request_clear(&r);
+}
+
+static void test_retry_after_seconds_is_honoured(void **state) {
+  (void)state;
+  ub_http_request r;
+  char url[128];
+  run_one(&r, url, "/retry-after", NULL, 0);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(r.attempts, 2);
+  route_log *log = route("/retry-after");
+  assert_true(log->mono_ms[1] - log->mono_ms[0] >= 1000);
+  ub_http_request_clear(&r);
+}
+
+static void test_ratelimit_reset_is_honoured(void **state) {
+  (void)state;
+  ub_http_request r;
+  char url[128];
+  run_one(&r, url, "/reset", NULL, 0);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(r.attempts, 2);
+  route_log *log = route("/reset");
+  assert_true(log->epoch_ms[1] >= srv.reset_us / 1000);
+  ub_http_request_clear(&r);
+}
+
+static void test_wait_beyond_limit_is_not_retried(void **state) {
+  (void)state;
+  ub_http_request r;
+  char url[128];
+  run_one(&r, url, "/long-wait", NULL, 0);
+  assert_int_equal(r.result, UB_HTTP_DONE);
+  assert_int_equal(r.status, 429);
+  assert_int_equal(r.attempts, 1);
+  assert_non_null(strstr(r.error, "not retried"));
+  ub_http_request_clear(&r);
+}
+
+static void test_no_retry_on_400(void **state) {
+  (void)state;
+  ub_http_request r;
+  char url[128];
+  run_one(&r, url, "/bad", NULL, 0);
+  assert_int_equal(r.status, 400);
+  assert_int_equal(r.attempts, 1);
+  assert_int_equal(hits("/bad"), 1);
+  ub_http_request_clear(&r);
+}
+
+static void test_gives_up_after_max_attempts(void **state) {
+  (void)state;
+  ub_http_request r;
+  char url[128];
+  run_one(&r, url, "/always503", NULL, 0);
+  assert_int_equal(r.result, UB_HTTP_DONE);
+  assert_int_equal(r.status, 503);
+  assert_int_equal(r.attempts, 4);
+  assert_int_equal(hits("/always503"), 4);
+  ub_http_request_clear(&r);
+}
+
+static void test_post_not_retried_on_502(void **state) {
+  (void)state;
+  ub_http_opts o;
+  ub_http_default_opts(&o);
+  o.backoff_base_ms = 10;
+  ub_http *h = ub_http_new(&o);
+  char url[128];
+  url_of(url, sizeof url, "/bad-gateway");
+  ub_http_request r = {.method = "POST", .url = url, .body = "{}", .body_len = 2};
+  assert_int_equal(ub_http_run(h, &r, 1, 0), 0);
+  assert_int_equal(r.status, 502);
+  assert_int_equal(r.attempts, 1);
+  ub_http_request_clear(&r);
+  ub_http_free(h);
+}
+
+static void test_response_size_cap(void **state) {
+  (void)state;
+  ub_http_opts o;
+  ub_http_default_opts(&o);
+  o.max_response_bytes = 10000;
+  ub_http_request r;
+  char url[128];
+  run_one(&r, url, "/big", &o, 0);
+  assert_int_equal(r.result, UB_HTTP_ETOOLARGE);
+  assert_true(r.response.len <= 10000);
+  assert_non_null(strstr(r.error, "10000 bytes"));
+  ub_http_request_clear(&r);
+}
+
+static void test_overall_deadline_holds(void **state) {
+  (void)state;
+  ub_http_request r;
+  char url[128];
+  run_one(&r, url, "/hang", NULL, ub_http_now_ms() + 300);
+  assert_int_equal(r.result, UB_HTTP_EDEADLINE);
+  assert_int_equal(r.status, 0);
+  assert_non_null(strstr(r.error, "deadline"));
+  ub_http_request_clear(&r);
+}
+
+static void test_concurrency_is_bounded(void **state) {
+  (void)state;
+  ub_http_opts o;
+  ub_http_default_opts(&o);
+  o.concurrency = 3;
+  ub_http *h = ub_http_new(&o);
+  char url[128];
+  url_of(url, sizeof url, "/slow");
+  ub_http_request reqs[12];
+  memset(reqs, 0, sizeof reqs);
+  for (int i = 0; i < 12; i++) reqs[i].url = url;
+  srv.max_in_flight = 0;
+  assert_int_equal(ub_http_run(h, reqs, 12, 0), 0);
+  for (int i = 0; i < 12; i++) {
+    assert_int_equal(reqs[i].status, 200);
+    ub_http_request_clear(&reqs[i]);
+  }
+  assert_int_equal(hits("/slow"), 12);
+  assert_true(srv.max_in_flight >= 1 && srv.max_in_flight <= 3);
+  ub_http_free(h);
+}
+
+static void test_connections_are_reused(void **state) {
+  (void)state;
+  ub_http_opts o;
+  ub_http_default_opts(&o);
+  o.concurrency = 1;
+  ub_http *h = ub_http_new(&o);
+  char url[128];
+  url_of(url, sizeof url, "/ok");
+  int before = srv.connections;
+  for (int i = 0; i < 5; i++) {
+    ub_http_request r = {.url = url};
+    assert_int_equal(ub_http_run(h, &r, 1, 0), 0);
+    assert_int_equal(r.status, 200);
+    ub_http_request_clear(&r);
+  }
+  assert_int_equal(srv.connections - before, 1);
+  ub_http_free(h);
+}
+
+static void test_refused_connection_is_retried_then_fails(void **state) {
+  (void)state;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+  char url[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/x", ntohs(addr.sin_port));
+  ub_http_opts o;
+  ub_http_default_opts(&o);
+  o.max_attempts = 3;
+  o.backoff_base_ms = 5;
+  ub_http *h = ub_http_new(&o);
+  ub_http_request r = {.url = url};
+  assert_int_equal(ub_http_run(h, &r, 1, 0), 0);
+  assert_int_equal(r.result, UB_HTTP_ETRANSPORT);
+  assert_int_equal(r.attempts, 3);
+  assert_int_equal(r.status, 0);
+  assert_true(r.error[0] != '\0');
+  ub_http_request_clear(&r);
+  ub_http_free(h);
+  close(fd);
+}
+
+static void test_only_http_protocols(void **state) {
+  (void)state;
+  ub_http *h = ub_http_new(NULL);
+  ub_http_request r = {.url = "file:///etc/hostname"};
+  assert_int_equal(ub_http_run(h, &r, 1, 0), 0);
+  assert_int_equal(r.result, UB_HTTP_ETRANSPORT);
+  assert_int_equal(r.attempts, 1);
+  assert_int_equal(r.response.len, 0);
+  ub_http_request_clear(&r);
+  ub_http_free(h);
+}
+
+static void test_redirects_are_not_followed(void **state) {
+  (void)state;
+  ub_http_request r;
+  char url[128];
+  int ok_before = hits("/ok");
+  run_one(&r, url, "/redirect", NULL, 0);
+  assert_int_equal(r.result, UB_HTTP_DONE);
+  assert_int_equal(r.status, 302);
+  assert_int_equal(hits("/ok"), ok_before);
+  ub_http_request_clear(&r);
+}
+
+static void test_parse_wait(void **state) {
+  (void)state;
+  int64_t now = 1700000000000;
+  assert_int_equal(ub_http_parse_wait("2", NULL, now), 2000);
+  assert_int_equal(ub_http_parse_wait(" 0 ", NULL, now), 0);
+  assert_int_equal(ub_http_parse_wait(NULL, "1700000001500000", now), 1500);
+  assert_int_equal(ub_http_parse_wait("3", "1700000001500000", now), 3000);
+  assert_int_equal(ub_http_parse_wait(NULL, "1699999999000000", now), 0);
+  assert_int_equal(ub_http_parse_wait("soon", NULL, now), -1);
+  assert_int_equal(ub_http_parse_wait(NULL, NULL, now), -1);
+  /* HTTP-date: Tue, 14 Nov 2023 22:13:25 GMT is 1700000005 s */
+  assert_int_equal(ub_http_parse_wait("Tue, 14 Nov 2023 22:13:25 GMT", NULL, now), 5000);
+}
+
+static void test_backoff_grows_and_is_capped(void **state) {
+  (void)state;
+  ub_http_opts o;
+  ub_http_default_opts(&o);
+  o.backoff_base_ms = 100;
+  o.backoff_max_ms = 1000;
+  uint64_t rng = 7;
+  long expect_max[] = {100, 200, 400, 800, 1000, 1000};
+  for (int a = 1; a <= 6; a++) {
+    for (int k = 0; k < 50; k++) {
+      long b = ub_http_backoff_ms(&o, a, &rng);
+      assert_true(b >= expect_max[a - 1] / 2 && b <= expect_max[a - 1]);
+    }
+  }
+  assert_true(ub_http_status_retryable(429) && ub_http_status_retryable(504));
+  assert_false(ub_http_status_retryable(500) || ub_http_status_retryable(404));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_plain_get),
+      cmocka_unit_test(test_retries_503_then_succeeds),
+      cmocka_unit_test(test_retry_after_seconds_is_honoured),
+      cmocka_unit_test(test_ratelimit_reset_is_honoured),
+      cmocka_unit_test(test_wait_beyond_limit_is_not_retried),
+      cmocka_unit_test(test_no_retry_on_400),
+      cmocka_unit_test(test_gives_up_after_max_attempts),
+      cmocka_unit_test(test_post_not_retried_on_502),
+      cmocka_unit_test(test_response_size_cap),
+      cmocka_unit_test(test_overall_deadline_holds),
+      cmocka_unit_test(test_concurrency_is_bounded),
+      cmocka_unit_test(test_connections_are_reused),
+      cmocka_unit_test(test_refused_connection_is_retried_then_fails),
+      cmocka_unit_test(test_only_http_protocols),
+      cmocka_unit_test(test_redirects_are_not_followed),
+      cmocka_unit_test(test_parse_wait),
+      cmocka_unit_test(test_backoff_grows_and_is_capped),
+  };
+  return cmocka_run_group_tests(tests, start_server, stop_server);
+}
