@@ -24,6 +24,7 @@ typedef struct json_reader {
   unsigned char stack[256];      /* 'a' array, 'o' object, per depth */
   int expect_key;                /* next token in an object is a key */
   int need_sep;                  /* a ',' is needed before the next item */
+  int after_key;                 /* a key was read; its value comes next */
   int is_key;                    /* last string was an object key */
   /* value of the last JSON_STRING (decoded UTF-8, NUL-terminated) */
   ub_buf str;
@@ -61,6 +62,7 @@ typedef struct json_enc_opts {
   int py_style;      /* separators ", " and ": ", floats with ".0" */
   int max_depth;     /* default 100 */
   int sort_keys;     /* default 1 */
+  const char *root;  /* name of the value in error paths ("result") */
 } json_enc_opts;
 
 int json_encode_lua(lua_State *L, int idx, const json_enc_opts *o, ub_buf *out,

@@ -64,6 +64,22 @@ int sb_grant(sandbox *sb, const char *name, sb_opener opener);
 sb_status sb_run(sandbox *sb, const char *policy_path,
                  sb_push_fn push_args, sb_take_fn take_result, void *ud);
 
+/* A policy given as source text (e.g. replayed from the ledger). name is
+ * the chunk name shown in errors ("policies/monspec.lua"); dir is the
+ * folder require searches after stdlib (NULL: stdlib only). */
+typedef struct sb_policy {
+  const char *name;
+  const char *source;
+  size_t len;
+  const char *dir;
+} sb_policy;
+
+sb_status sb_run_policy(sandbox *sb, const sb_policy *policy,
+                        sb_push_fn push_args, sb_take_fn take_result, void *ud);
+
+/* Reads a policy or module file (at most 4 MiB); caller frees. */
+char *sb_read_source(const char *path, size_t *len, char *err, size_t errlen);
+
 const char *sb_error(const sandbox *sb);
 sb_kill sb_killed(const sandbox *sb);
 /* Text the policy printed during the last evaluation (bounded). */

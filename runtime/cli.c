@@ -1,0 +1,87 @@
+/* cli.c: helpers shared by the commands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "buf.h"
+
+int ub_usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "unbreakable %s: ", cmd);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, " (see 'unbreakable %s --help')\n", cmd);
+  return UB_EXIT_USAGE;
+}
+
+double ub_parse_positive(const char *text) {
+  char *end;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (errno || end == text || *end || !(v > 0) || v > 1e15) return -1;
+  return v;
+}
+
+int ub_wants_help(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--") == 0) return 0;
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
+  }
+  return 0;
+}
+
+static int is_dir(const char *path) {
+  struct stat st;
+  return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static const char *pick_dir(const char *env, const char *source, const char *installed) {
+  const char *v = getenv(env);
+  if (v && *v) return v;
+  if (is_dir(source)) return source;
+  return installed;
+}
+
+const char *ub_stdlib_dir(void) {
+  return pick_dir("UB_STDLIB", UB_SOURCE_STDLIB, UB_INSTALL_STDLIB);
+}
+
+const char *ub_policies_dir(void) {
+  return pick_dir("UB_POLICIES", UB_SOURCE_POLICIES, UB_INSTALL_POLICIES);
+}
+
+char *ub_read_all(const char *path, size_t max, size_t *len, char *err, size_t errlen) {
+  FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+  if (!f) {
+    snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    return NULL;
+  }
+  ub_buf b;
+  ub_buf_init(&b);
+  char chunk[65536];
+  size_t n;
+  int too_big = 0;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+    if (b.len + n > max) { too_big = 1; break; }
+    ub_buf_append(&b, chunk, n);
+  }
+  int bad = ferror(f) || b.failed;
+  if (f != stdin) fclose(f);
+  if (too_big || bad) {
+    if (too_big) snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
+    else snprintf(err, errlen, "cannot read %s", path);
+    ub_buf_free(&b);
+    return NULL;
+  }
+  if (ub_buf_reserve(&b, 0) != 0) {
+    snprintf(err, errlen, "out of memory reading %s", path);
+    return NULL;
+  }
+  return ub_buf_steal(&b, len);
+}

@@ -1,0 +1,106 @@
+/* ljson.c: the unbreakable.json module for policies: decode, encode and
+ * the null marker, with no shared configuration a policy could change. */
+#include "ljson.h"
+
+#include <lauxlib.h>
+
+#include "buf.h"
+#include "json.h"
+
+#define ARRAY_MT_KEY "unbreakable.json.array"
+#define MAX_DEPTH 200
+
+static int l_decode(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  char err[256];
+  if (json_decode_lua(L, s, len, MAX_DEPTH, err, sizeof err) != 0)
+    return luaL_error(L, "invalid JSON: %s", err);
+  return 1;
+}
+
+/* Encodes into a Lua-owned buffer so that a memory error cannot leak. */
+static int encode_with(lua_State *L, const json_enc_opts *o) {
+  luaL_checkany(L, 1);
+  ub_buf out;
+  ub_buf_init(&out);
+  char err[256];
+  int rc = json_encode_lua(L, 1, o, &out, err, sizeof err);
+  if (rc == 0) lua_pushlstring(L, out.data ? out.data : "", out.len);
+  ub_buf_free(&out);
+  if (rc != 0) return luaL_error(L, "cannot encode JSON: %s", err);
+  return 1;
+}
+
+static int l_encode(lua_State *L) {
+  json_enc_opts o = {0, 0, MAX_DEPTH, 1, NULL};
+  if (lua_istable(L, 2)) {
+    lua_getfield(L, 2, "indent");
+    o.indent = (int)luaL_optinteger(L, -1, 0);
+    lua_pop(L, 1);
+  }
+  return encode_with(L, &o);
+}
+
+/* Python json.dumps style: one line, ", " and ": ", floats with ".0",
+ * non-ASCII escaped; keys follow __jsonorder when the table declares it. */
+static int l_encode_py(lua_State *L) {
+  json_enc_opts o = {0, 1, MAX_DEPTH, 1, NULL};
+  return encode_with(L, &o);
+}
+
+/* json.array(t): marks t so that it encodes as [] even when empty. */
+static int l_array(lua_State *L) {
+  if (lua_isnoneornil(L, 1)) lua_newtable(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY);
+  lua_setmetatable(L, 1);
+  return 1;
+}
+
+/* json.ordered(t, {"k1", "k2", ...}): t encodes its keys in this order. */
+static int l_ordered(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  lua_createtable(L, 0, 1);
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, "__jsonorder");
+  lua_setmetatable(L, 1);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int l_format_number(lua_State *L) {
+  char out[32];
+  if (lua_isinteger(L, 1)) {
+    lua_pushfstring(L, "%I", lua_tointeger(L, 1));
+    return 1;
+  }
+  json_format_double(luaL_checknumber(L, 1), lua_toboolean(L, 2), out);
+  lua_pushstring(L, out);
+  return 1;
+}
+
+int luaopen_unbreakable_json(lua_State *L) {
+  static const luaL_Reg funcs[] = {
+    {"decode", l_decode},   {"encode", l_encode}, {"encode_py", l_encode_py},
+    {"array", l_array},     {"ordered", l_ordered},
+    {"format_number", l_format_number}, {NULL, NULL}};
+  if (lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushliteral(L, "json.array");
+    lua_setfield(L, -2, "__name");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY);
+  } else {
+    lua_pop(L, 1);
+  }
+  luaL_newlib(L, funcs);
+  lua_pushlightuserdata(L, json_null());
+  lua_setfield(L, -2, "null");
+  return 1;
+}

@@ -1,0 +1,50 @@
+/* main.c: the `unbreakable` command: dispatches to one command per file. */
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "version.h"
+
+static const ub_command commands[] = {
+  {"eval", ub_cmd_eval, "run a policy in the sandbox and print its result as JSON"},
+  {NULL, NULL, NULL}};
+
+static void print_help(FILE *out) {
+  fputs("unbreakable: release safety for services monitored by Dynatrace\n\n"
+        "usage: unbreakable COMMAND [OPTIONS]\n"
+        "       unbreakable COMMAND --help\n"
+        "       unbreakable --version\n\ncommands:\n", out);
+  for (const ub_command *c = commands; c->name; c++)
+    fprintf(out, "  %-14s %s\n", c->name, c->summary);
+  fputs("\nExit status: 0 success/pass, 1 gate failed, 2 usage or invalid input,\n"
+        "3 evaluation error, 4 inconclusive. Docs: README.md and docs/.\n", out);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    print_help(stderr);
+    return UB_EXIT_USAGE;
+  }
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+      strcmp(argv[1], "help") == 0) {
+    print_help(stdout);
+    return UB_EXIT_OK;
+  }
+  if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+    ub_print_version(stdout);
+    return UB_EXIT_OK;
+  }
+  for (const ub_command *c = commands; c->name; c++) {
+    if (strcmp(argv[1], c->name) == 0) {
+      curl_global_init(CURL_GLOBAL_DEFAULT);
+      int rc = c->run(argc - 1, argv + 1);
+      curl_global_cleanup();
+      return rc;
+    }
+  }
+  fprintf(stderr, "unbreakable: unknown command '%s' (see 'unbreakable --help')\n", argv[1]);
+  return UB_EXIT_USAGE;
+}
