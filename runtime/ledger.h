@@ -1,0 +1,219 @@
+/* ledger.h: the decision ledger, one SQLite file (WAL) that records every
+ * gate evaluation with its inputs and every binding response, deployment
+ * events, and problems/healing actions. Tables: docs/ledger.md.
+ *
+ * Conventions:
+ *  - Functions return LEDGER_OK (0), LEDGER_NOT_FOUND (1) or
+ *    LEDGER_ERROR (-1); after an error ledger_error() says what failed, in
+ *    one line naming the ledger file and the fix.
+ *  - Every string written is passed through ledger_redact() with the
+ *    secrets registered by ledger_add_secret(); content is stored by its
+ *    SHA-256 digest (of the redacted bytes) once.
+ *  - Each write is one BEGIN IMMEDIATE transaction, retried on
+ *    SQLITE_BUSY, so several processes may write the same file at once.
+ *  - A handle belongs to one thread at a time; open one per worker.
+ *  - Strings in returned records are owned by the record; free them with
+ *    the matching *_free function. */
+#ifndef UB_LEDGER_H
+#define UB_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LEDGER_OK 0
+#define LEDGER_NOT_FOUND 1
+#define LEDGER_ERROR (-1)
+
+/* Schema version this build writes (PRAGMA user_version). */
+#define LEDGER_SCHEMA_VERSION 1
+
+typedef struct ub_ledger ub_ledger;
+
+/* Chooses the ledger file: flag_path when non-NULL, else $UB_LEDGER, else
+ * $XDG_DATA_HOME/unbreakable/ledger.db, else
+ * $HOME/.local/share/unbreakable/ledger.db. Returns 0 or -1 (err set). */
+int ledger_resolve_path(const char *flag_path, char *out, size_t outlen,
+                        char *err, size_t errlen);
+
+/* Opens (creating when missing, with its directory, mode 0600) and
+ * checks the file: SQLite header, application id, schema version (older
+ * schemas are migrated forward, newer ones refused), PRAGMA quick_check.
+ * A foreign or corrupt file gets NULL and a clear message, never a crash. */
+ub_ledger *ledger_open(const char *path, char *err, size_t errlen);
+void ledger_close(ub_ledger *l);
+const char *ledger_error(const ub_ledger *l);
+const char *ledger_path(const ub_ledger *l);
+
+/* Registers a secret (an API token) to be redacted from everything this
+ * handle writes. The copy is kept in memory only. */
+int ledger_add_secret(ub_ledger *l, const char *secret);
+
+/* "cli:USER@HOST", the requester of evaluations started from the CLI. */
+void ledger_cli_requester(char *out, size_t outlen);
+
+/* ---- evaluations ---------------------------------------------------- */
+
+/* One stored input document: a name (file path or label) and content. */
+typedef struct ledger_input {
+  const char *name;
+  const char *data;      /* NULL: no such input */
+  size_t len;
+} ledger_input;
+
+typedef struct ledger_eval_start {
+  const char *requested_by;  /* "cli:user@host", "http:1.2.3.4" ... */
+  const char *request_meta;  /* JSON object or NULL (HTTP request details) */
+  const char *service, *stage;
+  const char *kind;          /* "monspec" or "slo" */
+  const char *target;        /* "Entity/Comparison", "Entity/Environment" ... */
+  const char *compat;        /* NULL, "dtcli", "keptn" */
+  ledger_input spec;         /* monspec JSON or slo.yaml */
+  ledger_input sli;          /* sli.yaml (SLO gate) or {NULL} */
+  ledger_input policy;       /* the policy source that ran */
+  const char *ctx_json;      /* the context given to the policy (JSON) */
+} ledger_eval_start;
+
+/* Inserts an evaluation with status "running"; *id receives its id. */
+int ledger_begin_evaluation(ub_ledger *l, const ledger_eval_start *s, int64_t *id);
+
+/* One host binding request and its recorded response. */
+typedef struct ledger_request {
+  int seq;                   /* order of issue within the evaluation, unique */
+  const char *binding;       /* "dynatrace.metrics", ... */
+  const char *method;        /* "GET" */
+  const char *url;           /* path and query; the host part may be kept */
+  const char *request_body;  /* NULL when none */
+  size_t request_body_len;
+  int status;                /* HTTP status, 0 when no response */
+  const char *response_headers; /* JSON object of a header subset, or NULL */
+  const char *response_body; /* NULL when none */
+  size_t response_body_len;
+  double duration_ms;
+  const char *error;         /* transport error text, or NULL */
+} ledger_request;
+
+int ledger_add_request(ub_ledger *l, int64_t eval_id, const ledger_request *r);
+
+typedef struct ledger_eval_result {
+  const char *status;        /* "finished" or "error" */
+  const char *verdict;       /* pass|warning|fail|inconclusive|error, or NULL */
+  int has_score;
+  double score;              /* SLO score 0..100 when has_score */
+  const char *verdict_json;  /* the verdict table as JSON, or NULL */
+  const char *timings_json;  /* {"fetch_ms":..,"policy_ms":..}, or NULL */
+  const char *error;         /* what went wrong when status is "error" */
+} ledger_eval_result;
+
+int ledger_finish_evaluation(ub_ledger *l, int64_t id, const ledger_eval_result *r);
+
+/* A stored document read back. */
+typedef struct ledger_doc {
+  char *name;
+  char digest[65];           /* "" when absent */
+  char *data;                /* NUL-terminated; NULL when absent */
+  size_t len;
+} ledger_doc;
+
+typedef struct ledger_request_rec {
+  int seq;
+  char *binding, *method, *url, *response_headers, *error;
+  ledger_doc request_body, response_body;
+  int status;
+  double duration_ms;
+} ledger_request_rec;
+
+typedef struct ledger_evaluation {
+  int64_t id;
+  int64_t created_ms, finished_ms;   /* Unix ms; finished_ms 0 while running */
+  char *requested_by, *request_meta;
+  char *service, *stage, *kind, *target, *compat;
+  char *status, *verdict;            /* verdict NULL until finished */
+  int has_score;
+  double score;
+  char *verdict_json, *timings_json, *error;
+  int invalidated;
+  char *invalidated_reason;
+  int64_t invalidated_ms;
+  /* Filled by ledger_get_evaluation() only: */
+  ledger_doc spec, sli, policy, ctx;
+  size_t nrequests;
+  ledger_request_rec *requests;      /* ordered by seq */
+} ledger_evaluation;
+
+/* Everything needed to replay evaluation id: row, inputs, requests with
+ * their bodies. LEDGER_NOT_FOUND when there is no such id. */
+int ledger_get_evaluation(ub_ledger *l, int64_t id, ledger_evaluation *out);
+void ledger_evaluation_free(ledger_evaluation *e);
+
+/* include filter on the overall verdict, as Keptn's include_result_with_score. */
+typedef enum ledger_include {
+  LEDGER_INCLUDE_ALL = 0, LEDGER_INCLUDE_PASS, LEDGER_INCLUDE_PASS_OR_WARN
+} ledger_include;
+/* "all" | "pass" | "pass_or_warn" -> enum; -1 when unknown. */
+int ledger_include_parse(const char *s);
+
+typedef struct ledger_filter {
+  const char *service, *stage, *kind;  /* NULL: any */
+  int limit;                           /* <= 0: no limit */
+  int finished_only;                   /* only status "finished" */
+  int exclude_invalidated;
+  ledger_include include;
+  int64_t before_id;                   /* > 0: only ids below it */
+} ledger_filter;
+
+/* Summary rows (no inputs or requests), newest first. */
+int ledger_history(ub_ledger *l, const ledger_filter *f,
+                   ledger_evaluation **out, size_t *count);
+void ledger_evaluations_free(ledger_evaluation *v, size_t count);
+
+/* The baseline for a new evaluation: the newest n finished, non-invalidated
+ * evaluations of the same service, stage and kind (kind NULL: any) whose
+ * verdict passes include, with ids below before_id (0: all), newest first.
+ * Their verdict_json carries the values to compare with. */
+int ledger_baseline(ub_ledger *l, const char *service, const char *stage,
+                    const char *kind, ledger_include include, int n,
+                    int64_t before_id, ledger_evaluation **out, size_t *count);
+
+/* Excludes evaluation id from baselines without deleting it. reason must
+ * be non-empty. Invalidating twice keeps the first reason and time. */
+int ledger_invalidate(ub_ledger *l, int64_t id, const char *reason);
+
+/* ---- deployment events ---------------------------------------------- */
+
+typedef struct ledger_event {
+  const char *requested_by;
+  const char *api;            /* "v1" | "v2" */
+  const char *target;         /* selector, entity ids or tag rules (text) */
+  const char *request_body;   /* JSON sent */
+  int status;                 /* HTTP status, 0 when none */
+  const char *response_body;  /* or NULL */
+  const char *outcome;        /* "ok" | "error" | "dry-run" */
+  const char *message;        /* or NULL */
+} ledger_event;
+
+int ledger_record_event(ub_ledger *l, const ledger_event *e, int64_t *id);
+
+/* ---- problems and healing actions ----------------------------------- */
+
+/* Inserts an action unless one with the same idempotency_key exists;
+ * *id gets the row either way and *existed says which (then state and
+ * payload are left as they were). kind: "problem", "rollback", ... */
+int ledger_action_put(ub_ledger *l, const char *kind, const char *key,
+                      const char *idempotency_key, const char *state,
+                      const char *payload_json, int64_t *id, int *existed);
+/* Updates state (and payload when non-NULL) of action id. */
+int ledger_action_update(ub_ledger *l, int64_t id, const char *state,
+                         const char *payload_json);
+
+typedef struct ledger_action {
+  int64_t id, created_ms, updated_ms;
+  char *kind, *key, *idempotency_key, *state, *payload_json;
+} ledger_action;
+
+int ledger_action_get(ub_ledger *l, const char *idempotency_key, ledger_action *out);
+void ledger_action_free(ledger_action *a);
+
+/* Formats Unix ms as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
+void ledger_format_time(int64_t ms, char out[32]);
+
+#endif

@@ -1,0 +1,650 @@
+/* test_ledger.c: the decision ledger: digests, redaction, schema and file
+ * checks (foreign, corrupt, newer files), evaluations round trip, history,
+ * baselines, invalidation, events, actions, and several processes writing
+ * at once.
+ * Also a helper for the e2e scripts (not a test):
+ *   test_ledger --write-fixture DB      records the report fixtures
+ *   test_ledger --write-many DB N TAG   records N small evaluations */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <sqlite3.h>
+
+#include "digest.h"
+#include "ledger.h"
+#include "ledger_redact.h"
+#include "ledger_fixture.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+typedef struct fixture {
+  char dir[64];
+  char path[128];
+} fixture;
+
+static int setup_dir(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  snprintf(f->dir, sizeof f->dir, "/tmp/ub-ledger-test-XXXXXX");
+  if (!mkdtemp(f->dir)) return -1;
+  snprintf(f->path, sizeof f->path, "%s/sub/ledger.db", f->dir);
+  *state = f;
+  return 0;
+}
+
+static int teardown_dir(void **state) {
+  fixture *f = *state;
+  char cmd[160];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+  int rc = system(cmd);
+  free(f);
+  return rc == 0 ? 0 : -1;
+}
+
+static ub_ledger *open_ok(const char *path) {
+  char err[512] = "";
+  ub_ledger *l = ledger_open(path, err, sizeof err);
+  if (!l) print_error("ledger_open: %s\n", err);
+  assert_non_null(l);
+  return l;
+}
+
+static char *redact_str(const char *in, const char *secret) {
+  ub_buf out;
+  const char *secrets[] = {secret};
+  ub_buf_init(&out);
+  int n = ledger_redact(in, strlen(in), secrets, secret ? 1 : 0, &out);
+  assert_true(n >= 0);
+  ub_buf_puts(&out, "");
+  return out.data;
+}
+
+static void assert_redacts(const char *in, const char *secret, const char *want) {
+  char *got = redact_str(in, secret);
+  assert_string_equal(got, want);
+  free(got);
+}
+
+/* Runs one SQL statement on the file directly, returning the first
+ * column of the first row as an integer (or -1). */
+static long long sql_int(const char *path, const char *sql) {
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  long long v = -1;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return v;
+}
+
+static void write_file(const char *path, const void *data, size_t len) {
+  FILE *fp = fopen(path, "wb");
+  assert_non_null(fp);
+  assert_int_equal(fwrite(data, 1, len, fp), len);
+  fclose(fp);
+}
+
+/* 1 when needle occurs in the bytes of file path (missing file: 0). */
+static int file_contains(const char *path, const char *needle) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return 0;
+  ub_buf b;
+  char chunk[65536];
+  size_t n;
+  ub_buf_init(&b);
+  while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0) ub_buf_append(&b, chunk, n);
+  fclose(fp);
+  size_t k = strlen(needle);
+  int found = 0;
+  for (size_t i = 0; !found && k && i + k <= b.len; i++) found = memcmp(b.data + i, needle, k) == 0;
+  ub_buf_free(&b);
+  return found;
+}
+
+static int64_t record(ub_ledger *l, const char *service, const char *stage, const char *kind,
+                      const char *verdict) {
+  int64_t id = 0;
+  ledger_eval_start s = {.requested_by = "cli:test@host", .service = service, .stage = stage,
+                         .kind = kind, .spec = {"spec.json", "{}", 2},
+                         .policy = {"p.lua", "return 1", 8}, .ctx_json = "{}"};
+  assert_int_equal(ledger_begin_evaluation(l, &s, &id), LEDGER_OK);
+  if (verdict) {
+    ledger_eval_result r = {.status = "finished", .verdict = verdict, .verdict_json = "{}"};
+    assert_int_equal(ledger_finish_evaluation(l, id, &r), LEDGER_OK);
+  }
+  return id;
+}
+
+/* ---- digest and redaction -------------------------------------------------- */
+
+static void sha256_known_vectors(void **state) {
+  (void)state;
+  char hex[65];
+  assert_int_equal(ub_sha256_hex("", 0, hex), 0);
+  assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  assert_int_equal(ub_sha256_hex("abc", 3, hex), 0);
+  assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  assert_true(ub_is_sha256_hex(hex));
+  assert_false(ub_is_sha256_hex("BA7816BF"));
+}
+
+static void redact_removes_every_secret_form(void **state) {
+  (void)state;
+  assert_redacts("GET /x?q=1 with abc123XYZ inside", "abc123XYZ", "GET /x?q=1 with *** inside");
+  assert_redacts("Authorization: Api-Token s3cr3t-value\r\n", NULL, "Authorization: Api-Token ***\r\n");
+  assert_redacts("authorization: bearer eyJhbGciOi.x.y", NULL, "authorization: bearer ***");
+  assert_redacts("Authorization: Basic dXNlcjpwYXNz", NULL, "Authorization: Basic ***");
+  assert_redacts("https://fn.azurewebsites.net/api/gate?code=Zm9v%3D%3D&x=1", NULL,
+                 "https://fn.azurewebsites.net/api/gate?code=***&x=1");
+  assert_redacts("/api/v1/events?Api-Token=abc&x=2", NULL, "/api/v1/events?Api-Token=***&x=2");
+  assert_redacts("{\"token\": \"abc\", \"authToken\":\"a\\\"b\", \"dynatraceToken\" : 42}", NULL,
+                 "{\"token\": \"***\", \"authToken\":\"***\", \"dynatraceToken\" : \"***\"}");
+  assert_redacts("{\"apiToken\":null,\"password\":\"pw\"}", NULL,
+                 "{\"apiToken\":null,\"password\":\"***\"}");
+  assert_redacts("token dt0c01.ABCDEFG.HIJKLMN end", NULL, "token dt0c01.*** end");
+}
+
+static void redact_keeps_ordinary_text(void **state) {
+  (void)state;
+  const char *text = "{\"error\":{\"code\":400,\"message\":\"Token is missing\"},"
+                     "\"nextPageKey\":\"abc\",\"barcode=1\":2} ?encode=3 dt0c01";
+  assert_redacts(text, NULL, text);
+  assert_redacts(text, "", text);
+  char *empty = redact_str("", "x");
+  assert_string_equal(empty, "");
+  free(empty);
+}
+
+/* ---- paths and opening --------------------------------------------------------- */
+
+static void resolve_path_precedence(void **state) {
+  (void)state;
+  char out[256], err[256];
+  setenv("HOME", "/home/u", 1);
+  unsetenv("XDG_DATA_HOME");
+  unsetenv("UB_LEDGER");
+  assert_int_equal(ledger_resolve_path(NULL, out, sizeof out, err, sizeof err), 0);
+  assert_string_equal(out, "/home/u/.local/share/unbreakable/ledger.db");
+  setenv("XDG_DATA_HOME", "/data", 1);
+  assert_int_equal(ledger_resolve_path(NULL, out, sizeof out, err, sizeof err), 0);
+  assert_string_equal(out, "/data/unbreakable/ledger.db");
+  setenv("UB_LEDGER", "/env/l.db", 1);
+  assert_int_equal(ledger_resolve_path(NULL, out, sizeof out, err, sizeof err), 0);
+  assert_string_equal(out, "/env/l.db");
+  assert_int_equal(ledger_resolve_path("/flag.db", out, sizeof out, err, sizeof err), 0);
+  assert_string_equal(out, "/flag.db");
+  unsetenv("UB_LEDGER");
+  unsetenv("XDG_DATA_HOME");
+  unsetenv("HOME");
+  assert_int_equal(ledger_resolve_path(NULL, out, sizeof out, err, sizeof err), -1);
+  assert_non_null(strstr(err, "--ledger"));
+}
+
+static void open_creates_private_wal_file(void **state) {
+  fixture *f = *state;
+  ub_ledger *l = open_ok(f->path);
+  ledger_close(l);
+  struct stat st;
+  assert_int_equal(stat(f->path, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0600);
+  assert_int_equal(sql_int(f->path, "PRAGMA user_version"), LEDGER_SCHEMA_VERSION);
+  assert_int_equal(sql_int(f->path, "PRAGMA application_id"), 0x55424c44);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM schema_migrations"), 1);
+  /* WAL is persistent: a plain connection sees it. */
+  sqlite3 *db;
+  sqlite3_stmt *q;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(q, 0), "wal");
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  /* Reopening an existing ledger keeps its records. */
+  l = open_ok(f->path);
+  int64_t id = record(l, "s", "t", "monspec", "pass");
+  ledger_close(l);
+  l = open_ok(f->path);
+  ledger_evaluation e;
+  assert_int_equal(ledger_get_evaluation(l, id, &e), LEDGER_OK);
+  ledger_evaluation_free(&e);
+  ledger_close(l);
+}
+
+static void expect_open_error(const char *path, const char *fragment) {
+  char err[512] = "";
+  ub_ledger *l = ledger_open(path, err, sizeof err);
+  assert_null(l);
+  if (!strstr(err, fragment) || getenv("UB_TEST_VERBOSE")) print_error("error was: %s\n", err);
+  assert_non_null(strstr(err, fragment));
+  assert_non_null(strstr(err, path));
+}
+
+static void foreign_files_get_clear_errors(void **state) {
+  fixture *f = *state;
+  char path[192];
+  snprintf(path, sizeof path, "%s/text.db", f->dir);
+  write_file(path, "hello", 5);
+  expect_open_error(path, "not an SQLite database");
+  snprintf(path, sizeof path, "%s/random.db", f->dir);
+  char noise[8192];
+  for (size_t i = 0; i < sizeof noise; i++) noise[i] = (char)(i * 7919 % 251);
+  write_file(path, noise, sizeof noise);
+  expect_open_error(path, "not an SQLite database");
+  /* An SQLite file of another application. */
+  snprintf(path, sizeof path, "%s/other.db", f->dir);
+  assert_int_equal(sql_int(path, "CREATE TABLE notes(x)"), -1);
+  expect_open_error(path, "not an unbreakable ledger");
+  assert_int_equal(sql_int(path, "PRAGMA application_id = 1234"), -1);
+  expect_open_error(path, "another application");
+  /* A ledger from a newer build. */
+  ledger_close(open_ok(f->path));
+  assert_int_equal(sql_int(f->path, "PRAGMA user_version = 99"), -1);
+  expect_open_error(f->path, "newer unbreakable");
+}
+
+static void corrupt_ledger_gets_clear_error(void **state) {
+  fixture *f = *state;
+  ub_ledger *l = open_ok(f->path);
+  for (int i = 0; i < 40; i++) record(l, "svc", "stage", "monspec", "pass");
+  ledger_close(l);
+  /* Fold the WAL into the file, then scribble over the b-tree pages. */
+  assert_int_equal(sql_int(f->path, "PRAGMA wal_checkpoint(TRUNCATE)"), 0);
+  struct stat st;
+  assert_int_equal(stat(f->path, &st), 0);
+  assert_true(st.st_size > 4 * 4096);
+  int fd = open(f->path, O_WRONLY);
+  assert_true(fd >= 0);
+  char junk[4096];
+  memset(junk, 0x5a, sizeof junk);
+  for (off_t page = 1; page * 4096 < st.st_size; page++)
+    assert_int_equal(pwrite(fd, junk, sizeof junk, page * 4096), (ssize_t)sizeof junk);
+  close(fd);
+  expect_open_error(f->path, "corrupt");
+  /* The schema page itself (after the 100-byte file header). */
+  fd = open(f->path, O_WRONLY);
+  assert_true(fd >= 0);
+  assert_int_equal(pwrite(fd, junk, 4096 - 100, 100), 4096 - 100);
+  close(fd);
+  expect_open_error(f->path, "corrupt");
+  /* Cut short in the middle of a page. */
+  assert_int_equal(truncate(f->path, 4096 + 1000), 0);
+  expect_open_error(f->path, "corrupt");
+}
+
+/* ---- evaluations --------------------------------------------------------------- */
+
+static void evaluation_round_trip_for_replay(void **state) {
+  fixture *f = *state;
+  ub_ledger *l = open_ok(f->path);
+  int64_t id = fixture_record_monspec(l);
+  assert_true(id > 0);
+  /* Added out of order: read back by seq. */
+  ledger_request late = {.seq = 0, .binding = "dynatrace.entities", .method = "GET",
+                         .url = "/api/v2/entities", .status = 500,
+                         .error = "HTTP 500", .duration_ms = 1.5};
+  assert_int_equal(ledger_add_request(l, id, &late), LEDGER_ERROR); /* finished: closed */
+  assert_non_null(strstr(ledger_error(l), "already finished"));
+  assert_int_equal(ledger_add_request(l, id + 1000, &late), LEDGER_NOT_FOUND);
+  ledger_evaluation e;
+  assert_int_equal(ledger_get_evaluation(l, id, &e), LEDGER_OK);
+  assert_string_equal(e.kind, "monspec");
+  assert_string_equal(e.service, "carts");
+  assert_string_equal(e.stage, "staging");
+  assert_string_equal(e.status, "finished");
+  assert_string_equal(e.verdict, "fail");
+  assert_false(e.has_score);
+  assert_string_equal(e.spec.name, "monspec/carts.json");
+  assert_int_equal(e.spec.len, sizeof FIXTURE_MONSPEC - 1);
+  assert_memory_equal(e.spec.data, FIXTURE_MONSPEC, e.spec.len);
+  assert_string_equal(e.policy.data, FIXTURE_POLICY);
+  assert_null(e.sli.data);
+  assert_non_null(strstr(e.ctx.data, "\"dynatraceToken\":\"***\""));
+  char digest[65];
+  ub_sha256_hex(FIXTURE_MONSPEC, sizeof FIXTURE_MONSPEC - 1, digest);
+  assert_string_equal(e.spec.digest, digest);
+  assert_int_equal(e.nrequests, 4);
+  for (size_t i = 0; i < e.nrequests; i++) {
+    assert_int_equal(e.requests[i].seq, (int)i + 1);
+    assert_int_equal(e.requests[i].status, 200);
+    assert_null(strstr(e.requests[i].url, FIXTURE_TOKEN));
+    assert_non_null(strstr(e.requests[i].url, "api-token=***"));
+    assert_non_null(strstr(e.requests[i].response_body.data, "\"totalCount\":1"));
+  }
+  assert_string_equal(e.requests[0].binding, "dynatrace.metrics");
+  assert_true(e.created_ms > 0 && e.finished_ms >= e.created_ms);
+  ledger_evaluation_free(&e);
+  ledger_close(l);
+}
+
+static void requests_come_back_in_seq_order(void **state) {
+  fixture *f = *state;
+  ub_ledger *l = open_ok(f->path);
+  int64_t id = record(l, "s", "t", "monspec", NULL);
+  const int seqs[] = {3, 1, 2};
+  for (int i = 0; i < 3; i++) {
+    char body[32];
+    snprintf(body, sizeof body, "{\"n\":%d}", seqs[i]);
+    ledger_request r = {.seq = seqs[i], .binding = "b", .method = "GET", .url = "/u",
+                        .status = 200, .response_body = body, .response_body_len = strlen(body)};
+    assert_int_equal(ledger_add_request(l, id, &r), LEDGER_OK);
+  }
+  ledger_request dup = {.seq = 2, .binding = "b", .method = "GET", .url = "/u"};
+  assert_int_equal(ledger_add_request(l, id, &dup), LEDGER_ERROR);
+  ledger_evaluation e;
+  assert_int_equal(ledger_get_evaluation(l, id, &e), LEDGER_OK);
+  assert_string_equal(e.status, "running");
+  assert_null(e.verdict);
+  assert_int_equal(e.nrequests, 3);
+  assert_string_equal(e.requests[0].response_body.data, "{\"n\":1}");
+  assert_string_equal(e.requests[2].response_body.data, "{\"n\":3}");
+  ledger_evaluation_free(&e);
+  ledger_close(l);
+}
+
+static void content_is_stored_once(void **state) {
+  fixture *f = *state;
+  ub_ledger *l = open_ok(f->path);
+  for (int i = 0; i < 5; i++) record(l, "s", "t", "monspec", "pass");
+  ledger_close(l);
+  /* spec "{}", ctx "{}" (same content), policy "return 1": 2 blobs. */
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM blobs"), 2);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM evaluation_inputs"), 15);
+}
+
+static void nothing_secret_reaches_the_file(void **state) {
+  fixture *f = *state;
+  ub_ledger *l = open_ok(f->path);
+  assert_true(fixture_record_monspec(l) > 0);
+  ledger_event ev = {.requested_by = "cli:x@y", .api = "v2", .target = "type(SERVICE)",
+                     .request_body = "{\"title\":\"deploy " FIXTURE_TOKEN "\"}", .status = 201,
+                     .response_body = "{\"reportCount\":1}", .outcome = "ok",
+                     .message = "Authorization: Api-Token " FIXTURE_TOKEN};
+  assert_int_equal(ledger_record_event(l, &ev, NULL), LEDGER_OK);
+  ledger_close(l);
+  char wal[192];
+  snprintf(wal, sizeof wal, "%s-wal", f->path);
+  assert_false(file_contains(f->path, FIXTURE_TOKEN));
+  assert_false(file_contains(wal, FIXTURE_TOKEN));
+  assert_false(file_contains(f->path, "G3DFPBEJYMODIDAEX454M7YWBUVEFOWKPRVMWFASS64NFH52PX6BNDVFFM572RZM"));
+  /* The check itself can fail: the fixture text does reach the file. */
+  assert_true(file_contains(f->path, "StagingToProduction") || file_contains(wal, "StagingToProduction"));
+}
+
+static void finish_twice_or_unknown_is_refused(void **state) {
+  fixture *f = *state;
+  ub_ledger *l = open_ok(f->path);
+  int64_t id = record(l, "s", "t", "slo", "pass");
+  ledger_eval_result r = {.status = "finished", .verdict = "fail"};
+  assert_int_equal(ledger_finish_evaluation(l, id, &r), LEDGER_NOT_FOUND);
+  assert_int_equal(ledger_finish_evaluation(l, id + 100, &r), LEDGER_NOT_FOUND);
+  ledger_eval_result bad = {.status = "finished", .verdict = "maybe"};
+  int64_t id2 = record(l, "s", "t", "slo", NULL);
+  assert_int_equal(ledger_finish_evaluation(l, id2, &bad), LEDGER_ERROR);
+  ledger_evaluation e;
+  assert_int_equal(ledger_get_evaluation(l, id + 100, &e), LEDGER_NOT_FOUND);
+  assert_non_null(strstr(ledger_error(l), "no evaluation"));
+  ledger_close(l);
+}
+
+/* ---- history, baselines, invalidation ---------------------------------------- */
+
+static void history_filters_newest_first(void **state) {
+  fixture *f = *state;
+  ub_ledger *l = open_ok(f->path);
+  int64_t a = record(l, "carts", "staging", "monspec", "pass");
+  int64_t b = record(l, "orders", "staging", "monspec", "fail");
+  int64_t c = record(l, "carts", "prod", "slo", "warning");
+  int64_t d = record(l, "carts", "staging", "slo", NULL);
+  ledger_evaluation *v;
+  size_t n;
+  ledger_filter all = {0};
+  assert_int_equal(ledger_history(l, &all, &v, &n), LEDGER_OK);
+  assert_int_equal(n, 4);
+  assert_true(v[0].id == d && v[1].id == c && v[2].id == b && v[3].id == a);
+  ledger_evaluations_free(v, n);
+  ledger_filter carts = {.service = "carts"};
+  assert_int_equal(ledger_history(l, &carts, &v, &n), LEDGER_OK);
+  assert_int_equal(n, 3);
+  ledger_evaluations_free(v, n);
+  ledger_filter staging2 = {.service = "carts", .stage = "staging", .limit = 1};
+  assert_int_equal(ledger_history(l, &staging2, &v, &n), LEDGER_OK);
+  assert_int_equal(n, 1);
+  assert_true(v[0].id == d);
+  ledger_evaluations_free(v, n);
+  ledger_close(l);
+}
+
+static void baseline_respects_include_invalidation_and_order(void **state) {
+  fixture *f = *state;
+  ub_ledger *l = open_ok(f->path);
+  int64_t p1 = record(l, "carts", "staging", "slo", "pass");
+  int64_t w1 = record(l, "carts", "staging", "slo", "warning");
+  int64_t f1 = record(l, "carts", "staging", "slo", "fail");
+  int64_t p2 = record(l, "carts", "staging", "slo", "pass");
+  record(l, "carts", "prod", "slo", "pass");         /* other stage */
+  record(l, "carts", "staging", "monspec", "pass");  /* other kind */
+  record(l, "carts", "staging", "slo", NULL);        /* still running */
+  int64_t p3 = record(l, "carts", "staging", "slo", "pass");
+  ledger_evaluation *v;
+  size_t n;
+  assert_int_equal(ledger_baseline(l, "carts", "staging", "slo", LEDGER_INCLUDE_PASS, 10, 0, &v, &n), LEDGER_OK);
+  assert_int_equal(n, 3);
+  assert_true(v[0].id == p3 && v[1].id == p2 && v[2].id == p1);
+  ledger_evaluations_free(v, n);
+
+  assert_int_equal(ledger_invalidate(l, p2, "load test ran against the wrong build"), LEDGER_OK);
+  assert_int_equal(ledger_baseline(l, "carts", "staging", "slo", LEDGER_INCLUDE_PASS, 2, 0, &v, &n), LEDGER_OK);
+  assert_int_equal(n, 2);
+  assert_true(v[0].id == p3 && v[1].id == p1);
+  ledger_evaluations_free(v, n);
+
+  assert_int_equal(ledger_baseline(l, "carts", "staging", "slo", LEDGER_INCLUDE_PASS_OR_WARN, 10, p3, &v, &n), LEDGER_OK);
+  assert_int_equal(n, 2);
+  assert_true(v[0].id == w1 && v[1].id == p1);
+  ledger_evaluations_free(v, n);
+
+  assert_int_equal(ledger_baseline(l, "carts", "staging", "slo", LEDGER_INCLUDE_ALL, 10, 0, &v, &n), LEDGER_OK);
+  assert_int_equal(n, 4);
+  assert_true(v[0].id == p3 && v[1].id == f1 && v[2].id == w1 && v[3].id == p1);
+  ledger_evaluations_free(v, n);
+
+  assert_int_equal(ledger_baseline(l, "carts", "staging", NULL, LEDGER_INCLUDE_PASS, 10, 0, &v, &n), LEDGER_OK);
+  assert_int_equal(n, 3); /* p3, the monspec pass, p1 */
+  ledger_evaluations_free(v, n);
+  assert_int_equal(ledger_include_parse("pass_or_warn"), LEDGER_INCLUDE_PASS_OR_WARN);
+  assert_int_equal(ledger_include_parse("warn"), -1);
+  ledger_close(l);
+}
+
+static void invalidate_keeps_record_and_first_reason(void **state) {
+  fixture *f = *state;
+  ub_ledger *l = open_ok(f->path);
+  int64_t id = record(l, "carts", "staging", "monspec", "pass");
+  assert_int_equal(ledger_invalidate(l, id, ""), LEDGER_ERROR);
+  assert_int_equal(ledger_invalidate(l, id + 5, "x"), LEDGER_NOT_FOUND);
+  assert_int_equal(ledger_invalidate(l, id, "first reason"), LEDGER_OK);
+  assert_int_equal(ledger_invalidate(l, id, "second reason"), LEDGER_OK);
+  ledger_evaluation e;
+  assert_int_equal(ledger_get_evaluation(l, id, &e), LEDGER_OK);
+  assert_int_equal(e.invalidated, 1);
+  assert_string_equal(e.invalidated_reason, "first reason");
+  assert_true(e.invalidated_ms > 0);
+  assert_string_equal(e.verdict, "pass");
+  ledger_evaluation_free(&e);
+  ledger_close(l);
+}
+
+/* ---- events and actions ----------------------------------------------------------- */
+
+static void events_and_actions(void **state) {
+  fixture *f = *state;
+  ub_ledger *l = open_ok(f->path);
+  int64_t ev_id = 0, a1 = 0, a2 = 0;
+  int existed = -1;
+  ledger_event ev = {.requested_by = "cli:x@y", .api = "v1", .target = "[Environment]carts",
+                     .request_body = "{\"eventType\":\"CUSTOM_DEPLOYMENT\"}", .status = 200,
+                     .response_body = "{\"storedEventIds\":[1]}", .outcome = "ok"};
+  assert_int_equal(ledger_record_event(l, &ev, &ev_id), LEDGER_OK);
+  assert_true(ev_id > 0);
+  ledger_event bad = ev;
+  bad.outcome = "maybe";
+  assert_int_equal(ledger_record_event(l, &bad, NULL), LEDGER_ERROR);
+
+  assert_int_equal(ledger_action_put(l, "rollback", "P-123", "P-123:rollback", "pending",
+                                     "{\"release\":42}", &a1, &existed), LEDGER_OK);
+  assert_int_equal(existed, 0);
+  assert_int_equal(ledger_action_put(l, "rollback", "P-123", "P-123:rollback", "other",
+                                     NULL, &a2, &existed), LEDGER_OK);
+  assert_int_equal(existed, 1);
+  assert_true(a1 == a2);
+  assert_int_equal(ledger_action_update(l, a1, "done", NULL), LEDGER_OK);
+  assert_int_equal(ledger_action_update(l, a1 + 9, "done", NULL), LEDGER_NOT_FOUND);
+  ledger_action a;
+  assert_int_equal(ledger_action_get(l, "P-123:rollback", &a), LEDGER_OK);
+  assert_string_equal(a.state, "done");
+  assert_string_equal(a.payload_json, "{\"release\":42}");
+  assert_string_equal(a.kind, "rollback");
+  ledger_action_free(&a);
+  assert_int_equal(ledger_action_get(l, "nope", &a), LEDGER_NOT_FOUND);
+  ledger_close(l);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM deployment_events"), 1);
+}
+
+/* ---- concurrency --------------------------------------------------------------------- */
+
+#define WRITERS 4
+#define PER_WRITER 40
+
+/* One writer process: PER_WRITER evaluations with two requests each,
+ * plus events and actions whose idempotency keys all writers share. */
+static int write_many(const char *path, int n, const char *tag) {
+  char err[512];
+  ub_ledger *l = ledger_open(path, err, sizeof err);
+  if (!l) {
+    fprintf(stderr, "%s\n", err);
+    return 1;
+  }
+  for (int i = 0; i < n; i++) {
+    int64_t id, action;
+    char body[64], idem[32];
+    ledger_eval_start s = {.requested_by = tag, .service = "svc", .stage = "stage",
+                           .kind = "monspec", .spec = {"spec", "{\"same\":1}", 10},
+                           .policy = {"p.lua", tag, strlen(tag)}};
+    if (ledger_begin_evaluation(l, &s, &id) != LEDGER_OK) goto fail;
+    for (int k = 1; k <= 2; k++) {
+      snprintf(body, sizeof body, "{\"writer\":\"%s\",\"i\":%d,\"k\":%d}", tag, i, k);
+      ledger_request r = {.seq = k, .binding = "b", .method = "GET", .url = "/q",
+                          .status = 200, .response_body = body, .response_body_len = strlen(body)};
+      if (ledger_add_request(l, id, &r) != LEDGER_OK) goto fail;
+    }
+    ledger_eval_result res = {.status = "finished", .verdict = "pass", .verdict_json = "{}"};
+    if (ledger_finish_evaluation(l, id, &res) != LEDGER_OK) goto fail;
+    ledger_event ev = {.requested_by = tag, .api = "v2", .outcome = "ok", .status = 201};
+    if (ledger_record_event(l, &ev, NULL) != LEDGER_OK) goto fail;
+    snprintf(idem, sizeof idem, "shared-%d", i % 10);
+    if (ledger_action_put(l, "problem", "P", idem, "open", NULL, &action, NULL) != LEDGER_OK)
+      goto fail;
+  }
+  ledger_close(l);
+  return 0;
+fail:
+  fprintf(stderr, "writer %s: %s\n", tag, ledger_error(l));
+  ledger_close(l);
+  return 1;
+}
+
+static void concurrent_writers_lose_nothing(void **state) {
+  fixture *f = *state;
+  pid_t pids[WRITERS];
+  for (int w = 0; w < WRITERS; w++) {
+    pids[w] = fork();
+    assert_true(pids[w] >= 0);
+    if (pids[w] == 0) {
+      char tag[32];
+      snprintf(tag, sizeof tag, "writer-%d", w);
+      _exit(write_many(f->path, PER_WRITER, tag));
+    }
+  }
+  for (int w = 0; w < WRITERS; w++) {
+    int status = 0;
+    assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+  }
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM evaluations"), WRITERS * PER_WRITER);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM evaluations WHERE status='finished'"),
+                   WRITERS * PER_WRITER);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM binding_requests"), WRITERS * PER_WRITER * 2);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM deployment_events"), WRITERS * PER_WRITER);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM actions"), 10);
+  for (int w = 0; w < WRITERS; w++) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM evaluations WHERE requested_by='writer-%d'", w);
+    assert_int_equal(sql_int(f->path, sql), PER_WRITER);
+  }
+  /* spec shared by all; one policy per writer; 2 bodies per evaluation. */
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM blobs"),
+                   1 + WRITERS + WRITERS * PER_WRITER * 2);
+  assert_int_equal(sql_int(f->path, "SELECT (SELECT * FROM pragma_integrity_check) = 'ok'"), 1);
+  ub_ledger *l = open_ok(f->path);
+  ledger_close(l);
+}
+
+/* ---- e2e helper mode -------------------------------------------------------------------- */
+
+static int helper_main(int argc, char **argv) {
+  char err[512];
+  if (argc == 3 && strcmp(argv[1], "--write-fixture") == 0) {
+    ub_ledger *l = ledger_open(argv[2], err, sizeof err);
+    if (!l) {
+      fprintf(stderr, "%s\n", err);
+      return 2;
+    }
+    int64_t m = fixture_record_monspec(l), s = m > 0 ? fixture_record_slo(l) : -1;
+    if (m < 0 || s < 0) fprintf(stderr, "%s\n", ledger_error(l));
+    else printf("%lld %lld\n", (long long)m, (long long)s);
+    ledger_close(l);
+    return m < 0 || s < 0 ? 1 : 0;
+  }
+  if (argc == 5 && strcmp(argv[1], "--write-many") == 0)
+    return write_many(argv[2], atoi(argv[3]), argv[4]);
+  fprintf(stderr, "usage: test_ledger [--write-fixture DB | --write-many DB N TAG]\n");
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1) return helper_main(argc, argv);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(sha256_known_vectors),
+      cmocka_unit_test(redact_removes_every_secret_form),
+      cmocka_unit_test(redact_keeps_ordinary_text),
+      cmocka_unit_test(resolve_path_precedence),
+      cmocka_unit_test_setup_teardown(open_creates_private_wal_file, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(foreign_files_get_clear_errors, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(corrupt_ledger_gets_clear_error, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(evaluation_round_trip_for_replay, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(requests_come_back_in_seq_order, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(content_is_stored_once, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(nothing_secret_reaches_the_file, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(finish_twice_or_unknown_is_refused, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(history_filters_newest_first, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(baseline_respects_include_invalidation_and_order, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(invalidate_keeps_record_and_first_reason, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(events_and_actions, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(concurrent_writers_lose_nothing, setup_dir, teardown_dir),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
