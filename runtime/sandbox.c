@@ -34,10 +34,6 @@ void sb_default_limits(sb_limits *lim) {
   lim->log_bytes = 64 << 10;
 }
 
-sandbox *sb_from_lua(lua_State *L) {
-  return L ? *(sandbox **)lua_getextraspace(L) : NULL;
-}
-
 /* ---- memory ---- */
 
 static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
@@ -57,6 +53,14 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   sb->mem_used = sb->mem_used - osize + nsize;
   if (sb->mem_used > sb->mem_peak) sb->mem_peak = sb->mem_used;
   return p;
+}
+
+/* A lua_State belongs to a sandbox exactly when it allocates through
+ * sb_alloc; the allocator's ud is then the sandbox. */
+sandbox *sb_from_lua(lua_State *L) {
+  void *ud = NULL;
+  if (!L || lua_getallocf(L, &ud) != sb_alloc) return NULL;
+  return ud;
 }
 
 /* ---- kills ---- */
@@ -125,7 +129,6 @@ static int open_state(sandbox *sb) {
   sb->active = 0;
   lua_State *L = lua_newstate(sb_alloc, sb);
   if (!L) return -1;
-  *(sandbox **)lua_getextraspace(L) = sb;
   lua_pushcfunction(L, sb_lib_prepare);
   if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
     snprintf(sb->error, sizeof sb->error, "cannot prepare the sandbox: %s",

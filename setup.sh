@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# setup.sh: installs what unbreakable needs from Debian's packages (only what
+# is missing, so running it again is cheap) and builds it into build/.
+#   ./setup.sh            runtime and build dependencies, then build
+#   ./setup.sh --test     also what the tests need (busted, cmocka, chromium)
+#   ./setup.sh --deps-only
+set -euo pipefail
+cd "$(dirname "$0")"
+
+runtime_pkgs=(gcc make cmake pkg-config python3 lua5.4 liblua5.4-dev libcurl4-openssl-dev
+              libyaml-dev libmicrohttpd-dev libsqlite3-dev libssl-dev ca-certificates)
+test_pkgs=(lua-busted lua-cjson libcmocka-dev chromium sqlite3 procps)
+
+want=("${runtime_pkgs[@]}")
+build=1
+for arg in "$@"; do
+  case "$arg" in
+    --test) want+=("${test_pkgs[@]}") ;;
+    --deps-only) build=0 ;;
+    *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+# cmocka is needed to configure the project (the tests are part of it).
+want+=(libcmocka-dev lua-busted)
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "$build" -eq 1 ]; then
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build -j"$(nproc)"
+fi

@@ -1,0 +1,288 @@
+/* test_sandbox.c: the sandbox API: results, errors with file and line,
+ * sticky kills, recycling after kills, isolation between evaluations that
+ * share a lua_State, require roots, grants, load, print capture. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <lauxlib.h>
+
+#include "buf.h"
+#include "json.h"
+#include "ljson.h"
+#include "sandbox.h"
+
+static char tmpdir[256];
+
+static int take_json(lua_State *L, void *ud) {
+  ub_buf *out = ud;
+  char err[256];
+  json_enc_opts o = {0, 0, 100, 1, "result"};
+  ub_buf_reset(out);
+  if (json_encode_lua(L, -1, &o, out, err, sizeof err) != 0) return luaL_error(L, "%s", err);
+  return 0;
+}
+
+/* Runs source as policy "name" and returns its JSON result (static). */
+static sb_status run(sandbox *sb, const char *name, const char *src, ub_buf *out) {
+  sb_policy p = {name, src, strlen(src), tmpdir};
+  return sb_run_policy(sb, &p, NULL, take_json, out);
+}
+
+static sandbox *new_sandbox(double seconds, size_t memory) {
+  sb_limits lim;
+  sb_default_limits(&lim);
+  lim.seconds = seconds;
+  if (memory) lim.memory = memory;
+  sandbox *sb = sb_new(&lim, tmpdir);
+  assert_non_null(sb);
+  assert_int_equal(sb_grant(sb, "unbreakable.json", luaopen_unbreakable_json), 0);
+  return sb;
+}
+
+static void write_file(const char *rel, const char *text) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", tmpdir, rel);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static int setup_dir(void **state) {
+  (void)state;
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/ub-sandbox-test-XXXXXX");
+  assert_non_null(mkdtemp(tmpdir));
+  char sub[300];
+  snprintf(sub, sizeof sub, "%s/unbreakable", tmpdir);
+  mkdir(sub, 0700);
+  write_file("unbreakable/counter.lua",
+             "local M = { n = 0 }\nfunction M.bump() M.n = M.n + 1 return M.n end\nreturn M\n");
+  write_file("helper.lua", "return { answer = 42 }\n");
+  write_file("loopy.lua", "return require('loopy')\n");
+  return 0;
+}
+
+static void test_returns_value(void **state) {
+  (void)state;
+  ub_buf out;
+  ub_buf_init(&out);
+  sandbox *sb = new_sandbox(2, 0);
+  assert_int_equal(run(sb, "p.lua", "return {ok = true, n = 3, list = {1, 2.5}}", &out), SB_OK);
+  assert_string_equal(out.data, "{\"list\":[1,2.5],\"n\":3,\"ok\":true}");
+  assert_int_equal(run(sb, "p.lua", "return function() return 'called' end", &out), SB_OK);
+  assert_string_equal(out.data, "\"called\"");
+  sb_free(sb);
+  ub_buf_free(&out);
+}
+
+static void test_error_has_file_and_line(void **state) {
+  (void)state;
+  ub_buf out;
+  ub_buf_init(&out);
+  sandbox *sb = new_sandbox(2, 0);
+  assert_int_equal(run(sb, "policies/gate.lua", "local x = 1\nerror('boom')\n", &out), SB_EPOLICY);
+  assert_string_equal(sb_error(sb), "policies/gate.lua:2: boom");
+  assert_int_equal(run(sb, "syntax.lua", "return (", &out), SB_EPOLICY);
+  assert_non_null(strstr(sb_error(sb), "syntax.lua:1:"));
+  sb_free(sb);
+  ub_buf_free(&out);
+}
+
+static void test_timeout_not_catchable(void **state) {
+  (void)state;
+  ub_buf out;
+  ub_buf_init(&out);
+  sandbox *sb = new_sandbox(0.1, 0);
+  const char *src =
+      "local n = 0\n"
+      "while true do\n"
+      "  local ok = pcall(function() while true do end end)\n"
+      "  n = n + 1\n"
+      "end\n";
+  assert_int_equal(run(sb, "loop.lua", src, &out), SB_ELIMIT);
+  assert_int_equal(sb_killed(sb), SB_KILL_TIMEOUT);
+  assert_non_null(strstr(sb_error(sb), "loop.lua:3: evaluation stopped: wall-clock deadline"));
+  /* the state was recycled: the next evaluation works */
+  assert_int_equal(run(sb, "after.lua", "return 'alive'", &out), SB_OK);
+  assert_string_equal(out.data, "\"alive\"");
+  sb_free(sb);
+  ub_buf_free(&out);
+}
+
+static void test_memory_cap(void **state) {
+  (void)state;
+  ub_buf out;
+  ub_buf_init(&out);
+  sandbox *sb = new_sandbox(5, (size_t)8 << 20);
+  const char *src = "local t = {}\nfor i = 1, 1e9 do t[i] = {i} end\n";
+  assert_int_equal(run(sb, "mem.lua", src, &out), SB_ELIMIT);
+  assert_int_equal(sb_killed(sb), SB_KILL_MEMORY);
+  assert_non_null(strstr(sb_error(sb), "memory limit of 8 MiB exceeded"));
+  const char *caught = "for i = 1, 10 do pcall(string.rep, 'x', 1 << 28) end\nreturn 'escaped'";
+  assert_int_equal(run(sb, "mem2.lua", caught, &out), SB_ELIMIT);
+  assert_int_equal(sb_killed(sb), SB_KILL_MEMORY);
+  assert_int_equal(run(sb, "after.lua", "return #string.rep('x', 1000)", &out), SB_OK);
+  assert_string_equal(out.data, "1000");
+  sb_free(sb);
+  ub_buf_free(&out);
+}
+
+static void test_isolation_between_evaluations(void **state) {
+  (void)state;
+  ub_buf out;
+  ub_buf_init(&out);
+  sandbox *sb = new_sandbox(2, 0);
+  const char *tamper =
+      "string.upper = function() return 'pwned' end\n"
+      "table.insert = nil\n"
+      "leaked = 'yes'\n"
+      "math.pi = 3\n"
+      "require('unbreakable.counter').bump()\n"
+      "setmetatable(_G, {__index = function() return 'ghost' end})\n"
+      "return true";
+  assert_int_equal(run(sb, "tamper.lua", tamper, &out), SB_OK);
+  const char *check =
+      "return { upper = ('a'):upper(), insert = type(table.insert), leaked = rawget(_G, 'leaked'),\n"
+      "         pi = math.pi == 3, counter = require('unbreakable.counter').bump(),\n"
+      "         mt = getmetatable(_G) == nil }";
+  assert_int_equal(run(sb, "check.lua", check, &out), SB_OK);
+  assert_string_equal(out.data,
+                      "{\"counter\":1,\"insert\":\"function\",\"mt\":true,\"pi\":false,\"upper\":\"A\"}");
+  sb_free(sb);
+  ub_buf_free(&out);
+}
+
+static void test_require_roots_and_grants(void **state) {
+  (void)state;
+  ub_buf out;
+  ub_buf_init(&out);
+  sandbox *sb = new_sandbox(2, 0);
+  assert_int_equal(run(sb, "r.lua", "return require('helper').answer", &out), SB_OK);
+  assert_string_equal(out.data, "42");
+  assert_int_equal(run(sb, "r.lua", "return require('unbreakable.json').encode({1})", &out), SB_OK);
+  assert_string_equal(out.data, "\"[1]\"");
+  assert_int_equal(run(sb, "r.lua", "return require('loopy')", &out), SB_EPOLICY);
+  assert_non_null(strstr(sb_error(sb), "require loop"));
+  assert_int_equal(run(sb, "r.lua", "return require('lpeg')", &out), SB_EPOLICY);
+  assert_non_null(strstr(sb_error(sb), "module 'lpeg' not found"));
+  assert_int_equal(run(sb, "r.lua", "return require('a/../b')", &out), SB_EPOLICY);
+  assert_non_null(strstr(sb_error(sb), "invalid module name"));
+  sb_free(sb);
+  ub_buf_free(&out);
+}
+
+static void test_load_is_text_only_and_sandboxed(void **state) {
+  (void)state;
+  ub_buf out;
+  ub_buf_init(&out);
+  sandbox *sb = new_sandbox(2, 0);
+  const char *src =
+      "local f = load('return x', 'chunk', 't', {x = 7})\n"
+      "local g, err = load('\\27Lua', 'bin', 'b')\n"
+      "local h = load('return string ~= nil and io == nil')\n"
+      "return { f = f(), g = g == nil, err = err, h = h() }";
+  assert_int_equal(run(sb, "load.lua", src, &out), SB_OK);
+  assert_non_null(strstr(out.data, "\"f\":7"));
+  assert_non_null(strstr(out.data, "\"g\":true"));
+  assert_non_null(strstr(out.data, "\"h\":true"));
+  assert_non_null(strstr(out.data, "binary chunk"));
+  sb_free(sb);
+  ub_buf_free(&out);
+}
+
+static void test_print_is_captured_and_bounded(void **state) {
+  (void)state;
+  ub_buf out;
+  ub_buf_init(&out);
+  sb_limits lim;
+  sb_default_limits(&lim);
+  lim.log_bytes = 64;
+  sandbox *sb = sb_new(&lim, tmpdir);
+  assert_int_equal(run(sb, "p.lua", "print('a', 1, true)\nreturn 0", &out), SB_OK);
+  size_t len;
+  assert_string_equal(sb_log(sb, &len), "a\t1\ttrue\n");
+  assert_int_equal(run(sb, "p.lua", "for i = 1, 100 do print(('x'):rep(10)) end\nreturn 0", &out), SB_OK);
+  const char *log = sb_log(sb, &len);
+  assert_true(len < 64 + 40);
+  assert_non_null(strstr(log, "[log truncated]"));
+  sb_free(sb);
+  ub_buf_free(&out);
+}
+
+static void test_random_is_deterministic(void **state) {
+  (void)state;
+  ub_buf a, b;
+  ub_buf_init(&a);
+  ub_buf_init(&b);
+  sandbox *sb = new_sandbox(2, 0);
+  const char *src = "return {math.random(1000000), math.random(1000000)}";
+  assert_int_equal(run(sb, "r.lua", src, &a), SB_OK);
+  assert_int_equal(run(sb, "r.lua", src, &b), SB_OK);
+  assert_string_equal(a.data, b.data);
+  sb_free(sb);
+  ub_buf_free(&a);
+  ub_buf_free(&b);
+}
+
+static void test_yield_across_pcall(void **state) {
+  (void)state;
+  ub_buf out;
+  ub_buf_init(&out);
+  sandbox *sb = new_sandbox(2, 0);
+  const char *src =
+      "local co = coroutine.wrap(function()\n"
+      "  local ok, v = pcall(coroutine.yield, 1)\n"
+      "  return v\n"
+      "end)\n"
+      "return { co(), co(5) }";
+  assert_int_equal(run(sb, "co.lua", src, &out), SB_OK);
+  assert_string_equal(out.data, "[1,5]");
+  sb_free(sb);
+  ub_buf_free(&out);
+}
+
+static void test_result_errors(void **state) {
+  (void)state;
+  ub_buf out;
+  ub_buf_init(&out);
+  sandbox *sb = new_sandbox(2, 0);
+  assert_int_equal(run(sb, "r.lua", "return {v = 0/0}", &out), SB_ERESULT);
+  assert_string_equal(sb_error(sb), "result.v: NaN cannot be encoded as JSON");
+  assert_int_equal(run(sb, "r.lua", "local t = {} t[1] = t return t", &out), SB_ERESULT);
+  assert_non_null(strstr(sb_error(sb), "cycle"));
+  sb_free(sb);
+  ub_buf_free(&out);
+}
+
+static void test_budget_check_outside_sandbox(void **state) {
+  (void)state;
+  lua_State *L = luaL_newstate();
+  sb_check_budget(L); /* must do nothing */
+  assert_null(sb_from_lua(L));
+  lua_close(L);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_returns_value),
+    cmocka_unit_test(test_error_has_file_and_line),
+    cmocka_unit_test(test_timeout_not_catchable),
+    cmocka_unit_test(test_memory_cap),
+    cmocka_unit_test(test_isolation_between_evaluations),
+    cmocka_unit_test(test_require_roots_and_grants),
+    cmocka_unit_test(test_load_is_text_only_and_sandboxed),
+    cmocka_unit_test(test_print_is_captured_and_bounded),
+    cmocka_unit_test(test_random_is_deterministic),
+    cmocka_unit_test(test_yield_across_pcall),
+    cmocka_unit_test(test_result_errors),
+    cmocka_unit_test(test_budget_check_outside_sandbox),
+  };
+  return cmocka_run_group_tests(tests, setup_dir, NULL);
+}

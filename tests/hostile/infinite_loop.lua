@@ -1,0 +1,3 @@
+-- expect: timeout
+-- A plain infinite loop.
+while true do end

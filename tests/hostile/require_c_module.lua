@@ -1,0 +1,3 @@
+-- expect: error: module 'cjson' not found
+-- require never loads C modules.
+return require("cjson")

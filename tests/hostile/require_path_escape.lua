@@ -1,0 +1,3 @@
+-- expect: error: invalid module name
+-- require cannot walk out of its roots.
+return require("../../../../etc/passwd")

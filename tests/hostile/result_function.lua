@@ -1,0 +1,2 @@
+-- expect: error: a function cannot be encoded
+return { f = print }
