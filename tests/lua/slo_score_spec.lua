@@ -1,0 +1,416 @@
+-- Scoring of slo.yaml objectives (keptn-slo.md sections 5-7, 9, 10):
+-- the worked example and every quirk, default against compat = "keptn".
+-- SLO tables are written inline: no YAML loader and no Dynatrace needed.
+local slo = require("unbreakable.slo")
+
+local KEPTN = { compat = "keptn" }
+
+local function ir(metric, value, success)
+  return { value = { metric = metric, value = value, success = success ~= false } }
+end
+
+local function rec(metric, value, success, message)
+  return { metric = metric, value = value, success = success ~= false, message = message or "" }
+end
+
+local function crit(...)
+  return { criteria = { ... } }
+end
+
+-- Finds the indicatorResults entry of an SLI.
+local function entry(result, sli)
+  for _, e in ipairs(result.indicatorResults) do
+    if e.value.metric == sli then return e end
+  end
+  error("no entry for " .. sli)
+end
+
+local function simple(objectives, total)
+  return { objectives = objectives, total_score = total or { pass = "90%", warning = "75%" } }
+end
+
+describe("worked example (section 9)", function()
+  local example = {
+    comparison = { compare_with = "several_results", number_of_comparison_results = 3,
+                   include_result_with_score = "pass", aggregate_function = "avg" },
+    objectives = {
+      { sli = "response_time_p95", weight = 1, pass = { crit("<=+10%", "<600") }, warning = { crit("<=800") } },
+      { sli = "error_rate", weight = 2, key_sli = true, pass = { crit("<=2") } },
+      { sli = "throughput", weight = 1, pass = { crit(">=-20%"), crit(">1000") } },
+      { sli = "cpu" },
+    },
+    total_score = { pass = "90%", warning = "60%" },
+  }
+  local previous = {
+    { ir("response_time_p95", 480), ir("error_rate", 1), ir("throughput", 1500) },
+    { ir("response_time_p95", 500), ir("error_rate", 2), ir("throughput", 1400) },
+    { ir("response_time_p95", 520), ir("error_rate", 3), ir("throughput", 0, false) },
+  }
+  local values = { rec("response_time_p95", 560), rec("error_rate", 1.5),
+                   rec("throughput", 1100), rec("cpu", 40) }
+
+  for _, mode in ipairs({ "default", "keptn" }) do
+    it("scores 87.5 -> warning, every target as in the reference (" .. mode .. ")", function()
+      local r = slo.score(example, values, previous, mode == "keptn" and KEPTN or nil)
+      assert.are.equal(87.5, r.score)          -- maxScore 4, total 0.5 + 2 + 1 = 3.5
+      assert.are.equal("warning", r.result)
+      assert.are.equal("warning", r.evaluationResult)
+      assert.are.equal("succeeded", r.status)
+
+      local rt = entry(r, "response_time_p95")
+      assert.are.equal("warning", rt.status)
+      assert.are.equal(0.5, rt.score)
+      assert.are.equal(500, rt.value.comparedValue)
+      assert.are.same({ { criteria = "<=+10%", targetValue = 550, violated = true },
+                        { criteria = "<600", targetValue = 600, violated = false } }, rt.passTargets)
+      assert.are.same({ { criteria = "<=800", targetValue = 800, violated = false } }, rt.warningTargets)
+
+      local er = entry(r, "error_rate")
+      assert.are.equal("pass", er.status)
+      assert.are.equal(2, er.score)
+      assert.is_true(er.keySli)
+      assert.are.same({ { criteria = "<=2", targetValue = 2, violated = false } }, er.passTargets)
+
+      local tp = entry(r, "throughput")
+      assert.are.equal("pass", tp.status)
+      assert.are.equal(1, tp.score)
+      assert.are.equal(1450, tp.value.comparedValue)   -- the failed 3rd value is excluded
+      assert.are.same({ { criteria = ">=-20%", targetValue = 1160, violated = true },
+                        { criteria = ">1000", targetValue = 1000, violated = false } }, tp.passTargets)
+
+      local cpu = entry(r, "cpu")
+      assert.are.equal("info", cpu.status)
+      assert.are.equal(0, cpu.score)
+      assert.are.equal(40, cpu.value.value)
+    end)
+  end
+end)
+
+describe("objective evaluation (section 5)", function()
+  it("ANDs criteria inside a set and ORs the sets", function()
+    local s = simple({ { sli = "x", pass = { crit("<10", ">5"), crit("=100") } } })
+    assert.are.equal("pass", entry(slo.score(s, { rec("x", 7) }, {}), "x").status)
+    assert.are.equal("fail", entry(slo.score(s, { rec("x", 4) }, {}), "x").status)
+    assert.are.equal("pass", entry(slo.score(s, { rec("x", 100) }, {}), "x").status)
+  end)
+
+  it("warning gives half the weight and is only used when pass fails", function()
+    local s = simple({ { sli = "x", weight = 4, pass = { crit("<10") }, warning = { crit("<20") } } })
+    local r = slo.score(s, { rec("x", 15) }, {})
+    assert.are.equal(2, entry(r, "x").score)
+    assert.are.equal(50, r.score)
+    assert.are.equal("fail", r.result)
+    r = slo.score(s, { rec("x", 5) }, {})
+    assert.are.equal(4, entry(r, "x").score)
+    assert.are.equal(100, r.score)
+  end)
+
+  it("matches values by sli name, first record first; leftovers are reported", function()
+    local s = simple({ { sli = "a", displayName = "A display", pass = { crit("<10") } } })
+    local r = slo.score(s, { rec("b", 1), rec("a", 5), rec("a", 50), rec("c", 2) }, {})
+    assert.are.equal(5, entry(r, "a").value.value)
+    assert.are.equal("A display", entry(r, "a").displayName)
+    assert.are.same({ "b", "a", "c" }, r.additionalSlis)
+    assert.matches("Lighthouse received additional SLIs, which are not specified as SLO: b, a, c .", r.message, 1, true)
+  end)
+
+  it("compares the score with >=: 90.0 with '90%' passes, unrounded 89.99 fails (Q7)", function()
+    local objs = {}
+    for i = 1, 10 do objs[i] = { sli = "s" .. i, pass = { crit("<1") } } end
+    local values = {}
+    for i = 1, 10 do values[i] = rec("s" .. i, i == 10 and 5 or 0) end
+    local r = slo.score(simple(objs, { pass = "90%" }), values, {})
+    assert.are.equal(90, r.score)
+    assert.are.equal("pass", r.result)
+    objs[11] = { sli = "s11", weight = 90, pass = { crit("<1") } }
+    values[11] = rec("s11", 0)
+    objs[12] = { sli = "s12", weight = 1, pass = { crit("<1") } }
+    values[12] = rec("s12", 5)
+    -- total 9 + 90 = 99 of 101 -> 98.0198..., pass 98.02 must fail
+    r = slo.score(simple(objs, { pass = "98.02" }), values, {})
+    assert.near(9900 / 101, r.score, 1e-12)
+    assert.are.equal("fail", r.result)
+  end)
+
+  it("rejects total_score with spaces, accepts numbers and '75%' (Q7)", function()
+    local objs = { { sli = "x", pass = { crit("<1") } } }
+    local r = slo.score(simple(objs, { pass = " 90%" }), { rec("x", 0) }, {})
+    assert.are.equal("errored", r.status)
+    assert.are.equal("fail", r.result)
+    r = slo.score(simple(objs, { pass = 90, warning = "75%" }), { rec("x", 0) }, {})
+    assert.are.equal("pass", r.result)
+  end)
+
+  it("a key objective in warning does not fail the evaluation (Q17)", function()
+    local s = simple({ { sli = "k", key_sli = true, pass = { crit("<1") }, warning = { crit("<10") } },
+                       { sli = "o", weight = 3, pass = { crit("<1") } } }, { pass = "80%", warning = "50%" })
+    local r = slo.score(s, { rec("k", 5), rec("o", 0) }, {})
+    assert.are.equal("warning", entry(r, "k").status)
+    assert.are.equal(87.5, r.score)      -- (0.5 + 3) / 4
+    assert.are.equal("pass", r.result)
+  end)
+
+  it("a failing key objective fails whatever the score", function()
+    local s = simple({ { sli = "k", key_sli = true, pass = { crit("<1") } },
+                       { sli = "o", weight = 99, pass = { crit("<1") } } }, { pass = "90%", warning = "50%" })
+    local r = slo.score(s, { rec("k", 5), rec("o", 0) }, {})
+    assert.are.equal(99, r.score)
+    assert.are.equal("fail", r.result)
+    assert.matches("Evaluation failed due to key_sli objective 'k': failed evaluation with score 0.000000", r.message, 1, true)
+  end)
+
+  it("below the warning target: fail with the score in the message", function()
+    local s = simple({ { sli = "a", pass = { crit("<1") } }, { sli = "b", pass = { crit("<1") } } },
+                     { pass = "90%", warning = "75%" })
+    local r = slo.score(s, { rec("a", 0), rec("b", 9) }, {})
+    assert.are.equal(50, r.score)
+    assert.are.equal("fail", r.result)
+  end)
+end)
+
+describe("quirks: default against compat = keptn", function()
+  it("Q1: no slo.yaml errors by default, passes in compat", function()
+    local r = slo.score(nil, {}, {})
+    assert.are.equal("fail", r.result)
+    assert.are.equal("errored", r.status)
+    r = slo.score(nil, {}, {}, KEPTN)
+    assert.are.equal("pass", r.result)
+    assert.are.equal("no evaluation performed by lighthouse because no SLO file configured", r.message)
+  end)
+
+  it("Q4: empty objectives fail with score 0 in both modes", function()
+    for _, opts in ipairs({ {}, KEPTN }) do
+      local r = slo.score(simple({}), {}, {}, opts)
+      assert.are.equal("fail", r.result)
+      assert.are.equal(0, r.score)
+      assert.are.equal("lighthouse failed because no SLO objective was provided", r.message)
+    end
+  end)
+
+  it("Q5: only info objectives -> errored by default, pass 100 in compat", function()
+    local s = simple({ { sli = "cpu" }, { sli = "mem", pass = {} } })
+    local r = slo.score(s, { rec("cpu", 1), rec("mem", 2) }, {})
+    assert.are.equal("errored", r.status)
+    assert.are.equal("fail", r.result)
+    assert.matches("no scored objectives", r.message)
+    r = slo.score(s, { rec("cpu", 1), rec("mem", 2) }, {}, KEPTN)
+    assert.are.equal("pass", r.result)
+    assert.are.equal(100, r.score)
+  end)
+
+  it("Q5 + Q15: only weight-0 objectives: the key flags decide, score 100", function()
+    local s = simple({ { sli = "k", weight = 0, key_sli = true, pass = { crit("<1") } } })
+    local r = slo.score(s, { rec("k", 0) }, {})
+    assert.are.equal("pass", r.result)
+    assert.are.equal(100, r.score)
+    r = slo.score(s, { rec("k", 3) }, {})
+    assert.are.equal("fail", r.result)
+    assert.are.equal(100, r.score)
+    assert.matches("key_sli objective 'k'", r.message)
+  end)
+
+  it("Q6: missing total_score.pass is a load error by default, errored at evaluation in compat", function()
+    local s = { objectives = { { sli = "x", pass = { crit("<1") } } }, total_score = { warning = "50%" } }
+    local r = slo.score(s, { rec("x", 0) }, {})
+    assert.are.equal("errored", r.status)
+    assert.matches("total_score.pass: missing", r.message, 1, true)
+    r = slo.score(s, { rec("x", 0) }, {}, KEPTN)
+    assert.are.equal("errored", r.status)
+    assert.are.equal("fail", r.result)
+    assert.are.equal("no target score defined", r.message)
+    assert.are.equal(1, #r.indicatorResults)   -- objectives were evaluated first
+  end)
+
+  it("Q11/Q25: no baseline: relative criteria pass; default shows null targets and names the objective", function()
+    local s = simple({ { sli = "rt", pass = { crit("<=+10%", "<600") } } })
+    local r = slo.score(s, { rec("rt", 590) }, {})
+    local e = entry(r, "rt")
+    assert.are.equal("pass", e.status)
+    assert.is_nil(e.value.comparedValue)
+    assert.are.same({ criteria = "<=+10%", violated = false, baselineMissing = true }, e.passTargets[1])
+    assert.are.same({ criteria = "<600", targetValue = 600, violated = false }, e.passTargets[2])
+    assert.are.same({ "rt" }, r.judgedWithoutBaseline)
+    assert.matches("judged without a baseline (no earlier evaluation qualified): rt", r.message, 1, true)
+    assert.are.equal("pass", r.result)
+
+    r = slo.score(s, { rec("rt", 590) }, {}, KEPTN)
+    e = entry(r, "rt")
+    assert.are.equal(0, e.value.comparedValue)
+    assert.are.same({ criteria = "<=+10%", targetValue = 0, violated = false }, e.passTargets[1])
+    assert.are.equal("pass", r.result)
+  end)
+
+  it("Q11: absolute criteria in the same set still apply without baseline", function()
+    local s = simple({ { sli = "rt", pass = { crit("<=+10%", "<600") } } })
+    assert.are.equal("fail", slo.score(s, { rec("rt", 700) }, {}).result)
+  end)
+
+  it("Q12: a baseline of 0 makes '<=+10%' fail any positive value; default hints at it", function()
+    local s = simple({ { sli = "err", pass = { crit("<=+10%") } } })
+    local prev = { { ir("err", 0) } }
+    for _, opts in ipairs({ {}, KEPTN }) do
+      local r = slo.score(s, { rec("err", 0.5) }, prev, opts)
+      assert.are.equal("fail", r.result)
+      assert.are.same({ criteria = "<=+10%", targetValue = 0, violated = true }, entry(r, "err").passTargets[1])
+    end
+    assert.matches("baseline is 0, so relative targets are 0: err",
+      slo.score(s, { rec("err", 0.5) }, prev).message, 1, true)
+  end)
+
+  it("Q14: unknown aggregate_function is a load error by default, baseline 0 in compat", function()
+    local s = simple({ { sli = "rt", pass = { crit("<=+10%") } } })
+    s.comparison = { aggregate_function = "p99" }
+    local prev = { { ir("rt", 500) } }
+    local r = slo.score(s, { rec("rt", 400) }, prev)
+    assert.are.equal("errored", r.status)
+    assert.matches("comparison.aggregate_function: 'p99' is not supported", r.message, 1, true)
+    r = slo.score(s, { rec("rt", 400) }, prev, KEPTN)
+    assert.are.equal("succeeded", r.status)
+    assert.are.equal(0, entry(r, "rt").value.comparedValue)
+    assert.are.same({ criteria = "<=+10%", targetValue = 0, violated = true }, entry(r, "rt").passTargets[1])
+    assert.are.equal("fail", r.result)
+  end)
+
+  it("Q15: weight 0 is honoured by default (no score) and becomes 1 in compat", function()
+    local s = simple({ { sli = "a", weight = 0, pass = { crit("<1") } },
+                       { sli = "b", weight = 1, pass = { crit("<1") } } })
+    local values = { rec("a", 5), rec("b", 0) }
+    local r = slo.score(s, values, {})
+    assert.are.equal(100, r.score)       -- a contributes 0 of 0
+    assert.are.equal("pass", r.result)
+    r = slo.score(s, values, {}, KEPTN)
+    assert.are.equal(50, r.score)        -- a weighs 1 and fails
+    assert.are.equal("fail", r.result)
+  end)
+
+  it("Q15: a weight-0 key objective can fail the gate without touching the score", function()
+    local s = simple({ { sli = "a", weight = 0, key_sli = true, pass = { crit("<1") } },
+                       { sli = "b", pass = { crit("<1") } } })
+    local r = slo.score(s, { rec("a", 5), rec("b", 0) }, {})
+    assert.are.equal(100, r.score)
+    assert.are.equal("fail", r.result)
+  end)
+
+  it("Q15: negative and fractional weights are load errors", function()
+    local r = slo.score(simple({ { sli = "a", weight = -1, pass = { crit("<1") } } }), {}, {})
+    assert.are.equal("errored", r.status)
+    assert.matches("objectives[1].weight: must be 0 or more, got -1", r.message, 1, true)
+    r = slo.score(simple({ { sli = "a", weight = 1.5, pass = { crit("<1") } } }), {}, {}, KEPTN)
+    assert.are.equal("errored", r.status)
+    assert.matches("objectives[1].weight: must be a whole number, got 1.5", r.message, 1, true)
+  end)
+
+  it("Q16: a missing value costs its weight, fails a key objective, leaves info alone", function()
+    local s = simple({ { sli = "a", pass = { crit("<1") } }, { sli = "b", weight = 3, pass = { crit("<1") } },
+                       { sli = "info" } }, { pass = "70%" })
+    local r = slo.score(s, { rec("b", 0), rec("a", 0, false, "query returned zero values") }, {})
+    assert.are.equal(75, r.score)
+    assert.are.equal("pass", r.result)
+    local a = entry(r, "a")
+    assert.are.equal("fail", a.status)
+    assert.is_false(a.value.success)
+    assert.are.equal("query returned zero values", a.value.message)
+    assert.are.same({ { criteria = "<1", targetValue = 1, violated = true } }, a.passTargets)
+    assert.are.same({ "a", "info" }, r.missingValues)
+    assert.are.equal("info", entry(r, "info").status)
+    assert.matches("no value for: a", r.message, 1, true)
+  end)
+
+  it("Q16: a key objective without value fails the evaluation with the provider's message", function()
+    local s = simple({ { sli = "k", key_sli = true, pass = { crit("<1") } }, { sli = "o", weight = 9, pass = { crit("<1") } } })
+    local r = slo.score(s, { rec("o", 0) }, {})
+    assert.are.equal(90, r.score)
+    assert.are.equal("fail", r.result)
+    assert.matches("key_sli objective 'k': no value received from SLI provider", r.message, 1, true)
+  end)
+
+  it("Q18: duplicate sli names: the first objective takes the value", function()
+    local s = simple({ { sli = "x", pass = { crit("<1") } }, { sli = "x", pass = { crit("<100") } } })
+    local r = slo.score(s, { rec("x", 50) }, {})
+    assert.are.equal("fail", r.indicatorResults[1].status)
+    assert.are.equal(50, r.indicatorResults[1].value.value)
+    assert.is_false(r.indicatorResults[2].value.success)
+    r = slo.score(s, { rec("x", 50), rec("x", 60) }, {})
+    assert.are.equal(60, r.indicatorResults[2].value.value)
+    assert.are.equal("pass", r.indicatorResults[2].status)
+  end)
+
+  it("Q19: empty criteria list is a load error by default; compat counts weight but not score", function()
+    local s = simple({ { sli = "a", pass = { { criteria = {} } } }, { sli = "b", pass = { crit("<1") } } },
+                     { pass = "50%" })
+    local r = slo.score(s, { rec("a", 0), rec("b", 0) }, {})
+    assert.are.equal("errored", r.status)
+    assert.matches("objectives[1].pass[1].criteria: empty criteria list", r.message, 1, true)
+    r = slo.score(s, { rec("a", 0), rec("b", 0) }, {}, KEPTN)
+    assert.are.equal("pass", entry(r, "a").status)
+    assert.are.equal(1, entry(r, "a").score)
+    assert.are.equal(50, r.score)     -- total 1 (b only) of maxScore 2
+    assert.are.equal("pass", r.result)
+  end)
+
+  it("Q20: unparseable pass criterion: errored before any query by default, fail/succeeded in compat", function()
+    local s = simple({ { sli = "a", displayName = "Alpha", pass = { crit("<>5") } } })
+    local r = slo.score(s, { rec("a", 1) }, {})
+    assert.are.equal("errored", r.status)
+    assert.matches("objectives[1].pass[1].criteria[1]: could not parse criteria target value of '<>5'", r.message, 1, true)
+    r = slo.score(s, { rec("a", 1) }, {}, KEPTN)
+    assert.are.equal("fail", r.result)
+    assert.are.equal("succeeded", r.status)
+    assert.are.equal(0, r.score)
+    assert.are.equal("error with Alpha: could not parse criteria target value of '<>5'", r.message)
+  end)
+
+  it("Q20: unparseable warning criterion: errored by default, silently ignored in compat", function()
+    local s = simple({ { sli = "a", pass = { crit("<1") }, warning = { crit("10") } } })
+    local r = slo.score(s, { rec("a", 5) }, {})
+    assert.are.equal("errored", r.status)
+    r = slo.score(s, { rec("a", 5) }, {}, KEPTN)
+    assert.are.equal("succeeded", r.status)
+    assert.are.equal("fail", entry(r, "a").status)
+    assert.is_nil(entry(r, "a").warningTargets)
+  end)
+
+  it("Q21: a FAILED query fails everything by default; compat leaves evaluation.result as computed", function()
+    local s = simple({ { sli = "a", pass = { crit("<1") } }, { sli = "b", weight = 9, pass = { crit("<1") } } })
+    local values = { { metric = "a", value = 0, success = false, failed = true,
+                       message = "error querying Metrics API v2: Dynatrace API error (503)" }, rec("b", 0) }
+    local r = slo.score(s, values, {})
+    assert.are.equal(90, r.score)
+    assert.are.equal("fail", r.result)
+    assert.are.equal("fail", r.evaluationResult)
+    assert.are.same({ "a" }, r.failedIndicators)
+    assert.matches("SLI queries failed: a: error querying Metrics API v2", r.message, 1, true)
+    r = slo.score(s, values, {}, KEPTN)
+    assert.are.equal(90, r.score)
+    assert.are.equal("fail", r.result)
+    assert.are.equal("pass", r.evaluationResult)
+    assert.matches("^lighthouse failed because SLI failed with message a: error querying", r.message)
+  end)
+
+  it("Q21: a provider warning (no data) is not a failure of the provider", function()
+    local s = simple({ { sli = "a", pass = { crit("<1") } }, { sli = "b", weight = 9, pass = { crit("<1") } } })
+    local r = slo.score(s, { rec("a", 0, false, "returned zero values"), rec("b", 0) }, {}, KEPTN)
+    assert.are.equal("pass", r.result)
+    assert.are.equal("pass", r.evaluationResult)
+  end)
+
+  it("Q22: keySli shows the configured flag by default, false in compat when the value is missing", function()
+    local s = simple({ { sli = "k", key_sli = true, pass = { crit("<1") } } })
+    assert.is_true(slo.score(s, {}, {}).indicatorResults[1].keySli)
+    assert.is_false(slo.score(s, {}, {}, KEPTN).indicatorResults[1].keySli)
+    assert.is_true(slo.score(s, { rec("k", 0) }, {}, KEPTN).indicatorResults[1].keySli)
+  end)
+
+  it("provider error: errored in both modes", function()
+    local s = simple({ { sli = "a", pass = { crit("<1") } } })
+    local r = slo.score(s, {}, {}, { sli_error = "tenant unreachable" })
+    assert.are.equal("errored", r.status)
+    assert.are.equal("fail", r.result)
+  end)
+
+  it("accepts a model from slo_load as well as the raw table", function()
+    local model = assert(require("unbreakable.slo_load").normalize(simple({ { sli = "a", pass = { crit("<1") } } })))
+    model.normalized = true
+    assert.are.equal("pass", slo.score(model, { rec("a", 0) }, {}).result)
+  end)
+end)
