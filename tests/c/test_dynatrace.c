@@ -1,0 +1,299 @@
+/* test_dynatrace.c: the Dynatrace client pieces that need no network:
+ * configuration sources, percent-encoding of targets, the error envelope
+ * message, token redaction, the recorder (JSON round trip and replay
+ * matching) and the decoders (real fixtures into series). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dt_decode.h"
+#include "dynatrace.h"
+#include "json.h"
+#include "lseries.h"
+#include "recorder.h"
+
+#define TOKEN "dt0c01.ABCDEFGHIJKLMNOPQRSTUVWX.SECRETSECRETSECRETSECRET"
+
+static char *read_fixture(const char *name, size_t *len) {
+  const char *shared = getenv("UB_SHARED");
+  char path[1024];
+  snprintf(path, sizeof path, "%s/fixtures/dynatrace/%s", shared ? shared : "/work/shared", name);
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *data = malloc((size_t)n + 1);
+  assert_non_null(data);
+  assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
+  data[n] = '\0';
+  fclose(f);
+  *len = (size_t)n;
+  return data;
+}
+
+static void clear_env(void) {
+  unsetenv("DT_TENANT_URL");
+  unsetenv("DT_API_TOKEN");
+  unsetenv("DT_API_TOKEN_FILE");
+}
+
+/* ---- configuration ------------------------------------------------ */
+
+static void test_config_from_environment(void **state) {
+  (void)state;
+  clear_env();
+  setenv("DT_TENANT_URL", "https://abc12345.live.dynatrace.com//", 1);
+  setenv("DT_API_TOKEN", TOKEN, 1);
+  ub_dt_config c;
+  char err[256];
+  assert_int_equal(ub_dt_config_resolve(&c, NULL, err, sizeof err), 0);
+  assert_string_equal(c.base_url, "https://abc12345.live.dynatrace.com");
+  assert_string_equal(c.token, TOKEN);
+  assert_int_equal(c.concurrency, 10);
+  ub_dt_config_free(&c);
+  clear_env();
+}
+
+static void test_config_flags_win_and_token_file_is_trimmed(void **state) {
+  (void)state;
+  clear_env();
+  setenv("DT_TENANT_URL", "https://env.example", 1);
+  setenv("DT_API_TOKEN", "env-token", 1);
+  char path[] = "/tmp/ub_dt_tokenXXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  const char text[] = "  " TOKEN "\n\n";
+  assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+  close(fd);
+  ub_dt_flags f = {.url = "https://flag.example/e/env-1/", .token_file = path};
+  ub_dt_config c;
+  char err[256];
+  assert_int_equal(ub_dt_config_resolve(&c, &f, err, sizeof err), 0);
+  assert_string_equal(c.base_url, "https://flag.example/e/env-1");
+  assert_string_equal(c.token, TOKEN);
+  ub_dt_config_free(&c);
+  unlink(path);
+  clear_env();
+}
+
+static void test_config_errors_name_the_fix_and_hide_the_token(void **state) {
+  (void)state;
+  clear_env();
+  ub_dt_config c;
+  char err[256];
+  assert_int_equal(ub_dt_config_resolve(&c, NULL, err, sizeof err), -1);
+  assert_non_null(strstr(err, "DT_TENANT_URL"));
+  setenv("DT_TENANT_URL", "https://x.example", 1);
+  assert_int_equal(ub_dt_config_resolve(&c, NULL, err, sizeof err), -1);
+  assert_non_null(strstr(err, "DT_API_TOKEN"));
+  setenv("DT_API_TOKEN", "dt0c01.AAA\r\nX-Evil: 1", 1);
+  assert_int_equal(ub_dt_config_resolve(&c, NULL, err, sizeof err), -1);
+  assert_null(strstr(err, "dt0c01"));
+  assert_non_null(strstr(err, "DT_API_TOKEN"));
+  ub_dt_flags f = {.url = "ftp://x.example", .token = TOKEN};
+  assert_int_equal(ub_dt_config_resolve(&c, &f, err, sizeof err), -1);
+  assert_non_null(strstr(err, "https://"));
+  assert_null(strstr(err, TOKEN));
+  clear_env();
+}
+
+/* ---- targets ------------------------------------------------------ */
+
+static void test_metrics_target_encoding(void **state) {
+  (void)state;
+  ub_dt_target t;
+  assert_int_equal(ub_dt_target_init(&t, "/api/v2/metrics/query", NULL), 0);
+  ub_dt_target_param(&t, "entitySelector", "type(SERVICE),tag(keptn_project:sockshop)");
+  ub_dt_target_param(&t, "from", "1664323800000");
+  ub_dt_target_param(&t, "metricSelector",
+                     "builtin:service.response.time:merge(\"dt.entity.service\"):percentile(95)");
+  ub_dt_target_param(&t, "mzSelector", NULL);
+  ub_dt_target_param(&t, "resolution", "Inf");
+  ub_dt_target_param(&t, "to", "1664409600000");
+  char *s = ub_dt_target_take(&t);
+  /* the request dynatrace-service sent (reference 3.1) */
+  assert_string_equal(s, "/api/v2/metrics/query?entitySelector=type%28SERVICE%29%2Ctag%28keptn_project%3Asockshop%29"
+                         "&from=1664323800000&metricSelector=builtin%3Aservice.response.time%3Amerge%28%22dt.entity."
+                         "service%22%29%3Apercentile%2895%29&resolution=Inf&to=1664409600000");
+  free(s);
+}
+
+static void test_path_segment_encoding(void **state) {
+  (void)state;
+  ub_dt_target t;
+  ub_dt_target_init(&t, "/api/v1/timeseries/", "com.dynatrace.builtin:service.responsetime");
+  ub_dt_target_param(&t, "tag", "[Environment]DEPLOYMENT_GROUP_NAME:Staging");
+  ub_dt_target_param(&t, "x", "a b/c?d&e=f\xc2\xb5");
+  char *s = ub_dt_target_take(&t);
+  assert_string_equal(s, "/api/v1/timeseries/com.dynatrace.builtin:service.responsetime"
+                         "?tag=%5BEnvironment%5DDEPLOYMENT_GROUP_NAME%3AStaging"
+                         "&x=a%20b%2Fc%3Fd%26e%3Df%C2%B5");
+  free(s);
+  ub_dt_target_init(&t, "/api/v2/problems/", "../x/-600_1V2");
+  s = ub_dt_target_take(&t);
+  assert_string_equal(s, "/api/v2/problems/..%2Fx%2F-600_1V2");
+  free(s);
+}
+
+/* ---- error messages ----------------------------------------------- */
+
+static void check_message(long status, const char *ctype, const char *body, const char *error,
+                          const char *expect) {
+  ub_exchange x = {.method = "GET", .target = "/api/v2/metrics/query?metricSelector=x",
+                   .status = status, .content_type = (char *)ctype, .body = (char *)body,
+                   .body_len = body ? strlen(body) : 0, .error = (char *)error, .attempts = 1};
+  char err[512];
+  int rc = ub_dt_check(&x, err, sizeof err);
+  if (!expect) { assert_int_equal(rc, 0); return; }
+  assert_int_equal(rc, -1);
+  assert_string_equal(err, expect);
+}
+
+static void test_error_envelopes_from_fixtures(void **state) {
+  (void)state;
+  size_t n;
+  char *body = read_fixture("api-error_400_constraints-violated_metrics-query.json", &n);
+  check_message(400, "application/json", body, NULL,
+                "Dynatrace API error (400): Constraints violated. [path: nextPageKey - msg: expected one "
+                "of nextPageKey or metricSelector to be specified] - URL: /api/v2/metrics/query?metricSelector=x");
+  free(body);
+  body = read_fixture("api-error_403_missing-token-scope.json", &n);
+  check_message(403, "application/json", body, NULL,
+                "Dynatrace API error (403): Token is missing required scope. Use one of: problems.read "
+                "(Read problems) - URL: /api/v2/metrics/query?metricSelector=x");
+  free(body);
+  body = read_fixture("api-error_429_too-many-requests.json", &n);
+  check_message(429, "application/json", body, "not retried: waiting 90000 ms would pass the deadline",
+                "Dynatrace API error (429): Too many requests. (not retried: waiting 90000 ms would pass "
+                "the deadline) - URL: /api/v2/metrics/query?metricSelector=x");
+  free(body);
+}
+
+static void test_non_json_answers_are_errors(void **state) {
+  (void)state;
+  check_message(200, "text/html; charset=utf-8", "<html>login</html>", NULL,
+                "Dynatrace API error (200): received invalid response (Content-Type text/html; "
+                "charset=utf-8, expected application/json) - URL: /api/v2/metrics/query?metricSelector=x");
+  check_message(502, "text/html", "<html>bad gateway</html>", NULL,
+                "Dynatrace API error (502): HTTP 502 with a non-JSON body (text/html) - URL: "
+                "/api/v2/metrics/query?metricSelector=x");
+  check_message(0, NULL, NULL, "Connection refused",
+                "Dynatrace request failed: Connection refused - URL: /api/v2/metrics/query?metricSelector=x");
+  check_message(200, "application/json", "{}", "response larger than the limit of 10 bytes",
+                "Dynatrace request failed: response larger than the limit of 10 bytes - URL: "
+                "/api/v2/metrics/query?metricSelector=x");
+  check_message(200, "application/json; charset=utf-8", "{}", NULL, NULL);
+}
+
+/* ---- redaction ---------------------------------------------------- */
+
+static void test_token_is_redacted(void **state) {
+  (void)state;
+  ub_dt_config c = {.base_url = "http://127.0.0.1:1", .token = TOKEN};
+  char err[256];
+  ub_dt_client *cl = ub_dt_client_new(&c, err, sizeof err);
+  assert_non_null(cl);
+  ub_buf b;
+  ub_buf_init(&b);
+  ub_buf_puts(&b, "echo: Api-Token " TOKEN " and again " TOKEN "!");
+  ub_dt_redact(cl, &b);
+  assert_string_equal(b.data, "echo: Api-Token [REDACTED] and again [REDACTED]!");
+  ub_buf_free(&b);
+  ub_dt_client_free(cl);
+}
+
+/* ---- recorder ----------------------------------------------------- */
+
+static void add(ub_recorder *rec, const char *target, long status, const char *body) {
+  ub_exchange x = {.method = "GET", .target = (char *)target, .status = status,
+                   .content_type = "application/json", .body = (char *)body,
+                   .body_len = strlen(body), .attempts = 1};
+  assert_int_equal(ub_recorder_add(rec, &x), 0);
+}
+
+static void test_recorder_round_trip_and_replay(void **state) {
+  (void)state;
+  ub_recorder *rec = ub_recorder_new();
+  add(rec, "/api/v2/metrics/query?metricSelector=a&from=1&to=2", 200, "{\"n\":1}");
+  add(rec, "/api/v2/metrics/query?metricSelector=a&from=1&to=2", 503, "{\"n\":2}");
+  add(rec, "/api/v1/timeseries/x", 200, "{\"unit\":\"\xb5s\"}");     /* Latin-1 byte */
+  ub_buf json;
+  ub_buf_init(&json);
+  assert_int_equal(ub_recorder_to_json(rec, &json), 0);
+  assert_non_null(strstr(json.data, "\"body_base64\":\"eyJ1bml0IjoitXMifQ==\""));
+  char err[256];
+  ub_recorder *replay = ub_recorder_from_json(json.data, json.len, err, sizeof err);
+  assert_non_null(replay);
+  assert_true(ub_recorder_is_replay(replay));
+  assert_int_equal(ub_recorder_count(replay), 3);
+  /* same parameters in another order match; equal requests answer in order */
+  ub_exchange q = {.method = "GET", .target = "/api/v2/metrics/query?to=2&from=1&metricSelector=a"};
+  assert_int_equal(ub_recorder_answer(replay, &q), 0);
+  assert_int_equal(q.status, 200);
+  assert_string_equal(q.body, "{\"n\":1}");
+  free(q.body); free(q.content_type);
+  q.body = q.content_type = NULL;
+  assert_int_equal(ub_recorder_answer(replay, &q), 0);
+  assert_int_equal(q.status, 503);
+  free(q.body); free(q.content_type);
+  q.body = q.content_type = NULL;
+  assert_int_equal(ub_recorder_answer(replay, &q), -1);
+  assert_int_equal(q.status, 0);
+  assert_string_equal(q.error, "not in the recorded evaluation");
+  free(q.error);
+  ub_exchange t = {.method = "GET", .target = "/api/v1/timeseries/x"};
+  assert_int_equal(ub_recorder_answer(replay, &t), 0);
+  assert_int_equal(t.body_len, 13);
+  assert_memory_equal(t.body, "{\"unit\":\"\xb5s\"}", 13);
+  free(t.body); free(t.content_type);
+  /* the re-serialised record is byte for byte the same */
+  ub_buf again;
+  ub_buf_init(&again);
+  ub_recorder_to_json(replay, &again);
+  assert_string_equal(again.data, json.data);
+  ub_buf_free(&again);
+  ub_buf_free(&json);
+  ub_recorder_free(replay);
+  ub_recorder_free(rec);
+}
+
+static void test_damaged_recording_is_rejected(void **state) {
+  (void)state;
+  char err[256];
+  const char *bad[] = {"", "[]", "{\"version\":2,\"exchanges\":[]}",
+                       "{\"version\":1,\"exchanges\":[{\"method\":\"GET\"}]}",
+                       "{\"version\":1,\"exchanges\":[{\"method\":\"GET\",\"target\":\"/x\",\"surprise\":1}]}",
+                       "{\"version\":1,\"exchanges\":[{\"method\":\"GET\",\"target\":\"/x\",\"body_base64\":\"@@@@\"}]}",
+                       "{\"version\":1,\"exchanges\":["};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    assert_null(ub_recorder_from_json(bad[i], strlen(bad[i]), err, sizeof err));
+    assert_non_null(strstr(err, "recording"));
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_config_from_environment),
+      cmocka_unit_test(test_config_flags_win_and_token_file_is_trimmed),
+      cmocka_unit_test(test_config_errors_name_the_fix_and_hide_the_token),
+      cmocka_unit_test(test_metrics_target_encoding),
+      cmocka_unit_test(test_path_segment_encoding),
+      cmocka_unit_test(test_error_envelopes_from_fixtures),
+      cmocka_unit_test(test_non_json_answers_are_errors),
+      cmocka_unit_test(test_token_is_redacted),
+      cmocka_unit_test(test_recorder_round_trip_and_replay),
+      cmocka_unit_test(test_damaged_recording_is_rejected),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
