@@ -2,9 +2,13 @@
 #include "bindings.h"
 
 #include "ljson.h"
+#include "lseries.h"
+#include "yaml_lua.h"
 
 int ub_grant_defaults(sandbox *sb) {
   int rc = 0;
   rc |= sb_grant(sb, "unbreakable.json", luaopen_unbreakable_json);
+  rc |= sb_grant(sb, "unbreakable.stats", luaopen_unbreakable_stats);
+  rc |= sb_grant(sb, "unbreakable.yaml", luaopen_unbreakable_yaml);
   return rc ? -1 : 0;
 }

@@ -168,6 +168,11 @@ void sb_free(sandbox *sb) {
 
 void sb_set_limits(sandbox *sb, const sb_limits *lim) { sb->lim = *lim; }
 
+void sb_set_prepare(sandbox *sb, sb_prepare_fn fn, void *ud) {
+  sb->prepare = fn;
+  sb->prepare_ud = ud;
+}
+
 int sb_grant(sandbox *sb, const char *name, sb_opener opener) {
   for (int i = 0; i < sb->ngrants; i++)
     if (strcmp(sb->grants[i].name, name) == 0) {
@@ -249,6 +254,8 @@ static int run_protected(lua_State *L) {
   lua_settop(L, 0);
   sb_lib_new_env(L); /* also registers it for require and load */
   lua_pop(L, 1);
+  if (sb->prepare) sb->prepare(L, sb->prepare_ud);
+  lua_settop(L, 0);
   if (sb_load_chunk(L, a->policy->name, a->policy->source, a->policy->len) != LUA_OK)
     return lua_error(L);
   lua_call(L, 0, 1);

@@ -57,6 +57,12 @@ void sb_set_limits(sandbox *sb, const sb_limits *lim);
  * evaluations of this sandbox. */
 int sb_grant(sandbox *sb, const char *name, sb_opener opener);
 
+/* Called inside every run, after the fresh globals exist and before the
+ * policy chunk runs: where a host installs data its granted bindings need
+ * (e.g. the Dynatrace client in the registry). NULL removes it. */
+typedef int (*sb_prepare_fn)(lua_State *L, void *ud);
+void sb_set_prepare(sandbox *sb, sb_prepare_fn fn, void *ud);
+
 /* Runs the policy file in a fresh environment. If the chunk returns a
  * function it is called with the values pushed by push_args (none when
  * push_args is NULL); take_result then sees the returned value. On error,

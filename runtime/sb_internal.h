@@ -28,6 +28,8 @@ struct sandbox {
   lua_State *L;                 /* NULL until first use or after a recycle */
   sb_grant_entry grants[SB_MAX_GRANTS];
   int ngrants;
+  sb_prepare_fn prepare;
+  void *prepare_ud;
 
   /* memory accounting (the allocator's ud) */
   size_t mem_used, mem_cap, mem_base, mem_peak, mem_fresh;
