@@ -483,7 +483,7 @@ function Checker:servicemethods(list, path, etype)
           self:error(e.path, "smartscape counts are not available for service methods")
         end
         e.method = m.name
-        if e.name then e.name = m.name .. ": " .. e.name end
+        if e.name and type(m.name) == "string" then e.name = m.name .. ": " .. e.name end
       end
       out[#out + 1] = { name = m.name, perfsignature = ps, path = mp }
     end
