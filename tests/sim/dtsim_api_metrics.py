@@ -47,12 +47,13 @@ def variant(metric, agg, key):
 def entity_series(spec, window, agg, inf, max_points, stamps):
     """(timestamps, values) of one entity; one value at `to` for Inf/fold."""
     frm, to, res, now = window
+    end_closed = stamps == "end"
     if inf:
         base = auto_resolution(frm, to, max_points)
         slots, _ = slot_grid(frm, to, base, stamps)
-        return [to], [combine(slot_values(spec, slots, base, now, agg, to), agg)]
+        return [to], [combine(slot_values(spec, slots, base, now, agg, to, end_closed), agg)]
     slots, reported = slot_grid(frm, to, res, stamps)
-    return reported, slot_values(spec, slots, res, now, agg, to)
+    return reported, slot_values(spec, slots, res, now, agg, to, end_closed)
 
 
 # ---- v2 query --------------------------------------------------------------------

@@ -4,7 +4,8 @@ or a generator relative to "now") into one value per slot, and combines values
 
 Generators (all values per answered slot, see tests/sim/README.md):
   {"points": [[ts, v|null], ...]}         absolute ms or "now-5m"; averaged (or summed
-                                          for sum/count) into the slot holding ts
+                                          for sum/count) into the slot holding ts (a v2
+                                          slot reported as T holds points in (T-res, T])
   {"constant": v}                         every slot
   {"linear": {"atNow": a, "perMinute": b}} a + b * (slot start - now) / 1 min
   {"values": [v0, ..., vn], "repeat": true} vn in the slot holding now-1ms, vn-1 in the
@@ -57,13 +58,13 @@ def _in_range(spec, slot, now):
     return True
 
 
-def _points_values(spec, slots, res, now, agg):
+def _points_values(spec, slots, res, now, agg, end_closed):
     buckets = {slot: [] for slot in slots}
     for stamp, value in spec["points"]:
         stamp = _time(stamp, now)
         if stamp is None:
             continue
-        slot = (stamp // res) * res
+        slot = ((stamp - 1) // res) * res if end_closed else (stamp // res) * res
         if slot in buckets:
             buckets[slot].append(value)
     return [combine(buckets[slot], agg) for slot in slots]
@@ -83,11 +84,12 @@ def _values_values(spec, slots, res, now, window_end):
     return out
 
 
-def slot_values(spec, slots, res, now, agg, window_end):
+def slot_values(spec, slots, res, now, agg, window_end, end_closed=False):
     """One value (or None) per slot start in `slots` at resolution `res` ms;
-    window_end is the end of the requested window (for anchor windowEnd)."""
+    window_end is the end of the requested window (for anchor windowEnd);
+    end_closed: slots are (s, s+res] (v2, reported by their end), else [s, s+res)."""
     if "points" in spec:
-        raw = _points_values(spec, slots, res, now, agg)
+        raw = _points_values(spec, slots, res, now, agg, end_closed)
     elif "constant" in spec:
         raw = [spec["constant"]] * len(slots)
     elif "linear" in spec:
