@@ -39,15 +39,17 @@ static const char FIXTURE_POLICY[] =
     "local monspec = require \"unbreakable.monspec\"\n"
     "return function(ctx) return monspec.evaluate(ctx) end\n";
 
-/* Appends {"timestamps":[...],"values":[...]} with a deterministic wave. */
-static void fixture_series(ub_buf *b, double base, double amp, double trend, int phase) {
+/* Appends {"timestamps":[...],"values":[...]} with a deterministic wave.
+ * The objective values below are the true mean or sum of these points. */
+static void fixture_series(ub_buf *b, double base, double amp, double trend, int phase,
+                           int decimals) {
   ub_buf_puts(b, "{\"timestamps\":[");
   for (int i = 0; i < FIXTURE_POINTS; i++)
     ub_buf_printf(b, "%s%lld", i ? "," : "", FIXTURE_T0 + 60000LL * i);
   ub_buf_puts(b, "],\"values\":[");
   for (int i = 0; i < FIXTURE_POINTS; i++) {
     double v = base + amp * sin((i + phase) * 0.45) + trend * i;
-    ub_buf_printf(b, "%s%.1f", i ? "," : "", v);
+    ub_buf_printf(b, "%s%.*f", i ? "," : "", decimals, v);
   }
   ub_buf_puts(b, "]}");
 }
@@ -68,31 +70,31 @@ static void fixture_objective(ub_buf *b, const char *name, const char *query, co
 static void fixture_monspec_verdict(ub_buf *b) {
   ub_buf_printf(b,
                 "{\"verdict\":\"fail\",\"summary\":\"1 of 4 objectives failed: Failure rate "
-                "2.6 %% is above its limit of 2 %%\",\"target\":\"carts/StagingToProduction\","
+                "2.53 %% is above its limit of 2 %%\",\"target\":\"carts/StagingToProduction\","
                 "\"mode\":\"default\",\"windows\":{\"source\":{\"from\":%lld,\"to\":%lld},"
                 "\"compare\":{\"from\":%lld,\"to\":%lld}},\"totalViolations\":1,\"objectives\":[",
                 FIXTURE_T0, FIXTURE_T0 + 1800000LL, FIXTURE_T0, FIXTURE_T0 + 1800000LL);
   fixture_objective(b, "Response time (avg)", "builtin:service.response.time:avg", "avg",
-                    "412345.5", "MicroSecond", "398120.0", "437932.0", "pass", 1,
-                    "412.3 ms is below the threshold 437.9 ms (baseline 398.1 ms + 10 %)");
+                    "412539.8", "MicroSecond", "398605.0", "438465.5", "pass", 1,
+                    "412.5 ms is below the threshold 438.5 ms (baseline 398.6 ms + 10 %)");
   ub_buf_puts(b, ",\"series\":");
-  fixture_series(b, 405000, 18000, 500, 0);
+  fixture_series(b, 405000, 18000, 500, 0, 1);
   ub_buf_puts(b, ",\"baseline_series\":");
-  fixture_series(b, 398000, 9000, 0, 3);
+  fixture_series(b, 398000, 9000, 0, 3, 1);
   ub_buf_puts(b, "},");
-  fixture_objective(b, "Failure rate", "builtin:service.errors.total.rate:avg", "avg", "2.6",
-                    "Percent", "0.8", "2", "fail", 1,
-                    "2.6 % is above the static upper limit 2 % (baseline 0.8 %)");
+  fixture_objective(b, "Failure rate", "builtin:service.errors.total.rate:avg", "avg", "2.53",
+                    "Percent", "0.81", "2", "fail", 1,
+                    "2.53 % is above the static upper limit 2 % (baseline 0.81 %)");
   ub_buf_puts(b, ",\"series\":");
-  fixture_series(b, 1.2, 0.6, 0.09, 1);
+  fixture_series(b, 1.2, 0.6, 0.09, 1, 1);
   ub_buf_puts(b, ",\"baseline_series\":");
-  fixture_series(b, 0.8, 0.2, 0, 5);
+  fixture_series(b, 0.8, 0.2, 0, 5, 1);
   ub_buf_puts(b, "},");
   fixture_objective(b, "Request count", "builtin:service.requestCount.total:value", "sum",
-                    "1834", "Count", "1790", "1000", "pass", 0,
-                    "1834 requests are above the lower limit 1000");
+                    "1841", "Count", "1790", "1000", "pass", 0,
+                    "1841 requests are above the lower limit 1000");
   ub_buf_puts(b, ",\"series\":");
-  fixture_series(b, 61, 6, 0, 2);
+  fixture_series(b, 61, 6, 0, 2, 0);
   ub_buf_puts(b, "},");
   fixture_objective(b, "CPU time (avg)", "builtin:service.cpu.time:avg", "avg", "null",
                     "MicroSecond", "52000", "57200", "inconclusive", 0,
