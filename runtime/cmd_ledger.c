@@ -114,11 +114,12 @@ static void history_text(const ledger_evaluation *v, size_t n) {
     ledger_format_time(e->created_ms, when);
     if (e->has_score) snprintf(score, sizeof score, "%.1f", e->score);
     const char *verdict = e->verdict ? e->verdict : e->status;
-    printf("%6lld  %-24s  %-*s  %-*s  %-7s  %-12s  %6s  %-*s  ", (long long)e->id, when, w_service,
+    int has_note = e->invalidated || e->error;
+    printf("%6lld  %-24s  %-*s  %-*s  %-7s  %-12s  %6s  %-*s", (long long)e->id, when, w_service,
            dash(e->service), w_stage, dash(e->stage), dash(e->kind), dash(verdict), score,
-           w_target, dash(e->target));
-    if (e->invalidated) printf("invalidated: %s", dash(e->invalidated_reason));
-    else if (e->error) printf("error: %s", e->error);
+           has_note ? w_target : 0, dash(e->target));
+    if (e->invalidated) printf("  invalidated: %s", dash(e->invalidated_reason));
+    else if (e->error) printf("  error: %s", e->error);
     printf("\n");
   }
 }

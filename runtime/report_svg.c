@@ -143,7 +143,7 @@ static void hline(ub_buf *out, const scale *y, double v, const char *cls) {
 }
 
 static void legend_item(ub_buf *out, double *x, const char *cls, const char *text) {
-  ub_buf_printf(out, "<line class=\"%s\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
+  ub_buf_printf(out, "<line class=\"%s key\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
                      "<text class=\"legend\" x=\"%.1f\" y=\"%.1f\">", cls, *x, *x + 22, H - 8, H - 8,
                 *x + 27, H - 4);
   report_html_escape(out, text);

@@ -24,6 +24,8 @@
 #include "ledger.h"
 #include "ledger_redact.h"
 #include "ledger_fixture.h"
+#include "report_html.h"
+#include "report_units.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -603,6 +605,124 @@ static void concurrent_writers_lose_nothing(void **state) {
   ledger_close(l);
 }
 
+
+/* ---- HTML report ------------------------------------------------------------------------ */
+
+static size_t count_of(const char *hay, const char *needle) {
+  size_t n = 0;
+  for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+  return n;
+}
+
+static void units_are_human(void **state) {
+  (void)state;
+  char out[48];
+  ub_format_value(412539.8, "MicroSecond", out);
+  assert_string_equal(out, "412.5 ms");
+  ub_format_value(1500000, "MicroSecond", out);
+  assert_string_equal(out, "1500 ms");
+  ub_format_value(2.53, "Percent", out);
+  assert_string_equal(out, "2.53%");
+  ub_format_value(1841, "Count", out);
+  assert_string_equal(out, "1841");
+  ub_format_value(NAN, "MicroSecond", out);
+  assert_string_equal(out, "no data");
+  ub_format_value(5, "Furlong", out);
+  assert_string_equal(out, "5 Furlong");
+  ub_format_value(-0.0001, NULL, out);
+  assert_string_equal(out, "-0.0001");
+}
+
+static char *render(const ledger_evaluation *e) {
+  ub_buf page;
+  ub_buf_init(&page);
+  assert_int_equal(report_html_render(e, &page), 0);
+  return page.data;
+}
+
+static void report_of_recorded_monspec_gate(void **state) {
+  fixture *f = *state;
+  ub_ledger *l = open_ok(f->path);
+  int64_t id = fixture_record_monspec(l);
+  ledger_evaluation e;
+  assert_int_equal(ledger_get_evaluation(l, id, &e), LEDGER_OK);
+  char *html = render(&e);
+  assert_true(strncmp(html, "<!DOCTYPE html>", 15) == 0);
+  assert_non_null(strstr(html, "Content-Security-Policy\" content=\"default-src 'none'"));
+  assert_non_null(strstr(html, "class=\"banner v-fail\""));
+  assert_non_null(strstr(html, ">FAIL<"));
+  /* microseconds shown as milliseconds, percent and counts as such */
+  assert_non_null(strstr(html, "<td class=\"num\">412.5 ms</td><td class=\"num\">398.6 ms</td>"
+                               "<td class=\"num\">438.5 ms</td>"));
+  assert_non_null(strstr(html, "<td class=\"num\">2.53%</td>"));
+  assert_non_null(strstr(html, "2026-11-27 09:00:00 \xe2\x80\x93 09:30:00 UTC"));
+  /* three charts (the fourth objective has no data), each with its lines */
+  assert_int_equal(count_of(html, "<svg"), 3);
+  assert_int_equal(count_of(html, "<line class=\"threshold\" x1"), 3);
+  assert_int_equal(count_of(html, "<line class=\"baseline\" x1"), 3);
+  assert_int_equal(count_of(html, "<path class=\"bseries\""), 2);
+  assert_non_null(strstr(html, "running sum"));
+  assert_non_null(strstr(html, "No data points were recorded"));
+  assert_non_null(strstr(html, "<code>builtin:service.errors.total.rate:avg</code>"));
+  /* self-contained: no script, no fetched resource, no secret */
+  assert_null(strstr(html, "<script"));
+  assert_null(strstr(html, "src="));
+  assert_int_equal(count_of(html, "http://"), count_of(html, "xmlns=\"http://www.w3.org/2000/svg\""));
+  assert_null(strstr(html, "https://"));
+  assert_null(strstr(html, FIXTURE_TOKEN));
+  /* the same record renders the same page */
+  char *again = render(&e);
+  assert_string_equal(html, again);
+  free(again);
+  free(html);
+  ledger_evaluation_free(&e);
+  ledger_close(l);
+}
+
+static void report_of_keptn_evaluation(void **state) {
+  fixture *f = *state;
+  ub_ledger *l = open_ok(f->path);
+  int64_t id = fixture_record_slo(l);
+  assert_int_equal(ledger_invalidate(l, id, "wrong <build> tested"), LEDGER_OK);
+  ledger_evaluation e;
+  assert_int_equal(ledger_get_evaluation(l, id, &e), LEDGER_OK);
+  char *html = render(&e);
+  assert_non_null(strstr(html, "class=\"banner v-warning\""));
+  assert_non_null(strstr(html, "score 66.67"));
+  assert_non_null(strstr(html, "SLI results (Keptn evaluation)"));
+  assert_non_null(strstr(html, "<code>&lt;=+10%</code> (target 550) <strong>violated</strong>"));
+  assert_non_null(strstr(html, "<td class=\"crit\">key</td>"));
+  assert_non_null(strstr(html, "Invalidated</strong>"));
+  assert_non_null(strstr(html, "wrong &lt;build&gt; tested"));
+  free(html);
+  ledger_evaluation_free(&e);
+  ledger_close(l);
+}
+
+static void report_escapes_policy_text(void **state) {
+  (void)state;
+  ledger_evaluation e = {.id = 7, .service = "svc\"><script>", .stage = "s", .kind = "monspec",
+                         .status = "finished", .verdict = "fail",
+                         .verdict_json = "{\"verdict\":\"<img src=x onerror=alert(1)>\","
+                                         "\"objectives\":[{\"name\":\"<script>alert(1)</script>\","
+                                         "\"status\":\"pass' onmouseover='x\",\"value\":1,"
+                                         "\"series\":{\"values\":[1,null,3]}}]}"};
+  char *html = render(&e);
+  assert_null(strstr(html, "<script"));
+  assert_null(strstr(html, "<img"));
+  assert_null(strstr(html, "' onmouseover"));
+  assert_non_null(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+  assert_non_null(strstr(html, "class=\"banner v-unknown\""));
+  /* a missing point splits the line into two segments */
+  assert_int_equal(count_of(html, "<path class=\"series\""), 1);
+  free(html);
+  e.verdict_json = "{\"verdict\": ";
+  html = render(&e);
+  assert_non_null(strstr(html, "the recorded verdict JSON is unreadable"));
+  assert_non_null(strstr(html, ">FAIL<"));
+  free(html);
+}
+
 /* ---- e2e helper mode -------------------------------------------------------------------- */
 
 static int helper_main(int argc, char **argv) {
@@ -645,6 +765,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(invalidate_keeps_record_and_first_reason, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(events_and_actions, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(concurrent_writers_lose_nothing, setup_dir, teardown_dir),
+      cmocka_unit_test(units_are_human),
+      cmocka_unit_test_setup_teardown(report_of_recorded_monspec_gate, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(report_of_keptn_evaluation, setup_dir, teardown_dir),
+      cmocka_unit_test(report_escapes_policy_text),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
