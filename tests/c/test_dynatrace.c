@@ -19,6 +19,7 @@
 #include "dt_decode.h"
 #include "dynatrace.h"
 #include "json.h"
+#include "ldynatrace.h"
 #include "lseries.h"
 #include "recorder.h"
 
@@ -282,6 +283,179 @@ static void test_damaged_recording_is_rejected(void **state) {
   }
 }
 
+
+/* ---- the Lua binding over a replay record -------------------------- */
+
+typedef struct canned { const char *target; long status; const char *ctype; const char *body; } canned;
+
+static ub_recorder *replay_of(const canned *c, size_t n) {
+  ub_recorder *rec = ub_recorder_new();
+  for (size_t i = 0; i < n; i++) {
+    ub_exchange x = {.method = "GET", .target = (char *)c[i].target, .status = c[i].status,
+                     .content_type = (char *)c[i].ctype, .body = (char *)c[i].body,
+                     .body_len = strlen(c[i].body), .attempts = 1};
+    assert_int_equal(ub_recorder_add(rec, &x), 0);
+  }
+  ub_recorder_set_replay(rec);
+  return rec;
+}
+
+/* Runs Lua code with dt (the module) and stats; the code asserts. */
+static void run_lua(ub_recorder *rec, const char *code) {
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  luaL_requiref(L, "unbreakable.stats", luaopen_unbreakable_stats, 0);
+  lua_pop(L, 1);
+  luaL_requiref(L, "unbreakable.dynatrace", luaopen_unbreakable_dynatrace, 0);
+  lua_setglobal(L, "dt");
+  lua_pushlightuserdata(L, json_null());
+  lua_setglobal(L, "null");
+  ub_dt_bind(L, NULL, rec);
+  if (luaL_dostring(L, code) != LUA_OK) fail_msg("%s", lua_tostring(L, -1));
+  lua_close(L);
+}
+
+static void test_metrics_decode_into_series(void **state) {
+  (void)state;
+  size_t n;
+  char *body = read_fixture("metrics-v2-query_200_three-series_splitby-service_resolution-10m.json", &n);
+  canned c[] = {{"/api/v2/metrics/query?metricSelector=builtin%3Aservice.response.time%3Apercentile%2895%29"
+                 "&resolution=10m", 200, "application/json", body}};
+  ub_recorder *rec = replay_of(c, 1);
+  run_lua(rec,
+          "local r = dt.metrics('builtin:service.response.time:percentile(95)', {resolution='10m'})\n"
+          "assert(r.ok, r.error); assert(r.status == 200 and r.error == nil)\n"
+          "assert(r.request == 'GET " "/api/v2/metrics/query?metricSelector=builtin%3Aservice.response.time%3A"
+          "percentile%2895%29&resolution=10m')\n"
+          "assert(r.resolution == '10m' and r.total_count == 3 and #r.warnings == 0)\n"
+          "assert(#r.result == 1 and r.result[1].metric_id == 'builtin:service.response.time:percentile(95)')\n"
+          "local d = r.result[1].data; assert(#d == 3)\n"
+          "assert(d[1].dimensions[1] == 'SERVICE-7A96961077A1AED2')\n"
+          "assert(d[1].dimension_map['dt.entity.service'] == 'SERVICE-7A96961077A1AED2')\n"
+          "local s = d[1].series; assert(#s == 144 and s[107] == 2038121 and s[1] == nil)\n"
+          "assert(s:timestamp(1) == 1664323800000 and math.type(s:timestamp(1)) == 'integer')\n"
+          "assert(s.entity == 'SERVICE-7A96961077A1AED2')\n"
+          "assert(s.metric == 'builtin:service.response.time:percentile(95)')\n"
+          "assert(d[2].series[8] == 1166152 and d[2].series[82] == 41052.5)\n"
+          "assert(d[3].series[3] == 644 and d[3].series[4] == 640)\n");
+  ub_recorder_free(rec);
+  free(body);
+}
+
+static void test_metrics_pages_are_followed_and_merged(void **state) {
+  (void)state;
+  canned c[] = {
+      {"/api/v2/metrics/query?metricSelector=m", 200, "application/json",
+       "{\"totalCount\":2,\"nextPageKey\":\"K/1\",\"resolution\":\"1m\",\"result\":[{\"metricId\":\"m\","
+       "\"data\":[{\"dimensions\":[\"A\"],\"dimensionMap\":{\"d\":\"A\"},\"timestamps\":[1,2],\"values\":[1.5,null]}]}]}"},
+      {"/api/v2/metrics/query?nextPageKey=K%2F1", 200, "application/json",
+       "{\"totalCount\":2,\"nextPageKey\":null,\"resolution\":\"1m\",\"warnings\":[\"w2\"],\"result\":[{\"metricId\":\"m\","
+       "\"data\":[{\"dimensions\":[\"B\"],\"dimensionMap\":{\"d\":\"B\"},\"timestamps\":[3],\"values\":[7]}]}]}"}};
+  ub_recorder *rec = replay_of(c, 2);
+  run_lua(rec,
+          "local r = dt.metrics('m')\n"
+          "assert(r.ok, r.error); assert(#r.result == 1 and #r.result[1].data == 2)\n"
+          "assert(r.warnings[1] == 'w2' and r.total_count == 2)\n"
+          "local a, b = r.result[1].data[1].series, r.result[1].data[2].series\n"
+          "assert(#a == 2 and a[1] == 1.5 and a[2] == nil and a:timestamp(2) == 2)\n"
+          "assert(#b == 1 and b[1] == 7 and b.entity == 'B')\n");
+  ub_recorder_free(rec);
+}
+
+static void test_timeseries_both_shapes(void **state) {
+  (void)state;
+  size_t n;
+  char *data_result = read_fixture("timeseries-v1_GET-by-id_200_dataResult_service-responsetime_constructed.json", &n);
+  char *result = read_fixture("timeseries-v1_200_docs-example_POST_app-actionspersession.json", &n);
+  canned c[] = {
+      {"/api/v1/timeseries/com.dynatrace.builtin:service.responsetime?startTimestamp=1501771380000"
+       "&endTimestamp=1501771620000&aggregationType=avg&includeData=true&entity=SERVICE-F08D806E7EF685CF",
+       200, "application/json", data_result},
+      {"/api/v1/timeseries/com.dynatrace.builtin:app.actionspersession?relativeTime=hour&includeData=true",
+       200, "application/json", result}};
+  ub_recorder *rec = replay_of(c, 2);
+  run_lua(rec,
+          "local r = dt.timeseries('com.dynatrace.builtin:service.responsetime', {from=1501771380000,"
+          " to=1501771620000, aggregation='AVG', entities={'SERVICE-F08D806E7EF685CF'}})\n"
+          "assert(r.ok, r.error); assert(r.shape == 'dataResult' and r.resolution_ms == 60000)\n"
+          "assert(r.unit == 'MicroSecond (\xc2\xb5s)' and r.aggregation == 'AVG')\n"
+          "assert(r.timeseries_id == 'com.dynatrace.builtin:service.responsetime')\n"
+          "assert(r.order[1] == 'SERVICE-F08D806E7EF685CF' and r.order[2] == 'SERVICE-375C22FE9B61DB6D')\n"
+          "assert(r.entities['SERVICE-F08D806E7EF685CF'] == 'FinanceService')\n"
+          "local s = r.series['SERVICE-F08D806E7EF685CF']\n"
+          "assert(#s == 4 and s[1] == 149062.769 and s[3] == nil and s[4] == 131250.0)\n"
+          "assert(s:timestamp(4) == 1501771560000 and s.entity == 'SERVICE-F08D806E7EF685CF')\n"
+          "local o = dt.timeseries('com.dynatrace.builtin:app.actionspersession', {relative='hour'})\n"
+          "assert(o.ok, o.error); assert(o.shape == 'result' and o.unit == 'PerMinute (count/min)')\n"
+          "assert(o.series['APPLICATION-8E41C8'][2] == 3 and o.series['APPLICATION-8E41C8'][1] == nil)\n");
+  ub_recorder_free(rec);
+  free(data_result);
+  free(result);
+}
+
+static void test_bad_bodies_are_errors_never_empty_series(void **state) {
+  (void)state;
+  size_t n;
+  char *body = read_fixture("metrics-v2-query_200_single-series_resolution-1h_24values.json", &n);
+  body[n / 2] = '\0';                                   /* truncated mid-document */
+  canned c[] = {
+      {"/api/v2/metrics/query?metricSelector=trunc", 200, "application/json", body},
+      {"/api/v2/metrics/query?metricSelector=html", 200, "text/html", "<html><body>Login</body></html>"},
+      {"/api/v2/metrics/query?metricSelector=nojson", 200, "application/json", "<html>"},
+      {"/api/v2/metrics/query?metricSelector=noresult", 200, "application/json", "{\"totalCount\":0}"},
+      {"/api/v1/timeseries/x?includeData=true", 200, "application/json", "{\"dataResult\":{\"dataPoints\":{\"A\":[[1,2,3]]}}}"},
+      {"/api/v2/metrics/query?metricSelector=e403", 403, "application/json",
+       "{\"error\":{\"code\":403,\"message\":\"Token is missing required scope.\"}}"}};
+  ub_recorder *rec = replay_of(c, 6);
+  run_lua(rec,
+          "local rs = dt.batch({{'metrics','trunc'},{'metrics','html'},{'metrics','nojson'},"
+          "{'metrics','noresult'},{'timeseries','x'},{'metrics','e403'},{'metrics','absent'},"
+          "{'metrics','m',{bogus=1}},{'nonsense'}})\n"
+          "assert(#rs == 9)\n"
+          "for i = 1, 5 do local r = rs[i]\n"
+          "  assert(r.ok == false and r.status == 200 and r.result == nil and r.series == nil, i)\n"
+          "  assert(r.error:find('received invalid response', 1, true), r.error) end\n"
+          "assert(rs[1].error:find('offset', 1, true))\n"
+          "assert(rs[2].error:find('text/html', 1, true))\n"
+          "assert(rs[6].status == 403 and rs[6].error == 'Dynatrace API error (403): Token is missing"
+          " required scope. - URL: /api/v2/metrics/query?metricSelector=e403')\n"
+          "assert(rs[7].status == 0 and rs[7].error:find('not in the recorded evaluation', 1, true))\n"
+          "assert(rs[8].status == 0 and rs[8].error == \"dt.metrics: unknown option 'bogus'\")\n"
+          "assert(rs[8].request == 'dt.metrics (not sent)')\n"
+          "assert(rs[9].ok == false and rs[9].error:find('item 9', 1, true))\n");
+  ub_recorder_free(rec);
+  free(body);
+}
+
+static void test_events_keep_large_ids_exact(void **state) {
+  (void)state;
+  size_t n;
+  char *body = read_fixture("events-v1-GET_200_custom-deployment_vsts_constructed.json", &n);
+  canned c[] = {{"/api/v1/events?from=1546290000000&to=1546300800000&eventType=CUSTOM_DEPLOYMENT", 200,
+                 "application/json", body}};
+  ub_recorder *rec = replay_of(c, 1);
+  run_lua(rec,
+          "local r = dt.events_v1({from=1546290000000, to=1546300800000, event_type='CUSTOM_DEPLOYMENT'})\n"
+          "assert(r.ok, r.error); assert(r.total_count == 2 and #r.events == 2)\n"
+          "local id = r.events[1].eventId\n"
+          "assert(math.type(id) == 'integer' and id == -2861530547231474633)\n"
+          "assert(r.events[1].severityLevel == null)\n");
+  ub_recorder_free(rec);
+  free(body);
+}
+
+static void test_unbound_module_fails_closed(void **state) {
+  (void)state;
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  luaL_requiref(L, "unbreakable.dynatrace", luaopen_unbreakable_dynatrace, 0);
+  lua_setglobal(L, "dt");
+  const char *code = "local r = dt.slo('abc')\n"
+                     "assert(r.ok == false and r.status == 0 and r.error:find('not configured', 1, true))\n";
+  if (luaL_dostring(L, code) != LUA_OK) fail_msg("%s", lua_tostring(L, -1));
+  lua_close(L);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_config_from_environment),
@@ -294,6 +468,12 @@ int main(void) {
       cmocka_unit_test(test_token_is_redacted),
       cmocka_unit_test(test_recorder_round_trip_and_replay),
       cmocka_unit_test(test_damaged_recording_is_rejected),
+      cmocka_unit_test(test_metrics_decode_into_series),
+      cmocka_unit_test(test_metrics_pages_are_followed_and_merged),
+      cmocka_unit_test(test_timeseries_both_shapes),
+      cmocka_unit_test(test_bad_bodies_are_errors_never_empty_series),
+      cmocka_unit_test(test_events_keep_large_ids_exact),
+      cmocka_unit_test(test_unbound_module_fails_closed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
