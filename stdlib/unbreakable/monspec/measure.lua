@@ -166,8 +166,9 @@ local function second_phase_request(job, resolved)
   local r = resolved
   if r.error then return nil, { error = r.error, request = r.request, notes = {} } end
   if e.kind == "smartscape" then
-    return nil, { value = smartscape_value(r.objects, e), points = #r.objects, entities = r.ids,
-                  no_entities = #r.ids == 0, request = r.request, unit = "count", notes = {} }
+    -- no entity is no data (compat shows it as 0, judge.lua)
+    return nil, { value = #r.objects > 0 and smartscape_value(r.objects, e) or nil, points = #r.objects,
+                  entities = r.ids, no_entities = #r.objects == 0, request = r.request, unit = "count", notes = {} }
   end
   if #r.ids == 0 then
     return nil, { no_entities = true, entities = {}, points = 0, request = r.request, notes = {} }
