@@ -3,5 +3,9 @@
 #define UB_COMMANDS_H
 
 int ub_cmd_eval(int argc, char **argv);
+int ub_cmd_gate(int argc, char **argv);
+int ub_cmd_history(int argc, char **argv);
+int ub_cmd_invalidate(int argc, char **argv);
+int ub_cmd_report(int argc, char **argv);
 
 #endif

@@ -9,7 +9,11 @@
 #include "version.h"
 
 static const ub_command commands[] = {
+  {"gate", ub_cmd_gate, "evaluate a release against a monspec or SLO file"},
   {"eval", ub_cmd_eval, "run a policy in the sandbox and print its result as JSON"},
+  {"history", ub_cmd_history, "list recorded evaluations"},
+  {"invalidate", ub_cmd_invalidate, "exclude an evaluation from later baselines"},
+  {"report", ub_cmd_report, "write a self-contained HTML report of an evaluation"},
   {NULL, NULL, NULL}};
 
 static void print_help(FILE *out) {

@@ -100,6 +100,10 @@ size_t sb_memory_peak(const sandbox *sb);
  * Does nothing in a lua_State that is not a sandbox. */
 void sb_check_budget(lua_State *L);
 
+/* Inside a run: loads the standard library module name afresh (not from
+ * the evaluation's require cache) and pushes its value. Raises on error. */
+int sb_require_fresh(lua_State *L, const char *name);
+
 /* The sandbox that owns L, or NULL. */
 sandbox *sb_from_lua(lua_State *L);
 

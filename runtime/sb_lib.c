@@ -289,6 +289,18 @@ static int sb_require(lua_State *L) {
   return 1;
 }
 
+/* Loads stdlib module name afresh (ignoring this evaluation's require
+ * cache, which the policy may have filled) and pushes what it returns. */
+int sb_require_fresh(lua_State *L, const char *name) {
+  sandbox *sb = sb_from_lua(L);
+  char path[1200];
+  if (!sb || !valid_module_name(name) ||
+      !find_module(sb_stdlib_dir(sb), name, path, sizeof path))
+    return luaL_error(L, "standard module '%s' not found", name);
+  load_module_file(L, path);
+  return call_loader(L, name, path);
+}
+
 /* ---- templates and the per-evaluation environment ---- */
 
 static const char *const base_names[] = {
