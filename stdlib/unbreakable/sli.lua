@@ -195,6 +195,9 @@ end
 -- Unix ms (enables the readiness delay), info = { [name] = true } }.
 function M.fetch(dt, names, indicators, ctx, options)
   options = options or {}
+  if math.type(ctx.from) ~= "integer" or math.type(ctx.to) ~= "integer" then
+    error("sli.fetch: ctx.from and ctx.to must be Unix milliseconds (integers)", 2)
+  end
   local wait, late = readiness(ctx, options.now)
   if wait then return nil, { not_ready = true, wait_ms = wait } end
   local records, items, calls = {}, {}, {}

@@ -27,11 +27,17 @@ local function early(result, status, message, extra)
   return r
 end
 
+-- The slo_load model of slo (raw decoded table or a model already).
 local function model_of(slo, options)
-  if type(slo) == "table" and slo.normalized then return slo end
-  local model, errors, warnings = loader.normalize(slo, { compat = options.compat, name = options.name })
-  if model then model.normalized = true end
-  return model, errors, warnings
+  local compat = options.compat == "keptn"
+  if type(slo) == "table" and slo.normalized then
+    if slo.compat ~= compat then
+      return nil, { "the slo model was loaded with compat = " .. (slo.compat and "keptn" or "default") ..
+        "; load it again with the options given to score" }
+    end
+    return slo
+  end
+  return loader.normalize(slo, { compat = options.compat, name = options.name })
 end
 
 -- Successful earlier values of one SLI, in the order given (section 6.2).
@@ -119,6 +125,12 @@ local function has_relative(sets)
   return false
 end
 
+local function missing_message(record)
+  if not record then return "no value received from SLI provider" end
+  if record.success == true then return "the SLI value is not a number" end
+  return record.message or "no value received from SLI provider"
+end
+
 -- Judges one objective. Returns the indicatorResults entry and facts for
 -- the totals, or nil and the error that aborts the evaluation (Q20).
 local function judge(o, record, previous, model)
@@ -139,10 +151,10 @@ local function judge(o, record, previous, model)
     facts.missing = not record or record.success ~= true
     return entry, facts
   end
-  if not record or record.success ~= true then
+  if not record or record.success ~= true or type(record.value) ~= "number" or record.value ~= record.value then
     entry.status = "fail"
     entry.value = { metric = o.sli, value = 0, success = false, comparedValue = compared,
-                    message = record and record.message or "no value received from SLI provider" }
+                    message = missing_message(record) }
     if compat then entry.keySli = false end
     entry.passTargets = missing_value_targets(o.pass, baseline, compat)
     facts.missing = true

@@ -326,6 +326,7 @@ function M.normalize(raw, options)
     comparison = load_comparison(raw.comparison, report, compat),
     objectives = load_objectives(raw.objectives, report, compat),
     total_score = load_total_score(raw.total_score, report, compat),
+    normalized = true,
   }
   if #report.errors > 0 then return nil, report.errors, report.warnings end
   return model, report.warnings

@@ -408,9 +408,20 @@ describe("quirks: default against compat = keptn", function()
     assert.are.equal("fail", r.result)
   end)
 
-  it("accepts a model from slo_load as well as the raw table", function()
+  it("accepts a model from slo_load as well as the raw table, loaded with the same mode", function()
     local model = assert(require("unbreakable.slo_load").normalize(simple({ { sli = "a", pass = { crit("<1") } } })))
-    model.normalized = true
     assert.are.equal("pass", slo.score(model, { rec("a", 0) }, {}).result)
+    local r = slo.score(model, { rec("a", 0) }, {}, KEPTN)
+    assert.are.equal("errored", r.status)
+    assert.matches("loaded with compat = default", r.message, 1, true)
+  end)
+
+  it("a success record without a numeric value counts as missing (fails closed)", function()
+    local s = simple({ { sli = "a", pass = { crit("<1") } } })
+    for _, bad in ipairs({ "0", 0 / 0 }) do
+      local r = slo.score(s, { { metric = "a", value = bad, success = true } }, {})
+      assert.are.equal("fail", r.result)
+      assert.are.equal("the SLI value is not a number", r.indicatorResults[1].value.message)
+    end
   end)
 end)
