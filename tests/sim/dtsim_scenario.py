@@ -2,10 +2,13 @@
 Every problem is reported as "<file>: <JSON pointer>: <what is wrong>" before the
 server starts. The result is a Scenario object that is never mutated afterwards."""
 
+import itertools
 import json
 import re
+import time
 
 from dtsim_common import ALL_SCOPES, ScenarioError, entity_type_of
+from dtsim_events import from_scenario
 from dtsim_faults import validate_rule
 from dtsim_series import SPEC_KINDS
 
@@ -271,6 +274,15 @@ def load_events(doc, scenario):
         ("startTime", is_time, "must be ms or 'now-<n><unit>'"),
         ("endTime", lambda v: v is None or v == -1 or is_time(v), "must be ms, -1 or 'now-<n><unit>'"),
     ])
+    counter = itertools.count(1)
+    now = scenario.now if scenario.now is not None else int(time.time() * 1000)
+    for i, event in enumerate(scenario.events):
+        for j, prop in enumerate(event.get("properties", [])):
+            check(isinstance(prop, dict) and isinstance(prop.get("key"), str) and "value" in prop,
+                  "/events/%d/properties/%d" % (i, j), "must be {\"key\": string, \"value\": ...}")
+        check(isinstance(event.get("customProperties", {}), dict), "/events/%d/customProperties" % i,
+              "must be an object")
+        from_scenario(event, now, scenario.entities, lambda: next(counter), i)
 
 
 def load_faults(doc, scenario):
