@@ -176,7 +176,7 @@ local function load_criteria_sets(raw, path, report, compat)
               report.error(set_path .. ".criteria[" .. j .. "]", err)
             elseif c and criteria.unsigned_percent(c) then
               report.warn(set_path .. ".criteria[" .. j .. "]", "'" .. s ..
-                "' means at most " .. c.value .. " % above the baseline (a relative increase); " ..
+                "' means at most " .. string.format("%g", c.value) .. " % above the baseline (a relative increase); " ..
                 "write '" .. c.op .. "+" .. s:gsub(" ", ""):sub(#c.op + 1) ..
                 "' to say so, or an absolute value without '%'")
             end

@@ -58,7 +58,7 @@ describe("slo.yaml fixtures", function()
     assert.is_true(m.objectives[4].info)                        -- response_time_p50
     assert.are.equal(2, count_matching(warnings, "above the baseline (a relative increase)"))
     assert.are.equal(1, count_matching(warnings,
-      name .. ": objectives[3].pass[1].criteria[1]: '<=1%' means at most 1.0 % above the baseline"))
+      name .. ": objectives[3].pass[1].criteria[1]: '<=1%' means at most 1 % above the baseline"))
     assert.are.equal(1, count_matching(warnings, "write '<=+1%'"))
   end)
 
