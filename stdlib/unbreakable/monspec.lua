@@ -23,6 +23,8 @@ M.null = verdict.null
 M.decode = pyjson.decode          -- JSON text -> tables that keep key order
 M.dtcli_json = dtcli.json
 M.suggest = schema.suggest
+-- timeseries_id("service.responsetime") -> "com.dynatrace.builtin:service.responsetime"
+M.timeseries_id = schema.api_timeseries_id
 
 -- load(doc, path, opts) -> spec, warnings | nil, message, problems
 -- doc: decoded JSON or the JSON text itself.
