@@ -101,11 +101,21 @@ static int ledger_start(gate_args *a, const ub_gate_job *job, const char *token,
 static int ledger_finish(ub_ledger *l, int64_t id, const ub_gate_job *job, ub_recorder *rec) {
   for (size_t i = 0; i < ub_recorder_count(rec); i++) {
     const ub_exchange *x = ub_recorder_get(rec, i);
+    ub_buf headers;
+    ub_buf_init(&headers);
+    if (x->content_type) {
+      ub_buf_puts(&headers, "{\"content-type\":");
+      json_append_string(&headers, x->content_type, strlen(x->content_type));
+      ub_buf_puts(&headers, "}");
+    }
     ledger_request r = {.seq = (int)i + 1, .binding = "dynatrace", .method = x->method,
                         .url = x->target, .status = (int)x->status,
+                        .response_headers = headers.data,
                         .response_body = x->body, .response_body_len = x->body_len,
                         .error = x->error};
-    if (ledger_add_request(l, id, &r) != LEDGER_OK) return -1;
+    int rc = ledger_add_request(l, id, &r);
+    ub_buf_free(&headers);
+    if (rc != LEDGER_OK) return -1;
   }
   char timings[64];
   snprintf(timings, sizeof timings, "{\"policy_ms\":%.0f}", job->policy_ms);

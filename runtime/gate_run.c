@@ -24,11 +24,13 @@ void ub_gate_job_init(ub_gate_job *job) {
   job->format = "text";
   ub_buf_init(&job->verdict_json);
   ub_buf_init(&job->rendered);
+  ub_buf_init(&job->diff);
 }
 
 void ub_gate_job_free(ub_gate_job *job) {
   ub_buf_free(&job->verdict_json);
   ub_buf_free(&job->rendered);
+  ub_buf_free(&job->diff);
 }
 
 static int prepare_binding(lua_State *L, void *ud) {
@@ -101,6 +103,26 @@ static void render_dtcli(lua_State *L, ub_gate_job *job, int v) {
     luaL_error(L, "--format dtcli needs --compat dtcli (the policy returned no dtcli document)");
 }
 
+/* Replay: lists what changed against the recorded verdict. */
+static void diff_with_recorded(lua_State *L, ub_gate_job *job, int v) {
+  char err[256];
+  sb_require_fresh(L, "unbreakable.verdict_diff");
+  lua_getfield(L, -1, "diff");
+  if (json_decode_lua(L, job->compare_json, strlen(job->compare_json), 200, err, sizeof err) != 0)
+    luaL_error(L, "the recorded verdict is not valid JSON: %s", err);
+  lua_pushvalue(L, v);
+  lua_call(L, 2, 1);
+  lua_Integer n = luaL_len(L, -1);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (lua_rawgeti(L, -1, i) == LUA_TSTRING) {
+      ub_buf_puts(&job->diff, lua_tostring(L, -1));
+      ub_buf_putc(&job->diff, '\n');
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
+}
+
 static int take_verdict(lua_State *L, void *ud) {
   ub_gate_job *job = ud;
   int v = lua_gettop(L);
@@ -119,6 +141,7 @@ static int take_verdict(lua_State *L, void *ud) {
   } else {
     render_with_report(L, job, v);
   }
+  if (job->compare_json) diff_with_recorded(L, job, v);
   return 0;
 }
 

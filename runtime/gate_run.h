@@ -20,12 +20,14 @@ typedef struct ub_gate_job {
   sb_limits limits;
   const char *format;         /* "json", "text", "junit", "dtcli" */
   int color;                  /* ANSI colours in text */
+  const char *compare_json;   /* replay: the recorded verdict to diff with */
   /* outputs */
   char verdict[16];           /* pass|warning|fail|inconclusive|error */
   char error_kind[16];        /* "input" when the inputs were invalid */
   ub_buf verdict_json;        /* canonical one-line JSON of the verdict */
   ub_buf rendered;            /* the report in the chosen format */
   char error[1200];           /* why the policy failed, if it did */
+  ub_buf diff;                /* replay: one line per change, "" if none */
   double policy_ms;
 } ub_gate_job;
 

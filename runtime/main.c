@@ -12,6 +12,7 @@ static const ub_command commands[] = {
   {"gate", ub_cmd_gate, "evaluate a release against a monspec or SLO file"},
   {"eval", ub_cmd_eval, "run a policy in the sandbox and print its result as JSON"},
   {"history", ub_cmd_history, "list recorded evaluations"},
+  {"replay", ub_cmd_replay, "re-run a recorded evaluation offline and show what changed"},
   {"invalidate", ub_cmd_invalidate, "exclude an evaluation from later baselines"},
   {"report", ub_cmd_report, "write a self-contained HTML report of an evaluation"},
   {NULL, NULL, NULL}};
