@@ -40,6 +40,16 @@ local function set_of(list)
   return set
 end
 
+describe("the series kernels", function()
+  it("are the native unbreakable.stats whenever the build's unbreakable.so is on the cpath", function()
+    if package.searchpath("unbreakable", package.cpath) then
+      assert.equal("native", S.stats_kind)
+    else
+      assert.equal("fake", S.stats_kind)
+    end
+  end)
+end)
+
 describe("compat dtcli reproduces the original document byte for byte", function()
   local cases = {
     { SAMPLE, "SampleJSonService/StagingToProduction", "pullcompare", "dtcli-output_pullcompare_sample_StagingToProduction_5.json", 2 },
