@@ -281,7 +281,8 @@ end
 -- slo_load) with the SLI records values ({metric, value, success,
 -- message[, failed]}) against previous (list of earlier evaluations, each a
 -- list of indicatorResults entries). options: { compat = "keptn",
--- sli_error = "<message>" when the provider itself errored }.
+-- sli_error = "<message>" when the provider itself errored, sli_aborted =
+-- true when it was aborted }.
 function M.score(slo, values, previous, options)
   options = options or {}
   local compat = options.compat == "keptn"
@@ -290,6 +291,9 @@ function M.score(slo, values, previous, options)
       return early("pass", "succeeded", "no evaluation performed by lighthouse because no SLO file configured")
     end
     return early("fail", "errored", "no SLO file: a gate without objectives approves nothing (Q1)")
+  end
+  if options.sli_aborted then
+    return early("fail", "errored", "evaluation performed by lighthouse was aborted")
   end
   if options.sli_error then
     return early("fail", "errored", "lighthouse received an unexpected error: " .. tostring(options.sli_error))

@@ -401,11 +401,17 @@ describe("quirks: default against compat = keptn", function()
     assert.is_true(slo.score(s, { rec("k", 0) }, {}, KEPTN).indicatorResults[1].keySli)
   end)
 
-  it("provider error: errored in both modes", function()
+  it("provider error or abort: errored in both modes", function()
     local s = simple({ { sli = "a", pass = { crit("<1") } } })
-    local r = slo.score(s, {}, {}, { sli_error = "tenant unreachable" })
-    assert.are.equal("errored", r.status)
-    assert.are.equal("fail", r.result)
+    for _, compat in ipairs({ false, "keptn" }) do
+      local r = slo.score(s, {}, {}, { sli_error = "tenant unreachable", compat = compat or nil })
+      assert.are.equal("errored", r.status)
+      assert.are.equal("fail", r.result)
+      assert.are.equal("lighthouse received an unexpected error: tenant unreachable", r.message)
+      r = slo.score(s, {}, {}, { sli_aborted = true, compat = compat or nil })
+      assert.are.equal("errored", r.status)
+      assert.are.equal("evaluation performed by lighthouse was aborted", r.message)
+    end
   end)
 
   it("accepts a model from slo_load as well as the raw table, loaded with the same mode", function()

@@ -1,0 +1,55 @@
+-- Timeframe rules of Keptn's evaluation.triggered (keptn-slo.md section 1).
+local tf = require("unbreakable.slo_timeframe")
+
+local NOW = 1574076576000          -- 2019-11-18T11:29:36.000Z
+
+describe("timeframe", function()
+  it("parses the three timestamp forms", function()
+    assert.are.equal(1574076066000, tf.parse_time("2019-11-18T11:21:06.000Z"))
+    assert.are.equal(1574076066000, tf.parse_time("2019-11-18T11:21:06Z"))
+    assert.are.equal(1574076066000, tf.parse_time("2019-11-18T12:21:06+01:00"))
+    assert.are.equal(1574076066000, tf.parse_time("2019-11-18T11:21:06"))
+    assert.are.equal(1574076066250, tf.parse_time("2019-11-18T11:21:06.25Z"))
+    assert.are.equal(951868799999, tf.parse_time("2000-02-29T23:59:59.999Z"))
+    assert.is_nil((tf.parse_time("2019-11-18 11:21:06")))
+    assert.is_nil((tf.parse_time("2019-11-18T11:21:06 CET")))
+  end)
+
+  it("parses Go durations", function()
+    assert.are.equal(900000, tf.parse_duration("15m"))
+    assert.are.equal(5400000, tf.parse_duration("1h30m"))
+    assert.are.equal(9000000, tf.parse_duration("2.5h"))
+    assert.are.equal(90000, tf.parse_duration("90s"))
+    assert.is_nil((tf.parse_duration("15")))
+    assert.is_nil((tf.parse_duration("15 minutes")))
+  end)
+
+  it("start + end are used as given", function()
+    local from, to = tf.resolve({ start = "2019-11-18T11:21:06.000Z", ["end"] = "2019-11-18T11:29:36.000Z" }, NOW)
+    assert.are.equal(1574076066000, from)
+    assert.are.equal(1574076576000, to)
+  end)
+
+  it("start + timeframe: end = start + timeframe", function()
+    local from, to = tf.resolve({ start = "2019-11-18T11:21:06.000Z", timeframe = "10m" }, NOW)
+    assert.are.equal(1574076066000, from)
+    assert.are.equal(1574076666000, to)
+  end)
+
+  it("only a timeframe (default 5m): ends now", function()
+    local from, to = tf.resolve({ timeframe = "15m" }, NOW)
+    assert.are.equal(NOW - 900000, from)
+    assert.are.equal(NOW, to)
+    from, to = tf.resolve({}, NOW)
+    assert.are.equal(NOW - 300000, from)
+    assert.are.equal(NOW, to)
+  end)
+
+  it("rejects end with timeframe, end without start, and less than a minute", function()
+    assert.are.equal("give either end or timeframe, not both",
+      select(2, tf.resolve({ start = "2019-11-18T11:21:06Z", ["end"] = "2019-11-18T11:29:36Z", timeframe = "5m" }, NOW)))
+    assert.are.equal("end needs a start", select(2, tf.resolve({ ["end"] = "2019-11-18T11:29:36Z" }, NOW)))
+    assert.matches("at least 1 minute", select(2, tf.resolve({ start = "2019-11-18T11:21:06Z", ["end"] = "2019-11-18T11:22:05Z" }, NOW)))
+    assert.is_number((tf.resolve({ start = "2019-11-18T11:21:06Z", ["end"] = "2019-11-18T11:22:06Z" }, NOW)))
+  end)
+end)
