@@ -9,7 +9,7 @@ WRITER="$UB_BUILD/tests/test_ledger"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 DB="$WORK/ledger.db"
-PER_WRITER=60
+PER_WRITER=150
 FAILED=0
 fail() { echo "FAIL: $*"; FAILED=1; }
 
