@@ -32,6 +32,13 @@ function M.number(v)
   return nil
 end
 
+-- Marks a list so that it encodes as [] even when empty.
+function M.array(t)
+  t = t or {}
+  if ok_json and type(json) == "table" and json.array then return json.array(t) end
+  return require("unbreakable.monspec.pyjson").array(t)
+end
+
 function M.or_null(v)
   if v == nil then return M.null end
   return v
@@ -138,9 +145,9 @@ end
 -- finish(v, opts) -> v with verdict, outcomes, totalViolations and summary
 -- filled (opts.on_no_data as in outcome()).
 function M.finish(v, opts)
-  v.objectives = v.objectives or {}
-  v.errors = v.errors or {}
-  v.warnings = v.warnings or {}
+  v.objectives = M.array(v.objectives)
+  v.errors = M.array(v.errors)
+  v.warnings = M.array(v.warnings)
   v.verdict = M.combine(v.objectives, v.errors, opts)
   if v.totalViolations == nil then
     local n = 0

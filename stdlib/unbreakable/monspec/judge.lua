@@ -59,12 +59,12 @@ local function skeleton(m, target)
     aggregate = e.aggregate and e.aggregate.text or (e.raw.aggregate ~= nil and e.raw.aggregate) or null,
     validate = e.validate, critical = e.critical, index = e.index,
     value = null, baseline = null, threshold = null, unit = (src and src.unit) or (cmp and cmp.unit) or null,
-    entities = { source = src and src.entities or {} }, requests = { source = src and src.request or null },
+    entities = { source = verdict.array(src and src.entities or {}) }, requests = { source = src and src.request or null },
     points = { source = src and src.points or 0 }, side = "source", violation = false,
   }
   obj[e.kind] = e.id
   if target.mode == "pullcompare" then
-    obj.entities.compare = cmp and cmp.entities or {}
+    obj.entities.compare = verdict.array(cmp and cmp.entities or {})
     obj.requests.compare = cmp and cmp.request or null
     obj.points.compare = cmp and cmp.points or 0
   end
@@ -77,8 +77,10 @@ local function skeleton(m, target)
   return obj
 end
 
-local function no_data_reason(meas, env_name)
-  if meas.no_entities then
+local function no_data_reason(meas, env_name, method)
+  if meas.no_entities and method then
+    return string.format("no service method named %q under the services of environment %s", method, env_name)
+  elseif meas.no_entities then
     return string.format("no entities matched environment %s", env_name)
   end
   return string.format("no data points in the %s window", env_name)
@@ -143,7 +145,7 @@ function M.judge_default(m, target)
   local static = e.upperlimit ~= nil or e.lowerlimit ~= nil
   if src.value == nil then
     obj.status = "no_data"
-    obj.message = no_data_reason(src, src_env) ..
+    obj.message = no_data_reason(src, src_env, e.method) ..
                   (static and "; the static limit cannot be checked" or "; nothing to judge")
     if static then obj.upper_threshold, obj.lower_threshold = e.upperlimit or null, e.lowerlimit or null
       obj.threshold = e.upperlimit or e.lowerlimit end
@@ -157,7 +159,7 @@ function M.judge_default(m, target)
                                 fmt(src.value), unit_text(obj.unit))
   elseif cmp.value == nil then
     obj.side = "compare"
-    local why = no_data_reason(cmp, cmp_env)
+    local why = no_data_reason(cmp, cmp_env, e.method)
     if target.comparison.allow_missing_baseline then
       obj.status = "pass"
       obj.message = "baseline missing (" .. why .. "); allowed by allow_missing_baseline"
