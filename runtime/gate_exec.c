@@ -174,18 +174,18 @@ static int evaluate(gate_args *a, ub_gate_job *job, const char *token) {
   if (ledger_start(a, job, token, &l, &id) != 0) return UB_EXIT_ERROR;
   ub_gate_run(job);
   int rc = ub_gate_exit_status(job->verdict, job->error_kind, a->fail_on_warning);
+  if (write_report(a, &job->rendered) != 0 && rc == UB_EXIT_OK) rc = UB_EXIT_ERROR;
   if (job->error[0]) fprintf(stderr, "unbreakable gate: %s\n", job->error);
   if (l) {
     if (ledger_finish(l, id, job, job->rec) != 0) {
       fprintf(stderr, "unbreakable gate: the decision could not be recorded: %s\n", ledger_error(l));
       rc = UB_EXIT_ERROR;
-    } else if (!a->output || strcmp(a->format, "text") != 0) {
+    } else {
       fprintf(stderr, "unbreakable gate: recorded as evaluation %lld in %s\n", (long long)id,
               ledger_path(l));
     }
     ledger_close(l);
   }
-  if (write_report(a, &job->rendered) != 0 && rc == UB_EXIT_OK) rc = UB_EXIT_ERROR;
   return rc;
 }
 

@@ -16,7 +16,7 @@ end
 local UNIT_SCALES = {
   ["MicroSecond"] = { 1 / 1000, "ms" }, ["µs"] = { 1 / 1000, "ms" },
   ["MicroSecond (µs)"] = { 1 / 1000, "ms" }, ["us"] = { 1 / 1000, "ms" }, ["NanoSecond"] = { 1 / 1e6, "ms" },
-  ["MilliSecond"] = { 1, "ms" }, ["Second"] = { 1, "s" }, ["Percent"] = { 1, "%" },
+  ["MilliSecond"] = { 1, "ms" }, ["Second"] = { 1, "s" }, ["Percent"] = { 1, "%" }, ["Percent (%)"] = { 1, "%" },
   ["PerMinute (count/min)"] = { 1, "/min" }, ["count/min"] = { 1, "/min" },
   ["Byte"] = { 1 / 1024, "KiB" },
 }
