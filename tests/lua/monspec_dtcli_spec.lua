@@ -186,6 +186,15 @@ describe("compat dtcli verdicts (global rule, §5)", function()
     end
   end)
 
+  it("is error when an answer lacks a field the original required (unit)", function()
+    local sc = S.scenario()
+    sc.units["com.dynatrace.builtin:service.requestspermin"] = nil
+    local v = run(SAMPLE, "SampleJSonService/StagingToProduction", "pullcompare", nil, sc)
+    assert.equal("error", v.verdict)
+    assert.equal("source (Staging): the answer has data points but no unit (the original command failed here)",
+                 S.by_index(v, 4).message)
+  end)
+
   it("treats an unknown comparison as an input error, never exit 0 (M6)", function()
     local v = run(SAMPLE, "SampleJSonService/Nope", "pullcompare")
     assert.equal("error", v.verdict)

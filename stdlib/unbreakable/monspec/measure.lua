@@ -87,7 +87,7 @@ local function timeseries_value(resp, req, stats, compat)
   for _, id in ipairs(resp.order or {}) do
     if wanted[id] and resp.series and resp.series[id] then
       if compat and type(resp.entities) == "table" and resp.entities[id] == nil then
-        m.error = string.format("the answer has data for %s but no entities[%s] (the original failed here)", id, id)
+        m.error = string.format("the answer has data for %s but no entities[%s]", id, id)
         return m
       end
       list[#list + 1] = resp.series[id]
@@ -96,6 +96,15 @@ local function timeseries_value(resp, req, stats, compat)
   end
   m.points = 0
   if #list == 0 then return m end
+  if compat then
+    for _, f in ipairs({ { "timeseries_id", "timeseriesId" }, { "unit", "unit" }, { "aggregation", "aggregationType" },
+                         { "resolution_ms", "resolutionInMillisUTC" } }) do
+      if resp[f[1]] == nil then
+        m.error = "the answer has data points but no " .. f[2]
+        return m
+      end
+    end
+  end
   local merged = #list == 1 and list[1] or stats.merge(list)
   m.points = stats.count(merged)
   local v = stats.mean(merged)
