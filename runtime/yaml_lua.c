@@ -26,6 +26,7 @@ typedef struct yaml_ctx {
   size_t nodes;
   size_t aliases;
   int anchors;       /* stack index of the anchor table */
+  int positions;     /* stack index of the positions table, 0: not wanted */
 } yaml_ctx;
 
 void yaml_default_limits(yaml_limits *lim) {
@@ -273,7 +274,15 @@ static void push_scalar(lua_State *L, yaml_ctx *c) {
 
 /* ---- collections ------------------------------------------------------- */
 
-static int parse_node(lua_State *L, yaml_ctx *c, int depth);
+static int parse_node(lua_State *L, yaml_ctx *c, int depth, int path);
+
+/* Pushes the path of a child: "key", "parent.key" or "parent[i]". Only
+ * called when positions are wanted. */
+static void push_child_path(lua_State *L, int parent, const char *key, lua_Integer index) {
+  const char *p = lua_tostring(L, parent);
+  if (key) lua_pushfstring(L, *p ? "%s.%s" : "%s%s", p, key);
+  else lua_pushfstring(L, "%s[%I]", p, index);
+}
 
 static void check_collection_tag(lua_State *L, yaml_ctx *c, const yaml_char_t *tag,
                                  const char *expected) {
@@ -285,17 +294,24 @@ static void check_collection_tag(lua_State *L, yaml_ctx *c, const yaml_char_t *t
 }
 
 /* Current event: SEQUENCE_START. Pushes the array; returns its height. */
-static int parse_sequence(lua_State *L, yaml_ctx *c, int depth) {
+static int parse_sequence(lua_State *L, yaml_ctx *c, int depth, int path) {
   check_collection_tag(L, c, c->event.data.sequence_start.tag, TAG_PREFIX "seq");
   check_depth(L, c, depth + 1);
   lua_newtable(L);
+  int table = lua_gettop(L);
   int height = 0;
   for (lua_Integer index = 1;; index++) {
     next_event(L, c);
     if (c->event.type == YAML_SEQUENCE_END_EVENT) break;
-    int h = parse_node(L, c, depth + 1);
+    int child = 0;
+    if (path) {
+      push_child_path(L, path, NULL, index);
+      child = lua_gettop(L);
+    }
+    int h = parse_node(L, c, depth + 1, child);
     if (h > height) height = h;
-    lua_rawseti(L, -2, index);
+    lua_rawseti(L, table, index);
+    lua_settop(L, table);
   }
   return height + 1;
 }
@@ -317,26 +333,33 @@ static void push_key(lua_State *L, yaml_ctx *c) {
 }
 
 /* Current event: MAPPING_START. Pushes the table; returns its height. */
-static int parse_mapping(lua_State *L, yaml_ctx *c, int depth) {
+static int parse_mapping(lua_State *L, yaml_ctx *c, int depth, int path) {
   check_collection_tag(L, c, c->event.data.mapping_start.tag, TAG_PREFIX "map");
   check_depth(L, c, depth + 1);
   lua_newtable(L);
+  int table = lua_gettop(L);
   int height = 0;
   for (;;) {
     next_event(L, c);
     if (c->event.type == YAML_MAPPING_END_EVENT) break;
     yaml_mark_t key_mark = c->event.start_mark;
-    push_key(L, c);
+    push_key(L, c);                               /* table + 1 */
     lua_pushvalue(L, -1);
-    if (lua_rawget(L, -3) != LUA_TNIL) {
-      lua_pushfstring(L, "duplicate key '%s'", lua_tostring(L, -2));
+    if (lua_rawget(L, table) != LUA_TNIL) {
+      lua_pushfstring(L, "duplicate key '%s'", lua_tostring(L, table + 1));
       raise_at(L, c, key_mark, lua_tostring(L, -1));
     }
     lua_pop(L, 1);
+    int child = 0;
+    if (path) {
+      push_child_path(L, path, lua_tostring(L, table + 1), 0);
+      child = lua_gettop(L);                      /* table + 2 */
+    }
     next_event(L, c);
-    int h = parse_node(L, c, depth + 1);
+    int h = parse_node(L, c, depth + 1, child);
     if (h > height) height = h;
-    lua_rawset(L, -3);
+    if (child) lua_remove(L, child);
+    lua_rawset(L, table);
   }
   return height + 1;
 }
@@ -390,10 +413,20 @@ static void remember_anchor(lua_State *L, yaml_ctx *c, int name_idx,
   lua_rawset(L, c->anchors);
 }
 
+/* Records positions[path] = "line:col" of the current event. */
+static void remember_position(lua_State *L, yaml_ctx *c, int path) {
+  lua_pushvalue(L, path);
+  lua_pushfstring(L, "%d:%d", (int)c->event.start_mark.line + 1,
+                  (int)c->event.start_mark.column + 1);
+  lua_rawset(L, c->positions);
+}
+
 /* Converts the node starting at the current event and pushes it. depth is
- * the number of enclosing collections; returns the node's height. */
-static int parse_node(lua_State *L, yaml_ctx *c, int depth) {
+ * the number of enclosing collections, path the stack index of the node's
+ * path (0 when positions are not wanted); returns the node's height. */
+static int parse_node(lua_State *L, yaml_ctx *c, int depth, int path) {
   luaL_checkstack(L, 8, "YAML nesting");
+  if (path) remember_position(L, c, path);
   if (c->event.type == YAML_ALIAS_EVENT) return parse_alias(L, c, depth);
   const char *anchor = anchor_of_event(&c->event);
   int name_idx = 0;
@@ -406,8 +439,8 @@ static int parse_node(lua_State *L, yaml_ctx *c, int depth) {
   int height = 0;
   switch (c->event.type) {
     case YAML_SCALAR_EVENT: push_scalar(L, c); break;
-    case YAML_SEQUENCE_START_EVENT: height = parse_sequence(L, c, depth); break;
-    case YAML_MAPPING_START_EVENT: height = parse_mapping(L, c, depth); break;
+    case YAML_SEQUENCE_START_EVENT: height = parse_sequence(L, c, depth, path); break;
+    case YAML_MAPPING_START_EVENT: height = parse_mapping(L, c, depth, path); break;
     default: raise_at(L, c, c->event.start_mark, "unexpected YAML event");
   }
   if (anchor) {
@@ -419,35 +452,47 @@ static int parse_node(lua_State *L, yaml_ctx *c, int depth) {
 
 /* ---- document ---------------------------------------------------------- */
 
+/* Pushes the value, and the positions table when wanted. */
 static int decode_protected(lua_State *L) {
   yaml_ctx *c = (yaml_ctx *)lua_touserdata(L, 1);
+  int results = c->positions ? 2 : 1;
+  int root_path = 0;
+  if (c->positions) {
+    lua_newtable(L);
+    c->positions = lua_gettop(L);
+    lua_pushliteral(L, "");
+    root_path = lua_gettop(L);
+  }
   lua_newtable(L);
   c->anchors = lua_gettop(L);
   expect_event(L, c, YAML_STREAM_START_EVENT, "expected the start of a YAML stream");
   next_event(L, c);
   if (c->event.type == YAML_STREAM_END_EVENT) {
     yaml_push_null(L);
-    return 1;
+    if (c->positions) lua_pushvalue(L, c->positions);
+    return results;
   }
   if (c->event.type != YAML_DOCUMENT_START_EVENT)
     raise_at(L, c, c->event.start_mark, "expected a YAML document");
   next_event(L, c);
-  parse_node(L, c, 0);
+  parse_node(L, c, 0, root_path);
   expect_event(L, c, YAML_DOCUMENT_END_EVENT, "expected the end of the document");
   next_event(L, c);
   if (c->event.type != YAML_STREAM_END_EVENT)
     raise_at(L, c, c->event.start_mark,
              "several documents in one file are not supported (remove the second '---')");
-  return 1;
+  if (c->positions) lua_pushvalue(L, c->positions);
+  return results;
 }
 
-int yaml_decode_lua(lua_State *L, const char *text, size_t len,
-                    const char *name, const yaml_limits *lim) {
+static int decode(lua_State *L, const char *text, size_t len, const char *name,
+                  const yaml_limits *lim, int want_positions) {
   yaml_ctx c;
   memset(&c, 0, sizeof c);
   c.name = name ? name : "<yaml>";
   c.text = text;
   c.len = len;
+  c.positions = want_positions;
   if (lim) c.lim = *lim;
   else yaml_default_limits(&c.lim);
   if (len > c.lim.max_bytes) {
@@ -462,10 +507,20 @@ int yaml_decode_lua(lua_State *L, const char *text, size_t len,
   yaml_parser_set_input_string(&c.parser, (const unsigned char *)text, len);
   lua_pushcfunction(L, decode_protected);
   lua_pushlightuserdata(L, &c);
-  int rc = lua_pcall(L, 1, 1, 0);
+  int rc = lua_pcall(L, 1, want_positions ? 2 : 1, 0);
   if (c.have_event) yaml_event_delete(&c.event);
   yaml_parser_delete(&c.parser);
   return rc == LUA_OK ? 0 : -1;
+}
+
+int yaml_decode_lua(lua_State *L, const char *text, size_t len,
+                    const char *name, const yaml_limits *lim) {
+  return decode(L, text, len, name, lim, 0);
+}
+
+int yaml_decode_lua_positions(lua_State *L, const char *text, size_t len,
+                              const char *name, const yaml_limits *lim) {
+  return decode(L, text, len, name, lim, 1);
 }
 
 /* ---- Lua module -------------------------------------------------------- */
@@ -474,8 +529,15 @@ static int l_decode(lua_State *L) {
   size_t len;
   const char *text = luaL_checklstring(L, 1, &len);
   const char *name = luaL_optstring(L, 2, "<yaml>");
-  if (yaml_decode_lua(L, text, len, name, NULL) != 0) return lua_error(L);
-  return 1;
+  int want_positions = 0;
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_getfield(L, 3, "positions");
+    want_positions = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  if (decode(L, text, len, name, NULL, want_positions) != 0) return lua_error(L);
+  return want_positions ? 2 : 1;
 }
 
 int luaopen_unbreakable_yaml(lua_State *L) {

@@ -43,11 +43,19 @@ void yaml_default_limits(yaml_limits *lim);
 int yaml_decode_lua(lua_State *L, const char *text, size_t len,
                     const char *name, const yaml_limits *lim);
 
+/* Same, and on success also pushes a table mapping the path of every node
+ * ("objectives[1].pass[1].criteria[2]", "" for the root) to "line:col"
+ * (two values pushed; one message on failure). Nodes inside an alias's
+ * expansion have no entry of their own. */
+int yaml_decode_lua_positions(lua_State *L, const char *text, size_t len,
+                              const char *name, const yaml_limits *lim);
+
 /* The sentinel pushed for YAML null (a light userdata). */
 void yaml_push_null(lua_State *L);
 
-/* Lua module: yaml.decode(text [, name]) returns the value or raises the
- * message above; yaml.null is the null sentinel. */
+/* Lua module: yaml.decode(text [, name [, {positions = true}]]) returns
+ * the value (and the positions table when asked) or raises the message
+ * above; yaml.null is the null sentinel. */
 int luaopen_unbreakable_yaml(lua_State *L);
 
 #endif

@@ -30,21 +30,26 @@ local function yaml_null()
 end
 
 -- Indicators of one decoded sli.yaml. Returns a table name -> query, or
--- nil and an error naming the file and the indicator.
-function M.indicators_of(doc, name)
+-- nil and an error naming the file and the indicator (with line and
+-- column when positions from yaml.decode are given).
+function M.indicators_of(doc, name, positions)
   name = name or "sli.yaml"
+  local function at(path)
+    local pos = positions and (positions[path] or positions["indicators"])
+    return name .. (pos and (":" .. pos) or "") .. ": " .. path .. ": "
+  end
   local null = yaml_null()
   if doc == nil or doc == null then return {} end
   if type(doc) ~= "table" then return nil, name .. ": (top level): must be a map with 'indicators'" end
   local raw = doc.indicators
   if raw == nil or raw == null then return {} end
   if type(raw) ~= "table" or #raw > 0 then
-    return nil, name .. ": indicators: must be a map of indicator names to queries"
+    return nil, at("indicators") .. "must be a map of indicator names to queries"
   end
   local out = {}
   for k, v in pairs(raw) do
     if type(k) ~= "string" or type(v) ~= "string" then
-      return nil, name .. ": indicators." .. tostring(k) .. ": the query must be a string"
+      return nil, at("indicators." .. tostring(k)) .. "the query must be a string"
     end
     out[k] = v
   end
@@ -54,9 +59,9 @@ end
 -- Decodes and reads an sli.yaml text.
 function M.load(text, name)
   local yaml = require("unbreakable.yaml")
-  local ok, doc = pcall(yaml.decode, text, name or "sli.yaml")
+  local ok, doc, positions = pcall(yaml.decode, text, name or "sli.yaml", { positions = true })
   if not ok then return nil, tostring(doc) end
-  return M.indicators_of(doc, name)
+  return M.indicators_of(doc, name, positions)
 end
 
 -- Merges indicator tables key by key, later ones winning (project <

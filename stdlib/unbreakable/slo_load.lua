@@ -51,11 +51,27 @@ local KNOWN_OBJECTIVE = { sli = true, displayName = true, key_sli = true, weight
 local INCLUDE = { all = true, pass = true, pass_or_warn = true }
 local COMPARE_WITH = { single_result = true, several_results = true }
 
--- Collects errors and warnings with the file name in front.
-local function new_report(name)
+-- "line:col" of path, or of its nearest ancestor that has a position.
+local function position_of(positions, path)
+  if not positions then return nil end
+  if path == "(top level)" then path = "" end
+  while path do
+    if positions[path] then return positions[path] end
+    if path == "" then return nil end
+    path = path:match("^(.*)%[%d+%]$") or path:match("^(.*)%.[^%.]*$") or ""
+  end
+end
+M.position_of = position_of
+
+-- Collects errors and warnings as "file[:line:col]: path: message".
+local function new_report(name, positions)
   local r = { name = name or "slo.yaml", errors = {}, warnings = {} }
-  function r.error(path, msg) r.errors[#r.errors + 1] = r.name .. ": " .. path .. ": " .. msg end
-  function r.warn(path, msg) r.warnings[#r.warnings + 1] = r.name .. ": " .. path .. ": " .. msg end
+  local function where(path)
+    local pos = position_of(positions, path)
+    return r.name .. (pos and (":" .. pos) or "") .. ": " .. path .. ": "
+  end
+  function r.error(path, msg) r.errors[#r.errors + 1] = where(path) .. msg end
+  function r.warn(path, msg) r.warnings[#r.warnings + 1] = where(path) .. msg end
   return r
 end
 
@@ -309,12 +325,13 @@ local function load_total_score(raw, report, compat)
   return t
 end
 
--- Validates a parsed slo.yaml. options: { compat = "keptn", name = "slo.yaml" }.
+-- Validates a parsed slo.yaml. options: { compat = "keptn", name =
+-- "slo.yaml", positions = path -> "line:col" (from yaml.decode) }.
 -- Returns model, warnings; or nil, errors (list of strings), warnings.
 function M.normalize(raw, options)
   options = options or {}
   local compat = options.compat == "keptn"
-  local report = new_report(options.name)
+  local report = new_report(options.name, options.positions)
   if absent(raw) or not is_map(raw) then
     report.error("(top level)", "must be a map with objectives and total_score")
     return nil, report.errors, report.warnings
@@ -338,9 +355,9 @@ function M.load(text, name, options)
   local yaml = require("unbreakable.yaml")
   options = options or {}
   name = name or "slo.yaml"
-  local ok, raw = pcall(yaml.decode, text, name)
+  local ok, raw, positions = pcall(yaml.decode, text, name, { positions = true })
   if not ok then return nil, tostring(raw), {} end
-  local opts = { compat = options.compat, name = name }
+  local opts = { compat = options.compat, name = name, positions = positions }
   local model, errors, warnings = M.normalize(raw, opts)
   if not model then return nil, table.concat(errors, "\n"), warnings end
   return model, errors

@@ -383,6 +383,33 @@ static void test_node_cap_without_aliases(void **state) {
                "their expansion); refusing to expand it");
 }
 
+static void assert_position(lua_State *L, const char *path, const char *expected) {
+  lua_getfield(L, -1, path);
+  if (!lua_isstring(L, -1)) fail_msg("no position for '%s'", path);
+  assert_string_equal(lua_tostring(L, -1), expected);
+  lua_pop(L, 1);
+}
+
+static void test_positions_of_every_path(void **state) {
+  lua_State *L = *state;
+  const char *doc = "objectives:\n  - sli: rt\n    pass:\n      - criteria: [\"<600\", \">1\"]\n"
+                    "total_score: {pass: 90%}\n";
+  int rc = yaml_decode_lua_positions(L, doc, strlen(doc), "t.yaml", NULL);
+  if (rc != 0) fail_msg("%s", lua_tostring(L, -1));
+  assert_int_equal(lua_type(L, -1), LUA_TTABLE);
+  assert_position(L, "", "1:1");
+  assert_position(L, "objectives", "2:3");
+  assert_position(L, "objectives[1]", "2:5");
+  assert_position(L, "objectives[1].sli", "2:10");
+  assert_position(L, "objectives[1].pass[1].criteria", "4:19");
+  assert_position(L, "objectives[1].pass[1].criteria[2]", "4:28");
+  assert_position(L, "total_score.pass", "5:21");
+  lua_pop(L, 1);
+  field(L, "total_score"); field(L, "pass");
+  assert_string_equal(lua_tostring(L, -1), "90%");
+  lua_pop(L, 3);
+}
+
 /* An allocator that fails once a budget is spent: every failure point of
  * a decode must unwind cleanly (valgrind shows the parser is freed). */
 typedef struct budget { size_t left; } budget;
@@ -408,7 +435,8 @@ static void test_allocation_failures_unwind_cleanly(void **state) {
     lua_State *L = lua_newstate(budget_alloc, &b);
     assert_non_null(L);
     b.left = limit;
-    int rc = yaml_decode_lua(L, doc, strlen(doc), "t.yaml", NULL);
+    int rc = (limit % 2) ? yaml_decode_lua_positions(L, doc, strlen(doc), "t.yaml", NULL)
+                         : yaml_decode_lua(L, doc, strlen(doc), "t.yaml", NULL);
     if (rc == 0) succeeded = 1;
     b.left = SIZE_MAX;
     lua_close(L);
@@ -454,6 +482,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_syntax_errors_have_line_and_column, setup_state, teardown_state),
     cmocka_unit_test_setup_teardown(test_huge_document_rejected_before_parsing, setup_state, teardown_state),
     cmocka_unit_test_setup_teardown(test_node_cap_without_aliases, setup_state, teardown_state),
+    cmocka_unit_test_setup_teardown(test_positions_of_every_path, setup_state, teardown_state),
     cmocka_unit_test(test_allocation_failures_unwind_cleanly),
     cmocka_unit_test_setup_teardown(test_lua_module, setup_state, teardown_state),
   };

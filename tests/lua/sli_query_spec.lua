@@ -129,7 +129,7 @@ describe("sli.yaml files", function()
   end)
 
   it("type errors name the file and the indicator", function()
-    assert.are.equal("sli.yaml: indicators.x: the query must be a string", select(2, q.load("indicators:\n  x: [1]\n", "sli.yaml")))
+    assert.are.equal("sli.yaml:2:6: indicators.x: the query must be a string", select(2, q.load("indicators:\n  x: [1]\n", "sli.yaml")))
     assert.matches("^sli.yaml:3:3: duplicate key 'x'", select(2, q.load("indicators:\n  x: a\n  x: b\n", "sli.yaml")))
   end)
 end)

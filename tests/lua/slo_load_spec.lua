@@ -58,7 +58,7 @@ describe("slo.yaml fixtures", function()
     assert.is_true(m.objectives[4].info)                        -- response_time_p50
     assert.are.equal(2, count_matching(warnings, "above the baseline (a relative increase)"))
     assert.are.equal(1, count_matching(warnings,
-      name .. ": objectives[3].pass[1].criteria[1]: '<=1%' means at most 1 % above the baseline"))
+      name .. ":24:13: objectives[3].pass[1].criteria[1]: '<=1%' means at most 1 % above the baseline"))
     assert.are.equal(1, count_matching(warnings, "write '<=+1%'"))
   end)
 
@@ -111,8 +111,8 @@ describe("slo.yaml errors and lint", function()
                  "    pass: [{criteria: ['<1']}]\ntotal_score: {pass: 90%}\n"
     local m, err = loader.load(text, "slo.yaml")
     assert.is_nil(m)
-    assert.matches("slo.yaml: objectives[1].weight: must be a whole number, got 1.5", err, 1, true)
-    assert.matches("slo.yaml: objectives[1].key_sli: must be true or false, got yes", err, 1, true)
+    assert.matches("slo.yaml:3:13: objectives[1].weight: must be a whole number, got 1.5", err, 1, true)
+    assert.matches("slo.yaml:4:14: objectives[1].key_sli: must be true or false, got yes", err, 1, true)
     m, err = loader.load(text, "slo.yaml", { compat = "keptn" })
     assert.is_nil(m)       -- lighthouse rejects the whole file too
   end)
@@ -121,7 +121,7 @@ describe("slo.yaml errors and lint", function()
     local text = "objectives:\n  - sli: a\n    pass: [{criteria: ['10']}]\ntotal_score: {pass: 90%}\n"
     local m, err = loader.load(text, "slo.yaml")
     assert.is_nil(m)
-    assert.matches("slo.yaml: objectives[1].pass[1].criteria[1]: invalid criteria string '10'", err, 1, true)
+    assert.matches("slo.yaml:3:24: objectives[1].pass[1].criteria[1]: invalid criteria string '10'", err, 1, true)
     assert.is_table((loader.load(text, "slo.yaml", { compat = "keptn" })))
   end)
 
@@ -129,7 +129,7 @@ describe("slo.yaml errors and lint", function()
     local text = "objectives:\n  -\n  - sli: a\n    pass:\n      - criteria:\ntotal_score: {pass: 90%}\n"
     local m, err = loader.load(text, "slo.yaml")
     assert.is_nil(m)
-    assert.are.equal("slo.yaml: objectives[2].pass[1].criteria: empty criteria list: lighthouse would " ..
+    assert.are.equal("slo.yaml:5:18: objectives[2].pass[1].criteria: empty criteria list: lighthouse would " ..
       "count it as satisfied but leave it out of the score; write at least one criterion", err)
     m = assert(loader.load(text, "slo.yaml", { compat = "keptn" }))
     assert.are.equal(1, #m.objectives)
@@ -147,10 +147,10 @@ describe("slo.yaml errors and lint", function()
       "total_score: {pass: 90%}", "" }, "\n")
     local m, warnings = assert(loader.load(text, "slo.yaml"))
     assert.are.equal(3, m.comparison.count)
-    assert.are.equal(1, count_matching(warnings, "slo.yaml: comparison.number_of_comparison_results: missing under several_results"))
-    assert.are.equal(1, count_matching(warnings, "slo.yaml: objectives[1].weight: weight 0 on an objective that is not key_sli"))
-    assert.are.equal(1, count_matching(warnings, "slo.yaml: objectives[2].sli: 'a' is also objective 1"))
-    assert.are.equal(1, count_matching(warnings, "slo.yaml: objectives[3]: unknown key 'wieght'"))
+    assert.are.equal(1, count_matching(warnings, "slo.yaml:2:3: comparison.number_of_comparison_results: missing under several_results"))
+    assert.are.equal(1, count_matching(warnings, "slo.yaml:5:13: objectives[1].weight: weight 0 on an objective that is not key_sli"))
+    assert.are.equal(1, count_matching(warnings, "slo.yaml:7:10: objectives[2].sli: 'a' is also objective 1"))
+    assert.are.equal(1, count_matching(warnings, "slo.yaml:9:5: objectives[3]: unknown key 'wieght'"))
   end)
 
   it("unknown compare_with and include_result_with_score are errors by default", function()
