@@ -34,16 +34,16 @@ local function entry_document(raw, fields)
       t[k] = raw[k]
     end
   end
-  for _, f in ipairs(fields or {}) do
-    if t[f[1]] == nil then order[#order + 1] = f[1] end
-    t[f[1]] = f[2]
+  for _, k in ipairs(fields and pyjson.keys(fields) or {}) do
+    if t[k] == nil then order[#order + 1] = k end
+    t[k] = fields[k]
   end
   return pyjson.ordered(t, order)
 end
 
 -- document(raw_perfsignature, objectives, info) -> ordered document table
 -- objectives: judged objectives with .index (position in the perfsignature)
--- and .dtcli = { {key, value}, ... }; info = { mode=, window_text=, target= }.
+-- and .dtcli = the ordered result keys (judge.lua); info = { mode=, window_text=, target= }.
 function M.document(raw_perfsignature, objectives, info)
   local by_index = {}
   for _, o in ipairs(objectives) do
@@ -53,9 +53,7 @@ function M.document(raw_perfsignature, objectives, info)
   for i, raw in ipairs(raw_perfsignature) do
     local o = by_index[i]
     entries[i] = entry_document(raw, o and o.dtcli)
-    for _, f in ipairs(o and o.dtcli or {}) do
-      if f[1] == "violation" and f[2] == 1 then total = total + 1 end
-    end
+    if o and o.dtcli.violation == 1 then total = total + 1 end
   end
   if info.mode == "pullcompare" then
     return pyjson.ordered({ performanceSignature = entries, comment = "Pulled compare for " .. info.window_text,

@@ -223,13 +223,26 @@ local function dtcli_threshold(e, src, cmp_py, target, fields)
   return violated, threshold, "baseline", sf, e.validate == "lower" and "<" or ">"
 end
 
+-- { {key, value}, ... } -> a table with those keys in that order.
+function M.fields_table(fields)
+  local t, order = {}, {}
+  for _, f in ipairs(fields) do
+    t[f[1]] = f[2]
+    order[#order + 1] = f[1]
+  end
+  return pyjson.ordered(t, order)
+end
+
+-- obj.dtcli = the result keys the original wrote on this entry, in order
+-- (result, result_compare, threshold, violation; a key it did not write is
+-- absent).
 function M.judge_dtcli(m, target)
   local e = m.entry
   local obj = skeleton(m, target)
   local src, cmp = m.sides.source, m.sides.compare
   obj.critical = true
   local fields = {}
-  obj.dtcli = fields
+  obj.dtcli = pyjson.ordered({}, {})
   if src.error then
     obj.status, obj.message = "error", "source (" .. target.envs.source.name .. "): " .. src.error ..
                                       " (the original command failed here)"
@@ -246,6 +259,7 @@ function M.judge_dtcli(m, target)
   obj.value, obj.baseline = src_py, cmp_py == nil and null or cmp_py
   obj.threshold, obj.scalefactor = threshold == nil and null or threshold, sf
   obj.violation = violated
+  obj.dtcli = M.fields_table(fields)
   local u = unit_text(obj.unit)
   if cmp and cmp.error then
     obj.status, obj.side = "error", "compare"
