@@ -169,76 +169,101 @@ local function finish_resolution(resp, req, exact_name)
   return { objects = objs, ids = ids_of(objs), request = resp.request or describe(req) }
 end
 
--- Measurement of a job whose request could be built from resolved ids.
+-- A job that needed a look-up: its request, or (no request needed) its
+-- measurement right away.
 local function second_phase_request(job, resolved)
   local e = job.measure.entry
-  local r = resolved
-  if r.error then return nil, { error = r.error, request = r.request, notes = {} } end
+  if resolved.error then return nil, { error = resolved.error, request = resolved.request, notes = {} } end
+  local objects, ids = resolved.objects, resolved.ids
   if e.kind == "smartscape" then
     -- no entity is no data (compat shows it as 0, judge.lua)
-    return nil, { value = #r.objects > 0 and smartscape_value(r.objects, e) or nil, points = #r.objects,
-                  entities = r.ids, no_entities = #r.objects == 0, request = r.request, unit = "count", notes = {} }
+    local value = #objects > 0 and smartscape_value(objects, e) or nil
+    return nil, { value = value, points = #objects, entities = ids, no_entities = #objects == 0,
+                  request = resolved.request, unit = "count", notes = {} }
   end
-  if #r.ids == 0 then
-    return nil, { no_entities = true, entities = {}, points = 0, request = r.request, notes = {} }
+  if #ids == 0 then
+    return nil, { no_entities = true, entities = {}, points = 0, request = resolved.request, notes = {} }
   end
   if e.kind == "metric" then
-    return plan_mod.metric_request(e, plan_mod.ids_selector("SERVICE_METHOD", r.ids), job.window)
+    return plan_mod.metric_request(e, plan_mod.ids_selector("SERVICE_METHOD", ids), job.window)
   end
-  return plan_mod.timeseries_request(e, r.ids, job.window)
+  return plan_mod.timeseries_request(e, ids, job.window)
 end
 
 local function finish_job(job, resp, req, stats, compat)
   local e = job.measure.entry
-  local m
-  if e.kind == "metric" then m = metric_value(resp, req, stats)
-  else m = timeseries_value(resp, req, stats, compat) end
-  if e.kind == "metric" and not m.unit then m.unit = e.unit end
-  return m
+  if e.kind == "metric" then
+    local m = metric_value(resp, req, stats)
+    m.unit = m.unit or e.unit
+    return m
+  end
+  return timeseries_value(resp, req, stats, compat)
 end
 
--- run(dt, stats, plan, compat) fills job.result for every job.
--- Returns the number of batches sent.
-function M.run(dt, stats, plan, compat)
+-- Batch 1: look-ups and the queries that need none. Returns the resolved
+-- environments and methods by key.
+local function first_batch(dt, stats, plan, compat)
   local reqs, kinds = {}, {}
   for _, name in ipairs(plan.resolution_order) do
-    reqs[#reqs + 1] = plan.resolutions[name]; kinds[#reqs] = { "env", name }
+    reqs[#reqs + 1] = plan.resolutions[name]
+    kinds[#reqs] = { "env", name }
   end
   for _, key in ipairs(plan.method_order) do
-    reqs[#reqs + 1] = plan.methods[key]; kinds[#reqs] = { "method", key }
+    reqs[#reqs + 1] = plan.methods[key]
+    kinds[#reqs] = { "method", key }
   end
   for _, job in ipairs(plan.jobs) do
-    if job.request then reqs[#reqs + 1] = job.request; kinds[#reqs] = { "job", job } end
+    if job.request then
+      reqs[#reqs + 1] = job.request
+      kinds[#reqs] = { "job", job }
+    end
   end
-  local batches = #reqs > 0 and 1 or 0
   local answers = send(dt, reqs)
-  local envs, methods = {}, {}
+  local resolved = { env = {}, method = {} }
   for i, k in ipairs(kinds) do
-    if k[1] == "env" then envs[k[2]] = finish_resolution(answers[i], reqs[i])
+    if k[1] == "env" then
+      resolved.env[k[2]] = finish_resolution(answers[i], reqs[i])
     elseif k[1] == "method" then
-      methods[k[2]] = finish_resolution(answers[i], reqs[i], plan.method_names[k[2]])
-    else k[2].result = finish_job(k[2], answers[i], reqs[i], stats, compat) end
+      resolved.method[k[2]] = finish_resolution(answers[i], reqs[i], plan.method_names[k[2]])
+    else
+      k[2].result = finish_job(k[2], answers[i], reqs[i], stats, compat)
+    end
   end
-  local reqs2, jobs2 = {}, {}
+  return resolved, #reqs > 0 and 1 or 0
+end
+
+local function resolution_of(job, resolved)
+  if job.needs == "env" then return resolved.env[job.env.name] end
+  return resolved.method[job.method_key]
+end
+
+-- Batch 2: the queries built from the resolved ids.
+local function second_batch(dt, stats, plan, compat, resolved)
+  local reqs, jobs = {}, {}
   for _, job in ipairs(plan.jobs) do
     if job.needs then
-      local resolved = job.needs == "env" and envs[job.env.name] or methods[job.method_key]
-      local req, immediate = second_phase_request(job, resolved)
+      local req, immediate = second_phase_request(job, resolution_of(job, resolved))
       if req then
-        reqs2[#reqs2 + 1] = req
-        jobs2[#reqs2] = job
+        reqs[#reqs + 1] = req
+        jobs[#reqs] = job
       else
         job.result = immediate
       end
     end
   end
-  if #reqs2 > 0 then batches = batches + 1 end
-  local answers2 = send(dt, reqs2)
-  for i, job in ipairs(jobs2) do
-    job.result = finish_job(job, answers2[i], reqs2[i], stats, compat)
-    job.result.resolution_request = (job.needs == "env" and envs[job.env.name] or methods[job.method_key]).request
+  local answers = send(dt, reqs)
+  for i, job in ipairs(jobs) do
+    job.result = finish_job(job, answers[i], reqs[i], stats, compat)
+    job.result.resolution_request = resolution_of(job, resolved).request
   end
-  return batches
+  return #reqs > 0 and 1 or 0
+end
+
+-- run(dt, stats, plan, compat) fills job.result for every job of the plan
+-- and returns the number of dt.batch calls made (0 to 2).
+function M.run(dt, stats, plan, compat)
+  local resolved, n1 = first_batch(dt, stats, plan, compat)
+  return n1 + second_batch(dt, stats, plan, compat, resolved)
 end
 
 return M
