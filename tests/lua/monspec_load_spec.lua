@@ -145,6 +145,8 @@ describe("monspec.load rejects", function()
       'm.json: $.S.comparisons[1].name: duplicate comparison "C" (also at $.S.comparisons[0]) (the original silently used the first one; rename or remove one)' },
     { "a scale factor that is a string", doc({ comparisons = '{"name": "C", "source": "Staging", "compare": "Production", "scalefactorperc": {"default": "20"}, "shiftsourcetimeframe": 0, "shiftcomparetimeframe": 0}' }),
       "m.json: $.S.comparisons[0].scalefactorperc.default: must be a number (percent)" },
+    { "one metric with two scale factors", doc({ comparisons = '{"name": "C", "source": "Staging", "compare": "Production", "scalefactorperc": {"service.responsetime": 5, "com.dynatrace.builtin:service.responsetime": 9}, "shiftsourcetimeframe": 0, "shiftcomparetimeframe": 0}' }),
+      'm.json: $.S.comparisons[0].scalefactorperc["service.responsetime"]: the same metric as "com.dynatrace.builtin:service.responsetime" (keep one of the two keys)' },
     { "a negative shift", doc({ comparisons = '{"name": "C", "source": "Staging", "compare": "Production", "shiftsourcetimeframe": -60, "shiftcomparetimeframe": 0}' }),
       "m.json: $.S.comparisons[0].shiftsourcetimeframe: must be a number of seconds >= 0" },
     { "allow_missing_baseline that is not a boolean", doc({ comparisons = '{"name": "C", "source": "Staging", "compare": "Production", "allow_missing_baseline": "yes", "shiftsourcetimeframe": 0, "shiftcomparetimeframe": 0}' }),

@@ -559,6 +559,25 @@ function Checker:entity(name, def, path)
   return out
 end
 
+-- Default mode matches "service.x" and "com.dynatrace.builtin:service.x"
+-- alike, so one metric must not be given two factors.
+function Checker:duplicate_scalefactors(cmp)
+  if self.compat then return end
+  local seen = {}
+  local keys = {}
+  for k in pairs(cmp.scalefactorperc) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local id = k ~= "default" and M.api_timeseries_id(k)
+    if id and seen[id] then
+      self:error(child(child(cmp.path, "scalefactorperc"), k),
+                 string.format("the same metric as %q", seen[id]), "keep one of the two keys")
+    elseif id then
+      seen[id] = k
+    end
+  end
+end
+
 -- A per-metric scale factor that names no measure is probably a typo.
 function Checker:scalefactor_keys(ent)
   local ids = {}
@@ -566,6 +585,7 @@ function Checker:scalefactor_keys(ent)
     if e.id then ids[#ids + 1] = e.id end
   end
   for _, cmp in ipairs(ent.comparisons) do
+    self:duplicate_scalefactors(cmp)
     for k in pairs(cmp.scalefactorperc) do
       local found = k == "default"
       for _, id in ipairs(ids) do

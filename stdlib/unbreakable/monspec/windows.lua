@@ -80,7 +80,8 @@ function M.windows(ctx, target)
                   "(the original crashed on them, M3); set the shifts in the monspec"
     end
     local out = {}
-    for side, shift in pairs({ source = cmp.shift_source, compare = cmp.shift_compare }) do
+    for _, side in ipairs({ "source", "compare" }) do
+      local shift = side == "source" and cmp.shift_source or cmp.shift_compare
       err = check_number(shift, "shift" .. side .. "timeframe", true)
       if err then return nil, err end
       out[side] = dtcli_window(now, W, shift)
