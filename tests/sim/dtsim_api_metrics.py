@@ -169,14 +169,18 @@ def _result_for(ctx, query, window, allowed):
 
 
 def _large_series(size_mb, window):
-    """Valid series, about size_mb megabytes in total (fault largeMB)."""
+    """Valid series adding up to at least size_mb megabytes (fault largeMB)."""
     frm, to, res, _now = window
     stamps = slot_starts(frm, to, res or 60000)
     values = [123456.789] * len(stamps)
-    template = json.dumps({"timestamps": stamps, "values": values})
-    count = max(1, int(size_mb * 1024 * 1024 / (len(template) + 120)))
-    return [{"dimensions": ["SERVICE-%016X" % i], "dimensionMap": {"dt.entity.service": "SERVICE-%016X" % i},
-             "timestamps": stamps, "values": values} for i in range(count)]
+
+    def series(i):
+        eid = "SERVICE-%016X" % i
+        return {"dimensions": [eid], "dimensionMap": {"dt.entity.service": eid}, "timestamps": stamps,
+                "values": values}
+    one = len(json.dumps(series(0))) + 2
+    count = -(-int(size_mb * 1024 * 1024) // one)
+    return [series(i) for i in range(count)]
 
 
 def query_v2(ctx):
@@ -196,13 +200,14 @@ def query_v2(ctx):
                                     {k for k, m in ctx.scenario.metrics.items() if m["api"] != "v1"})
     allowed = _selected_ids(ctx, params)
     results = [_result_for(ctx, q, window, allowed) for q in queries]
-    if ctx.fault and "largeMB" in ctx.fault and results:
-        results[0]["data"] = _large_series(ctx.fault["largeMB"], window)
     size = ctx.scenario.page_sizes["metrics"]
     total = sum(len(r["data"]) for r in results)
     more = any(len(r["data"]) > offset + size for r in results)
     for result in results:
         result["data"] = result["data"][offset:offset + size]
+    if ctx.fault and "largeMB" in ctx.fault and results:
+        results[0]["data"] = _large_series(ctx.fault["largeMB"], window)
+        total, more = len(results[0]["data"]), False
     body = {"totalCount": total, "nextPageKey": encode_page_key("metrics", params, offset + size) if more else None,
             "resolution": res_text}
     warnings = [w for r in results for w in r.get("warnings", [])]

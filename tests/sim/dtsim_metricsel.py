@@ -144,9 +144,12 @@ def _looks_like_transform(token):
 
 
 def _split_key(tokens, known_keys):
-    """Index where transformations start: prefer a key the scenario knows."""
+    """Index where transformations start: prefer a key the scenario knows; after
+    a known key every token must be a transformation."""
     for cut in range(len(tokens), 0, -1):
-        if ":".join(tokens[:cut]) in known_keys and all(_looks_like_transform(t) for t in tokens[cut:]):
+        if ":".join(tokens[:cut]) in known_keys:
+            if not all(_looks_like_transform(t) for t in tokens[cut:]):
+                raise parse_error()
             return cut
     for cut in range(1, len(tokens) + 1):
         if all(_looks_like_transform(t) for t in tokens[cut:]):

@@ -105,7 +105,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(length))
-        for name, value in list((extra_headers or {}).items()) + list(response.headers.items()):
+        headers = dict(extra_headers or {})
+        headers.update(response.headers)
+        for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         if cut:
