@@ -49,9 +49,25 @@ static void tick_add(ub_tick *t, size_t work) {
 
 /* ---- linear kernels ---------------------------------------------------- */
 
+/* The linear kernels walk the array in chunks of one cache line and ask
+ * for the line PREFETCH_AHEAD values ahead: a sum is one dependent chain of
+ * additions, so without the hint it stalls on every DRAM miss instead of
+ * running at memory bandwidth (bench/bench_stats.c measures both). */
+enum { CHUNK = 8, PREFETCH_AHEAD = 256 };
+#if defined(__GNUC__)
+#define PREFETCH(v, i, n) \
+  do { if ((i) + PREFETCH_AHEAD < (n)) __builtin_prefetch((v) + (i) + PREFETCH_AHEAD); } while (0)
+#else
+#define PREFETCH(v, i, n) ((void)0)
+#endif
+
 size_t ub_stats_count(const double *v, size_t n) {
-  size_t c = 0;
-  for (size_t i = 0; i < n; i++) c += v[i] == v[i];
+  size_t c = 0, i = 0;
+  for (; i + CHUNK <= n; i += CHUNK) {
+    PREFETCH(v, i, n);
+    for (size_t j = i; j < i + CHUNK; j++) c += v[j] == v[j];
+  }
+  for (; i < n; i++) c += v[i] == v[i];
   return c;
 }
 
@@ -59,15 +75,20 @@ size_t ub_stats_count(const double *v, size_t n) {
  * skipping it: starting from +0.0 under round-to-nearest the running sum
  * is never -0.0, and s + 0.0 == s for every other s. This keeps the loop
  * free of branches while preserving strict left-to-right order. */
+static void add_present(double x, double *s, size_t *c) {
+  int present = x == x;
+  *c += (size_t)present;
+  *s += present ? x : 0.0;
+}
+
 static double sum_present(const double *v, size_t n, size_t *count) {
   double s = 0.0;
-  size_t c = 0;
-  for (size_t i = 0; i < n; i++) {
-    double x = v[i];
-    int present = x == x;
-    c += (size_t)present;
-    s += present ? x : 0.0;
+  size_t c = 0, i = 0;
+  for (; i + CHUNK <= n; i += CHUNK) {
+    PREFETCH(v, i, n);
+    for (size_t j = i; j < i + CHUNK; j++) add_present(v[j], &s, &c);
   }
+  for (; i < n; i++) add_present(v[i], &s, &c);
   *count = c;
   return s;
 }
@@ -88,59 +109,79 @@ ub_stats_status ub_stats_mean(const double *v, size_t n, double *out) {
   return UB_STATS_OK;
 }
 
-/* NaN compares false, so missing points never replace the running value. */
-ub_stats_status ub_stats_min(const double *v, size_t n, double *out) {
-  double m = INFINITY;
-  size_t c = 0;
-  for (size_t i = 0; i < n; i++) {
-    double x = v[i];
+/* Minimum (sign = 1) or maximum (sign = -1) over four independent lanes;
+ * NaN compares false, so missing points never replace a lane's value. The
+ * order of comparisons cannot change the result (only -0.0 against +0.0
+ * may come out either way; they compare equal). */
+static ub_stats_status extreme(const double *v, size_t n, double sign, double *out) {
+  double lane[4] = {INFINITY, INFINITY, INFINITY, INFINITY};
+  size_t c = 0, i = 0;
+  for (; i + CHUNK <= n; i += CHUNK) {
+    PREFETCH(v, i, n);
+    for (size_t j = i; j < i + CHUNK; j++) {
+      double x = sign * v[j];
+      c += x == x;
+      lane[j & 3] = x < lane[j & 3] ? x : lane[j & 3];
+    }
+  }
+  for (; i < n; i++) {
+    double x = sign * v[i];
     c += x == x;
-    m = x < m ? x : m;
+    lane[0] = x < lane[0] ? x : lane[0];
   }
   if (c == 0) return UB_STATS_EMPTY;
-  *out = m;
+  double m = lane[0];
+  for (int k = 1; k < 4; k++) m = lane[k] < m ? lane[k] : m;
+  *out = sign * m;
   return UB_STATS_OK;
+}
+
+ub_stats_status ub_stats_min(const double *v, size_t n, double *out) {
+  return extreme(v, n, 1.0, out);
 }
 
 ub_stats_status ub_stats_max(const double *v, size_t n, double *out) {
-  double m = -INFINITY;
-  size_t c = 0;
-  for (size_t i = 0; i < n; i++) {
-    double x = v[i];
-    c += x == x;
-    m = x > m ? x : m;
-  }
-  if (c == 0) return UB_STATS_EMPTY;
-  *out = m;
-  return UB_STATS_OK;
+  return extreme(v, n, -1.0, out);
 }
 
-/* Corrected two-pass algorithm: the second pass sums squared deviations
- * from the mean and subtracts the rounding error of the mean, (sum d)^2/c.
- * Values that are all equal give exactly 0. */
+/* Second pass of the variance: squared deviations from mean, their plain
+ * sum (the rounding error of the mean) and whether every present value
+ * equals first. */
+typedef struct deviations {
+  double ss, sd;
+  int all_equal;
+} deviations;
+
+static void add_deviation(double x, double mean, double first, deviations *acc) {
+  int present = x == x;
+  double d = present ? x - mean : 0.0;
+  acc->ss += d * d;
+  acc->sd += d;
+  acc->all_equal &= !present | (x == first);
+}
+
+/* Corrected two-pass algorithm: (sum d^2 - (sum d)^2 / c) over c or c - 1
+ * with d = x - mean. Values that are all equal give exactly 0. */
 ub_stats_status ub_stats_variance(const double *v, size_t n, int population,
                                   double *out) {
   size_t c;
-  double mean = sum_present(v, n, &c);
+  double mean = sum_present(v, n, &c), first = 0.0;
   if (c == 0) return UB_STATS_EMPTY;
   if (c == 1 && !population) return UB_STATS_TOO_FEW;
   mean /= (double)c;
-  double ss = 0.0, sd = 0.0, first = NAN;
-  int all_equal = 1;
-  for (size_t i = 0; i < n; i++) {
-    double x = v[i];
-    if (x != x) continue;
-    if (first != first) first = x;
-    all_equal &= x == first;
-    double d = x - mean;
-    ss += d * d;
-    sd += d;
+  (void)ub_stats_first(v, n, &first, NULL);
+  deviations acc = {0.0, 0.0, 1};
+  size_t i = 0;
+  for (; i + CHUNK <= n; i += CHUNK) {
+    PREFETCH(v, i, n);
+    for (size_t j = i; j < i + CHUNK; j++) add_deviation(v[j], mean, first, &acc);
   }
-  if (all_equal) {
+  for (; i < n; i++) add_deviation(v[i], mean, first, &acc);
+  if (acc.all_equal) {
     *out = 0.0;
     return UB_STATS_OK;
   }
-  double var = (ss - sd * sd / (double)c) / (double)(population ? c : c - 1);
+  double var = (acc.ss - acc.sd * acc.sd / (double)c) / (double)(population ? c : c - 1);
   *out = var < 0.0 ? 0.0 : var;
   return UB_STATS_OK;
 }
@@ -216,6 +257,7 @@ ub_stats_status ub_stats_relchange(double value, double baseline, double *out) {
 size_t ub_stats_gather(const double *v, size_t n, double *dst) {
   size_t c = 0;
   for (size_t i = 0; i < n; i++) {
+    if ((i & (CHUNK - 1)) == 0) PREFETCH(v, i, n);
     double x = v[i];
     dst[c] = x;
     c += x == x;
