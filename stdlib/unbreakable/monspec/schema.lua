@@ -491,6 +491,32 @@ function Checker:servicemethods(list, path, etype)
   return out
 end
 
+-- The comparisons of an entity definition, and the first one by name.
+function Checker:comparisons(list, cpath, envs)
+  local all, by_name = {}, {}
+  if list == nil then return all, by_name end
+  if type(list) ~= "table" or (next(list) ~= nil and not pyjson.is_array(list)) then
+    self:error(cpath, "must be an array of comparisons")
+    return all, by_name
+  end
+  for i, c in ipairs(list) do
+    local cmp = self:comparison(c, child(cpath, i), envs)
+    if cmp and type(cmp.name) == "string" then
+      local first = by_name[cmp.name]
+      if first and not self.compat then
+        self:error(child(child(cpath, i), "name"), string.format("duplicate comparison %q (also at %s)", cmp.name, first.path),
+                   "the original silently used the first one; rename or remove one")
+      elseif first then
+        self:warn(child(child(cpath, i), "name"), "duplicate comparison; the first one is used (compat dtcli)")
+      else
+        by_name[cmp.name] = cmp
+      end
+      all[#all + 1] = cmp
+    end
+  end
+  return all, by_name
+end
+
 ---------------------------------------------------------------------------
 -- entity definitions
 
@@ -527,29 +553,8 @@ function Checker:entity(name, def, path)
       end
     end
   end
-  out.comparisons, out.comparison_by_name = {}, {}
-  if def.comparisons ~= nil then
-    local cpath = child(path, "comparisons")
-    if type(def.comparisons) ~= "table" or (next(def.comparisons) ~= nil and not pyjson.is_array(def.comparisons)) then
-      self:error(cpath, "must be an array of comparisons")
-    else
-      for i, c in ipairs(def.comparisons) do
-        local cmp = self:comparison(c, child(cpath, i), out.environments)
-        if cmp and type(cmp.name) == "string" then
-          local first = out.comparison_by_name[cmp.name]
-          if first and not self.compat then
-            self:error(child(child(cpath, i), "name"), string.format("duplicate comparison %q (also at %s)", cmp.name, first.path),
-                       "the original silently used the first one; rename or remove one")
-          elseif first then
-            self:warn(child(child(cpath, i), "name"), "duplicate comparison; the first one is used (compat dtcli)")
-          else
-            out.comparison_by_name[cmp.name] = cmp
-          end
-          out.comparisons[#out.comparisons + 1] = cmp
-        end
-      end
-    end
-  end
+  out.comparisons, out.comparison_by_name = self:comparisons(def.comparisons, child(path, "comparisons"),
+                                                            out.environments)
   if def.perfsignature ~= nil then
     out.perfsignature = self:perfsignature(def.perfsignature, child(path, "perfsignature"))
     out.raw_perfsignature = def.perfsignature
