@@ -411,6 +411,27 @@ describe("default mode: input errors", function()
   end)
 end)
 
+describe("default mode: a large monspec", function()
+  it("sends 50 metrics over 2 environments as 2 look-ups and then 100 queries, in 2 batches", function()
+    local sc, entries = scenario(), {}
+    for p = 1, 50 do
+      entries[#entries + 1] = string.format('{ "timeseries": "service.responsetime", "aggregate": "p%d" }', p)
+      sc.timeseries["com.dynatrace.builtin:service.responsetime|aggregationType=percentile&percentile=" .. p] = {
+        ["SERVICE-A1"] = { 1000 * p, n = 1 }, ["SERVICE-P1"] = { 1000 * p, n = 1 } }
+    end
+    local text = monspec_text(table.concat(entries, ",\n")):gsub('"Production": { "entities": %[ "SERVICE%-P1" %] }',
+      '"Production": { "tags": [ { "key": "prod" } ] }')
+    sc.routing["tag=prod"] = { "SERVICE-P1" }
+    local v, fake = S.run(text, "big.json", { target = "Shop/StagingToProduction", mode = "pullcompare" }, sc)
+    assert.same({ 2, 100 }, { #fake.batches[1], #fake.batches[2] })
+    assert.equal(2, v.batches)
+    -- every p: value 1000p against 1000p * 1.05 (the "service.responsetime" factor): pass
+    assert.equal("pass", v.verdict)
+    assert.equal(50, #v.objectives)
+    assert.equal(52500.0, v.objectives[50].threshold)
+  end)
+end)
+
 describe("verdict.combine precedence", function()
   local function objs(...)
     local list = {}
