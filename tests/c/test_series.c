@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "lseries.h"
+#include "sandbox.h"
 #include "series.h"
 
 static ub_series *new_block(size_t n, int with_ts, void **block) {
@@ -213,6 +214,88 @@ static void all_memory_comes_from_the_lua_allocator(void **state) {
   assert_int_equal(c.in_use, 0);
 }
 
+/* ---- inside the policy sandbox ------------------------------------------ */
+
+typedef struct host_call {
+  size_t n;
+  double result;
+} host_call;
+
+/* 0 .. n-1 with every 10th point (i % 10 == 9) missing, one per minute */
+static int push_series(lua_State *L, void *ud) {
+  host_call *h = ud;
+  ub_series *s = ub_lua_newseries(L, h->n, 1);
+  for (size_t i = 0; i < h->n; i++) {
+    s->values[i] = i % 10 == 9 ? NAN : (double)i;
+    s->timestamps[i] = 60000 * (int64_t)i;
+  }
+  ub_lua_series_setlabels(L, -1, "SERVICE-1", "builtin:service.response.time", "MicroSecond");
+  return 1;
+}
+
+static int take_number(lua_State *L, void *ud) {
+  ((host_call *)ud)->result = luaL_checknumber(L, -1);
+  return 0;
+}
+
+static sb_status run_policy(double seconds, size_t memory, const char *src, host_call *h,
+                            sb_kill *killed) {
+  sb_limits lim;
+  sb_default_limits(&lim);
+  lim.seconds = seconds;
+  lim.memory = memory;
+  sandbox *sb = sb_new(&lim, "/nonexistent");
+  assert_non_null(sb);
+  assert_int_equal(sb_grant(sb, "unbreakable.stats", luaopen_unbreakable_stats), 0);
+  sb_policy p = {"stats_policy.lua", src, strlen(src), "/nonexistent"};
+  sb_status st = sb_run_policy(sb, &p, push_series, take_number, h);
+  if (st != SB_OK) print_message("sandbox: %s\n", sb_error(sb));
+  *killed = sb_killed(sb);
+  sb_free(sb);
+  return st;
+}
+
+static void policy_aggregates_a_host_series(void **state) {
+  (void)state;
+  host_call h = {1000, 0};
+  sb_kill killed;
+  const char *src =
+      "local stats = require 'unbreakable.stats'\n"
+      "return function(s)\n"
+      "  assert(#s == 1000 and s[10] == nil and s.entity == 'SERVICE-1')\n"
+      "  assert(s:count() == 900 and select(2, s:slice(0, 0):mean()) == 'empty series')\n"
+      "  return s:percentile(90, 'keptn')\n"
+      "end\n";
+  assert_int_equal(run_policy(2.0, 64u << 20, src, &h, &killed), SB_OK);
+  /* 900 present values; pos = 0.9 * 901 = 810.9: between the 810th (898)
+   * and the 811th (900) smallest */
+  assert_true(fabs(h.result - 899.8) < 1e-9);
+}
+
+static void series_memory_counts_against_the_cap(void **state) {
+  (void)state;
+  host_call h = {1000000, 0}; /* 16 MB of values and timestamps */
+  sb_kill killed;
+  const char *src = "return function(s) return #s end\n";
+  assert_int_equal(run_policy(2.0, 4u << 20, src, &h, &killed), SB_ELIMIT);
+  assert_int_equal(killed, SB_KILL_MEMORY);
+  assert_int_equal(run_policy(2.0, 64u << 20, src, &h, &killed), SB_OK);
+  assert_true(h.result == 1e6);
+}
+
+/* Sorting 4 * 10^6 values takes far longer than 20 ms: the budget checks
+ * inside the kernel stop it with the sandbox's deadline. */
+static void deadline_reaches_into_long_kernels(void **state) {
+  (void)state;
+  host_call h = {2000000, 0};
+  sb_kill killed;
+  const char *src =
+      "local stats = require 'unbreakable.stats'\n"
+      "return function(s) return stats.mannwhitney(s, s).p end\n";
+  assert_int_equal(run_policy(0.02, 512u << 20, src, &h, &killed), SB_ELIMIT);
+  assert_int_equal(killed, SB_KILL_TIMEOUT);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(layout_puts_arrays_inside_the_block),
@@ -221,6 +304,9 @@ int main(void) {
       cmocka_unit_test(host_fills_a_series_without_lua_tables),
       cmocka_unit_test(checkseries_raises_on_other_values),
       cmocka_unit_test(all_memory_comes_from_the_lua_allocator),
+      cmocka_unit_test(policy_aggregates_a_host_series),
+      cmocka_unit_test(series_memory_counts_against_the_cap),
+      cmocka_unit_test(deadline_reaches_into_long_kernels),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
