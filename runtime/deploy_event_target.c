@@ -192,10 +192,10 @@ static int read_environment(walk *w, char *ptr, size_t cap, de_target *out) {
               "every entity of the type; add entity ids or tags");
 }
 
-static int walk_monspec(walk *w, const char *entity, const char *env, const char *override,
-                        de_target *out) {
+static int walk_monspec(walk *w, int is_object, const char *entity, const char *env,
+                        const char *override, de_target *out) {
   char ptr[600] = "";
-  if (lua_type(w->L, -1) != LUA_TTABLE) return fail(w, "", "a monspec file must be a JSON object");
+  if (!is_object) return fail(w, "", "a monspec file must be a JSON object");
   if (enter(w, entity, ptr, sizeof ptr, "entity definition") != 0) return -1;
   char entity_ptr[600];
   snprintf(entity_ptr, sizeof entity_ptr, "%s", ptr);
@@ -205,6 +205,13 @@ static int walk_monspec(walk *w, const char *entity, const char *env, const char
   if (read_environment(w, ptr, sizeof ptr, out) != 0) return -1;
   out->env_name = strdup(env);
   return out->env_name ? 0 : fail(w, ptr, "out of memory");
+}
+
+/* Lua tables do not tell objects from arrays: look at the first byte. */
+static int starts_object(const char *json, size_t len) {
+  size_t i = 0;
+  while (i < len && (json[i] == ' ' || json[i] == '\t' || json[i] == '\r' || json[i] == '\n')) i++;
+  return i < len && json[i] == '{';
 }
 
 int de_target_from_monspec(const char *json, size_t len, const char *file,
@@ -232,7 +239,7 @@ int de_target_from_monspec(const char *json, size_t len, const char *file,
   char jerr[256];
   int rc = json_decode_lua(w.L, json, len, 64, jerr, sizeof jerr);
   if (rc != 0) snprintf(err, errlen, "%s is not valid JSON: %s", file, jerr);
-  else rc = walk_monspec(&w, entity, slash + 1, type_override, out);
+  else rc = walk_monspec(&w, starts_object(json, len), entity, slash + 1, type_override, out);
   lua_close(w.L);
   if (rc != 0) de_target_free(out);
   return rc;
