@@ -269,6 +269,27 @@ describe("stats kernels against plain Lua", function()
     end
   end)
 
+  it("rate: delta per minute between the first and last present points", function()
+    for seed = 1, 30 do
+      math.randomseed(seed)
+      local n = math.random(2, 60)
+      local values = random_values(n, "spread", 0.3)
+      local ts, t = {}, 1700000000000
+      for i = 1, n do t = t + math.random(1, 600) * 1000; ts[i] = t end
+      local s = stats.series(values, { n = n, timestamps = ts })
+      local first, last
+      for i = 1, n do
+        if values[i] ~= nil then first = first or i; last = i end
+      end
+      if first and last ~= first then
+        local want = (values[last] - values[first]) / ((ts[last] - ts[first]) / 60000)
+        assert.is_true(close(s:rate(), want, 1e-12), "seed " .. seed)
+      else
+        assert.is_nil(s:rate())
+      end
+    end
+  end)
+
   it("relative change and rate", function()
     math.randomseed(42)
     for _ = 1, 50 do
