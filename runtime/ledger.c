@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +21,9 @@
 
 #define BUSY_TIMEOUT_MS 5000
 #define WRITE_ATTEMPTS 8
+#ifndef FULL_CHECK_MAX_BYTES
+#define FULL_CHECK_MAX_BYTES (64LL << 20) /* larger files: record tables only */
+#endif
 
 void ledger_set_error(ub_ledger *l, const char *fmt, ...) {
   va_list ap;
@@ -31,7 +35,10 @@ void ledger_set_error(ub_ledger *l, const char *fmt, ...) {
 int ledger_sql_error(ub_ledger *l, const char *what) {
   int code = sqlite3_extended_errcode(l->db) & 0xff;
   const char *msg = sqlite3_errmsg(l->db);
-  if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)
+  if (code == SQLITE_NOTADB)
+    ledger_set_error(l, "ledger %s is not an SQLite database (foreign or corrupt file); "
+                     "move it away or pass --ledger with another file", l->path);
+  else if (code == SQLITE_CORRUPT)
     ledger_set_error(l, "ledger %s is corrupt (%s: %s); move it away and "
                      "restore a backup, or pass --ledger with another file",
                      l->path, what, msg);
@@ -44,7 +51,8 @@ int ledger_sql_error(ub_ledger *l, const char *what) {
   else if (code == SQLITE_FULL)
     ledger_set_error(l, "ledger %s: disk full (%s)", l->path, what);
   else
-    ledger_set_error(l, "ledger %s: %s failed: %s", l->path, what, msg);
+    ledger_set_error(l, "ledger %s: %s failed: %s (SQLite code %d)", l->path, what, msg,
+                     sqlite3_extended_errcode(l->db));
   return LEDGER_ERROR;
 }
 
@@ -113,35 +121,35 @@ static int make_parent_dirs(const char *path, char *err, size_t errlen) {
   return 0;
 }
 
-/* A non-empty file must start with the SQLite header; a missing one is
- * created with mode 0600 so the ledger is private to its owner. */
-static int check_or_create_file(const char *path, char *err, size_t errlen) {
-  static const char magic[16] = "SQLite format 3";
-  char head[16];
-  int fd = open(path, O_RDONLY);
-  if (fd < 0 && errno == ENOENT) {
-    if (make_parent_dirs(path, err, errlen) != 0) return -1;
-    fd = open(path, O_WRONLY | O_CREAT, 0600);
-    if (fd < 0) {
-      snprintf(err, errlen, "ledger %s: cannot create: %s", path, strerror(errno));
+/* Serialises ledger_open() across processes with flock() on the ledger's
+ * directory: two processes initialising a new file at once (WAL switch,
+ * schema) otherwise race inside SQLite. The database file itself is never
+ * opened or closed outside SQLite: closing any descriptor of it would drop
+ * the POSIX locks SQLite holds for other handles of this process. Returns
+ * the directory descriptor to close afterwards, or -1 with err set. */
+static int lock_directory(const char *path, char *err, size_t errlen) {
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else if (slash == dir) dir[1] = '\0';
+  else *slash = '\0';
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(err, errlen, "ledger %s: cannot open directory %s: %s", path, dir, strerror(errno));
+    return -1;
+  }
+  for (int attempt = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; attempt++) {
+    if ((errno != EWOULDBLOCK && errno != EINTR) || attempt >= 200) {
+      snprintf(err, errlen, "ledger %s: another process keeps opening it (directory lock: %s); "
+               "retry, or check for a hung unbreakable process", path, strerror(errno));
+      close(fd);
       return -1;
     }
-    close(fd);
-    return 0;
+    struct timespec ts = {0, 50 * 1000000L};
+    nanosleep(&ts, NULL);
   }
-  if (fd < 0) {
-    snprintf(err, errlen, "ledger %s: cannot open: %s", path, strerror(errno));
-    return -1;
-  }
-  ssize_t n = read(fd, head, sizeof head);
-  close(fd);
-  if (n == 0) return 0;
-  if (n != (ssize_t)sizeof head || memcmp(head, magic, sizeof magic) != 0) {
-    snprintf(err, errlen, "ledger %s is not an SQLite database (foreign or "
-             "corrupt file); move it away or pass --ledger with another file", path);
-    return -1;
-  }
-  return 0;
+  return fd;
 }
 
 /* ---- open ----------------------------------------------------------- */
@@ -168,9 +176,10 @@ static int enable_wal(ub_ledger *l) {
   return LEDGER_OK;
 }
 
-static int quick_check(ub_ledger *l) {
+/* Runs one PRAGMA quick_check statement; "ok" or a clear error. */
+static int run_check(ub_ledger *l, const char *sql) {
   sqlite3_stmt *st;
-  if (ledger_prepare(l, "PRAGMA quick_check(1)", &st) != LEDGER_OK) return LEDGER_ERROR;
+  if (ledger_prepare(l, sql, &st) != LEDGER_OK) return LEDGER_ERROR;
   int rc = sqlite3_step(st);
   if (rc != SQLITE_ROW) {
     sqlite3_finalize(st);
@@ -192,6 +201,23 @@ static int quick_check(ub_ledger *l) {
   return LEDGER_OK;
 }
 
+/* PRAGMA quick_check of the whole file while it is small; beyond
+ * FULL_CHECK_MAX_BYTES only the record tables are checked on open, so
+ * opening stays cheap, and damage among stored documents is reported as
+ * corruption when a statement reads it. */
+static int quick_check(ub_ledger *l) {
+  static const char *const tables[] = {
+      "PRAGMA quick_check('evaluations')", "PRAGMA quick_check('evaluation_inputs')",
+      "PRAGMA quick_check('binding_requests')", "PRAGMA quick_check('deployment_events')",
+      "PRAGMA quick_check('actions')", "PRAGMA quick_check('schema_migrations')"};
+  struct stat st;
+  if (stat(l->path, &st) == 0 && st.st_size <= FULL_CHECK_MAX_BYTES)
+    return run_check(l, "PRAGMA quick_check(1)");
+  for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
+    if (run_check(l, tables[i]) != LEDGER_OK) return LEDGER_ERROR;
+  return LEDGER_OK;
+}
+
 static int configure(ub_ledger *l) {
   sqlite3_busy_timeout(l->db, BUSY_TIMEOUT_MS);
   sqlite3_extended_result_codes(l->db, 1);
@@ -203,26 +229,39 @@ static int configure(ub_ledger *l) {
   return quick_check(l);
 }
 
-ub_ledger *ledger_open(const char *path, char *err, size_t errlen) {
-  if (!path || !*path) {
-    snprintf(err, errlen, "no ledger path given");
-    return NULL;
-  }
-  if (check_or_create_file(path, err, errlen) != 0) return NULL;
+static ub_ledger *open_locked(const char *path, char *err, size_t errlen) {
+  struct stat st;
+  int created = stat(path, &st) != 0;
   ub_ledger *l = calloc(1, sizeof *l);
   if (!l || !(l->path = strdup(path))) {
     free(l);
     snprintf(err, errlen, "out of memory opening ledger %s", path);
     return NULL;
   }
-  int rc = sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+  int rc = sqlite3_open_v2(path, &l->db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc != SQLITE_OK) ledger_sql_error(l, "opening");
+  else if (created && chmod(path, 0600) != 0)
+    ledger_set_error(l, "ledger %s: cannot make it private (chmod 0600): %s", path, strerror(errno));
   else configure(l);
   if (rc != SQLITE_OK || l->err[0]) {
     snprintf(err, errlen, "%s", l->err);
     ledger_close(l);
     return NULL;
   }
+  return l;
+}
+
+ub_ledger *ledger_open(const char *path, char *err, size_t errlen) {
+  if (!path || !*path) {
+    snprintf(err, errlen, "no ledger path given");
+    return NULL;
+  }
+  if (make_parent_dirs(path, err, errlen) != 0) return NULL;
+  int dir_fd = lock_directory(path, err, errlen);
+  if (dir_fd < 0) return NULL;
+  ub_ledger *l = open_locked(path, err, errlen);
+  close(dir_fd);
   return l;
 }
 

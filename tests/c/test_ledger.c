@@ -606,6 +606,25 @@ static void concurrent_writers_lose_nothing(void **state) {
 }
 
 
+
+/* Server workers each hold a handle on the same file in one process:
+ * opening another must not disturb the locks of the first. */
+static void handles_in_one_process_share_the_file(void **state) {
+  fixture *f = *state;
+  ub_ledger *a = open_ok(f->path);
+  int64_t id = record(a, "s", "t", "monspec", NULL);
+  ub_ledger *b = open_ok(f->path);
+  ledger_request r = {.seq = 1, .binding = "b", .method = "GET", .url = "/u", .status = 200};
+  assert_int_equal(ledger_add_request(a, id, &r), LEDGER_OK);
+  record(b, "s", "t", "monspec", "pass");
+  ledger_close(open_ok(f->path));
+  ledger_eval_result res = {.status = "finished", .verdict = "fail"};
+  assert_int_equal(ledger_finish_evaluation(a, id, &res), LEDGER_OK);
+  ledger_close(a);
+  ledger_close(b);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM evaluations WHERE status='finished'"), 2);
+}
+
 /* ---- HTML report ------------------------------------------------------------------------ */
 
 static size_t count_of(const char *hay, const char *needle) {
@@ -765,6 +784,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(invalidate_keeps_record_and_first_reason, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(events_and_actions, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(concurrent_writers_lose_nothing, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(handles_in_one_process_share_the_file, setup_dir, teardown_dir),
       cmocka_unit_test(units_are_human),
       cmocka_unit_test_setup_teardown(report_of_recorded_monspec_gate, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(report_of_keptn_evaluation, setup_dir, teardown_dir),

@@ -1,0 +1,142 @@
+/* bench_ledger.c: what recording costs a gate, and what the open-time
+ * integrity check costs as the ledger grows. All figures are medians of
+ * several runs in this process, printed with the ratio to a baseline
+ * measured in the same run:
+ *  - one evaluation recorded (begin, 50 requests with 4 KiB bodies,
+ *    finish), by one writer alone vs. with 3 other writer processes
+ *    writing the same file at the same time;
+ *  - ledger_open (WAL setup, schema check, PRAGMA quick_check) of an empty
+ *    ledger vs. one holding N such evaluations.
+ * Build with -DCMAKE_BUILD_TYPE=Release.
+ *
+ * usage: bench_ledger [evaluations]   (default 400) */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ledger.h"
+
+#define REQUESTS 50
+#define BODY 4096
+#define RUNS 7
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *t, int k) {
+  qsort(t, (size_t)k, sizeof *t, cmp_double);
+  return k % 2 ? t[k / 2] : (t[k / 2 - 1] + t[k / 2]) / 2;
+}
+
+/* One gate's worth of records; bodies differ per evaluation (no dedup). */
+static int record_one(ub_ledger *l, unsigned salt) {
+  static char body[BODY + 1];
+  int64_t id;
+  ledger_eval_start s = {.requested_by = "bench", .service = "svc", .stage = "stage",
+                         .kind = "monspec", .spec = {"spec", "{\"x\":1}", 7},
+                         .policy = {"p.lua", "return 1", 8}, .ctx_json = "{}"};
+  if (ledger_begin_evaluation(l, &s, &id) != LEDGER_OK) return -1;
+  for (int k = 0; k < REQUESTS; k++) {
+    int head = snprintf(body, sizeof body, "{\"salt\":%u,\"k\":%d,\"pad\":\"", salt, k);
+    for (int i = head; i < BODY; i++) body[i] = (char)('a' + (unsigned)i % 26u);
+    ledger_request r = {.seq = k, .binding = "dynatrace.metrics", .method = "GET",
+                        .url = "/api/v2/metrics/query?metricSelector=x", .status = 200,
+                        .response_body = body, .response_body_len = BODY, .duration_ms = 1};
+    if (ledger_add_request(l, id, &r) != LEDGER_OK) return -1;
+  }
+  ledger_eval_result res = {.status = "finished", .verdict = "pass", .verdict_json = "{}"};
+  return ledger_finish_evaluation(l, id, &res) == LEDGER_OK ? 0 : -1;
+}
+
+static ub_ledger *open_or_die(const char *path) {
+  char err[512];
+  ub_ledger *l = ledger_open(path, err, sizeof err);
+  if (!l) {
+    fprintf(stderr, "%s\n", err);
+    exit(1);
+  }
+  return l;
+}
+
+/* Seconds per evaluation recorded by this process, median of RUNS. */
+static double time_records(const char *path, unsigned salt0) {
+  double t[RUNS];
+  ub_ledger *l = open_or_die(path);
+  for (int r = 0; r < RUNS; r++) {
+    double t0 = now();
+    if (record_one(l, salt0 + (unsigned)r) != 0) {
+      fprintf(stderr, "%s\n", ledger_error(l));
+      exit(1);
+    }
+    t[r] = now() - t0;
+  }
+  ledger_close(l);
+  return median(t, RUNS);
+}
+
+static pid_t spawn_writer(const char *path, int count, unsigned salt) {
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  ub_ledger *l = open_or_die(path);
+  for (int i = 0; i < count; i++)
+    if (record_one(l, salt + (unsigned)i) != 0) _exit(1);
+  ledger_close(l);
+  _exit(0);
+}
+
+static double time_open(const char *path) {
+  double t[RUNS];
+  for (int r = 0; r < RUNS; r++) {
+    double t0 = now();
+    ub_ledger *l = open_or_die(path);
+    t[r] = now() - t0;
+    ledger_close(l);
+  }
+  return median(t, RUNS);
+}
+
+static long long file_size(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+int main(int argc, char **argv) {
+  int n = argc > 1 ? atoi(argv[1]) : 400;
+  char dir[] = "/tmp/ub-bench-ledger-XXXXXX", path[128], empty[128];
+  if (n <= 0 || !mkdtemp(dir)) return 2;
+  snprintf(path, sizeof path, "%s/ledger.db", dir);
+  snprintf(empty, sizeof empty, "%s/empty.db", dir);
+
+  double alone = time_records(path, 1000);
+  pid_t pids[3];
+  for (int w = 0; w < 3; w++) pids[w] = spawn_writer(path, 30, 100000u * (unsigned)(w + 1));
+  double contended = time_records(path, 2000);
+  for (int w = 0; w < 3; w++) waitpid(pids[w], NULL, 0);
+  printf("record one evaluation (%d requests x %d B): alone %.2f ms, with 3 other writers "
+         "%.2f ms (x%.2f)\n", REQUESTS, BODY, alone * 1e3, contended * 1e3, contended / alone);
+
+  ub_ledger *l = open_or_die(path);
+  for (int i = 0; i < n; i++) record_one(l, 500000u + (unsigned)i);
+  ledger_close(l);
+  ledger_close(open_or_die(empty));
+  double t_empty = time_open(empty), t_full = time_open(path);
+  printf("ledger_open: empty %.2f ms, %d+ evaluations (%.1f MiB) %.2f ms (x%.1f)\n",
+         t_empty * 1e3, n, (double)file_size(path) / 1048576.0, t_full * 1e3, t_full / t_empty);
+
+  char cmd[160];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  return system(cmd) == 0 ? 0 : 1;
+}
