@@ -798,6 +798,83 @@ def scenario_faults_and_reset(env):
     eq((reply.status, "/rules/0/status" in reply.json()["error"]["message"]), (400, True))
 
 
+# ---- generators and options ------------------------------------------------------------------------
+
+GEN_NOW = 1700000010000          # 30 s into a minute
+GEN_ENTITY = "SERVICE-AAAA000000000001"
+
+
+def generator_scenario():
+    spec = {
+        "avg": {"values": [1, 2, 3], "repeat": True},
+        "max": {"values": [10, 20], "repeat": False},
+        "min": {"linear": {"atNow": 100, "perMinute": 2}},
+        "sum": {"constant": 5, "from": "now-3m", "until": "now-1m"},
+        "count": {"points": [["now-90s", 4], ["now-85s", 1], ["now-80s", 6]]},
+    }
+    doc = {"now": GEN_NOW, "tokens": {DEMO_TOKEN: "*"},
+           "entities": [{"entityId": GEN_ENTITY, "displayName": "gen"}],
+           "metrics": {"builtin:gen.metric": {"data": {agg: {GEN_ENTITY: s} for agg, s in spec.items()}}}}
+    path = os.path.join(TMP, "generators.json")
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(doc, handle)
+    return path
+
+
+@test
+def generators_per_slot(env):
+    sim = Sim(generator_scenario())
+    try:
+        def values(transform):
+            status, body = sim.get("/api/v2/metrics/query?" + q(metricSelector="builtin:gen.metric" + transform,
+                                                                resolution="1m", **{"from": "now-5m"}))
+            assert status == 200, body
+            return body["result"][0]["data"][0]
+        first = values(":avg")
+        # slots (s, s+1m] from the one holding now-5m to the one holding now: 6 slots
+        eq(first["timestamps"], [1699999740000 + i * 60000 for i in range(6)])
+        eq(first["values"], [1, 2, 3, 1, 2, 3], "values repeat, the last one in the slot holding now")
+        eq(values(":max")["values"], [None, None, None, None, 10, 20], "values without repeat")
+        eq(values(":min")["values"], [89.0, 91.0, 93.0, 95.0, 97.0, 99.0], "linear at slot starts")
+        eq(values(":sum")["values"], [None, None, None, 5, 5, None], "from/until")
+        eq(values(":count")["values"], [None, None, None, 4, 7, None], "points summed for count")
+        eq(values(":max:default(0)")["values"], [0, 0, 0, 0, 10, 20])
+        eq(values(":avg:fold")["values"], [2.0])
+        eq(values(":sum:fold")["values"], [10])
+    finally:
+        eq(sim.stop(), 0)
+
+
+@test
+def scenario_options(env):
+    def change(doc):
+        doc["now"] = T0
+        doc["options"] = {"v2Timestamps": "start", "v1InvertedWindow": "empty", "v1EmptyEntityParameter": "ignore",
+                          "eventsOrder": "oldest", "rateLimit": 3, "rateLimitEnforced": True}
+    sim = Sim(derived_scenario("demo.json", "options.json", change))
+    try:
+        status, body = sim.get("/api/v2/metrics/query?" + q(metricSelector="builtin:service.response.time",
+                                                            resolution="5m", to=T0, **{"from": T0 - 600000}))
+        eq(body["result"][0]["data"][0]["timestamps"], [T0 - 600000, T0 - 300000], "slots reported by start")
+        base = "/api/v1/timeseries/com.dynatrace.builtin:service.responsetime?includeData=true&aggregationType=avg&"
+        status, body = sim.get(base + "startTimestamp=%d&endTimestamp=%d&entity=%s" % (T0, T0 - 60000, PROD))
+        eq(body["dataResult"]["dataPoints"], {PROD: []}, "inverted window answers empty")
+        sim.control("POST", "/_sim/reset")
+        status, body = sim.get(base + "startTimestamp=%d&endTimestamp=%d&entity=" % (T0 - 60000, T0))
+        eq(sorted(body["dataResult"]["dataPoints"]), [PROD, STG, CANARY], "empty entity= ignored")
+        status, body = sim.get("/api/v1/events?from=%d" % (T0 - 30 * 3600000))
+        eq([e["deploymentVersion"] for e in body["events"]], ["2.3.0", "2.4.0", "2.5.0"], "oldest first")
+        sim.control("POST", "/_sim/reset")
+        statuses = [sim.request("GET", "/api/v1/timeseries", DEMO_TOKEN) for _ in range(4)]
+        eq([r.status for r in statuses], [200, 200, 200, 429])
+        eq(statuses[3].json(), fixture("api-error_429_too-many-requests.json"))
+        eq([r.headers["X-RateLimit-Remaining"] for r in statuses], ["2", "1", "0", "0"])
+        sim.control("POST", "/_sim/clock", {"advanceMs": 60000})
+        eq(sim.request("GET", "/api/v1/timeseries", DEMO_TOKEN).status, 200, "next minute")
+    finally:
+        eq(sim.stop(), 0)
+
+
 # ---- process lifecycle ------------------------------------------------------------------------------
 
 def bad_scenario(name, text):

@@ -285,7 +285,7 @@ def _v1_entities(ctx, params, specs):
     if ids is not None and any(x == "" for x in ids):
         if ctx.scenario.options["v1EmptyEntityParameter"] == "error":
             raise constraints("entity", "must not be empty")
-        ids = [x for x in ids if x]
+        ids = [x for x in ids if x] or None
     try:
         tags = [parse_tag(t) for t in params.get("tag", [])]
     except ValueError as err:

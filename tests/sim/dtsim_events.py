@@ -17,8 +17,6 @@ V1_TO_V2 = {
     "remediationAction": "dt.event.deployment.remediation_action_link",
 }
 V2_TO_V1 = {v: k for k, v in V1_TO_V2.items()}
-V1_PLAIN = ("source", "title", "description", "annotationType", "annotationDescription", "configuration",
-            "original")
 V1_TYPES = ("CUSTOM_DEPLOYMENT", "CUSTOM_INFO", "CUSTOM_ANNOTATION", "CUSTOM_CONFIGURATION",
             "AVAILABILITY_EVENT", "ERROR_EVENT", "PERFORMANCE_EVENT", "RESOURCE_CONTENTION")
 V2_TYPES = ("AVAILABILITY_EVENT", "CUSTOM_ALERT", "CUSTOM_ANNOTATION", "CUSTOM_CONFIGURATION",
@@ -67,25 +65,31 @@ def _v2_event_id(text, pointer):
 
 def from_scenario(raw, now, entities, next_id, index):
     """Normalizes a scenario event (v1 or v2 shape) into an internal record."""
-    pointer = "/events/%d" % index
     start = resolve_scenario_time(raw["startTime"], now)
     end_raw = raw.get("endTime", raw["startTime"])
     end = -1 if end_raw in (None, -1) else resolve_scenario_time(end_raw, now)
     if isinstance(raw["entityId"], str):
-        entity_id = raw["entityId"]
-        event_id = raw["eventId"] if isinstance(raw.get("eventId"), int) else next_id()
-        record = new_record(event_id, start, end, raw["eventType"], entities.get(entity_id), entity_id)
-        for key, value in raw.items():
-            if key not in ("eventId", "id", "startTime", "endTime", "entityId", "eventType", "eventStatus",
-                           "impactLevel", "severityLevel"):
-                record["v1"][key] = value
-        record["status"] = raw.get("eventStatus", record["status"])
-        record["entityName"] = raw.get("entityName", record["entityName"])
-        record["tags"] = raw.get("tags", record["tags"])
-        record["v1"].pop("tags", None)
-        record["v1"].pop("entityName", None)
-        fill_properties_from_v1(record)
-        return record
+        return _from_v1_shape(raw, start, end, entities, next_id)
+    return _from_v2_shape(raw, start, end, entities, next_id, "/events/%d" % index)
+
+
+V1_RECORD_KEYS = ("eventId", "id", "startTime", "endTime", "entityId", "eventType", "eventStatus", "impactLevel",
+                  "severityLevel", "tags", "entityName")
+
+
+def _from_v1_shape(raw, start, end, entities, next_id):
+    entity_id = raw["entityId"]
+    event_id = raw["eventId"] if isinstance(raw.get("eventId"), int) else next_id()
+    record = new_record(event_id, start, end, raw["eventType"], entities.get(entity_id), entity_id)
+    record["v1"] = {k: v for k, v in raw.items() if k not in V1_RECORD_KEYS}
+    record["status"] = raw.get("eventStatus", record["status"])
+    record["entityName"] = raw.get("entityName", record["entityName"])
+    record["tags"] = raw.get("tags", record["tags"])
+    fill_properties_from_v1(record)
+    return record
+
+
+def _from_v2_shape(raw, start, end, entities, next_id, pointer):
     ref = raw["entityId"]["entityId"]
     entity_id = ref.get("id", "")
     event_id = _v2_event_id(raw["eventId"], pointer + "/eventId") if "eventId" in raw else next_id()

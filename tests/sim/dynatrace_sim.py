@@ -174,9 +174,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.send(direct, rate)
                 return direct.status
         if exhausted:
-            response = Response(429, ApiError(429, STATUS_MESSAGES[429], []).body())
-            response.body["error"]["constraintViolations"] = None
-            self.send(response, rate)
+            self.send(Response(429, {"error": {"code": 429, "message": STATUS_MESSAGES[429],
+                                               "constraintViolations": None}}), rate)
             return 429
         response = self.api_response(path, query, body, fault)
         if fault and "contentType" in fault:
@@ -379,14 +378,14 @@ def main(argv=None):
     parser.add_argument("--record", help="append every API request as a JSON line to this file")
     parser.add_argument("--verbose", action="store_true", help="log requests on stderr")
     args = parser.parse_args(argv)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
     try:
         server = start(args.scenario, args.port, args.token, args.record, args.verbose)
     except (ScenarioFileError, ValueError, OSError) as err:
         sys.stderr.write("dynatrace_sim: %s\n" % err)
         return 2
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
     if args.port_file:
         write_port_file(args.port_file, server.port)
     sys.stdout.write("LISTENING %d\n" % server.port)
