@@ -365,12 +365,18 @@ typedef struct de_result {
   int64_t ledger_id;
 } de_result;
 
+/* Recorded, a dry run, or no entity matched with --allow-no-match. */
+static int outcome_ok(const de_run *r, const de_result *res) {
+  return !strcmp(res->outcome, "recorded") || !strcmp(res->outcome, "dry-run") ||
+         (!strcmp(res->outcome, "no-match") && r->o.allow_no_match);
+}
+
 /* Returns 0, or a message about the ledger write in res->message. */
 static int record(de_run *r, de_result *res) {
   if (!r->ledger) return 0;
   char requester[512];
   ledger_cli_requester(requester, sizeof requester);
-  int ok = !strcmp(res->outcome, "recorded") || (!strcmp(res->outcome, "no-match") && r->o.allow_no_match);
+  int ok = outcome_ok(r, res);
   ledger_event e = {requester, r->o.api == 1 ? "v1" : "v2", r->selector.data, r->body.data,
                     (int)res->status, res->response,
                     !strcmp(res->outcome, "dry-run") ? "dry-run" : ok ? "ok" : "error",
@@ -458,6 +464,9 @@ static void judge(const de_run *r, const ub_exchange *x, de_result *res) {
     res->outcome = "error";
     ub_buf_puts(&res->message, err);
     if (x->attempts > 1) ub_buf_printf(&res->message, " (after %d attempts)", x->attempts);
+    if (x->status == 0)
+      ub_buf_puts(&res->message, "; the event may have been recorded all the same: look for it in "
+                  "Dynatrace before running again, a second run can duplicate it");
     return;
   }
   if (de_answer_parse(r->o.api, x->body, x->body_len, &res->answer, err, sizeof err) != 0) {
@@ -541,7 +550,7 @@ static void report_text(const de_run *r, de_result *res) {
     ub_buf_printf(&b, "deployment event reached no entity (accepted with --allow-no-match)\n"
                   "  target: %s\n", r->selector.data);
   }
-  if (r->ledger && res->ledger_id)
+  if (outcome_ok(r, res) && r->ledger && res->ledger_id)
     ub_buf_printf(&b, "  ledger: %s (deployment event %lld)\n", r->ledger_file, (long long)res->ledger_id);
   emit(r, stdout, &b);
   ub_buf_free(&b);
@@ -549,10 +558,12 @@ static void report_text(const de_run *r, de_result *res) {
 
 static int finish(de_run *r, de_result *res) {
   int ledger_failed = record(r, res) != 0;
-  int ok = !strcmp(res->outcome, "recorded") || !strcmp(res->outcome, "dry-run") ||
-           (!strcmp(res->outcome, "no-match") && r->o.allow_no_match);
+  int ok = outcome_ok(r, res);
   if (r->o.json) report_json(r, res);
   else report_text(r, res);
+  if (!ok && r->ledger && res->ledger_id)
+    ub_buf_printf(&res->message, " [ledger %s, deployment event %lld]", r->ledger_file,
+                  (long long)res->ledger_id);
   if (res->message.len) fail_msg(r, 0, res->message.data);
   return ok && !ledger_failed ? UB_EXIT_OK : UB_EXIT_ERROR;
 }
