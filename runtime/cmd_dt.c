@@ -23,6 +23,7 @@ typedef struct dt_args {
   ub_dt_flags flags;
   int concurrency, attempts;
   long timeout_ms;
+  size_t max_response_bytes;
   const char *record, *replay;
   const char *call, *arg;
   int first_call_opt;        /* argv index of the call's options */
@@ -35,7 +36,7 @@ static const char usage[] =
     "       problem ID | problems | slo ID | get PATH (raw body)\n"
     "client options: --dt-url URL (or DT_TENANT_URL), --dt-token-file FILE\n"
     "       (or DT_API_TOKEN / DT_API_TOKEN_FILE), --dt-ca-bundle FILE,\n"
-    "       --concurrency N, --timeout-ms N, --attempts N,\n"
+    "       --concurrency N, --timeout-ms N, --attempts N, --max-response-mb N,\n"
     "       --record FILE (write the exchanges), --replay FILE (no network)\n"
     "call options: --NAME VALUE for each option of the Lua call, with '-' for\n"
     "       '_' (--entity-selector, --from, --to, --resolution, --aggregation ...);\n"
@@ -53,6 +54,7 @@ static int client_option(dt_args *a, const char *name, const char *value) {
   else if (!strcmp(name, "--concurrency")) a->concurrency = atoi(value);
   else if (!strcmp(name, "--timeout-ms")) a->timeout_ms = atol(value);
   else if (!strcmp(name, "--attempts")) a->attempts = atoi(value);
+  else if (!strcmp(name, "--max-response-mb")) a->max_response_bytes = (size_t)(atof(value) * 1048576.0);
   else return 0;
   return 1;
 }
@@ -226,6 +228,7 @@ static ub_dt_client *open_client(const dt_args *a) {
   if (a->concurrency > 0) c.concurrency = a->concurrency;
   if (a->timeout_ms > 0) c.timeout_ms = a->timeout_ms;
   if (a->attempts > 0) c.max_attempts = a->attempts;
+  if (a->max_response_bytes > 0) c.max_response_bytes = a->max_response_bytes;
   ub_dt_client *cl = ub_dt_client_new(&c, err, sizeof err);
   ub_dt_config_free(&c);
   if (!cl) fprintf(stderr, "unbreakable dt: %s\n", err);

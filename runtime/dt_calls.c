@@ -20,6 +20,7 @@ typedef enum opt_type {
   OPT_LIST,      /* array of strings: the parameter repeats */
   OPT_AGG,       /* v1 aggregation name */
   OPT_PCT,       /* integer 1..99 */
+  OPT_COUNT,     /* positive integer */
   OPT_MODE,      /* "series" or "total" */
   OPT_FIXED      /* no option: the parameter always has `fixed` */
 } opt_type;
@@ -61,7 +62,8 @@ static const opt_spec entities_v1_opts[] = {
     {"tags", "tag", OPT_LIST, NULL}, {NULL, NULL, OPT_STR, NULL}};
 static const opt_spec entities_opts[] = {
     {"from", "from", OPT_TIME, NULL}, {"to", "to", OPT_TIME, NULL},
-    {"fields", "fields", OPT_STR, NULL}, {NULL, NULL, OPT_STR, NULL}};
+    {"fields", "fields", OPT_STR, NULL}, {"page_size", "pageSize", OPT_COUNT, NULL},
+    {NULL, NULL, OPT_STR, NULL}};
 static const opt_spec events_v1_opts[] = {
     {"from", "from", OPT_MS, NULL}, {"to", "to", OPT_MS, NULL},
     {"relative", "relativeTime", OPT_STR, NULL}, {"event_type", "eventType", OPT_STR, NULL},
@@ -69,12 +71,14 @@ static const opt_spec events_v1_opts[] = {
 static const opt_spec events_opts[] = {
     {"event_selector", "eventSelector", OPT_STR, NULL},
     {"entity_selector", "entitySelector", OPT_STR, NULL}, {"from", "from", OPT_TIME, NULL},
-    {"to", "to", OPT_TIME, NULL}, {NULL, NULL, OPT_STR, NULL}};
+    {"to", "to", OPT_TIME, NULL}, {"page_size", "pageSize", OPT_COUNT, NULL},
+    {NULL, NULL, OPT_STR, NULL}};
 static const opt_spec problem_opts[] = {{"fields", "fields", OPT_STR, NULL}, {NULL, NULL, OPT_STR, NULL}};
 static const opt_spec problems_opts[] = {
     {"problem_selector", "problemSelector", OPT_STR, NULL},
     {"entity_selector", "entitySelector", OPT_STR, NULL}, {"from", "from", OPT_TIME, NULL},
-    {"to", "to", OPT_TIME, NULL}, {"fields", "fields", OPT_STR, NULL}, {NULL, NULL, OPT_STR, NULL}};
+    {"to", "to", OPT_TIME, NULL}, {"fields", "fields", OPT_STR, NULL},
+    {"page_size", "pageSize", OPT_COUNT, NULL}, {NULL, NULL, OPT_STR, NULL}};
 static const opt_spec slo_opts[] = {
     {"from", "from", OPT_TIME, NULL}, {"to", "to", OPT_TIME, NULL},
     {"time_frame", "timeFrame", OPT_STR, NULL}, {NULL, NULL, OPT_STR, NULL}};
@@ -210,6 +214,11 @@ static int option_value(lua_State *L, ub_dt_target *t, const opt_spec *o, dt_cal
   case OPT_PCT:
     if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > 99)
       return arg_error(c, "option '%s' must be an integer from 1 to 99%s", o->name, "");
+    snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, -1));
+    return ub_dt_target_param(t, o->param, num);
+  case OPT_COUNT:
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1)
+      return arg_error(c, "option '%s' must be a positive integer%s", o->name, "");
     snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, -1));
     return ub_dt_target_param(t, o->param, num);
   case OPT_FIXED:

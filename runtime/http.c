@@ -309,9 +309,16 @@ static void retry_or_finish(ub_http *h, ub_http_request *r, long wait, int64_t n
   r->waited_ms += wait;
 }
 
-static long next_wait(ub_http *h, ub_http_request *r) {
-  long w = ub_http_parse_wait(r->priv_retry_after, r->priv_ratelimit_reset, epoch_now_ms());
-  if (w > 0) return w;
+/* Server-requested waits: Retry-After on any retryable answer; the
+ * X-RateLimit-Reset budget time only on 429 (on other answers it is just
+ * the end of the current rate window). Otherwise, and on transport
+ * errors (status 0), the exponential backoff. */
+static long next_wait(ub_http *h, ub_http_request *r, long status) {
+  if (status > 0) {
+    long w = ub_http_parse_wait(r->priv_retry_after, status == 429 ? r->priv_ratelimit_reset : NULL,
+                                epoch_now_ms());
+    if (w > 0) return w;
+  }
   return ub_http_backoff_ms(&h->opts, r->attempts, &h->rng);
 }
 
@@ -329,7 +336,7 @@ static void finish_transport(ub_http *h, ub_http_request *r, CURLcode code, int6
     r->result = UB_HTTP_ETRANSPORT;
     return;
   }
-  retry_or_finish(h, r, next_wait(h, r), now, deadline, UB_HTTP_ETRANSPORT);
+  retry_or_finish(h, r, next_wait(h, r, 0), now, deadline, UB_HTTP_ETRANSPORT);
   if (r->result == UB_HTTP_ETRANSPORT && strcmp(r->error, detail) != 0) {
     char note[sizeof r->error];
     memcpy(note, r->error, sizeof note);
@@ -359,7 +366,7 @@ static void finish_attempt(ub_http *h, ub_http_request *r, CURLcode code, int64_
   } else if (code != CURLE_OK) {
     finish_transport(h, r, code, now, deadline);
   } else if (status_retryable_for(r, status)) {
-    retry_or_finish(h, r, next_wait(h, r), now, deadline, UB_HTTP_DONE);
+    retry_or_finish(h, r, next_wait(h, r, status), now, deadline, UB_HTTP_DONE);
   } else {
     r->result = UB_HTTP_DONE;
   }

@@ -115,6 +115,11 @@ static enum MHD_Result route_request(struct MHD_Connection *c, const char *url) 
     snprintf(hdr, sizeof hdr, "%lld", (long long)srv.reset_us);
     return reply(c, 429, "{}", "X-RateLimit-Reset", hdr);
   }
+  if (!strcmp(url, "/503-window")) {             /* rate window header on a 503 */
+    if (n >= 1) return reply(c, 200, "{}", NULL, NULL);
+    snprintf(hdr, sizeof hdr, "%lld", (long long)(epoch_us() + 3600000000LL));
+    return reply(c, 503, "{}", "X-RateLimit-Reset", hdr);
+  }
   if (!strcmp(url, "/long-wait")) return reply(c, 429, "{}", "Retry-After", "3600");
   if (!strcmp(url, "/bad")) return reply(c, 400, "{\"error\":{\"code\":400}}", NULL, NULL);
   if (!strcmp(url, "/always503")) return reply(c, 503, "{}", NULL, NULL);
@@ -244,6 +249,17 @@ static void test_ratelimit_reset_is_honoured(void **state) {
   assert_int_equal(r.attempts, 2);
   route_log *log = route("/reset");
   assert_true(log->epoch_ms[1] >= srv.reset_us / 1000);
+  ub_http_request_clear(&r);
+}
+
+static void test_ratelimit_reset_only_counts_on_429(void **state) {
+  (void)state;
+  ub_http_request r;
+  char url[128];
+  run_one(&r, url, "/503-window", NULL, 0);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(r.attempts, 2);
+  assert_true(r.waited_ms <= 10);          /* the backoff (base 10 ms), not an hour */
   ub_http_request_clear(&r);
 }
 
@@ -452,6 +468,7 @@ int main(void) {
       cmocka_unit_test(test_retries_503_then_succeeds),
       cmocka_unit_test(test_retry_after_seconds_is_honoured),
       cmocka_unit_test(test_ratelimit_reset_is_honoured),
+      cmocka_unit_test(test_ratelimit_reset_only_counts_on_429),
       cmocka_unit_test(test_wait_beyond_limit_is_not_retried),
       cmocka_unit_test(test_no_retry_on_400),
       cmocka_unit_test(test_gives_up_after_max_attempts),
