@@ -285,7 +285,7 @@ static void sift_down(double *x, size_t root, size_t n) {
 }
 
 /* The O(n log n) backstop of the selection and sort loops. */
-static void heap_sort(double *x, size_t n, ub_tick *tick) {
+void ub_stats_heap_sort(double *x, size_t n, ub_tick *tick) {
   for (size_t i = n / 2; i-- > 0;) sift_down(x, i, n);
   for (size_t end = n; end-- > 1;) {
     swap_d(&x[0], &x[end]);
@@ -312,24 +312,43 @@ static double median_of_3(double a, double b, double c) {
   return b < c ? c : b;
 }
 
-/* Hoare partition of x[lo..hi] around pivot, a value present in the range.
- * Afterwards *j < *i, x[lo..*j] <= pivot, x[*i..hi] >= pivot, anything
- * strictly between equals pivot, and both parts are smaller than the
- * range (the first scan always swaps once). */
-static void partition(double *x, idx_t lo, idx_t hi, double pivot, idx_t *pi,
-                      idx_t *pj) {
-  idx_t i = lo, j = hi;
-  while (i <= j) {
-    while (x[i] < pivot) i++;
-    while (pivot < x[j]) j--;
-    if (i <= j) {
-      swap_d(&x[i], &x[j]);
-      i++;
-      j--;
+/* Branch-free partition of x[lo..hi]: moves the values < pivot (or <=
+ * pivot with or_equal) to the front and returns the index where the rest
+ * starts. Every value is swapped with x[store], and store advances only
+ * when the value belongs to the front; invariant: x[lo..store) belong to
+ * the front, x[store..i) do not. Without data-dependent branches it runs
+ * several times faster than a Hoare scan on unpredictable data. */
+static idx_t partition_front(double *x, idx_t lo, idx_t hi, double pivot,
+                             int or_equal) {
+  idx_t store = lo;
+  if (or_equal) {
+    for (idx_t i = lo; i <= hi; i++) {
+      double v = x[i];
+      x[i] = x[store];
+      x[store] = v;
+      store += v <= pivot;
+    }
+  } else {
+    for (idx_t i = lo; i <= hi; i++) {
+      double v = x[i];
+      x[i] = x[store];
+      x[store] = v;
+      store += v < pivot;
     }
   }
-  *pi = i;
-  *pj = j;
+  return store;
+}
+
+/* Splits x[lo..hi] around pivot (a value present in the range) into
+ * x[lo..*lt) < pivot and x[*ge..hi] >= pivot with progress guaranteed:
+ * both parts are smaller than the range. When nothing is below the pivot
+ * (it is the minimum), the block equal to it is split off as well:
+ * x[lo..*ge) == pivot then, with *ge > lo. */
+static void split(double *x, idx_t lo, idx_t hi, double pivot, idx_t *lt,
+                  idx_t *ge) {
+  idx_t store = partition_front(x, lo, hi, pivot, 0);
+  *lt = store;
+  *ge = store > lo ? store : partition_front(x, lo, hi, pivot, 1);
 }
 
 static unsigned log2_floor(size_t n) {
@@ -370,15 +389,15 @@ double ub_stats_select(double *x, size_t m, size_t k, ub_tick *tick) {
       break;
     }
     if (partitions_left-- == 0) {
-      heap_sort(x + lo, (size_t)(hi - lo + 1), tick);
+      ub_stats_heap_sort(x + lo, (size_t)(hi - lo + 1), tick);
       break;
     }
     tick_add(tick, (size_t)(hi - lo + 1));
-    idx_t i, j, before = hi - lo + 1;
-    partition(x, lo, hi, choose_pivot(x, lo, hi, random, &state), &i, &j);
-    if (target <= j) hi = j;
-    else if (target >= i) lo = i;
-    else break; /* j < target < i: x[target] equals the pivot */
+    idx_t lt, ge, before = hi - lo + 1;
+    split(x, lo, hi, choose_pivot(x, lo, hi, random, &state), &lt, &ge);
+    if (target < lt) hi = lt - 1;
+    else if (target >= ge) lo = ge;
+    else break; /* lt <= target < ge only for the block equal to the pivot */
     random = (hi - lo + 1) > before / 4 * 3;
   }
   return x[k];
@@ -388,19 +407,18 @@ static void sort_range(double *x, idx_t lo, idx_t hi, unsigned depth,
                        ub_tick *tick) {
   while (hi - lo + 1 > SMALL_SORT) {
     if (depth-- == 0) {
-      heap_sort(x + lo, (size_t)(hi - lo + 1), tick);
+      ub_stats_heap_sort(x + lo, (size_t)(hi - lo + 1), tick);
       return;
     }
     tick_add(tick, (size_t)(hi - lo + 1));
-    idx_t i, j;
-    partition(x, lo, hi, median_of_3(x[lo], x[lo + (hi - lo) / 2], x[hi]), &i,
-              &j);
-    if (j - lo < hi - i) { /* recurse into the smaller part, loop on the other */
-      sort_range(x, lo, j, depth, tick);
-      lo = i;
+    idx_t lt, ge;
+    split(x, lo, hi, median_of_3(x[lo], x[lo + (hi - lo) / 2], x[hi]), &lt, &ge);
+    if (lt - lo < hi - ge) { /* recurse into the smaller part, loop on the other */
+      sort_range(x, lo, lt - 1, depth, tick);
+      lo = ge;
     } else {
-      sort_range(x, i, hi, depth, tick);
-      hi = j;
+      sort_range(x, ge, hi, depth, tick);
+      hi = lt - 1;
     }
   }
   if (hi > lo) insertion_sort(x + lo, (size_t)(hi - lo + 1));

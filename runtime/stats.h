@@ -92,6 +92,9 @@ ub_stats_status ub_stats_median_inplace(double *x, size_t m, ub_tick *tick,
                                         double *out);
 /* Ascending sort, O(m log m) worst case. */
 void ub_stats_sort(double *x, size_t m, ub_tick *tick);
+/* Heapsort: the O(m log m) backstop of select and sort when partitions go
+ * badly (exposed so tests can check it directly). */
+void ub_stats_heap_sort(double *x, size_t m, ub_tick *tick);
 
 /* Two-sided Mann-Whitney U test of a against b (docs/stats.md). */
 typedef struct ub_mw_result {

@@ -289,6 +289,9 @@ static void check_selection(const double *orig, size_t n) {
   memcpy(x, orig, n * sizeof *x);
   ub_stats_sort(x, n, NULL);
   assert_memory_equal(x, ref, n * sizeof *x);
+  memcpy(x, orig, n * sizeof *x);
+  ub_stats_heap_sort(x, n, NULL);
+  assert_memory_equal(x, ref, n * sizeof *x);
   free(x);
   free(ref);
 }
