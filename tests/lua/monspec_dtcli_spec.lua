@@ -246,6 +246,15 @@ describe("pyjson.dumps writes what Python's json.dumps writes", function()
     for _, c in ipairs(cases) do assert.equal(c[2], pyjson.format_float(c[1])) end
   end)
 
+  it("formats 300+ doubles exactly like CPython's repr (random bit patterns included)", function()
+    local cases = require "pyfloat_cases"
+    assert.truthy(#cases > 300)
+    for _, c in ipairs(cases) do
+      local x = string.unpack("<d", string.pack("<i8", c[1]))
+      assert.equal(c[2], pyjson.format_float(x))
+    end
+  end)
+
   it("escapes like ensure_ascii and keeps integers without a point", function()
     local doc = pyjson.decode('{"b": 1, "a": [1.0, 2, null, "x\\u00e9\\ud83d\\ude00\\n\\"\\u001f"], "c": {}, "d": []}')
     assert.equal('{"b": 1, "a": [1.0, 2, null, "x\\u00e9\\ud83d\\ude00\\n\\"\\u001f"], "c": {}, "d": []}', pyjson.dumps(doc))
