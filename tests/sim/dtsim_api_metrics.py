@@ -11,7 +11,7 @@ import json
 from dtsim_common import ApiError, Response, constraints, decode_page_key, encode_page_key, first
 from dtsim_metricsel import parse_metric_selector
 from dtsim_scenario import normalize_aggregation
-from dtsim_selectors import EntitySelector, parse_tag, tag_matches
+from dtsim_selectors import EntitySelector, parse_tag, tag_matches, zone_filter
 from dtsim_series import combine, convert, merge_series, slot_values, unit_factor
 from dtsim_time import (HOUR, RELATIVE_TIME_MS, auto_resolution, format_resolution, parse_duration, parse_timestamp,
                         slot_grid, slot_starts)
@@ -94,13 +94,9 @@ def _selected_ids(ctx, params):
     if first(params, "entitySelector"):
         selector = EntitySelector(first(params, "entitySelector"), ctx.scenario.entities)
         allowed = {e["entityId"] for e in selector.select()}
-    mz = first(params, "mzSelector")
-    if mz:
-        if not (mz.startswith("mzId(") or mz.startswith("mzName(")) or not mz.endswith(")"):
-            raise constraints("mzSelector", "Invalid management zone selector '%s'" % mz)
-        selector = EntitySelector("entityId(x)," + mz, ctx.scenario.entities, "mzSelector")
-        zone_ids = {eid for eid, e in ctx.scenario.entities.items()
-                    if all(c(e) for c in selector.conditions[1:])}
+    if first(params, "mzSelector"):
+        in_zone = zone_filter(first(params, "mzSelector"))
+        zone_ids = {eid for eid, entity in ctx.scenario.entities.items() if in_zone(entity)}
         allowed = zone_ids if allowed is None else allowed & zone_ids
     return allowed
 

@@ -226,6 +226,17 @@ def entity_type(entity):
     return entity.get("_type") or entity_type_of(entity["entityId"])
 
 
+def zone_filter(text, param="mzSelector"):
+    """A predicate on entities for mzSelector: mzId(...) and/or mzName(...)."""
+    wanted = simple_selector(text, param, {"mzId": False, "mzName": False})
+
+    def test(entity):
+        zones = entity.get("managementZones") or []
+        return all(any(str(z.get("id" if name == "mzId" else "name")) in values for z in zones)
+                   for name, values in wanted.items())
+    return test
+
+
 # ---- problem and event selectors ------------------------------------------------
 
 def simple_selector(text, param, allowed):
