@@ -31,6 +31,7 @@ static const char CSS[] =
     ".card{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:16px 20px;margin:0 0 18px}"
     "h1{font-size:20px;margin:0 0 4px}h2{font-size:18px;margin:0 0 12px}h3{font-size:16px;margin:0 0 8px}"
     "dl.facts{display:grid;grid-template-columns:max-content 1fr max-content 1fr;gap:4px 16px;margin:0}"
+    "dl.facts.one{grid-template-columns:max-content 1fr}"
     "dl.facts dt{color:#57606a}dl.facts dd{margin:0;font-weight:600;overflow-wrap:anywhere}"
     "table{border-collapse:collapse;width:100%}"
     "th,td{text-align:left;padding:7px 10px;border-bottom:1px solid #d8dee4;vertical-align:top}"
@@ -53,7 +54,8 @@ static const char CSS[] =
     "svg .bseries{fill:none;stroke:#8c959f;stroke-width:1.6;stroke-dasharray:2 3}"
     "svg .threshold{stroke:#cf222e;stroke-width:2;stroke-dasharray:8 5}"
     "svg .baseline{stroke:#6e7781;stroke-width:2;stroke-dasharray:3 3}"
-    "svg .value{stroke:#1f2328;stroke-width:1.4}"
+    "svg .value{stroke:#1f2328;stroke-width:1.4}svg .dot{fill:#1f2328}"
+    ".table-wrap{overflow-x:auto}td.obj{overflow-wrap:anywhere;min-width:180px}td.why{min-width:260px}"
     "details summary{cursor:pointer;font-weight:600}"
     "footer{color:#57606a;font-size:13px;text-align:center;margin-top:24px}";
 
@@ -247,12 +249,13 @@ static void value_cell(page *p, const rd_node *o, const char *key, const char *u
 
 static void objectives_table(page *p, const rd_node *objs) {
   int i = 0;
-  ub_buf_puts(p->out, "<section class=\"card\"><h2>Objectives</h2><table><thead><tr><th>Objective</th>"
+  ub_buf_puts(p->out, "<section class=\"card\"><h2>Objectives</h2><div class=\"table-wrap\"><table>"
+                      "<thead><tr><th>Objective</th>"
                       "<th>Status</th><th>Value</th><th>Baseline</th><th>Threshold</th>"
                       "<th>Critical</th><th>Why</th></tr></thead><tbody>");
   for (const rd_node *o = objs->first; o; o = o->next, i++) {
     const char *unit = rd_str(o, "unit");
-    ub_buf_printf(p->out, "<tr><td><a href=\"#objective-%d\">", i + 1);
+    ub_buf_printf(p->out, "<tr><td class=\"obj\"><a href=\"#objective-%d\">", i + 1);
     esc(p, rd_str(o, "name") ? rd_str(o, "name") : rd_str(o, "query"));
     ub_buf_puts(p->out, "</a></td><td>");
     badge(p, rd_str(o, "status"));
@@ -261,11 +264,11 @@ static void objectives_table(page *p, const rd_node *objs) {
     value_cell(p, o, "baseline", unit);
     value_cell(p, o, "threshold", unit);
     ub_buf_puts(p->out, rd_true(o, "critical") ? "<td class=\"crit\">yes</td>" : "<td>no</td>");
-    ub_buf_puts(p->out, "<td>");
+    ub_buf_puts(p->out, "<td class=\"why\">");
     esc(p, rd_str(o, "message"));
     ub_buf_puts(p->out, "</td></tr>");
   }
-  ub_buf_puts(p->out, "</tbody></table></section>\n");
+  ub_buf_puts(p->out, "</tbody></table></div></section>\n");
 }
 
 /* Copies a JSON array of numbers (null -> NaN) into a new double array. */
@@ -317,16 +320,51 @@ static void objective_chart(page *p, const rd_node *o) {
   c.has_value = rd_num(o, "value", &c.value);
   c.has_baseline = rd_num(o, "baseline", &c.baseline);
   c.has_threshold = rd_num(o, "threshold", &c.threshold);
-  if (c.series.n == 0) {
-    ub_buf_puts(p->out, "<div class=\"nodata\">No data points were recorded for this objective "
-                        "in the source window.</div>");
+  if (!c.has_value && c.series.n == 0) {
+    ub_buf_puts(p->out, "<div class=\"nodata\">No data: the source window gave no value "
+                        "for this objective.</div>");
   } else {
+    if (c.series.n == 0)
+      ub_buf_puts(p->out, "<p class=\"muted\">The verdict carries no series for this "
+                          "objective: its value against baseline and threshold.</p>");
     report_svg_chart(&c, p->out);
   }
   free(v1);
   free(t1);
   free(v2);
   free(t2);
+}
+
+/* {"source": "GET ...", "compare": "GET ..."}: one fact per string member. */
+static void string_members(page *p, const rd_node *obj, const char *label) {
+  if (!obj || obj->type != RD_OBJECT) return;
+  for (const rd_node *m = obj->first; m; m = m->next) {
+    if (m->type != RD_STRING) continue;
+    ub_buf_printf(p->out, "<dt>%s (", label);
+    esc(p, m->key);
+    ub_buf_puts(p->out, ")</dt><dd><code>");
+    esc(p, m->str);
+    ub_buf_puts(p->out, "</code></dd>");
+  }
+}
+
+/* {"source": ["SERVICE-1", ...], ...}: one fact per array member. */
+static void list_members(page *p, const rd_node *obj, const char *label) {
+  if (!obj || obj->type != RD_OBJECT) return;
+  for (const rd_node *m = obj->first; m; m = m->next) {
+    if (m->type != RD_ARRAY) continue;
+    ub_buf_printf(p->out, "<dt>%s (", label);
+    esc(p, m->key);
+    ub_buf_puts(p->out, ")</dt><dd>");
+    for (const rd_node *e = m->first; e; e = e->next) {
+      if (e->type != RD_STRING) continue;
+      ub_buf_puts(p->out, e == m->first ? "<code>" : ", <code>");
+      esc(p, e->str);
+      ub_buf_puts(p->out, "</code>");
+    }
+    if (m->count == 0) ub_buf_puts(p->out, "none");
+    ub_buf_puts(p->out, "</dd>");
+  }
 }
 
 static void objective_section(page *p, const rd_node *o, int index) {
@@ -339,7 +377,7 @@ static void objective_section(page *p, const rd_node *o, int index) {
   if (rd_true(o, "critical")) ub_buf_puts(p->out, " <span class=\"crit\">critical</span>");
   ub_buf_puts(p->out, "</h3>");
   objective_chart(p, o);
-  ub_buf_puts(p->out, "<dl class=\"facts\">");
+  ub_buf_puts(p->out, "<dl class=\"facts one\">");
   ub_buf_puts(p->out, "<dt>Query</dt><dd><code>");
   esc(p, rd_str(o, "query"));
   ub_buf_puts(p->out, "</code></dd>");
@@ -348,7 +386,14 @@ static void objective_section(page *p, const rd_node *o, int index) {
   else snprintf(text, sizeof text, "no data");
   fact(p, "Value", text);
   fact(p, "Unit (as recorded)", rd_str(o, "unit"));
-  ub_buf_puts(p->out, "</dl><p class=\"why\"><strong>Why: </strong>");
+  ub_buf_puts(p->out, "</dl>");
+  if (rd_get(o, "requests") || rd_get(o, "entities")) {
+    ub_buf_puts(p->out, "<details><summary>Requests and entities</summary><dl class=\"facts one\">");
+    string_members(p, rd_get(o, "requests"), "Request");
+    list_members(p, rd_get(o, "entities"), "Entities");
+    ub_buf_puts(p->out, "</dl></details>");
+  }
+  ub_buf_puts(p->out, "<p class=\"why\"><strong>Why: </strong>");
   esc(p, rd_str(o, "message") ? rd_str(o, "message") : "the policy gave no explanation");
   ub_buf_puts(p->out, "</p></section>\n");
 }

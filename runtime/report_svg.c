@@ -142,36 +142,36 @@ static void hline(ub_buf *out, const scale *y, double v, const char *cls) {
                 cls, LEFT, W - RIGHT, py, py);
 }
 
-static void legend_item(ub_buf *out, double *x, const char *cls, const char *text) {
+static void legend_item(ub_buf *out, double *x, double y, const char *cls, const char *text) {
   ub_buf_printf(out, "<line class=\"%s key\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
-                     "<text class=\"legend\" x=\"%.1f\" y=\"%.1f\">", cls, *x, *x + 22, H - 8, H - 8,
-                *x + 27, H - 4);
+                     "<text class=\"legend\" x=\"%.1f\" y=\"%.1f\">", cls, *x, *x + 22, y - 4, y - 4,
+                *x + 27, y);
   report_html_escape(out, text);
   ub_buf_puts(out, "</text>");
   *x += 36 + 6.6 * (double)strlen(text);
 }
 
-static void legend(ub_buf *out, const ub_chart *c) {
+static void legend(ub_buf *out, const ub_chart *c, double y) {
   double x = LEFT;
   char text[96], v[48];
   const char *label = c->series_label ? c->series_label : "series";
-  if (c->series.n) legend_item(out, &x, "series", label);
+  if (c->series.n) legend_item(out, &x, y, "series", label);
   snprintf(text, sizeof text, "baseline %s", label);
-  if (c->baseline_series.n) legend_item(out, &x, "bseries", text);
+  if (c->baseline_series.n) legend_item(out, &x, y, "bseries", text);
   if (c->has_value) {
     ub_format_value(c->value, c->unit, v);
     snprintf(text, sizeof text, "value %s", v);
-    legend_item(out, &x, "value", text);
+    legend_item(out, &x, y, "value", text);
   }
   if (c->has_baseline) {
     ub_format_value(c->baseline, c->unit, v);
     snprintf(text, sizeof text, "baseline %s", v);
-    legend_item(out, &x, "baseline", text);
+    legend_item(out, &x, y, "baseline", text);
   }
   if (c->has_threshold) {
     ub_format_value(c->threshold, c->unit, v);
     snprintf(text, sizeof text, "threshold %s", v);
-    legend_item(out, &x, "threshold", text);
+    legend_item(out, &x, y, "threshold", text);
   }
 }
 
@@ -184,7 +184,49 @@ static scale x_scale(const ub_chart *c) {
   return s;
 }
 
+#define LEVELS_H 100.0
+
+static void vline(ub_buf *out, double x, double y1, double y2, const char *cls) {
+  ub_buf_printf(out, "<line class=\"%s\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>",
+                cls, x, x, y1, y2);
+}
+
+/* Without a series: value, baseline and threshold on one number line. */
+static int levels_chart(const ub_chart *c, ub_buf *out) {
+  ub_unit_display d = ub_unit_for(c->unit);
+  double step;
+  scale s = y_scale(c, d.factor, &step);
+  s.px_lo = LEFT;
+  s.px_hi = W - RIGHT;
+  ub_buf_printf(out, "<svg class=\"chart\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" "
+                     "xmlns=\"http://www.w3.org/2000/svg\"><title>", W, LEVELS_H);
+  report_html_escape(out, c->title);
+  ub_buf_puts(out, ": value against threshold and baseline (no series recorded)</title>");
+  ub_buf_printf(out, "<line class=\"frame\" x1=\"%.1f\" x2=\"%.1f\" y1=\"50\" y2=\"50\"/>",
+                LEFT, W - RIGHT);
+  for (double v = s.lo; v <= s.hi + step * 1e-6; v += step) {
+    char num[32];
+    ub_format_number(fabs(v) < step * 1e-6 ? 0 : v, num);
+    double px = project(&s, v);
+    vline(out, px, 46, 54, "frame");
+    ub_buf_printf(out, "<text class=\"tick\" x=\"%.1f\" y=\"70\" text-anchor=\"middle\">%s</text>",
+                  px, num);
+  }
+  ub_buf_printf(out, "<text class=\"axis\" x=\"%.1f\" y=\"54\" text-anchor=\"end\">", LEFT - 8);
+  report_html_escape(out, *d.label ? d.label : c->unit ? c->unit : "value");
+  ub_buf_puts(out, "</text>");
+  if (c->has_baseline) vline(out, project(&s, c->baseline * d.factor), 22, 58, "baseline");
+  if (c->has_threshold) vline(out, project(&s, c->threshold * d.factor), 22, 58, "threshold");
+  if (c->has_value)
+    ub_buf_printf(out, "<circle class=\"dot\" cx=\"%.1f\" cy=\"38\" r=\"7\"/>",
+                  project(&s, c->value * d.factor));
+  legend(out, c, LEVELS_H - 4);
+  ub_buf_puts(out, "</svg>");
+  return out->failed ? -1 : 0;
+}
+
 int report_svg_chart(const ub_chart *c, ub_buf *out) {
+  if (c->series.n == 0 && c->baseline_series.n == 0) return levels_chart(c, out);
   ub_unit_display d = ub_unit_for(c->unit);
   double step;
   scale y = y_scale(c, d.factor, &step);
@@ -202,7 +244,7 @@ int report_svg_chart(const ub_chart *c, ub_buf *out) {
   if (c->has_baseline) hline(out, &y, c->baseline * d.factor, "baseline");
   if (c->has_threshold) hline(out, &y, c->threshold * d.factor, "threshold");
   if (c->has_value) hline(out, &y, c->value * d.factor, "value");
-  legend(out, c);
+  legend(out, c, H - 4);
   ub_buf_puts(out, "</svg>");
   return out->failed ? -1 : 0;
 }

@@ -23,7 +23,9 @@ typedef struct ub_chart {
   double threshold, baseline, value;  /* raw units */
 } ub_chart;
 
-/* Appends the <svg> element. Returns 0, or -1 when out ran out of memory. */
+/* Appends the <svg> element: a line chart, or without any series a number
+ * line with the value (dot), baseline and threshold. Returns 0, or -1 when
+ * out ran out of memory. */
 int report_svg_chart(const ub_chart *c, ub_buf *out);
 
 /* Appends s with &, <, >, " and ' escaped. */

@@ -14,8 +14,8 @@ typedef struct unit_row {
 } unit_row;
 
 static const unit_row UNITS[] = {
-    {"MicroSecond", 0.001, "ms", 1}, {"MicroSecond (\xc2\xb5s)", 0.001, "ms", 1},
-    {"\xc2\xb5s", 0.001, "ms", 1},     {"us", 0.001, "ms", 1},
+    {"MicroSecond", 0.001, "ms", 1},   {"\xc2\xb5s", 0.001, "ms", 1},
+    {"\xce\xbcs", 0.001, "ms", 1},     {"us", 0.001, "ms", 1},
     {"NanoSecond", 1e-6, "ms", 1},     {"MilliSecond", 1, "ms", 1},
     {"ms", 1, "ms", 1},                {"Second", 1, "s", 1},
     {"s", 1, "s", 1},                  {"Percent", 1, "%", 0},
@@ -26,11 +26,19 @@ static const unit_row UNITS[] = {
     {"MegaByte", 1, "MiB", 1},
 };
 
+/* Dynatrace v1 spells units "MicroSecond (µs)", "Percent (%)": the name
+ * before " (" decides. */
+static size_t unit_name_len(const char *unit) {
+  const char *paren = strstr(unit, " (");
+  return paren ? (size_t)(paren - unit) : strlen(unit);
+}
+
 ub_unit_display ub_unit_for(const char *unit) {
   ub_unit_display d = {1, unit ? unit : "", 1};
   if (!unit) return d;
+  size_t n = unit_name_len(unit);
   for (size_t i = 0; i < sizeof UNITS / sizeof *UNITS; i++) {
-    if (strcasecmp(unit, UNITS[i].name) == 0) {
+    if (strlen(UNITS[i].name) == n && strncasecmp(unit, UNITS[i].name, n) == 0) {
       d.factor = UNITS[i].factor;
       d.label = UNITS[i].label;
       d.space = UNITS[i].space;

@@ -646,6 +646,12 @@ static void units_are_human(void **state) {
   assert_string_equal(out, "1841");
   ub_format_value(NAN, "MicroSecond", out);
   assert_string_equal(out, "no data");
+  ub_format_value(7.5, "Percent (%)", out);
+  assert_string_equal(out, "7.5%");
+  ub_format_value(40, "PerMinute (count/min)", out);
+  assert_string_equal(out, "40/min");
+  ub_format_value(310000, "MicroSecond (\xc2\xb5s)", out);
+  assert_string_equal(out, "310 ms");
   ub_format_value(5, "Furlong", out);
   assert_string_equal(out, "5 Furlong");
   ub_format_value(-0.0001, NULL, out);
@@ -681,7 +687,7 @@ static void report_of_recorded_monspec_gate(void **state) {
   assert_int_equal(count_of(html, "<line class=\"baseline\" x1"), 3);
   assert_int_equal(count_of(html, "<path class=\"bseries\""), 2);
   assert_non_null(strstr(html, "running sum"));
-  assert_non_null(strstr(html, "No data points were recorded"));
+  assert_non_null(strstr(html, "No data: the source window gave no value"));
   assert_non_null(strstr(html, "<code>builtin:service.errors.total.rate:avg</code>"));
   /* self-contained: no script, no fetched resource, no secret */
   assert_null(strstr(html, "<script"));
@@ -734,6 +740,16 @@ static void report_escapes_policy_text(void **state) {
   assert_non_null(strstr(html, "class=\"banner v-unknown\""));
   /* a missing point splits the line into two segments */
   assert_int_equal(count_of(html, "<path class=\"series\""), 1);
+  free(html);
+  /* no series but a value: the number line with value, baseline, threshold */
+  e.verdict_json = "{\"verdict\":\"fail\",\"objectives\":[{\"name\":\"p90\",\"value\":720000,"
+                   "\"baseline\":250000,\"threshold\":500000,\"unit\":\"MicroSecond (\xc2\xb5s)\"}]}";
+  html = render(&e);
+  assert_int_equal(count_of(html, "<svg"), 1);
+  assert_int_equal(count_of(html, "<circle class=\"dot\""), 1);
+  assert_int_equal(count_of(html, "<line class=\"threshold\""), 1);
+  assert_non_null(strstr(html, ">value 720 ms<"));
+  assert_non_null(strstr(html, ">threshold 500 ms<"));
   free(html);
   e.verdict_json = "{\"verdict\": ";
   html = render(&e);

@@ -148,7 +148,7 @@ def exercise(browser, work):
         for text in ("FAIL", "1 of 4 objectives failed", "412.5 ms", "398.6 ms", "438.5 ms",
                      "2.53%", "threshold 2%", "running sum", "builtin:service.response.time:avg",
                      "Why: 2.53 % is above the static upper limit 2 % (baseline 0.81 %)",
-                     "No data points were recorded"):
+                     "No data: the source window gave no value"):
             check(text in dom.all_text, "%s: page lacks %r" % (label, text))
         check("dt0c01" not in r.stdout, label + ": token prefix visible")
 
