@@ -656,19 +656,22 @@ def requests_are_recorded_without_tokens(env):
     demo.request("GET", "/api/v1/entity/services?tag=[Environment]DEPLOYMENT_GROUP_NAME:Staging&tag=app:checkout",
                  CLI_TOKEN)
     demo.request("POST", "/api/v2/events/ingest", DEMO_TOKEN, {"eventType": "CUSTOM_INFO", "title": DEMO_TOKEN})
+    demo.request("GET", "/api/v1/timeseries", None, headers={"Authorization": "dt0c01.BARE.UNKNOWN.SECRET"})
     log = demo.control("GET", "/_sim/requests")["requests"]
     eq([(r["method"], r["path"], r["status"]) for r in log],
-       [("GET", "/api/v1/entity/services", 403), ("POST", "/api/v2/events/ingest", 201)])
+       [("GET", "/api/v1/entity/services", 403), ("POST", "/api/v2/events/ingest", 201),
+        ("GET", "/api/v1/timeseries", 401)])
+    eq((log[2]["headers"]["Authorization"], log[2]["authScheme"]), ("<redacted>", "<none>"))
     eq(log[0]["query"], "tag=[Environment]DEPLOYMENT_GROUP_NAME:Staging&tag=app:checkout", "raw query kept")
     eq(log[0]["params"]["tag"], ["[Environment]DEPLOYMENT_GROUP_NAME:Staging", "app:checkout"])
     eq((log[0]["headers"]["Authorization"], log[0]["authScheme"]), ("<redacted>", "Api-Token"))
     assert json.loads(log[1]["body"])["eventType"] == "CUSTOM_INFO", log[1]
-    since = demo.control("GET", "/_sim/requests?since=%d" % log[0]["seq"])["requests"]
-    eq([r["seq"] for r in since], [log[1]["seq"]])
+    since = demo.control("GET", "/_sim/requests?since=%d" % log[1]["seq"])["requests"]
+    eq([r["seq"] for r in since], [log[2]["seq"]])
     everything = json.dumps(demo.control("GET", "/_sim/requests"))
     with open(env.record_path, encoding="utf-8") as handle:
         recorded = handle.read()
-    for token in (CLI_TOKEN, DEMO_TOKEN, DEMO_READONLY):
+    for token in (CLI_TOKEN, DEMO_TOKEN, DEMO_READONLY, "dt0c01.BARE.UNKNOWN.SECRET"):
         assert token not in everything and token not in recorded, "token leaked into the request log"
     lines = [json.loads(line) for line in recorded.splitlines()]
     assert lines and all("method" in line and "status" in line for line in lines), lines[:1]
@@ -912,8 +915,10 @@ def bad_scenarios_fail_at_start_naming_file_and_pointer(env):
         assert path in stderr and message in stderr, "%s: %r" % (name, stderr)
     status, stderr = start_failure(os.path.join(TMP, "missing.json"))
     assert status == 2 and "missing.json: cannot read scenario" in stderr, stderr
-    status, stderr = start_failure(os.path.join(SCENARIOS, "demo.json"), ["--token", "abc=nope.scope"])
+    status, stderr = start_failure(os.path.join(SCENARIOS, "demo.json"), ["--token", "abcdefghij=nope.scope"])
     assert status == 2 and "nope.scope" in stderr, stderr
+    status, stderr = start_failure(os.path.join(SCENARIOS, "demo.json"), ["--token", "short"])
+    assert status == 2 and "at least 8 characters" in stderr, stderr
 
 
 @test

@@ -154,9 +154,10 @@ class Handler(BaseHTTPRequestHandler):
         for name, value in self.headers.items():
             headers[name] = AUTH_MARKER if name.lower() == "authorization" else value
         auth = self.headers.get("Authorization") or ""
+        scheme = auth.split(" ", 1)[0] if " " in auth else ("<none>" if auth else None)
         return {"time": self.server.state.now(), "method": self.command, "path": path, "rawPath": split.path,
                 "query": split.query, "params": parse_qs(split.query, keep_blank_values=True),
-                "headers": headers, "authScheme": auth.split(" ", 1)[0] if auth else None,
+                "headers": headers, "authScheme": scheme,
                 "body": body.decode("utf-8", errors="replace")}
 
     def answer(self, path, query, body, fault):
@@ -341,8 +342,9 @@ def parse_token_args(values):
     tokens = {}
     for value in values or []:
         token, _, scopes = value.partition("=")
-        if not token:
-            raise ValueError("--token needs a value: TOKEN or TOKEN=scope,scope")
+        if len(token) < 8 or " " in token:
+            raise ValueError("--token needs a value of at least 8 characters without spaces: TOKEN or "
+                             "TOKEN=scope,scope (the request log redacts tokens by value)")
         names = [s for s in scopes.split(",") if s] if scopes else list(ALL_SCOPES)
         unknown = [s for s in names if s not in ALL_SCOPES]
         if unknown:
