@@ -705,7 +705,8 @@ def fault_429_with_retry_headers(env):
         add_fault(env, path="/api/v2/metrics", status=429, retryAfter=3, rateLimitResetMs=2000, times=1)
         reply = env.demo.request("GET", METRICS_PATH, DEMO_TOKEN)
         eq((reply.status, reply.json()), (429, fixture("api-error_429_too-many-requests.json")))
-        eq((reply.headers["Retry-After"], reply.headers["X-RateLimit-Reset"]), ("3", str(1700000002000 * 1000)))
+        eq((reply.headers["Retry-After"], reply.headers["X-RateLimit-Reset"], reply.headers["X-RateLimit-Remaining"]),
+           ("3", str(1700000002000 * 1000), "0"))
         eq(env.demo.request("GET", METRICS_PATH, DEMO_TOKEN).status, 200, "only the first request")
     finally:
         env.demo.control("POST", "/_sim/clock", {"unpin": True})

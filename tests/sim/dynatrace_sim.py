@@ -193,6 +193,8 @@ class Handler(BaseHTTPRequestHandler):
         headers = dict(fault.get("headers", {}))
         if "retryAfter" in fault:
             headers["Retry-After"] = str(fault["retryAfter"])
+        if status == 429:
+            headers.setdefault("X-RateLimit-Remaining", "0")
         if "rateLimitResetMs" in fault:
             headers["X-RateLimit-Reset"] = str((self.server.state.now() + fault["rateLimitResetMs"]) * 1000)
         if fault.get("html"):
