@@ -60,6 +60,20 @@ static size_t match_dynatrace_token(const scan *s, size_t i) {
   return end - i;
 }
 
+/* A Basic credential is base64 ("dXNlcjpwYXNz"): at least 8 characters of
+ * that alphabet with a digit, '+', '/', '=' or an upper-case letter after
+ * the first. Plain words ("Basic checkout", "Basic Checkout") stay. */
+static int looks_like_base64_credential(const char *p, size_t n) {
+  int mixed = 0;
+  if (n < 8) return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if (!isalnum(c) && c != '+' && c != '/' && c != '=') return 0;
+    if (isdigit(c) || c == '+' || c == '/' || c == '=' || (i > 0 && isupper(c))) mixed = 1;
+  }
+  return mixed;
+}
+
 static size_t match_auth_scheme(const scan *s, size_t i) {
   static const char *const schemes[] = {"Api-Token", "Bearer", "Basic"};
   if (i > 0 && is_word_char(s->in[i - 1])) return 0;
@@ -71,6 +85,7 @@ static size_t match_auth_scheme(const scan *s, size_t i) {
     if (v == i + n) return 0;
     size_t end = value_end(s, v);
     if (end == v) return 0;
+    if (k == 2 && !looks_like_base64_credential(s->in + v, end - v)) return 0;
     ub_buf_append(s->out, s->in + i, v - i);
     ub_buf_puts(s->out, MASK);
     return end - i;

@@ -9,9 +9,10 @@
 /* Appends in[0..len) to out with every secret replaced by "***":
  *  - each non-empty string of secrets[0..nsecrets) wherever it occurs;
  *  - Dynatrace tokens (dt0c01.XXX..., any dt0<letter><2 digits>. prefix);
- *  - the credential after "Api-Token ", "Bearer " and "Basic "
- *    (case-insensitive; the scheme word stays, so "Basic auth" also
- *    becomes "Basic ***": over-redaction is the safe side);
+ *  - the credential after "Api-Token " and "Bearer " (case-insensitive;
+ *    the scheme word stays), and after "Basic " when it looks like base64
+ *    (8+ characters with a digit, '+', '/', '=' or an inner capital), so
+ *    that entity names such as "Basic checkout" survive for replay;
  *  - values of the query parameters code, token, api-token, api_token,
  *    apitoken, access_token and sig (after '?', '&' or ';');
  *  - values of JSON members whose key contains "token", "password" or

@@ -149,6 +149,7 @@ static void redact_removes_every_secret_form(void **state) {
   assert_redacts("Authorization: Api-Token s3cr3t-value\r\n", NULL, "Authorization: Api-Token ***\r\n");
   assert_redacts("authorization: bearer eyJhbGciOi.x.y", NULL, "authorization: bearer ***");
   assert_redacts("Authorization: Basic dXNlcjpwYXNz", NULL, "Authorization: Basic ***");
+  assert_redacts("basic OnBhdDEyMw==", NULL, "basic ***");
   assert_redacts("https://fn.azurewebsites.net/api/gate?code=Zm9v%3D%3D&x=1", NULL,
                  "https://fn.azurewebsites.net/api/gate?code=***&x=1");
   assert_redacts("/api/v1/events?Api-Token=abc&x=2", NULL, "/api/v1/events?Api-Token=***&x=2");
@@ -161,6 +162,8 @@ static void redact_removes_every_secret_form(void **state) {
 
 static void redact_keeps_ordinary_text(void **state) {
   (void)state;
+  assert_redacts("service Basic checkout, Basic Checkout, Basic auth", NULL,
+                 "service Basic checkout, Basic Checkout, Basic auth");
   const char *text = "{\"error\":{\"code\":400,\"message\":\"Token is missing\"},"
                      "\"nextPageKey\":\"abc\",\"barcode=1\":2} ?encode=3 dt0c01";
   assert_redacts(text, NULL, text);
