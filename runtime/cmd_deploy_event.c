@@ -22,6 +22,7 @@
 extern char **environ;
 
 #define CMD "deploy-event"
+#define DT_MAX_PAYLOAD ((size_t)1 << 20)   /* request payload limit, dynatrace-api.md 2.2 */
 
 static const char deploy_help[] =
   "usage: unbreakable deploy-event TARGET [FIELDS] [OPTIONS]\n"
@@ -321,6 +322,9 @@ static int build_request(de_run *r) {
   rc = r->o.api == 1 ? de_body_v1(&r->ev, &r->target, &r->body, err, sizeof err)
                      : de_body_v2(&r->ev, &r->target, &r->body, err, sizeof err);
   if (rc != 0) return ub_usage_error(CMD, "%s", err);
+  if (r->body.len > DT_MAX_PAYLOAD)
+    return ub_usage_error(CMD, "the event body is %zu bytes, above Dynatrace's limit of 1 MB: send "
+                          "fewer or shorter --property values", r->body.len);
   if (de_target_selector(&r->target, &r->selector) != 0) return fail_msg(r, UB_EXIT_ERROR, "out of memory");
   return 0;
 }
