@@ -1,0 +1,266 @@
+/* bench_dt_client.c: how close the Dynatrace client gets to the floor of
+ * parallel fetching, and how fast it decodes a large metrics answer.
+ *
+ * 1. 100 metric queries through dt.batch (the policy path: fetch, record,
+ *    decode into series) against the simulator with 50 ms latency per
+ *    request and a concurrency of 10. Floor: ceil(100/10) x the median
+ *    latency of one request measured in the same run (and x 50 ms).
+ * 2. Decode throughput on a generated metrics answer: the streaming
+ *    decoder into series, the generic JSON-to-Lua-tables decoder, and
+ *    `python3 -c 'import json; json.load(open(F))'` timed in this program.
+ *
+ * usage: bench_dt_client [SOURCE_DIR]   (default $UB_SOURCE or .) */
+#include <lauxlib.h>
+#include <lualib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dt_decode.h"
+#include "dynatrace.h"
+#include "http.h"
+#include "json.h"
+#include "ldynatrace.h"
+#include "lseries.h"
+#include "recorder.h"
+
+#define TOKEN "dt0c01.BENCH.TOKEN"
+enum { QUERIES = 100, CONCURRENCY = 10, LATENCY_MS = 50, RUNS = 5 };
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- simulator ---------------------------------------------------- */
+
+static pid_t start_sim(const char *source, int *port) {
+  char sim[1024], scenario[1024], port_file[] = "/tmp/ub_bench_dt_portXXXXXX";
+  int fd = mkstemp(port_file);
+  if (fd < 0) return -1;
+  close(fd);
+  unlink(port_file);
+  snprintf(sim, sizeof sim, "%s/tests/sim/dynatrace_sim.py", source);
+  snprintf(scenario, sizeof scenario, "%s/tests/sim/scenarios/demo.json", source);
+  pid_t pid = fork();
+  if (pid == 0) {
+    freopen("/dev/null", "w", stdout);
+    execlp("python3", "python3", sim, "--scenario", scenario, "--port", "0", "--port-file", port_file,
+           "--token", TOKEN, (char *)NULL);
+    _exit(127);
+  }
+  for (int i = 0; i < 200 && pid > 0; i++) {
+    FILE *f = fopen(port_file, "r");
+    if (f && fscanf(f, "%d", port) == 1) { fclose(f); unlink(port_file); return pid; }
+    if (f) fclose(f);
+    usleep(50000);
+  }
+  if (pid > 0) kill(pid, SIGTERM);
+  return -1;
+}
+
+static int post_control(int port, const char *path, const char *body) {
+  char url[256];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+  ub_http *h = ub_http_new(NULL);
+  const char *headers[] = {"Content-Type: application/json", NULL};
+  ub_http_request r = {.method = "POST", .url = url, .headers = headers, .body = body,
+                       .body_len = strlen(body)};
+  int rc = h && ub_http_run(h, &r, 1, ub_http_now_ms() + 5000) == 0 && r.status == 200 ? 0 : -1;
+  ub_http_request_clear(&r);
+  ub_http_free(h);
+  return rc;
+}
+
+/* ---- part 1: parallel fetching ------------------------------------ */
+
+static const char batch_code[] =
+    "local n = ...\n"
+    "local calls = {}\n"
+    "for i = 1, n do calls[i] = {'metrics', 'builtin:service.response.time:percentile(90)',\n"
+    "  {entity_selector = 'type(SERVICE)', resolution = 'Inf', to = 1800000000000 + i, from = 1799990000000 + i}} end\n"
+    "local rs = dt.batch(calls)\n"
+    "for i = 1, n do assert(rs[i].ok, rs[i].error) end\n";
+
+static lua_State *bench_state(ub_dt_client *cl, ub_recorder *rec) {
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  luaL_requiref(L, "unbreakable.stats", luaopen_unbreakable_stats, 0);
+  luaL_requiref(L, "unbreakable.dynatrace", luaopen_unbreakable_dynatrace, 0);
+  lua_setglobal(L, "dt");
+  lua_settop(L, 0);
+  ub_dt_bind(L, cl, rec);
+  return L;
+}
+
+/* Seconds for one dt.batch of n queries; negative on failure. */
+static double timed_batch(ub_dt_client *cl, int n) {
+  ub_recorder *rec = ub_recorder_new();
+  lua_State *L = bench_state(cl, rec);
+  if (luaL_loadstring(L, batch_code) != LUA_OK) return -1;
+  lua_pushinteger(L, n);
+  double t0 = now_s();
+  int rc = lua_pcall(L, 1, 0, 0);
+  double t = now_s() - t0;
+  if (rc != LUA_OK) fprintf(stderr, "batch failed: %s\n", lua_tostring(L, -1));
+  lua_close(L);
+  ub_recorder_free(rec);
+  return rc == LUA_OK ? t : -1;
+}
+
+static int bench_parallel(int port) {
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+  ub_dt_config cfg = {.base_url = url, .token = TOKEN, .concurrency = CONCURRENCY,
+                      .timeout_ms = 60000, .max_attempts = 1};
+  char err[256];
+  ub_dt_client *cl = ub_dt_client_new(&cfg, err, sizeof err);
+  char rule[128];
+  snprintf(rule, sizeof rule, "{\"path\": \"/api/v2/metrics/query\", \"latencyMs\": %d}", LATENCY_MS);
+  if (!cl || post_control(port, "/_sim/faults", rule) != 0) {
+    fprintf(stderr, "cannot set up the client or the latency fault\n");
+    return -1;
+  }
+  double single[15], wall[RUNS];
+  timed_batch(cl, 1);                                   /* warm-up: connection, caches */
+  for (int i = 0; i < 15; i++) single[i] = timed_batch(cl, 1);
+  for (int i = 0; i < RUNS; i++) wall[i] = timed_batch(cl, QUERIES);
+  for (int i = 0; i < RUNS; i++)
+    if (wall[i] < 0) return -1;
+  double one = median(single, 15), w = median(wall, RUNS);
+  int waves = (QUERIES + CONCURRENCY - 1) / CONCURRENCY;
+  double floor_measured = waves * one, floor_nominal = waves * LATENCY_MS / 1000.0;
+  printf("parallel fetch: %d metric queries, concurrency %d, simulator latency %d ms\n", QUERIES,
+         CONCURRENCY, LATENCY_MS);
+  printf("  one query alone (median of 15):        %8.1f ms\n", one * 1000);
+  printf("  batch of %d (median of %d runs):       %8.1f ms\n", QUERIES, RUNS, w * 1000);
+  printf("  floor %d x one query (same run):        %8.1f ms   ratio %.2fx (target <= 1.30x)\n", waves,
+         floor_measured * 1000, w / floor_measured);
+  printf("  floor %d x %d ms (nominal):              %8.1f ms   ratio %.2fx\n", waves, LATENCY_MS,
+         floor_nominal * 1000, w / floor_nominal);
+  ub_dt_client_free(cl);
+  return 0;
+}
+
+/* ---- part 2: decoding --------------------------------------------- */
+
+/* A Metrics v2 page of `series` series x `points` points (every 7th
+ * value null), in the shape the API answers. */
+static int write_large_answer(const char *path, int series, int points) {
+  FILE *f = fopen(path, "w");
+  if (!f) return -1;
+  fprintf(f, "{\"totalCount\": %d, \"nextPageKey\": null, \"resolution\": \"1m\", \"result\": "
+             "[{\"metricId\": \"builtin:service.response.time:percentile(90)\", \"data\": [", series);
+  for (int s = 0; s < series; s++) {
+    fprintf(f, "%s{\"dimensions\": [\"SERVICE-%016X\"], \"dimensionMap\": {\"dt.entity.service\": "
+               "\"SERVICE-%016X\"}, \"timestamps\": [", s ? ", " : "", s, s);
+    for (int p = 0; p < points; p++) fprintf(f, "%s%lld", p ? ", " : "", 1664323800000LL + p * 60000LL);
+    fputs("], \"values\": [", f);
+    for (int p = 0; p < points; p++) {
+      if (p % 7 == 3) fprintf(f, "%snull", p ? ", " : "");
+      else fprintf(f, "%s%.6f", p ? ", " : "", 100000.0 + s * 13.25 + p * 0.731);
+    }
+    fputs("]}", f);
+  }
+  fputs("]}]}", f);
+  return fclose(f);
+}
+
+static char *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *data = malloc((size_t)n + 1);
+  if (data && fread(data, 1, (size_t)n, f) != (size_t)n) { free(data); data = NULL; }
+  fclose(f);
+  if (data) { data[n] = '\0'; *len = (size_t)n; }
+  return data;
+}
+
+static double time_decoder(const char *data, size_t len, int streaming) {
+  lua_State *L = luaL_newstate();
+  luaL_requiref(L, "unbreakable.stats", luaopen_unbreakable_stats, 0);
+  lua_settop(L, 0);
+  char err[256];
+  double t0 = now_s();
+  int rc = streaming ? dt_decode_metrics(L, data, len, err, sizeof err)
+                     : json_decode_lua(L, data, len, 64, err, sizeof err);
+  double t = now_s() - t0;
+  lua_close(L);
+  if (rc != 0) { fprintf(stderr, "decode failed: %s\n", err); return -1; }
+  return t;
+}
+
+static double time_python(const char *code, const char *path) {
+  double t0 = now_s();
+  pid_t pid = fork();
+  if (pid == 0) {
+    execlp("python3", "python3", "-c", code, path, (char *)NULL);
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  double t = now_s() - t0;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? t : -1;
+}
+
+static int bench_decode(void) {
+  char path[] = "/tmp/ub_bench_dt_metricsXXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0) return -1;
+  close(fd);
+  size_t len;
+  char *data = NULL;
+  if (write_large_answer(path, 2000, 1440) != 0 || !(data = slurp(path, &len))) return -1;
+  double stream[RUNS], tables[RUNS], py[RUNS], py_start[RUNS];
+  for (int i = 0; i < RUNS; i++) {
+    stream[i] = time_decoder(data, len, 1);
+    tables[i] = time_decoder(data, len, 0);
+    py[i] = time_python("import json, sys; json.load(open(sys.argv[1]))", path);
+    py_start[i] = time_python("import json, sys", path);
+  }
+  double mb = len / 1048576.0, s = median(stream, RUNS), t = median(tables, RUNS);
+  double p = median(py, RUNS), ps = median(py_start, RUNS);
+  printf("decode: metrics answer of %.1f MB (2000 series x 1440 points, 1/7 null), median of %d\n", mb, RUNS);
+  printf("  streaming into series (dt_decode_metrics): %7.1f ms  %7.1f MB/s\n", s * 1000, mb / s);
+  printf("  generic JSON to Lua tables (json_decode):  %7.1f ms  %7.1f MB/s\n", t * 1000, mb / t);
+  printf("  python3 json.load, whole process:          %7.1f ms  %7.1f MB/s\n", p * 1000, mb / p);
+  printf("  python3 json.load minus interpreter start: %7.1f ms  %7.1f MB/s\n", (p - ps) * 1000,
+         mb / (p - ps));
+  printf("  streaming vs python (process): %.2fx faster\n", p / s);
+  free(data);
+  unlink(path);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *source = argc > 1 ? argv[1] : getenv("UB_SOURCE") ? getenv("UB_SOURCE") : ".";
+  int port = 0;
+  pid_t sim = start_sim(source, &port);
+  if (sim < 0) {
+    fprintf(stderr, "cannot start the simulator from %s (give the source directory)\n", source);
+    return 2;
+  }
+  int rc = bench_parallel(port);
+  kill(sim, SIGTERM);
+  waitpid(sim, NULL, 0);
+  if (bench_decode() != 0) rc = -1;
+  return rc == 0 ? 0 : 1;
+}
