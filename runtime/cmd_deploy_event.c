@@ -398,6 +398,7 @@ static int record(de_run *r, de_result *res) {
 static void http_opts(const de_run *r, ub_http_opts *o) {
   ub_http_default_opts(o);
   o->concurrency = 1;
+  o->attempt_timeout_ms = r->cfg.attempt_timeout_ms;
   o->max_attempts = r->cfg.max_attempts;
   o->backoff_base_ms = r->cfg.backoff_base_ms;
   o->max_wait_ms = r->cfg.max_wait_ms;

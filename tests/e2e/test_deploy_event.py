@@ -263,6 +263,18 @@ def case_401(h):
     h.equal(len(h.requests()), 1, "401: not retried")
 
 
+def case_token_echoed(h):
+    """A server that echoes the token in its error: the output shows [REDACTED]."""
+    h.reset([{"path": INGEST, "status": 403, "json": {"error": {"code": 403, "message": "token %s lacks a scope"
+                                                                 % TOKEN}}}])
+    p = h.run(["--tag", "a", "--name", "n", "--version", "v", "--format", "json"], h.env())
+    h.equal(p.returncode, 3, "echoed token: exit status")
+    h.check("Dynatrace API error (403): token [REDACTED] lacks a scope" in p.stderr,
+            "echoed token: redacted message %r" % p.stderr)
+    out = json.loads(p.stdout) if p.stdout.startswith("{") else {}
+    h.equal((out.get("outcome"), out.get("status"), out.get("matched")), ("error", 403, 0), "echoed token: json")
+
+
 def case_429_then_ok(h):
     h.reset([{"path": INGEST, "status": 429, "retryAfter": 0, "times": 1}])
     p = h.run(["--tag", "[ENVIRONMENT]DEPLOYMENT_GROUP_NAME:Staging", "--name", "n", "--version", "v",
@@ -352,7 +364,8 @@ def main():
         h = Harness(tmp)
         try:
             for case in (case_v2_azure_release, case_v1_monspec_flags_win, case_v1_entity_ids,
-                         case_v2_escaped_tag_and_ids, case_no_match, case_400, case_401, case_429_then_ok,
+                         case_v2_escaped_tag_and_ids, case_no_match, case_400, case_401, case_token_echoed,
+                         case_429_then_ok,
                          case_429_exhausted, case_timeout, case_dry_run, case_usage):
                 print(case.__name__)
                 case(h)
