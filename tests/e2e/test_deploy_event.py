@@ -328,6 +328,19 @@ def case_usage(h):
     h.equal(h.requests(), [], "usage errors send nothing")
 
 
+def case_broken_ledger(h):
+    """A ledger that cannot be opened stops the command before anything is sent."""
+    h.reset()
+    bad = os.path.join(h.tmp, "not-a-ledger.db")
+    with open(bad, "w") as f:
+        f.write("this is not an SQLite file\n" * 10)
+    p = h.run(["--tag", "[ENVIRONMENT]DEPLOYMENT_GROUP_NAME:Production", "--name", "n", "--version", "v",
+               "--ledger", bad], h.env())
+    h.equal(p.returncode, 3, "broken ledger: exit status")
+    h.check("not-a-ledger.db" in p.stderr and "nothing was sent" in p.stderr, "broken ledger: message %r" % p.stderr)
+    h.equal(h.requests(), [], "broken ledger: nothing sent")
+
+
 def check_ledger(h):
     db = sqlite3.connect(h.ledger)
     rows = db.execute("SELECT api, status, outcome, message, target FROM deployment_events ORDER BY id").fetchall()
@@ -366,7 +379,7 @@ def main():
             for case in (case_v2_azure_release, case_v1_monspec_flags_win, case_v1_entity_ids,
                          case_v2_escaped_tag_and_ids, case_no_match, case_400, case_401, case_token_echoed,
                          case_429_then_ok,
-                         case_429_exhausted, case_timeout, case_dry_run, case_usage):
+                         case_429_exhausted, case_timeout, case_dry_run, case_usage, case_broken_ledger):
                 print(case.__name__)
                 case(h)
             check_ledger(h)
