@@ -12,6 +12,7 @@
 
 #include "dt_batch.h"
 #include "dt_calls.h"
+#include "sandbox.h"
 
 enum { MAX_BATCH = 1000, DEFAULT_MAX_PAGES = 100 };
 
@@ -262,6 +263,7 @@ static int execute(lua_State *L, call_set *cs) {
   free(cs->calls);
   free(cs->res);
   if (status != LUA_OK) return lua_error(L);
+  sb_check_budget(L);          /* the evaluation may have run out while we waited */
   return 1;
 }
 
