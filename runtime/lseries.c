@@ -106,7 +106,8 @@ static int push_result(lua_State *L, ub_stats_status st, double v) {
  * between calls, reclaimed by a full collection. */
 static double *push_scratch(lua_State *L, size_t n) {
   if (n == 0) n = 1;
-  if (n > UB_SERIES_MAX_LEN * 3) luaL_error(L, "scratch buffer of %I values is too large", (lua_Integer)n);
+  if (n > UB_SERIES_MAX_LEN * 3)
+    luaL_error(L, "scratch buffer of %I values is too large", (lua_Integer)n);
   size_t bytes = n * sizeof(double);
   lua_rawgeti(L, lua_upvalueindex(1), 1);
   void *p = lua_touserdata(L, -1);
@@ -197,7 +198,8 @@ static void fill_timestamps(lua_State *L, int ts, ub_series *s) {
     lua_Integer t = lua_tointegerx(L, -1, &ok);
     if (!ok || lua_type(L, -1) != LUA_TNUMBER)
       luaL_error(L, "stats.series: opts.timestamps[%I] is %s; expected an integer (milliseconds)",
-                 (lua_Integer)i + 1, lua_type(L, -1) == LUA_TNUMBER ? "not an integer" : luaL_typename(L, -1));
+                 (lua_Integer)i + 1,
+                 lua_type(L, -1) == LUA_TNUMBER ? "not an integer" : luaL_typename(L, -1));
     s->timestamps[i] = (int64_t)t;
     lua_pop(L, 1);
   }
@@ -415,10 +417,12 @@ static size_t check_merge_items(lua_State *L, size_t k, int *with_ts) {
     if (!first) first = s;
     if ((s->timestamps != NULL) != (first->timestamps != NULL))
       luaL_error(L, "stats.merge: item %I %s timestamps but item 1 %s; merge series of one kind",
-                 (lua_Integer)i, s->timestamps ? "has" : "has no", first->timestamps ? "has" : "has none");
+                 (lua_Integer)i, s->timestamps ? "has" : "has no",
+                 first->timestamps ? "has" : "has none");
     if (!same_label(s->unit, first->unit))
       luaL_error(L, "stats.merge: item %I has unit %s but item 1 has %s; convert with s:scale first",
-                 (lua_Integer)i, s->unit ? s->unit : "(none)", first->unit ? first->unit : "(none)");
+                 (lua_Integer)i, s->unit ? s->unit : "(none)",
+                 first->unit ? first->unit : "(none)");
     if (s->len > UB_SERIES_MAX_LEN - total) luaL_error(L, "stats.merge: result too long");
     total += s->len;
   }
