@@ -21,8 +21,8 @@ static const char gate_help[] =
   "                        [--shift-compare SECONDS] [--policy FILE.lua] [--compat dtcli]\n"
   "                        [--format text|json|junit|dtcli] [--output FILE] [--fail-on-warning]\n"
   "       unbreakable gate --slo slo.yaml --sli sli.yaml --service S --stage S [--project P]\n"
-  "                        [--window MINUTES | --from ISO --to ISO] [--compat keptn]\n"
-  "                        [--format text|json|junit|keptn] ...\n"
+  "                        [--deployment D] [--window MINUTES | --from ISO --to ISO]\n"
+  "                        [--no-wait] [--compat keptn] [--format text|json|junit|keptn] ...\n"
   "\n"
   "Evaluates a release and answers pass, warning, fail, inconclusive or error,\n"
   "explaining every objective. All Dynatrace queries of a gate run in parallel.\n"
@@ -40,6 +40,13 @@ static const char gate_help[] =
   "                       per objective), dtcli (the original document, with --compat dtcli)\n"
   "  --output FILE        write the report to FILE instead of stdout\n"
   "  --fail-on-warning    exit 1 on a warning verdict\n"
+  "  --slo F, --sli F     Keptn slo.yaml and Dynatrace sli.yaml (docs/slo.md); the baseline\n"
+  "                       comes from earlier evaluations of --service/--stage in the ledger\n"
+  "  --from T, --to T     SLO timeframe (2019-11-18T11:21:06.000Z or Unix ms); default: the\n"
+  "                       --window minutes up to now\n"
+  "  --no-wait            SLO: answer inconclusive instead of waiting until 2 minutes after\n"
+  "                       the end of the timeframe (Keptn's data readiness delay)\n"
+  "  --compat keptn       SLO: reproduce Keptn's lighthouse quirks (docs/slo.md)\n"
   "  --now MS             the clock of the run, Unix ms (default: now; for reproducible runs)\n"
   "  --timeout S          deadline of the whole evaluation in seconds (default 60)\n"
   "  --memory MIB         memory cap of the policy (default 64)\n"
@@ -59,7 +66,7 @@ enum {
   OPT_SHIFT_COMPARE, OPT_POLICY, OPT_COMPAT, OPT_FORMAT, OPT_OUTPUT, OPT_FAIL_ON_WARNING,
   OPT_NOW, OPT_TIMEOUT, OPT_MEMORY, OPT_SERVICE, OPT_STAGE, OPT_PROJECT, OPT_LEDGER,
   OPT_NO_LEDGER, OPT_DT_URL, OPT_DT_TOKEN_FILE, OPT_DT_CA, OPT_CONCURRENCY, OPT_SLO, OPT_SLI,
-  OPT_FROM, OPT_TO, OPT_HELP
+  OPT_FROM, OPT_TO, OPT_DEPLOYMENT, OPT_NO_WAIT, OPT_HELP
 };
 
 static const struct option gate_opts[] = {
@@ -78,7 +85,8 @@ static const struct option gate_opts[] = {
   {"dt-ca-bundle", required_argument, 0, OPT_DT_CA},
   {"concurrency", required_argument, 0, OPT_CONCURRENCY}, {"slo", required_argument, 0, OPT_SLO},
   {"sli", required_argument, 0, OPT_SLI}, {"from", required_argument, 0, OPT_FROM},
-  {"to", required_argument, 0, OPT_TO}, {"help", no_argument, 0, OPT_HELP}, {0, 0, 0, 0}};
+  {"to", required_argument, 0, OPT_TO}, {"deployment", required_argument, 0, OPT_DEPLOYMENT},
+  {"no-wait", no_argument, 0, OPT_NO_WAIT}, {"help", no_argument, 0, OPT_HELP}, {0, 0, 0, 0}};
 
 static int set_number(const char *text, double *out, int allow_zero) {
   char *end;
@@ -118,6 +126,8 @@ static int parse_option(gate_args *a, int c, const char *arg) {
     case OPT_SLI: a->sli = arg; return 0;
     case OPT_FROM: a->from = arg; return 0;
     case OPT_TO: a->to = arg; return 0;
+    case OPT_DEPLOYMENT: a->deployment = arg; return 0;
+    case OPT_NO_WAIT: a->no_wait = 1; return 0;
   }
   return -1;
 }

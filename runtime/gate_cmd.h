@@ -12,7 +12,8 @@ typedef struct gate_args {
   const char *monspec, *target, *mode;   /* monspec form */
   int nmodes;
   const char *slo, *sli, *from, *to;     /* SLO form */
-  const char *service, *stage, *project;
+  const char *service, *stage, *project, *deployment;
+  int no_wait;
   double window, shift, shift_source, shift_compare;
   int has_shift_source, has_shift_compare;
   const char *policy, *compat, *format, *output;

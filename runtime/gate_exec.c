@@ -176,6 +176,8 @@ static int evaluate(gate_args *a, ub_gate_job *job, const char *token) {
   int rc = ub_gate_exit_status(job->verdict, job->error_kind, a->fail_on_warning);
   if (write_report(a, &job->rendered) != 0 && rc == UB_EXIT_OK) rc = UB_EXIT_ERROR;
   if (job->error[0]) fprintf(stderr, "unbreakable gate: %s\n", job->error);
+  else if (strcmp(job->verdict, "error") == 0 && strcmp(a->format, "dtcli") == 0)
+    fprintf(stderr, "unbreakable gate: %s\n", job->summary);
   if (l) {
     if (ledger_finish(l, id, job, job->rec) != 0) {
       fprintf(stderr, "unbreakable gate: the decision could not be recorded: %s\n", ledger_error(l));

@@ -67,6 +67,8 @@ static int check_verdict(lua_State *L, ub_gate_job *job, int v) {
       snprintf(job->verdict, sizeof job->verdict, "%s", verdict);
       const char *kind = raw_string(L, v, "error_kind");
       snprintf(job->error_kind, sizeof job->error_kind, "%s", kind ? kind : "");
+      const char *summary = raw_string(L, v, "summary");
+      snprintf(job->summary, sizeof job->summary, "%s", summary ? summary : "");
       return 0;
     }
   return luaL_error(L, "the policy returned verdict %s; expected pass, warning, fail, "
@@ -89,7 +91,10 @@ static void render_with_report(lua_State *L, ub_gate_job *job, int v) {
   lua_pop(L, 2);
 }
 
+/* The original document is printed only for runs that did not end in an
+ * error (monspec.md M6): errors go to stderr and the exit status. */
 static void render_dtcli(lua_State *L, ub_gate_job *job, int v) {
+  if (strcmp(job->verdict, "error") == 0) return;
   lua_pushliteral(L, "dtcli");
   if (lua_rawget(L, v) == LUA_TTABLE) {
     const char *s = raw_string(L, lua_gettop(L), "json");
@@ -138,6 +143,15 @@ static int take_verdict(lua_State *L, void *ud) {
     ub_buf_putc(&job->rendered, '\n');
   } else if (strcmp(job->format, "dtcli") == 0) {
     render_dtcli(L, job, v);
+  } else if (strcmp(job->format, "keptn") == 0) {
+    json_enc_opts pretty = {2, 0, 100, 1, "verdict.keptn"};
+    lua_pushliteral(L, "keptn");
+    if (lua_rawget(L, v) != LUA_TTABLE)
+      return luaL_error(L, "--format keptn: the policy returned no Keptn evaluation data");
+    if (json_encode_lua(L, -1, &pretty, &job->rendered, err, sizeof err) != 0)
+      return luaL_error(L, "%s", err);
+    lua_pop(L, 1);
+    ub_buf_putc(&job->rendered, '\n');
   } else {
     render_with_report(L, job, v);
   }

@@ -1,8 +1,155 @@
-/* gate_slo.c: the Keptn SLO form of `unbreakable gate`. */
+/* gate_slo.c: the Keptn SLO form of `unbreakable gate`: reads slo.yaml and
+ * sli.yaml, resolves the timeframe, waits for Dynatrace's data like Keptn
+ * did (2 minutes after the end of the timeframe), and gives the policy the
+ * earlier evaluations of the same service and stage from the ledger as
+ * baseline candidates. */
+#define _XOPEN_SOURCE 700
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 #include "cli.h"
 #include "gate_cmd.h"
+#include "json.h"
+#include "ledger.h"
+
+#define READY_AFTER_MS 120000
+#define MAX_WAIT_MS 240000
+
+/* Unix ms from "2019-11-18T11:21:06[.000][Z]" (UTC) or plain ms. */
+static int parse_time(const char *text, int64_t *ms) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(text, &end, 10);
+  if (!*end && !errno && v > 0) { *ms = v; return 0; }
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  const char *rest = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!rest) return -1;
+  int millis = 0;
+  if (*rest == '.') {
+    char *e;
+    millis = (int)strtol(rest + 1, &e, 10);
+    if (e - rest - 1 != 3) return -1;
+    rest = e;
+  }
+  if (*rest == 'Z') rest++;
+  if (*rest) return -1;
+  *ms = (int64_t)timegm(&tm) * 1000 + millis;
+  return 0;
+}
+
+static int timeframe(const gate_args *a, int64_t *from, int64_t *to) {
+  if (a->from || a->to) {
+    if (!a->from || !a->to) return ub_usage_error("gate", "give both --from and --to");
+    if (parse_time(a->from, from) != 0 || parse_time(a->to, to) != 0)
+      return ub_usage_error("gate", "--from/--to must be like 2019-11-18T11:21:06.000Z or Unix ms");
+  } else {
+    *to = a->now;
+    *from = a->now - (int64_t)(a->window * 60000);
+  }
+  if (*to - *from < 60000) return ub_usage_error("gate", "the timeframe must be at least 1 minute");
+  return 0;
+}
+
+/* Keptn waited until 2 min after the end of the timeframe (Q28). */
+static void wait_for_data(gate_args *a, int64_t to) {
+  int64_t wait = READY_AFTER_MS - (a->now - to);
+  if (wait <= 0 || wait > MAX_WAIT_MS || a->no_wait) return;
+  fprintf(stderr, "unbreakable gate: waiting %lld s until Dynatrace has the data of the timeframe "
+                  "(2 minutes after its end; --no-wait answers inconclusive instead)\n",
+          (long long)(wait + 999) / 1000);
+  struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+  a->now += wait;
+}
+
+/* Earlier finished, valid evaluations of this service and stage, newest
+ * first, as JSON: [{"id":..,"result":..,"verdict":{...}}]. */
+static int previous_evaluations(const gate_args *a, ub_buf *out) {
+  char path[2048], err[600];
+  ub_buf_puts(out, "[");
+  if (a->no_ledger) return ub_buf_puts(out, "]");
+  ub_ledger *l = NULL;
+  if (ledger_resolve_path(a->ledger, path, sizeof path, err, sizeof err) != 0 ||
+      !(l = ledger_open(path, err, sizeof err))) {
+    fprintf(stderr, "unbreakable gate: ledger: %s (or run with --no-ledger)\n", err);
+    return -1;
+  }
+  ledger_filter f = {.service = a->service, .stage = a->stage, .kind = "slo", .limit = 100,
+                     .finished_only = 1, .exclude_invalidated = 1};
+  ledger_evaluation *rows = NULL;
+  size_t n = 0;
+  int rc = ledger_history(l, &f, &rows, &n) == LEDGER_OK ? 0 : -1;
+  if (rc != 0) fprintf(stderr, "unbreakable gate: %s\n", ledger_error(l));
+  for (size_t i = 0, k = 0; rc == 0 && i < n; i++) {
+    if (!rows[i].verdict_json || !rows[i].verdict) continue;
+    const char *result = strcmp(rows[i].verdict, "error") == 0 ? "fail" : rows[i].verdict;
+    ub_buf_printf(out, "%s{\"id\":%lld,\"result\":\"%s\",\"verdict\":%s}", k++ ? "," : "",
+                  (long long)rows[i].id, result, rows[i].verdict_json);
+  }
+  ledger_evaluations_free(rows, n);
+  ledger_close(l);
+  ub_buf_puts(out, "]");
+  return rc;
+}
+
+static void put_field(ub_buf *ctx, const char *key, const char *value) {
+  ub_buf_printf(ctx, ",\"%s\":", key);
+  if (value) json_append_string(ctx, value, strlen(value));
+  else ub_buf_puts(ctx, "null");
+}
+
+static int slo_ctx(const gate_args *a, int64_t from, int64_t to, const ub_buf *previous, ub_buf *ctx) {
+  ub_buf_puts(ctx, "{\"slo_text\":");
+  json_append_string(ctx, a->spec_text, a->spec_len);
+  ub_buf_puts(ctx, ",\"sli_text\":");
+  json_append_string(ctx, a->sli_text, a->sli_len);
+  put_field(ctx, "slo_path", a->slo);
+  put_field(ctx, "sli_path", a->sli);
+  put_field(ctx, "service", a->service);
+  put_field(ctx, "stage", a->stage);
+  put_field(ctx, "project", a->project ? a->project : "");
+  put_field(ctx, "deployment", a->deployment ? a->deployment : "");
+  if (a->compat) put_field(ctx, "compat", a->compat);
+  ub_buf_printf(ctx, ",\"from\":%lld,\"to\":%lld,\"now\":%lld,\"previous\":%s}", (long long)from,
+                (long long)to, (long long)a->now, previous->data);
+  return ctx->failed ? -1 : 0;
+}
 
 int ub_gate_slo(gate_args *a) {
-  (void)a;
-  return ub_usage_error("gate", "--slo is not available in this build yet");
+  char err[600];
+  int64_t from, to;
+  int rc = timeframe(a, &from, &to);
+  if (rc != 0) return rc;
+  if (!a->sli) return ub_usage_error("gate", "--slo needs --sli FILE (the Dynatrace sli.yaml)");
+  char *slo = ub_read_all(a->slo, (size_t)1 << 20, &a->spec_len, err, sizeof err);
+  if (!slo) return ub_usage_error("gate", "%s", err);
+  char *sli = ub_read_all(a->sli, (size_t)1 << 20, &a->sli_len, err, sizeof err);
+  if (!sli) { free(slo); return ub_usage_error("gate", "%s", err); }
+  a->spec_text = slo;
+  a->sli_text = sli;
+  wait_for_data(a, to);
+  ub_buf previous, ctx;
+  ub_buf_init(&previous);
+  ub_buf_init(&ctx);
+  rc = UB_EXIT_ERROR;
+  if (previous_evaluations(a, &previous) == 0 && slo_ctx(a, from, to, &previous, &ctx) == 0) {
+    char target[600];
+    snprintf(target, sizeof target, "%s/%s", a->service, a->stage);
+    a->target = target;
+    a->kind = "slo";
+    a->default_policy = "slo.lua";
+    a->ctx_json = ctx.data;
+    a->ctx_len = ctx.len;
+    rc = ub_gate_execute(a);
+    a->target = NULL;
+  }
+  ub_buf_free(&previous);
+  ub_buf_free(&ctx);
+  free(slo);
+  free(sli);
+  return rc;
 }

@@ -1,0 +1,109 @@
+-- policies/slo.lua: the default Keptn-style SLO gate. Loads slo.yaml and
+-- sli.yaml as Keptn users wrote them, fetches every indicator from Dynatrace
+-- in one batch, picks the baseline from earlier evaluations of the same
+-- service and stage (given by the host from the ledger), scores like
+-- Keptn's lighthouse (docs/slo.md says where and why the default differs)
+-- and returns a verdict table that also carries Keptn's evaluation.finished
+-- data.
+local json = require "unbreakable.json"
+local slo = require "unbreakable.slo"
+local slo_load = require "unbreakable.slo_load"
+local sli = require "unbreakable.sli"
+
+local function input_error(v, messages)
+  v.verdict, v.error_kind = "error", "input"
+  for _, m in ipairs(messages) do v.errors[#v.errors + 1] = tostring(m) end
+  v.summary = "error: " .. table.concat(v.errors, "; ")
+  return v
+end
+
+-- Earlier evaluations from the ledger, newest first, in the shape
+-- slo.select_baseline reads.
+local function stored_evaluations(ctx)
+  local rows = {}
+  for _, p in ipairs(ctx.previous or {}) do
+    local v = p.verdict or {}
+    local keptn = type(v.keptn) == "table" and v.keptn or {}
+    local evaluation = type(keptn.evaluation) == "table" and keptn.evaluation or {}
+    rows[#rows + 1] = { id = tostring(p.id), result = p.result, invalidated = false,
+                        indicatorResults = evaluation.indicatorResults or v.indicatorResults or {} }
+  end
+  return rows
+end
+
+local function first_target(entry)
+  local t = entry.passTargets
+  if type(t) == "table" and t[1] then return t[1].targetValue end
+  return json.null
+end
+
+local STATUS = { pass = "pass", warning = "warning", fail = "fail", info = "pass" }
+
+-- One objective per indicator, in the verdict shape the reports read.
+local function objectives_of(r, queries)
+  local out = {}
+  for _, e in ipairs(r.indicatorResults or {}) do
+    local value = e.value or {}
+    local criteria = {}
+    for _, t in ipairs(e.passTargets or {}) do criteria[#criteria + 1] = tostring(t.criteria) end
+    out[#out + 1] = {
+      name = e.displayName ~= "" and e.displayName or value.metric,
+      sli = value.metric, query = queries[value.metric] or json.null,
+      value = value.success and value.value or json.null,
+      baseline = value.comparedValue == nil and json.null or value.comparedValue,
+      threshold = first_target(e), criteria = table.concat(criteria, " AND "),
+      status = value.success == false and e.status ~= "info" and "no_data" or STATUS[e.status] or "fail",
+      critical = e.keySli == true, score = e.score, keptn_status = e.status,
+      message = value.message ~= "" and value.message or
+                string.format("%s (score %s)", tostring(e.status), tostring(e.score)),
+    }
+  end
+  return out
+end
+
+local function verdict_of(r)
+  if r.status == "errored" then return "error" end
+  return r.result
+end
+
+return function(ctx)
+  local compat = ctx.compat
+  local v = { target = ctx.service .. "/" .. ctx.stage, mode = "slo", compat = compat or json.null,
+              objectives = json.array(), errors = json.array(), warnings = json.array(),
+              windows = { source = { from = ctx.from, to = ctx.to } } }
+  local model, errs, warns = slo_load.load(ctx.slo_text, ctx.slo_path, { compat = compat })
+  if not model then return input_error(v, type(errs) == "table" and errs or { errs }) end
+  for _, w in ipairs(warns or {}) do v.warnings[#v.warnings + 1] = w end
+  local indicators, err = sli.load(ctx.sli_text, ctx.sli_path)
+  if not indicators then return input_error(v, { err }) end
+  local merged, builtins = sli.merge({ indicators })
+  if builtins then v.warnings[#v.warnings + 1] = "sli.yaml defines no indicators: using the built-in ones (Q3)" end
+  local names, info = sli.names_of(model)
+  local dt = require "unbreakable.dynatrace"
+  local placeholders = { project = ctx.project, stage = ctx.stage, service = ctx.service,
+                         deployment = ctx.deployment, labels = ctx.labels or {},
+                         from = ctx.from, to = ctx.to }
+  local records, meta = sli.fetch(dt, names, merged, placeholders,
+                                  { filter = model.filter, info = info, compat = compat, now = ctx.now })
+  if not records then
+    v.verdict = "inconclusive"
+    v.summary = string.format("the data of the timeframe is not ready yet: wait %d s (Q28)",
+                              math.ceil((meta.wait_ms or 0) / 1000))
+    return v
+  end
+  local previous, ids = slo.select_baseline(model, stored_evaluations(ctx))
+  local r = slo.score(model, records, previous, { compat = compat })
+  local queries = {}
+  for _, rec in ipairs(records) do queries[rec.metric] = rec.query end
+  v.verdict = verdict_of(r)
+  v.summary = r.message
+  v.score, v.result, v.status = r.score, r.result, r.status
+  v.indicatorResults = r.indicatorResults
+  v.comparedEvents = json.array(ids)
+  v.judgedWithoutBaseline = json.array(r.judgedWithoutBaseline)
+  v.objectives = json.array(objectives_of(r, queries))
+  v.keptn = slo.finished(r, { project = ctx.project, stage = ctx.stage, service = ctx.service,
+                              timeStart = ctx.from, timeEnd = ctx.to, sloFileContent = ctx.slo_text,
+                              comparedEvents = ids, null = json.null })
+  return v
+end
