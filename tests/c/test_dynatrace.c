@@ -22,6 +22,7 @@
 #include "ldynatrace.h"
 #include "lseries.h"
 #include "recorder.h"
+#include "sandbox.h"
 
 #define TOKEN "dt0c01.ABCDEFGHIJKLMNOPQRSTUVWX.SECRETSECRETSECRETSECRET"
 
@@ -456,6 +457,53 @@ static void test_unbound_module_fails_closed(void **state) {
   lua_close(L);
 }
 
+/* ---- inside the sandbox ------------------------------------------- */
+
+static int bind_replay(lua_State *L, void *ud) {
+  ub_dt_bind(L, NULL, ud);
+  return 0;
+}
+
+static int take_number(lua_State *L, void *ud) {
+  *(double *)ud = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : -1;
+  return 0;
+}
+
+static void test_policy_reads_through_the_sandbox(void **state) {
+  (void)state;
+  canned c[] = {{"/api/v2/metrics/query?metricSelector=m&from=now-2h", 200, "application/json",
+                 "{\"totalCount\":1,\"resolution\":\"Inf\",\"result\":[{\"metricId\":\"m\",\"data\":"
+                 "[{\"dimensions\":[],\"dimensionMap\":{},\"timestamps\":[5],\"values\":[42.5]}]}]}"}};
+  ub_recorder *rec = replay_of(c, 1);
+  char path[] = "/tmp/ub_dt_policyXXXXXX";
+  int fd = mkstemp(path);
+  const char policy[] =
+      "local dt = require 'unbreakable.dynatrace'\n"
+      "return function()\n"
+      "  local r = dt.metrics('m', {from = 'now-2h'})\n"
+      "  if not r.ok then return -2 end\n"
+      "  local s = r.result[1].data[1].series\n"
+      "  return s:sum() + #s\n"
+      "end\n";
+  assert_int_equal(write(fd, policy, sizeof policy - 1), (ssize_t)(sizeof policy - 1));
+  close(fd);
+  sb_limits lim;
+  sb_default_limits(&lim);
+  const char *stdlib = getenv("UB_STDLIB");
+  sandbox *sb = sb_new(&lim, stdlib ? stdlib : "stdlib");
+  assert_non_null(sb);
+  assert_int_equal(sb_grant(sb, "unbreakable.dynatrace", luaopen_unbreakable_dynatrace), 0);
+  assert_int_equal(sb_grant(sb, "unbreakable.stats", luaopen_unbreakable_stats), 0);
+  sb_set_prepare(sb, bind_replay, rec);
+  double result = 0;
+  sb_status st = sb_run(sb, path, NULL, take_number, &result);
+  if (st != SB_OK) fail_msg("%s", sb_error(sb));
+  assert_true(result == 43.5);                 /* 42.5 + one point */
+  sb_free(sb);
+  ub_recorder_free(rec);
+  unlink(path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_config_from_environment),
@@ -474,6 +522,7 @@ int main(void) {
       cmocka_unit_test(test_bad_bodies_are_errors_never_empty_series),
       cmocka_unit_test(test_events_keep_large_ids_exact),
       cmocka_unit_test(test_unbound_module_fails_closed),
+      cmocka_unit_test(test_policy_reads_through_the_sandbox),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
