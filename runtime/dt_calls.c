@@ -5,6 +5,7 @@
 #include "dt_calls.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,9 +135,14 @@ char *dt_next_page_target(dt_kind kind, const char *key) {
 
 /* ---- argument reading --------------------------------------------- */
 
-static int arg_error(dt_call *c, const char *fmt, const char *a, const char *b) {
+static int arg_error(dt_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int arg_error(dt_call *c, const char *fmt, ...) {
   char msg[200];
-  snprintf(msg, sizeof msg, fmt, a, b);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
   snprintf(c->err, sizeof c->err, "dt.%s: %s", specs[c->kind].name, msg);
   return -1;
 }
@@ -158,11 +164,11 @@ static const char *lower_in(const char *s, const char *const *allowed, char *buf
 }
 
 static int add_list(lua_State *L, ub_dt_target *t, const opt_spec *o, dt_call *c) {
-  if (!lua_istable(L, -1)) return arg_error(c, "option '%s' must be an array of strings%s", o->name, "");
+  if (!lua_istable(L, -1)) return arg_error(c, "option '%s' must be an array of strings", o->name);
   lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
   for (lua_Integer i = 1; i <= n; i++) {
     if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
-      return arg_error(c, "option '%s' must be an array of strings%s", o->name, "");
+      return arg_error(c, "option '%s' must be an array of strings", o->name);
     ub_dt_target_param(t, o->param, lua_tostring(L, -1));
     lua_pop(L, 1);
   }
@@ -201,7 +207,7 @@ static int option_value(lua_State *L, ub_dt_target *t, const opt_spec *o, dt_cal
   char num[32];
   switch (o->type) {
   case OPT_STR:
-    if (lua_type(L, -1) != LUA_TSTRING) return arg_error(c, "option '%s' must be a string%s", o->name, "");
+    if (lua_type(L, -1) != LUA_TSTRING) return arg_error(c, "option '%s' must be a string", o->name);
     return ub_dt_target_param(t, o->param, lua_tostring(L, -1));
   case OPT_TIME:
   case OPT_MS:
@@ -213,12 +219,12 @@ static int option_value(lua_State *L, ub_dt_target *t, const opt_spec *o, dt_cal
     return add_enum(L, t, o, c);
   case OPT_PCT:
     if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > 99)
-      return arg_error(c, "option '%s' must be an integer from 1 to 99%s", o->name, "");
+      return arg_error(c, "option '%s' must be an integer from 1 to 99", o->name);
     snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, -1));
     return ub_dt_target_param(t, o->param, num);
   case OPT_COUNT:
     if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1)
-      return arg_error(c, "option '%s' must be a positive integer%s", o->name, "");
+      return arg_error(c, "option '%s' must be a positive integer", o->name);
     snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, -1));
     return ub_dt_target_param(t, o->param, num);
   case OPT_FIXED:
@@ -249,7 +255,7 @@ static int check_option_names(lua_State *L, int opts, dt_call *c) {
         known |= o->name && !strcmp(o->name, lua_tostring(L, -2));
     if (!known) {
       const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-      arg_error(c, "unknown option '%.60s'%s", name, "");
+      arg_error(c, "unknown option '%.60s'", name);
       lua_pop(L, 2);
       return -1;
     }
@@ -268,7 +274,7 @@ static int start_target(lua_State *L, int arg, ub_dt_target *t, dt_call *c) {
   const call_spec *s = &specs[c->kind];
   if (s->arg == ARG_NONE) return ub_dt_target_init(t, s->prefix, NULL);
   if (lua_type(L, arg) != LUA_TSTRING || lua_rawlen(L, arg) == 0)
-    return arg_error(c, "the first argument must be a non-empty string%s%s", "", "");
+    return arg_error(c, "the first argument must be a non-empty string");
   const char *a = lua_tostring(L, arg);
   if (s->arg == ARG_SEGMENT) return ub_dt_target_init(t, s->prefix, a);
   if (s->arg == ARG_PARAM) {
@@ -278,7 +284,7 @@ static int start_target(lua_State *L, int arg, ub_dt_target *t, dt_call *c) {
   const char *path = entity_kind_path(a);
   if (!path)
     return arg_error(c, "unknown entity kind '%.40s' (use applications, services, hosts, "
-                        "process-groups, processes or %s)", a, "an entity type such as SERVICE");
+                        "process-groups, processes or an entity type such as SERVICE)", a);
   return ub_dt_target_init(t, path, NULL);
 }
 
@@ -287,15 +293,15 @@ void dt_call_parse(lua_State *L, dt_kind kind, int arg, int opts, dt_call *c) {
   c->kind = kind;
   luaL_checkstack(L, 6, "dt call");
   if (opts && lua_isnil(L, opts)) opts = 0;
-  if (opts && !lua_istable(L, opts)) { arg_error(c, "options must be a table%s%s", "", ""); return; }
+  if (opts && !lua_istable(L, opts)) { arg_error(c, "options must be a table"); return; }
   if (check_option_names(L, opts, c)) return;
   ub_dt_target t;
   ub_buf_init(&t.buf);
   if (start_target(L, arg, &t, c) != 0 || add_options(L, &t, opts, c) != 0) {
     ub_buf_free(&t.buf);
-    if (!c->err[0]) arg_error(c, "out of memory%s%s", "", "");
+    if (!c->err[0]) arg_error(c, "out of memory");
     return;
   }
   c->target = ub_dt_target_take(&t);
-  if (!c->target) arg_error(c, "out of memory%s%s", "", "");
+  if (!c->target) arg_error(c, "out of memory");
 }

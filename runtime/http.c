@@ -258,9 +258,9 @@ static int configure(ub_http *h, CURL *e, ub_http_request *r, int64_t remaining)
   return bad ? -1 : 0;
 }
 
-static void fail_request(ub_http_request *r, ub_http_result res, const char *fmt, const char *arg) {
+static void fail_request(ub_http_request *r, ub_http_result res, const char *msg) {
   r->result = res;
-  snprintf(r->error, sizeof r->error, fmt, arg);
+  snprintf(r->error, sizeof r->error, "%s", msg);
 }
 
 static int start_attempt(ub_http *h, ub_http_request *r, int64_t now, int64_t deadline) {
@@ -274,7 +274,7 @@ static int start_attempt(ub_http *h, ub_http_request *r, int64_t now, int64_t de
   if (!e || build_headers(r) != 0 || configure(h, e, r, deadline ? deadline - now : 0) != 0 ||
       curl_multi_add_handle(h->multi, e) != CURLM_OK) {
     if (e) curl_easy_cleanup(e);
-    fail_request(r, UB_HTTP_ETRANSPORT, "%s", "could not set up the HTTP request");
+    fail_request(r, UB_HTTP_ETRANSPORT, "could not set up the HTTP request");
     return -1;
   }
   r->priv_easy = e;
@@ -328,7 +328,8 @@ static void finish_transport(ub_http *h, ub_http_request *r, CURLcode code, int6
   snprintf(detail, sizeof detail, "%.119s",
            r->priv_errbuf[0] ? r->priv_errbuf : curl_easy_strerror(code));
   if (code == CURLE_OPERATION_TIMEDOUT && deadline && now >= deadline - 5) {
-    fail_request(r, UB_HTTP_EDEADLINE, "deadline passed during the request (%s)", detail);
+    r->result = UB_HTTP_EDEADLINE;
+    snprintf(r->error, sizeof r->error, "deadline passed during the request (%s)", detail);
     return;
   }
   snprintf(r->error, sizeof r->error, "%s", detail);
@@ -362,7 +363,7 @@ static void finish_attempt(ub_http *h, ub_http_request *r, CURLcode code, int64_
              h->opts.max_response_bytes);
     r->result = UB_HTTP_ETOOLARGE;
   } else if (r->priv_oom) {
-    fail_request(r, UB_HTTP_ETRANSPORT, "%s", "out of memory while reading the response");
+    fail_request(r, UB_HTTP_ETRANSPORT, "out of memory while reading the response");
   } else if (code != CURLE_OK) {
     finish_transport(h, r, code, now, deadline);
   } else if (status_retryable_for(r, status)) {
