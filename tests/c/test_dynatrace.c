@@ -457,6 +457,47 @@ static void test_unbound_module_fails_closed(void **state) {
   lua_close(L);
 }
 
+/* The request each call would send (an empty replay record answers
+ * nothing, so the response shows the target and says why it failed). */
+static void test_call_targets_and_argument_errors(void **state) {
+  (void)state;
+  ub_recorder *rec = replay_of(NULL, 0);
+  run_lua(rec,
+          "local function req(r) return r.request end\n"
+          "assert(req(dt.timeseries('com.dynatrace.builtin:service.responsetime', {from=1, to=2,"
+          " aggregation='percentile', percentile=90, query_mode='total', entities={'SERVICE-1','SERVICE-2'},"
+          " tags={'[Environment]DEPLOYMENT_GROUP_NAME:Staging'}})) == 'GET /api/v1/timeseries/"
+          "com.dynatrace.builtin:service.responsetime?startTimestamp=1&endTimestamp=2&aggregationType="
+          "percentile&percentile=90&queryMode=TOTAL&includeData=true&entity=SERVICE-1&entity=SERVICE-2"
+          "&tag=%5BEnvironment%5DDEPLOYMENT_GROUP_NAME%3AStaging')\n"
+          "assert(req(dt.entities_v1('SERVICE', {tags={'app:x'}})) == 'GET /api/v1/entity/services?tag=app%3Ax')\n"
+          "assert(req(dt.entities_v1('process-groups')) == 'GET /api/v1/entity/infrastructure/process-groups')\n"
+          "assert(req(dt.problem('-600_1V2', {fields='evidenceDetails'})) =="
+          " 'GET /api/v2/problems/-600_1V2?fields=evidenceDetails')\n"
+          "assert(req(dt.events({event_selector='eventType(CUSTOM_DEPLOYMENT)', from='now-2h'})) =="
+          " 'GET /api/v2/events?eventSelector=eventType%28CUSTOM_DEPLOYMENT%29&from=now-2h')\n"
+          "assert(req(dt.metric_descriptor('builtin:service.response.time:percentile(95)')) =="
+          " 'GET /api/v2/metrics/builtin:service.response.time:percentile%2895%29')\n"
+          "local r = dt.slo('x y')\n"
+          "assert(r.request == 'GET /api/v2/slo/x%20y' and r.status == 0 and not r.ok)\n"
+          "local bad = {\n"
+          "  {dt.timeseries('t', {percentile=100}), \"dt.timeseries: option 'percentile' must be an integer from 1 to 99\"},\n"
+          "  {dt.timeseries('t', {aggregation='p95'}), \"dt.timeseries: option 'aggregation' must be one of avg, sum,"
+          " min, max, median, count, percentile\"},\n"
+          "  {dt.timeseries('t', {from='now-2h'}), \"dt.timeseries: option 'from' must be an integer (Unix ms)\"},\n"
+          "  {dt.metrics('', {}), 'dt.metrics: the first argument must be a non-empty string'},\n"
+          "  {dt.metrics('m', 'x'), 'dt.metrics: options must be a table'},\n"
+          "  {dt.entities_v1('things'), \"dt.entities_v1: unknown entity kind 'things' (use applications, services,"
+          " hosts, process-groups, processes or an entity type such as SERVICE)\"},\n"
+          "  {dt.entities('type(HOST)', {page_size=0}), \"dt.entities: option 'page_size' must be a positive integer\"},\n"
+          "}\n"
+          "for i, case in ipairs(bad) do\n"
+          "  assert(case[1].ok == false and case[1].status == 0, i)\n"
+          "  assert(case[1].error == case[2], case[1].error)\n"
+          "  assert(case[1].request:find('(not sent)', 1, true), i) end\n");
+  ub_recorder_free(rec);
+}
+
 /* ---- inside the sandbox ------------------------------------------- */
 
 static int bind_replay(lua_State *L, void *ud) {
@@ -522,6 +563,7 @@ int main(void) {
       cmocka_unit_test(test_bad_bodies_are_errors_never_empty_series),
       cmocka_unit_test(test_events_keep_large_ids_exact),
       cmocka_unit_test(test_unbound_module_fails_closed),
+      cmocka_unit_test(test_call_targets_and_argument_errors),
       cmocka_unit_test(test_policy_reads_through_the_sandbox),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
