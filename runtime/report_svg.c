@@ -11,7 +11,7 @@
 #define W 1000.0
 #define H 260.0
 #define LEFT 70.0
-#define RIGHT 20.0
+#define RIGHT 34.0
 #define TOP 14.0
 #define BOTTOM 58.0
 
