@@ -208,6 +208,21 @@ static double time_decoder(const char *data, size_t len, int streaming) {
   return t;
 }
 
+/* lua-cjson (Debian's lua-cjson, numbers as floats): seconds, or -1 when
+ * the module is not installed. */
+static double time_cjson(const char *data, size_t len) {
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  double t = -1;
+  if (luaL_dostring(L, "return require('cjson').decode") == LUA_OK) {
+    lua_pushlstring(L, data, len);
+    double t0 = now_s();
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK) t = now_s() - t0;
+  }
+  lua_close(L);
+  return t;
+}
+
 static double time_python(const char *code, const char *path) {
   double t0 = now_s();
   pid_t pid = fork();
@@ -229,18 +244,21 @@ static int bench_decode(void) {
   size_t len;
   char *data = NULL;
   if (write_large_answer(path, 2000, 1440) != 0 || !(data = slurp(path, &len))) return -1;
-  double stream[RUNS], tables[RUNS], py[RUNS], py_start[RUNS];
+  double stream[RUNS], tables[RUNS], cjson[RUNS], py[RUNS], py_start[RUNS];
   for (int i = 0; i < RUNS; i++) {
     stream[i] = time_decoder(data, len, 1);
     tables[i] = time_decoder(data, len, 0);
+    cjson[i] = time_cjson(data, len);
     py[i] = time_python("import json, sys; json.load(open(sys.argv[1]))", path);
     py_start[i] = time_python("import json, sys", path);
   }
   double mb = len / 1048576.0, s = median(stream, RUNS), t = median(tables, RUNS);
-  double p = median(py, RUNS), ps = median(py_start, RUNS);
+  double p = median(py, RUNS), ps = median(py_start, RUNS), cj = median(cjson, RUNS);
   printf("decode: metrics answer of %.1f MB (2000 series x 1440 points, 1/7 null), median of %d\n", mb, RUNS);
   printf("  streaming into series (dt_decode_metrics): %7.1f ms  %7.1f MB/s\n", s * 1000, mb / s);
   printf("  generic JSON to Lua tables (json_decode):  %7.1f ms  %7.1f MB/s\n", t * 1000, mb / t);
+  if (cj > 0)
+    printf("  lua-cjson decode to Lua tables (floats):   %7.1f ms  %7.1f MB/s\n", cj * 1000, mb / cj);
   printf("  python3 json.load, whole process:          %7.1f ms  %7.1f MB/s\n", p * 1000, mb / p);
   printf("  python3 json.load minus interpreter start: %7.1f ms  %7.1f MB/s\n", (p - ps) * 1000,
          mb / (p - ps));

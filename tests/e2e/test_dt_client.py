@@ -256,6 +256,22 @@ def test_response_size_cap(cmd, sim):
     check(rc == 0 and doc["ok"] and len(doc["result"][0]["data"]) > 1, "3 MB answer decoded under a 16 MB cap (%s)" % err)
 
 
+def test_echoed_token_is_redacted(cmd, sim, workdir):
+    """A proxy or server that echoes the token must not make it visible."""
+    record = os.path.join(workdir, "echo.json")
+    for rule in ({"status": 400, "message": "bad header Api-Token %s" % TOKEN},
+                 {"json": {"totalCount": 1, "resolution": "Inf", "echo": TOKEN, "result": []}}):
+        sim.reset()
+        sim.fault(path="/api/v2/metrics/query", **rule)
+        rc, doc, err = run(cmd, sim, ["--record", record] + metric_args())
+        with open(record) as handle:
+            text = handle.read()
+        OUTPUTS.append(text)
+        check("[REDACTED]" in text and TOKEN not in text, "echoed token redacted in the record")
+        check(TOKEN not in err and (doc is None or TOKEN not in json.dumps(doc)), "echoed token not printed")
+    check(rc == 0 and doc["ok"], "redacted body still decodes (%s)" % err)
+
+
 # ---- record / replay, token --------------------------------------------------------
 
 def test_record_and_replay(cmd, sim, workdir):
@@ -292,6 +308,8 @@ def main():
                          test_bad_bodies_are_errors, test_response_size_cap):
                 print("-- %s" % test.__name__)
                 test(cmd, sim)
+            print("-- test_echoed_token_is_redacted")
+            test_echoed_token_is_redacted(cmd, sim, workdir)
             print("-- test_record_and_replay")
             test_record_and_replay(cmd, sim, workdir)
         finally:
