@@ -20,6 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
 #include "http.h"
 
 enum { MAX_HITS = 16 };
@@ -462,6 +467,89 @@ static void test_backoff_grows_and_is_capped(void **state) {
   assert_false(ub_http_status_retryable(500) || ub_http_status_retryable(404));
 }
 
+/* ---- TLS ------------------------------------------------------------ */
+
+/* A self-signed certificate for 127.0.0.1 (PEM strings, caller frees). */
+static void make_cert(char **cert_pem, char **key_pem) {
+  EVP_PKEY *key = EVP_EC_gen("P-256");
+  X509 *x = X509_new();
+  assert_non_null(key);
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), -60);
+  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+  X509_NAME *name = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"127.0.0.1", -1, -1, 0);
+  X509_set_issuer_name(x, name);
+  X509_set_pubkey(x, key);
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+  X509_EXTENSION *san = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, "IP:127.0.0.1");
+  X509_EXTENSION *bc = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints, "critical,CA:TRUE");
+  X509_add_ext(x, san, -1);
+  X509_add_ext(x, bc, -1);
+  X509_EXTENSION_free(san);
+  X509_EXTENSION_free(bc);
+  assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+  BIO *c = BIO_new(BIO_s_mem()), *k = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509(c, x);
+  PEM_write_bio_PrivateKey(k, key, NULL, NULL, 0, NULL, NULL);
+  char *p;
+  long n = BIO_get_mem_data(c, &p);
+  *cert_pem = strndup(p, (size_t)n);
+  n = BIO_get_mem_data(k, &p);
+  *key_pem = strndup(p, (size_t)n);
+  BIO_free(c);
+  BIO_free(k);
+  X509_free(x);
+  EVP_PKEY_free(key);
+}
+
+static void test_tls_is_verified_and_ca_bundle_is_used(void **state) {
+  (void)state;
+  char *cert, *key;
+  make_cert(&cert, &key);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct MHD_Daemon *d = MHD_start_daemon(
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_TLS, 0, NULL, NULL,
+      handler, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_HTTPS_MEM_KEY, key,
+      MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_END);
+  assert_non_null(d);
+  int port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
+  char url[128], ca_path[] = "/tmp/ub_http_caXXXXXX";
+  snprintf(url, sizeof url, "https://127.0.0.1:%d/ok", port);
+  int fd = mkstemp(ca_path);
+  assert_int_equal(write(fd, cert, strlen(cert)), (ssize_t)strlen(cert));
+  close(fd);
+
+  ub_http *h = ub_http_new(NULL);                       /* system CAs only */
+  ub_http_request r = {.url = url};
+  assert_int_equal(ub_http_run(h, &r, 1, 0), 0);
+  assert_int_equal(r.result, UB_HTTP_ETRANSPORT);
+  assert_int_equal(r.attempts, 1);                      /* a bad certificate is not retried */
+  ub_http_request_clear(&r);
+  ub_http_free(h);
+
+  ub_http_opts o;
+  ub_http_default_opts(&o);
+  o.ca_bundle = ca_path;
+  h = ub_http_new(&o);
+  memset(&r, 0, sizeof r);
+  r.url = url;
+  assert_int_equal(ub_http_run(h, &r, 1, 0), 0);
+  assert_int_equal(r.result, UB_HTTP_DONE);
+  assert_int_equal(r.status, 200);
+  ub_http_request_clear(&r);
+  ub_http_free(h);
+
+  MHD_stop_daemon(d);
+  unlink(ca_path);
+  free(cert);
+  free(key);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_plain_get),
@@ -480,6 +568,7 @@ int main(void) {
       cmocka_unit_test(test_refused_connection_is_retried_then_fails),
       cmocka_unit_test(test_only_http_protocols),
       cmocka_unit_test(test_redirects_are_not_followed),
+      cmocka_unit_test(test_tls_is_verified_and_ca_bundle_is_used),
       cmocka_unit_test(test_parse_wait),
       cmocka_unit_test(test_backoff_grows_and_is_capped),
   };
