@@ -3,8 +3,8 @@
  * several runs in this process, printed with the ratio to a baseline
  * measured in the same run:
  *  - one evaluation recorded (begin, 50 requests with 4 KiB bodies,
- *    finish), by one writer alone vs. with 3 other writer processes
- *    writing the same file at the same time;
+ *    finish) with a transaction per request vs. one batch, and by one
+ *    writer alone vs. with 3 other writer processes writing at once;
  *  - ledger_open (WAL setup, schema check, PRAGMA quick_check) of an empty
  *    ledger vs. one holding N such evaluations.
  * Build with -DCMAKE_BUILD_TYPE=Release.
@@ -42,21 +42,24 @@ static double median(double *t, int k) {
 }
 
 /* One gate's worth of records; bodies differ per evaluation (no dedup). */
-static int record_one(ub_ledger *l, unsigned salt) {
-  static char body[BODY + 1];
+static int record_one(ub_ledger *l, unsigned salt, int batch) {
+  static char body[REQUESTS][BODY + 1];
+  static ledger_request reqs[REQUESTS];
   int64_t id;
   ledger_eval_start s = {.requested_by = "bench", .service = "svc", .stage = "stage",
                          .kind = "monspec", .spec = {"spec", "{\"x\":1}", 7},
                          .policy = {"p.lua", "return 1", 8}, .ctx_json = "{}"};
   if (ledger_begin_evaluation(l, &s, &id) != LEDGER_OK) return -1;
   for (int k = 0; k < REQUESTS; k++) {
-    int head = snprintf(body, sizeof body, "{\"salt\":%u,\"k\":%d,\"pad\":\"", salt, k);
-    for (int i = head; i < BODY; i++) body[i] = (char)('a' + (unsigned)i % 26u);
+    int head = snprintf(body[k], sizeof body[k], "{\"salt\":%u,\"k\":%d,\"pad\":\"", salt, k);
+    for (int i = head; i < BODY; i++) body[k][i] = (char)('a' + (unsigned)i % 26u);
     ledger_request r = {.seq = k, .binding = "dynatrace.metrics", .method = "GET",
                         .url = "/api/v2/metrics/query?metricSelector=x", .status = 200,
-                        .response_body = body, .response_body_len = BODY, .duration_ms = 1};
-    if (ledger_add_request(l, id, &r) != LEDGER_OK) return -1;
+                        .response_body = body[k], .response_body_len = BODY, .duration_ms = 1};
+    reqs[k] = r;
+    if (!batch && ledger_add_request(l, id, &r) != LEDGER_OK) return -1;
   }
+  if (batch && ledger_add_requests(l, id, reqs, REQUESTS) != LEDGER_OK) return -1;
   ledger_eval_result res = {.status = "finished", .verdict = "pass", .verdict_json = "{}"};
   return ledger_finish_evaluation(l, id, &res) == LEDGER_OK ? 0 : -1;
 }
@@ -72,12 +75,12 @@ static ub_ledger *open_or_die(const char *path) {
 }
 
 /* Seconds per evaluation recorded by this process, median of RUNS. */
-static double time_records(const char *path, unsigned salt0) {
+static double time_records(const char *path, unsigned salt0, int batch) {
   double t[RUNS];
   ub_ledger *l = open_or_die(path);
   for (int r = 0; r < RUNS; r++) {
     double t0 = now();
-    if (record_one(l, salt0 + (unsigned)r) != 0) {
+    if (record_one(l, salt0 + (unsigned)r, batch) != 0) {
       fprintf(stderr, "%s\n", ledger_error(l));
       exit(1);
     }
@@ -92,7 +95,7 @@ static pid_t spawn_writer(const char *path, int count, unsigned salt) {
   if (pid != 0) return pid;
   ub_ledger *l = open_or_die(path);
   for (int i = 0; i < count; i++)
-    if (record_one(l, salt + (unsigned)i) != 0) _exit(1);
+    if (record_one(l, salt + (unsigned)i, 0) != 0) _exit(1);
   ledger_close(l);
   _exit(0);
 }
@@ -120,16 +123,19 @@ int main(int argc, char **argv) {
   snprintf(path, sizeof path, "%s/ledger.db", dir);
   snprintf(empty, sizeof empty, "%s/empty.db", dir);
 
-  double alone = time_records(path, 1000);
+  double alone = time_records(path, 1000, 0);
+  double batched = time_records(path, 3000, 1);
+  printf("record one evaluation (%d requests x %d B): a transaction per request %.2f ms, "
+         "one batch %.2f ms (x%.2f)\n", REQUESTS, BODY, alone * 1e3, batched * 1e3, batched / alone);
   pid_t pids[3];
   for (int w = 0; w < 3; w++) pids[w] = spawn_writer(path, 30, 100000u * (unsigned)(w + 1));
-  double contended = time_records(path, 2000);
+  double contended = time_records(path, 2000, 0);
   for (int w = 0; w < 3; w++) waitpid(pids[w], NULL, 0);
   printf("record one evaluation (%d requests x %d B): alone %.2f ms, with 3 other writers "
          "%.2f ms (x%.2f)\n", REQUESTS, BODY, alone * 1e3, contended * 1e3, contended / alone);
 
   ub_ledger *l = open_or_die(path);
-  for (int i = 0; i < n; i++) record_one(l, 500000u + (unsigned)i);
+  for (int i = 0; i < n; i++) record_one(l, 500000u + (unsigned)i, 1);
   ledger_close(l);
   ledger_close(open_or_die(empty));
   double t_empty = time_open(empty), t_full = time_open(path);

@@ -93,6 +93,8 @@ typedef struct ledger_request {
 } ledger_request;
 
 int ledger_add_request(ub_ledger *l, int64_t eval_id, const ledger_request *r);
+/* Records n requests in one transaction: all of them or none. */
+int ledger_add_requests(ub_ledger *l, int64_t eval_id, const ledger_request *r, size_t n);
 
 typedef struct ledger_eval_result {
   const char *status;        /* "finished" or "error" */

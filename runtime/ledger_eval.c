@@ -83,6 +83,7 @@ int ledger_begin_evaluation(ub_ledger *l, const ledger_eval_start *s, int64_t *i
 typedef struct request_args {
   int64_t eval_id;
   const ledger_request *r;
+  size_t n;
 } request_args;
 
 /* Requests belong to a running evaluation: a finished record is closed. */
@@ -108,13 +109,9 @@ static int check_running(ub_ledger *l, int64_t id) {
   return LEDGER_OK;
 }
 
-static int request_in_tx(ub_ledger *l, void *ud) {
-  request_args *a = ud;
-  const ledger_request *r = a->r;
+static int insert_request(ub_ledger *l, int64_t eval_id, const ledger_request *r) {
   char req_digest[65], resp_digest[65];
   sqlite3_stmt *st;
-  int checked = check_running(l, a->eval_id);
-  if (checked != LEDGER_OK) return checked;
   if (ledger_put_blob(l, r->request_body, r->request_body_len, req_digest) != LEDGER_OK ||
       ledger_put_blob(l, r->response_body, r->response_body_len, resp_digest) != LEDGER_OK)
     return LEDGER_ERROR;
@@ -122,7 +119,7 @@ static int request_in_tx(ub_ledger *l, void *ud) {
                         "request_digest,status,response_headers,response_digest,duration_ms,"
                         "error) VALUES (?,?,?,?,?,NULLIF(?,''),?,?,NULLIF(?,''),?,?)", &st) != LEDGER_OK)
     return LEDGER_ERROR;
-  sqlite3_bind_int64(st, 1, a->eval_id);
+  sqlite3_bind_int64(st, 1, eval_id);
   sqlite3_bind_int(st, 2, r->seq);
   int rc = ledger_bind_redacted(l, st, 3, or_empty(r->binding));
   if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 4, or_empty(r->method));
@@ -138,9 +135,20 @@ static int request_in_tx(ub_ledger *l, void *ud) {
   return rc == SQLITE_DONE ? LEDGER_OK : ledger_sql_error(l, "recording a binding request");
 }
 
+static int requests_in_tx(ub_ledger *l, void *ud) {
+  request_args *a = ud;
+  int rc = check_running(l, a->eval_id);
+  for (size_t i = 0; rc == LEDGER_OK && i < a->n; i++) rc = insert_request(l, a->eval_id, &a->r[i]);
+  return rc;
+}
+
 int ledger_add_request(ub_ledger *l, int64_t eval_id, const ledger_request *r) {
-  request_args a = {eval_id, r};
-  return ledger_write(l, request_in_tx, &a);
+  return ledger_add_requests(l, eval_id, r, 1);
+}
+
+int ledger_add_requests(ub_ledger *l, int64_t eval_id, const ledger_request *r, size_t n) {
+  request_args a = {eval_id, r, n};
+  return ledger_write(l, requests_in_tx, &a);
 }
 
 /* ---- finish ------------------------------------------------------------- */

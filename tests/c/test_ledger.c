@@ -348,13 +348,22 @@ static void requests_come_back_in_seq_order(void **state) {
   }
   ledger_request dup = {.seq = 2, .binding = "b", .method = "GET", .url = "/u"};
   assert_int_equal(ledger_add_request(l, id, &dup), LEDGER_ERROR);
+  /* a batch is all or nothing: seq 5 is fine, seq 1 exists, so neither lands */
+  ledger_request batch[2] = {{.seq = 5, .binding = "b", .method = "GET", .url = "/v"},
+                             {.seq = 1, .binding = "b", .method = "GET", .url = "/w"}};
+  assert_int_equal(ledger_add_requests(l, id, batch, 2), LEDGER_ERROR);
+  batch[1].seq = 4;
+  assert_int_equal(ledger_add_requests(l, id, batch, 2), LEDGER_OK);
   ledger_evaluation e;
   assert_int_equal(ledger_get_evaluation(l, id, &e), LEDGER_OK);
   assert_string_equal(e.status, "running");
   assert_null(e.verdict);
-  assert_int_equal(e.nrequests, 3);
+  assert_int_equal(e.nrequests, 5);
   assert_string_equal(e.requests[0].response_body.data, "{\"n\":1}");
   assert_string_equal(e.requests[2].response_body.data, "{\"n\":3}");
+  assert_int_equal(e.requests[3].seq, 4);
+  assert_string_equal(e.requests[4].url, "/v");
+  assert_null(e.requests[4].response_body.data);
   ledger_evaluation_free(&e);
   ledger_close(l);
 }
