@@ -33,7 +33,9 @@ static const char usage[] =
     "usage: unbreakable dt [client options] CALL [ARG] [call options]\n"
     "calls: metrics SELECTOR | timeseries ID | metric_descriptor SELECTOR |\n"
     "       entities_v1 KIND | entities SELECTOR | events_v1 | events |\n"
-    "       problem ID | problems | slo ID | get PATH (raw body)\n"
+    "       problem ID | problems | slo ID | get PATH (raw body) |\n"
+    "       batch JSON (a list like [[\"metrics\", SEL, {opts}], [\"events\", {opts}]],\n"
+    "       or @FILE holding it)\n"
     "client options: --dt-url URL (or DT_TENANT_URL), --dt-token-file FILE\n"
     "       (or DT_API_TOKEN / DT_API_TOKEN_FILE), --dt-ca-bundle FILE,\n"
     "       --concurrency N, --timeout-ms N, --attempts N, --max-response-mb N,\n"
@@ -182,25 +184,65 @@ static int run_raw_get(ub_dt_client *cl, ub_recorder *rec, const char *path) {
   return rc == 0 ? UB_EXIT_OK : UB_EXIT_ERROR;
 }
 
+/* Pushes the decoded batch list from ARG (JSON text or @FILE). */
+static int push_batch_list(lua_State *L, const char *arg) {
+  char err[512];
+  size_t len = 0;
+  char *text = arg && arg[0] == '@' ? ub_read_all(arg + 1, (size_t)16 << 20, &len, err, sizeof err)
+                                     : arg ? strdup(arg) : NULL;
+  if (text && arg[0] != '@') len = strlen(text);
+  int rc = text ? json_decode_lua(L, text, len, 16, err, sizeof err) : -1;
+  free(text);
+  if (rc != 0) return ub_usage_error("dt", "batch needs a JSON list of calls: %s", arg ? err : "missing");
+  return 0;
+}
+
+/* Pushes the call's arguments; returns how many, or -1 (usage error). */
+static int push_call_args(lua_State *L, const dt_args *a, int argc, char **argv) {
+  if (!strcmp(a->call, "batch")) return push_batch_list(L, a->arg) == 0 ? 1 : -1;
+  int n = 0;
+  if (a->arg) { lua_pushstring(L, a->arg); n++; }
+  push_call_options(L, argc, argv, a->first_call_opt);
+  return n + 1;
+}
+
+/* A batch answers a list: ok only when every response is. */
+static int all_ok(lua_State *L, int idx) {
+  if (lua_getfield(L, idx, "ok") != LUA_TNIL) {
+    int ok = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return ok;
+  }
+  lua_pop(L, 1);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+  int ok = 1;
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, idx, i);
+    lua_getfield(L, -1, "ok");
+    ok &= lua_toboolean(L, -1);
+    lua_pop(L, 2);
+  }
+  return ok;
+}
+
 static int run_call(lua_State *L, const dt_args *a, int argc, char **argv) {
   luaL_requiref(L, "unbreakable.stats", luaopen_unbreakable_stats, 0);
   luaL_requiref(L, "unbreakable.dynatrace", luaopen_unbreakable_dynatrace, 0);
   if (lua_getfield(L, -1, a->call) != LUA_TFUNCTION)
     return ub_usage_error("dt", "unknown call '%s'\n%s", a->call, usage);
-  int n = 0;
-  if (a->arg) { lua_pushstring(L, a->arg); n++; }
-  push_call_options(L, argc, argv, a->first_call_opt);
-  if (lua_pcall(L, n + 1, 1, 0) != LUA_OK) {
+  int n = push_call_args(L, a, argc, argv);
+  if (n < 0) return UB_EXIT_USAGE;
+  if (lua_pcall(L, n, 1, 0) != LUA_OK) {
     fprintf(stderr, "unbreakable dt: %s\n", lua_tostring(L, -1));
     return UB_EXIT_ERROR;
   }
   expand_series(L, -1, 0);
-  lua_getfield(L, -1, "ok");
-  int ok = lua_toboolean(L, -1);
-  lua_pop(L, 1);
+  int ok = all_ok(L, lua_gettop(L));
   if (!ok) {
-    lua_getfield(L, -1, "error");
-    fprintf(stderr, "unbreakable dt: %s\n", lua_tostring(L, -1));
+    if (lua_getfield(L, -1, "error") == LUA_TSTRING)
+      fprintf(stderr, "unbreakable dt: %s\n", lua_tostring(L, -1));
+    else
+      fprintf(stderr, "unbreakable dt: at least one call of the batch failed\n");
     lua_pop(L, 1);
   }
   if (print_json(L, -1) != 0) return UB_EXIT_ERROR;

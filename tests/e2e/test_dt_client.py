@@ -93,7 +93,7 @@ def run(cmd, sim, args, token=TOKEN, env_extra=None):
     OUTPUTS.append(proc.stdout)
     OUTPUTS.append(proc.stderr)
     doc = None
-    if proc.stdout.strip().startswith("{"):
+    if proc.stdout.strip()[:1] in ("{", "["):
         doc = json.loads(proc.stdout)
     return proc.returncode, doc, proc.stderr
 
@@ -148,6 +148,24 @@ def test_paging(cmd, sim):
     reqs = sim.requests("/api/v2/entities")
     check(len(reqs) == 4 and all("nextPageKey" in r["params"] for r in reqs[1:]),
           "pages 2..4 asked with nextPageKey alone: %d requests" % len(reqs))
+
+
+def test_batch(cmd, sim):
+    sim.reset()
+    to = now_ms()
+    calls = [["metrics", P90, {"entity_selector": "type(SERVICE)", "resolution": "Inf", "from": to - 3600000 - i,
+                               "to": to - i}] for i in range(12)]
+    calls += [["timeseries", "com.dynatrace.builtin:service.failurerate", {"from": to - 600000, "to": to,
+                                                                           "aggregation": "avg"}],
+              ["events", {"event_selector": "eventType(CUSTOM_DEPLOYMENT)"}],
+              ["nonsense"]]
+    rc, doc, err = run(cmd, sim, ["--concurrency", "5", "batch", json.dumps(calls)])
+    check(rc == 3 and isinstance(doc, list) and len(doc) == 15, "batch answers every call in order (%s)" % err)
+    check(all(r["ok"] for r in doc[:14]) and not doc[14]["ok"], "batch: 14 ok, the unknown call is an error")
+    check(all(r["request"].endswith("&to=%d&resolution=Inf" % (to - i)) for i, r in enumerate(doc[:12])),
+          "batch responses stay in call order")
+    check(doc[12]["series"][SERVICE]["values"][0] == 0.5, "batch timeseries value")
+    check(len(sim.requests()) == 14, "one request per valid call: %d" % len(sim.requests()))
 
 
 # ---- retries -----------------------------------------------------------------------
@@ -302,7 +320,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="ub_e2e_dt_") as workdir:
         sim = Sim(workdir)
         try:
-            for test in (test_every_endpoint, test_paging, test_retry_on_5xx, test_retry_after_is_honoured,
+            for test in (test_every_endpoint, test_paging, test_batch, test_retry_on_5xx, test_retry_after_is_honoured,
                          test_ratelimit_reset_is_honoured, test_no_retry_on_4xx_and_500, test_auth_errors,
                          test_overall_deadline_holds, test_hang_and_latency_hit_the_deadline,
                          test_bad_bodies_are_errors, test_response_size_cap):
