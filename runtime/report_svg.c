@@ -103,13 +103,15 @@ static void x_axis(ub_buf *out, const ub_chart_series *s, const scale *x) {
   } else {
     step = span > 0 ? fmax(1, nice_step(span, 6)) : 1;
   }
+  while (span / step > 12) step *= 2; /* windows of days or weeks */
   for (double v = x->lo; v <= x->hi + 1e-6; v += step) {
     char label[32];
     if (s->times) {
       time_t t = (time_t)((s->times[0] + v) / 1000);
       struct tm tm;
-      gmtime_r(&t, &tm);
-      strftime(label, sizeof label, "%H:%M", &tm);
+      if (!gmtime_r(&t, &tm) ||
+          !strftime(label, sizeof label, span > 86400000.0 ? "%m-%d %H:%M" : "%H:%M", &tm))
+        snprintf(label, sizeof label, "?");
     } else {
       snprintf(label, sizeof label, "%.0f", v + 1);
     }
@@ -175,12 +177,16 @@ static void legend(ub_buf *out, const ub_chart *c, double y) {
   }
 }
 
+/* X range over both series (offsets from each series' first point);
+ * out-of-order timestamps stay inside the frame. */
 static scale x_scale(const ub_chart *c) {
-  double hi = 0;
+  double lo = INFINITY, hi = -INFINITY;
   const ub_chart_series *all[] = {&c->series, &c->baseline_series};
   for (int k = 0; k < 2; k++)
-    if (all[k]->n) hi = fmax(hi, x_of(all[k], all[k]->n - 1));
-  scale s = {0, hi > 0 ? hi : 1, LEFT, W - RIGHT};
+    for (size_t i = 0; i < all[k]->n; i++) widen(&lo, &hi, x_of(all[k], i));
+  if (!isfinite(lo)) lo = 0, hi = 1;
+  if (hi <= lo) hi = lo + 1;
+  scale s = {lo, hi, LEFT, W - RIGHT};
   return s;
 }
 

@@ -763,6 +763,18 @@ static void report_escapes_policy_text(void **state) {
   assert_non_null(strstr(html, ">value 720 ms<"));
   assert_non_null(strstr(html, ">threshold 500 ms<"));
   free(html);
+  /* odd shapes stay bounded: lengths that disagree, time running
+   * backwards, a window of 30 days, strings where numbers belong */
+  e.verdict_json = "{\"verdict\":\"pass\",\"objectives\":["
+                   "{\"name\":\"a\",\"value\":\"12\",\"series\":{\"timestamps\":[1,2],\"values\":[1,2,3]}},"
+                   "{\"name\":\"b\",\"value\":2,\"series\":{\"timestamps\":[3000,2000,1000],\"values\":[1,2,3]}},"
+                   "{\"name\":\"c\",\"value\":2,\"series\":{\"timestamps\":[1795770000000,1798362000000],"
+                   "\"values\":[1,2]}},{\"name\":7,\"series\":[1,2]}]}";
+  html = render(&e);
+  assert_int_equal(count_of(html, "<svg"), 3);
+  assert_true(count_of(html, "class=\"tick\"") < 3 * 40);
+  assert_non_null(strstr(html, ">11-27 09:00<"));
+  free(html);
   e.verdict_json = "{\"verdict\": ";
   html = render(&e);
   assert_non_null(strstr(html, "the recorded verdict JSON is unreadable"));
