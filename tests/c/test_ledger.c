@@ -775,6 +775,14 @@ static void report_escapes_policy_text(void **state) {
   assert_true(count_of(html, "class=\"tick\"") < 3 * 40);
   assert_non_null(strstr(html, ">11-27 09:00<"));
   free(html);
+  /* an evaluation that ended in an error, without a verdict table */
+  ledger_evaluation err = {.id = 8, .service = "s", .stage = "t", .kind = "slo", .status = "error",
+                           .error = "Dynatrace answered 401 <Token Authentication failed>"};
+  html = render(&err);
+  assert_non_null(strstr(html, "class=\"banner v-error\""));
+  assert_non_null(strstr(html, ">ERROR<"));
+  assert_non_null(strstr(html, "Dynatrace answered 401 &lt;Token Authentication failed&gt;"));
+  free(html);
   e.verdict_json = "{\"verdict\": ";
   html = render(&e);
   assert_non_null(strstr(html, "the recorded verdict JSON is unreadable"));
