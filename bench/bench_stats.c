@@ -3,8 +3,10 @@
  *   (a) the same statistic in plain Lua on a Lua table (embedded lua_State),
  *   (b) a plain C loop that only reads the array (the memory-bandwidth floor).
  * Data: uniform random doubles with 1% missing points (NaN in C, nil holes
- * in Lua). Every figure is the median of several timed blocks; a block
- * repeats the call until it lasts about 5 ms. Kernels that select (median,
+ * in Lua). A block repeats a call until it lasts about 5 ms; every row runs
+ * rounds of (read-only block, kernel block, Lua block) back to back and
+ * prints medians: times over the rounds, ratios over the per-round ratios,
+ * so load from other processes shifts both sides of a ratio alike. Kernels that select (median,
  * percentiles) include copying the present values to the scratch buffer,
  * as the Lua binding does. Build with -DCMAKE_BUILD_TYPE=Release.
  *
@@ -208,21 +210,56 @@ static void run_once(const runner *r) {
   else lua_call_kernel(r->lb, r->lua_name, r->d->n);
 }
 
-/* Median seconds per call over blocks of about 5 ms each. */
-static double time_kernel(const runner *r, int blocks) {
+/* Calls per timed block so that a block lasts about 5 ms (at least one). */
+static long calibrate(const runner *r) {
   double t0 = now();
-  run_once(r); /* warm-up and calibration */
+  run_once(r); /* also the warm-up */
   double one = now() - t0;
   long inner = one > 0 ? (long)(5e-3 / one) : 1000;
-  if (inner < 1) inner = 1;
-  double t[64];
-  if (blocks > 64) blocks = 64;
-  for (int b = 0; b < blocks; b++) {
-    double start = now();
-    for (long i = 0; i < inner; i++) run_once(r);
-    t[b] = (now() - start) / (double)inner;
+  return inner < 1 ? 1 : inner;
+}
+
+/* Seconds per call over one block of inner calls. */
+static double time_block(const runner *r, long inner) {
+  double start = now();
+  for (long i = 0; i < inner; i++) run_once(r);
+  return (now() - start) / (double)inner;
+}
+
+typedef struct row_timing {
+  double kernel_s, lua_s, floor_s; /* medians, seconds per call */
+  double lua_ratio, floor_ratio;   /* medians of per-round ratios */
+} row_timing;
+
+enum { MAX_ROUNDS = 15 };
+
+/* Rounds of (read-only block, kernel block[, Lua block]) back to back: each
+ * ratio compares blocks measured moments apart, so a change of load on the
+ * shared machine between rows or sizes does not skew it. lua may be NULL. */
+static row_timing time_row(const runner *kernel, const runner *lua,
+                           const runner *floor_r, int rounds, int lua_rounds) {
+  double tk[MAX_ROUNDS], tl[MAX_ROUNDS], tf[MAX_ROUNDS], rl[MAX_ROUNDS], rf[MAX_ROUNDS];
+  long ik = calibrate(kernel), il = lua ? calibrate(lua) : 0, iff = calibrate(floor_r);
+  if (rounds > MAX_ROUNDS) rounds = MAX_ROUNDS;
+  if (lua_rounds > rounds) lua_rounds = rounds;
+  for (int b = 0; b < rounds; b++) {
+    tf[b] = time_block(floor_r, iff);
+    tk[b] = time_block(kernel, ik);
+    rf[b] = tk[b] / tf[b];
+    if (lua && b < lua_rounds) {
+      tl[b] = time_block(lua, il);
+      rl[b] = tl[b] / tk[b];
+    }
   }
-  return median_of(t, blocks);
+  row_timing t = {0};
+  t.kernel_s = median_of(tk, rounds);
+  t.floor_s = median_of(tf, rounds);
+  t.floor_ratio = median_of(rf, rounds);
+  if (lua) {
+    t.lua_s = median_of(tl, lua_rounds);
+    t.lua_ratio = median_of(rl, lua_rounds);
+  }
+  return t;
 }
 
 typedef struct kernel_row {
@@ -246,36 +283,39 @@ static const kernel_row ROWS[] = {
     {"mannwhitney", k_mannwhitney, "mannwhitney", 1},
 };
 
+static void print_row(const char *name, const row_timing *t, size_t n) {
+  printf("%-22s %10.3f %12.2f %11.1fx %14.2f\n", name, t->kernel_s * 1e9 / (double)n,
+         t->lua_s * 1e9 / (double)n, t->lua_ratio, t->floor_ratio);
+}
+
 static void bench_size(size_t n, const double *v, double *scratch) {
   bench_data d = {v, n, scratch};
   lua_bench lb;
   lua_setup(&lb, v, n);
-  int c_blocks = n >= 10000000 ? 5 : 9;
-  int lua_blocks = n >= 10000000 ? 3 : n >= 1000000 ? 5 : 9;
+  int big = n >= 10000000;
+  int rounds = big ? 5 : 9, lua_rounds = big ? 3 : n >= 1000000 ? 5 : 9;
   runner floor_r = {k_floor, NULL, &d, &lb};
-  double floor_s = time_kernel(&floor_r, c_blocks);
-  printf("\nn = %zu  (C: median of %d blocks; Lua: median of %d blocks, %s for sorting kernels)\n",
-         n, c_blocks, lua_blocks, n >= 10000000 ? "1 block" : "the same");
-  printf("%-22s %10s %12s %12s %14s\n", "kernel", "ns/point", "Lua ns/point", "Lua / C", "C / read floor");
-  printf("%-22s %10.3f %12s %12s %14.2f\n", "read-only C loop", floor_s * 1e9 / (double)n, "-", "-", 1.0);
+  row_timing fl = time_row(&floor_r, NULL, &floor_r, rounds, 0);
+  printf("\nn = %zu  (medians of %d rounds; Lua: %d rounds, %s for sorting kernels)\n", n,
+         rounds, lua_rounds, big ? "1 round" : "the same");
+  printf("%-22s %10s %12s %12s %14s\n", "kernel", "ns/point", "Lua ns/point", "Lua / C",
+         "C / read floor");
+  printf("%-22s %10.3f %12s %12s %14.2f\n", "read-only C loop", fl.kernel_s * 1e9 / (double)n,
+         "-", "-", 1.0);
   for (size_t k = 0; k < sizeof ROWS / sizeof ROWS[0]; k++) {
     runner cr = {ROWS[k].c, NULL, &d, &lb}, lr = {NULL, ROWS[k].lua, &d, &lb};
-    double c_s = time_kernel(&cr, c_blocks);
-    int blocks = ROWS[k].sorts_in_lua && n >= 10000000 ? 1 : lua_blocks;
-    double l_s = time_kernel(&lr, blocks);
-    printf("%-22s %10.3f %12.2f %11.1fx %14.2f\n", ROWS[k].name, c_s * 1e9 / (double)n,
-           l_s * 1e9 / (double)n, l_s / c_s, c_s / floor_s);
+    row_timing t = time_row(&cr, &lr, &floor_r, rounds,
+                            ROWS[k].sorts_in_lua && big ? 1 : lua_rounds);
+    print_row(ROWS[k].name, &t, n);
   }
   /* the same kernels called from Lua through the module */
-  const struct { const char *name, *mod, *lua; } via[] = {
-      {"mean via module", "mod_mean", "mean"},
-      {"p90 linear via module", "mod_p90_linear", "p90_linear"}};
+  const struct { const char *name, *mod, *lua; int sorts; } via[] = {
+      {"mean via module", "mod_mean", "mean", 0},
+      {"p90 linear via module", "mod_p90_linear", "p90_linear", 1}};
   for (size_t k = 0; k < 2; k++) {
     runner mr = {NULL, via[k].mod, &d, &lb}, lr = {NULL, via[k].lua, &d, &lb};
-    double m_s = time_kernel(&mr, c_blocks);
-    double l_s = time_kernel(&lr, n >= 10000000 ? 1 : lua_blocks);
-    printf("%-22s %10.3f %12.2f %11.1fx %14.2f\n", via[k].name, m_s * 1e9 / (double)n,
-           l_s * 1e9 / (double)n, l_s / m_s, m_s / floor_s);
+    row_timing t = time_row(&mr, &lr, &floor_r, rounds, via[k].sorts && big ? 1 : lua_rounds);
+    print_row(via[k].name, &t, n);
   }
   fflush(stdout);
   lua_close(lb.L);
