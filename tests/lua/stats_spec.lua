@@ -456,4 +456,31 @@ describe("series", function()
     assert.is_nil(j[2])
     assert.are.equal(2, j:mean())
   end)
+
+  it("pools a real Dynatrace payload like Python's sum(values) / len(values)", function()
+    local ok, json = pcall(require, "unbreakable.json")
+    if not ok then return pending("unbreakable.json not available") end
+    local path = (os.getenv("UB_SHARED") or "../shared")
+      .. "/fixtures/dynatrace/metrics-v2-query_200_three-series_splitby-service_resolution-10m.json"
+    local f = assert(io.open(path, "rb"))
+    local doc = json.decode(f:read("a"))
+    f:close()
+    local list = {}
+    for _, item in ipairs(doc.result[1].data) do
+      list[#list + 1] = stats.series(item.values, {
+        n = #item.timestamps, timestamps = item.timestamps, entity = item.dimensions[1],
+      })
+    end
+    -- expected values computed with CPython 3.11 on the same file
+    assert.are.equal(1, list[1]:count())
+    assert.are.equal(2038121.0, list[1]:mean())
+    assert.are.equal(427013.9166666667, list[2]:mean())
+    assert.are.equal(686.0195121951219, list[3]:mean())
+    local pooled = stats.merge(list)
+    assert.are.equal(432, #pooled)
+    assert.are.equal(89, pooled:count())
+    assert.are.equal(4656458.1, pooled:sum())
+    assert.are.equal(52319.753932584266, pooled:mean())
+    assert.are.equal(647, pooled:median())
+  end)
 end)
