@@ -92,6 +92,8 @@ def run(cmd, sim, args, token=TOKEN, env_extra=None):
     proc = subprocess.run(cmd + args, capture_output=True, text=True, env=env, timeout=120)
     OUTPUTS.append(proc.stdout)
     OUTPUTS.append(proc.stderr)
+    check("Sanitizer" not in proc.stderr and "runtime error:" not in proc.stderr,
+          "no sanitizer report for %s: %s" % (args[:2], proc.stderr[-2000:]))
     doc = None
     if proc.stdout.strip()[:1] in ("{", "["):
         doc = json.loads(proc.stdout)
