@@ -1,6 +1,7 @@
-/* buf.c: growable byte buffer. */
+/* buf.c: growable byte buffer, and reading a whole file into one. */
 #include "buf.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,4 +65,34 @@ char *ub_buf_steal(ub_buf *b, size_t *len) {
   if (len) *len = b->len;
   ub_buf_init(b);
   return d;
+}
+
+char *ub_read_all(const char *path, size_t max, size_t *len, char *err, size_t errlen) {
+  FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+  if (!f) {
+    snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    return NULL;
+  }
+  ub_buf b;
+  ub_buf_init(&b);
+  char chunk[65536];
+  size_t n;
+  int too_big = 0;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+    if (b.len + n > max) { too_big = 1; break; }
+    ub_buf_append(&b, chunk, n);
+  }
+  int bad = ferror(f) || b.failed;
+  if (f != stdin) fclose(f);
+  if (too_big || bad) {
+    if (too_big) snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
+    else snprintf(err, errlen, "cannot read %s", path);
+    ub_buf_free(&b);
+    return NULL;
+  }
+  if (ub_buf_reserve(&b, 0) != 0) {
+    snprintf(err, errlen, "out of memory reading %s", path);
+    return NULL;
+  }
+  return ub_buf_steal(&b, len);
 }

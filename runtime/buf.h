@@ -22,4 +22,8 @@ int ub_buf_printf(ub_buf *b, const char *fmt, ...)
 /* Takes the data out of the buffer (caller frees); the buffer is reset. */
 char *ub_buf_steal(ub_buf *b, size_t *len);
 
+/* Reads a whole file ("-" = stdin) of at most max bytes; NUL-terminated,
+ * caller frees. NULL with err naming the file and the problem. */
+char *ub_read_all(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+
 #endif

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "buf.h"  /* ub_read_all */
+
 /* Exit statuses shared by every command. */
 enum {
   UB_EXIT_OK = 0,
@@ -37,7 +39,5 @@ int ub_wants_help(int argc, char **argv);
 const char *ub_stdlib_dir(void);
 const char *ub_policies_dir(void);
 
-/* Reads a whole file ("-" = stdin) up to max bytes; caller frees. */
-char *ub_read_all(const char *path, size_t max, size_t *len, char *err, size_t errlen);
 
 #endif

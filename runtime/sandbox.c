@@ -345,37 +345,8 @@ sb_status sb_run_policy(sandbox *sb, const sb_policy *policy, sb_push_fn push,
   return finish_run(sb, status, policy->name);
 }
 
-static char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-    return NULL;
-  }
-  ub_buf b;
-  ub_buf_init(&b);
-  char chunk[8192];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-    if (b.len + n > max) {
-      snprintf(err, errlen, "%s: file larger than %zu bytes", path, max);
-      fclose(f);
-      ub_buf_free(&b);
-      return NULL;
-    }
-    ub_buf_append(&b, chunk, n);
-  }
-  int bad = ferror(f) || b.failed;
-  fclose(f);
-  if (bad) {
-    snprintf(err, errlen, "cannot read %s", path);
-    ub_buf_free(&b);
-    return NULL;
-  }
-  return ub_buf_steal(&b, len);
-}
-
 char *sb_read_source(const char *path, size_t *len, char *err, size_t errlen) {
-  return read_file(path, (size_t)4 << 20, len, err, errlen);
+  return ub_read_all(path, (size_t)4 << 20, len, err, errlen);
 }
 
 sb_status sb_run(sandbox *sb, const char *policy_path, sb_push_fn push_args,
