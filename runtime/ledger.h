@@ -213,7 +213,11 @@ typedef struct ledger_action {
 } ledger_action;
 
 int ledger_action_get(ub_ledger *l, const char *idempotency_key, ledger_action *out);
+/* Every action of kind (NULL: any) recorded for key, oldest first. */
+int ledger_actions_for_key(ub_ledger *l, const char *kind, const char *key,
+                           ledger_action **out, size_t *count);
 void ledger_action_free(ledger_action *a);
+void ledger_actions_free(ledger_action *v, size_t count);
 
 /* Formats Unix ms as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
 void ledger_format_time(int64_t ms, char out[32]);

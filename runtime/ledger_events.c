@@ -145,25 +145,29 @@ int ledger_action_update(ub_ledger *l, int64_t id, const char *state, const char
   return ledger_write(l, action_update_in_tx, &a);
 }
 
+#define ACTION_COLUMNS "id, created_ms, updated_ms, kind, key, idempotency_key, state, payload"
+
+static void read_action(sqlite3_stmt *st, ledger_action *out, int *oom) {
+  out->id = sqlite3_column_int64(st, 0);
+  out->created_ms = sqlite3_column_int64(st, 1);
+  out->updated_ms = sqlite3_column_int64(st, 2);
+  out->kind = ledger_col_dup(st, 3, oom);
+  out->key = ledger_col_dup(st, 4, oom);
+  out->idempotency_key = ledger_col_dup(st, 5, oom);
+  out->state = ledger_col_dup(st, 6, oom);
+  out->payload_json = ledger_col_dup(st, 7, oom);
+}
+
 int ledger_action_get(ub_ledger *l, const char *idempotency_key, ledger_action *out) {
   sqlite3_stmt *st;
   int oom = 0;
   memset(out, 0, sizeof *out);
-  if (ledger_prepare(l, "SELECT id, created_ms, updated_ms, kind, key, idempotency_key, state,"
-                        " payload FROM actions WHERE idempotency_key = ?", &st) != LEDGER_OK)
+  if (ledger_prepare(l, "SELECT " ACTION_COLUMNS " FROM actions WHERE idempotency_key = ?",
+                     &st) != LEDGER_OK)
     return LEDGER_ERROR;
   int rc = ledger_bind_redacted(l, st, 1, idempotency_key);
   if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    out->id = sqlite3_column_int64(st, 0);
-    out->created_ms = sqlite3_column_int64(st, 1);
-    out->updated_ms = sqlite3_column_int64(st, 2);
-    out->kind = ledger_col_dup(st, 3, &oom);
-    out->key = ledger_col_dup(st, 4, &oom);
-    out->idempotency_key = ledger_col_dup(st, 5, &oom);
-    out->state = ledger_col_dup(st, 6, &oom);
-    out->payload_json = ledger_col_dup(st, 7, &oom);
-  }
+  if (rc == SQLITE_ROW) read_action(st, out, &oom);
   sqlite3_finalize(st);
   if (rc == SQLITE_DONE) return LEDGER_NOT_FOUND;
   if (rc != SQLITE_ROW) return ledger_sql_error(l, "reading an action");
@@ -182,4 +186,44 @@ void ledger_action_free(ledger_action *a) {
   free(a->state);
   free(a->payload_json);
   memset(a, 0, sizeof *a);
+}
+
+int ledger_actions_for_key(ub_ledger *l, const char *kind, const char *key,
+                           ledger_action **out, size_t *count) {
+  sqlite3_stmt *st;
+  size_t cap = 0;
+  int rc, oom = 0;
+  *out = NULL;
+  *count = 0;
+  if (ledger_prepare(l, "SELECT " ACTION_COLUMNS " FROM actions WHERE key = ?1"
+                        " AND (?2 IS NULL OR kind = ?2) ORDER BY id", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  rc = ledger_bind_redacted(l, st, 1, key ? key : "");
+  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 2, kind);
+  while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+    if ((rc = sqlite3_step(st)) != SQLITE_ROW) break;
+    if (*count == cap) {
+      size_t ncap = cap ? cap * 2 : 8;
+      ledger_action *grown = realloc(*out, ncap * sizeof *grown);
+      if (!grown) { oom = 1; break; }
+      *out = grown;
+      cap = ncap;
+    }
+    memset(&(*out)[*count], 0, sizeof **out);
+    read_action(st, &(*out)[(*count)++], &oom);
+    if (oom) break;
+  }
+  sqlite3_finalize(st);
+  if (!oom && rc == SQLITE_DONE) return LEDGER_OK;
+  if (oom) ledger_set_error(l, "out of memory reading actions");
+  else ledger_sql_error(l, "reading actions");
+  ledger_actions_free(*out, *count);
+  *out = NULL;
+  *count = 0;
+  return LEDGER_ERROR;
+}
+
+void ledger_actions_free(ledger_action *v, size_t count) {
+  for (size_t i = 0; i < count; i++) ledger_action_free(&v[i]);
+  free(v);
 }

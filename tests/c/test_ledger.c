@@ -533,6 +533,25 @@ static void events_and_actions(void **state) {
   assert_string_equal(a.kind, "rollback");
   ledger_action_free(&a);
   assert_int_equal(ledger_action_get(l, "nope", &a), LEDGER_NOT_FOUND);
+  int64_t a3 = 0;
+  assert_int_equal(ledger_action_put(l, "comment", "P-123", "P-123:comment", "sent", NULL, &a3, NULL),
+                   LEDGER_OK);
+  assert_int_equal(ledger_action_put(l, "comment", "P-999", "P-999:comment", "sent", NULL, &a3, NULL),
+                   LEDGER_OK);
+  ledger_action *list;
+  size_t n;
+  assert_int_equal(ledger_actions_for_key(l, NULL, "P-123", &list, &n), LEDGER_OK);
+  assert_int_equal(n, 2);
+  assert_string_equal(list[0].kind, "rollback");
+  assert_string_equal(list[1].kind, "comment");
+  ledger_actions_free(list, n);
+  assert_int_equal(ledger_actions_for_key(l, "comment", "P-123", &list, &n), LEDGER_OK);
+  assert_int_equal(n, 1);
+  assert_string_equal(list[0].idempotency_key, "P-123:comment");
+  ledger_actions_free(list, n);
+  assert_int_equal(ledger_actions_for_key(l, NULL, "P-000", &list, &n), LEDGER_OK);
+  assert_int_equal(n, 0);
+  ledger_actions_free(list, n);
   ledger_close(l);
   assert_int_equal(sql_int(f->path, "SELECT count(*) FROM deployment_events"), 1);
 }
