@@ -1,6 +1,7 @@
 /* cli.c: helpers shared by the commands. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
