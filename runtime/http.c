@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,9 +204,12 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud) {
 
 /* ---- one attempt -------------------------------------------------- */
 
-static long min_positive(long a, int64_t remaining) {
-  if (remaining <= 0) return a;
-  return remaining < a ? (long)remaining : a;
+/* A timeout of at most `a` ms that also ends by the deadline (0 = none). */
+static long bounded(long a, int64_t now, int64_t deadline) {
+  if (!deadline) return a;
+  int64_t left = deadline - now;
+  if (left < 1) left = 1;
+  return left < a ? (long)left : a;
 }
 
 static int build_headers(ub_http_request *r) {
@@ -228,7 +232,7 @@ static int set_method(CURL *e, const ub_http_request *r) {
   return 0;
 }
 
-static int configure(ub_http *h, CURL *e, ub_http_request *r, int64_t remaining) {
+static int configure(ub_http *h, CURL *e, ub_http_request *r, int64_t now, int64_t deadline) {
   const ub_http_opts *o = &h->opts;
   int bad = 0;
   bad |= curl_easy_setopt(e, CURLOPT_URL, r->url) != CURLE_OK;
@@ -240,9 +244,9 @@ static int configure(ub_http *h, CURL *e, ub_http_request *r, int64_t remaining)
   bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
   if (o->ca_bundle) bad |= curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_bundle) != CURLE_OK;
   bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                          min_positive(o->connect_timeout_ms, remaining)) != CURLE_OK;
+                          bounded(o->connect_timeout_ms, now, deadline)) != CURLE_OK;
   bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
-                          min_positive(o->attempt_timeout_ms, remaining)) != CURLE_OK;
+                          bounded(o->attempt_timeout_ms, now, deadline)) != CURLE_OK;
   bad |= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK;
   bad |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
   bad |= curl_easy_setopt(e, CURLOPT_USERAGENT,
@@ -271,7 +275,7 @@ static int start_attempt(ub_http *h, ub_http_request *r, int64_t now, int64_t de
   r->priv_too_large = r->priv_oom = 0;
   r->priv_cap = h->opts.max_response_bytes;
   CURL *e = curl_easy_init();
-  if (!e || build_headers(r) != 0 || configure(h, e, r, deadline ? deadline - now : 0) != 0 ||
+  if (!e || build_headers(r) != 0 || configure(h, e, r, now, deadline) != 0 ||
       curl_multi_add_handle(h->multi, e) != CURLM_OK) {
     if (e) curl_easy_cleanup(e);
     fail_request(r, UB_HTTP_ETRANSPORT, "could not set up the HTTP request");
@@ -284,29 +288,38 @@ static int start_attempt(ub_http *h, ub_http_request *r, int64_t now, int64_t de
 
 /* ---- ending an attempt -------------------------------------------- */
 
-/* Schedules another attempt after `wait` ms, or ends the request when no
- * attempt is left or the wait would pass the deadline. */
+/* Appends "; note" (or "note") to the request's error text. */
+static void add_note(ub_http_request *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add_note(ub_http_request *r, const char *fmt, ...) {
+  size_t used = strlen(r->error);
+  if (used + 3 >= sizeof r->error) return;
+  if (used) { memcpy(r->error + used, "; ", 3); used += 2; }
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->error + used, sizeof r->error - used, fmt, ap);
+  va_end(ap);
+}
+
+/* Schedules another attempt after `wait` ms, or ends the request with
+ * `final` (and a note saying why) when no attempt is left, the server
+ * asks for too long a wait, or the wait would pass the deadline. */
 static void retry_or_finish(ub_http *h, ub_http_request *r, long wait, int64_t now,
                             int64_t deadline, ub_http_result final) {
   if (r->attempts >= h->opts.max_attempts) {
     r->result = final;
-    return;
-  }
-  if (wait > h->opts.max_wait_ms) {
+    if (r->attempts > 1) add_note(r, "gave up after %d attempts", r->attempts);
+  } else if (wait > h->opts.max_wait_ms) {
     r->result = final;
-    snprintf(r->error, sizeof r->error,
-             "not retried: the server asked to wait %ld ms, more than the limit of %ld ms",
-             wait, h->opts.max_wait_ms);
-    return;
-  }
-  if (deadline && now + wait >= deadline) {
+    add_note(r, "not retried: the server asked to wait %ld ms, more than the limit of %ld ms", wait,
+             h->opts.max_wait_ms);
+  } else if (deadline && now + wait >= deadline) {
     r->result = final;
-    snprintf(r->error, sizeof r->error,
-             "not retried: waiting %ld ms would pass the deadline", wait);
-    return;
+    add_note(r, "not retried: waiting %ld ms would pass the deadline", wait);
+  } else {
+    r->priv_not_before = now + wait;
+    r->waited_ms += wait;
   }
-  r->priv_not_before = now + wait;
-  r->waited_ms += wait;
 }
 
 /* Server-requested waits: Retry-After on any retryable answer; the
@@ -338,11 +351,6 @@ static void finish_transport(ub_http *h, ub_http_request *r, CURLcode code, int6
     return;
   }
   retry_or_finish(h, r, next_wait(h, r, 0), now, deadline, UB_HTTP_ETRANSPORT);
-  if (r->result == UB_HTTP_ETRANSPORT && strcmp(r->error, detail) != 0) {
-    char note[sizeof r->error];
-    memcpy(note, r->error, sizeof note);
-    snprintf(r->error, sizeof r->error, "%.119s; %.120s", detail, note);
-  }
 }
 
 static void finish_attempt(ub_http *h, ub_http_request *r, CURLcode code, int64_t now,

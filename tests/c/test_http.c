@@ -300,6 +300,7 @@ static void test_gives_up_after_max_attempts(void **state) {
   assert_int_equal(r.status, 503);
   assert_int_equal(r.attempts, 4);
   assert_int_equal(hits("/always503"), 4);
+  assert_string_equal(r.error, "gave up after 4 attempts");
   ub_http_request_clear(&r);
 }
 
@@ -405,7 +406,7 @@ static void test_refused_connection_is_retried_then_fails(void **state) {
   assert_int_equal(r.result, UB_HTTP_ETRANSPORT);
   assert_int_equal(r.attempts, 3);
   assert_int_equal(r.status, 0);
-  assert_true(r.error[0] != '\0');
+  assert_non_null(strstr(r.error, "; gave up after 3 attempts"));
   ub_http_request_clear(&r);
   ub_http_free(h);
   close(fd);
