@@ -498,6 +498,57 @@ static void test_call_targets_and_argument_errors(void **state) {
   ub_recorder_free(rec);
 }
 
+/* ---- robustness ------------------------------------------------------ */
+
+static uint64_t next_rand(uint64_t *s) {
+  *s ^= *s << 13;
+  *s ^= *s >> 7;
+  *s ^= *s << 17;
+  return *s;
+}
+
+/* Truncates, flips and inserts bytes in real answers: every decoder must
+ * either succeed or report an error, with the Lua stack balanced. */
+static void test_decoders_survive_mutations(void **state) {
+  (void)state;
+  const char *files[] = {"metrics-v2-query_200_three-series_splitby-service_resolution-10m.json",
+                         "timeseries-v1_GET-by-id_200_dataResult_service-responsetime_constructed.json",
+                         "timeseries-v1_200_result_app-useractions_count_relativeTime-hour_dtcli-cache.json",
+                         "problems-v2-get-by-id_200_open-problem_with-evidence.json"};
+  static const char noise[] = "{}[],:\"\\0123456789.eE-+ntrufalse\x01\xff";
+  uint64_t seed = 0x9E3779B97F4A7C15ull;
+  lua_State *L = luaL_newstate();
+  luaL_requiref(L, "unbreakable.stats", luaopen_unbreakable_stats, 0);
+  lua_settop(L, 0);
+  int decoded = 0, rejected = 0;
+  for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
+    size_t n;
+    char *orig = read_fixture(files[f], &n);
+    char *buf = malloc(n + 16);
+    for (int i = 0; i < 400; i++) {
+      memcpy(buf, orig, n);
+      size_t len = n;
+      int kind = (int)(next_rand(&seed) % 3);
+      size_t at = (size_t)(next_rand(&seed) % n);
+      if (kind == 0) len = at;
+      else if (kind == 1) buf[at] = noise[next_rand(&seed) % (sizeof noise - 1)];
+      else { memmove(buf + at + 1, buf + at, n - at); buf[at] = noise[next_rand(&seed) % (sizeof noise - 1)]; len++; }
+      char err[256];
+      int top = lua_gettop(L);
+      int rc = (f == 0 ? dt_decode_metrics : f < 3 ? dt_decode_timeseries : dt_decode_json)(L, buf, len, err,
+                                                                                           sizeof err);
+      assert_int_equal(lua_gettop(L), top + (rc == 0));
+      if (rc == 0) decoded++;
+      else { rejected++; assert_true(err[0] != '\0'); }
+      lua_settop(L, top);
+    }
+    free(buf);
+    free(orig);
+  }
+  assert_true(decoded > 0 && rejected > 0);
+  lua_close(L);
+}
+
 /* ---- inside the sandbox ------------------------------------------- */
 
 static int bind_replay(lua_State *L, void *ud) {
@@ -565,6 +616,7 @@ int main(void) {
       cmocka_unit_test(test_unbound_module_fails_closed),
       cmocka_unit_test(test_call_targets_and_argument_errors),
       cmocka_unit_test(test_policy_reads_through_the_sandbox),
+      cmocka_unit_test(test_decoders_survive_mutations),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
