@@ -30,7 +30,7 @@
 enum { MAX_HITS = 16 };
 
 typedef struct route_log {
-  char path[32];
+  char path[64];
   int hits;
   int64_t mono_ms[MAX_HITS];    /* arrival times, monotonic */
   int64_t epoch_ms[MAX_HITS];   /* arrival times, wall clock */
@@ -109,6 +109,8 @@ static enum MHD_Result route_request(struct MHD_Connection *c, const char *url) 
   int n = log_hit(url);
   char hdr[64];
   if (!strcmp(url, "/ok")) return reply(c, 200, "{\"ok\":true}", NULL, NULL);
+  if (!strcmp(url, "http://upstream.invalid/via-proxy"))   /* absolute form: we are the proxy */
+    return reply(c, 200, "{\"proxied\":true}", NULL, NULL);
   if (!strcmp(url, "/flaky"))
     return n < 2 ? reply(c, 503, "{\"error\":{\"code\":503}}", NULL, NULL)
                  : reply(c, 200, "{\"ok\":3}", NULL, NULL);
@@ -436,6 +438,24 @@ static void test_redirects_are_not_followed(void **state) {
   ub_http_request_clear(&r);
 }
 
+static void test_proxy_from_environment(void **state) {
+  (void)state;
+  char proxy[64];
+  snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", srv.port);
+  setenv("http_proxy", proxy, 1);
+  unsetenv("no_proxy");
+  unsetenv("NO_PROXY");
+  ub_http *h = ub_http_new(NULL);
+  ub_http_request r = {.url = "http://upstream.invalid/via-proxy"};
+  assert_int_equal(ub_http_run(h, &r, 1, 0), 0);
+  unsetenv("http_proxy");
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.response.data, "{\"proxied\":true}");
+  assert_int_equal(hits("http://upstream.invalid/via-proxy"), 1);
+  ub_http_request_clear(&r);
+  ub_http_free(h);
+}
+
 static void test_parse_wait(void **state) {
   (void)state;
   int64_t now = 1700000000000;
@@ -570,6 +590,7 @@ int main(void) {
       cmocka_unit_test(test_only_http_protocols),
       cmocka_unit_test(test_redirects_are_not_followed),
       cmocka_unit_test(test_tls_is_verified_and_ca_bundle_is_used),
+      cmocka_unit_test(test_proxy_from_environment),
       cmocka_unit_test(test_parse_wait),
       cmocka_unit_test(test_backoff_grows_and_is_capped),
   };
