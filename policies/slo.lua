@@ -22,11 +22,8 @@ end
 local function stored_evaluations(ctx)
   local rows = {}
   for _, p in ipairs(ctx.previous or {}) do
-    local v = p.verdict or {}
-    local keptn = type(v.keptn) == "table" and v.keptn or {}
-    local evaluation = type(keptn.evaluation) == "table" and keptn.evaluation or {}
     rows[#rows + 1] = { id = tostring(p.id), result = p.result, invalidated = false,
-                        indicatorResults = evaluation.indicatorResults or v.indicatorResults or {} }
+                        indicatorResults = p.indicatorResults or {} }
   end
   return rows
 end

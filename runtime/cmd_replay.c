@@ -99,6 +99,9 @@ static int load_evaluation(const replay_args *a, ledger_evaluation *e) {
   char path[2048], err[600];
   if (ledger_resolve_path(a->ledger, path, sizeof path, err, sizeof err) != 0)
     return ub_usage_error("replay", "%s", err);
+  FILE *probe = fopen(path, "rb"); /* never create a ledger just to read it */
+  if (!probe) return ub_usage_error("replay", "no ledger at %s", path);
+  fclose(probe);
   ub_ledger *l = ledger_open(path, err, sizeof err);
   if (!l) return ub_usage_error("replay", "%s", err);
   int rc = ledger_get_evaluation(l, a->id, e);

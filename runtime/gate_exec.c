@@ -98,29 +98,38 @@ static int ledger_start(gate_args *a, const ub_gate_job *job, const char *token,
   return 0;
 }
 
+/* Content type of a response, kept so a replay passes the same checks. */
+static char *headers_json(const ub_exchange *x) {
+  if (!x->content_type) return NULL;
+  ub_buf h;
+  ub_buf_init(&h);
+  ub_buf_puts(&h, "{\"content-type\":");
+  json_append_string(&h, x->content_type, strlen(x->content_type));
+  ub_buf_puts(&h, "}");
+  return ub_buf_steal(&h, NULL);
+}
+
+/* Records every response in one transaction, then the verdict. */
 static int ledger_finish(ub_ledger *l, int64_t id, const ub_gate_job *job, ub_recorder *rec) {
-  for (size_t i = 0; i < ub_recorder_count(rec); i++) {
+  size_t n = ub_recorder_count(rec);
+  ledger_request *reqs = calloc(n ? n : 1, sizeof *reqs);
+  if (!reqs) return -1;
+  for (size_t i = 0; i < n; i++) {
     const ub_exchange *x = ub_recorder_get(rec, i);
-    ub_buf headers;
-    ub_buf_init(&headers);
-    if (x->content_type) {
-      ub_buf_puts(&headers, "{\"content-type\":");
-      json_append_string(&headers, x->content_type, strlen(x->content_type));
-      ub_buf_puts(&headers, "}");
-    }
-    ledger_request r = {.seq = (int)i + 1, .binding = "dynatrace", .method = x->method,
-                        .url = x->target, .status = (int)x->status,
-                        .response_headers = headers.data,
-                        .response_body = x->body, .response_body_len = x->body_len,
-                        .error = x->error};
-    int rc = ledger_add_request(l, id, &r);
-    ub_buf_free(&headers);
-    if (rc != LEDGER_OK) return -1;
+    reqs[i] = (ledger_request){.seq = (int)i + 1, .binding = "dynatrace", .method = x->method,
+                               .url = x->target, .status = (int)x->status,
+                               .response_headers = headers_json(x), .response_body = x->body,
+                               .response_body_len = x->body_len, .error = x->error};
   }
+  int rc = n ? ledger_add_requests(l, id, reqs, n) : LEDGER_OK;
+  for (size_t i = 0; i < n; i++) free((char *)reqs[i].response_headers);
+  free(reqs);
+  if (rc != LEDGER_OK) return -1;
   char timings[64];
   snprintf(timings, sizeof timings, "{\"policy_ms\":%.0f}", job->policy_ms);
   ledger_eval_result res = {.status = job->error[0] ? "error" : "finished",
                             .verdict = job->verdict, .verdict_json = job->verdict_json.data,
+                            .has_score = job->has_score, .score = job->score,
                             .timings_json = timings, .error = job->error[0] ? job->error : NULL};
   return ledger_finish_evaluation(l, id, &res) == LEDGER_OK ? 0 : -1;
 }

@@ -67,6 +67,12 @@ static int check_verdict(lua_State *L, ub_gate_job *job, int v) {
       snprintf(job->verdict, sizeof job->verdict, "%s", verdict);
       const char *kind = raw_string(L, v, "error_kind");
       snprintf(job->error_kind, sizeof job->error_kind, "%s", kind ? kind : "");
+      lua_pushliteral(L, "score");
+      if (lua_rawget(L, v) == LUA_TNUMBER) {
+        job->has_score = 1;
+        job->score = lua_tonumber(L, -1);
+      }
+      lua_pop(L, 1);
       const char *summary = raw_string(L, v, "summary");
       snprintf(job->summary, sizeof job->summary, "%s", summary ? summary : "");
       return 0;

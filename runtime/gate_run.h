@@ -25,6 +25,8 @@ typedef struct ub_gate_job {
   char verdict[16];           /* pass|warning|fail|inconclusive|error */
   char error_kind[16];        /* "input" when the inputs were invalid */
   char summary[1024];         /* the verdict's summary line */
+  int has_score;              /* the verdict has a numeric score (SLO gate) */
+  double score;
   ub_buf verdict_json;        /* canonical one-line JSON of the verdict */
   ub_buf rendered;            /* the report in the chosen format */
   char error[1200];           /* why the policy failed, if it did */

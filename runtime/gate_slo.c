@@ -66,8 +66,28 @@ static void wait_for_data(gate_args *a, int64_t to) {
   a->now += wait;
 }
 
+/* Appends the raw JSON of the top-level "indicatorResults" of a stored
+ * verdict ([] when it has none): all a baseline needs of it. */
+static void append_indicator_results(ub_buf *out, const char *verdict_json) {
+  json_reader r;
+  json_reader_init(&r, verdict_json, strlen(verdict_json), 200);
+  size_t start = 0, end = 0;
+  if (json_next(&r) == JSON_OBJECT) {
+    for (json_token t = json_next(&r); t == JSON_STRING && !end; t = json_next(&r)) {
+      int wanted = strcmp(r.str.data, "indicatorResults") == 0;
+      size_t at = json_offset(&r);
+      t = json_next(&r);
+      if (json_skip(&r, t) != 0) break;
+      if (wanted && t == JSON_ARRAY) { start = at; end = json_offset(&r); }
+    }
+  }
+  json_reader_free(&r);
+  if (end > start) ub_buf_append(out, verdict_json + start, end - start);
+  else ub_buf_puts(out, "[]");
+}
+
 /* Earlier finished, valid evaluations of this service and stage, newest
- * first, as JSON: [{"id":..,"result":..,"verdict":{...}}]. */
+ * first, as JSON: [{"id":..,"result":..,"indicatorResults":[...]}]. */
 static int previous_evaluations(const gate_args *a, ub_buf *out) {
   char path[2048], err[600];
   ub_buf_puts(out, "[");
@@ -87,8 +107,10 @@ static int previous_evaluations(const gate_args *a, ub_buf *out) {
   for (size_t i = 0, k = 0; rc == 0 && i < n; i++) {
     if (!rows[i].verdict_json || !rows[i].verdict) continue;
     const char *result = strcmp(rows[i].verdict, "error") == 0 ? "fail" : rows[i].verdict;
-    ub_buf_printf(out, "%s{\"id\":%lld,\"result\":\"%s\",\"verdict\":%s}", k++ ? "," : "",
-                  (long long)rows[i].id, result, rows[i].verdict_json);
+    ub_buf_printf(out, "%s{\"id\":%lld,\"result\":\"%s\",\"indicatorResults\":", k++ ? "," : "",
+                  (long long)rows[i].id, result);
+    append_indicator_results(out, rows[i].verdict_json);
+    ub_buf_putc(out, '}');
   }
   ledger_evaluations_free(rows, n);
   ledger_close(l);
