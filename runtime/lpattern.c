@@ -248,23 +248,26 @@ static const char *match_items(lp_state *ms, const char *s, const char *p) {
       break;
     }
     const char *ep = class_end(ms, p);
-    int ok = s < ms->src_end && single_matches((unsigned char)*s, p, ep);
-    switch (ep < ms->p_end ? *ep : '\0') {
-    case '?':
-      if (ok) {
-        const char *r = do_match(ms, s + 1, ep + 1);
-        if (r) return r;
-      }
+    char suffix = ep < ms->p_end ? *ep : '\0';
+    if (s >= ms->src_end || !single_matches((unsigned char)*s, p, ep)) {
+      if (suffix != '*' && suffix != '?' && suffix != '-') return NULL;
+      p = ep + 1; /* an optional item that cannot match here: skip it */
+      continue;
+    }
+    switch (suffix) {
+    case '?': {
+      const char *r = do_match(ms, s + 1, ep + 1);
+      if (r) return r;
       p = ep + 1;
       continue;
+    }
     case '+':
-      return ok ? max_expand(ms, s + 1, p, ep) : NULL;
+      return max_expand(ms, s + 1, p, ep);
     case '*':
       return max_expand(ms, s, p, ep);
     case '-':
       return min_expand(ms, s, p, ep);
     default:
-      if (!ok) return NULL;
       s++;
       p = ep;
       continue;
@@ -324,8 +327,7 @@ int lp_push_captures(lp_state *ms, const char *s, const char *e) {
 }
 
 int lp_has_specials(const char *p, size_t lp) {
-  /* Like stock Lua, a NUL ends the search for special characters. */
-  for (size_t i = 0; i < lp && p[i] != '\0'; i++)
-    if (strchr("^$*+?.([%-", p[i])) return 1;
+  for (size_t i = 0; i < lp; i++)
+    if (p[i] != '\0' && strchr("^$*+?.([%-", p[i])) return 1;
   return 0;
 }
