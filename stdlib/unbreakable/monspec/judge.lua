@@ -51,6 +51,22 @@ function M.scalefactor(cmp, entry, compat)
   return 0
 end
 
+-- The points of a measured series for the report's chart: timestamps and
+-- values (missing as null), at most MAX_CHART_POINTS by an even stride.
+local MAX_CHART_POINTS = 600
+function M.chart(series)
+  if series == nil or #series == 0 then return nil end
+  local n = #series
+  local step = math.max(1, math.ceil(n / MAX_CHART_POINTS))
+  local ts, vals = verdict.array({}), verdict.array({})
+  for i = 1, n, step do
+    ts[#ts + 1] = series:timestamp(i) or null
+    local v = series[i]
+    vals[#vals + 1] = v == nil and null or v
+  end
+  return { timestamps = ts, values = vals }
+end
+
 local function skeleton(m, target)
   local e = m.entry
   local src, cmp = m.sides.source, m.sides.compare
@@ -63,6 +79,10 @@ local function skeleton(m, target)
     points = { source = src and src.points or 0 }, side = "source", violation = false,
   }
   obj[e.kind] = e.id
+  if not target.compat then
+    obj.series = M.chart(src and src.series)
+    obj.baseline_series = M.chart(cmp and cmp.series)
+  end
   if target.mode == "pullcompare" then
     obj.entities.compare = verdict.array(cmp and cmp.entities or {})
     obj.requests.compare = cmp and cmp.request or null

@@ -106,6 +106,7 @@ local function timeseries_value(resp, req, stats, compat)
     end
   end
   local merged = #list == 1 and list[1] or stats.merge(list)
+  m.series = merged
   m.points = stats.count(merged)
   local v = stats.mean(merged)
   if v ~= nil and math.type(v) == "integer" then v = v + 0.0 end
