@@ -17,10 +17,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#if __has_include("sb_strlib.h") /* TEMP until the bounded string library lands */
 #include "sb_strlib.h"
-#define SB_HAVE_STRLIB 1
-#endif
 
 static const char loading_marker = 0;
 
@@ -379,9 +376,7 @@ int sb_lib_prepare(lua_State *L) {
   lua_pushnil(L);
   lua_setfield(L, -2, "dump");
   lua_getfield(L, tpl, LUA_TABLIBNAME);
-#ifdef SB_HAVE_STRLIB
   sb_strlib_install(L, lua_absindex(L, -2), lua_absindex(L, -1));
-#endif
   lua_pop(L, 2);
   lua_getfield(L, tpl, LUA_COLIBNAME);
   wrap_original(L, lua_gettop(L), "resume");
