@@ -347,7 +347,7 @@ static int encode_table(encoder *e, int t) {
     if (e->seen[i] == p) return enc_fail(e, "cycle: a table contains itself");
   if (!lua_checkstack(e->L, 8)) return enc_fail(e, "out of stack");
   e->seen[e->depth] = p;
-  lua_Integer n;
+  lua_Integer n = 0;
   int kind = classify(e, t, &n);
   if (kind < 0) return -1;
   if (kind == 1) return encode_array(e, t, n);
