@@ -1,0 +1,336 @@
+/* test_sb_strlib.c: the budgeted string.rep, table.concat, table.move and
+ * table.sort (sb_strlib.c, sb_tablib.c) against stock Lua 5.4 in a second
+ * state: results, error messages and the order of metamethod calls; sorts
+ * of random arrays; inconsistent comparators terminate; long loops are
+ * stopped by a test budget function and by the real sandbox. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "buf.h"
+#include "sandbox.h"
+#include "sb_strlib.h"
+
+/* ---- two states: stock and ours ---- */
+
+/* Test budget: counts calls in the registry, raises past the limit. */
+static void test_budget(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, "test_budget_calls");
+  lua_Integer calls = lua_tointeger(L, -1) + 1;
+  lua_pop(L, 1);
+  lua_pushinteger(L, calls);
+  lua_setfield(L, LUA_REGISTRYINDEX, "test_budget_calls");
+  lua_getfield(L, LUA_REGISTRYINDEX, "test_budget_limit");
+  lua_Integer limit = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (limit > 0 && calls > limit) luaL_error(L, "budget exceeded");
+}
+
+static void set_budget_limit(lua_State *L, lua_Integer limit) {
+  lua_pushinteger(L, limit);
+  lua_setfield(L, LUA_REGISTRYINDEX, "test_budget_limit");
+  lua_pushinteger(L, 0);
+  lua_setfield(L, LUA_REGISTRYINDEX, "test_budget_calls");
+}
+
+static lua_Integer budget_calls(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, "test_budget_calls");
+  lua_Integer calls = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return calls;
+}
+
+/* Helpers both states see: a deterministic generator and a list printer. */
+static const char prelude[] =
+  "function lcg(seed) local x = seed return function(n)\n"
+  "  x = (x * 1103515245 + 12345) % 2147483648 return x % n end end\n"
+  "function list(t, n) local r = {} for i = 1, n or #t do r[i] = tostring(rawget(t, i)) end\n"
+  "  return table.concat(r, ',') end\n";
+
+typedef struct states {
+  lua_State *stock, *ours;
+} states;
+
+static lua_State *new_state(int ours) {
+  lua_State *L = luaL_newstate();
+  assert_non_null(L);
+  luaL_openlibs(L);
+  if (ours) {
+    lua_getglobal(L, "string");
+    lua_getglobal(L, "table");
+    sb_strlib_install_with(L, -2, -1, test_budget);
+    lua_pop(L, 2);
+  }
+  assert_int_equal(luaL_dostring(L, prelude), LUA_OK);
+  return L;
+}
+
+static int setup_states(void **state) {
+  static states st;
+  st.stock = new_state(0);
+  st.ours = new_state(1);
+  *state = &st;
+  return 0;
+}
+
+static int teardown_states(void **state) {
+  states *st = *state;
+  lua_close(st->stock);
+  lua_close(st->ours);
+  return 0;
+}
+
+/* Runs src in L and describes its results (or its error) in out. */
+static void run_describe(lua_State *L, const char *src, ub_buf *out) {
+  int base = lua_gettop(L);
+  ub_buf_reset(out);
+  if (luaL_dostring(L, src) != LUA_OK) ub_buf_puts(out, "error: ");
+  for (int i = base + 1; i <= lua_gettop(L); i++) {
+    size_t len = 0;
+    ub_buf_puts(out, luaL_typename(L, i));
+    ub_buf_putc(out, '=');
+    if (lua_type(L, i) == LUA_TSTRING || lua_type(L, i) == LUA_TNUMBER) {
+      lua_pushvalue(L, i);
+      const char *text = lua_tolstring(L, -1, &len);
+      ub_buf_append(out, text, len);
+      lua_pop(L, 1);
+    } else if (lua_type(L, i) == LUA_TBOOLEAN) {
+      ub_buf_puts(out, lua_toboolean(L, i) ? "true" : "false");
+    }
+    ub_buf_putc(out, '|');
+  }
+  lua_settop(L, base);
+}
+
+static void compare_chunks(states *st, const char *const *chunks, size_t n) {
+  ub_buf a, b;
+  ub_buf_init(&a);
+  ub_buf_init(&b);
+  for (size_t i = 0; i < n; i++) {
+    run_describe(st->stock, chunks[i], &a);
+    run_describe(st->ours, chunks[i], &b);
+    assert_false(a.failed || b.failed);
+    if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0) {
+      print_error("%s\n  stock: %.300s\n  ours:  %.300s\n", chunks[i], a.data, b.data);
+      fail();
+    }
+  }
+  ub_buf_free(&a);
+  ub_buf_free(&b);
+}
+
+/* Runs src in our state; its results joined by '|' (static buffer). */
+static const char *ours(states *st, const char *src) {
+  static char result[512];
+  lua_State *L = st->ours;
+  int base = lua_gettop(L);
+  if (luaL_dostring(L, src) != LUA_OK) {
+    snprintf(result, sizeof result, "error: %s", lua_tostring(L, -1));
+  } else {
+    result[0] = '\0';
+    for (int i = base + 1; i <= lua_gettop(L); i++) {
+      size_t used = strlen(result);
+      snprintf(result + used, sizeof result - used, "%s%s", i > base + 1 ? "|" : "",
+               luaL_tolstring(L, i, NULL));
+      lua_pop(L, 1);
+    }
+  }
+  lua_settop(L, base);
+  return result;
+}
+
+static void assert_error(states *st, const char *src, const char *msg) {
+  const char *got = ours(st, src);
+  size_t lg = strlen(got), lm = strlen(msg);
+  if (strncmp(got, "error: ", 7) != 0 || lg < lm || strcmp(got + lg - lm, msg) != 0) {
+    print_error("%s\n  expected error: %s\n  got: %s\n", src, msg, got);
+    fail();
+  }
+}
+
+/* ---- string.rep ---- */
+
+static void test_rep_like_stock(void **state) {
+  static const char *const chunks[] = {
+    "return string.rep('ab', 3, ',')", "return string.rep('', 5, 'x')",
+    "return string.rep('x', 0)", "return string.rep('x', -1, 'y')",
+    "return string.rep('abc', 1, '--')", "return string.rep('x', 2^31)",
+    "return string.rep('xx', 2^30)", "return string.rep('x', 2^30, 'y')",
+    "return string.rep()", "return string.rep('x', 1.5)", "return string.rep('x', '3')",
+    "return string.rep('x', 3, {})", "return ('ab'):rep(2)", "return string.rep(12, 2, 3)",
+    "return string.rep('abcdefg', 300000)", "return string.rep('x', 3000000, 'yz')",
+    "return string.rep(('q'):rep(2000000) .. 'r', 2, '|')",
+    "return string.rep('a\\0b', 5, '\\0')",
+  };
+  compare_chunks(*state, chunks, sizeof chunks / sizeof chunks[0]);
+}
+
+static void test_rep_empty_never_loops(void **state) {
+  states *st = *state;
+  set_budget_limit(st->ours, 0);
+  /* stock Lua loops 1e18 times here */
+  assert_string_equal(ours(st, "return #string.rep('', 1e18)"), "0");
+  assert_string_equal(ours(st, "return #string.rep('', math.maxinteger, '')"), "0");
+  assert_int_equal(budget_calls(st->ours), 0);
+  assert_string_equal(ours(st, "return string.rep('', 3, '-')"), "--");
+}
+
+/* ---- table.concat and table.move ---- */
+
+static void test_concat_like_stock(void **state) {
+  static const char *const chunks[] = {
+    "return table.concat({1, 2.5, 'x'}, ', ')", "return table.concat({})",
+    "return table.concat({}, ', ', 3, 1)", "return table.concat({'a', 'b'}, 3)",
+    "return table.concat({[math.maxinteger] = 'a'}, ',', math.maxinteger, math.maxinteger)",
+    "return table.concat({[math.mininteger] = 'a', [math.mininteger + 1] = 'b'}, ',', math.mininteger, math.mininteger + 1)",
+    "return table.concat({1, {}, 3})", "return table.concat({1, nil, 3}, '', 1, 3)",
+    "return table.concat({}, {})", "return table.concat(1)", "return table.concat({'a'}, '', 1.5)",
+    "return table.concat({'a', 'b', 'c'}, '-', 2)", "return table.concat({'a', 'b', 'c'}, '-', -1, 2)",
+    "local log = {} local t = setmetatable({}, {__index = function(_, i) log[#log + 1] = i return 'v' .. i end,\n"
+    "  __len = function() log[#log + 1] = 'len' return 3 end})\n"
+    "return table.concat(t, ','), table.concat(log, ' ')",
+    "local t = setmetatable({}, {__index = function(_, i) return i end}) return table.concat(t, ',', -2, 2)",
+    "local u = setmetatable({}, {__index = function(_, i) return 'x' end, __len = function() return 2 end})\n"
+    "return table.concat(u)",
+  };
+  compare_chunks(*state, chunks, sizeof chunks / sizeof chunks[0]);
+}
+
+static void test_move_like_stock(void **state) {
+  static const char *const chunks[] = {
+    "return list(table.move({1, 2, 3}, 1, 3, 2))",
+    "return list(table.move({1, 2, 3, 4, 5}, 2, 5, 1))",
+    "return list(table.move({1, 2, 3}, 1, 3, 3))",
+    "local d = {9} return list(table.move({1, 2, 3}, 1, 3, 2, d)), list(d)",
+    "return list(table.move({1, 2}, 3, 1, 1))",
+    "return table.move({}, -1, math.maxinteger, 1)",
+    "return table.move({}, 1, 3, math.maxinteger)",
+    "return table.move({}, 1, 2)", "return table.move(1, 1, 1, 1)",
+    "return table.move({}, 1, 1, 1, 2)",
+    "return list(table.move({}, math.maxinteger - 2, math.maxinteger, 1), 3)",
+    "return list(table.move({[math.mininteger] = 'a'}, math.mininteger, math.mininteger, 1))",
+    "local log = {}\n"
+    "local src = setmetatable({}, {__index = function(_, k) log[#log + 1] = 'r' .. k return k * 10 end})\n"
+    "local dst = setmetatable({}, {__newindex = function(t, k, v) log[#log + 1] = 'w' .. k .. '=' .. v rawset(t, k, v) end})\n"
+    "table.move(src, 1, 5, 3, dst) return table.concat(log, ' ')",
+    "local log, data = {}, {1, 2, 3, 4, 5}\n"
+    "local t = setmetatable({}, {__index = function(_, k) log[#log + 1] = 'r' .. k return data[k] end,\n"
+    "  __newindex = function(_, k, v) log[#log + 1] = 'w' .. k data[k] = v end})\n"
+    "table.move(t, 1, 4, 2) return table.concat(log, ' '), list(data)",
+  };
+  compare_chunks(*state, chunks, sizeof chunks / sizeof chunks[0]);
+}
+
+/* ---- table.sort ---- */
+
+static void test_sort_like_stock(void **state) {
+  static const char *const chunks[] = {
+    "local t = {} table.sort(t) return list(t)", "local t = {5} table.sort(t) return list(t)",
+    "local t = {2, 1} table.sort(t) return list(t)",
+    "local r = {} for _, n in ipairs{3, 7, 12, 13, 14, 25, 100, 1000, 5000} do\n"
+    "  local g, t = lcg(n), {} for i = 1, n do t[i] = g(n // 2 + 1) end\n"
+    "  table.sort(t) r[#r + 1] = list(t) end return table.concat(r, ';')",
+    "local g, t = lcg(7), {} for i = 1, 3000 do t[i] = g(1000) / 7 end table.sort(t) return list(t)",
+    "local g, t = lcg(9), {} for i = 1, 2000 do t[i] = ('k' .. g(500)) end table.sort(t) return list(t)",
+    "local g, t = lcg(3), {} for i = 1, 2000 do t[i] = g(300) end\n"
+    "table.sort(t, function(a, b) return a > b end) return list(t)",
+    "local t = {} for i = 1, 1000 do t[i] = i end table.sort(t) return list(t)",
+    "local t = {} for i = 1, 1000 do t[i] = -i end table.sort(t) return list(t)",
+    "local g, t = lcg(5), {} for i = 1, 500 do t[i] = {k = g(20), i = i} end\n"
+    "table.sort(t, function(a, b) return a.k < b.k end)\n"
+    "local r = {} for i = 1, #t do r[i] = t[i].k end return table.concat(r, ',')",
+    "local g, data = lcg(11), {} for i = 1, 300 do data[i] = g(1000) end\n"
+    "local t = setmetatable({}, {__index = data, __newindex = data, __len = function() return #data end})\n"
+    "table.sort(t) return list(data), rawlen(t)",
+    "return table.sort({1, 2, 3}, 3)", "return table.sort(1)",
+    "return table.sort(setmetatable({}, {__len = function() return math.maxinteger end}))",
+    "return table.sort({1, 'x'})", "return table.sort({3, 2, 1}, function(a, b) error('boom') end)",
+    "return table.sort({3, 2, 1}, function(a, b) error({}) end)",
+  };
+  compare_chunks(*state, chunks, sizeof chunks / sizeof chunks[0]);
+}
+
+/* Sorts with a broken comparator must end, with an error or with the same
+ * elements in some order. */
+static void test_sort_inconsistent_comparators(void **state) {
+  states *st = *state;
+  assert_error(st, "local t = {} for i = 1, 100 do t[i] = i end\n"
+                   "table.sort(t, function(a, b) return true end)",
+               "invalid order function for sorting");
+  assert_error(st, "local t = {3, 1, 2, 2, 5} table.sort(t, function(a, b) return a <= b end)",
+               "invalid order function for sorting");
+  assert_string_equal(ours(st, "local t = {3, 1, 2, 5} table.sort(t, function(a, b) return a <= b end)\n"
+                               "return list(t)"), "1,2,3,5");
+  static const char multiset_kept[] =
+    "local g, t, sum = lcg(%d), {}, 0 for i = 1, 400 do t[i] = g(50) sum = sum + t[i] end\n"
+    "local ok = pcall(table.sort, t, function(a, b) return g(3) == 0 end)\n"
+    "local after = 0 for i = 1, 400 do after = after + t[i] end\n"
+    "return #t, after == sum";
+  for (int seed = 1; seed <= 20; seed++) {
+    char src[512];
+    snprintf(src, sizeof src, multiset_kept, seed);
+    assert_string_equal(ours(st, src), "400|true");
+  }
+  /* a comparator that empties the table while sorting: an error, no crash */
+  const char *got = ours(st, "local t = {} for i = 1, 100 do t[i] = 100 - i end\n"
+                             "return pcall(table.sort, t, function(a, b) t[#t] = nil return a < b end)");
+  assert_true(strncmp(got, "false|", 6) == 0);
+}
+
+/* ---- budget ---- */
+
+static void test_budget_stops_long_loops(void **state) {
+  states *st = *state;
+  set_budget_limit(st->ours, 20);
+  assert_error(st, "table.move({}, 1, 1e12, 2)", "budget exceeded");
+  set_budget_limit(st->ours, 20);
+  assert_error(st, "return table.concat(setmetatable({}, {__index = function() return '' end}), '', 1, 1e12)",
+               "budget exceeded");
+  set_budget_limit(st->ours, 5);
+  assert_error(st, "local t = {} for i = 1, 20000 do t[i] = -i end table.sort(t)", "budget exceeded");
+  set_budget_limit(st->ours, 10);
+  assert_error(st, "return #string.rep('x', 1e8)", "budget exceeded");
+  /* without a limit, the work is checked about every 1000 steps */
+  set_budget_limit(st->ours, 0);
+  assert_string_equal(ours(st, "local t = {} for i = 1, 10000 do t[i] = -i end table.sort(t) return t[1]"),
+                      "-10000");
+  assert_true(budget_calls(st->ours) >= 10000 / 1024);
+}
+
+static void test_sandbox_stops_table_move(void **state) {
+  (void)state;
+  sb_limits lim;
+  sb_default_limits(&lim);
+  lim.seconds = 0.2;
+  sandbox *sb = sb_new(&lim, "/tmp");
+  assert_non_null(sb);
+  static const char bomb[] = "return pcall(table.move, {}, 1, 1e15, 2)";
+  sb_policy p = {"move.lua", bomb, sizeof bomb - 1, "/tmp"};
+  assert_int_equal(sb_run_policy(sb, &p, NULL, NULL, NULL), SB_ELIMIT);
+  assert_int_equal(sb_killed(sb), SB_KILL_TIMEOUT);
+  static const char empty_rep[] = "assert(string.rep('', 1e18) == '') return true";
+  sb_policy q = {"rep.lua", empty_rep, sizeof empty_rep - 1, "/tmp"};
+  assert_int_equal(sb_run_policy(sb, &q, NULL, NULL, NULL), SB_OK);
+  sb_free(sb);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_rep_like_stock),
+    cmocka_unit_test(test_rep_empty_never_loops),
+    cmocka_unit_test(test_concat_like_stock),
+    cmocka_unit_test(test_move_like_stock),
+    cmocka_unit_test(test_sort_like_stock),
+    cmocka_unit_test(test_sort_inconsistent_comparators),
+    cmocka_unit_test(test_budget_stops_long_loops),
+    cmocka_unit_test(test_sandbox_stops_table_move),
+  };
+  return cmocka_run_group_tests(tests, setup_states, teardown_states);
+}
