@@ -4,6 +4,7 @@
  * Lua's all-in-one loader. It links the same host library as the CLI. */
 #include <lua.h>
 
+#include "ldynatrace.h"
 #include "ljson.h"
 #include "lseries.h"
 #include "yaml_lua.h"
@@ -15,6 +16,7 @@ int luaopen_unbreakable(lua_State *L) {
     {"json", luaopen_unbreakable_json},
     {"stats", luaopen_unbreakable_stats},
     {"yaml", luaopen_unbreakable_yaml},
+    {"dynatrace", luaopen_unbreakable_dynatrace},
   };
   lua_newtable(L);
   for (size_t i = 0; i < sizeof mods / sizeof mods[0]; i++) {

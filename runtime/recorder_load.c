@@ -78,7 +78,7 @@ static int int_field(loader *l, json_token t, long *out) {
 }
 
 static int exchange_field(loader *l, const char *key, json_token t, ub_exchange *x) {
-  long v;
+  long v = 0;
   if (!strcmp(key, "method")) return t == JSON_STRING ? opt_string(l, t, &x->method) : fail(l, "method must be a string");
   if (!strcmp(key, "target")) return t == JSON_STRING ? opt_string(l, t, &x->target) : fail(l, "target must be a string");
   if (!strcmp(key, "content_type")) return opt_string(l, t, &x->content_type);
@@ -120,7 +120,7 @@ static int read_top(loader *l, ub_recorder *rec) {
   json_token t;
   while ((t = json_next(&l->r)) == JSON_STRING) {
     if (!strcmp(l->r.str.data, "version")) {
-      long v;
+      long v = 0;
       if (int_field(l, json_next(&l->r), &v)) return -1;
       if (v != 1) return fail(l, "unsupported version (expected 1)");
     } else if (!strcmp(l->r.str.data, "exchanges")) {
