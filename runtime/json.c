@@ -291,6 +291,23 @@ int json_skip(json_reader *r, json_token first) {
 
 /* ---- Lua builder ---- */
 
+#define ARRAY_MT_KEY "unbreakable.json.array"
+
+void json_mark_array(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 2);
+    lua_pushliteral(L, "json.array");
+    lua_setfield(L, -2, "__name");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY);
+  }
+  lua_setmetatable(L, idx);
+}
+
 static int build_value(lua_State *L, json_reader *r, json_token t);
 
 static int build_array(lua_State *L, json_reader *r) {
@@ -298,7 +315,10 @@ static int build_array(lua_State *L, json_reader *r) {
   lua_Integer i = 0;
   for (;;) {
     json_token t = json_next(r);
-    if (t == JSON_ARRAY_END) return 0;
+    if (t == JSON_ARRAY_END) {
+      if (i == 0) json_mark_array(L, -1); /* [] stays [] when encoded again */
+      return 0;
+    }
     if (build_value(L, r, t) != 0) return -1;
     lua_rawseti(L, -2, ++i);
   }

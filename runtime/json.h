@@ -49,6 +49,9 @@ size_t json_offset(const json_reader *r);
 int json_decode_lua(lua_State *L, const char *data, size_t len, int max_depth,
                     char *err, size_t errlen);
 void *json_null(void);
+/* Marks the table at idx as an array, so that it encodes as [] even when
+ * empty (the metatable json.array() uses). */
+void json_mark_array(lua_State *L, int idx);
 
 /* Encodes the value at idx with raw accessors only (no metamethods run):
  * keys sorted, integers as integers, floats in shortest round-trip form

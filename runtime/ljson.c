@@ -7,7 +7,6 @@
 #include "buf.h"
 #include "json.h"
 
-#define ARRAY_MT_KEY "unbreakable.json.array"
 #define MAX_DEPTH 200
 
 static int l_decode(lua_State *L) {
@@ -54,8 +53,7 @@ static int l_array(lua_State *L) {
   if (lua_isnoneornil(L, 1)) lua_newtable(L);
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
-  lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY);
-  lua_setmetatable(L, 1);
+  json_mark_array(L, 1);
   return 1;
 }
 
@@ -88,17 +86,6 @@ int luaopen_unbreakable_json(lua_State *L) {
     {"decode", l_decode},   {"encode", l_encode}, {"encode_py", l_encode_py},
     {"array", l_array},     {"ordered", l_ordered},
     {"format_number", l_format_number}, {NULL, NULL}};
-  if (lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushliteral(L, "json.array");
-    lua_setfield(L, -2, "__name");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    lua_setfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY);
-  } else {
-    lua_pop(L, 1);
-  }
   luaL_newlib(L, funcs);
   lua_pushlightuserdata(L, json_null());
   lua_setfield(L, -2, "null");
