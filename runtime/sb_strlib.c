@@ -3,7 +3,7 @@
  * of sb_tablib.c) into a sandbox's library tables. Behaviour follows the
  * Lua 5.4 reference manual (§6.4) and stock Lua 5.4.4's observable results
  * and messages; the matching itself is lpattern.c. */
-#define _GNU_SOURCE /* memmem: linear-time substring search */
+#define _GNU_SOURCE /* memmem: linear-time substring search (glibc) */
 #include "sb_strlib.h"
 
 #include <limits.h>
@@ -41,9 +41,28 @@ static size_t start_offset(lua_Integer pos, size_t len) {
 
 /* ---- find and match ---- */
 
+/* First occurrence of needle (nl > 0) in hay: memchr and memcmp, which is
+ * fastest on ordinary text, until the compared bytes exceed the haystack
+ * size (a quadratic case such as ("a"):rep(n) against ("a"):rep(n/2).."b"),
+ * then glibc's linear-time memmem. Total work stays linear in hl + nl. */
+static const char *find_substring(const char *hay, size_t hl, const char *needle,
+                                  size_t nl) {
+  if (nl > hl) return NULL;
+  const char *last = hay + (hl - nl); /* last possible start */
+  size_t work = 0, work_max = hl + ((size_t)1 << 16);
+  for (const char *p = hay; p <= last; p++) {
+    p = memchr(p, needle[0], (size_t)(last - p) + 1);
+    if (!p) return NULL;
+    if (memcmp(p + 1, needle + 1, nl - 1) == 0) return p;
+    work += nl;
+    if (work > work_max) return memmem(p + 1, (size_t)(hay + hl - (p + 1)), needle, nl);
+  }
+  return NULL;
+}
+
 static int plain_find(lua_State *L, const char *s, size_t ls, size_t init,
                       const char *p, size_t lp) {
-  const char *hit = lp == 0 ? s + init : memmem(s + init, ls - init, p, lp);
+  const char *hit = lp == 0 ? s + init : find_substring(s + init, ls - init, p, lp);
   if (!hit) {
     luaL_pushfail(L);
     return 1;

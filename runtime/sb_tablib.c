@@ -2,10 +2,12 @@
  * (installed by sb_strlib_install). Elements are read and written with
  * lua_geti/lua_seti, so __index, __newindex and __len apply as in stock
  * Lua 5.4. table.sort is a stable merge sort (insertion sort on short
- * runs) with a scratch table for half the array: it terminates after
- * O(n log n) comparisons whatever the comparator answers, and a final
- * pass raises "invalid order function for sorting" when the comparator
- * left the array out of its own order. */
+ * runs): it terminates after O(n log n) comparisons whatever the
+ * comparator answers, and a final pass raises "invalid order function for
+ * sorting" when the comparator left the array out of its own order.
+ * Arrays up to SORT_ON_STACK_MAX elements are sorted on the Lua stack
+ * (read once, written back once, untouched when the order function is
+ * found invalid); longer ones in place with a scratch table for half. */
 #include "sb_strlib.h"
 
 #include <limits.h>
@@ -14,6 +16,7 @@
 
 #define STEP_INTERVAL 1024  /* elements or comparisons between checks */
 #define INSERTION_MAX 12    /* runs this short are sorted by insertion */
+#define SORT_ON_STACK_MAX (1 << 17) /* leaves most of the stack to comparators */
 
 /* ---- shared ---- */
 
@@ -119,7 +122,8 @@ static int sb_tab_move(lua_State *L) {
 
 /* ---- sort ---- */
 
-/* Stack during a sort: 1 the list, 2 the comparator or nil, 3 scratch. */
+/* Stack during a sort: 1 the list, 2 the comparator or nil, then the
+ * elements and scratch slots (on the stack) or a scratch table at 3. */
 #define SORT_LIST 1
 #define SORT_CMP 2
 #define SORT_SCRATCH 3
@@ -147,7 +151,7 @@ static int list_less(stepper *st, lua_Integer j, lua_Integer i) {
   return less;
 }
 
-static void insertion_sort(stepper *st, lua_Integer lo, lua_Integer hi) {
+static void table_insertion_sort(stepper *st, lua_Integer lo, lua_Integer hi) {
   lua_State *L = st->L;
   for (lua_Integer i = lo + 1; i <= hi; i++) {
     lua_geti(L, SORT_LIST, i);
@@ -167,7 +171,7 @@ static void insertion_sort(stepper *st, lua_Integer lo, lua_Integer hi) {
 /* Merges the sorted runs list[lo..mid] and list[mid+1..hi]. The left run
  * is copied to the scratch table; the heads of both runs stay on the
  * stack, so writes to list[k] (k below the right head) lose nothing. */
-static void merge(stepper *st, lua_Integer lo, lua_Integer mid, lua_Integer hi) {
+static void table_merge(stepper *st, lua_Integer lo, lua_Integer mid, lua_Integer hi) {
   lua_State *L = st->L;
   if (!list_less(st, mid + 1, mid)) return; /* already in order */
   lua_Integer left_n = mid - lo + 1;
@@ -203,22 +207,87 @@ static void merge(stepper *st, lua_Integer lo, lua_Integer mid, lua_Integer hi) 
   }
 }
 
-static void merge_sort(stepper *st, lua_Integer lo, lua_Integer hi) {
+static void table_merge_sort(stepper *st, lua_Integer lo, lua_Integer hi) {
   if (hi - lo < INSERTION_MAX) {
-    insertion_sort(st, lo, hi);
+    table_insertion_sort(st, lo, hi);
     return;
   }
   lua_Integer mid = lo + (hi - lo) / 2;
-  merge_sort(st, lo, mid);
-  merge_sort(st, mid + 1, hi);
-  merge(st, lo, mid, hi);
+  table_merge_sort(st, lo, mid);
+  table_merge_sort(st, mid + 1, hi);
+  table_merge(st, lo, mid, hi);
 }
 
 /* A consistent order function leaves no element before a smaller one. */
-static void check_sorted(stepper *st, lua_Integer n) {
+static void table_check_sorted(stepper *st, lua_Integer n) {
   for (lua_Integer i = 1; i < n; i++)
     if (list_less(st, i + 1, i))
       luaL_error(st->L, "invalid order function for sorting");
+}
+
+static void sort_in_table(stepper *st, lua_Integer n) {
+  lua_createtable(st->L, (int)(n / 2 + 1), 0); /* SORT_SCRATCH */
+  table_merge_sort(st, 1, n);
+  table_check_sorted(st, n);
+}
+
+/* The same on stack slots [lo, hi]; no table access at all. */
+static void stack_insertion_sort(stepper *st, int lo, int hi) {
+  lua_State *L = st->L;
+  for (int i = lo + 1; i <= hi; i++) {
+    lua_pushvalue(L, i);
+    int j = i - 1;
+    for (; j >= lo && sort_less(st, -1, j); j--) lua_copy(L, j, j + 1);
+    lua_replace(L, j + 1);
+  }
+}
+
+/* Merges slots [lo, mid] and [mid+1, hi] through the scratch slots. */
+static void stack_merge(stepper *st, int lo, int mid, int hi, int scratch) {
+  lua_State *L = st->L;
+  if (!sort_less(st, mid + 1, mid)) return; /* already in order */
+  int left_n = mid - lo + 1;
+  for (int k = 0; k < left_n; k++) lua_copy(L, lo + k, scratch + k);
+  int i = scratch, left_end = scratch + left_n, j = mid + 1, k = lo;
+  while (i < left_end && j <= hi) {
+    if (sort_less(st, j, i)) lua_copy(L, j++, k++);
+    else lua_copy(L, i++, k++);
+  }
+  while (i < left_end) lua_copy(L, i++, k++);
+}
+
+static void stack_merge_sort(stepper *st, int lo, int hi, int scratch) {
+  if (hi - lo < INSERTION_MAX) {
+    stack_insertion_sort(st, lo, hi);
+    return;
+  }
+  int mid = lo + (hi - lo) / 2;
+  stack_merge_sort(st, lo, mid, scratch);
+  stack_merge_sort(st, mid + 1, hi, scratch);
+  stack_merge(st, lo, mid, hi, scratch);
+}
+
+/* Reads list[1..n] onto the stack, sorts there, checks, writes back.
+ * Returns 0 when the stack cannot hold them. */
+static int sort_on_stack(stepper *st, int n) {
+  lua_State *L = st->L;
+  int first = lua_gettop(L) + 1, scratch = first + n;
+  if (n > SORT_ON_STACK_MAX || !lua_checkstack(L, n + n / 2 + 8)) return 0;
+  for (int i = 1; i <= n; i++) {
+    lua_geti(L, SORT_LIST, i);
+    step(st);
+  }
+  lua_settop(L, scratch + n / 2);
+  stack_merge_sort(st, first, scratch - 1, scratch);
+  for (int i = first; i < scratch - 1; i++)
+    if (sort_less(st, i + 1, i)) luaL_error(L, "invalid order function for sorting");
+  for (int i = 1; i <= n; i++) {
+    lua_pushvalue(L, first + i - 1);
+    lua_seti(L, SORT_LIST, i);
+    step(st);
+  }
+  lua_settop(L, first - 1);
+  return 1;
 }
 
 static int sb_tab_sort(lua_State *L) {
@@ -230,10 +299,8 @@ static int sb_tab_sort(lua_State *L) {
   lua_settop(L, 2);
   stepper st;
   stepper_init(&st, L);
-  lua_createtable(L, (int)(n / 2 + 1), 0); /* SORT_SCRATCH */
   luaL_checkstack(L, 8, "table.sort");
-  merge_sort(&st, 1, n);
-  check_sorted(&st, n);
+  if (!sort_on_stack(&st, (int)n)) sort_in_table(&st, n);
   return 0;
 }
 
