@@ -1,4 +1,4 @@
-/* sb_tablib.c: table.concat, table.move and table.sort with a step budget
+/* sb_tablib.c: table.concat, insert, move, remove and sort with a step budget
  * (installed by sb_strlib_install). Elements are read and written with
  * lua_geti/lua_seti, so __index, __newindex and __len apply as in stock
  * Lua 5.4. table.sort is a stable merge sort (insertion sort on short
@@ -117,6 +117,55 @@ static int sb_tab_move(lua_State *L) {
     }
   }
   lua_pushvalue(L, dest);
+  return 1;
+}
+
+/* ---- insert and remove: a lying __len must not make them loop ---- */
+
+static int sb_tab_insert(lua_State *L) {
+  check_table(L, 1, TAB_R | TAB_W | TAB_L);
+  lua_Integer first_empty = luaL_len(L, 1) + 1;
+  lua_Integer pos = first_empty;
+  switch (lua_gettop(L)) {
+  case 2:
+    break;
+  case 3: {
+    pos = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, (lua_Unsigned)pos - 1u < (lua_Unsigned)first_empty, 2,
+                  "position out of bounds");
+    stepper st;
+    stepper_init(&st, L);
+    for (lua_Integer i = first_empty; i > pos; i--) { /* shift up */
+      lua_geti(L, 1, i - 1);
+      lua_seti(L, 1, i);
+      step(&st);
+    }
+    break;
+  }
+  default:
+    return luaL_error(L, "wrong number of arguments to 'insert'");
+  }
+  lua_seti(L, 1, pos);
+  return 0;
+}
+
+static int sb_tab_remove(lua_State *L) {
+  check_table(L, 1, TAB_R | TAB_W | TAB_L);
+  lua_Integer size = luaL_len(L, 1);
+  lua_Integer pos = luaL_optinteger(L, 2, size);
+  if (pos != size) /* stock Lua 5.4.4 names argument 1 here */
+    luaL_argcheck(L, (lua_Unsigned)pos - 1u <= (lua_Unsigned)size, 1,
+                  "position out of bounds");
+  stepper st;
+  stepper_init(&st, L);
+  lua_geti(L, 1, pos); /* the removed value */
+  for (; pos < size; pos++) { /* shift down */
+    lua_geti(L, 1, pos + 1);
+    lua_seti(L, 1, pos);
+    step(&st);
+  }
+  lua_pushnil(L);
+  lua_seti(L, 1, pos);
   return 1;
 }
 
@@ -307,8 +356,8 @@ static int sb_tab_sort(lua_State *L) {
 /* ---- registration ---- */
 
 static const luaL_Reg table_functions[] = {
-  {"concat", sb_tab_concat}, {"move", sb_tab_move}, {"sort", sb_tab_sort},
-  {NULL, NULL}};
+  {"concat", sb_tab_concat}, {"insert", sb_tab_insert}, {"move", sb_tab_move},
+  {"remove", sb_tab_remove}, {"sort", sb_tab_sort},     {NULL, NULL}};
 
 void sb_tablib_register(lua_State *L, int table_index) {
   table_index = lua_absindex(L, table_index);

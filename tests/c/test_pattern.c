@@ -403,6 +403,20 @@ static void test_captures_and_anchors(void **state) {
   assert_string_equal(ours(st, "return string.match('  key = value ', '^%s*(%w+)%s*=%s*(%w+)%s*$')"), "key|value");
 }
 
+/* Long needles: memchr/memcmp would be quadratic; the search switches to
+ * a linear one and still finds the first occurrence. */
+static void test_plain_find_long_needles(void **state) {
+  states *st = *state;
+  assert_string_equal(ours(st, "return string.find(('a'):rep(300000) .. 'b', ('a'):rep(100000) .. 'b', 1, true)"),
+                      "200001|300001");
+  assert_string_equal(ours(st, "return string.find(('a'):rep(300000) .. 'b', ('a'):rep(100000) .. 'b')"),
+                      "200001|300001");
+  assert_string_equal(ours(st, "return string.find(('a'):rep(300000), ('a'):rep(100000) .. 'b', 1, true)"), "nil");
+  assert_string_equal(ours(st, "return string.find('xxabcabc', 'abc', 4, true)"), "6|8");
+  assert_string_equal(ours(st, "return string.find('abc', 'abcd', 1, true)"), "nil");
+  assert_string_equal(ours(st, "return string.find('abc', 'c', -1, true)"), "3|3");
+}
+
 static void test_pattern_errors(void **state) {
   states *st = *state;
   assert_error(st, "return string.find('abc', '%')", "malformed pattern (ends with '%')");
@@ -475,6 +489,7 @@ int main(void) {
     cmocka_unit_test(test_gmatch),
     cmocka_unit_test(test_frontier_and_balance),
     cmocka_unit_test(test_captures_and_anchors),
+    cmocka_unit_test(test_plain_find_long_needles),
     cmocka_unit_test(test_pattern_errors),
     cmocka_unit_test(test_budget_stops_backtracking),
     cmocka_unit_test(test_sandbox_kills_catastrophic_patterns),

@@ -1,6 +1,7 @@
 /* test_sb_strlib.c: the budgeted string.rep, table.concat, table.move and
  * table.sort (sb_strlib.c, sb_tablib.c) against stock Lua 5.4 in a second
- * state: results, error messages and the order of metamethod calls; sorts
+ * state (and table.insert/remove, which loop over a length that __len may
+ * make up): results, error messages and the order of metamethod calls; sorts
  * of random arrays; inconsistent comparators terminate; long loops are
  * stopped by a test budget function and by the real sandbox. */
 #include <setjmp.h>
@@ -155,6 +156,47 @@ static void assert_error(states *st, const char *src, const char *msg) {
   }
 }
 
+/* ---- installation ---- */
+
+static lua_CFunction field_function(lua_State *L, const char *lib, const char *name) {
+  lua_getglobal(L, lib);
+  lua_getfield(L, -1, name);
+  lua_CFunction f = lua_tocfunction(L, -1);
+  lua_pop(L, 2);
+  return f;
+}
+
+static void test_install_replaces_only_the_listed_functions(void **state) {
+  (void)state;
+  static const char *const replaced[][2] = {
+    {"string", "find"}, {"string", "match"}, {"string", "gmatch"}, {"string", "gsub"},
+    {"string", "rep"},  {"table", "concat"}, {"table", "insert"},  {"table", "move"},
+    {"table", "remove"}, {"table", "sort"}};
+  static const char *const kept[][2] = {
+    {"string", "format"}, {"string", "sub"}, {"table", "unpack"}, {"table", "pack"}};
+  lua_State *stock = new_state(0), *L = new_state(1);
+  for (size_t i = 0; i < sizeof replaced / sizeof replaced[0]; i++) {
+    lua_CFunction f = field_function(L, replaced[i][0], replaced[i][1]);
+    assert_non_null(f);
+    assert_ptr_not_equal(f, field_function(stock, replaced[i][0], replaced[i][1]));
+  }
+  for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+    assert_ptr_equal(field_function(L, kept[i][0], kept[i][1]),
+                     field_function(stock, kept[i][0], kept[i][1]));
+  /* index 0 skips a library; the stack is left as it was */
+  lua_close(L);
+  L = luaL_newstate();
+  luaL_openlibs(L);
+  lua_getglobal(L, "table");
+  int top = lua_gettop(L);
+  sb_strlib_install(L, 0, -1);
+  assert_int_equal(lua_gettop(L), top);
+  assert_ptr_equal(field_function(L, "string", "find"), field_function(stock, "string", "find"));
+  assert_ptr_not_equal(field_function(L, "table", "sort"), field_function(stock, "table", "sort"));
+  lua_close(L);
+  lua_close(stock);
+}
+
 /* ---- string.rep ---- */
 
 static void test_rep_like_stock(void **state) {
@@ -224,6 +266,32 @@ static void test_move_like_stock(void **state) {
     "local t = setmetatable({}, {__index = function(_, k) log[#log + 1] = 'r' .. k return data[k] end,\n"
     "  __newindex = function(_, k, v) log[#log + 1] = 'w' .. k data[k] = v end})\n"
     "table.move(t, 1, 4, 2) return table.concat(log, ' '), list(data)",
+  };
+  compare_chunks(*state, chunks, sizeof chunks / sizeof chunks[0]);
+}
+
+/* ---- table.insert and table.remove ---- */
+
+static void test_insert_remove_like_stock(void **state) {
+  static const char *const chunks[] = {
+    "local t = {1, 2, 3} table.insert(t, 4) return list(t)",
+    "local t = {1, 2, 3} table.insert(t, 1, 0) return list(t)",
+    "local t = {1, 2, 3} table.insert(t, 4, 9) return list(t)",
+    "local t = {1, 2, 3} table.insert(t, 2, nil) return list(t, 4)",
+    "return table.insert({}, 5, 1)", "return table.insert({}, 0, 1)",
+    "return table.insert({}, 1, 2, 3)", "return table.insert({})", "return table.insert(1, 2)",
+    "return table.insert({}, 1.5, 2)",
+    "local t = {1, 2, 3} return table.remove(t), list(t, 3)",
+    "local t = {1, 2, 3} return table.remove(t, 1), list(t, 3)",
+    "local t = {1, 2, 3} return table.remove(t, 4), list(t, 3)",
+    "return table.remove({})", "return table.remove({}, 0)", "return table.remove({}, 5)",
+    "return table.remove({1}, -1)", "return table.remove({[0] = 'z'}, 0)",
+    "local log, data = {}, {1, 2, 3, 4}\n"
+    "local t = setmetatable({}, {__index = function(_, k) log[#log + 1] = 'r' .. k return data[k] end,\n"
+    "  __newindex = function(_, k, v) log[#log + 1] = 'w' .. k data[k] = v end,\n"
+    "  __len = function() log[#log + 1] = 'len' return #data end})\n"
+    "table.insert(t, 2, 'x') local r = table.remove(t, 1)\n"
+    "return r, table.concat(log, ' '), list(data)",
   };
   compare_chunks(*state, chunks, sizeof chunks / sizeof chunks[0]);
 }
@@ -312,6 +380,12 @@ static void test_budget_stops_long_loops(void **state) {
   set_budget_limit(st->ours, 20);
   assert_error(st, "return table.concat(setmetatable({}, {__index = function() return '' end}), '', 1, 1e12)",
                "budget exceeded");
+  set_budget_limit(st->ours, 20);
+  assert_error(st, "table.insert(setmetatable({}, {__len = function() return 1e15 end}), 1, 'x')",
+               "budget exceeded");
+  set_budget_limit(st->ours, 20);
+  assert_error(st, "table.remove(setmetatable({}, {__len = function() return 1e15 end}), 1)",
+               "budget exceeded");
   set_budget_limit(st->ours, 5);
   assert_error(st, "local t = {} for i = 1, 20000 do t[i] = -i end table.sort(t)", "budget exceeded");
   set_budget_limit(st->ours, 10);
@@ -342,10 +416,12 @@ static void test_sandbox_stops_table_move(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_install_replaces_only_the_listed_functions),
     cmocka_unit_test(test_rep_like_stock),
     cmocka_unit_test(test_rep_empty_never_loops),
     cmocka_unit_test(test_concat_like_stock),
     cmocka_unit_test(test_move_like_stock),
+    cmocka_unit_test(test_insert_remove_like_stock),
     cmocka_unit_test(test_sort_like_stock),
     cmocka_unit_test(test_sort_inconsistent_comparators),
     cmocka_unit_test(test_budget_stops_long_loops),
