@@ -145,46 +145,90 @@ static json_token read_string(json_reader *r) {
   return JSON_STRING;
 }
 
-static json_token read_number(json_reader *r) {
-  const char *s = r->p, *p = r->p;
-  int is_int = 1;
-  if (p < r->end && *p == '-') p++;
-  if (p >= r->end) return fail(r, "invalid number");
-  if (*p == '0') p++;
-  else if (*p >= '1' && *p <= '9') while (p < r->end && *p >= '0' && *p <= '9') p++;
-  else return fail(r, "invalid number");
-  if (p < r->end && *p == '.') {
-    is_int = 0; p++;
-    if (p >= r->end || *p < '0' || *p > '9') return fail(r, "invalid number: digit expected after '.'");
-    while (p < r->end && *p >= '0' && *p <= '9') p++;
-  }
-  if (p < r->end && (*p == 'e' || *p == 'E')) {
-    is_int = 0; p++;
-    if (p < r->end && (*p == '+' || *p == '-')) p++;
-    if (p >= r->end || *p < '0' || *p > '9') return fail(r, "invalid number: digit expected in exponent");
-    while (p < r->end && *p >= '0' && *p <= '9') p++;
-  }
-  char tmp[64];
-  size_t n = (size_t)(p - s);
-  if (n >= sizeof tmp) { /* long numbers: copy to the heap */
-    char *big = malloc(n + 1);
-    if (!big) return fail(r, "out of memory");
-    memcpy(big, s, n); big[n] = '\0';
-    r->num = strtod(big, NULL);
-    free(big);
-    is_int = 0;
-  } else {
-    memcpy(tmp, s, n); tmp[n] = '\0';
-    r->num = strtod(tmp, NULL);
-    if (is_int) {
-      errno = 0;
-      long long v = strtoll(tmp, NULL, 10);
-      if (errno == ERANGE) is_int = 0;
-      else r->integer = (int64_t)v;
+/* Exact powers of ten representable as doubles. */
+static const double pow10_exact[] = {
+  1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* The digits of a number as an integer mantissa and a decimal exponent. */
+typedef struct number_parts {
+  uint64_t mantissa;
+  int digits;          /* significant digits in mantissa */
+  int exp10;           /* value = mantissa * 10^exp10 */
+  int overflow;        /* more than 19 significant digits */
+  int negative, is_int;
+} number_parts;
+
+static const char *scan_digits(const char *p, const char *end, number_parts *n, int fraction) {
+  for (; p < end && *p >= '0' && *p <= '9'; p++) {
+    if (n->digits < 19) {
+      n->mantissa = n->mantissa * 10 + (uint64_t)(*p - '0');
+      if (n->mantissa) n->digits++;
+      if (fraction) n->exp10--;
+    } else {
+      n->overflow = 1;
+      if (!fraction) n->exp10++;
     }
   }
-  if (!isfinite(r->num)) return fail(r, "number out of range");
-  r->is_integer = is_int;
+  return p;
+}
+
+/* Validates the JSON number grammar and splits it; NULL on a syntax error
+ * (r->err set). */
+static const char *scan_number(json_reader *r, number_parts *n) {
+  const char *p = r->p, *end = r->end;
+  memset(n, 0, sizeof *n);
+  n->is_int = 1;
+  if (p < end && *p == '-') { n->negative = 1; p++; }
+  if (p >= end || *p < '0' || *p > '9') return fail(r, "invalid number"), NULL;
+  if (*p == '0') p++;
+  else p = scan_digits(p, end, n, 0);
+  if (p < end && *p == '.') {
+    n->is_int = 0;
+    if (++p >= end || *p < '0' || *p > '9')
+      return fail(r, "invalid number: digit expected after '.'"), NULL;
+    p = scan_digits(p, end, n, 1);
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    int sign = 1, e = 0;
+    n->is_int = 0;
+    if (++p < end && (*p == '+' || *p == '-')) sign = *p++ == '-' ? -1 : 1;
+    if (p >= end || *p < '0' || *p > '9')
+      return fail(r, "invalid number: digit expected in exponent"), NULL;
+    for (; p < end && *p >= '0' && *p <= '9'; p++)
+      if (e < 100000) e = e * 10 + (*p - '0');
+    n->exp10 += sign * e;
+  }
+  return p;
+}
+
+/* Correctly rounded conversion: exact arithmetic when the mantissa and the
+ * power of ten are both exact doubles (Clinger's fast path), else strtod. */
+static int convert_number(json_reader *r, const number_parts *n, const char *s, size_t len) {
+  if (!n->overflow && n->mantissa <= (1ULL << 53) && n->exp10 >= -22 && n->exp10 <= 22) {
+    double m = (double)n->mantissa;
+    r->num = n->exp10 >= 0 ? m * pow10_exact[n->exp10] : m / pow10_exact[-n->exp10];
+    if (n->negative) r->num = -r->num;
+  } else {
+    char tmp[64], *buf = len < sizeof tmp ? tmp : malloc(len + 1);
+    if (!buf) return fail(r, "out of memory"), -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    r->num = strtod(buf, NULL);
+    if (buf != tmp) free(buf);
+  }
+  return isfinite(r->num) ? 0 : (fail(r, "number out of range"), -1);
+}
+
+static json_token read_number(json_reader *r) {
+  number_parts n;
+  const char *s = r->p, *p = scan_number(r, &n);
+  if (!p) return JSON_ERROR;
+  r->is_integer = n.is_int && !n.overflow && n.exp10 == 0 &&
+                  n.mantissa <= (uint64_t)INT64_MAX + (uint64_t)n.negative;
+  if (r->is_integer)
+    r->integer = n.negative ? (int64_t)(0 - n.mantissa) : (int64_t)n.mantissa;
+  if (convert_number(r, &n, s, (size_t)(p - s)) != 0) return JSON_ERROR;
   r->p = p;
   return JSON_NUMBER;
 }
@@ -234,6 +278,7 @@ static int separator(json_reader *r, json_token *out) {
 }
 
 static json_token read_key(json_reader *r) {
+  if (r->p < r->end && *r->p == '}' && r->expect_key == 2) return fail(r, "trailing comma");
   if (r->p >= r->end || *r->p != '"') return fail(r, "expected a string key");
   json_token t = read_string(r);
   if (t != JSON_STRING) return t;
