@@ -397,7 +397,7 @@ static void test_budget_stops_long_loops(void **state) {
   assert_true(budget_calls(st->ours) >= 10000 / 1024);
 }
 
-static void test_sandbox_stops_table_move(void **state) {
+static void test_sandbox_stops_move_and_rep(void **state) {
   (void)state;
   sb_limits lim;
   sb_default_limits(&lim);
@@ -408,6 +408,10 @@ static void test_sandbox_stops_table_move(void **state) {
   sb_policy p = {"move.lua", bomb, sizeof bomb - 1, "/tmp"};
   assert_int_equal(sb_run_policy(sb, &p, NULL, NULL, NULL), SB_ELIMIT);
   assert_int_equal(sb_killed(sb), SB_KILL_TIMEOUT);
+  static const char big_rep[] = "return pcall(string.rep, 'x', 2^30)";
+  sb_policy m = {"bigrep.lua", big_rep, sizeof big_rep - 1, "/tmp"};
+  assert_int_equal(sb_run_policy(sb, &m, NULL, NULL, NULL), SB_ELIMIT);
+  assert_int_equal(sb_killed(sb), SB_KILL_MEMORY);
   static const char empty_rep[] = "assert(string.rep('', 1e18) == '') return true";
   sb_policy q = {"rep.lua", empty_rep, sizeof empty_rep - 1, "/tmp"};
   assert_int_equal(sb_run_policy(sb, &q, NULL, NULL, NULL), SB_OK);
@@ -425,7 +429,7 @@ int main(void) {
     cmocka_unit_test(test_sort_like_stock),
     cmocka_unit_test(test_sort_inconsistent_comparators),
     cmocka_unit_test(test_budget_stops_long_loops),
-    cmocka_unit_test(test_sandbox_stops_table_move),
+    cmocka_unit_test(test_sandbox_stops_move_and_rep),
   };
   return cmocka_run_group_tests(tests, setup_states, teardown_states);
 }
