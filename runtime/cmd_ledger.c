@@ -219,28 +219,41 @@ int ub_cmd_history(int argc, char **argv) {
 
 /* ---- invalidate ------------------------------------------------------------ */
 
-int ub_cmd_invalidate(int argc, char **argv) {
-  static const struct option opts[] = {{"reason", required_argument, NULL, 'r'},
-                                       {"ledger", required_argument, NULL, 'l'},
-                                       {"help", no_argument, NULL, 'h'},
-                                       {NULL, 0, NULL, 0}};
-  const char *reason = NULL, *ledger_flag = NULL;
-  int64_t id;
+/* Parses "COMMAND ID --FLAG VALUE [--ledger PATH]", the shape of invalidate
+ * and report. Returns 0, UB_EXIT_OK + 1000 after printing help, or an exit
+ * status for a usage error. */
+#define SHOWED_HELP 1000
+static int parse_id_and_flag(int argc, char **argv, const char *cmd, const char *flag,
+                             const char *metavar, const char *help, const char **value, const char **ledger_flag,
+                             int64_t *id) {
+  const struct option opts[] = {{flag, required_argument, NULL, 'v'},
+                                {"ledger", required_argument, NULL, 'l'},
+                                {"help", no_argument, NULL, 'h'},
+                                {NULL, 0, NULL, 0}};
   int c;
   optind = 0;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
-    case 'r': reason = optarg; break;
-    case 'l': ledger_flag = optarg; break;
-    case 'h': fputs(invalidate_help, stdout); return UB_EXIT_OK;
-    default: return ub_usage_error("invalidate", "unknown or incomplete option '%s'", argv[optind - 1]);
+    case 'v': *value = optarg; break;
+    case 'l': *ledger_flag = optarg; break;
+    case 'h': fputs(help, stdout); return SHOWED_HELP;
+    default: return ub_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
     }
   }
-  if (optind != argc - 1) return ub_usage_error("invalidate", "give exactly one evaluation ID");
-  if (parse_id(argv[optind], &id) != 0)
-    return ub_usage_error("invalidate", "'%s' is not an evaluation ID (a positive whole number)", argv[optind]);
-  if (!reason || !*reason) return ub_usage_error("invalidate", "--reason TEXT is required");
+  if (optind != argc - 1) return ub_usage_error(cmd, "give exactly one evaluation ID");
+  if (parse_id(argv[optind], id) != 0)
+    return ub_usage_error(cmd, "'%s' is not an evaluation ID (a positive whole number)", argv[optind]);
+  if (!*value || !**value) return ub_usage_error(cmd, "--%s %s is required", flag, metavar);
+  return 0;
+}
+
+int ub_cmd_invalidate(int argc, char **argv) {
+  const char *reason = NULL, *ledger_flag = NULL;
+  int64_t id;
+  int rc0 = parse_id_and_flag(argc, argv, "invalidate", "reason", "TEXT", invalidate_help, &reason,
+                              &ledger_flag, &id);
+  if (rc0 != 0) return rc0 == SHOWED_HELP ? UB_EXIT_OK : rc0;
   char path[4096];
   int missing;
   ub_ledger *l = open_existing("invalidate", ledger_flag, &missing, path, sizeof path);
@@ -290,27 +303,10 @@ static int write_atomically(const char *path, const char *data, size_t len) {
 }
 
 int ub_cmd_report(int argc, char **argv) {
-  static const struct option opts[] = {{"html", required_argument, NULL, 'o'},
-                                       {"ledger", required_argument, NULL, 'l'},
-                                       {"help", no_argument, NULL, 'h'},
-                                       {NULL, 0, NULL, 0}};
   const char *html = NULL, *ledger_flag = NULL;
   int64_t id;
-  int c;
-  optind = 0;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case 'o': html = optarg; break;
-    case 'l': ledger_flag = optarg; break;
-    case 'h': fputs(report_help, stdout); return UB_EXIT_OK;
-    default: return ub_usage_error("report", "unknown or incomplete option '%s'", argv[optind - 1]);
-    }
-  }
-  if (optind != argc - 1) return ub_usage_error("report", "give exactly one evaluation ID");
-  if (parse_id(argv[optind], &id) != 0)
-    return ub_usage_error("report", "'%s' is not an evaluation ID (a positive whole number)", argv[optind]);
-  if (!html || !*html) return ub_usage_error("report", "--html FILE is required");
+  int rc0 = parse_id_and_flag(argc, argv, "report", "html", "FILE", report_help, &html, &ledger_flag, &id);
+  if (rc0 != 0) return rc0 == SHOWED_HELP ? UB_EXIT_OK : rc0;
   char path[4096];
   int missing;
   ub_ledger *l = open_existing("report", ledger_flag, &missing, path, sizeof path);
