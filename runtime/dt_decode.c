@@ -197,16 +197,24 @@ static int read_metric_series(decoder *d) {
   return 0;
 }
 
-static int read_metric_data(decoder *d, json_token first) {
-  if (first != JSON_ARRAY) return bad(d, "data must be an array");
+/* Reads an array of objects, each pushed by read, into a new table. */
+static int read_object_array(decoder *d, json_token first, int (*read)(decoder *),
+                             const char *name) {
+  char msg[64];
+  if (first != JSON_ARRAY) {
+    snprintf(msg, sizeof msg, "%s must be an array", name);
+    return bad(d, msg);
+  }
   lua_newtable(d->L);
   lua_Integer i = 0;
   json_token t;
   while ((t = next(d)) == JSON_OBJECT) {
-    if (read_metric_series(d)) return -1;
+    if (read(d)) return -1;
     lua_rawseti(d->L, -2, ++i);
   }
-  return t == JSON_ARRAY_END ? 0 : bad(d, "data must hold objects");
+  if (t == JSON_ARRAY_END) return 0;
+  snprintf(msg, sizeof msg, "%s must hold objects", name);
+  return bad(d, msg);
 }
 
 /* Labels each series of the result table at idx: entity = first
@@ -251,7 +259,7 @@ static int read_metric_result(decoder *d) {
       if ((rc = read_strings(d, v, "warnings must be an array of strings")) == 0)
         lua_setfield(L, -2, "warnings");
     } else if (!strcmp(key, "data")) {
-      if ((rc = read_metric_data(d, v)) == 0) lua_setfield(L, -2, "data");
+      if ((rc = read_object_array(d, v, read_metric_series, "data")) == 0) lua_setfield(L, -2, "data");
       have_data = 1;
     } else {
       rc = skip(d, v);
@@ -262,18 +270,6 @@ static int read_metric_result(decoder *d) {
   if (!have_data) return bad(d, "a result entry lacks data");
   label_result(L, -1);
   return 0;
-}
-
-static int read_metric_results(decoder *d, json_token first) {
-  if (first != JSON_ARRAY) return bad(d, "result must be an array");
-  lua_newtable(d->L);
-  lua_Integer i = 0;
-  json_token t;
-  while ((t = next(d)) == JSON_OBJECT) {
-    if (read_metric_result(d)) return -1;
-    lua_rawseti(d->L, -2, ++i);
-  }
-  return t == JSON_ARRAY_END ? 0 : bad(d, "result must hold objects");
 }
 
 static int metrics_top_field(decoder *d, const char *key, json_token v, int *have_result) {
@@ -295,7 +291,7 @@ static int metrics_top_field(decoder *d, const char *key, json_token v, int *hav
     if (read_strings(d, v, "warnings must be an array of strings")) return -1;
     lua_setfield(L, -2, "warnings");
   } else if (!strcmp(key, "result")) {
-    if (read_metric_results(d, v)) return -1;
+    if (read_object_array(d, v, read_metric_result, "result")) return -1;
     lua_setfield(L, -2, "result");
     *have_result = 1;
   } else {
