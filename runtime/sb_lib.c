@@ -99,11 +99,17 @@ static int call_original(lua_State *L) {
 
 static int push_env(lua_State *L) { return lua_getfield(L, LUA_REGISTRYINDEX, SB_REG_ENV); }
 
+/* Compiling runs in C without hooks: the size of a chunk bounds its time. */
+#define SB_MAX_LOAD_BYTES ((size_t)1 << 20)
+
 static int sb_load(lua_State *L) {
   size_t len;
   if (lua_type(L, 1) != LUA_TSTRING)
     return luaL_error(L, "load: only strings can be loaded in the sandbox");
   const char *src = lua_tolstring(L, 1, &len);
+  if (len > SB_MAX_LOAD_BYTES)
+    return luaL_error(L, "load: chunk of %d bytes is larger than the sandbox's limit of 1 MiB",
+                      (int)(len > (size_t)INT32_MAX ? INT32_MAX : len));
   const char *name = luaL_optstring(L, 2, "=(load)");
   const char *mode = luaL_optstring(L, 3, "t");
   if (strchr(mode, 't') == NULL) {
