@@ -24,7 +24,11 @@ and the phases read from the simulator's request log (arrival times):
   gap    largest gap between two consecutive arrivals (a handshake the
          server dropped shows as about 1000 ms: TCP's initial retransmission
          timeout, then 2, 4, 8 s ...)
+  cpu    CPU time (user + system) of the gate process and of the simulator
+         during the run: who was busy while the wall clock ran
   retries requests beyond the distinct ones (the client retried an attempt)
+  stale  requests of an earlier run that reached the simulator during this
+         one (left out of everything else; each run has its own --now)
   ovf    growth of the kernel's ListenOverflows counter during the run
          (/proc/net/netstat, shared by the whole machine)
 The floors count distinct requests; the process start and exit alone
@@ -41,6 +45,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -114,6 +119,14 @@ class Simulator:
                 "--port-file", port_file, "--token", TOKEN]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
         self.url = "http://127.0.0.1:%d" % wait_for_port(port_file, self.proc)
+        self.last_now_s = 0
+
+    def next_now_ms(self):
+        """A `--now` for the next gate run, in whole seconds, distinct from every
+        earlier run's and 2 minutes in the past: its timeseries requests carry it
+        as endTimestamp, which tells them from a straggler of an earlier run."""
+        self.last_now_s = max(int(time.time()) - 120, self.last_now_s + 1)
+        return self.last_now_s * 1000
 
     def control(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
@@ -164,22 +177,53 @@ def listen_overflows():
         return None
 
 
+def cpu_ms_of(pid):
+    """User + system CPU of a running process in ms (/proc), or None off Linux."""
+    try:
+        with open("/proc/%d/stat" % pid, encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def children_cpu_ms():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (usage.ru_utime + usage.ru_stime) * 1000.0
+
+
+def delta(before, after):
+    return after - before if before is not None and after is not None else None
+
+
 def run_gate(binary, spec_path, sim, concurrency):
-    """Runs one gate; returns (wall seconds, start time, end time, request log, overflows)."""
+    """Runs one gate; returns a dict: wall_ms, start and end (wall clock s), the
+    request log, ListenOverflows growth, CPU ms of the gate and the simulator."""
     sim.control("DELETE", "/_sim/requests")
     env = dict(os.environ, DT_TENANT_URL=sim.url, DT_API_TOKEN=TOKEN, NO_COLOR="1")
+    now_ms = sim.next_now_ms()
     args = [binary, "gate", "--monspec", spec_path, "--compare", TARGET, "--no-ledger",
-            "--format", "json", "--concurrency", str(concurrency)]
-    before = listen_overflows()
+            "--format", "json", "--concurrency", str(concurrency), "--now", str(now_ms)]
+    overflows, sim_cpu, gate_cpu = listen_overflows(), cpu_ms_of(sim.proc.pid), children_cpu_ms()
     start_wall, start = time.time(), time.monotonic()
     done = subprocess.run(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     wall = time.monotonic() - start
-    end_wall = start_wall + wall
-    after = listen_overflows()
+    sample = {"wall_ms": wall * 1000, "start": start_wall, "end": start_wall + wall,
+              "overflows": delta(overflows, listen_overflows()),
+              "sim_cpu_ms": delta(sim_cpu, cpu_ms_of(sim.proc.pid)),
+              "gate_cpu_ms": children_cpu_ms() - gate_cpu}
     check_verdict(done)
     log = sim.control("GET", "/_sim/requests")["requests"]
-    overflows = after - before if before is not None and after is not None else None
-    return wall, start_wall, end_wall, log, overflows
+    sample["log"] = [r for r in log if not is_straggler(r, now_ms)]
+    sample["stale"] = len(log) - len(sample["log"])
+    return sample
+
+
+def is_straggler(request, now_ms):
+    """A timeseries query of an earlier run, arriving late (its connection was
+    stuck in the server's listen queue) after that run's gate had exited."""
+    end = request["params"].get("endTimestamp")
+    return end is not None and end != [str(now_ms)]
 
 
 def check_verdict(done):
@@ -254,25 +298,28 @@ class Row:
     """The runs of one (simulator, latency, concurrency)."""
 
     def __init__(self):
-        self.walls, self.phases, self.overflows, self.retries = [], [], [], []
+        self.samples, self.phases, self.retries = [], [], []
         self.sizes = None
 
-    def add(self, wall_s, start_wall, end_wall, log, overflows):
-        lookups, series, retries = check_coverage(log)
+    def add(self, sample):
+        lookups, series, retries = check_coverage(sample["log"])
         self.sizes = (lookups, series)
-        self.walls.append(wall_s * 1000)
-        self.phases.append(phases(log, start_wall, end_wall))
-        self.overflows.append(overflows)
+        self.samples.append(sample)
+        self.phases.append(phases(sample["log"], sample["start"], sample["end"]))
         self.retries.append(retries)
 
     def median_phase(self, key):
         return statistics.median(p[key] for p in self.phases)
 
+    def median_sample(self, key):
+        values = [s[key] for s in self.samples if s[key] is not None]
+        return statistics.median(values) if values else float("nan")
+
 
 def measure_row(args, spec_path, sim, concurrency):
     row = Row()
     for _ in range(args.runs):
-        row.add(*run_gate(args.bin, spec_path, sim, concurrency))
+        row.add(run_gate(args.bin, spec_path, sim, concurrency))
     return row
 
 
@@ -281,17 +328,19 @@ def ratio(wall_ms, floor_ms):
 
 
 HEADER = ("  lat  conc  floor/b  floor/R   median  /floor_b /floor_R   start  b1->b2      b2    tail"
-          "     gap  retries  ovf (per run)")
+          "     gap  cpu:gate    sim  retries  stale  ovf (per run)")
 
 
 def print_row(latency_ms, concurrency, row):
-    wall = statistics.median(row.walls)
+    wall = row.median_sample("wall_ms")
     by_batch, simplest = floors(row.sizes, concurrency, latency_ms)
-    ovf = ",".join("?" if o is None else str(o) for o in row.overflows)
-    print("%5d %5d %8d %8d %8.0f  %s  %s %7.0f %7.0f %7.0f %7.0f %7.0f  %7s  %s"
+    ovf = ",".join("?" if s["overflows"] is None else str(s["overflows"]) for s in row.samples)
+    stale = ",".join(str(s["stale"]) for s in row.samples)
+    print("%5d %5d %8d %8d %8.0f  %s  %s %7.0f %7.0f %7.0f %7.0f %7.0f  %8.0f %6.0f  %7s  %5s  %s"
           % (latency_ms, concurrency, by_batch, simplest, wall, ratio(wall, by_batch), ratio(wall, simplest),
              row.median_phase("start"), row.median_phase("b1->b2"), row.median_phase("b2"),
-             row.median_phase("tail"), row.median_phase("gap"), ",".join(map(str, row.retries)), ovf))
+             row.median_phase("tail"), row.median_phase("gap"), row.median_sample("gate_cpu_ms"),
+             row.median_sample("sim_cpu_ms"), ",".join(map(str, row.retries)), stale, ovf))
     sys.stdout.flush()
 
 
