@@ -320,6 +320,10 @@ def control_response(state, method, path, params, doc):
 class SimServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog of 5 dropped handshakes when a
+    # client opened 10-50 connections at once (bench/bench_gate.py): each
+    # dropped one cost a 1 s SYN retransmit, or a 30 s client timeout.
+    request_queue_size = 128
 
     def __init__(self, state, port, verbose=False):
         super().__init__(("127.0.0.1", port), Handler)
