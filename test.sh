@@ -13,3 +13,9 @@ if [ "${UB_SANITIZE:-ON}" != "OFF" ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j2
 fi
+# libFuzzer smoke runs of every decoder (fixtures and past crashes as seeds).
+if [ "${UB_FUZZ:-ON}" != "OFF" ] && command -v clang >/dev/null; then
+  CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUB_FUZZ=ON >/dev/null
+  cmake --build build-fuzz -j"$(nproc)" --target fuzz_json fuzz_dt_metrics fuzz_dt_timeseries fuzz_yaml fuzz_recorder
+  (cd build-fuzz && ctest -R '^fuzz\.' --output-on-failure -j2)
+fi

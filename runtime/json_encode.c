@@ -56,8 +56,9 @@ static int shortest_digits(double d, char digits[24], int *ndigits) {
 
 void json_format_double(double d, int py_style, char out[32]) {
   if (d == 0) {
+    /* -0.0 keeps its point so that it decodes as a float again */
     strcpy(out, signbit(d) ? "-0.0" : "0.0");
-    if (!py_style) strcpy(out, signbit(d) ? "-0" : "0");
+    if (!py_style && !signbit(d)) strcpy(out, "0");
     return;
   }
   char digits[24];

@@ -139,6 +139,22 @@ static void test_format_double_python_repr(void **state) {
   }
 }
 
+/* Found by fuzz_json: -0.0 was written "-0", which decodes as the integer
+ * 0, so a decode/encode round trip lost the sign. */
+static void test_negative_zero_round_trips(void **state) {
+  (void)state;
+  char out[32];
+  json_format_double(-0.0, 0, out);
+  assert_string_equal(out, "-0.0");
+  json_reader r;
+  assert_int_equal(first_token(out, &r), JSON_NUMBER);
+  assert_false(r.is_integer);
+  assert_true(r.num == 0 && signbit(r.num));
+  json_reader_free(&r);
+  json_format_double(0.0, 0, out);
+  assert_string_equal(out, "0");
+}
+
 static void test_encode_rejects_with_path(void **state) {
   (void)state;
   lua_State *L = luaL_newstate();
@@ -172,6 +188,7 @@ int main(void) {
     cmocka_unit_test(test_grammar_errors),
     cmocka_unit_test(test_encode_sorted_and_styles),
     cmocka_unit_test(test_format_double_python_repr),
+    cmocka_unit_test(test_negative_zero_round_trips),
     cmocka_unit_test(test_encode_rejects_with_path),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -274,8 +274,8 @@ static void test_differential_arguments(void **state) {
     "return string.find(('a'):rep(40), ('(a)'):rep(33))",
     "return string.match(('a'):rep(40), ('()'):rep(33))",
     "local it = string.gmatch('abab', 'ab') it() it() return it(), it()",
-    "local co = coroutine.wrap(function(it) return it() end)\n"
-    "local it = string.gmatch('a1b2', '%a(%d)') return co(it), it()",
+    ("local co = coroutine.wrap(function(it) return it() end)\n"
+     "local it = string.gmatch('a1b2', '%a(%d)') return co(it), it()"),
   };
   ub_buf a, b;
   ub_buf_init(&a);

@@ -239,8 +239,8 @@ static void test_concat_like_stock(void **state) {
     "  __len = function() log[#log + 1] = 'len' return 3 end})\n"
     "return table.concat(t, ','), table.concat(log, ' ')",
     "local t = setmetatable({}, {__index = function(_, i) return i end}) return table.concat(t, ',', -2, 2)",
-    "local u = setmetatable({}, {__index = function(_, i) return 'x' end, __len = function() return 2 end})\n"
-    "return table.concat(u)",
+    ("local u = setmetatable({}, {__index = function(_, i) return 'x' end, __len = function() return 2 end})\n"
+     "return table.concat(u)"),
   };
   compare_chunks(*state, chunks, sizeof chunks / sizeof chunks[0]);
 }
