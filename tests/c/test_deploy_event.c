@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "buf.h"
+
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,19 +24,12 @@
 
 static char *read_shared(const char *rel, size_t *len) {
   const char *shared = getenv("UB_SHARED");
-  char path[1024];
+  char path[1024], err[256];
+  size_t n;
   snprintf(path, sizeof path, "%s/fixtures/%s", shared ? shared : "/work/shared", rel);
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *data = malloc((size_t)n + 1);
-  assert_non_null(data);
-  assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
-  data[n] = '\0';
-  fclose(f);
-  if (len) *len = (size_t)n;
+  char *data = ub_read_all(path, (size_t)64 << 20, &n, err, sizeof err);
+  if (!data) fail_msg("%s", err);
+  if (len) *len = n;
   return data;
 }
 

@@ -22,25 +22,17 @@
 #include "ldynatrace.h"
 #include "lseries.h"
 #include "recorder.h"
+#include "buf.h"
 #include "sandbox.h"
 
 #define TOKEN "dt0c01.ABCDEFGHIJKLMNOPQRSTUVWX.SECRETSECRETSECRETSECRET"
 
 static char *read_fixture(const char *name, size_t *len) {
   const char *shared = getenv("UB_SHARED");
-  char path[1024];
+  char path[1024], err[256];
   snprintf(path, sizeof path, "%s/fixtures/dynatrace/%s", shared ? shared : "/work/shared", name);
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *data = malloc((size_t)n + 1);
-  assert_non_null(data);
-  assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
-  data[n] = '\0';
-  fclose(f);
-  *len = (size_t)n;
+  char *data = ub_read_all(path, (size_t)64 << 20, len, err, sizeof err);
+  if (!data) fail_msg("%s", err);
   return data;
 }
 
