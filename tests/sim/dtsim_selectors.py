@@ -4,6 +4,7 @@ Selectors are comma-separated conditions `name(arg,...)`; values may be quoted
 with double quotes, `~` escapes a quote or a tilde inside quotes."""
 
 from dtsim_common import constraints, entity_type_of
+from dtsim_metricsel import split_top
 
 
 # ---- tags -------------------------------------------------------------------
@@ -74,33 +75,12 @@ def tag_string(tag):
 # ---- selector syntax ----------------------------------------------------------
 
 def _split_top(text, param):
-    """Splits at commas outside parentheses and quotes."""
-    parts, depth, quoted, start, i = [], 0, False, 0, 0
-    while i < len(text):
-        ch = text[i]
-        if quoted:
-            if ch == "~":
-                i += 1
-            elif ch == '"':
-                quoted = False
-        elif ch == '"':
-            quoted = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth < 0:
-                raise constraints(param, "Unbalanced ')' at position %d" % i)
-        elif ch == "," and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-        i += 1
-    if quoted:
-        raise constraints(param, "Unterminated quoted value")
-    if depth != 0:
-        raise constraints(param, "Unbalanced '('")
-    parts.append(text[start:].strip())
-    return parts
+    """Splits at commas outside parentheses and quotes (the same scanner as
+    metric selectors), with the entity selector's error envelope."""
+    try:
+        return [part.strip() for part in split_top(text, ",")]
+    except ValueError as err:
+        raise constraints(param, "Unbalanced or unterminated selector: %s" % err)
 
 
 def unquote(value):
