@@ -27,25 +27,10 @@
 #include "ldynatrace.h"
 #include "lseries.h"
 #include "recorder.h"
+#include "bench_util.h"
 
 #define TOKEN "dt0c01.BENCH.TOKEN"
 enum { QUERIES = 100, CONCURRENCY = 10, LATENCY_MS = 50, RUNS = 5 };
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* ---- simulator ---------------------------------------------------- */
 
@@ -114,9 +99,9 @@ static double timed_batch(ub_dt_client *cl, int n) {
   lua_State *L = bench_state(cl, rec);
   if (luaL_loadstring(L, batch_code) != LUA_OK) return -1;
   lua_pushinteger(L, n);
-  double t0 = now_s();
+  double t0 = bench_now();
   int rc = lua_pcall(L, 1, 0, 0);
-  double t = now_s() - t0;
+  double t = bench_now() - t0;
   if (rc != LUA_OK) fprintf(stderr, "batch failed: %s\n", lua_tostring(L, -1));
   lua_close(L);
   ub_recorder_free(rec);
@@ -142,7 +127,7 @@ static int bench_parallel(int port) {
   for (int i = 0; i < RUNS; i++) wall[i] = timed_batch(cl, QUERIES);
   for (int i = 0; i < RUNS; i++)
     if (wall[i] < 0) return -1;
-  double one = median(single, 15), w = median(wall, RUNS);
+  double one = bench_median(single, 15), w = bench_median(wall, RUNS);
   int waves = (QUERIES + CONCURRENCY - 1) / CONCURRENCY;
   double floor_measured = waves * one, floor_nominal = waves * LATENCY_MS / 1000.0;
   printf("parallel fetch: %d metric queries, concurrency %d, simulator latency %d ms\n", QUERIES,
@@ -199,10 +184,10 @@ static double time_decoder(const char *data, size_t len, int streaming) {
   luaL_requiref(L, "unbreakable.stats", luaopen_unbreakable_stats, 0);
   lua_settop(L, 0);
   char err[256];
-  double t0 = now_s();
+  double t0 = bench_now();
   int rc = streaming ? dt_decode_metrics(L, data, len, err, sizeof err)
                      : json_decode_lua(L, data, len, 64, err, sizeof err);
-  double t = now_s() - t0;
+  double t = bench_now() - t0;
   lua_close(L);
   if (rc != 0) { fprintf(stderr, "decode failed: %s\n", err); return -1; }
   return t;
@@ -216,15 +201,15 @@ static double time_cjson(const char *data, size_t len) {
   double t = -1;
   if (luaL_dostring(L, "return require('cjson').decode") == LUA_OK) {
     lua_pushlstring(L, data, len);
-    double t0 = now_s();
-    if (lua_pcall(L, 1, 1, 0) == LUA_OK) t = now_s() - t0;
+    double t0 = bench_now();
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK) t = bench_now() - t0;
   }
   lua_close(L);
   return t;
 }
 
 static double time_python(const char *code, const char *path) {
-  double t0 = now_s();
+  double t0 = bench_now();
   pid_t pid = fork();
   if (pid == 0) {
     execlp("python3", "python3", "-c", code, path, (char *)NULL);
@@ -232,7 +217,7 @@ static double time_python(const char *code, const char *path) {
   }
   int status = 0;
   waitpid(pid, &status, 0);
-  double t = now_s() - t0;
+  double t = bench_now() - t0;
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? t : -1;
 }
 
@@ -252,8 +237,8 @@ static int bench_decode(void) {
     py[i] = time_python("import json, sys; json.load(open(sys.argv[1]))", path);
     py_start[i] = time_python("import json, sys", path);
   }
-  double mb = len / 1048576.0, s = median(stream, RUNS), t = median(tables, RUNS);
-  double p = median(py, RUNS), ps = median(py_start, RUNS), cj = median(cjson, RUNS);
+  double mb = len / 1048576.0, s = bench_median(stream, RUNS), t = bench_median(tables, RUNS);
+  double p = bench_median(py, RUNS), ps = bench_median(py_start, RUNS), cj = bench_median(cjson, RUNS);
   printf("decode: metrics answer of %.1f MB (2000 series x 1440 points, 1/7 null), median of %d\n", mb, RUNS);
   printf("  streaming into series (dt_decode_metrics): %7.1f ms  %7.1f MB/s\n", s * 1000, mb / s);
   printf("  generic JSON to Lua tables (json_decode):  %7.1f ms  %7.1f MB/s\n", t * 1000, mb / t);

@@ -20,26 +20,11 @@
 #include <unistd.h>
 
 #include "ledger.h"
+#include "bench_util.h"
 
 #define REQUESTS 50
 #define BODY 4096
 #define RUNS 7
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *t, int k) {
-  qsort(t, (size_t)k, sizeof *t, cmp_double);
-  return k % 2 ? t[k / 2] : (t[k / 2 - 1] + t[k / 2]) / 2;
-}
 
 /* One gate's worth of records; bodies differ per evaluation (no dedup). */
 static int record_one(ub_ledger *l, unsigned salt, int batch) {
@@ -79,15 +64,15 @@ static double time_records(const char *path, unsigned salt0, int batch) {
   double t[RUNS];
   ub_ledger *l = open_or_die(path);
   for (int r = 0; r < RUNS; r++) {
-    double t0 = now();
+    double t0 = bench_now();
     if (record_one(l, salt0 + (unsigned)r, batch) != 0) {
       fprintf(stderr, "%s\n", ledger_error(l));
       exit(1);
     }
-    t[r] = now() - t0;
+    t[r] = bench_now() - t0;
   }
   ledger_close(l);
-  return median(t, RUNS);
+  return bench_median(t, RUNS);
 }
 
 static pid_t spawn_writer(const char *path, int count, unsigned salt) {
@@ -103,12 +88,12 @@ static pid_t spawn_writer(const char *path, int count, unsigned salt) {
 static double time_open(const char *path) {
   double t[RUNS];
   for (int r = 0; r < RUNS; r++) {
-    double t0 = now();
+    double t0 = bench_now();
     ub_ledger *l = open_or_die(path);
-    t[r] = now() - t0;
+    t[r] = bench_now() - t0;
     ledger_close(l);
   }
-  return median(t, RUNS);
+  return bench_median(t, RUNS);
 }
 
 static long long file_size(const char *path) {

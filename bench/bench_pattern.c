@@ -12,6 +12,7 @@
 #include <lualib.h>
 
 #include "sb_strlib.h"
+#include "bench_util.h"
 
 #define ROUND_SECONDS 0.01
 
@@ -36,12 +37,6 @@ static const bench_case cases[] = {
 static const size_t sizes[] = {1024, 16384, 262144, 1048576};
 #define N_SIZES (sizeof sizes / sizeof sizes[0])
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Text with words, numbers, spaces and key=value pairs; no "needle". */
 static char *make_subject(size_t n) {
   static const char *const words[] = {"alpha ", "beta  ", "gamma\t", "x=12;", "delta ",
@@ -65,7 +60,7 @@ static char *make_subject(size_t n) {
 /* Calls the chunk at index fn with (lib, subject) iterations times;
  * returns seconds per call. */
 static double time_calls(lua_State *L, int fn, int lib, int subject, long iterations) {
-  double t0 = now();
+  double t0 = bench_now();
   for (long i = 0; i < iterations; i++) {
     lua_pushvalue(L, fn);
     lua_pushvalue(L, lib);
@@ -75,17 +70,7 @@ static double time_calls(lua_State *L, int fn, int lib, int subject, long iterat
       exit(1);
     }
   }
-  return (now() - t0) / (double)iterations;
-}
-
-static int compare_doubles(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, compare_doubles);
-  return v[n / 2];
+  return (bench_now() - t0) / (double)iterations;
 }
 
 /* Median seconds per call of stock and ours, rounds alternating. */
@@ -98,8 +83,8 @@ static void measure(lua_State *L, int fn, int stock, int ours, int subject,
     a[r] = time_calls(L, fn, stock, subject, iterations);
     b[r] = time_calls(L, fn, ours, subject, iterations);
   }
-  *stock_s = median(a, rounds);
-  *ours_s = median(b, rounds);
+  *stock_s = bench_median(a, rounds);
+  *ours_s = bench_median(b, rounds);
 }
 
 /* table.sort on 10^5 pseudo-random integers and on a sorted array, the
@@ -160,7 +145,7 @@ int main(int argc, char **argv) {
     lua_pop(L, 1);
   }
   printf("median ratio ours/stock over %d cases: %.2f (rounds: %d)\n", n_ratios,
-         median(ratios, n_ratios), rounds);
+         bench_median(ratios, n_ratios), rounds);
   bench_sort(L, rounds);
   lua_close(L);
   return 0;

@@ -14,6 +14,7 @@
 #include "bindings.h"
 #include "cli.h"
 #include "sandbox.h"
+#include "bench_util.h"
 
 #define ROUNDS 15
 #define PER_ROUND 200
@@ -26,22 +27,6 @@ static const char policy[] =
   "  return { verdict = total == 55 and 'pass' or 'fail' }\n"
   "end\n";
 
-static double now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return v[n / 2];
-}
-
 static int take_verdict(lua_State *L, void *ud) {
   (void)ud;
   if (lua_type(L, -1) != LUA_TTABLE) return luaL_error(L, "no table");
@@ -51,34 +36,34 @@ static int take_verdict(lua_State *L, void *ud) {
 static const sb_policy the_policy = {"bench.lua", policy, sizeof policy - 1, NULL};
 
 static double reused(sandbox *sb) {
-  double t0 = now_us();
+  double t0 = bench_now() * 1e6;
   for (int i = 0; i < PER_ROUND; i++)
     if (sb_run_policy(sb, &the_policy, NULL, take_verdict, NULL) != SB_OK) {
       fprintf(stderr, "policy failed: %s\n", sb_error(sb));
       exit(1);
     }
-  return (now_us() - t0) / PER_ROUND;
+  return (bench_now() * 1e6 - t0) / PER_ROUND;
 }
 
 static double fresh(void) {
-  double t0 = now_us();
+  double t0 = bench_now() * 1e6;
   for (int i = 0; i < PER_ROUND; i++) {
     sandbox *sb = sb_new(NULL, ub_stdlib_dir());
     ub_grant_defaults(sb);
     if (sb_run_policy(sb, &the_policy, NULL, take_verdict, NULL) != SB_OK) exit(1);
     sb_free(sb);
   }
-  return (now_us() - t0) / PER_ROUND;
+  return (bench_now() * 1e6 - t0) / PER_ROUND;
 }
 
 static double bare_state(void) {
-  double t0 = now_us();
+  double t0 = bench_now() * 1e6;
   for (int i = 0; i < PER_ROUND; i++) {
     lua_State *L = luaL_newstate();
     luaL_openlibs(L);
     lua_close(L);
   }
-  return (now_us() - t0) / PER_ROUND;
+  return (bench_now() * 1e6 - t0) / PER_ROUND;
 }
 
 int main(void) {
@@ -92,7 +77,7 @@ int main(void) {
     c[r] = bare_state();
   }
   sb_free(sb);
-  double ma = median(a, ROUNDS), mb = median(b, ROUNDS), mc = median(c, ROUNDS);
+  double ma = bench_median(a, ROUNDS), mb = bench_median(b, ROUNDS), mc = bench_median(c, ROUNDS);
   printf("policy evaluation, median of %d rounds x %d evaluations\n", ROUNDS, PER_ROUND);
   printf("  reused sandbox (pool of one):   %8.2f us/eval   (target < 50 us)\n", ma);
   printf("  fresh sandbox per evaluation:   %8.2f us/eval   (%.1fx the reused one)\n", mb, mb / ma);

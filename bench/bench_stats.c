@@ -22,6 +22,7 @@
 
 #include "lseries.h"
 #include "stats.h"
+#include "bench_util.h"
 
 typedef struct bench_data {
   const double *values;
@@ -32,22 +33,6 @@ typedef struct bench_data {
 typedef double (*c_kernel)(const bench_data *d);
 
 static volatile double sink; /* keeps results alive */
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median_of(double *t, int k) {
-  qsort(t, (size_t)k, sizeof *t, cmp_double);
-  return k % 2 ? t[k / 2] : (t[k / 2 - 1] + t[k / 2]) / 2;
-}
 
 /* ---- C kernels as the binding runs them -------------------------------- */
 
@@ -120,7 +105,7 @@ static const char *LUA_KERNELS =
     "local function sorted(t, from, to) local xs, m = {}, 0\n"
     "  for i = from, to do local v = t[i] if v ~= nil then m = m + 1; xs[m] = v end end\n"
     "  table.sort(xs) return xs, m end\n"
-    "function K.median(t, n) local xs, m = sorted(t, 1, n)\n"
+    "function K.bench_median(t, n) local xs, m = sorted(t, 1, n)\n"
     "  if m % 2 == 1 then return xs[(m + 1) // 2] end return (xs[m // 2] + xs[m // 2 + 1]) / 2 end\n"
     "function K.p90_nearest(t, n) local xs, m = sorted(t, 1, n)\n"
     "  return xs[math.max(1, math.ceil(90 * m / 100))] end\n"
@@ -212,18 +197,18 @@ static void run_once(const runner *r) {
 
 /* Calls per timed block so that a block lasts about 5 ms (at least one). */
 static long calibrate(const runner *r) {
-  double t0 = now();
+  double t0 = bench_now();
   run_once(r); /* also the warm-up */
-  double one = now() - t0;
+  double one = bench_now() - t0;
   long inner = one > 0 ? (long)(5e-3 / one) : 1000;
   return inner < 1 ? 1 : inner;
 }
 
 /* Seconds per call over one block of inner calls. */
 static double time_block(const runner *r, long inner) {
-  double start = now();
+  double start = bench_now();
   for (long i = 0; i < inner; i++) run_once(r);
-  return (now() - start) / (double)inner;
+  return (bench_now() - start) / (double)inner;
 }
 
 typedef struct row_timing {
@@ -252,12 +237,12 @@ static row_timing time_row(const runner *kernel, const runner *lua,
     }
   }
   row_timing t = {0};
-  t.kernel_s = median_of(tk, rounds);
-  t.floor_s = median_of(tf, rounds);
-  t.floor_ratio = median_of(rf, rounds);
+  t.kernel_s = bench_median(tk, rounds);
+  t.floor_s = bench_median(tf, rounds);
+  t.floor_ratio = bench_median(rf, rounds);
   if (lua) {
-    t.lua_s = median_of(tl, lua_rounds);
-    t.lua_ratio = median_of(rl, lua_rounds);
+    t.lua_s = bench_median(tl, lua_rounds);
+    t.lua_ratio = bench_median(rl, lua_rounds);
   }
   return t;
 }

@@ -1,0 +1,26 @@
+/* bench_util.h: the clock and the median every benchmark program uses. */
+#ifndef UB_BENCH_UTIL_H
+#define UB_BENCH_UTIL_H
+
+#include <stdlib.h>
+#include <time.h>
+
+/* Monotonic seconds. */
+static inline double bench_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static inline int bench_cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Median of v[0..n-1] (sorts v in place). */
+static inline double bench_median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+#endif
