@@ -54,3 +54,13 @@ const char *ub_stdlib_dir(void) {
 const char *ub_policies_dir(void) {
   return pick_dir("UB_POLICIES", UB_SOURCE_POLICIES, UB_INSTALL_POLICIES);
 }
+
+void ub_print_policy_log(const char *log, size_t len) {
+  const char *p = log, *end = log ? log + len : NULL;
+  while (p && p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    fprintf(stderr, "[policy] %.*s\n", (int)n, p);
+    p += n + (nl ? 1 : 0);
+  }
+}

@@ -40,4 +40,7 @@ const char *ub_stdlib_dir(void);
 const char *ub_policies_dir(void);
 
 
+/* What a policy printed, on stderr, one "[policy] ..." line each. */
+void ub_print_policy_log(const char *log, size_t len);
+
 #endif

@@ -63,18 +63,6 @@ static int take_result(lua_State *L, void *ud) {
   return 0;
 }
 
-static void print_log(const sandbox *sb) {
-  size_t len;
-  const char *log = sb_log(sb, &len);
-  const char *p = log, *end = log + len;
-  while (p < end) {
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-    fprintf(stderr, "[policy] %.*s\n", (int)n, p);
-    p += n + (nl ? 1 : 0);
-  }
-}
-
 static int run_eval(void *ud) {
   eval_job *job = ud;
   sandbox *sb = sb_new(&job->limits, ub_stdlib_dir());
@@ -84,7 +72,9 @@ static int run_eval(void *ud) {
     return UB_EXIT_ERROR;
   }
   sb_status st = sb_run(sb, job->policy, push_input, take_result, job);
-  print_log(sb);
+  size_t log_len;
+  const char *log = sb_log(sb, &log_len);
+  ub_print_policy_log(log, log_len);
   int rc = UB_EXIT_OK;
   if (st == SB_OK) {
     fwrite(job->out.data, 1, job->out.len, stdout);

@@ -182,6 +182,7 @@ static int evaluate(gate_args *a, ub_gate_job *job, const char *token) {
   int64_t id = 0;
   if (ledger_start(a, job, token, &l, &id) != 0) return UB_EXIT_ERROR;
   ub_gate_run(job);
+  ub_print_policy_log(job->log.data, job->log.len);
   int rc = ub_gate_exit_status(job->verdict, job->error_kind, a->fail_on_warning);
   if (write_report(a, &job->rendered) != 0 && rc == UB_EXIT_OK) rc = UB_EXIT_ERROR;
   if (job->error[0]) fprintf(stderr, "unbreakable gate: %s\n", job->error);

@@ -25,12 +25,14 @@ void ub_gate_job_init(ub_gate_job *job) {
   ub_buf_init(&job->verdict_json);
   ub_buf_init(&job->rendered);
   ub_buf_init(&job->diff);
+  ub_buf_init(&job->log);
 }
 
 void ub_gate_job_free(ub_gate_job *job) {
   ub_buf_free(&job->verdict_json);
   ub_buf_free(&job->rendered);
   ub_buf_free(&job->diff);
+  ub_buf_free(&job->log);
 }
 
 static int prepare_binding(lua_State *L, void *ud) {
@@ -214,6 +216,9 @@ int ub_gate_run(ub_gate_job *job) {
   double t0 = (double)ub_http_now_ms();
   sb_status st = sb_run_policy(sb, &job->policy, push_ctx, take_verdict, job);
   job->policy_ms = (double)ub_http_now_ms() - t0;
+  size_t log_len;
+  const char *log = sb_log(sb, &log_len);
+  ub_buf_append(&job->log, log, log_len);
   int rc = 0;
   if (st != SB_OK) {
     snprintf(job->error, sizeof job->error, "%s", sb_error(sb));

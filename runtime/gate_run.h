@@ -31,6 +31,7 @@ typedef struct ub_gate_job {
   ub_buf rendered;            /* the report in the chosen format */
   char error[1200];           /* why the policy failed, if it did */
   ub_buf diff;                /* replay: one line per change, "" if none */
+  ub_buf log;                 /* what the policy printed (bounded) */
   double policy_ms;
 } ub_gate_job;
 
