@@ -153,6 +153,26 @@ class SloAcrossRuns(unittest.TestCase):
         self.assertEqual(len(v5["comparedEvents"]), 2)
         self.assertEqual(p.returncode, 0)
 
+    def test_fresh_timeframe_without_waiting_is_inconclusive(self):
+        # the timeframe ends now: Dynatrace's data is not complete for 2 minutes (Q28);
+        # --no-wait answers inconclusive (exit 4) instead of sleeping
+        path = os.path.join(self.dir, "fresh.json")
+        with open(path, "w") as f:
+            json.dump(scenario(480, 1.0, 1500, 40), f)
+        sim = Sim(path)
+        try:
+            env = dict(os.environ, DT_TENANT_URL=sim.url, DT_API_TOKEN=TOKEN)
+            p = subprocess.run([BIN, "gate", "--slo", os.path.join(self.dir, "slo.yaml"),
+                                "--sli", os.path.join(self.dir, "sli.yaml"), "--service", "carts",
+                                "--stage", "staging", "--window", "5", "--no-wait", "--no-ledger",
+                                "--format", "json"], capture_output=True, text=True, env=env, timeout=60)
+        finally:
+            sim.stop()
+        self.assertEqual(p.returncode, 4, p.stderr)
+        v = json.loads(p.stdout)
+        self.assertEqual(v["verdict"], "inconclusive")
+        self.assertIn("not ready", v["summary"])
+
     def test_keptn_format(self):
         p = self.run_gate((480, 1.0, 1500, 40), fmt="keptn", ledger=os.path.join(self.dir, "other.db"))
         data = json.loads(p.stdout)
