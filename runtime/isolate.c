@@ -51,9 +51,15 @@ static int report_child(const char *what, int status, int timed_out, double hard
   return UB_EXIT_ERROR;
 }
 
-int ub_isolate_run(const char *what, ub_isolated_fn fn, void *ud, double hard_seconds) {
-  const char *off = getenv("UB_NO_ISOLATE");
-  if (off && strcmp(off, "1") == 0) return fn(ud);
+/* Waits for the child and returns its status; -1 when it cannot be had
+ * (never taken as a success). */
+static int reap(pid_t pid, int *status) {
+  pid_t got;
+  while ((got = waitpid(pid, status, 0)) < 0 && errno == EINTR) {}
+  return got == pid ? 0 : -1;
+}
+
+static int run_in_child(const char *what, ub_isolated_fn fn, void *ud, double hard_seconds) {
   int fds[2];
   if (pipe(fds) != 0) {
     fprintf(stderr, "unbreakable: %s: cannot create a pipe: %s\n", what, strerror(errno));
@@ -80,6 +86,29 @@ int ub_isolate_run(const char *what, ub_isolated_fn fn, void *ud, double hard_se
   close(fds[0]);
   if (!done) kill(pid, SIGKILL);
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  if (reap(pid, &status) != 0) {
+    fprintf(stderr, "unbreakable: %s: the exit status of the evaluation process is unknown "
+                    "(waitpid: %s)\n", what, strerror(errno));
+    return UB_EXIT_ERROR;
+  }
   return report_child(what, status, !done, hard_seconds);
+}
+
+/* With SIGCHLD ignored (a disposition inherited across exec) the kernel
+ * reaps the child itself and its exit status is lost: restore the default
+ * for the duration of the run. */
+int ub_isolate_run(const char *what, ub_isolated_fn fn, void *ud, double hard_seconds) {
+  const char *off = getenv("UB_NO_ISOLATE");
+  if (off && strcmp(off, "1") == 0) return fn(ud);
+  struct sigaction dfl, old;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  if (sigaction(SIGCHLD, &dfl, &old) != 0) {
+    fprintf(stderr, "unbreakable: %s: cannot reset SIGCHLD: %s\n", what, strerror(errno));
+    return UB_EXIT_ERROR;
+  }
+  int rc = run_in_child(what, fn, ud, hard_seconds);
+  sigaction(SIGCHLD, &old, NULL);
+  return rc;
 }
