@@ -17,13 +17,21 @@ local function input_error(v, messages)
   return v
 end
 
+-- Results of runs that were evaluations (the host reports an errored run
+-- as fail, as Keptn did). An inconclusive run only answered "not ready"
+-- (Q28): it has no values, and taken as a baseline it would make every
+-- relative criterion pass without one (Q11).
+local EVALUATED = { pass = true, warning = true, fail = true }
+
 -- Earlier evaluations from the ledger, newest first, in the shape
 -- slo.select_baseline reads.
 local function stored_evaluations(ctx)
   local rows = {}
   for _, p in ipairs(ctx.previous or {}) do
-    rows[#rows + 1] = { id = tostring(p.id), result = p.result, invalidated = false,
-                        indicatorResults = p.indicatorResults or {} }
+    if EVALUATED[p.result] then
+      rows[#rows + 1] = { id = tostring(p.id), result = p.result, invalidated = false,
+                          indicatorResults = p.indicatorResults or {} }
+    end
   end
   return rows
 end

@@ -1,0 +1,75 @@
+-- The shipped SLO gate policy (policies/slo.lua) with the ctx the host
+-- gives it (runtime/gate_slo.c): slo.yaml and sli.yaml texts, the timeframe
+-- and the earlier evaluations of the ledger, newest first, each
+-- { id, result, indicatorResults }. Dynatrace is a fake that answers every
+-- metrics query with one value.
+local stats = require("fake_stats")
+
+local SOURCE = os.getenv("UB_SOURCE") or "."
+
+local SLO = [[
+objectives:
+  - sli: response_time_p95
+    pass:
+      - criteria: ["<=+10%"]
+total_score:
+  pass: "90%"
+]]
+
+local SLI = [[
+indicators:
+  response_time_p95: "metricSelector=builtin:service.response.time:splitBy():percentile(95)&entitySelector=type(SERVICE),tag(keptn_service:$SERVICE)"
+]]
+
+local FROM, TO = 1795657200000, 1795657800000
+
+local function fake_dt(value)
+  local fake = {}
+  function fake.batch(calls)
+    local out = {}
+    for i in ipairs(calls) do
+      out[i] = { ok = true, status = 200, request = "GET /api/v2/metrics/query",
+                 result = { { data = { { series = stats.series({ value }, { n = 1 }) } } } } }
+    end
+    return out
+  end
+  return fake
+end
+
+local function evaluate(value, previous, fields)
+  package.loaded["unbreakable.dynatrace"] = fake_dt(value)
+  local policy = assert(loadfile(SOURCE .. "/policies/slo.lua"))()
+  local ctx = { slo_text = SLO, sli_text = SLI, slo_path = "slo.yaml", sli_path = "sli.yaml",
+                service = "carts", stage = "staging", project = "sockshop", deployment = "",
+                from = FROM, to = TO, now = TO + 10 * 60000, previous = previous }
+  for k, v in pairs(fields or {}) do ctx[k] = v end
+  return policy(ctx)
+end
+
+local function stored(id, result, value)
+  local results = {}
+  if value then
+    results[1] = { status = "pass", score = 1,
+                   value = { metric = "response_time_p95", value = value, success = true } }
+  end
+  return { id = id, result = result, indicatorResults = results }
+end
+
+describe("policies/slo.lua baseline", function()
+  it("compares with the newest earlier evaluation (single_result): 5000 against 500 -> target 550, fail", function()
+    local v = evaluate(5000, { stored(1, "pass", 500) })
+    assert.are.equal("fail", v.verdict)
+    assert.are.same({ "1" }, v.comparedEvents)
+    assert.are.equal(550, v.indicatorResults[1].passTargets[1].targetValue)
+  end)
+
+  it("does not take a run that only answered 'not ready' (inconclusive, no values) as the baseline", function()
+    -- The ledger keeps the inconclusive run of a gate that did not wait for
+    -- the data (Q28). It is no evaluation: Keptn never produced one. Taken
+    -- as the single baseline it has no values, and the relative criterion
+    -- would pass without a baseline (Q11) whatever the value.
+    local v = evaluate(5000, { stored(2, "inconclusive"), stored(1, "pass", 500) })
+    assert.are.same({ "1" }, v.comparedEvents)
+    assert.are.equal("fail", v.verdict)
+  end)
+end)
