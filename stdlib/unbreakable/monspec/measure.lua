@@ -77,7 +77,12 @@ end
 local function timeseries_value(resp, req, stats, compat)
   if not resp.ok then return failed(resp, req) end
   local m = { request = resp.request or describe(req), unit = resp.unit, entities = {}, notes = {} }
-  if resp.timeseries_id ~= nil and resp.timeseries_id ~= req[2] then
+  -- An answer that does not name the timeseries asked for is unusable
+  -- (the original failed on it too, §4.5).
+  if resp.timeseries_id == nil then
+    m.error = string.format("the answer has no timeseriesId (asked for %s)", req[2])
+    return m
+  elseif resp.timeseries_id ~= req[2] then
     m.error = string.format("the answer is for %s, not %s", tostring(resp.timeseries_id), req[2])
     return m
   end

@@ -1,0 +1,63 @@
+-- The monspec gate on answers that are not what was asked for: a binding
+-- answer that says ok but lacks what identifies it, and what a policy hands
+-- to monspec.evaluate. None of these may end in a pass (fail closed).
+
+local S = require "monspec_support"
+
+local SAMPLE = "unbreakable-pipeline_monspec.json"
+local TARGET = "SampleJSonService/StagingToProduction"
+
+-- One entry, failure rate avg under a static upper limit of 1: the
+-- recorded Staging data has only nulls for it, so give it real points.
+local ONE = [[{ "Svc": { "etype": "SERVICE",
+  "environments": { "Staging": { "entities": [ "SERVICE-A" ] }, "Production": { "entities": [ "SERVICE-B" ] } },
+  "comparisons": [ { "name": "StagingToProduction", "source": "Staging", "compare": "Production",
+                     "shiftsourcetimeframe": 0, "shiftcomparetimeframe": 0 } ],
+  "perfsignature": [ { "timeseries": "com.dynatrace.builtin:service.failurerate", "aggregate": "avg", "upperlimit": 1 } ] } }]]
+
+local function one_scenario(points)
+  return { objects = {}, routing = {}, units = { ["com.dynatrace.builtin:service.failurerate"] = "Percent (%)" },
+           timeseries = { ["com.dynatrace.builtin:service.failurerate|aggregationType=avg"] = {
+             ["SERVICE-A"] = points, ["SERVICE-B"] = points } } }
+end
+
+-- Installs a fake whose answers pass through change(resp, item) first.
+local function run_changed(text, fields, scenario, change, options)
+  local fake = S.fake_dynatrace.new(scenario).install()
+  local batch = fake.batch
+  fake.batch = function(items)
+    local out = batch(items)
+    for i, item in ipairs(items) do out[i] = change(out[i], item) or out[i] end
+    return out
+  end
+  package.loaded["unbreakable.monspec"] = nil
+  local monspec = require "unbreakable.monspec"
+  return monspec.evaluate(S.ctx(text, "svc.json", fields), options)
+end
+
+describe("a Timeseries v1 answer without timeseriesId", function()
+  local function drop_id(resp, item)
+    if item[1] == "timeseries" then resp.timeseries_id = nil end
+  end
+
+  it("is an error in default mode (the answer does not say what it measured)", function()
+    -- 0.5 % is under the limit of 1 %: with the answer taken at face value this passes
+    local v = run_changed(ONE, { target = "Svc/StagingToProduction", mode = "pullcompare" },
+                          one_scenario({ 0.5, n = 1 }), drop_id)
+    assert.equal("error", v.objectives[1].status)
+    assert.equal("error", v.verdict)
+  end)
+
+  it("is an error in compat dtcli too, also when it has no data points (the original failed)", function()
+    local v = run_changed(ONE, { target = "Svc/StagingToProduction", mode = "pullcompare", compat = "dtcli" },
+                          one_scenario(nil), drop_id)
+    assert.equal("error", v.objectives[1].status)
+    assert.equal("error", v.verdict)
+  end)
+
+  it("still judges an answer whose timeseriesId is the one asked for", function()
+    local v = run_changed(ONE, { target = "Svc/StagingToProduction", mode = "pullcompare" },
+                          one_scenario({ 0.5, n = 1 }), function() end)
+    assert.equal("pass", v.verdict)
+  end)
+end)
