@@ -147,7 +147,22 @@ local function input_error(v, msg, kind)
   return verdict.finish(v)
 end
 
+local OPTIONS = { "critical", "objective", "on_no_data", "extra_checks" }
+
 local function check_options(options)
+  if type(options) ~= "table" then
+    error("monspec.evaluate: options must be a table (got " .. type(options) .. ")", 3)
+  end
+  for _, k in ipairs(pyjson.keys(options)) do
+    local known = false
+    for _, name in ipairs(OPTIONS) do known = known or k == name end
+    if not known then
+      local guess = type(k) == "string" and schema.suggest(k, OPTIONS)
+      error(string.format("monspec.evaluate: unknown option %q%s (options: %s)", tostring(k),
+                          guess and string.format("; did you mean %q?", guess) or "",
+                          table.concat(OPTIONS, ", ")), 3)
+    end
+  end
   local levels = { pass = true, warning = true, inconclusive = true, fail = true }
   if options.on_no_data ~= nil and not levels[options.on_no_data] then
     error("options.on_no_data must be pass, warning, inconclusive or fail (got " ..
@@ -182,7 +197,12 @@ local function run_extra_checks(v, ctx, options)
     if type(check) ~= "function" then error("options.extra_checks[" .. i .. "] must be a function", 3) end
     local res = check(ctx, v)
     if res ~= nil then
-      if res.name ~= nil then res = { res } end
+      if type(res) ~= "table" then
+        error(string.format("options.extra_checks[%d] must return an objective, a list of objectives or nil " ..
+                            "(got %s)", i, type(res)), 3)
+      end
+      -- one objective (any table that is not a list; an empty list is none)
+      if res[1] == nil and next(res) ~= nil then res = { res } end
       for _, o in ipairs(res) do
         o.kind = o.kind or "check"
         v.objectives[#v.objectives + 1] = verdict.objective(o)
@@ -257,6 +277,9 @@ end
 --   on_no_data = "inconclusive"|"pass"|"warning"|"fail",
 --   extra_checks = { function(ctx, verdict) -> objective|{objectives}|nil }
 function M.evaluate(ctx, options)
+  if type(ctx) ~= "table" then
+    error("monspec.evaluate: ctx must be the table the policy was called with (got " .. type(ctx) .. ")", 2)
+  end
   options = options or {}
   check_options(options)
   local v = { target = ctx.target, mode = ctx.mode, compat = ctx.compat or verdict.null,

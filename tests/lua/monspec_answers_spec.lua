@@ -61,3 +61,40 @@ describe("a Timeseries v1 answer without timeseriesId", function()
     assert.equal("pass", v.verdict)
   end)
 end)
+
+describe("monspec.evaluate options from a policy", function()
+  local function evaluate(options)
+    local fake = S.fake_dynatrace.new(S.scenario()).install()
+    assert(fake)
+    package.loaded["unbreakable.monspec"] = nil
+    local monspec = require "unbreakable.monspec"
+    return monspec.evaluate(S.ctx(S.fixture(SAMPLE), SAMPLE, { target = TARGET, mode = "pullcompare" }), options)
+  end
+
+  it("an extra check that returns an objective without a name is an error, not dropped", function()
+    local ok, err = pcall(evaluate, { on_no_data = "pass",
+      extra_checks = { function() return { status = "fail", message = "release window closed" } end } })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("objective.name must be a non-empty string", 1, true), tostring(err))
+  end)
+
+  it("an extra check that returns something other than a table is named in the error", function()
+    local ok, err = pcall(evaluate, { extra_checks = { function() return "fail" end } })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("options.extra_checks[1] must return an objective, a list of objectives or nil",
+                                     1, true), tostring(err))
+  end)
+
+  it("a misspelt option is an error naming it (extra_check would silently skip the checks)", function()
+    local ok, err = pcall(evaluate, { extra_check = { function() return { name = "x", status = "fail" } end } })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find('unknown option "extra_check"; did you mean "extra_checks"?', 1, true),
+                  tostring(err))
+  end)
+
+  it("options that are not a table are named in the error", function()
+    local ok, err = pcall(evaluate, "strict")
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("monspec.evaluate: options must be a table", 1, true), tostring(err))
+  end)
+end)
