@@ -1,7 +1,10 @@
 /* json_encode.c: deterministic JSON encoder for Lua values. It reads
  * tables with raw accessors only, so no policy metamethod runs while a
  * result is converted (sandbox.md fact 6), sorts object keys, rejects
- * cycles, functions, NaN and infinities with the path of the bad value. */
+ * cycles, functions, NaN and infinities with the path of the bad value.
+ * In a sandbox the text it builds counts against the policy's memory
+ * limit, and its deadline and instruction budget hold while it works: a
+ * table shared many times encodes to far more text than it occupies. */
 #include "json.h"
 
 #include <math.h>
@@ -10,6 +13,8 @@
 #include <string.h>
 
 #include <lauxlib.h>
+
+#include "sandbox.h"
 
 #define ORDER_FIELD "__jsonorder"
 #define ARRAY_MT_KEY "unbreakable.json.array"
@@ -21,9 +26,22 @@ typedef struct encoder {
   ub_buf path;
   const void *seen[256];
   int depth;
+  unsigned values;          /* encoded so far, for budget checks */
+  size_t checked_len;       /* output length at the last budget check */
   char *err;
   size_t errlen;
 } encoder;
+
+#define BUDGET_VALUES 1024u
+#define BUDGET_BYTES ((size_t)1 << 20)
+
+/* Every BUDGET_VALUES values or BUDGET_BYTES of text: 0 to go on, -1 when
+ * the sandbox's limits are exhausted (the sandbox reports the kill). */
+static int within_budget(encoder *e) {
+  if (++e->values % BUDGET_VALUES != 0 && e->out->len - e->checked_len < BUDGET_BYTES) return 0;
+  e->checked_len = e->out->len;
+  return sb_budget_left(e->L, e->out->len + e->path.len);
+}
 
 static int enc_fail(encoder *e, const char *what) {
   const char *root = e->o->root ? e->o->root : "value";
@@ -358,6 +376,7 @@ static int encode_table(encoder *e, int t) {
 
 static int encode_value(encoder *e, int idx) {
   lua_State *L = e->L;
+  if (within_budget(e) != 0) return enc_fail(e, "stopped: the policy's limits are exhausted");
   switch (lua_type(L, idx)) {
     case LUA_TNIL: return ub_buf_puts(e->out, "null");
     case LUA_TBOOLEAN: return ub_buf_puts(e->out, lua_toboolean(L, idx) ? "true" : "false");

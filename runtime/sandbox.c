@@ -114,6 +114,18 @@ void sb_check_budget(lua_State *L) {
   }
 }
 
+int sb_budget_left(lua_State *L, size_t extra_bytes) {
+  sandbox *sb = sb_from_lua(L);
+  if (!sb || !sb->active) return 0;
+  check_limits(sb);
+  size_t used = sb->mem_used > sb->mem_base ? sb->mem_used - sb->mem_base : 0;
+  if (!sb->killed && (extra_bytes > sb->lim.memory || used > sb->lim.memory - extra_bytes))
+    sb->killed = SB_KILL_MEMORY;
+  if (!sb->killed) return 0;
+  sb_note_where(L, 1);
+  return -1;
+}
+
 /* ---- lifecycle ---- */
 
 static void close_state(sandbox *sb) {

@@ -100,6 +100,14 @@ size_t sb_memory_peak(const sandbox *sb);
  * Does nothing in a lua_State that is not a sandbox. */
 void sb_check_budget(lua_State *L);
 
+/* For C code reachable from policies that builds data outside the Lua heap
+ * (JSON text): returns 0 while the evaluation is within its limits with
+ * extra_bytes counted as memory it uses; otherwise marks the kill and
+ * returns -1 without raising, so that the caller can free what it holds
+ * and fail (the sandbox then reports the kill). Always 0 in a lua_State
+ * that is not a sandbox. */
+int sb_budget_left(lua_State *L, size_t extra_bytes);
+
 /* Inside a run: loads the standard library module name afresh (not from
  * the evaluation's require cache) and pushes its value. Raises on error. */
 int sb_require_fresh(lua_State *L, const char *name);
