@@ -46,8 +46,12 @@ function M.indicators_of(doc, name, positions)
   if type(raw) ~= "table" or #raw > 0 then
     return nil, at("indicators") .. "must be a map of indicator names to queries"
   end
+  local keys = {}
+  for k in pairs(raw) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
   local out = {}
-  for k, v in pairs(raw) do
+  for _, k in ipairs(keys) do
+    local v = raw[k]
     if type(k) ~= "string" or type(v) ~= "string" then
       return nil, at("indicators." .. tostring(k)) .. "the query must be a string"
     end
@@ -208,7 +212,9 @@ local function substitute_keptn(query, ctx, filter)
   return s
 end
 
--- Values of whole placeholder names (filter entries win, as in Keptn).
+-- Values of whole placeholder names (filter entries win, as in Keptn). A
+-- filter key written exactly wins over the capitalised alias of another
+-- ($MZ of {mz = 1, MZ = 2} is 2), whatever the hash order.
 local function placeholder_values(ctx, filter)
   local values = {}
   for _, key in ipairs(CONTEXT_KEYS) do
@@ -217,10 +223,9 @@ local function placeholder_values(ctx, filter)
   end
   for k, v in pairs(ctx.labels or {}) do values["LABEL." .. k] = tostring(v) end
   for k, v in pairs(ctx.env or {}) do values["ENV." .. k] = tostring(v) end
-  for k, v in pairs(filter or {}) do
-    values[k] = strip_quotes(v)
-    values[k:upper()] = strip_quotes(v)
-  end
+  local keys = sorted_keys(filter)
+  for _, k in ipairs(keys) do values[k:upper()] = strip_quotes(filter[k]) end
+  for _, k in ipairs(keys) do values[k] = strip_quotes(filter[k]) end
   return values
 end
 

@@ -93,7 +93,11 @@ local function load_filter(raw, report)
     report.error("filter", "must be a map of placeholder names to values")
     return filter
   end
-  for k, v in pairs(raw) do
+  local keys = {}
+  for k in pairs(raw) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(keys) do
+    local v = raw[k]
     local text = scalar_text(v)
     if absent(v) then text = "" end
     if type(k) ~= "string" or not text then

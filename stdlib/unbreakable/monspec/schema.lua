@@ -234,8 +234,9 @@ end
 ---------------------------------------------------------------------------
 -- comparisons
 
+-- The factors by key, keeping the file's key order (for warnings).
 function Checker:scalefactors(sf, path)
-  local out = {}
+  local out = pyjson.ordered({}, {})
   if sf == nil or pyjson.is_null(sf) then return out end
   if not is_object(sf) then
     self:error(path, "must be an object", '{"default": 20, "com.dynatrace.builtin:service.requestspermin": 90}')
@@ -249,6 +250,7 @@ function Checker:scalefactors(sf, path)
       else
         if v < 0 then self:warn(child(path, k), "negative scale factor: the threshold is tighter than the baseline") end
         out[k] = v
+        table.insert(getmetatable(out).__jsonorder, k)
       end
     end
   end
@@ -591,7 +593,7 @@ function Checker:scalefactor_keys(ent)
   end
   for _, cmp in ipairs(ent.comparisons) do
     self:duplicate_scalefactors(cmp)
-    for k in pairs(cmp.scalefactorperc) do
+    for _, k in ipairs(pyjson.keys(cmp.scalefactorperc)) do
       local found = k == "default"
       for _, id in ipairs(ids) do
         found = found or id == k or M.api_timeseries_id(id) == M.api_timeseries_id(k)
