@@ -75,7 +75,8 @@ end
 local function first_call(spec, ctx)
   local from, to = window(ctx)
   if spec.kind == "metrics" then return metrics_call(spec, ctx) end
-  if spec.kind == "slo" then return { "slo", spec.id, { from = from, to = to } } end
+  -- GTF: evaluate the SLO over the given timeframe, not its own (as dynatrace-service asks)
+  if spec.kind == "slo" then return { "slo", spec.id, { from = from, to = to, time_frame = "GTF" } } end
   return { "problems", { problem_selector = spec.problem_selector, entity_selector = spec.entity_selector,
                          from = from, to = to } }
 end

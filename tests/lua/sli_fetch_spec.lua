@@ -217,8 +217,10 @@ describe("fetch", function()
     assert.are.equal(3, #dt.batches[1])
     assert.are.same({ "metrics", SEL, { entity_selector = "type(SERVICE),tag(keptn_service:carts)",
                       from = 1664323200000, to = 1664409600000 } }, dt.batches[1][1])
-    assert.are.same({ "slo", "7d07efde-b714-3e6e-ad95-08490e2540c4", { from = 1664323200000, to = 1664409600000 } },
-      dt.batches[1][2])
+    -- as dynatrace-service asks: /api/v2/slo/{id}?from=..&timeFrame=GTF&to=.. (without GTF the
+    -- classic SLO API may evaluate the SLO over its own timeframe, not the evaluation's)
+    assert.are.same({ "slo", "7d07efde-b714-3e6e-ad95-08490e2540c4",
+                      { from = 1664323200000, to = 1664409600000, time_frame = "GTF" } }, dt.batches[1][2])
     assert.are.same({ "problems", { problem_selector = "status(open)", entity_selector = "type(SERVICE),tag(keptn_service:carts)",
                       from = 1664323200000, to = 1664409600000 } }, dt.batches[1][3])
     assert.are.equal(31846.08512740705 / 1000, records[1].value)
