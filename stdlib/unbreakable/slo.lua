@@ -277,6 +277,33 @@ local function default_notes(s)
   return table.concat(notes, "; ")
 end
 
+local OPTIONS = { compat = true, name = true, sli_aborted = true, sli_error = true }
+
+-- Raises (at the caller of score) for arguments that would otherwise be
+-- read as "no value" or "no baseline" without a word.
+local function check_arguments(values, previous, options)
+  if type(options) ~= "table" then
+    error("slo.score: options must be a table such as { compat = \"keptn\" } (got " .. type(options) .. ")", 3)
+  end
+  for k in pairs(options) do
+    if not OPTIONS[k] then
+      error("slo.score: unknown option '" .. tostring(k) .. "' (known: compat, name, sli_aborted, sli_error)", 3)
+    end
+  end
+  if values ~= nil and (type(values) ~= "table" or (next(values) ~= nil and values[1] == nil)) then
+    error("slo.score: values must be a list of SLI records { metric, value, success }", 3)
+  end
+  if previous ~= nil and type(previous) ~= "table" then
+    error("slo.score: previous must be a list of indicatorResults lists (from slo.select_baseline)", 3)
+  end
+  for i, p in ipairs(previous or {}) do
+    if type(p) ~= "table" or p.indicatorResults ~= nil or p.evaluation ~= nil or p.result ~= nil then
+      error("slo.score: previous[" .. i .. "] is a stored evaluation; pass the evaluations through " ..
+            "slo.select_baseline(slo, evaluations) and give score the previous it returns", 3)
+    end
+  end
+end
+
 -- Scores the objectives of slo (parsed slo.yaml, or a model of
 -- slo_load) with the SLI records values ({metric, value, success,
 -- message[, failed]}) against previous (list of earlier evaluations, each a
@@ -285,6 +312,7 @@ end
 -- true when it was aborted }.
 function M.score(slo, values, previous, options)
   options = options or {}
+  check_arguments(values, previous, options)
   local compat = options.compat == "keptn"
   if slo == nil or (loader.null ~= nil and slo == loader.null) then
     if compat then

@@ -431,3 +431,37 @@ describe("quirks: default against compat = keptn", function()
     end
   end)
 end)
+
+describe("score called by a policy with odd arguments", function()
+  local s = simple({ { sli = "rt", pass = { crit("<=+10%") } } })
+
+  -- The error raised by f, which must name the caller's line and say msg.
+  local function raises(msg, f)
+    local ok, err = pcall(f)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("slo_score_spec.lua:%d+: "), tostring(err))
+    assert.truthy(tostring(err):find(msg, 1, true), tostring(err))
+  end
+
+  it("rejects stored evaluations passed as previous (they go through select_baseline first)", function()
+    -- previous is a list of indicatorResults lists; a stored evaluation
+    -- { id, result, indicatorResults } read as one would give no baseline,
+    -- and the relative criterion would pass whatever the value (Q11)
+    local stored = { { id = "e1", result = "pass", indicatorResults = { ir("rt", 100) } } }
+    raises("slo.score: previous[1] is a stored evaluation; pass the evaluations through " ..
+           "slo.select_baseline(slo, evaluations) and give score the previous it returns",
+           function() slo.score(s, { rec("rt", 5000) }, stored) end)
+  end)
+
+  it("names options that are not a table, and unknown options", function()
+    raises("slo.score: options must be a table such as { compat = \"keptn\" } (got string)",
+           function() slo.score(s, {}, {}, "keptn") end)
+    raises("slo.score: unknown option 'compt' (known: compat, name, sli_aborted, sli_error)",
+           function() slo.score(s, {}, {}, { compt = "keptn" }) end)
+  end)
+
+  it("names values that are not a list of SLI records", function()
+    raises("slo.score: values must be a list of SLI records { metric, value, success }",
+           function() slo.score(s, { rt = 5000 }, {}) end)
+  end)
+end)
