@@ -24,7 +24,7 @@ static const char replay_help[] =
   "\n"
   "Exit status: 0 identical (with the recorded policy) or replayed (with --policy),\n"
   "1 the recorded policy gave a different verdict, 2 usage error or unknown ID,\n"
-  "3 the replay failed.\n";
+  "3 the replay failed (with --policy: the new policy failed).\n";
 
 /* Content type kept in a recorded request's response headers. */
 static char *recorded_content_type(const char *headers) {
@@ -154,12 +154,15 @@ static int replay(const replay_args *a, ledger_evaluation *e) {
   job.compare_json = e->verdict_json;
   int rc = UB_EXIT_ERROR;
   if (job.rec) {
-    /* a failing policy is replayed too: its error verdict is compared */
-    if (ub_gate_run(&job) != 0) fprintf(stderr, "unbreakable replay: %s\n", job.error);
+    /* a failing policy is replayed too: its error verdict is compared; a
+     * new policy that fails is a failed replay, never a success */
+    int failed = ub_gate_run(&job) != 0;
+    if (failed) fprintf(stderr, "unbreakable replay: %s\n", job.error);
     fwrite(job.rendered.data ? job.rendered.data : "", 1, job.rendered.len, stdout);
     int identical = job.verdict_json.data && strcmp(job.verdict_json.data, e->verdict_json) == 0;
     print_outcome(a, &job, e, identical);
-    rc = identical || a->policy ? UB_EXIT_OK : UB_EXIT_FAIL;
+    if (a->policy) rc = failed ? UB_EXIT_ERROR : UB_EXIT_OK;
+    else rc = identical ? UB_EXIT_OK : UB_EXIT_FAIL;
   }
   ub_recorder_free(job.rec);
   free(policy_src);

@@ -141,6 +141,14 @@ def replays(ledger, good_id, bad_id):
               "replay --policy lacks the change of %s: %s" % (name, r.stdout[-600:]))
     check("replay of evaluation %d with a new policy: recorded fail, now fail" % bad_id in r.stdout,
           "replay --policy summary: " + r.stdout[-300:])
+    # a new policy that fails is a failed replay (exit 3), never a success
+    broken = os.path.join(os.path.dirname(ledger), "broken.lua")
+    with open(broken, "w") as f:
+        f.write('error("broken policy")\n')
+    r = ub("replay", str(good_id), "--ledger", ledger, "--policy", broken)
+    check(r.returncode == 3, "replay --policy of a failing policy exit %d, want 3: %s"
+          % (r.returncode, r.stderr[-300:]))
+    check("broken policy" in r.stderr, "replay --policy failure not explained: " + r.stderr[-300:])
 
 
 def no_token_anywhere(work):
