@@ -250,5 +250,7 @@ int ub_cmd_gate(int argc, char **argv) {
   a.now = a.now_ms > 0 ? (int64_t)a.now_ms : wall_ms();
   const char *no_color = getenv("NO_COLOR");
   a.color = !a.output && isatty(STDOUT_FILENO) && !(no_color && *no_color);
-  return ub_isolate_run("gate", run_gate, &a, 2 * a.timeout + 5);
+  double backstop = 2 * a.timeout + 5;
+  if (a.slo && !a.no_wait) backstop += UB_GATE_SLO_MAX_WAIT_MS / 1000.0; /* not evaluation time */
+  return ub_isolate_run("gate", run_gate, &a, backstop);
 }

@@ -32,6 +32,10 @@ typedef struct gate_args {
   const char *default_policy;            /* file name under policies/ */
 } gate_args;
 
+/* Longest the SLO form sleeps for Dynatrace's data before it evaluates
+ * (gate_slo.c); the process backstop allows for it. */
+#define UB_GATE_SLO_MAX_WAIT_MS 240000
+
 /* Resolves the policy and Dynatrace, runs the evaluation, records it in
  * the ledger, writes the report. Returns the exit status. */
 int ub_gate_execute(gate_args *a);

@@ -16,7 +16,6 @@
 #include "ledger.h"
 
 #define READY_AFTER_MS 120000
-#define MAX_WAIT_MS 240000
 
 /* Unix ms from "2019-11-18T11:21:06[.000][Z]" (UTC) or plain ms. */
 static int parse_time(const char *text, int64_t *ms) {
@@ -57,7 +56,7 @@ static int timeframe(const gate_args *a, int64_t *from, int64_t *to) {
 /* Keptn waited until 2 min after the end of the timeframe (Q28). */
 static void wait_for_data(gate_args *a, int64_t to) {
   int64_t wait = READY_AFTER_MS - (a->now - to);
-  if (wait <= 0 || wait > MAX_WAIT_MS || a->no_wait) return;
+  if (wait <= 0 || wait > UB_GATE_SLO_MAX_WAIT_MS || a->no_wait) return;
   fprintf(stderr, "unbreakable gate: waiting %lld s until Dynatrace has the data of the timeframe "
                   "(2 minutes after its end; --no-wait answers inconclusive instead)\n",
           (long long)(wait + 999) / 1000);

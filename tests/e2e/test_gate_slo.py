@@ -173,6 +173,23 @@ class SloAcrossRuns(unittest.TestCase):
         self.assertEqual(v["verdict"], "inconclusive")
         self.assertIn("not ready", v["summary"])
 
+    def test_waiting_for_data_is_not_cut_by_the_backstop(self):
+        # the timeframe ended 114 s before --now: the gate waits 6 s for Dynatrace's
+        # data, longer than the process backstop of a 0.1 s evaluation (2 * 0.1 + 5 s);
+        # the wait must not count against it. Without a tenant URL the gate then
+        # stops with a usage error (exit 2), not with the backstop's exit 3.
+        now = 1700000000000
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DT_")}
+        p = subprocess.run([BIN, "gate", "--slo", os.path.join(self.dir, "slo.yaml"),
+                            "--sli", os.path.join(self.dir, "sli.yaml"), "--service", "carts",
+                            "--stage", "staging", "--now", str(now), "--from", str(now - 714000),
+                            "--to", str(now - 114000), "--timeout", "0.1", "--no-ledger"],
+                           capture_output=True, text=True, env=env, timeout=60)
+        self.assertNotIn("backstop", p.stderr)
+        self.assertIn("waiting 6 s", p.stderr)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("no Dynatrace tenant URL", p.stderr)
+
     def test_keptn_format(self):
         p = self.run_gate((480, 1.0, 1500, 40), fmt="keptn", ledger=os.path.join(self.dir, "other.db"))
         data = json.loads(p.stdout)
