@@ -103,12 +103,13 @@ return function(ctx)
   v.verdict = verdict_of(r)
   v.summary = r.message
   v.score, v.result, v.status = r.score, r.result, r.status
-  v.indicatorResults = r.indicatorResults
   v.comparedEvents = json.array(ids)
   v.judgedWithoutBaseline = json.array(r.judgedWithoutBaseline)
   v.objectives = json.array(objectives_of(r, queries))
   v.keptn = slo.finished(r, { project = ctx.project, stage = ctx.stage, service = ctx.service,
                               timeStart = ctx.from, timeEnd = ctx.to, sloFileContent = ctx.slo_text,
-                              comparedEvents = ids, null = json.null })
+                              comparedEvents = ids, null = json.null, array = json.array })
+  -- the stored shape is Keptn's (keptn-slo.md section 8): nulls and lists as there
+  v.indicatorResults = v.keptn.evaluation.indicatorResults
   return v
 end

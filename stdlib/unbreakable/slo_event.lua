@@ -56,15 +56,18 @@ local function copy(t)
   return out
 end
 
+local function same(t) return t end
+
 -- Copies an indicatorResults entry, writing null where a value is absent
--- (comparedValue without baseline, targetValue of a relative criterion).
-local function entry_with_nulls(entry, null)
+-- (comparedValue without baseline, targetValue of a relative criterion)
+-- and marking the target lists with array (so that an empty one is []).
+local function entry_with_nulls(entry, null, array)
   local e = copy(entry)
   e.value = copy(entry.value or {})
   if e.value.comparedValue == nil then e.value.comparedValue = null end
   for _, key in ipairs({ "passTargets", "warningTargets" }) do
     if entry[key] then
-      e[key] = {}
+      e[key] = array({})
       for i, t in ipairs(entry[key]) do
         e[key][i] = copy(t)
         if t.targetValue == nil then e[key][i].targetValue = null end
@@ -79,12 +82,15 @@ end
 -- result: the table slo.score returned. meta: { project, stage, service,
 -- timeStart, timeEnd (Unix ms or ISO strings), sloFileContent (raw
 -- slo.yaml text), comparedEvents (ids), null (JSON null sentinel, e.g.
--- require("unbreakable.json").null; without it absent values stay absent) }.
+-- require("unbreakable.json").null; without it absent values stay absent),
+-- array (e.g. require("unbreakable.json").array: marks every list so that
+-- an empty one encodes as [], as Keptn reads it) }.
 function M.finished(result, meta)
   meta = meta or {}
-  local indicators = {}
+  local array = meta.array or same
+  local indicators = array({})
   for i, entry in ipairs(result.indicatorResults or {}) do
-    indicators[i] = meta.null ~= nil and entry_with_nulls(entry, meta.null) or entry
+    indicators[i] = meta.null ~= nil and entry_with_nulls(entry, meta.null, array) or entry
   end
   return {
     project = meta.project, stage = meta.stage, service = meta.service,
@@ -95,7 +101,7 @@ function M.finished(result, meta)
       result = result.evaluationResult or result.result,
       score = result.score,
       sloFileContent = meta.sloFileContent and M.base64(meta.sloFileContent) or "",
-      comparedEvents = meta.comparedEvents or {},
+      comparedEvents = array(meta.comparedEvents or {}),
       indicatorResults = indicators,
     },
   }

@@ -73,3 +73,20 @@ describe("policies/slo.lua baseline", function()
     assert.are.equal("fail", v.verdict)
   end)
 end)
+
+describe("policies/slo.lua output shape (keptn-slo.md section 8)", function()
+  it("writes the targets of an info objective as JSON arrays, in the Keptn data and the verdict", function()
+    local json = require("unbreakable.json")
+    local info_slo = SLO:gsub("total_score:", "  - sli: cpu\ntotal_score:")
+    local sli = SLI .. '  cpu: "metricSelector=builtin:service.cpu.time:splitBy():avg&entitySelector=type(SERVICE)"\n'
+    local v = evaluate(500, {}, { slo_text = info_slo, sli_text = sli })
+    assert.are.equal("info", v.indicatorResults[2].status)
+    -- Keptn reads passTargets/warningTargets as lists: {} would not parse
+    local keptn = json.decode(json.encode(v.keptn))
+    local cpu = keptn.evaluation.indicatorResults[2]
+    assert.are.equal("cpu", cpu.value.metric)
+    assert.truthy(json.encode(v.keptn):find('"passTargets":[]', 1, true))
+    assert.is_nil(json.encode(v.keptn):find('Targets":{}', 1, true))
+    assert.is_nil(json.encode(v):find('Targets":{}', 1, true))
+  end)
+end)
