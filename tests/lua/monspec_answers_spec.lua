@@ -98,3 +98,23 @@ describe("monspec.evaluate options from a policy", function()
     assert.truthy(tostring(err):find("monspec.evaluate: options must be a table", 1, true), tostring(err))
   end)
 end)
+
+describe("a mean that is not a finite number", function()
+  -- 1e308 + 1e308 overflows to inf: a baseline of inf would give an
+  -- infinite threshold that every value passes
+  local CMP = [[{ "Svc": { "etype": "SERVICE",
+    "environments": { "Staging": { "entities": [ "SERVICE-A" ] }, "Production": { "entities": [ "SERVICE-B" ] } },
+    "comparisons": [ { "name": "StagingToProduction", "source": "Staging", "compare": "Production",
+                       "scalefactorperc": { "default": 10 }, "shiftsourcetimeframe": 0, "shiftcomparetimeframe": 0 } ],
+    "perfsignature": [ { "timeseries": "com.dynatrace.builtin:service.responsetime", "aggregate": "avg" } ] } }]]
+
+  it("is an error, not an infinite baseline", function()
+    local sc = { objects = {}, routing = {}, units = {},
+                 timeseries = { ["com.dynatrace.builtin:service.responsetime|aggregationType=avg"] = {
+                   ["SERVICE-A"] = { 5e9, n = 1 }, ["SERVICE-B"] = { 1e308, 1e308, n = 2 } } } }
+    local v = run_changed(CMP, { target = "Svc/StagingToProduction", mode = "pullcompare" }, sc, function() end)
+    assert.equal("error", v.objectives[1].status)
+    assert.truthy(v.objectives[1].message:find("not a finite number", 1, true), v.objectives[1].message)
+    assert.equal("error", v.verdict)
+  end)
+end)

@@ -43,6 +43,12 @@ local function send(dt, requests)
   return out
 end
 
+-- A mean that overflowed (inf, or nan from inf - inf) would make every
+-- comparison with it pass; it is an error.
+local function not_finite(v)
+  return v ~= nil and (v ~= v or v == math.huge or v == -math.huge)
+end
+
 local function failed(resp, req)
   local msg = resp.error
   if type(msg) ~= "string" or msg == "" then
@@ -115,6 +121,10 @@ local function timeseries_value(resp, req, stats, compat)
   m.points = stats.count(merged)
   local v = stats.mean(merged)
   if v ~= nil and math.type(v) == "integer" then v = v + 0.0 end
+  if not_finite(v) then
+    m.error = string.format("the mean of the %d points is not a finite number (%s)", m.points, tostring(v))
+    return m
+  end
   m.value = v
   return m
 end
@@ -154,7 +164,12 @@ local function metric_value(resp, req, stats)
                             "the metric may not support resolution=Inf: add :fold or an aggregation", n)
     return m
   end
-  m.value = stats.mean(s) + 0.0
+  local v = stats.mean(s) + 0.0
+  if not_finite(v) then
+    m.error = string.format("the value is not a finite number (%s)", tostring(v))
+    return m
+  end
+  m.value = v
   return m
 end
 
