@@ -259,6 +259,10 @@ local function load_objective(raw, i, report, compat)
   o.pass = load_criteria_sets(raw.pass, path .. ".pass", report, compat)
   o.warning = load_criteria_sets(raw.warning, path .. ".warning", report, compat)
   o.info = #o.pass == 0
+  if o.info and #o.warning > 0 then
+    report.warn(path .. ".warning", "never judged: an objective without pass criteria is informational " ..
+      "(Keptn shows its value and never scores it); add pass criteria to judge it")
+  end
   if o.weight == 0 and not o.key_sli and not o.info then
     report.warn(path .. ".weight", "weight 0 on an objective that is not key_sli: it cannot " ..
       "change the result; make it key_sli or remove its pass criteria (info objective)")

@@ -164,6 +164,19 @@ describe("slo.yaml errors and lint", function()
     assert.are.equal(3, m.comparison.count)
   end)
 
+  it("warns about warning criteria on an objective without pass criteria: they are never judged", function()
+    -- Keptn makes such an objective informational: its value is shown and
+    -- never scored, so "<=800" can be crossed without any effect
+    local text = "objectives:\n  - sli: rt\n    warning: [{criteria: ['<=800']}]\n" ..
+                 "  - sli: err\n    pass: [{criteria: ['<1']}]\ntotal_score: {pass: 90%}\n"
+    for _, compat in ipairs({ false, true }) do
+      local m, warnings = assert(loader.load(text, "slo.yaml", { compat = compat and "keptn" or nil }))
+      assert.is_true(m.objectives[1].info)
+      assert.are.equal(1, count_matching(warnings, "slo.yaml:3:14: objectives[1].warning: never judged: " ..
+        "an objective without pass criteria is informational"))
+    end
+  end)
+
   it("an empty file is an error naming the fix", function()
     local m, err = loader.load("# nothing\n", "slo.yaml")
     assert.is_nil(m)
