@@ -165,17 +165,23 @@ static int sb_setmetatable(lua_State *L) {
   return 1;
 }
 
+/* A collection is long C work for one call: the budget is checked after it. */
 static int sb_collectgarbage(lua_State *L) {
   static const char *const opts[] = {"collect", "count", "step", "isrunning", NULL};
   int o = luaL_checkoption(L, 1, "collect", opts);
   switch (o) {
-    case 0: lua_gc(L, LUA_GCCOLLECT); lua_pushinteger(L, 0); return 1;
+    case 0: lua_gc(L, LUA_GCCOLLECT); sb_check_budget(L); lua_pushinteger(L, 0); return 1;
     case 1: {
       int k = lua_gc(L, LUA_GCCOUNT), b = lua_gc(L, LUA_GCCOUNTB);
       lua_pushnumber(L, (lua_Number)k + ((lua_Number)b / 1024));
       return 1;
     }
-    case 2: lua_pushboolean(L, lua_gc(L, LUA_GCSTEP, (int)luaL_optinteger(L, 2, 0))); return 1;
+    case 2: {
+      int done = lua_gc(L, LUA_GCSTEP, (int)luaL_optinteger(L, 2, 0));
+      sb_check_budget(L);
+      lua_pushboolean(L, done);
+      return 1;
+    }
     default: lua_pushboolean(L, lua_gc(L, LUA_GCISRUNNING)); return 1;
   }
 }
