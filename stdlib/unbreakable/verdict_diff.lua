@@ -1,6 +1,7 @@
 -- unbreakable.verdict_diff: what changed between two verdict tables (a
 -- recorded evaluation and its replay), as readable lines. Objectives are
--- matched by name, in order of the new verdict.
+-- matched by name (the nth of several with one name with the nth), in
+-- order of the new verdict.
 
 local M = {}
 
@@ -20,17 +21,27 @@ local function same(a, b)
   return a == b
 end
 
-local function by_name(objectives)
-  local index, order = {}, {}
-  for _, o in ipairs(objectives or {}) do
-    local name = tostring(o.name)
-    if index[name] == nil then order[#order + 1] = name end
-    index[name] = o
-  end
-  return index, order
+local function ordinal(n)
+  if n % 100 >= 11 and n % 100 <= 13 then return n .. "th" end
+  return n .. (({ "st", "nd", "rd" })[n % 10] or "th")
 end
 
-local function objective_changes(name, old, new)
+-- Objectives by key (the name; the nth of several with one name is
+-- name\0n), the keys in order, and how each is shown.
+local function by_name(objectives)
+  local index, order, label, seen = {}, {}, {}, {}
+  for _, o in ipairs(objectives or {}) do
+    local name = tostring(o.name)
+    local n = (seen[name] or 0) + 1
+    seen[name] = n
+    local key = n == 1 and name or (name .. "\0" .. n)
+    index[key], order[#order + 1] = o, key
+    label[key] = n == 1 and string.format("%q", name) or string.format("%q (%s)", name, ordinal(n))
+  end
+  return index, order, label
+end
+
+local function objective_changes(label, old, new)
   local parts = {}
   for _, f in ipairs(FIELDS) do
     if not same(old[f], new[f]) then
@@ -38,7 +49,7 @@ local function objective_changes(name, old, new)
     end
   end
   if #parts == 0 then return nil end
-  return string.format("objective %q: %s", name, table.concat(parts, "; "))
+  return string.format("objective %s: %s", label, table.concat(parts, "; "))
 end
 
 -- diff(old, new) -> list of lines (empty when nothing that matters changed)
@@ -51,18 +62,18 @@ function M.diff(old, new)
     lines[#lines + 1] = string.format("totalViolations: %s -> %s",
                                       show(old.totalViolations), show(new.totalViolations))
   end
-  local old_index, old_order = by_name(old.objectives)
-  local new_index, new_order = by_name(new.objectives)
-  for _, name in ipairs(new_order) do
-    if old_index[name] == nil then
-      lines[#lines + 1] = string.format("objective %q: added (status %s)", name, show(new_index[name].status))
+  local old_index, old_order, old_label = by_name(old.objectives)
+  local new_index, new_order, new_label = by_name(new.objectives)
+  for _, key in ipairs(new_order) do
+    if old_index[key] == nil then
+      lines[#lines + 1] = string.format("objective %s: added (status %s)", new_label[key], show(new_index[key].status))
     else
-      lines[#lines + 1] = objective_changes(name, old_index[name], new_index[name])
+      lines[#lines + 1] = objective_changes(new_label[key], old_index[key], new_index[key])
     end
   end
-  for _, name in ipairs(old_order) do
-    if new_index[name] == nil then
-      lines[#lines + 1] = string.format("objective %q: removed (was %s)", name, show(old_index[name].status))
+  for _, key in ipairs(old_order) do
+    if new_index[key] == nil then
+      lines[#lines + 1] = string.format("objective %s: removed (was %s)", old_label[key], show(old_index[key].status))
     end
   end
   return lines
