@@ -149,7 +149,7 @@ local function run_retries(dt, ctx, records, pending)
   if #pending == 0 then return end
   local calls = {}
   for i, item in ipairs(pending) do calls[i] = { "metric_descriptor", item.spec.metric_selector } end
-  local descriptors = dt.batch(calls)
+  local descriptors = dt.batch(calls) or {}
   local again, again_items = {}, {}
   for i, item in ipairs(pending) do
     local call, record = retry_call(item, ctx, descriptors[i] or { ok = false, error = "no answer" })
@@ -161,7 +161,7 @@ local function run_retries(dt, ctx, records, pending)
     end
   end
   if #again == 0 then return end
-  local answers = dt.batch(again)
+  local answers = dt.batch(again) or {}
   for i, item in ipairs(again_items) do
     records[item.index] = metrics_record(item, answers[i] or { ok = false, error = "no answer" }, true)
   end
@@ -196,6 +196,15 @@ end
 -- Unix ms (enables the readiness delay), info = { [name] = true } }.
 function M.fetch(dt, names, indicators, ctx, options)
   options = options or {}
+  if type(dt) ~= "table" or type(dt.batch) ~= "function" then
+    error("sli.fetch: dt must be the unbreakable.dynatrace binding (require \"unbreakable.dynatrace\")", 2)
+  elseif type(names) ~= "table" then
+    error("sli.fetch: names must be a list of indicator names (see sli.names_of)", 2)
+  elseif type(indicators) ~= "table" then
+    error("sli.fetch: indicators must be a table of name -> query (see sli.load and sli.merge)", 2)
+  elseif type(ctx) ~= "table" then
+    error("sli.fetch: ctx must be a table with from and to (Unix ms) and the placeholder values", 2)
+  end
   if math.type(ctx.from) ~= "integer" or math.type(ctx.to) ~= "integer" then
     error("sli.fetch: ctx.from and ctx.to must be Unix milliseconds (integers)", 2)
   end

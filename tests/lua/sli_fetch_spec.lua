@@ -279,3 +279,33 @@ describe("data readiness (Q28)", function()
     assert.is_true(records[1].success)
   end)
 end)
+
+describe("fetch called with odd arguments", function()
+  local function raises(msg, f)
+    local ok, err = pcall(f)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("sli_fetch_spec.lua:%d+: "), tostring(err))
+    assert.truthy(tostring(err):find(msg, 1, true), tostring(err))
+  end
+
+  it("names the argument that is not what it should be", function()
+    local dt = fake_dt(only("metrics-v2-query_200_single-series_resolution-Inf_single-value.json"))
+    raises("sli.fetch: names must be a list of indicator names", function() sli.fetch(dt, nil, {}, CTX) end)
+    raises("sli.fetch: indicators must be a table of name -> query", function() sli.fetch(dt, { "rt" }, nil, CTX) end)
+    raises("sli.fetch: ctx must be a table with from and to", function() sli.fetch(dt, { "rt" }, {}, nil) end)
+    raises("sli.fetch: dt must be the unbreakable.dynatrace binding", function() sli.fetch(nil, { "rt" }, {}, CTX) end)
+  end)
+
+  it("a binding that answers a retry batch with nothing fails the indicator instead of crashing", function()
+    local n = 0
+    local dt = { batches = {} }
+    function dt.batch(calls)
+      n = n + 1
+      if n > 1 then return nil end
+      return { metrics_answer("metrics-v2-query_200_single-series_resolution-1h_24values.json", "GET metrics") }
+    end
+    local records, summary = sli.fetch(dt, { "rt" }, { rt = "metricSelector=x" }, CTX)
+    assert.is_true(records[1].failed)
+    assert.are.equal("fail", summary.result)
+  end)
+end)
