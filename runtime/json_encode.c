@@ -197,7 +197,8 @@ static int encode_value(encoder *e, int idx);
 static void newline(encoder *e) {
   if (e->o->indent <= 0) return;
   ub_buf_putc(e->out, '\n');
-  for (int i = 0; i < e->depth * e->o->indent; i++) ub_buf_putc(e->out, ' ');
+  size_t n = (size_t)e->depth * (size_t)e->o->indent;
+  for (size_t i = 0; i < n; i++) ub_buf_putc(e->out, ' ');
 }
 
 static const char *item_sep(const encoder *e) {

@@ -8,6 +8,7 @@
 #include "json.h"
 
 #define MAX_DEPTH 200
+#define MAX_INDENT 16
 
 static int l_decode(lua_State *L) {
   size_t len;
@@ -35,8 +36,11 @@ static int l_encode(lua_State *L) {
   json_enc_opts o = {0, 0, MAX_DEPTH, 1, NULL};
   if (lua_istable(L, 2)) {
     lua_getfield(L, 2, "indent");
-    o.indent = (int)luaL_optinteger(L, -1, 0);
+    lua_Integer indent = luaL_optinteger(L, -1, 0);
     lua_pop(L, 1);
+    if (indent < 0 || indent > MAX_INDENT)
+      return luaL_error(L, "json.encode: indent must be 0 to %d", MAX_INDENT);
+    o.indent = (int)indent;
   }
   return encode_with(L, &o);
 }
