@@ -268,3 +268,15 @@ describe("pyjson.dumps writes what Python's json.dumps writes", function()
     end
   end)
 end)
+
+describe("compat dtcli input errors", function()
+  it("a shift from the file that is not whole minutes is named by file and JSON path", function()
+    local text = S.fixture(SAMPLE):gsub('"shiftsourcetimeframe"%s*:%s*0', '"shiftsourcetimeframe": 1.5', 1)
+    local v = S.run(text, SAMPLE, { target = "SampleJSonService/StagingToProduction", mode = "pullcompare",
+                                    compat = "dtcli" })
+    assert.equal("error", v.verdict)
+    assert.equal("input", v.error_kind)
+    assert.equal(SAMPLE .. ": $.SampleJSonService.comparisons[0].shiftsourcetimeframe: must be a whole number " ..
+                 "of minutes with compat dtcli (got 1.5)", v.errors[1])
+  end)
+end)

@@ -82,7 +82,8 @@ function M.windows(ctx, target)
     local out = {}
     for _, side in ipairs({ "source", "compare" }) do
       local shift = side == "source" and cmp.shift_source or cmp.shift_compare
-      err = check_number(shift, "shift" .. side .. "timeframe", true)
+      local where = string.format("%s: %s.shift%stimeframe:", ctx.monspec_path or "monspec", cmp.path, side)
+      err = check_number(shift, where, true)
       if err then return nil, err end
       out[side] = dtcli_window(now, W, shift)
     end
