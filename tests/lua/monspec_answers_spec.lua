@@ -118,3 +118,49 @@ describe("a mean that is not a finite number", function()
     assert.equal("error", v.verdict)
   end)
 end)
+
+describe("an answer that says ok but lacks its payload", function()
+  -- A missing list is not "no entities" or "no data": read so, the
+  -- baseline would count as merely missing, which allow_missing_baseline
+  -- accepts, and on_no_data = "pass" would pass the source.
+  local CMP = [[{ "Svc": { "etype": "SERVICE",
+    "environments": { "Staging": { "tags": [ { "key": "stg" } ] }, "Production": { "tags": [ { "key": "prd" } ] } },
+    "comparisons": [ { "name": "StagingToProduction", "source": "Staging", "compare": "Production",
+                       "allow_missing_baseline": true, "shiftsourcetimeframe": 0, "shiftcomparetimeframe": 0 } ],
+    "perfsignature": [ %s ] } }]]
+  local function sc()
+    return { objects = { ["SERVICE-A"] = { entityId = "SERVICE-A", displayName = "a", toRelationships = { calls = { "X" } } },
+                         ["SERVICE-B"] = { entityId = "SERVICE-B", displayName = "b", toRelationships = { calls = { "Y" } } } },
+             routing = { ["tag=stg"] = { "SERVICE-A" }, ["tag=prd"] = { "SERVICE-B" } }, units = {},
+             timeseries = { ["com.dynatrace.builtin:service.responsetime|aggregationType=avg"] = {
+               ["SERVICE-A"] = { 100, n = 1 }, ["SERVICE-B"] = { 100, n = 1 } } },
+             metrics = { ["builtin:service.response.time:splitBy():avg"] = {
+               ['type(SERVICE),tag("prd")'] = { { 100 } }, ['type(SERVICE),tag("stg")'] = { { 100 } } } } }
+  end
+  local F = { target = "Svc/StagingToProduction", mode = "pullcompare" }
+
+  it("entities_v1 without entities is an error, not an environment without entities", function()
+    local v = run_changed(CMP:format('{ "smartscape": "toRelationships:calls", "validate": "lower" }'), F, sc(),
+      function(resp, item)
+        if item[1] == "entities_v1" and item[3].tags[1] == "prd" then resp.entities = nil end
+      end)
+    assert.equal("error", v.objectives[1].status)
+    assert.equal("error", v.verdict)
+  end)
+
+  it("a timeseries answer without its data points is an error, not no data", function()
+    local v = run_changed(CMP:format('{ "timeseries": "com.dynatrace.builtin:service.responsetime", "aggregate": "avg" }'),
+      F, sc(), function(resp, item)
+        if item[1] == "timeseries" and item[3].entities[1] == "SERVICE-B" then resp.series, resp.order = nil, nil end
+      end)
+    assert.equal("error", v.objectives[1].status)
+  end)
+
+  it("a Metrics v2 answer without result is an error, not no data", function()
+    local v = run_changed(CMP:format('{ "metric": "builtin:service.response.time:splitBy():avg" }'), F, sc(),
+      function(resp, item)
+        if item[1] == "metrics" and item[3].entity_selector:find("prd", 1, true) then resp.result = nil end
+      end)
+    assert.equal("error", v.objectives[1].status)
+  end)
+end)

@@ -83,6 +83,11 @@ end
 local function timeseries_value(resp, req, stats, compat)
   if not resp.ok then return failed(resp, req) end
   local m = { request = resp.request or describe(req), unit = resp.unit, entities = {}, notes = {} }
+  -- ok without the data points is an unusable answer, not "no data"
+  if type(resp.series) ~= "table" or type(resp.order) ~= "table" then
+    m.error = "the answer has no dataPoints"
+    return m
+  end
   -- An answer that does not name the timeseries asked for is unusable
   -- (the original failed on it too, §4.5).
   if resp.timeseries_id == nil then
@@ -145,6 +150,10 @@ end
 local function metric_value(resp, req, stats)
   if not resp.ok then return failed(resp, req) end
   local m = { request = resp.request or describe(req), entities = {}, notes = {}, points = 0 }
+  if type(resp.result) ~= "table" then
+    m.error = "the answer has no result"
+    return m
+  end
   for _, w in ipairs(resp.warnings or {}) do m.notes[#m.notes + 1] = "Dynatrace: " .. tostring(w) end
   local result = type(resp.result) == "table" and resp.result[1]
   for _, w in ipairs(result and result.warnings or {}) do m.notes[#m.notes + 1] = "Dynatrace: " .. tostring(w) end
@@ -179,6 +188,9 @@ end
 -- exact_name: keep only objects with this displayName (method look-ups).
 local function finish_resolution(resp, req, exact_name)
   if not resp.ok then return { error = failed(resp, req).error, request = resp.request or describe(req) } end
+  if type(resp.entities) ~= "table" then
+    return { error = "the answer has no entities list", request = resp.request or describe(req) }
+  end
   local objs = named_objects(resp.entities)
   if exact_name then
     local keep = {}
