@@ -240,15 +240,14 @@ function M.fetch(dt, names, indicators, ctx, options)
   return records, { result = M.summary(records, options.info) }
 end
 
--- Indicator names of a slo_load model, in objective order, each once, and
--- the set of informational ones.
+-- Indicator names of a slo_load model, one per objective in objective
+-- order (a name twice when two objectives judge it: lighthouse asks for it
+-- twice and the provider answers each request, so both get a value, Q18),
+-- and the set of informational ones.
 function M.names_of(model)
-  local names, seen, info = {}, {}, {}
+  local names, info = {}, {}
   for _, o in ipairs(model.objectives) do
-    if not seen[o.sli] then
-      seen[o.sli] = true
-      names[#names + 1] = o.sli
-    end
+    names[#names + 1] = o.sli
     if o.info then info[o.sli] = true end
   end
   return names, info

@@ -285,7 +285,7 @@ local function load_objectives(raw, report, compat)
       if o then
         if seen[o.sli] then
           report.warn("objectives[" .. i .. "].sli", "'" .. o.sli .. "' is also objective " ..
-            seen[o.sli] .. ": only the first gets the value (Keptn behaviour)")
+            seen[o.sli] .. ": both judge the same indicator, each with its own query (Keptn behaviour)")
         else
           seen[o.sli] = i
         end

@@ -90,3 +90,27 @@ describe("policies/slo.lua output shape (keptn-slo.md section 8)", function()
     assert.is_nil(json.encode(v):find('Targets":{}', 1, true))
   end)
 end)
+
+describe("policies/slo.lua with two objectives on one indicator (Q18)", function()
+  it("gives both a value, as lighthouse asks the provider once per objective", function()
+    -- lighthouse requests one indicator per objective (duplicates kept) and
+    -- dynatrace-service answers one record per requested indicator, so
+    -- both objectives are judged: 500 < 1000 and 500 < 600 -> score 100
+    local two = [[
+objectives:
+  - sli: response_time_p95
+    pass:
+      - criteria: ["<1000"]
+  - sli: response_time_p95
+    displayName: strict
+    pass:
+      - criteria: ["<600"]
+total_score:
+  pass: "90%"
+]]
+    local v = evaluate(500, {}, { slo_text = two })
+    assert.are.equal(100, v.score)
+    assert.are.equal("pass", v.verdict)
+    assert.are.equal("pass", v.indicatorResults[2].status)
+  end)
+end)
