@@ -5,10 +5,15 @@
  *  - instructions and wall clock: a count hook every SB_HOOK_COUNT
  *    instructions, and sb_check_budget() for long C functions.
  * A kill is sticky: every later hook call raises again and the sandbox's
- * pcall, xpcall and coroutine functions re-raise it (sandbox.md facts 1-2). */
+ * pcall, xpcall and coroutine functions re-raise it (sandbox.md facts 1-2).
+ * One VM instruction can be long C work (comparing two 30 MiB strings), so
+ * a timer signal at the deadline also sets the hook of the running threads
+ * to fire at their next instruction, as lua.c stops a script on Ctrl-C. */
+#define _GNU_SOURCE /* SIGEV_THREAD_ID, gettid: the deadline signal goes to this thread */
 #include "sb_internal.h"
 
 #include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +99,7 @@ static void sb_hook(lua_State *L, lua_Debug *ar) {
   sandbox *sb = sb_from_lua(L);
   (void)ar;
   if (!sb || !sb->active) return;
-  sb->instructions += SB_HOOK_COUNT;
+  sb->instructions += (uint64_t)lua_gethookcount(L);
   check_limits(sb);
   if (!sb->killed && sb->mem_used - sb->mem_base > sb->lim.memory / 2)
     sb_note_where(L, 0); /* close to the cap: remember the line, cheaply */
@@ -124,6 +129,76 @@ int sb_budget_left(lua_State *L, size_t extra_bytes) {
   if (!sb->killed) return 0;
   sb_note_where(L, 1);
   return -1;
+}
+
+/* ---- the deadline signal ---- */
+
+/* The evaluation the signal handler may touch: the only mutable global. */
+static sandbox *volatile alarm_sandbox;
+
+static void poke(lua_State *L) {
+  if (L) lua_sethook(L, sb_hook, LUA_MASKCOUNT, 1);
+}
+
+static void on_alarm(int sig) {
+  (void)sig;
+  sandbox *sb = alarm_sandbox;
+  if (!sb) return;
+  poke(sb->L);
+  poke(sb->running);
+}
+
+void sb_set_running(lua_State *L, int idx) {
+  sandbox *sb = sb_from_lua(L);
+  if (!sb || !sb->active) return;
+  lua_State *thread = idx ? lua_tothread(L, idx) : L;
+  if (!thread) return;
+  if (idx) lua_pushvalue(L, idx);
+  else lua_pushthread(L);
+  if (thread != L) {                    /* anchor first, then publish */
+    lua_setfield(L, LUA_REGISTRYINDEX, SB_REG_RUNNING);
+    sb->running = thread;
+  } else {                              /* publish first, then release */
+    sb->running = thread;
+    lua_setfield(L, LUA_REGISTRYINDEX, SB_REG_RUNNING);
+  }
+  if (sb->killed || sb_now() > sb->deadline) poke(thread); /* a signal that came early */
+}
+
+/* Arms a one-shot timer that sends SIGALRM to this thread at the deadline.
+ * Without it (any call failing) the count hook alone checks the clock. */
+static void arm_alarm(sandbox *sb, struct sigaction *old) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  struct sigevent ev;
+  memset(&ev, 0, sizeof ev);
+  ev.sigev_notify = SIGEV_THREAD_ID;
+  ev.sigev_signo = SIGALRM;
+  ev._sigev_un._tid = gettid();
+  double whole = (double)(time_t)sb->lim.seconds;
+  struct itimerspec when = {{0, 0}, {(time_t)whole, (long)((sb->lim.seconds - whole) * 1e9)}};
+  if (when.it_value.tv_sec == 0 && when.it_value.tv_nsec == 0) when.it_value.tv_nsec = 1;
+  alarm_sandbox = sb;
+  if (sigaction(SIGALRM, &sa, old) != 0) return;
+  if (timer_create(CLOCK_MONOTONIC, &ev, &sb->alarm_timer) != 0) {
+    sigaction(SIGALRM, old, NULL);
+    return;
+  }
+  sb->alarm_armed = 1;
+  timer_settime(sb->alarm_timer, 0, &when, NULL);
+}
+
+static void disarm_alarm(sandbox *sb, const struct sigaction *old) {
+  if (sb->alarm_armed) {
+    timer_delete(sb->alarm_timer);
+    sigaction(SIGALRM, old, NULL);
+    sb->alarm_armed = 0;
+  }
+  alarm_sandbox = NULL;
+  sb->running = NULL;
 }
 
 /* ---- lifecycle ---- */
@@ -294,6 +369,7 @@ static void begin_run(sandbox *sb, const sb_policy *p) {
   sb->mem_peak = sb->mem_used;
   sb->mem_cap = sb->mem_used + sb->lim.memory;
   sb->deadline = sb_now() + sb->lim.seconds;
+  sb->running = NULL;
   lua_sethook(sb->L, sb_hook, LUA_MASKCOUNT, SB_HOOK_COUNT);
   sb->active = 1;
 }
@@ -349,11 +425,14 @@ sb_status sb_run_policy(sandbox *sb, const sb_policy *policy, sb_push_fn push,
   if (!sb->L && open_state(sb) != 0) return SB_EHOST;
   run_args a = {policy, push, take, ud};
   lua_State *L = sb->L;
+  struct sigaction old_alarm;
   begin_run(sb, policy);
+  arm_alarm(sb, &old_alarm);
   lua_pushcfunction(L, top_handler);
   lua_pushcfunction(L, run_protected);
   lua_pushlightuserdata(L, &a);
   int status = lua_pcall(L, 1, 0, 1);
+  disarm_alarm(sb, &old_alarm);
   return finish_run(sb, status, policy->name);
 }
 

@@ -3,6 +3,9 @@
 #ifndef UB_SB_INTERNAL_H
 #define UB_SB_INTERNAL_H
 
+#include <signal.h>
+#include <time.h>
+
 #include "buf.h"
 #include "sandbox.h"
 
@@ -16,6 +19,7 @@
 #define SB_REG_CHUNKS "ub.sandbox.chunks"   /* compiled chunks, by key */
 #define SB_REG_TEMPLATES "ub.sandbox.tpl"   /* pristine library tables */
 #define SB_REG_RANDOMSEED "ub.sandbox.randomseed"
+#define SB_REG_RUNNING "ub.sandbox.running"    /* anchors sandbox->running */
 
 typedef struct sb_grant_entry {
   char *name;
@@ -41,6 +45,9 @@ struct sandbox {
   sb_kill killed;
   uint64_t instructions;
   double deadline;              /* CLOCK_MONOTONIC seconds */
+  lua_State *volatile running;  /* coroutine being run (anchored), or NULL */
+  int alarm_armed;              /* a timer signals the deadline (sandbox.c) */
+  timer_t alarm_timer;
   char where[256];              /* policy location when it was stopped */
   char policy_dir[1024];        /* second require root ("" = none) */
   char error[SB_ERROR_MAX];
@@ -62,5 +69,8 @@ double sb_now(void);
 sb_opener sb_find_grant(sandbox *sb, const char *name);
 const char *sb_stdlib_dir(sandbox *sb);
 void sb_log_append(sandbox *sb, const char *s, size_t len);
+/* The coroutine wrappers say which thread runs: the value at idx of L (a
+ * thread), or L itself when idx is 0. */
+void sb_set_running(lua_State *L, int idx);
 
 #endif

@@ -87,12 +87,43 @@ static int after_coroutine_call(lua_State *L, int nres) {
   return nres;
 }
 
+/* The original resume or close (upvalue 1), with the coroutine marked as
+ * the running thread for the deadline signal until it comes back. */
 static int call_original(lua_State *L) {
   int n = lua_gettop(L);
+  int tracked = lua_type(L, 1) == LUA_TTHREAD;
+  if (tracked) sb_set_running(L, 1);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
-  lua_call(L, n, LUA_MULTRET);
+  int status = lua_pcall(L, n, LUA_MULTRET, 0);
+  if (tracked) sb_set_running(L, 0);
+  if (status != LUA_OK) return lua_error(L);
   return after_coroutine_call(L, lua_gettop(L));
+}
+
+/* A function made by the original coroutine.wrap (upvalue 1) called with
+ * its coroutine (upvalue 2) marked as the running thread. */
+static int call_wrapped(lua_State *L) {
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(2));
+  sb_set_running(L, lua_gettop(L));
+  lua_pop(L, 1);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  int status = lua_pcall(L, n, LUA_MULTRET, 0);
+  sb_set_running(L, 0);
+  if (status != LUA_OK) return lua_error(L);
+  return lua_gettop(L);
+}
+
+static int sb_co_wrap(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  if (!lua_getupvalue(L, -1, 1) || lua_type(L, -1) != LUA_TTHREAD)
+    return luaL_error(L, "coroutine.wrap: unexpected shape of the wrapped function");
+  lua_pushcclosure(L, call_wrapped, 2);
+  return 1;
 }
 
 /* ---- load, print, setmetatable, collectgarbage ---- */
@@ -393,7 +424,12 @@ int sb_lib_prepare(lua_State *L) {
   lua_getfield(L, tpl, LUA_COLIBNAME);
   wrap_original(L, lua_gettop(L), "resume");
   wrap_original(L, lua_gettop(L), "close");
+  lua_getfield(L, -1, "wrap");
+  lua_pushcclosure(L, sb_co_wrap, 1);
+  lua_setfield(L, -2, "wrap");
   lua_pop(L, 1);
+  lua_pushboolean(L, 0);   /* the slot exists before any run needs it */
+  lua_setfield(L, LUA_REGISTRYINDEX, SB_REG_RUNNING);
   lua_getfield(L, tpl, LUA_MATHLIBNAME);
   lua_getfield(L, -1, "randomseed");
   lua_setfield(L, LUA_REGISTRYINDEX, SB_REG_RANDOMSEED);
