@@ -102,6 +102,19 @@ static int resolve_token(ub_dt_config *c, const ub_dt_flags *f, char *err, size_
   return 0;
 }
 
+/* Plain http is for a simulator on this machine: the host is exactly
+ * localhost, 127.0.0.1 or [::1], followed by the end, a port or a path. */
+static int is_loopback_http(const char *url) {
+  static const char *const hosts[] = {"localhost", "127.0.0.1", "[::1]"};
+  if (strncasecmp(url, "http://", 7) != 0) return 0;
+  const char *h = url + 7;
+  for (size_t i = 0; i < sizeof hosts / sizeof *hosts; i++) {
+    size_t n = strlen(hosts[i]);
+    if (strncasecmp(h, hosts[i], n) == 0 && (h[n] == '\0' || h[n] == ':' || h[n] == '/')) return 1;
+  }
+  return 0;
+}
+
 static int resolve_url(ub_dt_config *c, const ub_dt_flags *f, char *err, size_t errlen) {
   const char *url = first_set(f ? f->url : NULL, getenv("DT_TENANT_URL"));
   if (!url) {
@@ -109,8 +122,9 @@ static int resolve_url(ub_dt_config *c, const ub_dt_flags *f, char *err, size_t 
              "(e.g. https://abc12345.live.dynatrace.com)");
     return -1;
   }
-  if (strncasecmp(url, "https://", 8) != 0 && strncasecmp(url, "http://", 7) != 0) {
-    snprintf(err, errlen, "the Dynatrace tenant URL must start with https:// (got '%.100s')", url);
+  if (strncasecmp(url, "https://", 8) != 0 && !is_loopback_http(url)) {
+    snprintf(err, errlen, "the Dynatrace tenant URL must start with https:// (got '%.100s'; "
+             "plain http:// only to localhost, where the token cannot be overheard)", url);
     return -1;
   }
   for (const unsigned char *p = (const unsigned char *)url; *p; p++) {

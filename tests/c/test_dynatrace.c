@@ -102,6 +102,32 @@ static void test_config_errors_name_the_fix_and_hide_the_token(void **state) {
   clear_env();
 }
 
+/* The token travels in a header: plain http only to this machine. */
+static void test_plain_http_only_on_loopback(void **state) {
+  (void)state;
+  clear_env();
+  static const char *const refused[] = {
+    "http://abc12345.live.dynatrace.com", "HTTP://abc12345.live.dynatrace.com/e/x",
+    "http://127.0.0.1.example.com", "http://localhost.example.com:80", "http://user@127.0.0.1"};
+  static const char *const allowed[] = {
+    "http://127.0.0.1:8080", "http://localhost", "http://localhost:1/e/env", "http://[::1]:5",
+    "https://abc12345.live.dynatrace.com"};
+  ub_dt_config c;
+  char err[256];
+  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+    ub_dt_flags f = {.url = refused[i], .token = TOKEN};
+    if (ub_dt_config_resolve(&c, &f, err, sizeof err) != -1) fail_msg("accepted %s", refused[i]);
+    assert_non_null(strstr(err, "https://"));
+    assert_null(strstr(err, TOKEN));
+  }
+  for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++) {
+    ub_dt_flags f = {.url = allowed[i], .token = TOKEN};
+    if (ub_dt_config_resolve(&c, &f, err, sizeof err) != 0) fail_msg("refused %s: %s", allowed[i], err);
+    ub_dt_config_free(&c);
+  }
+  clear_env();
+}
+
 /* ---- targets ------------------------------------------------------ */
 
 static void test_metrics_target_encoding(void **state) {
@@ -593,6 +619,7 @@ int main(void) {
       cmocka_unit_test(test_config_from_environment),
       cmocka_unit_test(test_config_flags_win_and_token_file_is_trimmed),
       cmocka_unit_test(test_config_errors_name_the_fix_and_hide_the_token),
+      cmocka_unit_test(test_plain_http_only_on_loopback),
       cmocka_unit_test(test_metrics_target_encoding),
       cmocka_unit_test(test_path_segment_encoding),
       cmocka_unit_test(test_error_envelopes_from_fixtures),
