@@ -65,11 +65,17 @@ local function threshold_text(o)
   return #parts > 0 and table.concat(parts, ", ") or "-"
 end
 
+-- critical = false caps a monspec objective at warning; an SLO objective
+-- that is not key_sli still costs its weight, so it gets no mark.
+local function capped(v, o)
+  return o.critical == false and v.mode ~= "slo"
+end
+
 local function objective_rows(v)
   local rows = { { "STATUS", "OBJECTIVE", "VALUE", "BASELINE", "THRESHOLD" } }
   for _, o in ipairs(v.objectives or {}) do
     local status = o.status or "error"
-    if o.critical == false and status ~= "pass" then status = status .. "*" end
+    if capped(v, o) and status ~= "pass" then status = status .. "*" end
     rows[#rows + 1] = { status, tostring(o.name or "?"), M.human(o.value, o.unit),
                         M.human(o.baseline, o.unit), threshold_text(o) }
   end
@@ -128,7 +134,7 @@ function M.text(v, opts)
     out[#out + 1] = "violations: " .. tostring(v.totalViolations)
   end
   for _, o in ipairs(v.objectives or {}) do
-    if o.critical == false then
+    if capped(v, o) then
       out[#out + 1] = "* not critical: counts as a warning at most"
       break
     end

@@ -1,0 +1,21 @@
+-- unbreakable.report: the text report of a verdict.
+local report = require("unbreakable.report")
+
+describe("report.text", function()
+  it("marks non-critical monspec objectives: they count as a warning at most", function()
+    local v = { verdict = "warning", target = "S/C", mode = "pullcompare",
+                objectives = { { name = "calls", status = "warning", critical = false, value = 3 } } }
+    local text = report.text(v)
+    assert.truthy(text:find("warning*", 1, true))
+    assert.truthy(text:find("* not critical: counts as a warning at most", 1, true))
+  end)
+
+  it("does not say so of SLO objectives that are not key: a failing one costs its weight and can fail the gate", function()
+    local v = { verdict = "fail", target = "carts/staging", mode = "slo", summary = "score 50",
+                objectives = { { name = "rt", status = "fail", critical = false, value = 900 },
+                               { name = "err", status = "pass", critical = true, value = 1 } } }
+    local text = report.text(v)
+    assert.is_nil(text:find("not critical", 1, true))
+    assert.is_nil(text:find("fail*", 1, true))
+  end)
+end)
