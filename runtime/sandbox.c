@@ -199,6 +199,8 @@ static void disarm_alarm(sandbox *sb, const struct sigaction *old) {
   }
   alarm_sandbox = NULL;
   sb->running = NULL;
+  lua_pushboolean(sb->L, 0);   /* no coroutine of this run outlives it */
+  lua_setfield(sb->L, LUA_REGISTRYINDEX, SB_REG_RUNNING);
 }
 
 /* ---- lifecycle ---- */
