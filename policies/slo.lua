@@ -8,6 +8,7 @@
 local json = require "unbreakable.json"
 local slo = require "unbreakable.slo"
 local slo_load = require "unbreakable.slo_load"
+local criteria = require "unbreakable.slo_criteria"
 local sli = require "unbreakable.sli"
 
 local function input_error(v, messages)
@@ -36,27 +37,43 @@ local function stored_evaluations(ctx)
   return rows
 end
 
+-- The first pass target and the operator of its criterion (for reports).
 local function first_target(entry)
   local t = entry.passTargets
-  if type(t) == "table" and t[1] then return t[1].targetValue end
-  return json.null
+  if type(t) == "table" and t[1] then
+    local c = criteria.parse(t[1].criteria)
+    return t[1].targetValue, c and c.op or json.null
+  end
+  return json.null, json.null
+end
+
+-- The pass criteria as they combine: AND inside a set, OR between sets.
+local function criteria_text(objective)
+  local sets = objective and objective.pass or {}
+  local parts = {}
+  for _, set in ipairs(sets) do
+    local text = table.concat(set.criteria, " AND ")
+    if #sets > 1 and #set.criteria > 1 then text = "(" .. text .. ")" end
+    parts[#parts + 1] = text
+  end
+  return table.concat(parts, " OR ")
 end
 
 local STATUS = { pass = "pass", warning = "warning", fail = "fail", info = "pass" }
 
--- One objective per indicator, in the verdict shape the reports read.
-local function objectives_of(r, queries)
+-- One objective per indicator, in the verdict shape the reports read
+-- (indicatorResults follow the model's objectives one to one).
+local function objectives_of(r, queries, model)
   local out = {}
-  for _, e in ipairs(r.indicatorResults or {}) do
+  for i, e in ipairs(r.indicatorResults or {}) do
     local value = e.value or {}
-    local criteria = {}
-    for _, t in ipairs(e.passTargets or {}) do criteria[#criteria + 1] = tostring(t.criteria) end
+    local threshold, op = first_target(e)
     out[#out + 1] = {
       name = e.displayName ~= "" and e.displayName or value.metric,
       sli = value.metric, query = queries[value.metric] or json.null,
       value = value.success and value.value or json.null,
       baseline = value.comparedValue == nil and json.null or value.comparedValue,
-      threshold = first_target(e), criteria = table.concat(criteria, " AND "),
+      threshold = threshold, threshold_op = op, criteria = criteria_text(model.objectives[i]),
       status = value.success == false and e.status ~= "info" and "no_data" or STATUS[e.status] or "fail",
       critical = e.keySli == true, score = e.score, keptn_status = e.status,
       message = value.message ~= "" and value.message or
@@ -105,7 +122,7 @@ return function(ctx)
   v.score, v.result, v.status = r.score, r.result, r.status
   v.comparedEvents = json.array(ids)
   v.judgedWithoutBaseline = json.array(r.judgedWithoutBaseline)
-  v.objectives = json.array(objectives_of(r, queries))
+  v.objectives = json.array(objectives_of(r, queries, model))
   v.keptn = slo.finished(r, { project = ctx.project, stage = ctx.stage, service = ctx.service,
                               timeStart = ctx.from, timeEnd = ctx.to, sloFileContent = ctx.slo_text,
                               comparedEvents = ids, null = json.null, array = json.array })

@@ -59,8 +59,9 @@ local function threshold_text(o)
   if present(o.lower_threshold) then parts[#parts + 1] = ">= " .. M.human(o.lower_threshold, o.unit) end
   if present(o.upper_threshold) then parts[#parts + 1] = "<= " .. M.human(o.upper_threshold, o.unit) end
   if #parts == 0 and present(o.threshold) then
-    local op = o.validate == "lower" and ">= " or "<= "
-    parts[1] = op .. M.human(o.threshold, o.unit)
+    local op = o.validate == "lower" and ">=" or "<="
+    if type(o.threshold_op) == "string" then op = o.threshold_op end  -- SLO: the criterion's own
+    parts[1] = op .. " " .. M.human(o.threshold, o.unit)
   end
   return #parts > 0 and table.concat(parts, ", ") or "-"
 end

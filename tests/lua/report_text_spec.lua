@@ -19,3 +19,14 @@ describe("report.text", function()
     assert.is_nil(text:find("fail*", 1, true))
   end)
 end)
+
+describe("report.text threshold of an SLO objective", function()
+  it("shows the operator of the criterion it comes from (>= -20 % is a lower bound)", function()
+    local v = { verdict = "fail", target = "carts/staging", mode = "slo",
+                objectives = { { name = "throughput", status = "fail", value = 1100, baseline = 1450,
+                                 threshold = 1160, threshold_op = ">=" } } }
+    local text = report.text(v)
+    assert.truthy(text:find(">= 1160", 1, true), text)
+    assert.is_nil(text:find("<= 1160", 1, true))
+  end)
+end)

@@ -114,3 +114,20 @@ total_score:
     assert.are.equal("pass", v.indicatorResults[2].status)
   end)
 end)
+
+describe("policies/slo.lua objectives for the reports", function()
+  it("give the operator of the first pass criterion with its target", function()
+    local lower = SLO:gsub('"<=%+10%%"', '">=-20%%"')
+    local v = evaluate(300, { stored(1, "pass", 500) }, { slo_text = lower })
+    -- 500 * (100 - 20) / 100 = 400; 300 >= 400 is violated
+    assert.are.equal(400, v.objectives[1].threshold)
+    assert.are.equal(">=", v.objectives[1].threshold_op)
+    assert.are.equal("fail", v.verdict)
+  end)
+
+  it("write the criteria sets as they combine: AND inside a set, OR between sets", function()
+    local sets = SLO:gsub('      %- criteria: %["<=%+10%%"%]', '      - criteria: ["<=+10%%", "<600"]\n      - criteria: ["<100"]')
+    local v = evaluate(300, {}, { slo_text = sets })
+    assert.are.equal("(<=+10% AND <600) OR <100", v.objectives[1].criteria)
+  end)
+end)
