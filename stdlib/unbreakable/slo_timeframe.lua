@@ -36,6 +36,24 @@ local function days_from_civil(y, m, d)
   return era * 146097 + doe - 719468
 end
 
+local DAYS_IN_MONTH = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
+
+local function days_in_month(y, m)
+  if m == 2 and y % 4 == 0 and (y % 100 ~= 0 or y % 400 == 0) then return 29 end
+  return DAYS_IN_MONTH[m]
+end
+
+-- The first field that is out of range, or nil (Go's time.Parse rejects it).
+local function out_of_range(y, mo, d, h, mi, s, zh, zm)
+  if mo < 1 or mo > 12 then return "month" end
+  if d < 1 or d > days_in_month(y, mo) then return "day" end
+  if h > 23 then return "hour" end
+  if mi > 59 then return "minute" end
+  if s > 59 then return "second" end
+  if zh > 23 or zm > 59 then return "time zone offset" end
+  return nil
+end
+
 -- "2006-01-02T15:04:05.000Z", RFC 3339 with an offset, or
 -- "2006-01-02T15:04:05" (UTC) -> Unix ms.
 function M.parse_time(text)
@@ -45,12 +63,16 @@ function M.parse_time(text)
   if not y then
     return nil, "'" .. text .. "' is not a time like 2006-01-02T15:04:05.000Z"
   end
-  local offset_min = 0
+  local offset_min, zh, zm = 0, 0, 0
   if zone ~= "" and zone ~= "Z" then
-    local sign, zh, zm = zone:match("^([+-])(%d%d):(%d%d)$")
+    local sign
+    sign, zh, zm = zone:match("^([+-])(%d%d):(%d%d)$")
     if not sign then return nil, "'" .. text .. "' has an unknown time zone '" .. zone .. "'" end
-    offset_min = (tonumber(zh) * 60 + tonumber(zm)) * (sign == "-" and -1 or 1)
+    zh, zm = tonumber(zh), tonumber(zm)
+    offset_min = (zh * 60 + zm) * (sign == "-" and -1 or 1)
   end
+  local bad = out_of_range(tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(s), zh, zm)
+  if bad then return nil, "'" .. text .. "': " .. bad .. " out of range" end
   if frac == "." then return nil, "'" .. text .. "' has an empty fraction of a second" end
   local ms = frac ~= "" and math.floor(tonumber("0" .. frac) * 1000 + 0.5) or 0
   local days = days_from_civil(tonumber(y), tonumber(mo), tonumber(d))

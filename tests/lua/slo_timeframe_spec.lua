@@ -15,6 +15,18 @@ describe("timeframe", function()
     assert.is_nil((tf.parse_time("2019-11-18T11:21:06 CET")))
   end)
 
+  it("rejects dates and times that do not exist, as Go's time.Parse does", function()
+    -- read as they are, 2019-13-45 would be 2020-02-14: a window the user never asked for
+    for _, bad in ipairs({ "2019-13-01T00:00:00Z", "2019-00-10T00:00:00Z", "2019-02-29T00:00:00Z",
+                           "2019-04-31T00:00:00Z", "2019-11-00T00:00:00Z", "2019-11-18T24:00:00Z",
+                           "2019-11-18T11:60:00Z", "2019-11-18T11:21:60Z", "2019-11-18T11:21:06+24:00" }) do
+      local t, err = tf.parse_time(bad)
+      assert.is_nil(t, bad)
+      assert.truthy(err:find("out of range", 1, true), bad .. ": " .. tostring(err))
+    end
+    assert.are.equal(1582934400000, tf.parse_time("2020-02-29T00:00:00Z"))
+  end)
+
   it("parses Go durations", function()
     assert.are.equal(900000, tf.parse_duration("15m"))
     assert.are.equal(5400000, tf.parse_duration("1h30m"))
