@@ -4,7 +4,9 @@
  * cycles, functions, NaN and infinities with the path of the bad value.
  * In a sandbox the text it builds counts against the policy's memory
  * limit, and its deadline and instruction budget hold while it works: a
- * table shared many times encodes to far more text than it occupies. */
+ * table shared many times encodes to far more text than it occupies.
+ * A Lua error (memory) may unwind through it: its own scratch memory is a
+ * Lua userdata or lives in the encoder, never a malloc that would leak. */
 #include "json.h"
 
 #include <math.h>
@@ -23,7 +25,8 @@ typedef struct encoder {
   lua_State *L;
   const json_enc_opts *o;
   ub_buf *out;
-  ub_buf path;
+  char path[256];           /* where the encoder is, for errors (truncated) */
+  size_t path_len;
   const void *seen[256];
   int depth;
   unsigned values;          /* encoded so far, for budget checks */
@@ -40,13 +43,13 @@ typedef struct encoder {
 static int within_budget(encoder *e) {
   if (++e->values % BUDGET_VALUES != 0 && e->out->len - e->checked_len < BUDGET_BYTES) return 0;
   e->checked_len = e->out->len;
-  return sb_budget_left(e->L, e->out->len + e->path.len);
+  return sb_budget_left(e->L, e->out->len);
 }
 
 static int enc_fail(encoder *e, const char *what) {
   const char *root = e->o->root ? e->o->root : "value";
-  const char *sep = e->path.len && e->path.data[0] != '[' ? "." : "";
-  snprintf(e->err, e->errlen, "%s%s%s: %s", root, sep, e->path.len ? e->path.data : "", what);
+  const char *sep = e->path_len && e->path[0] != '[' ? "." : "";
+  snprintf(e->err, e->errlen, "%s%s%s: %s", root, sep, e->path, what);
   return -1;
 }
 
@@ -205,21 +208,28 @@ static const char *item_sep(const encoder *e) {
   return e->o->py_style && e->o->indent <= 0 ? ", " : ",";
 }
 
-static size_t path_push_index(encoder *e, lua_Integer i) {
-  size_t mark = e->path.len;
-  ub_buf_printf(&e->path, "[%lld]", (long long)i);
+/* Appends to the path as far as it fits; returns the length before. */
+static size_t path_push(encoder *e, const char *a, const char *b) {
+  size_t mark = e->path_len;
+  int n = snprintf(e->path + mark, sizeof e->path - mark, "%s%s", a, b);
+  e->path_len = n < 0 ? mark : mark + (size_t)n < sizeof e->path ? mark + (size_t)n
+                                                                 : sizeof e->path - 1;
   return mark;
+}
+
+static size_t path_push_index(encoder *e, lua_Integer i) {
+  char num[32];
+  snprintf(num, sizeof num, "[%lld]", (long long)i);
+  return path_push(e, num, "");
 }
 
 static size_t path_push_key(encoder *e, const char *k) {
-  size_t mark = e->path.len;
-  ub_buf_printf(&e->path, "%s%s", e->path.len ? "." : "", k);
-  return mark;
+  return path_push(e, e->path_len ? "." : "", k);
 }
 
 static void path_pop(encoder *e, size_t mark) {
-  e->path.len = mark;
-  if (e->path.data) e->path.data[mark] = '\0';
+  e->path_len = mark;
+  e->path[mark] = '\0';
 }
 
 /* Classifies a table: 1 array of n items, 0 object, -1 error. */
@@ -304,10 +314,9 @@ static size_t ordered_keys(encoder *e, int t, key_ref *keys, size_t n) {
 
 /* Keys in __jsonorder order first, the others sorted after them. The key
  * strings stay anchored in the table (or in the order list, which the
- * metatable anchors). */
+ * metatable anchors). The list is a userdata left on the stack. */
 static key_ref *object_keys(encoder *e, int t, lua_Integer n, size_t *out_n) {
-  key_ref *keys = calloc((size_t)n + 1, sizeof *keys);
-  if (!keys) return NULL;
+  key_ref *keys = lua_newuserdatauv(e->L, ((size_t)n + 1) * sizeof *keys, 0);
   size_t first = ordered_keys(e, t, keys, (size_t)n), k = first;
   lua_pushnil(e->L);
   while (lua_next(e->L, t)) {
@@ -324,7 +333,6 @@ static key_ref *object_keys(encoder *e, int t, lua_Integer n, size_t *out_n) {
 static int encode_object(encoder *e, int t, lua_Integer n) {
   size_t nk;
   key_ref *keys = object_keys(e, t, n, &nk);
-  if (!keys) return enc_fail(e, "out of memory");
   ub_buf_putc(e->out, '{');
   e->depth++;
   int rc = 0;
@@ -343,7 +351,7 @@ static int encode_object(encoder *e, int t, lua_Integer n) {
     lua_pop(e->L, 1);
     if (rc == 0) path_pop(e, mark);
   }
-  free(keys);
+  lua_pop(e->L, 1);   /* the key list */
   if (rc != 0) return -1;
   e->depth--;
   if (nk) newline(e);
@@ -411,12 +419,10 @@ int json_encode_lua(lua_State *L, int idx, const json_enc_opts *o, ub_buf *out,
   e.out = out;
   e.err = err;
   e.errlen = errlen;
-  ub_buf_init(&e.path);
   if (errlen) err[0] = '\0';
   int top = lua_gettop(L);
   int rc = encode_value(&e, lua_absindex(L, idx));
   lua_settop(L, top);
-  ub_buf_free(&e.path);
   if ((rc == 0 && out->failed) || (rc != 0 && errlen && !err[0])) {
     snprintf(err, errlen, "out of memory while encoding JSON");
     rc = -1;

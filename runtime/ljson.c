@@ -19,16 +19,37 @@ static int l_decode(lua_State *L) {
   return 1;
 }
 
-/* Encodes into a Lua-owned buffer so that a memory error cannot leak. */
+typedef struct encode_job {
+  const json_enc_opts *o;
+  ub_buf out;
+  char err[256];
+  int rc;
+} encode_job;
+
+/* Runs protected: encodes argument 1 and pushes the text. */
+static int encode_protected(lua_State *L) {
+  encode_job *j = lua_touserdata(L, 2);
+  j->rc = json_encode_lua(L, 1, j->o, &j->out, j->err, sizeof j->err);
+  if (j->rc != 0) return 0;
+  lua_pushlstring(L, j->out.data ? j->out.data : "", j->out.len);
+  return 1;
+}
+
+/* The text is built in a C buffer: a Lua error (memory, a sandbox kill)
+ * that unwinds while it is live is caught, the buffer freed, the error
+ * raised again. */
 static int encode_with(lua_State *L, const json_enc_opts *o) {
   luaL_checkany(L, 1);
-  ub_buf out;
-  ub_buf_init(&out);
-  char err[256];
-  int rc = json_encode_lua(L, 1, o, &out, err, sizeof err);
-  if (rc == 0) lua_pushlstring(L, out.data ? out.data : "", out.len);
-  ub_buf_free(&out);
-  if (rc != 0) return luaL_error(L, "cannot encode JSON: %s", err);
+  lua_settop(L, 1);
+  encode_job j = {.o = o};
+  ub_buf_init(&j.out);
+  lua_pushcfunction(L, encode_protected);
+  lua_insert(L, 1);
+  lua_pushlightuserdata(L, &j);
+  int status = lua_pcall(L, 2, 1, 0);
+  ub_buf_free(&j.out);
+  if (status != LUA_OK) return lua_error(L);
+  if (j.rc != 0) return luaL_error(L, "cannot encode JSON: %s", j.err);
   return 1;
 }
 
