@@ -407,19 +407,37 @@ static int build_value(lua_State *L, json_reader *r, json_token t) {
   }
 }
 
+typedef struct decode_job {
+  json_reader r;
+  int rc;
+} decode_job;
+
+/* Runs protected: pushes the decoded value, or nothing when it is invalid. */
+static int decode_protected(lua_State *L) {
+  decode_job *j = lua_touserdata(L, 1);
+  lua_pop(L, 1);
+  j->rc = build_value(L, &j->r, json_next(&j->r));
+  if (j->rc == 0 && json_next(&j->r) != JSON_END) j->rc = -1;
+  if (j->rc == 0 && j->r.err[0]) j->rc = -1;
+  return j->rc == 0 ? 1 : 0;
+}
+
+/* The reader's string buffer is C memory: a Lua error (memory, a sandbox
+ * kill) while building is caught, the buffer freed, the error raised again. */
 int json_decode_lua(lua_State *L, const char *data, size_t len, int max_depth,
                     char *err, size_t errlen) {
-  json_reader r;
-  json_reader_init(&r, data, len, max_depth);
-  int top = lua_gettop(L);
-  int rc = build_value(L, &r, json_next(&r));
-  if (rc == 0 && json_next(&r) != JSON_END) rc = -1;
-  if (rc == 0 && r.err[0]) rc = -1;
-  if (rc != 0) {
-    if (!r.err[0]) fail(&r, "invalid JSON");
-    snprintf(err, errlen, "%s", r.err);
-    lua_settop(L, top);
+  decode_job j;
+  json_reader_init(&j.r, data, len, max_depth);
+  j.rc = -1;
+  lua_pushcfunction(L, decode_protected);
+  lua_pushlightuserdata(L, &j);
+  int status = lua_pcall(L, 1, 1, 0);
+  if (status == LUA_OK && j.rc != 0) {
+    lua_pop(L, 1);
+    if (!j.r.err[0]) fail(&j.r, "invalid JSON");
+    snprintf(err, errlen, "%s", j.r.err);
   }
-  json_reader_free(&r);
-  return rc;
+  json_reader_free(&j.r);
+  if (status != LUA_OK) return lua_error(L);
+  return j.rc;
 }

@@ -301,6 +301,33 @@ static void test_encode_memory_error_frees_c_memory(void **state) {
   sb_free(sb);
 }
 
+/* The same for json.decode: its string scratch buffer must not leak when
+ * pushing a 2.2 MiB string fails under a 4 MiB cap. */
+static void test_decode_memory_error_frees_c_memory(void **state) {
+  (void)state;
+  static const char src[] =
+    "local json = require 'unbreakable.json'\n"
+    "local half = string.rep('d', 1100 * 1024)\n"
+    "local doc = '[\"' .. half .. half .. '\"]'\n"
+    "return json.decode(doc)\n";
+  sandbox *sb = new_sandbox(5, (size_t)4 << 20);
+  ub_buf out;
+  ub_buf_init(&out);
+  assert_int_equal(run(sb, "decode_oom.lua", src, &out), SB_ELIMIT); /* warm up */
+  assert_int_equal(sb_killed(sb), SB_KILL_MEMORY);
+  struct mallinfo2 before = mallinfo2();
+  for (int i = 0; i < 10; i++) {
+    assert_int_equal(run(sb, "decode_oom.lua", src, &out), SB_ELIMIT);
+    assert_int_equal(sb_killed(sb), SB_KILL_MEMORY);
+  }
+  struct mallinfo2 after = mallinfo2();
+  size_t used_before = before.uordblks + before.hblkhd, used_after = after.uordblks + after.hblkhd;
+  size_t grown = used_after > used_before ? used_after - used_before : 0;
+  if (grown > ((size_t)8 << 20)) fail_msg("the heap grew by %zu bytes over 10 kills", grown);
+  ub_buf_free(&out);
+  sb_free(sb);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_returns_value),
@@ -316,6 +343,7 @@ int main(void) {
     cmocka_unit_test(test_result_errors),
     cmocka_unit_test(test_budget_check_outside_sandbox),
     cmocka_unit_test(test_encode_memory_error_frees_c_memory),
+    cmocka_unit_test(test_decode_memory_error_frees_c_memory),
   };
   return cmocka_run_group_tests(tests, setup_dir, NULL);
 }
