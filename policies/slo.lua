@@ -90,7 +90,8 @@ end
 
 return function(ctx)
   local compat = ctx.compat
-  local v = { target = ctx.service .. "/" .. ctx.stage, mode = "slo", compat = compat or json.null,
+  local key = (ctx.project or "") ~= "" and (ctx.project .. "/") or ""
+  local v = { target = key .. ctx.service .. "/" .. ctx.stage, mode = "slo", compat = compat or json.null,
               objectives = json.array(), errors = json.array(), warnings = json.array(),
               windows = { source = { from = ctx.from, to = ctx.to } } }
   local model, errs, warns = slo_load.load(ctx.slo_text, ctx.slo_path, { compat = compat })

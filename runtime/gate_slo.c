@@ -10,10 +10,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <lauxlib.h>
+
 #include "cli.h"
 #include "gate_cmd.h"
 #include "json.h"
 #include "ledger.h"
+#include "yaml_lua.h"
 
 #define READY_AFTER_MS 120000
 
@@ -85,7 +88,29 @@ static void append_indicator_results(ub_buf *out, const char *verdict_json) {
   else ub_buf_puts(out, "[]");
 }
 
-/* Earlier finished, valid evaluations of this service and stage, newest
+/* include_result_with_score of the slo.yaml comparison block, so that the
+ * ledger query keeps only qualifying evaluations (the policy validates the
+ * file and selects the baseline; this only narrows what is fetched). */
+static ledger_include slo_include(const gate_args *a) {
+  lua_State *L = luaL_newstate();
+  int include = LEDGER_INCLUDE_ALL;
+  if (!L) return LEDGER_INCLUDE_ALL;
+  if (yaml_decode_lua(L, a->spec_text, a->spec_len, a->slo, NULL) == 0 && lua_istable(L, -1) &&
+      lua_getfield(L, -1, "comparison") == LUA_TTABLE &&
+      lua_getfield(L, -1, "include_result_with_score") == LUA_TSTRING)
+    include = ledger_include_parse(lua_tostring(L, -1));
+  lua_close(L);
+  return include < 0 ? LEDGER_INCLUDE_ALL : (ledger_include)include;
+}
+
+/* The evaluation's key in the ledger: Keptn compares only evaluations of
+ * the same project, stage and service. */
+static void slo_target(const gate_args *a, char *out, size_t size) {
+  if (a->project && *a->project) snprintf(out, size, "%s/%s/%s", a->project, a->service, a->stage);
+  else snprintf(out, size, "%s/%s", a->service, a->stage);
+}
+
+/* Earlier finished, valid evaluations of this project, service and stage, newest
  * first, as JSON: [{"id":..,"result":..,"indicatorResults":[...]}]. */
 static int previous_evaluations(const gate_args *a, ub_buf *out) {
   char path[2048], err[600];
@@ -97,8 +122,11 @@ static int previous_evaluations(const gate_args *a, ub_buf *out) {
     fprintf(stderr, "unbreakable gate: ledger: %s (or run with --no-ledger)\n", err);
     return -1;
   }
-  ledger_filter f = {.service = a->service, .stage = a->stage, .kind = "slo", .limit = 100,
-                     .finished_only = 1, .exclude_invalidated = 1};
+  char target[600];
+  slo_target(a, target, sizeof target);
+  ledger_filter f = {.service = a->service, .stage = a->stage, .kind = "slo", .target = target,
+                     .limit = 100, .finished_only = 1, .exclude_invalidated = 1,
+                     .include = slo_include(a)};
   ledger_evaluation *rows = NULL;
   size_t n = 0;
   int rc = ledger_history(l, &f, &rows, &n) == LEDGER_OK ? 0 : -1;
@@ -159,7 +187,7 @@ int ub_gate_slo(gate_args *a) {
   rc = UB_EXIT_ERROR;
   if (previous_evaluations(a, &previous) == 0 && slo_ctx(a, from, to, &previous, &ctx) == 0) {
     char target[600];
-    snprintf(target, sizeof target, "%s/%s", a->service, a->stage);
+    slo_target(a, target, sizeof target);
     a->target = target;
     a->kind = "slo";
     a->default_policy = "slo.lua";

@@ -156,6 +156,7 @@ int ledger_include_parse(const char *s);
 
 typedef struct ledger_filter {
   const char *service, *stage, *kind;  /* NULL: any */
+  const char *target;                  /* NULL: any */
   int limit;                           /* <= 0: no limit */
   int finished_only;                   /* only status "finished" */
   int exclude_invalidated;

@@ -368,9 +368,10 @@ static const char *include_sql(ledger_include inc) {
 static int build_history_query(ub_ledger *l, const ledger_filter *f, sqlite3_stmt **st) {
   char sql[1024];
   snprintf(sql, sizeof sql,
-           "SELECT " EVAL_COLUMNS " FROM evaluations WHERE 1=1%s%s%s%s%s%s%s"
+           "SELECT " EVAL_COLUMNS " FROM evaluations WHERE 1=1%s%s%s%s%s%s%s%s"
            " ORDER BY id DESC LIMIT :limit",
            f->service ? " AND service = :service" : "", f->stage ? " AND stage = :stage" : "",
+           f->target ? " AND target = :target" : "",
            f->kind ? " AND kind = :kind" : "", f->finished_only ? " AND status = 'finished'" : "",
            f->exclude_invalidated ? " AND invalidated = 0" : "", include_sql(f->include),
            f->before_id > 0 ? " AND id < :before" : "");
@@ -379,6 +380,8 @@ static int build_history_query(ub_ledger *l, const ledger_filter *f, sqlite3_stm
   if (f->service) rc = ledger_bind_redacted(l, *st, sqlite3_bind_parameter_index(*st, ":service"), f->service);
   if (rc == SQLITE_OK && f->stage)
     rc = ledger_bind_redacted(l, *st, sqlite3_bind_parameter_index(*st, ":stage"), f->stage);
+  if (rc == SQLITE_OK && f->target)
+    rc = ledger_bind_redacted(l, *st, sqlite3_bind_parameter_index(*st, ":target"), f->target);
   if (rc == SQLITE_OK && f->kind)
     rc = sqlite3_bind_text(*st, sqlite3_bind_parameter_index(*st, ":kind"), f->kind, -1, SQLITE_STATIC);
   if (rc == SQLITE_OK && f->before_id > 0)
@@ -427,7 +430,8 @@ void ledger_evaluations_free(ledger_evaluation *v, size_t count) {
 int ledger_baseline(ub_ledger *l, const char *service, const char *stage, const char *kind,
                     ledger_include include, int n, int64_t before_id,
                     ledger_evaluation **out, size_t *count) {
-  ledger_filter f = {service, stage, kind, n, 1, 1, include, before_id};
+  ledger_filter f = {.service = service, .stage = stage, .kind = kind, .limit = n, .finished_only = 1,
+                     .exclude_invalidated = 1, .include = include, .before_id = before_id};
   if (!service || !stage || n <= 0) {
     *out = NULL;
     *count = 0;

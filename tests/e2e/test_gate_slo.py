@@ -190,6 +190,20 @@ class SloAcrossRuns(unittest.TestCase):
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("no Dynatrace tenant URL", p.stderr)
 
+    def test_baselines_stay_within_their_project(self):
+        # Keptn compares evaluations of the same project, stage and service: a first run of
+        # project "other" must not take sockshop's evaluations as its baseline
+        ledger = os.path.join(self.dir, "projects.db")
+        p = self.run_gate((480, 1.0, 1500, 40), ledger=ledger)
+        self.assertEqual(json.loads(p.stdout)["comparedEvents"], [])
+        p = self.run_gate((480, 1.0, 1500, 40), ledger=ledger)
+        self.assertEqual(len(json.loads(p.stdout)["comparedEvents"]), 1)
+        other = [a if a != "sockshop" else "other" for a in ("--project", "sockshop")]
+        p = self.run_gate((480, 1.0, 1500, 40), *other, ledger=ledger)
+        v = json.loads(p.stdout)
+        self.assertEqual(v["target"], "other/carts/staging")
+        self.assertEqual(v["comparedEvents"], [])
+
     def test_keptn_format(self):
         p = self.run_gate((480, 1.0, 1500, 40), fmt="keptn", ledger=os.path.join(self.dir, "other.db"))
         data = json.loads(p.stdout)
