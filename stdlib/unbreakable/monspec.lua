@@ -271,6 +271,20 @@ local function describe_target(v, target)
   for side, w in pairs(target.windows) do v.windows[side] = { from = w.from, to = w.to } end
 end
 
+-- A pass needs at least one objective that was actually judged: a pull whose
+-- entries have no static limit measures values but compares them with
+-- nothing, and would otherwise pass a release without checking anything.
+function M.require_judgement(v)
+  if v.verdict ~= "pass" then return end
+  for _, o in ipairs(v.objectives) do
+    if o.judged ~= false then return end
+  end
+  v.verdict = "inconclusive"
+  v.warnings[#v.warnings + 1] = "no objective was judged: in a pull only entries with an upperlimit " ..
+                                "or lowerlimit are checked; add limits or use a comparison"
+  v.summary = "inconclusive: " .. v.warnings[#v.warnings]
+end
+
 -- evaluate(ctx, options) -> verdict table (docs/gate.md).
 -- options (default mode): critical = function(obj, ctx) -> bool|nil,
 --   objective = function(obj, ctx) (may change any field),
@@ -298,6 +312,7 @@ function M.evaluate(ctx, options)
   end
   if not target.compat then run_extra_checks(v, ctx, options) end
   verdict.finish(v, { on_no_data = not target.compat and options.on_no_data or nil })
+  if not target.compat then M.require_judgement(v) end
   if v.verdict == "error" then v.error_kind = "evaluation" end
   if target.compat then
     local doc = dtcli.document(target.entity.raw_perfsignature, v.objectives,

@@ -242,6 +242,17 @@ describe("default mode pull", function()
   end)
 end)
 
+describe("default mode pull without any static limit", function()
+  it("is inconclusive: values were measured but nothing was judged", function()
+    local v = run([[{ "timeseries": "com.dynatrace.builtin:service.responsetime", "aggregate": "avg" },
+                    { "smartscape": "toRelationships:calls" }]], "Shop/Staging", "pull")
+    assert.equal("pass", S.by_index(v, 1).status)
+    assert.is_false(S.by_index(v, 1).judged)
+    assert.equal("inconclusive", v.verdict)
+    assert.truthy(v.summary:find("no objective was judged", 1, true))
+  end)
+end)
+
 describe("default mode: missing compare environment (M5, M8)", function()
   local PS = [[{ "timeseries": "com.dynatrace.builtin:service.responsetime", "aggregate": "avg" },
                { "smartscape": "toRelationships:calls", "validate": "lower" },

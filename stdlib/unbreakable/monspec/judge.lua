@@ -175,6 +175,7 @@ function M.judge_default(m, target)
     judge_static(obj, e, src.value)
   elseif target.mode == "pull" then
     obj.status = "pass"
+    obj.judged = false -- measured, but there was nothing to compare it with
     obj.message = string.format("%s%s measured; no static limit, and pull has no baseline",
                                 fmt(src.value), unit_text(obj.unit))
   elseif cmp.value == nil then
