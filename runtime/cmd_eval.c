@@ -24,8 +24,8 @@ static const char eval_help[] =
   "printed to stdout as JSON. What the policy prints goes to stderr, prefixed.\n"
   "\n"
   "  --input FILE   JSON input for the policy function ('-' reads stdin)\n"
-  "  --timeout S    wall-clock deadline in seconds (default 2)\n"
-  "  --memory MIB   memory cap in MiB (default 64)\n"
+  "  --timeout S    wall-clock deadline in seconds (default 2, at most 86400)\n"
+  "  --memory MIB   memory cap in MiB (default 64, at most 65536)\n"
   "  --instructions N  VM instruction budget (default 1000000000)\n"
   "\n"
   "Exit status: 0 success, 2 usage error, 3 the policy failed (error, limit,\n"
@@ -88,12 +88,14 @@ static int run_eval(void *ud) {
   return rc;
 }
 
+/* Caps keep the backstop's wait and the byte count in range. */
 static int parse_limits(eval_job *job, int opt, const char *arg) {
   double v = ub_parse_positive(arg);
   if (v < 0) return -1;
-  if (opt == 't') job->limits.seconds = v;
-  else if (opt == 'm') job->limits.memory = (size_t)(v * 1024 * 1024);
-  else job->limits.instructions = (uint64_t)v;
+  if (opt == 't' && v <= 86400) job->limits.seconds = v;
+  else if (opt == 'm' && v <= 65536) job->limits.memory = (size_t)(v * 1024 * 1024);
+  else if (opt == 'n') job->limits.instructions = (uint64_t)v;
+  else return -1;
   return 0;
 }
 
@@ -114,7 +116,8 @@ int ub_cmd_eval(int argc, char **argv) {
     if (c == 'i') input_path = optarg;
     else if (c == 't' || c == 'm' || c == 'n') {
       if (parse_limits(&job, c, optarg) != 0)
-        return ub_usage_error("eval", "'%s' is not a positive number", optarg);
+        return ub_usage_error("eval", "'%s' is not a positive number in range (--timeout at "
+                                      "most 86400, --memory at most 65536)", optarg);
     } else {
       return ub_usage_error("eval", "unknown or incomplete option '%s'", argv[optind - 1]);
     }

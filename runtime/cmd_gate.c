@@ -48,15 +48,15 @@ static const char gate_help[] =
   "                       the end of the timeframe (Keptn's data readiness delay)\n"
   "  --compat keptn       SLO: reproduce Keptn's lighthouse quirks (docs/slo.md)\n"
   "  --now MS             the clock of the run, Unix ms (default: now; for reproducible runs)\n"
-  "  --timeout S          deadline of the whole evaluation in seconds (default 60)\n"
-  "  --memory MIB         memory cap of the policy (default 64)\n"
+  "  --timeout S          deadline of the whole evaluation in seconds (default 60, at most 86400)\n"
+  "  --memory MIB         memory cap of the policy (default 64, at most 65536)\n"
   "  --service S, --stage S   labels recorded in the ledger (monspec default: entity, environment)\n"
   "  --ledger PATH | --no-ledger   where to record the decision (default: $UB_LEDGER or\n"
   "                       ~/.local/share/unbreakable/ledger.db)\n"
   "  --dt-url URL         Dynatrace tenant (default $DT_TENANT_URL)\n"
   "  --dt-token-file F    file holding the API token (default $DT_API_TOKEN, $DT_API_TOKEN_FILE)\n"
   "  --dt-ca-bundle F     CA certificates for the tenant's TLS\n"
-  "  --concurrency N      Dynatrace requests in flight at once (default 10)\n"
+  "  --concurrency N      Dynatrace requests in flight at once (default 10, at most 1000)\n"
   "\n"
   "Exit status: 0 pass (and warning), 1 fail, 2 usage or invalid input file,\n"
   "3 evaluation error (data source, policy), 4 inconclusive.\n";
@@ -88,31 +88,40 @@ static const struct option gate_opts[] = {
   {"to", required_argument, 0, OPT_TO}, {"deployment", required_argument, 0, OPT_DEPLOYMENT},
   {"no-wait", no_argument, 0, OPT_NO_WAIT}, {"help", no_argument, 0, OPT_HELP}, {0, 0, 0, 0}};
 
-static int set_number(const char *text, double *out, int allow_zero) {
+/* Parses a number in [0 or more than 0, max]; the caps keep every later
+ * conversion (to int milliseconds, bytes, counts) in range. */
+static int set_number(const char *text, double *out, int allow_zero, double max) {
   char *end;
   double v = strtod(text, &end);
-  if (end == text || *end || v < 0 || (!allow_zero && v == 0) || v > 1e15) return -1;
+  if (end == text || *end || !(v >= 0) || (!allow_zero && v == 0) || v > max) return -1;
   *out = v;
   return 0;
 }
+
+#define MAX_MINUTES (60.0 * 24 * 366 * 10)    /* windows and shifts: ten years */
+#define MAX_SECONDS (MAX_MINUTES * 60)
 
 static int parse_option(gate_args *a, int c, const char *arg) {
   switch (c) {
     case OPT_MONSPEC: a->monspec = arg; return 0;
     case OPT_COMPARE: a->target = arg; a->mode = "pullcompare"; a->nmodes++; return 0;
     case OPT_PULL: a->target = arg; a->mode = "pull"; a->nmodes++; return 0;
-    case OPT_WINDOW: return set_number(arg, &a->window, 0);
-    case OPT_SHIFT: return set_number(arg, &a->shift, 1);
-    case OPT_SHIFT_SOURCE: a->has_shift_source = 1; return set_number(arg, &a->shift_source, 1);
-    case OPT_SHIFT_COMPARE: a->has_shift_compare = 1; return set_number(arg, &a->shift_compare, 1);
+    case OPT_WINDOW: return set_number(arg, &a->window, 0, MAX_MINUTES);
+    case OPT_SHIFT: return set_number(arg, &a->shift, 1, MAX_MINUTES);
+    case OPT_SHIFT_SOURCE:
+      a->has_shift_source = 1;
+      return set_number(arg, &a->shift_source, 1, MAX_SECONDS);
+    case OPT_SHIFT_COMPARE:
+      a->has_shift_compare = 1;
+      return set_number(arg, &a->shift_compare, 1, MAX_SECONDS);
     case OPT_POLICY: a->policy = arg; return 0;
     case OPT_COMPAT: a->compat = arg; return 0;
     case OPT_FORMAT: a->format = arg; return 0;
     case OPT_OUTPUT: a->output = arg; return 0;
     case OPT_FAIL_ON_WARNING: a->fail_on_warning = 1; return 0;
-    case OPT_NOW: return set_number(arg, &a->now_ms, 0);
-    case OPT_TIMEOUT: return set_number(arg, &a->timeout, 0);
-    case OPT_MEMORY: return set_number(arg, &a->memory_mib, 0);
+    case OPT_NOW: return set_number(arg, &a->now_ms, 0, 1e15);
+    case OPT_TIMEOUT: return set_number(arg, &a->timeout, 0, 86400);
+    case OPT_MEMORY: return set_number(arg, &a->memory_mib, 0, 65536);
     case OPT_SERVICE: a->service = arg; return 0;
     case OPT_STAGE: a->stage = arg; return 0;
     case OPT_PROJECT: a->project = arg; return 0;
@@ -121,7 +130,7 @@ static int parse_option(gate_args *a, int c, const char *arg) {
     case OPT_DT_URL: a->dt.url = arg; return 0;
     case OPT_DT_TOKEN_FILE: a->dt.token_file = arg; return 0;
     case OPT_DT_CA: a->dt.ca_bundle = arg; return 0;
-    case OPT_CONCURRENCY: return set_number(arg, &a->concurrency, 0);
+    case OPT_CONCURRENCY: return set_number(arg, &a->concurrency, 0, 1000);
     case OPT_SLO: a->slo = arg; return 0;
     case OPT_SLI: a->sli = arg; return 0;
     case OPT_FROM: a->from = arg; return 0;

@@ -242,6 +242,15 @@ class DefaultMode(unittest.TestCase):
                  "--compare", "SampleJSonService/StagingToProduction", env_extra=env)
         self.assertEqual(p.returncode, 2)
 
+    def test_out_of_range_options_are_usage_errors(self):
+        # a --timeout of 1e7 s overflowed the backstop's wait (it never fired)
+        for opt, value in (("--timeout", "1e7"), ("--memory", "1e9"), ("--concurrency", "5000"),
+                           ("--window", "nan"), ("--window", "-5")):
+            p = gate(self.sim, DTCLI_TOKEN, "--monspec", os.path.join(FIX, "unbreakable-pipeline_monspec.json"),
+                     "--compare", "SampleJSonService/StagingToProduction", opt, value)
+            self.assertEqual(p.returncode, 2, (opt, value, p.stderr))
+            self.assertIn("invalid value", p.stderr)
+
     def test_junit_has_one_case_per_objective(self):
         p = gate(self.sim, DTCLI_TOKEN, "--monspec", os.path.join(FIX, "unbreakable-pipeline_monspec.json"),
                  "--compare", "SampleJSonService/StagingToProduction", "--format", "junit")
