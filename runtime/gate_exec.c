@@ -219,6 +219,7 @@ int ub_gate_execute(gate_args *a) {
     job.limits.memory = (size_t)(a->memory_mib * 1024 * 1024);
     job.format = a->format;
     job.color = a->color;
+    job.fail_on_warning = a->fail_on_warning;
     rc = job.rec ? evaluate(a, &job, cfg.token) : UB_EXIT_ERROR;
     ub_recorder_free(job.rec);
   }

@@ -88,9 +88,11 @@ static void render_with_report(lua_State *L, ub_gate_job *job, int v) {
   sb_require_fresh(L, "unbreakable.report");
   lua_getfield(L, -1, strcmp(job->format, "junit") == 0 ? "junit" : "text");
   lua_pushvalue(L, v);
-  lua_createtable(L, 0, 1);
+  lua_createtable(L, 0, 2);
   lua_pushboolean(L, job->color);
   lua_setfield(L, -2, "color");
+  lua_pushboolean(L, job->fail_on_warning);
+  lua_setfield(L, -2, "fail_on_warning");
   lua_call(L, 2, 1);
   size_t len;
   const char *s = lua_tolstring(L, -1, &len);

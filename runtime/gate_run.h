@@ -20,6 +20,7 @@ typedef struct ub_gate_job {
   sb_limits limits;
   const char *format;         /* "json", "text", "junit", "dtcli" */
   int color;                  /* ANSI colours in text */
+  int fail_on_warning;        /* a warning fails (exit status and JUnit) */
   const char *compare_json;   /* replay: the recorded verdict to diff with */
   /* outputs */
   char verdict[16];           /* pass|warning|fail|inconclusive|error */

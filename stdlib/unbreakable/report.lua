@@ -170,9 +170,10 @@ local function junit_case(o, suite)
   return head .. "\n" .. body .. "\n    </testcase>"
 end
 
--- junit(verdict) -> JUnit XML: one test case per objective, plus one for
--- the verdict itself so an error with no objectives still fails the build.
-function M.junit(v)
+-- junit(verdict [, {fail_on_warning = bool}]) -> JUnit XML: one test case
+-- per objective, plus one for the verdict itself so an error with no
+-- objectives still fails the build (and a warning with fail_on_warning).
+function M.junit(v, opts)
   local suite = "unbreakable." .. tostring(present(v.target) and v.target or "gate")
   local cases, failures, errors, skipped = {}, 0, 0, 0
   for _, o in ipairs(v.objectives or {}) do
@@ -182,7 +183,8 @@ function M.junit(v)
     elseif o.status == "no_data" or o.status == "inconclusive" then skipped = skipped + 1 end
   end
   local verdict = tostring(v.verdict or "error")
-  local overall = { name = "verdict", status = verdict == "warning" and "pass" or verdict,
+  local warning_fails = opts and opts.fail_on_warning
+  local overall = { name = "verdict", status = verdict == "warning" and (warning_fails and "fail" or "pass") or verdict,
                     message = present(v.summary) and v.summary or verdict, value = NULL }
   if verdict == "inconclusive" then overall.status = "error" end
   local extra = {}

@@ -30,3 +30,19 @@ describe("report.text threshold of an SLO objective", function()
     assert.is_nil(text:find("<= 1160", 1, true))
   end)
 end)
+
+describe("report.junit", function()
+  local v = { verdict = "warning", target = "S/C", summary = "one warning",
+              objectives = { { name = "calls", status = "warning", critical = false, value = 3 } } }
+
+  it("passes the verdict case of a warning by default", function()
+    local xml = report.junit(v)
+    assert.truthy(xml:find('failures="0"', 1, true), xml)
+  end)
+
+  it("fails it with fail_on_warning, as the exit status does", function()
+    local xml = report.junit(v, { fail_on_warning = true })
+    assert.truthy(xml:find('failures="1"', 1, true), xml)
+    assert.truthy(xml:find('<failure message="one warning"', 1, true), xml)
+  end)
+end)
