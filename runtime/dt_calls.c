@@ -276,6 +276,10 @@ static int start_target(lua_State *L, int arg, ub_dt_target *t, dt_call *c) {
   if (lua_type(L, arg) != LUA_TSTRING || lua_rawlen(L, arg) == 0)
     return arg_error(c, "the first argument must be a non-empty string");
   const char *a = lua_tostring(L, arg);
+  /* "." and ".." would be resolved by the HTTP layer into another endpoint
+   * of the tenant: a policy may only read what its call names. */
+  if (s->arg == ARG_SEGMENT && (!strcmp(a, ".") || !strcmp(a, "..")))
+    return arg_error(c, "'%s' is not an id", a);
   if (s->arg == ARG_SEGMENT) return ub_dt_target_init(t, s->prefix, a);
   if (s->arg == ARG_PARAM) {
     ub_dt_target_init(t, s->prefix, NULL);

@@ -78,6 +78,14 @@ static int l_array(lua_State *L) {
   if (lua_isnoneornil(L, 1)) lua_newtable(L);
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
+  if (lua_getmetatable(L, 1)) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "unbreakable.json.array");
+    int marked = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (marked) return 1;
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+      return luaL_error(L, "json.array: cannot change a protected metatable");
+  }
   json_mark_array(L, 1);
   return 1;
 }
@@ -86,6 +94,8 @@ static int l_array(lua_State *L) {
 static int l_ordered(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   luaL_checktype(L, 2, LUA_TTABLE);
+  if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+    return luaL_error(L, "json.ordered: cannot change a protected metatable");
   lua_settop(L, 2);
   lua_createtable(L, 0, 1);
   lua_pushvalue(L, 2);

@@ -614,8 +614,40 @@ static void test_policy_reads_through_the_sandbox(void **state) {
   unlink(path);
 }
 
+/* A policy cannot walk to another endpoint with "." or ".." as an id: the
+ * HTTP layer would resolve them (found in review). Nothing is requested. */
+static void test_dot_segments_are_not_ids(void **state) {
+  (void)state;
+  ub_recorder *rec = replay_of(NULL, 0);
+  char path[] = "/tmp/ub_dt_dotsXXXXXX";
+  int fd = mkstemp(path);
+  const char policy[] =
+      "local dt = require 'unbreakable.dynatrace'\n"
+      "return function()\n"
+      "  local a, b = dt.problem('..'), dt.slo('.')\n"
+      "  assert(not a.ok and a.error:find(\"'..' is not an id\", 1, true), a.error)\n"
+      "  assert(not b.ok and b.error:find(\"'.' is not an id\", 1, true), b.error)\n"
+      "  return 1\n"
+      "end\n";
+  assert_int_equal(write(fd, policy, sizeof policy - 1), (ssize_t)(sizeof policy - 1));
+  close(fd);
+  const char *stdlib = getenv("UB_STDLIB");
+  sandbox *sb = sb_new(NULL, stdlib ? stdlib : "stdlib");
+  assert_non_null(sb);
+  assert_int_equal(sb_grant(sb, "unbreakable.dynatrace", luaopen_unbreakable_dynatrace), 0);
+  sb_set_prepare(sb, bind_replay, rec);
+  double result = 0;
+  sb_status st = sb_run(sb, path, NULL, take_number, &result);
+  if (st != SB_OK) fail_msg("%s", sb_error(sb));
+  assert_true(result == 1);
+  sb_free(sb);
+  ub_recorder_free(rec);
+  unlink(path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_dot_segments_are_not_ids),
       cmocka_unit_test(test_config_from_environment),
       cmocka_unit_test(test_config_flags_win_and_token_file_is_trimmed),
       cmocka_unit_test(test_config_errors_name_the_fix_and_hide_the_token),
