@@ -270,15 +270,22 @@ static int find_module(const char *root, const char *name, char *path, size_t si
   return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* Reads the module into a Lua userdata (no C allocation that a memory
+ * error could leak, and the cap counts it), then compiles it. */
 static int load_module_file(lua_State *L, const char *path) {
-  char err[300];
-  size_t len;
-  char *src = sb_read_source(path, &len, err, sizeof err);
-  if (!src) return luaL_error(L, "%s", err);
+  struct stat st;
+  if (stat(path, &st) != 0 || st.st_size < 0 || st.st_size > (4 << 20))
+    return luaL_error(L, "cannot read module %s (missing or larger than 4 MiB)", path);
+  size_t size = (size_t)st.st_size;
+  char *src = lua_newuserdatauv(L, size + 1, 0);
+  FILE *f = fopen(path, "rb");
+  size_t len = f ? fread(src, 1, size, f) : 0;
+  if (f) fclose(f);
+  if (!f || len != size) return luaL_error(L, "cannot read module %s", path);
   int status = sb_load_chunk(L, path, src, len);
-  free(src);
   if (status == LUA_ERRMEM) return lua_error(L);
   if (status != LUA_OK) return luaL_error(L, "error loading module: %s", lua_tostring(L, -1));
+  lua_remove(L, -2); /* the source */
   return 0;
 }
 
