@@ -501,8 +501,12 @@ static void judge(const de_run *r, const ub_exchange *x, de_result *res) {
     return;
   }
   res->outcome = "no-match";
-  ub_buf_printf(&res->message, "%sthe deployment was not recorded on any entity: check the %s (%s)",
-                r->o.allow_no_match ? "warning: " : "",
+  ub_buf_printf(&res->message, "%sthe deployment was not recorded on any entity",
+                r->o.allow_no_match ? "warning: " : "");
+  if (res->answer.not_ok)
+    ub_buf_printf(&res->message, " (%ld ingest result%s not OK)", res->answer.not_ok,
+                  res->answer.not_ok == 1 ? "" : "s");
+  ub_buf_printf(&res->message, ": check the %s (%s)",
                 r->target.kind == DE_TARGET_SELECTOR ? "entity selector" :
                 r->target.kind == DE_TARGET_IDS ? "entity ids" : "tags and entity type",
                 r->selector.data);

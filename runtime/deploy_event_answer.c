@@ -25,9 +25,11 @@ static int answer_add_id(de_answer *a, const char *id) {
   return 0;
 }
 
-/* One {"correlationId","status"} object of eventIngestResults. */
+/* One {"correlationId","status"} object of eventIngestResults; a result
+ * without status "OK" counts as not OK. */
 static int read_ingest_result(json_reader *r, de_answer *a) {
   json_token t;
+  int ok = 0;
   while ((t = json_next(r)) == JSON_STRING) {
     char key[32];
     snprintf(key, sizeof key, "%s", r->str.data);
@@ -35,12 +37,13 @@ static int read_ingest_result(json_reader *r, de_answer *a) {
     if (v == JSON_STRING && !strcmp(key, "correlationId")) {
       if (answer_add_id(a, r->str.data) != 0) return -1;
     } else if (!strcmp(key, "status")) {
-      if (v != JSON_STRING || strcmp(r->str.data, "OK") != 0) a->not_ok++;
+      ok = v == JSON_STRING && strcmp(r->str.data, "OK") == 0;
       if (v != JSON_STRING && json_skip(r, v) != 0) return -1;
     } else if (json_skip(r, v) != 0) {
       return -1;
     }
   }
+  if (!ok) a->not_ok++;
   return t == JSON_OBJECT_END ? 0 : -1;
 }
 
@@ -63,7 +66,7 @@ static int read_answer_array(json_reader *r, json_token first, const char *key, 
   return 0;
 }
 
-static int read_answer(json_reader *r, int api, de_answer *a, int *have_count) {
+static int read_answer(json_reader *r, int api, de_answer *a, int *have_count, long *results) {
   json_token t;
   long ignored = 0;
   while ((t = json_next(r)) == JSON_STRING) {
@@ -79,7 +82,10 @@ static int read_answer(json_reader *r, int api, de_answer *a, int *have_count) {
       int rc = read_answer_array(r, v, key, a, &a->matched);
       if (rc != 0) return -1;   /* null or not an array: not an answer */
       *have_count = 1;
-    } else if (!strcmp(key, "eventIngestResults") || !strcmp(key, "storedIds")) {
+    } else if (!strcmp(key, "eventIngestResults")) {
+      *results = 0;
+      if (read_answer_array(r, v, key, a, results) < 0) return -1;
+    } else if (!strcmp(key, "storedIds")) {
       if (read_answer_array(r, v, key, a, &ignored) < 0) return -1;
     } else if (json_skip(r, v) != 0) {
       return -1;
@@ -93,8 +99,11 @@ int de_answer_parse(int api, const char *body, size_t len, de_answer *a, char *e
   json_reader r;
   json_reader_init(&r, body ? body : "", body ? len : 0, 32);
   int have_count = 0;
-  int rc = json_next(&r) == JSON_OBJECT ? read_answer(&r, api, a, &have_count) : -1;
+  long results = 0;
+  int rc = json_next(&r) == JSON_OBJECT ? read_answer(&r, api, a, &have_count, &results) : -1;
   json_reader_free(&r);
+  /* A result whose status is not OK was not recorded: only OK results count. */
+  if (rc == 0 && results > 0 && a->matched > results - a->not_ok) a->matched = results - a->not_ok;
   if (rc == 0 && have_count) return 0;
   if (rc != 0)
     snprintf(err, errlen, "the answer is not the JSON object the Events API %s returns",

@@ -640,7 +640,20 @@ static void test_answers(void **state) {
                            "{\"correlationId\":\"b\",\"status\":\"INVALID_ENTITY_TYPE\"}]}";
   assert_int_equal(de_answer_parse(2, bad_status, strlen(bad_status), &a, err, sizeof err), 0);
   assert_int_equal(a.not_ok, 1);
+  assert_int_equal(a.matched, 1);   /* only the OK result was recorded */
   de_answer_free(&a);
+  /* reportCount says 1 but the only result is rejected, or has no status:
+   * nothing was recorded, so nothing matched. */
+  static const char *const rejected[] = {
+    "{\"reportCount\":1,\"eventIngestResults\":[{\"correlationId\":\"a\",\"status\":\"INVALID_ENTITY\"}]}",
+    "{\"reportCount\":1,\"eventIngestResults\":[{\"correlationId\":\"a\"}]}",
+    "{\"reportCount\":1,\"eventIngestResults\":[{\"correlationId\":\"a\",\"status\":null}]}"};
+  for (size_t i = 0; i < sizeof rejected / sizeof rejected[0]; i++) {
+    assert_int_equal(de_answer_parse(2, rejected[i], strlen(rejected[i]), &a, err, sizeof err), 0);
+    assert_int_equal(a.not_ok, 1);
+    assert_int_equal(a.matched, 0);
+    de_answer_free(&a);
+  }
   static const char *const broken[][2] = {
     {"{}", "no \"reportCount\""}, {"{\"reportCount\":-1}", "not the JSON object"},
     {"{\"reportCount\":1.5}", "not the JSON object"}, {"<html>", "not the JSON object"},

@@ -275,6 +275,17 @@ def case_token_echoed(h):
     h.equal((out.get("outcome"), out.get("status"), out.get("matched")), ("error", 403, 0), "echoed token: json")
 
 
+def case_rejected_result(h):
+    """201 with reportCount 1 but its only ingest result not OK: nothing was recorded, exit 3."""
+    h.reset([{"path": INGEST, "status": 201, "json": {"reportCount": 1, "eventIngestResults": [
+        {"correlationId": "c0ffee", "status": "INVALID_ENTITY_TYPE"}]}}])
+    p = h.run(["--tag", "a", "--name", "n", "--version", "v", "--format", "json"], h.env())
+    h.equal(p.returncode, 3, "rejected result: exit status (stdout %r)" % p.stdout)
+    out = json.loads(p.stdout) if p.stdout.startswith("{") else {}
+    h.equal((out.get("outcome"), out.get("matched")), ("no-match", 0), "rejected result: json")
+    h.check("1 ingest result not OK" in p.stderr, "rejected result: message says why: %r" % p.stderr)
+
+
 def case_429_then_ok(h):
     h.reset([{"path": INGEST, "status": 429, "retryAfter": 0, "times": 1}])
     p = h.run(["--tag", "[ENVIRONMENT]DEPLOYMENT_GROUP_NAME:Staging", "--name", "n", "--version", "v",
@@ -378,7 +389,7 @@ def main():
         try:
             for case in (case_v2_azure_release, case_v1_monspec_flags_win, case_v1_entity_ids,
                          case_v2_escaped_tag_and_ids, case_no_match, case_400, case_401, case_token_echoed,
-                         case_429_then_ok,
+                         case_rejected_result, case_429_then_ok,
                          case_429_exhausted, case_timeout, case_dry_run, case_usage, case_broken_ledger):
                 print(case.__name__)
                 case(h)
