@@ -160,6 +160,23 @@ static void redact_removes_every_secret_form(void **state) {
   assert_redacts("token dt0c01.ABCDEFG.HIJKLMN end", NULL, "token dt0c01.*** end");
 }
 
+/* A registered secret also goes when it is written with JSON escapes,
+ * percent-encoded, or inside base64 (Basic credentials ":secret" and
+ * "user:secret" without the "Basic" word); a Dynatrace token whose dot is
+ * encoded keeps only its prefix. */
+static void redact_removes_encoded_secrets(void **state) {
+  (void)state;
+  const char *secret = "s3cr/t+Tok=en42";
+  assert_redacts("{\"echo\":\"s3cr\\/t+Tok=en42\"}", secret, "{\"echo\":\"***\"}");
+  assert_redacts("x s3cr\\u002ft\\u002BTok=en42 y", secret, "x *** y");
+  assert_redacts("/x?q=s3cr%2Ft%2BTok%3Den42&y=1", secret, "/x?q=***&y=1");
+  assert_redacts("{\"auth\":\"OnMzY3IvdCtUb2s9ZW40Mg==\"}", secret, "{\"auth\":\"On***g==\"}");
+  assert_redacts("X-Auth: dXNlcjpzM2NyL3QrVG9rPWVuNDI=", secret, "X-Auth: dXNlcjp***I=");
+  assert_redacts("X-Auth: YWI6czNjci90K1Rvaz1lbjQy", secret, "X-Auth: YWI6***");
+  assert_redacts("t dt0c01%2EABCDEFG.HIJKLMN e", NULL, "t dt0c01%2E*** e");
+  assert_redacts("t dt0c01\\u002eABCDEFG\\u002eHIJKLMN e", NULL, "t dt0c01\\u002e*** e");
+}
+
 static void redact_keeps_ordinary_text(void **state) {
   (void)state;
   assert_redacts("service Basic checkout, Basic Checkout, Basic auth", NULL,
@@ -836,6 +853,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(sha256_known_vectors),
       cmocka_unit_test(redact_removes_every_secret_form),
+      cmocka_unit_test(redact_removes_encoded_secrets),
       cmocka_unit_test(redact_keeps_ordinary_text),
       cmocka_unit_test(resolve_path_precedence),
       cmocka_unit_test_setup_teardown(open_creates_private_wal_file, setup_dir, teardown_dir),
