@@ -20,8 +20,14 @@ typedef struct scale {
   double px_lo, px_hi;
 } scale;
 
+/* Magnitudes beyond this are drawn at the edge, so that hi - lo of a
+ * scale stays finite (1e308 - -1e308 is not). */
+#define PLOT_MAX 1e300
+
+static double clamp_plot(double v) { return v > PLOT_MAX ? PLOT_MAX : v < -PLOT_MAX ? -PLOT_MAX : v; }
+
 static double project(const scale *s, double v) {
-  return s->px_lo + (v - s->lo) / (s->hi - s->lo) * (s->px_hi - s->px_lo);
+  return s->px_lo + (clamp_plot(v) - s->lo) / (s->hi - s->lo) * (s->px_hi - s->px_lo);
 }
 
 void report_html_escape(ub_buf *out, const char *s) {
@@ -47,6 +53,7 @@ static double nice_step(double range, int target) {
 
 static void widen(double *lo, double *hi, double v) {
   if (!isfinite(v)) return;
+  v = clamp_plot(v);
   if (v < *lo) *lo = v;
   if (v > *hi) *hi = v;
 }
@@ -62,7 +69,7 @@ static scale y_scale(const ub_chart *c, double factor, double *step) {
   if (c->has_value) widen(&lo, &hi, c->value * factor);
   if (!isfinite(lo)) lo = 0, hi = 1;
   if (hi - lo < 1e-9 * (fabs(hi) + 1)) {
-    double pad = fabs(hi) > 0 ? fabs(hi) * 0.1 : 1;
+    double pad = fabs(hi) > 1e-300 ? fabs(hi) * 0.1 : 1; /* a tenth of a denormal is 0 */
     lo -= pad;
     hi += pad;
   }

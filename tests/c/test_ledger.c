@@ -826,6 +826,28 @@ static void report_escapes_policy_text(void **state) {
   free(html);
 }
 
+/* Numbers at the ends of the double range give finite coordinates and an
+ * axis with ticks. */
+static void report_survives_extreme_numbers(void **state) {
+  (void)state;
+  static const char *const extreme[] = {
+    "{\"verdict\":\"fail\",\"objectives\":[{\"name\":\"x\",\"value\":1e308,\"threshold\":-1e308,"
+    "\"series\":{\"values\":[1e308,-1e308]}}]}",
+    "{\"verdict\":\"fail\",\"objectives\":[{\"name\":\"x\",\"value\":1e308,\"threshold\":-1e308}]}",
+    "{\"verdict\":\"fail\",\"objectives\":[{\"name\":\"x\",\"value\":5e-324,\"threshold\":1e-323,"
+    "\"series\":{\"values\":[0,5e-324]}}]}"};
+  ledger_evaluation e = {.id = 9, .service = "s", .stage = "t", .kind = "monspec",
+                         .status = "finished", .verdict = "fail"};
+  for (size_t i = 0; i < sizeof extreme / sizeof *extreme; i++) {
+    e.verdict_json = (char *)extreme[i];
+    char *html = render(&e);
+    assert_null(strstr(html, "nan"));
+    assert_null(strstr(html, "inf\""));
+    assert_true(count_of(html, "class=\"tick\"") >= 2);
+    free(html);
+  }
+}
+
 /* ---- e2e helper mode -------------------------------------------------------------------- */
 
 static int helper_main(int argc, char **argv) {
@@ -874,6 +896,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(report_of_recorded_monspec_gate, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(report_of_keptn_evaluation, setup_dir, teardown_dir),
       cmocka_unit_test(report_escapes_policy_text),
+      cmocka_unit_test(report_survives_extreme_numbers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
