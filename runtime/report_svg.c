@@ -30,6 +30,21 @@ static double project(const scale *s, double v) {
   return s->px_lo + (clamp_plot(v) - s->lo) / (s->hi - s->lo) * (s->px_hi - s->px_lo);
 }
 
+/* Length of the well-formed UTF-8 sequence at s (2 to 4 bytes, no
+ * overlong forms, surrogates or code points above U+10FFFF), or 0. */
+static size_t utf8_sequence(const unsigned char *s) {
+  size_t n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+           : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+  unsigned char lo = s[0] == 0xe0 ? 0xa0 : s[0] == 0xf0 ? 0x90 : 0x80;
+  unsigned char hi = s[0] == 0xed ? 0x9f : s[0] == 0xf4 ? 0x8f : 0xbf;
+  if (n && (s[1] < lo || s[1] > hi)) return 0;
+  for (size_t k = 2; k < n; k++)
+    if ((s[k] & 0xc0) != 0x80) return 0;
+  return n;
+}
+
+/* Bytes that are not UTF-8 (text cut to fit a buffer, or stored that way)
+ * become U+FFFD, so the page stays valid UTF-8. */
 void report_html_escape(ub_buf *out, const char *s) {
   for (; s && *s; s++) {
     switch (*s) {
@@ -38,7 +53,15 @@ void report_html_escape(ub_buf *out, const char *s) {
     case '>': ub_buf_puts(out, "&gt;"); break;
     case '"': ub_buf_puts(out, "&quot;"); break;
     case '\'': ub_buf_puts(out, "&#39;"); break;
-    default: ub_buf_putc(out, *s);
+    default:
+      if ((unsigned char)*s < 0x80) {
+        ub_buf_putc(out, *s);
+      } else {
+        size_t n = utf8_sequence((const unsigned char *)s);
+        if (n) ub_buf_append(out, s, n);
+        else ub_buf_puts(out, "\xef\xbf\xbd");
+        s += n ? n - 1 : 0;
+      }
     }
   }
 }

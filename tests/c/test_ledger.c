@@ -826,6 +826,23 @@ static void report_escapes_policy_text(void **state) {
   free(html);
 }
 
+/* Bytes that are not well-formed UTF-8 (a sequence cut short or a stray
+ * continuation byte); overlong forms are not looked for. */
+static size_t bad_utf8(const char *text) {
+  size_t bad = 0;
+  for (const unsigned char *u = (const unsigned char *)text; *u;) {
+    size_t n = *u < 0x80 ? 1 : (*u >> 5) == 6 ? 2 : (*u >> 4) == 14 ? 3 : (*u >> 3) == 30 ? 4 : 0;
+    for (size_t k = 1; k < n; k++)
+      if ((u[k] & 0xc0) != 0x80) n = 0;
+    if (n == 0) bad++;
+    u += n ? n : 1;
+  }
+  return bad;
+}
+
+#define E2 "\xc3\xa9"
+#define E16 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2 E2
+
 /* Numbers at the ends of the double range give finite coordinates and an
  * axis with ticks. */
 static void report_survives_extreme_numbers(void **state) {
@@ -846,6 +863,20 @@ static void report_survives_extreme_numbers(void **state) {
     assert_true(count_of(html, "class=\"tick\"") >= 2);
     free(html);
   }
+}
+
+/* Long multi-byte text cut to fit a buffer, and bytes stored that are not
+ * UTF-8, still give a page that is valid UTF-8. */
+static void report_text_stays_utf8(void **state) {
+  (void)state;
+  ledger_evaluation e = {.id = 9, .service = "s\xffz", .stage = "t\xe2\x82", .kind = "monspec",
+                         .status = "finished", .verdict = "fail"};
+  e.verdict_json = "{\"verdict\":\"" E16 E16 "\",\"windows\":{\"source\":{\"from\":\"" E16 E16
+                   "\",\"to\":\"b\"}},\"objectives\":[{\"name\":\"x\",\"value\":1,\"baseline\":2,"
+                   "\"unit\":\"" E16 E16 "\"}]}";
+  char *html = render(&e);
+  assert_int_equal(bad_utf8(html), 0);
+  free(html);
 }
 
 /* ---- e2e helper mode -------------------------------------------------------------------- */
@@ -897,6 +928,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(report_of_keptn_evaluation, setup_dir, teardown_dir),
       cmocka_unit_test(report_escapes_policy_text),
       cmocka_unit_test(report_survives_extreme_numbers),
+      cmocka_unit_test(report_text_stays_utf8),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
