@@ -282,15 +282,24 @@ int ub_cmd_invalidate(int argc, char **argv) {
 /* ---- report ------------------------------------------------------------------ */
 
 /* Writes data to path through a temporary file and rename, so a reader
- * never sees half a report. */
+ * never sees half a report. The temporary file is new (mkstemp), so a
+ * symlink planted at a guessable name is never written through. */
 static int write_atomically(const char *path, const char *data, size_t len) {
   if (strcmp(path, "-") == 0) return fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0 ? 0 : -1;
-  size_t n = strlen(path) + 16;
+  size_t n = strlen(path) + 8;
   char *tmp = malloc(n);
   if (!tmp) return -1;
-  snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
-  FILE *fp = fopen(tmp, "wb");
-  int ok = fp && fwrite(data, 1, len, fp) == len;
+  snprintf(tmp, n, "%s.XXXXXX", path);
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    free(tmp);
+    return -1;
+  }
+  mode_t mask = umask(0); /* mkstemp makes 0600: give the mode fopen would */
+  umask(mask);
+  FILE *fp = fdopen(fd, "wb");
+  if (!fp) close(fd);
+  int ok = fp && fchmod(fd, 0666 & ~mask) == 0 && fwrite(data, 1, len, fp) == len;
   if (fp && fclose(fp) != 0) ok = 0;
   if (ok && rename(tmp, path) != 0) ok = 0;
   if (!ok) {

@@ -98,6 +98,14 @@ contains err "has no evaluation 42"
 [ ! -e "$WORK/r42.html" ] || fail "report wrote a file for an unknown id"
 expect 2 "report unwritable" -- "$UB_BIN" report 1 --html "$WORK/no/such/dir/r.html" --ledger "$DB"
 contains err "cannot write $WORK/no/such/dir/r.html"
+# a symlink planted at the temporary name (path.tmp<pid> before) is never
+# written through: the report goes to a fresh temporary file ($$ of the
+# shell is the pid of the exec'ed command)
+echo keep >"$WORK/victim"
+expect 0 "report past a planted symlink" -- sh -c 'ln -s "$1/victim" "$1/r3.html.tmp$$" &&
+  exec "$2" report 1 --html "$1/r3.html" --ledger "$3"' sh "$WORK" "$UB_BIN" "$DB"
+[ "$(cat "$WORK/victim")" = keep ] || fail "report wrote through a symlink: $(head -c 80 "$WORK/victim")"
+grep -q "<title>Evaluation 1: fail" "$WORK/r3.html" || fail "report past a planted symlink: no page"
 expect 2 "report without --html" -- "$UB_BIN" report 1 --ledger "$DB"
 
 # foreign and corrupt files: exit 2 with a clear message, never a crash
