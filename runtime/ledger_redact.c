@@ -90,7 +90,9 @@ static size_t encoded_match(const scan *s, size_t i, const char *secret) {
 static size_t match_secret(const scan *s, size_t i, const char *const *secrets,
                            size_t nsecrets) {
   for (size_t k = 0; k < nsecrets; k++) {
-    size_t n = secrets[k] && *secrets[k] ? encoded_match(s, i, secrets[k]) : 0;
+    size_t n = secrets[k] ? strlen(secrets[k]) : 0;
+    if (n > 0 && (i + n > s->len || memcmp(s->in + i, secrets[k], n) != 0))
+      n = encoded_match(s, i, secrets[k]); /* as written, else with escapes decoded */
     if (n > 0) {
       ub_buf_puts(s->out, MASK);
       return n;

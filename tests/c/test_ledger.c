@@ -173,6 +173,7 @@ static void redact_removes_encoded_secrets(void **state) {
   assert_redacts("{\"auth\":\"OnMzY3IvdCtUb2s9ZW40Mg==\"}", secret, "{\"auth\":\"On***g==\"}");
   assert_redacts("X-Auth: dXNlcjpzM2NyL3QrVG9rPWVuNDI=", secret, "X-Auth: dXNlcjp***I=");
   assert_redacts("X-Auth: YWI6czNjci90K1Rvaz1lbjQy", secret, "X-Auth: YWI6***");
+  assert_redacts("x ab%41cd\\/y z", "ab%41cd\\/y", "x *** z"); /* a secret holding escapes */
   assert_redacts("t dt0c01%2EABCDEFG.HIJKLMN e", NULL, "t dt0c01%2E*** e");
   assert_redacts("t dt0c01\\u002eABCDEFG\\u002eHIJKLMN e", NULL, "t dt0c01\\u002e*** e");
 }
