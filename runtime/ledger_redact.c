@@ -89,8 +89,10 @@ static size_t encoded_match(const scan *s, size_t i, const char *secret) {
 
 static size_t match_secret(const scan *s, size_t i, const char *const *secrets,
                            size_t nsecrets) {
+  char c = s->in[i];
   for (size_t k = 0; k < nsecrets; k++) {
-    size_t n = secrets[k] ? strlen(secrets[k]) : 0;
+    if (!secrets[k] || (secrets[k][0] != c && c != '\\' && c != '%')) continue; /* fast path */
+    size_t n = strlen(secrets[k]);
     if (n > 0 && (i + n > s->len || memcmp(s->in + i, secrets[k], n) != 0))
       n = encoded_match(s, i, secrets[k]); /* as written, else with escapes decoded */
     if (n > 0) {
