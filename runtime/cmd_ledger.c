@@ -97,8 +97,23 @@ static const char *dash(const char *s) { return s && *s ? s : "-"; }
 
 /* ---- history ------------------------------------------------------------ */
 
-static void history_text(const ledger_evaluation *v, size_t n) {
+/* Control characters become '?': recorded text (a policy's error message
+ * among it) must not move the cursor, retitle or clear the terminal, nor
+ * forge a row with a newline. */
+static void make_printable(char *s) {
+  for (; s && *s; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
+static void make_row_printable(ledger_evaluation *e) {
+  char *text[] = {e->service, e->stage, e->kind, e->target, e->verdict, e->status,
+                  e->error, e->invalidated_reason};
+  for (size_t k = 0; k < sizeof text / sizeof *text; k++) make_printable(text[k]);
+}
+
+static void history_text(ledger_evaluation *v, size_t n) {
   int w_service = 7, w_stage = 5, w_target = 6;
+  for (size_t i = 0; i < n; i++) make_row_printable(&v[i]);
   for (size_t i = 0; i < n; i++) {
     int a = (int)strlen(dash(v[i].service)), b = (int)strlen(dash(v[i].stage));
     int c = (int)strlen(dash(v[i].target));
@@ -269,8 +284,11 @@ int ub_cmd_invalidate(int argc, char **argv) {
   }
   char when[32];
   ledger_format_time(e.invalidated_ms, when);
-  if (strcmp(e.invalidated_reason ? e.invalidated_reason : "", reason) == 0)
-    printf("evaluation %lld invalidated at %s: %s\n", (long long)id, when, reason);
+  int fresh = strcmp(e.invalidated_reason ? e.invalidated_reason : "", reason) == 0;
+  make_row_printable(&e);
+  if (fresh)
+    printf("evaluation %lld invalidated at %s: %s\n", (long long)id, when,
+           dash(e.invalidated_reason));
   else
     printf("evaluation %lld was already invalidated at %s: %s\n", (long long)id, when,
            dash(e.invalidated_reason));
@@ -336,6 +354,7 @@ int ub_cmd_report(int argc, char **argv) {
   } else if (rc != 0) {
     fprintf(stderr, "unbreakable report: out of memory rendering evaluation %lld\n", (long long)id);
   } else if (strcmp(html, "-") != 0) {
+    make_row_printable(&e);
     printf("wrote %s (evaluation %lld, %s)\n", html, (long long)id, dash(e.verdict));
   }
   ub_buf_free(&page);

@@ -108,6 +108,20 @@ expect 0 "report past a planted symlink" -- sh -c 'ln -s "$1/victim" "$1/r3.html
 grep -q "<title>Evaluation 1: fail" "$WORK/r3.html" || fail "report past a planted symlink: no page"
 expect 2 "report without --html" -- "$UB_BIN" report 1 --ledger "$DB"
 
+# a policy's error text (sandbox error messages are the policy's own) with
+# terminal escapes and a newline: history prints it without them
+cp "$DB" "$WORK/ctl.db"
+/usr/bin/python3 - "$WORK/ctl.db" <<'EOF'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE evaluations SET status = 'error', verdict = NULL, error = ? WHERE id = 1",
+           ("policy failed: \x1b]0;pwned\x07\x1b[2J done\n     9  forged row",))
+db.commit()
+EOF
+expect 0 "history with control characters" -- "$UB_BIN" history --ledger "$WORK/ctl.db"
+contains out "error: policy failed: ?]0;pwned??[2J done?     9  forged row"
+[ "$(wc -l <"$WORK/out")" -eq 3 ] || fail "history with control characters: $(wc -l <"$WORK/out") lines, want 3"
+
 # foreign and corrupt files: exit 2 with a clear message, never a crash
 printf 'just some text, not a database\n' >"$WORK/foreign.db"
 expect 2 "foreign file" -- "$UB_BIN" history --ledger "$WORK/foreign.db"
