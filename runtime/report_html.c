@@ -150,11 +150,17 @@ static void fact(page *p, const char *name, const char *value) {
   ub_buf_puts(p->out, "</dd>");
 }
 
+/* Unix ms of 0001-01-01 and 10000-01-01: outside, a time is "?" (and a
+ * double beyond int64 must not be converted at all). */
+#define MS_MIN (-62135596800000.0)
+#define MS_MAX 253402300800000.0
+
 /* "2026-11-27 09:00:00 UTC" */
-static void human_time(int64_t ms, char out[32]) {
-  time_t t = (time_t)(ms / 1000);
+static void human_time(double ms, char out[32]) {
+  time_t t = (time_t)(ms >= MS_MIN && ms < MS_MAX ? (int64_t)ms / 1000 : 0);
   struct tm tm;
-  if (!gmtime_r(&t, &tm) || !strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm))
+  if (!(ms >= MS_MIN && ms < MS_MAX) || !gmtime_r(&t, &tm) ||
+      !strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm))
     snprintf(out, 32, "?");
 }
 
@@ -163,11 +169,12 @@ static void human_time(int64_t ms, char out[32]) {
 static void window_text(const rd_node *w, char *out, size_t outlen) {
   const rd_node *from = rd_get(w, "from"), *to = rd_get(w, "to");
   char a[32] = "?", b[32] = "?";
-  if (from && from->type == RD_NUMBER) human_time((int64_t)from->num, a);
+  if (from && from->type == RD_NUMBER) human_time(from->num, a);
   else if (from && from->type == RD_STRING) snprintf(a, sizeof a, "%s", from->str);
-  if (to && to->type == RD_NUMBER) human_time((int64_t)to->num, b);
+  if (to && to->type == RD_NUMBER) human_time(to->num, b);
   else if (to && to->type == RD_STRING) snprintf(b, sizeof b, "%s", to->str);
-  if (from && to && from->type == RD_NUMBER && to->type == RD_NUMBER && strncmp(a, b, 11) == 0) {
+  if (from && to && from->type == RD_NUMBER && to->type == RD_NUMBER && strlen(a) == 23 &&
+      strlen(b) == 23 && strncmp(a, b, 11) == 0) {
     a[19] = '\0';
     snprintf(out, outlen, "%s \xe2\x80\x93 %s", a, b + 11);
   } else {
@@ -180,7 +187,7 @@ static void facts(page *p) {
   char created[32], buf[96];
   const rd_node *windows = rd_get(p->verdict, "windows");
   double violations;
-  human_time(e->created_ms, created);
+  human_time((double)e->created_ms, created);
   ub_buf_puts(p->out, "<section class=\"card\"><h1>Release gate evaluation</h1><dl class=\"facts\">");
   fact(p, "Service", e->service);
   fact(p, "Stage", e->stage);

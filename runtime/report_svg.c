@@ -137,9 +137,11 @@ static void x_axis(ub_buf *out, const ub_chart_series *s, const scale *x) {
   for (double v = x->lo; v <= x->hi + 1e-6; v += step) {
     char label[32];
     if (s->times) {
-      time_t t = (time_t)((s->times[0] + v) / 1000);
+      double ms = s->times[0] + v;
+      int in_calendar = ms > -62135596800000.0 && ms < 253402300800000.0; /* years 1-9999 */
+      time_t t = in_calendar ? (time_t)(ms / 1000) : 0;
       struct tm tm;
-      if (!gmtime_r(&t, &tm) ||
+      if (!in_calendar || !gmtime_r(&t, &tm) ||
           !strftime(label, sizeof label, span > 86400000.0 ? "%m-%d %H:%M" : "%H:%M", &tm))
         snprintf(label, sizeof label, "?");
     } else {

@@ -864,6 +864,15 @@ static void report_survives_extreme_numbers(void **state) {
     assert_true(count_of(html, "class=\"tick\"") >= 2);
     free(html);
   }
+  /* times no calendar holds: "?", not the date of a wrapped integer */
+  e.verdict_json = "{\"verdict\":\"fail\",\"windows\":{\"source\":{\"from\":1e300,\"to\":-1e300}},"
+                   "\"objectives\":[{\"name\":\"x\",\"value\":1,\"series\":{\"timestamps\":[1e300,1e300],"
+                   "\"values\":[1,2]}}]}";
+  char *html = render(&e);
+  assert_non_null(strstr(html, "<dt>Source window</dt><dd>? \xe2\x80\x93 ?</dd>"));
+  assert_non_null(strstr(html, "text-anchor=\"middle\">?</text>"));
+  assert_null(strstr(html, "-292275055"));
+  free(html);
 }
 
 /* Long multi-byte text cut to fit a buffer, and bytes stored that are not
