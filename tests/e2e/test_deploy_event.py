@@ -275,6 +275,29 @@ def case_token_echoed(h):
     h.equal((out.get("outcome"), out.get("status"), out.get("matched")), ("error", 403, 0), "echoed token: json")
 
 
+def case_answers_that_record_nothing(h):
+    """2xx answers that do not say the event was stored, and a redirect: exit 3, never 0."""
+    cases = [
+        ("v2 302", "v2", {"path": INGEST, "status": 302, "headers": {"Location": "https://elsewhere/"},
+                          "body": ""}),
+        ("v2 204 empty", "v2", {"path": INGEST, "status": 204, "body": ""}),
+        ("v2 201 empty", "v2", {"path": INGEST, "status": 201, "body": ""}),
+        ("v2 201 {}", "v2", {"path": INGEST, "status": 201, "json": {}}),
+        ("v2 201 truncated", "v2", {"path": INGEST, "status": 201, "body": '{"reportCount":1,'}),
+        ("v2 201 count as string", "v2", {"path": INGEST, "status": 201, "json": {"reportCount": "1"}}),
+        ("v1 200 no storedEventIds", "v1", {"path": EVENTS_V1, "status": 200, "json": {"storedIds": ["1_2"]}}),
+        ("v1 200 storedEventIds null", "v1", {"path": EVENTS_V1, "status": 200, "json": {"storedEventIds": None}}),
+        ("v1 200 storedEventIds empty", "v1", {"path": EVENTS_V1, "status": 200,
+                                               "json": {"storedEventIds": [], "storedIds": []}}),
+    ]
+    for what, api, fault in cases:
+        h.reset([fault])
+        p = h.run(["--api", api, "--tag", "a", "--name", "n", "--version", "v", "--format", "json"], h.env())
+        h.equal(p.returncode, 3, "%s: exit status (stderr %r)" % (what, p.stderr))
+        out = json.loads(p.stdout) if p.stdout.startswith("{") else {}
+        h.check(out.get("outcome") in ("error", "no-match"), "%s: outcome %r" % (what, out.get("outcome")))
+
+
 def case_rejected_result(h):
     """201 with reportCount 1 but its only ingest result not OK: nothing was recorded, exit 3."""
     h.reset([{"path": INGEST, "status": 201, "json": {"reportCount": 1, "eventIngestResults": [
@@ -389,7 +412,7 @@ def main():
         try:
             for case in (case_v2_azure_release, case_v1_monspec_flags_win, case_v1_entity_ids,
                          case_v2_escaped_tag_and_ids, case_no_match, case_400, case_401, case_token_echoed,
-                         case_rejected_result, case_429_then_ok,
+                         case_rejected_result, case_answers_that_record_nothing, case_429_then_ok,
                          case_429_exhausted, case_timeout, case_dry_run, case_usage, case_broken_ledger):
                 print(case.__name__)
                 case(h)
