@@ -544,6 +544,12 @@ static void report_json(const de_run *r, de_result *res) {
   ub_buf_free(&b);
 }
 
+/* Text from Dynatrace's answer, with control characters as '?' so that it
+ * cannot drive the terminal or forge a line. */
+static void put_printable(ub_buf *b, const char *s) {
+  for (; *s; s++) ub_buf_putc(b, (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
 static void report_dry_run_text(const de_run *r) {
   ub_buf b;
   ub_buf_init(&b);
@@ -567,7 +573,11 @@ static void report_text(const de_run *r, de_result *res) {
                   res->answer.matched, res->answer.matched == 1 ? "y" : "ies", r->o.api == 1 ? "v1" : "v2",
                   res->status, res->attempts, res->attempts == 1 ? "" : "s");
     ub_buf_printf(&b, "  target: %s\n", r->selector.data);
-    for (size_t i = 0; i < res->answer.nids; i++) ub_buf_printf(&b, "  id: %s\n", res->answer.ids[i]);
+    for (size_t i = 0; i < res->answer.nids; i++) {
+      ub_buf_puts(&b, "  id: ");
+      put_printable(&b, res->answer.ids[i]);
+      ub_buf_putc(&b, '\n');
+    }
   } else if (!strcmp(res->outcome, "no-match") && r->o.allow_no_match) {
     ub_buf_printf(&b, "deployment event reached no entity (accepted with --allow-no-match)\n"
                   "  target: %s\n", r->selector.data);

@@ -298,6 +298,16 @@ def case_answers_that_record_nothing(h):
         h.check(out.get("outcome") in ("error", "no-match"), "%s: outcome %r" % (what, out.get("outcome")))
 
 
+def case_control_characters_in_ids(h):
+    """Ids Dynatrace sends back are printed without terminal control characters."""
+    h.reset([{"path": INGEST, "status": 201, "json": {"reportCount": 1, "eventIngestResults": [
+        {"correlationId": "ab\u001b]0;pwned\u0007\ncd", "status": "OK"}]}}])
+    p = h.run(["--tag", "a", "--name", "n", "--version", "v"], h.env())
+    h.equal(p.returncode, 0, "control ids: exit status (stderr %r)" % p.stderr)
+    h.check("\x1b" not in p.stdout and "\x07" not in p.stdout, "control ids: raw escapes in %r" % p.stdout)
+    h.check("  id: ab?]0;pwned??cd\n" in p.stdout, "control ids: id shown as %r" % p.stdout)
+
+
 def case_rejected_result(h):
     """201 with reportCount 1 but its only ingest result not OK: nothing was recorded, exit 3."""
     h.reset([{"path": INGEST, "status": 201, "json": {"reportCount": 1, "eventIngestResults": [
@@ -412,7 +422,8 @@ def main():
         try:
             for case in (case_v2_azure_release, case_v1_monspec_flags_win, case_v1_entity_ids,
                          case_v2_escaped_tag_and_ids, case_no_match, case_400, case_401, case_token_echoed,
-                         case_rejected_result, case_answers_that_record_nothing, case_429_then_ok,
+                         case_rejected_result, case_answers_that_record_nothing,
+                         case_control_characters_in_ids, case_429_then_ok,
                          case_429_exhausted, case_timeout, case_dry_run, case_usage, case_broken_ledger):
                 print(case.__name__)
                 case(h)
