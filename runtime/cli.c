@@ -64,3 +64,8 @@ void ub_print_policy_log(const char *log, size_t len) {
     p += n + (nl ? 1 : 0);
   }
 }
+
+void ub_make_printable(char *s) {
+  for (; s && *s; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}

@@ -40,6 +40,11 @@ const char *ub_stdlib_dir(void);
 const char *ub_policies_dir(void);
 
 
+/* Replaces control characters by '?' in place: text a policy or Dynatrace
+ * wrote must not move the cursor, retitle or clear a terminal, nor forge a
+ * line with a newline. */
+void ub_make_printable(char *s);
+
 /* What a policy printed, on stderr, one "[policy] ..." line each. */
 void ub_print_policy_log(const char *log, size_t len);
 

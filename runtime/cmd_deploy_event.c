@@ -547,7 +547,9 @@ static void report_json(const de_run *r, de_result *res) {
 /* Text from Dynatrace's answer, with control characters as '?' so that it
  * cannot drive the terminal or forge a line. */
 static void put_printable(ub_buf *b, const char *s) {
-  for (; *s; s++) ub_buf_putc(b, (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+  size_t start = b->len;
+  ub_buf_puts(b, s);
+  if (!b->failed) ub_make_printable(b->data + start);
 }
 
 static void report_dry_run_text(const de_run *r) {

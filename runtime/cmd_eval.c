@@ -80,7 +80,10 @@ static int run_eval(void *ud) {
     fwrite(job->out.data, 1, job->out.len, stdout);
     fputc('\n', stdout);
   } else {
-    fprintf(stderr, "unbreakable eval: %s\n", sb_error(sb));
+    char msg[1100];
+    snprintf(msg, sizeof msg, "%s", sb_error(sb));
+    ub_make_printable(msg); /* the policy wrote it */
+    fprintf(stderr, "unbreakable eval: %s\n", msg);
     rc = UB_EXIT_ERROR;
   }
   sb_free(sb);

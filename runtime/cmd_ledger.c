@@ -97,18 +97,10 @@ static const char *dash(const char *s) { return s && *s ? s : "-"; }
 
 /* ---- history ------------------------------------------------------------ */
 
-/* Control characters become '?': recorded text (a policy's error message
- * among it) must not move the cursor, retitle or clear the terminal, nor
- * forge a row with a newline. */
-static void make_printable(char *s) {
-  for (; s && *s; s++)
-    if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
-}
-
 static void make_row_printable(ledger_evaluation *e) {
   char *text[] = {e->service, e->stage, e->kind, e->target, e->verdict, e->status,
                   e->error, e->invalidated_reason};
-  for (size_t k = 0; k < sizeof text / sizeof *text; k++) make_printable(text[k]);
+  for (size_t k = 0; k < sizeof text / sizeof *text; k++) ub_make_printable(text[k]);
 }
 
 static void history_text(ledger_evaluation *v, size_t n) {
