@@ -7,7 +7,9 @@
 #include "buf.h"
 
 /* Appends in[0..len) to out with every secret replaced by "***":
- *  - each non-empty string of secrets[0..nsecrets) wherever it occurs;
+ *  - each non-empty string of secrets[0..nsecrets) wherever it occurs,
+ *    also written with JSON escapes (\/ or \u00XX), percent-encoded, or
+ *    inside the base64 of "user:secret" (Basic credentials);
  *  - Dynatrace tokens (dt0c01.XXX..., any dt0<letter><2 digits>. prefix);
  *  - the credential after "Api-Token " and "Bearer " (case-insensitive;
  *    the scheme word stays), and after "Basic " when it looks like base64
