@@ -142,14 +142,16 @@ static int resolve_url(ub_dt_config *c, const ub_dt_flags *f, char *err, size_t 
 }
 
 int ub_dt_config_resolve(ub_dt_config *c, const ub_dt_flags *f, char *err, size_t errlen) {
+  ub_http_opts http; /* the engine's defaults, in one place */
+  ub_http_default_opts(&http);
   memset(c, 0, sizeof *c);
-  c->concurrency = 10;
+  c->concurrency = http.concurrency;
   c->timeout_ms = 60000;
-  c->attempt_timeout_ms = 30000;
-  c->max_attempts = 4;
-  c->backoff_base_ms = 200;
-  c->max_wait_ms = 60000;
-  c->max_response_bytes = (size_t)64 << 20;
+  c->attempt_timeout_ms = http.attempt_timeout_ms;
+  c->max_attempts = http.max_attempts;
+  c->backoff_base_ms = http.backoff_base_ms;
+  c->max_wait_ms = http.max_wait_ms;
+  c->max_response_bytes = http.max_response_bytes;
   if (resolve_url(c, f, err, errlen) != 0 || resolve_token(c, f, err, errlen) != 0) {
     ub_dt_config_free(c);
     return -1;
