@@ -20,13 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dt_decode.h"
-#include "dynatrace.h"
-#include "http.h"
-#include "json.h"
-#include "ldynatrace.h"
-#include "lseries.h"
-#include "recorder.h"
+#include "dynatrace/dt_decode.h"
+#include "dynatrace/dynatrace.h"
+#include "net/http.h"
+#include "util/json.h"
+#include "lualib/ldynatrace.h"
+#include "lualib/lseries.h"
+#include "dynatrace/recorder.h"
 #include "bench_util.h"
 
 #define TOKEN "dt0c01.BENCH.TOKEN"

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ledger.h"
+#include "ledger/ledger.h"
 #include "bench_util.h"
 
 #define REQUESTS 50

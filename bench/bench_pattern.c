@@ -11,7 +11,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "sb_strlib.h"
+#include "sandbox/sb_strlib.h"
 #include "bench_util.h"
 
 #define ROUND_SECONDS 0.01

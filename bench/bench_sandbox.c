@@ -11,9 +11,9 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "bindings.h"
-#include "cli.h"
-#include "sandbox.h"
+#include "lualib/bindings.h"
+#include "cli/cli.h"
+#include "sandbox/sandbox.h"
 #include "bench_util.h"
 
 #define ROUNDS 15

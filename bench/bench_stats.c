@@ -20,8 +20,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "lseries.h"
-#include "stats.h"
+#include "lualib/lseries.h"
+#include "util/stats.h"
 #include "bench_util.h"
 
 typedef struct bench_data {

@@ -4,9 +4,9 @@
 
 #include <curl/curl.h>
 
-#include "cli.h"
-#include "commands.h"
-#include "version.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "cli/version.h"
 
 static const ub_command commands[] = {
   {"gate", ub_cmd_gate, "evaluate a release against a monspec or SLO file"},

@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "buf.h"
-#include "ledger.h"
+#include "util/buf.h"
+#include "ledger/ledger.h"
 
 #define FIXTURE_TOKEN "dt0c01.ST2EY72KQINMH574WMNVI7YN.G3DFPBEJYMODIDAEX454M7YWBUVEFOWKPRVMWFASS64NFH52PX6BNDVFFM572RZM"
 #define FIXTURE_T0 1795770000000LL /* 2026-11-27T09:00:00Z, source window start */

@@ -10,15 +10,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "buf.h"
+#include "util/buf.h"
 
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "deploy_event.h"
-#include "json.h"
+#include "deploy/deploy_event.h"
+#include "util/json.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 

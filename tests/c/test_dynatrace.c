@@ -16,14 +16,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dt_decode.h"
-#include "dynatrace.h"
-#include "json.h"
-#include "ldynatrace.h"
-#include "lseries.h"
-#include "recorder.h"
-#include "buf.h"
-#include "sandbox.h"
+#include "dynatrace/dt_decode.h"
+#include "dynatrace/dynatrace.h"
+#include "util/json.h"
+#include "lualib/ldynatrace.h"
+#include "lualib/lseries.h"
+#include "dynatrace/recorder.h"
+#include "util/buf.h"
+#include "sandbox/sandbox.h"
 
 #define TOKEN "dt0c01.ABCDEFGHIJKLMNOPQRSTUVWX.SECRETSECRETSECRETSECRET"
 

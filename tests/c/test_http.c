@@ -1,4 +1,4 @@
-/* test_http.c: the libcurl multi engine (runtime/http.c) against a small
+/* test_http.c: the libcurl multi engine (runtime/net/http.c) against a small
  * libmicrohttpd server in this process: retries and their waits (checked
  * with the server's own arrival times), no retry on 4xx, the size cap,
  * the overall deadline, bounded concurrency, connection reuse, refused
@@ -25,7 +25,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "http.h"
+#include "net/http.h"
 
 enum { MAX_HITS = 16 };
 

@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "cli.h"
-#include "isolate.h"
+#include "cli/cli.h"
+#include "cli/isolate.h"
 
 static int exit_with(void *ud) { return *(int *)ud; }
 

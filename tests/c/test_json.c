@@ -13,7 +13,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "json.h"
+#include "util/json.h"
 
 static json_token first_token(const char *text, json_reader *r) {
   json_reader_init(r, text, strlen(text), 64);

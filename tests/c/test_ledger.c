@@ -20,12 +20,12 @@
 #include <unistd.h>
 #include <sqlite3.h>
 
-#include "digest.h"
-#include "ledger.h"
-#include "ledger_redact.h"
+#include "util/digest.h"
+#include "ledger/ledger.h"
+#include "ledger/ledger_redact.h"
 #include "ledger_fixture.h"
-#include "report_html.h"
-#include "report_units.h"
+#include "report/report_html.h"
+#include "report/report_units.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 

@@ -14,10 +14,10 @@
 #include <cmocka.h>
 #include <lauxlib.h>
 
-#include "buf.h"
-#include "json.h"
-#include "ljson.h"
-#include "sandbox.h"
+#include "util/buf.h"
+#include "util/json.h"
+#include "lualib/ljson.h"
+#include "sandbox/sandbox.h"
 
 static char tmpdir[256];
 

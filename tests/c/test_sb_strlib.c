@@ -15,9 +15,9 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "buf.h"
-#include "sandbox.h"
-#include "sb_strlib.h"
+#include "util/buf.h"
+#include "sandbox/sandbox.h"
+#include "sandbox/sb_strlib.h"
 
 #include "budget_fixture.h"
 

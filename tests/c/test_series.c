@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lseries.h"
-#include "sandbox.h"
-#include "series.h"
+#include "lualib/lseries.h"
+#include "sandbox/sandbox.h"
+#include "util/series.h"
 
 static ub_series *new_block(size_t n, int with_ts, void **block) {
   size_t bytes = ub_series_block_size(n, with_ts);

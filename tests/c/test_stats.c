@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stats.h"
+#include "util/stats.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 

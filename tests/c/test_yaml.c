@@ -1,4 +1,4 @@
-/* test_yaml.c: the YAML loader (runtime/yaml_lua.c): typing rules, every
+/* test_yaml.c: the YAML loader (runtime/lualib/yaml_lua.c): typing rules, every
  * Keptn fixture, and the caps that protect against hostile documents
  * (alias bombs, deep nesting, duplicate keys, huge documents, allocation
  * failures in the middle of a parse). Run under valgrind for leaks. */
@@ -15,7 +15,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "yaml_lua.h"
+#include "lualib/yaml_lua.h"
 
 /* ---- helpers ----------------------------------------------------------- */
 

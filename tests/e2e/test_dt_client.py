@@ -5,7 +5,7 @@ request times, the overall deadline, record/replay, and that the API token never
 appears in any output or recording.
 
 Runs `$UB_BIN dt` when the main binary has the command, else the test binary
-`$UB_BUILD/tests/test_dt_cli dt` (same code, runtime/cmd_dt.c). Standard library
+`$UB_BUILD/tests/test_dt_cli dt` (same code, runtime/cli/cmd_dt.c). Standard library
 only; timing is never asserted except as "at least" relations between the
 simulator's timestamps, which a correct client cannot violate."""
 

@@ -10,11 +10,11 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "dt_decode.h"
-#include "json.h"
-#include "lseries.h"
-#include "recorder.h"
-#include "yaml_lua.h"
+#include "dynatrace/dt_decode.h"
+#include "util/json.h"
+#include "lualib/lseries.h"
+#include "dynatrace/recorder.h"
+#include "lualib/yaml_lua.h"
 
 typedef struct input { const char *data; size_t len; } input;
 

@@ -1,5 +1,5 @@
 -- The shipped SLO gate policy (policies/slo.lua) with the ctx the host
--- gives it (runtime/gate_slo.c): slo.yaml and sli.yaml texts, the timeframe
+-- gives it (runtime/gate/gate_slo.c): slo.yaml and sli.yaml texts, the timeframe
 -- and the earlier evaluations of the ledger, newest first, each
 -- { id, result, indicatorResults }. Dynatrace is a fake that answers every
 -- metrics query with one value.

@@ -1,0 +1,71 @@
+/* cli.c: helpers shared by the commands. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+
+int ub_usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "unbreakable %s: ", cmd);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, " (see 'unbreakable %s --help')\n", cmd);
+  return UB_EXIT_USAGE;
+}
+
+double ub_parse_positive(const char *text) {
+  char *end;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (errno || end == text || *end || !(v > 0) || v > 1e15) return -1;
+  return v;
+}
+
+int ub_wants_help(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--") == 0) return 0;
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
+  }
+  return 0;
+}
+
+static int is_dir(const char *path) {
+  struct stat st;
+  return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static const char *pick_dir(const char *env, const char *source, const char *installed) {
+  const char *v = getenv(env);
+  if (v && *v) return v;
+  if (is_dir(source)) return source;
+  return installed;
+}
+
+const char *ub_stdlib_dir(void) {
+  return pick_dir("UB_STDLIB", UB_SOURCE_STDLIB, UB_INSTALL_STDLIB);
+}
+
+const char *ub_policies_dir(void) {
+  return pick_dir("UB_POLICIES", UB_SOURCE_POLICIES, UB_INSTALL_POLICIES);
+}
+
+void ub_print_policy_log(const char *log, size_t len) {
+  const char *p = log, *end = log ? log + len : NULL;
+  while (p && p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    fprintf(stderr, "[policy] %.*s\n", (int)n, p);
+    p += n + (nl ? 1 : 0);
+  }
+}
+
+void ub_make_printable(char *s) {
+  for (; s && *s; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}

@@ -1,0 +1,51 @@
+/* cli.h: shared pieces of the command-line interface: the command table,
+ * exit codes and small parsing helpers. */
+#ifndef UB_CLI_H
+#define UB_CLI_H
+
+#include <stddef.h>
+
+#include "util/buf.h"  /* ub_read_all */
+
+/* Exit statuses shared by every command. */
+enum {
+  UB_EXIT_OK = 0,
+  UB_EXIT_FAIL = 1,          /* gate: the release failed */
+  UB_EXIT_USAGE = 2,         /* usage error or invalid input file */
+  UB_EXIT_ERROR = 3,         /* evaluation error (data source, policy) */
+  UB_EXIT_INCONCLUSIVE = 4   /* gate: not enough data to decide */
+};
+
+typedef int (*ub_command_fn)(int argc, char **argv);
+
+typedef struct ub_command {
+  const char *name;
+  ub_command_fn run;
+  const char *summary;
+} ub_command;
+
+/* Prints "unbreakable: <message>" to stderr and returns UB_EXIT_USAGE. */
+int ub_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Parses a positive number (seconds, MiB, counts); -1 when invalid. */
+double ub_parse_positive(const char *text);
+
+/* True when --help or -h is among the arguments. */
+int ub_wants_help(int argc, char **argv);
+
+/* The stdlib directory: $UB_STDLIB, else the source tree, else the
+ * installed share directory. Same for the shipped policies. */
+const char *ub_stdlib_dir(void);
+const char *ub_policies_dir(void);
+
+
+/* Replaces control characters by '?' in place: text a policy or Dynatrace
+ * wrote must not move the cursor, retitle or clear a terminal, nor forge a
+ * line with a newline. */
+void ub_make_printable(char *s);
+
+/* What a policy printed, on stderr, one "[policy] ..." line each. */
+void ub_print_policy_log(const char *log, size_t len);
+
+#endif

@@ -1,0 +1,652 @@
+/* cmd_deploy_event.c: `unbreakable deploy-event`: tells Dynatrace what was
+ * deployed where (a CUSTOM_DEPLOYMENT event through Events v2 ingest, or v1
+ * on request), waits for the answer, fails when the event reached no
+ * entity, and records request and answer in the ledger. The pure parts are
+ * in deploy_event*.c; this file parses flags, sends and reports. The token
+ * is used for the Authorization header only and redacted from everything
+ * printed or recorded. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+#include "cli/cli.h"
+#include "deploy/deploy_event.h"
+#include "dynatrace/dynatrace.h"
+#include "net/http.h"
+#include "util/json.h"
+#include "ledger/ledger.h"
+#include "dynatrace/recorder.h"
+
+extern char **environ;
+
+#define CMD "deploy-event"
+#define DT_MAX_PAYLOAD ((size_t)1 << 20)   /* request payload limit, dynatrace-api.md 2.2 */
+
+static const char deploy_help[] =
+  "usage: unbreakable deploy-event TARGET [FIELDS] [OPTIONS]\n"
+  "\n"
+  "Sends a CUSTOM_DEPLOYMENT event to Dynatrace, waits for the answer and fails\n"
+  "unless the event was recorded on at least one entity.\n"
+  "\n"
+  "TARGET (exactly one):\n"
+  "  --monspec FILE --environment ENTITY/ENVIRONMENT\n"
+  "                        the entity ids or tags of that monspec environment\n"
+  "  --entity-selector SEL  a v2 entity selector, sent as given (v2 only)\n"
+  "  --tag [CONTEXT]KEY[:VALUE]  repeatable; entities carrying every tag. A ':'\n"
+  "                        or '\\' inside KEY or VALUE is written '\\:' or '\\\\'\n"
+  "  --entity-type TYPE    entity type for --tag (default SERVICE) or instead of\n"
+  "                        the monspec etype\n"
+  "\n"
+  "FIELDS (name and version are required; a flag wins over the pipeline's value):\n"
+  "  --name N              dt.event.deployment.name (v1 deploymentName)\n"
+  "  --version V           dt.event.deployment.version (v1 deploymentVersion)\n"
+  "  --project P           dt.event.deployment.project (v1 deploymentProject)\n"
+  "  --stage S             dt.event.deployment.release_stage (default: the pipeline's\n"
+  "                        stage, else the monspec environment name)\n"
+  "  --product P           dt.event.deployment.release_product\n"
+  "  --build-version B     dt.event.deployment.release_build_version\n"
+  "  --ci-link URL         dt.event.deployment.ci_back_link (v1 ciBackLink)\n"
+  "  --remediation-link URL  dt.event.deployment.remediation_action_link\n"
+  "                        (v1 remediationAction)\n"
+  "  --property KEY=VALUE  repeatable; extra property (v1 customProperties); dt.*\n"
+  "                        keys other than dt.event.*, dt.davis.*, dt.entity.* are refused\n"
+  "  --source S            v1 'source' (default unbreakable)\n"
+  "v1 carries stage, product and build version in customProperties under the\n"
+  "same names. Inside a pipeline the fields and the ado.*, github.*, gitlab.*,\n"
+  "vcs.* and ci.system properties come from its variables: Azure Pipelines\n"
+  "classic release (RELEASE_RELEASEID), Azure Pipelines YAML (TF_BUILD and\n"
+  "BUILD_BUILDID), GitHub Actions (GITHUB_ACTIONS=true), GitLab CI (GITLAB_CI=true).\n"
+  "\n"
+  "OPTIONS:\n"
+  "  --api v1|v2           Events API (default v2: POST /api/v2/events/ingest;\n"
+  "                        v1: POST /api/v1/events with attachRules)\n"
+  "  --dry-run             print the request (token redacted), send nothing\n"
+  "  --allow-no-match      an event that reached no entity is a warning, not an error\n"
+  "  --timeout SECONDS     overall deadline including retries (default 60)\n"
+  "  --dt-url URL          tenant URL (default $DT_TENANT_URL)\n"
+  "  --dt-token-file F     file holding the API token (default $DT_API_TOKEN,\n"
+  "                        $DT_API_TOKEN_FILE); scope events.ingest (v2) or DataExport (v1)\n"
+  "  --dt-ca-bundle F      CA certificates for the tenant\n"
+  "  --ledger PATH         ledger file (default $UB_LEDGER, then the user data dir)\n"
+  "  --no-ledger           do not record the event in the ledger\n"
+  "  --format text|json    output on stdout (default text)\n"
+  "\n"
+  "429, 502, 503, 504 and connection errors are retried with backoff (honouring\n"
+  "Retry-After and X-RateLimit-Reset) until the deadline; a retried POST may\n"
+  "create a duplicate event in Dynatrace.\n"
+  "\n"
+  "Exit status: 0 recorded (or dry run), 2 usage or invalid input, 3 Dynatrace\n"
+  "error, no entity matched, timeout, or the ledger could not be written.\n"
+  "Property names and examples: docs/deploy-event.md.\n";
+
+typedef struct de_opts {
+  const char *monspec, *environment, *selector, *entity_type, *source;
+  const char **tags, **props;
+  size_t ntags, nprops;
+  const char *fields[DE_FIELD_COUNT];
+  int api, dry_run, allow_no_match, no_ledger, json;
+  const char *ledger_path;
+  double timeout_s;
+  ub_dt_flags dt;
+} de_opts;
+
+/* Everything one run owns; freed by run_free. */
+typedef struct de_run {
+  de_opts o;
+  de_event ev;
+  de_target target;
+  ub_buf body, selector;
+  ub_dt_config cfg;
+  int have_cfg;
+  char *url;
+  ub_ledger *ledger;
+  char ledger_file[4096];
+} de_run;
+
+/* ---- output ------------------------------------------------------------ */
+
+/* Replaces the token wherever it occurs (a server could echo it). */
+static void redact(const de_run *r, ub_buf *b) {
+  const char *tok = r && r->have_cfg ? r->cfg.token : NULL;
+  size_t tl = tok ? strlen(tok) : 0;
+  if (!tl || !b->data) return;
+  ub_buf out;
+  ub_buf_init(&out);
+  const char *p = b->data, *hit;
+  while ((hit = strstr(p, tok))) {
+    ub_buf_append(&out, p, (size_t)(hit - p));
+    ub_buf_puts(&out, "[REDACTED]");
+    p = hit + tl;
+  }
+  ub_buf_puts(&out, p);
+  if (out.failed) {
+    ub_buf_free(&out);
+    ub_buf_reset(b);
+    ub_buf_puts(b, "[output withheld: out of memory while redacting]");
+    return;
+  }
+  ub_buf_free(b);
+  *b = out;
+}
+
+static void emit(const de_run *r, FILE *f, ub_buf *b) {
+  redact(r, b);
+  if (b->data) fputs(b->data, f);
+  fflush(f);
+}
+
+static int fail_msg(const de_run *r, int code, const char *msg) {
+  ub_buf b;
+  ub_buf_init(&b);
+  ub_buf_printf(&b, "unbreakable " CMD ": %s\n", msg);
+  emit(r, stderr, &b);
+  ub_buf_free(&b);
+  return code;
+}
+
+/* ---- options ----------------------------------------------------------- */
+
+enum {
+  OPT_MONSPEC = 256, OPT_ENVIRONMENT, OPT_SELECTOR, OPT_TAG, OPT_TYPE, OPT_PROPERTY, OPT_SOURCE,
+  OPT_API, OPT_DRY, OPT_ALLOW, OPT_TIMEOUT, OPT_URL, OPT_TOKEN_FILE, OPT_CA, OPT_LEDGER,
+  OPT_NO_LEDGER, OPT_FORMAT, OPT_HELP, OPT_FIELD /* + de_field */
+};
+
+static const struct option long_opts[] = {
+  {"monspec", required_argument, 0, OPT_MONSPEC},
+  {"environment", required_argument, 0, OPT_ENVIRONMENT},
+  {"entity-selector", required_argument, 0, OPT_SELECTOR},
+  {"tag", required_argument, 0, OPT_TAG},
+  {"entity-type", required_argument, 0, OPT_TYPE},
+  {"property", required_argument, 0, OPT_PROPERTY},
+  {"source", required_argument, 0, OPT_SOURCE},
+  {"api", required_argument, 0, OPT_API},
+  {"dry-run", no_argument, 0, OPT_DRY},
+  {"allow-no-match", no_argument, 0, OPT_ALLOW},
+  {"timeout", required_argument, 0, OPT_TIMEOUT},
+  {"dt-url", required_argument, 0, OPT_URL},
+  {"dt-token-file", required_argument, 0, OPT_TOKEN_FILE},
+  {"dt-ca-bundle", required_argument, 0, OPT_CA},
+  {"ledger", required_argument, 0, OPT_LEDGER},
+  {"no-ledger", no_argument, 0, OPT_NO_LEDGER},
+  {"format", required_argument, 0, OPT_FORMAT},
+  {"help", no_argument, 0, OPT_HELP},
+  {"name", required_argument, 0, OPT_FIELD + DE_NAME},
+  {"version", required_argument, 0, OPT_FIELD + DE_VERSION},
+  {"project", required_argument, 0, OPT_FIELD + DE_PROJECT},
+  {"stage", required_argument, 0, OPT_FIELD + DE_STAGE},
+  {"product", required_argument, 0, OPT_FIELD + DE_PRODUCT},
+  {"build-version", required_argument, 0, OPT_FIELD + DE_BUILD_VERSION},
+  {"ci-link", required_argument, 0, OPT_FIELD + DE_CI_LINK},
+  {"remediation-link", required_argument, 0, OPT_FIELD + DE_REMEDIATION},
+  {0, 0, 0, 0}};
+
+static int set_choice(de_opts *o, int c, const char *arg) {
+  if (c == OPT_API) {
+    if (strcmp(arg, "v1") != 0 && strcmp(arg, "v2") != 0)
+      return ub_usage_error(CMD, "--api must be v1 or v2, not '%s'", arg);
+    o->api = arg[1] - '0';
+  } else if (c == OPT_FORMAT) {
+    if (strcmp(arg, "text") != 0 && strcmp(arg, "json") != 0)
+      return ub_usage_error(CMD, "--format must be text or json, not '%s'", arg);
+    o->json = arg[0] == 'j';
+  } else {
+    o->timeout_s = ub_parse_positive(arg);
+    if (o->timeout_s < 0 || o->timeout_s > 3600)
+      return ub_usage_error(CMD, "--timeout must be a number of seconds in (0, 3600], not '%s'", arg);
+  }
+  return 0;
+}
+
+static int set_option(de_opts *o, int c, const char *arg) {
+  switch (c) {
+    case OPT_MONSPEC: o->monspec = arg; break;
+    case OPT_ENVIRONMENT: o->environment = arg; break;
+    case OPT_SELECTOR: o->selector = arg; break;
+    case OPT_TAG: o->tags[o->ntags++] = arg; break;
+    case OPT_TYPE: o->entity_type = arg; break;
+    case OPT_PROPERTY: o->props[o->nprops++] = arg; break;
+    case OPT_SOURCE: o->source = arg; break;
+    case OPT_DRY: o->dry_run = 1; break;
+    case OPT_ALLOW: o->allow_no_match = 1; break;
+    case OPT_URL: o->dt.url = arg; break;
+    case OPT_TOKEN_FILE: o->dt.token_file = arg; break;
+    case OPT_CA: o->dt.ca_bundle = arg; break;
+    case OPT_LEDGER: o->ledger_path = arg; break;
+    case OPT_NO_LEDGER: o->no_ledger = 1; break;
+    case OPT_API: case OPT_FORMAT: case OPT_TIMEOUT: return set_choice(o, c, arg);
+    default:
+      if (c >= OPT_FIELD && c < OPT_FIELD + DE_FIELD_COUNT) {
+        o->fields[c - OPT_FIELD] = arg;
+        break;
+      }
+      return ub_usage_error(CMD, "unknown or incomplete option '%s'", arg ? arg : "?");
+  }
+  return 0;
+}
+
+static int check_target_choice(const de_opts *o) {
+  int sources = (o->monspec || o->environment) + (o->selector != NULL) + (o->ntags > 0);
+  if (sources == 0)
+    return ub_usage_error(CMD, "no target: give --monspec FILE --environment ENTITY/ENVIRONMENT, "
+                          "--entity-selector or --tag");
+  if (sources > 1)
+    return ub_usage_error(CMD, "give only one target: --monspec/--environment, --entity-selector "
+                          "or --tag");
+  if ((o->monspec != NULL) != (o->environment != NULL))
+    return ub_usage_error(CMD, "--monspec and --environment go together");
+  if (o->selector && o->entity_type)
+    return ub_usage_error(CMD, "--entity-type applies to --tag and --monspec; put type(...) in the "
+                          "selector instead");
+  if (o->selector && o->api == 1)
+    return ub_usage_error(CMD, "Events API v1 has no entity selector: use --tag or --monspec with "
+                          "--api v1, or --api v2");
+  if (o->no_ledger && o->ledger_path)
+    return ub_usage_error(CMD, "--ledger and --no-ledger exclude each other");
+  return 0;
+}
+
+/* 0, 1 when --help was printed, or an exit status. */
+static int parse_args(de_opts *o, int argc, char **argv) {
+  o->api = 2;
+  o->tags = calloc((size_t)argc + 1, sizeof *o->tags);
+  o->props = calloc((size_t)argc + 1, sizeof *o->props);
+  if (!o->tags || !o->props) return fail_msg(NULL, UB_EXIT_ERROR, "out of memory");
+  int c;
+  optind = 1;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+    if (c == OPT_HELP || c == 'h') {
+      fputs(deploy_help, stdout);
+      return 1;
+    }
+    int rc = set_option(o, c, c == '?' || c == ':' ? argv[optind - 1] : optarg);
+    if (rc != 0) return rc;
+  }
+  if (optind < argc) return ub_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
+  return check_target_choice(o);
+}
+
+/* ---- building the event and its target --------------------------------- */
+
+static int build_event(de_run *r) {
+  char err[512];
+  de_event *ev = &r->ev;
+  if (de_context_from_env(ev, environ) != 0) return fail_msg(r, UB_EXIT_ERROR, "out of memory");
+  for (int f = 0; f < DE_FIELD_COUNT; f++)
+    if (de_event_set(ev, (de_field)f, r->o.fields[f]) != 0) return fail_msg(r, UB_EXIT_ERROR, "out of memory");
+  for (size_t i = 0; i < r->o.nprops; i++)
+    if (de_property_parse(ev, r->o.props[i], err, sizeof err) != 0) return ub_usage_error(CMD, "%s", err);
+  if (r->o.source && !(ev->source = strdup(r->o.source))) return fail_msg(r, UB_EXIT_ERROR, "out of memory");
+  return 0;
+}
+
+static int target_from_monspec(de_run *r) {
+  char err[1024];
+  size_t len;
+  char *text = ub_read_all(r->o.monspec, (size_t)16 << 20, &len, err, sizeof err);
+  if (!text) return ub_usage_error(CMD, "monspec: %s", err);
+  int rc = de_target_from_monspec(text, len, r->o.monspec, r->o.environment, r->o.entity_type,
+                                  &r->target, err, sizeof err);
+  free(text);
+  return rc == 0 ? 0 : ub_usage_error(CMD, "%s", err);
+}
+
+static int target_from_tags(de_run *r) {
+  const char *type = r->o.entity_type ? r->o.entity_type : "SERVICE";
+  if (!de_entity_type_valid(type))
+    return ub_usage_error(CMD, "--entity-type '%s' must be an upper-case entity type such as SERVICE "
+                          "or PROCESS_GROUP_INSTANCE", type);
+  r->target.kind = DE_TARGET_TAGS;
+  if (!(r->target.entity_type = strdup(type))) return fail_msg(r, UB_EXIT_ERROR, "out of memory");
+  for (size_t i = 0; i < r->o.ntags; i++) {
+    de_tag tag;
+    char err[300];
+    if (de_tag_parse(r->o.tags[i], &tag, err, sizeof err) != 0) return ub_usage_error(CMD, "%s", err);
+    int rc = de_target_add_tag(&r->target, &tag);
+    de_tag_free(&tag);
+    if (rc != 0) return fail_msg(r, UB_EXIT_ERROR, "out of memory");
+  }
+  return 0;
+}
+
+static int build_target(de_run *r) {
+  if (r->o.monspec) return target_from_monspec(r);
+  if (r->o.ntags) return target_from_tags(r);
+  for (const unsigned char *p = (const unsigned char *)r->o.selector; *p; p++)
+    if (*p < 0x20) return ub_usage_error(CMD, "--entity-selector must not contain control characters");
+  if (!r->o.selector[strspn(r->o.selector, " ")])
+    return ub_usage_error(CMD, "--entity-selector is empty");
+  r->target.kind = DE_TARGET_SELECTOR;
+  r->target.selector = strdup(r->o.selector);
+  return r->target.selector ? 0 : fail_msg(r, UB_EXIT_ERROR, "out of memory");
+}
+
+static int build_request(de_run *r) {
+  char err[512];
+  int rc = build_event(r);
+  if (rc == 0) rc = build_target(r);
+  if (rc != 0) return rc;
+  if (!r->ev.field[DE_STAGE] && r->target.env_name && de_event_set(&r->ev, DE_STAGE, r->target.env_name))
+    return fail_msg(r, UB_EXIT_ERROR, "out of memory");
+  if (de_event_check(&r->ev, err, sizeof err) != 0) return ub_usage_error(CMD, "%s", err);
+  rc = r->o.api == 1 ? de_body_v1(&r->ev, &r->target, &r->body, err, sizeof err)
+                     : de_body_v2(&r->ev, &r->target, &r->body, err, sizeof err);
+  if (rc != 0) return ub_usage_error(CMD, "%s", err);
+  if (r->body.len > DT_MAX_PAYLOAD)
+    return ub_usage_error(CMD, "the event body is %zu bytes, above Dynatrace's limit of 1 MB: send "
+                          "fewer or shorter --property values", r->body.len);
+  if (de_target_selector(&r->target, &r->selector) != 0) return fail_msg(r, UB_EXIT_ERROR, "out of memory");
+  return 0;
+}
+
+/* ---- configuration and ledger ------------------------------------------- */
+
+static const char *api_path(int api) { return api == 1 ? "/api/v1/events" : "/api/v2/events/ingest"; }
+
+static int configure(de_run *r) {
+  char err[512];
+  if (ub_dt_config_resolve(&r->cfg, &r->o.dt, err, sizeof err) != 0) return ub_usage_error(CMD, "%s", err);
+  r->have_cfg = 1;
+  if (r->o.timeout_s > 0) r->cfg.timeout_ms = (long)(r->o.timeout_s * 1000);
+  ub_buf u;
+  ub_buf_init(&u);
+  ub_buf_printf(&u, "%s%s", r->cfg.base_url, api_path(r->o.api));
+  r->url = ub_buf_steal(&u, NULL);
+  return r->url ? 0 : fail_msg(r, UB_EXIT_ERROR, "out of memory");
+}
+
+static int open_ledger(de_run *r) {
+  char err[1024];
+  if (r->o.no_ledger) return 0;
+  if (ledger_resolve_path(r->o.ledger_path, r->ledger_file, sizeof r->ledger_file, err, sizeof err) != 0 ||
+      !(r->ledger = ledger_open(r->ledger_file, err, sizeof err))) {
+    char msg[1200];
+    snprintf(msg, sizeof msg, "%s (nothing was sent; fix the ledger or pass --no-ledger)", err);
+    return fail_msg(r, UB_EXIT_ERROR, msg);
+  }
+  if (ledger_add_secret(r->ledger, r->cfg.token) != 0)
+    return fail_msg(r, UB_EXIT_ERROR, ledger_error(r->ledger));
+  return 0;
+}
+
+typedef struct de_result {
+  const char *outcome;        /* "recorded", "no-match", "error", "dry-run" */
+  long status;
+  int attempts;
+  de_answer answer;
+  ub_buf message;             /* error or warning, one line */
+  char *response;             /* redacted body or NULL */
+  int64_t ledger_id;
+} de_result;
+
+/* Recorded, a dry run, or no entity matched with --allow-no-match. */
+static int outcome_ok(const de_run *r, const de_result *res) {
+  return !strcmp(res->outcome, "recorded") || !strcmp(res->outcome, "dry-run") ||
+         (!strcmp(res->outcome, "no-match") && r->o.allow_no_match);
+}
+
+/* Returns 0, or a message about the ledger write in res->message. */
+static int record(de_run *r, de_result *res) {
+  if (!r->ledger) return 0;
+  char requester[512];
+  ledger_cli_requester(requester, sizeof requester);
+  int ok = outcome_ok(r, res);
+  ledger_event e = {requester, r->o.api == 1 ? "v1" : "v2", r->selector.data, r->body.data,
+                    (int)res->status, res->response,
+                    !strcmp(res->outcome, "dry-run") ? "dry-run" : ok ? "ok" : "error",
+                    res->message.len ? res->message.data : NULL};
+  if (ledger_record_event(r->ledger, &e, &res->ledger_id) == LEDGER_OK) return 0;
+  ub_buf_printf(&res->message, "%scould not record the event in the ledger: %s%s",
+                res->message.len ? "; " : "", ledger_error(r->ledger),
+                !strcmp(res->outcome, "recorded") ? " (Dynatrace did record it: do not re-run, it "
+                "would create a duplicate event)" : "");
+  return -1;
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+static void http_opts(const de_run *r, ub_http_opts *o) {
+  ub_http_default_opts(o);
+  o->concurrency = 1;
+  o->attempt_timeout_ms = r->cfg.attempt_timeout_ms;
+  o->max_attempts = r->cfg.max_attempts;
+  o->backoff_base_ms = r->cfg.backoff_base_ms;
+  o->max_wait_ms = r->cfg.max_wait_ms;
+  o->max_response_bytes = (size_t)1 << 20;
+  o->ca_bundle = r->cfg.ca_bundle;
+  if (o->attempt_timeout_ms > r->cfg.timeout_ms) o->attempt_timeout_ms = r->cfg.timeout_ms;
+  if (o->connect_timeout_ms > r->cfg.timeout_ms) o->connect_timeout_ms = r->cfg.timeout_ms;
+}
+
+/* Turns the engine's request into an exchange for ub_dt_check (redacted). */
+static int to_exchange(const de_run *r, ub_http_request *q, ub_exchange *x) {
+  memset(x, 0, sizeof *x);
+  x->method = strdup("POST");
+  x->target = strdup(api_path(r->o.api));
+  x->attempts = q->attempts;
+  x->status = q->result == UB_HTTP_DONE ? q->status : 0;
+  if (q->content_type[0]) x->content_type = strdup(q->content_type);
+  if (q->result != UB_HTTP_DONE || q->error[0]) {
+    ub_buf e;
+    ub_buf_init(&e);
+    ub_buf_puts(&e, q->error[0] ? q->error : "no answer");
+    redact(r, &e);
+    x->error = ub_buf_steal(&e, NULL);
+  }
+  if (q->result == UB_HTTP_DONE) {
+    redact(r, &q->response);
+    if (!q->response.data) ub_buf_reserve(&q->response, 1);
+    x->body = ub_buf_steal(&q->response, &x->body_len);
+  }
+  return x->method && x->target && (x->status == 0 || x->body) ? 0 : -1;
+}
+
+static int send_event(de_run *r, ub_exchange *x) {
+  ub_http_opts o;
+  http_opts(r, &o);
+  ub_http *h = ub_http_new(&o);
+  if (!h) return -1;
+  ub_buf auth;
+  ub_buf_init(&auth);
+  ub_buf_printf(&auth, "Authorization: Api-Token %s", r->cfg.token);
+  const char *headers[] = {auth.data, "Content-Type: application/json; charset=utf-8",
+                           "Accept: application/json; charset=utf-8", NULL};
+  ub_http_request q;
+  memset(&q, 0, sizeof q);
+  q.method = "POST";
+  q.url = r->url;
+  q.headers = headers;
+  q.body = r->body.data;
+  q.body_len = r->body.len;
+  int rc = -1;
+  if (!auth.failed) {
+    ub_http_run(h, &q, 1, ub_http_now_ms() + r->cfg.timeout_ms);   /* failures land in q */
+    rc = to_exchange(r, &q, x);
+  }
+  ub_http_request_clear(&q);
+  if (auth.data) memset(auth.data, 0, auth.len);
+  ub_buf_free(&auth);
+  ub_http_free(h);
+  return rc;
+}
+
+static void judge(const de_run *r, const ub_exchange *x, de_result *res) {
+  char err[2048];
+  res->status = x->status;
+  res->attempts = x->attempts;
+  if (x->body) res->response = strndup(x->body, x->body_len);
+  if (ub_dt_check(x, err, sizeof err) != 0) {
+    res->outcome = "error";
+    ub_buf_puts(&res->message, err);
+    if (x->attempts > 1) ub_buf_printf(&res->message, " (after %d attempts)", x->attempts);
+    if (x->status == 0)
+      ub_buf_puts(&res->message, "; the event may have been recorded all the same: look for it in "
+                  "Dynatrace before running again, a second run can duplicate it");
+    return;
+  }
+  if (de_answer_parse(r->o.api, x->body, x->body_len, &res->answer, err, sizeof err) != 0) {
+    char why[2048];
+    ub_dt_invalid_response(x, err, why, sizeof why);
+    res->outcome = "error";
+    ub_buf_puts(&res->message, why);
+    return;
+  }
+  if (res->answer.matched > 0) {
+    res->outcome = "recorded";
+    if (res->answer.not_ok)
+      ub_buf_printf(&res->message, "warning: %ld of the ingest results are not OK", res->answer.not_ok);
+    return;
+  }
+  res->outcome = "no-match";
+  ub_buf_printf(&res->message, "%sthe deployment was not recorded on any entity",
+                r->o.allow_no_match ? "warning: " : "");
+  if (res->answer.not_ok)
+    ub_buf_printf(&res->message, " (%ld ingest result%s not OK)", res->answer.not_ok,
+                  res->answer.not_ok == 1 ? "" : "s");
+  ub_buf_printf(&res->message, ": check the %s (%s)",
+                r->target.kind == DE_TARGET_SELECTOR ? "entity selector" :
+                r->target.kind == DE_TARGET_IDS ? "entity ids" : "tags and entity type",
+                r->selector.data);
+}
+
+/* ---- reports ------------------------------------------------------------- */
+
+static void put_json_str(ub_buf *b, const char *key, const char *value, int comma) {
+  ub_buf_printf(b, "%s\"%s\":", comma ? "," : "", key);
+  if (value) json_append_string(b, value, strlen(value));
+  else ub_buf_puts(b, "null");
+}
+
+static void report_json(const de_run *r, de_result *res) {
+  ub_buf b;
+  ub_buf_init(&b);
+  ub_buf_putc(&b, '{');
+  put_json_str(&b, "outcome", res->outcome, 0);
+  put_json_str(&b, "api", r->o.api == 1 ? "v1" : "v2", 1);
+  put_json_str(&b, "url", r->url, 1);
+  put_json_str(&b, "target", r->selector.data, 1);
+  ub_buf_printf(&b, ",\"status\":%ld,\"attempts\":%d,\"matched\":%ld,\"ids\":[", res->status,
+                res->attempts, res->answer.matched);
+  for (size_t i = 0; i < res->answer.nids; i++) {
+    if (i) ub_buf_putc(&b, ',');
+    json_append_string(&b, res->answer.ids[i], strlen(res->answer.ids[i]));
+  }
+  ub_buf_puts(&b, "]");
+  put_json_str(&b, "message", res->message.len ? res->message.data : NULL, 1);
+  if (r->ledger) ub_buf_printf(&b, ",\"ledger\":{\"path\":");
+  if (r->ledger) json_append_string(&b, r->ledger_file, strlen(r->ledger_file));
+  if (r->ledger) ub_buf_printf(&b, ",\"eventId\":%lld}", (long long)res->ledger_id);
+  ub_buf_printf(&b, ",\"request\":{\"method\":\"POST\",\"body\":%s}}\n", r->body.data);
+  emit(r, stdout, &b);
+  ub_buf_free(&b);
+}
+
+/* Text from Dynatrace's answer, with control characters as '?' so that it
+ * cannot drive the terminal or forge a line. */
+static void put_printable(ub_buf *b, const char *s) {
+  size_t start = b->len;
+  ub_buf_puts(b, s);
+  if (!b->failed) ub_make_printable(b->data + start);
+}
+
+static void report_dry_run_text(const de_run *r) {
+  ub_buf b;
+  ub_buf_init(&b);
+  ub_buf_printf(&b, "POST %s\nAuthorization: Api-Token [REDACTED]\n"
+                "Content-Type: application/json; charset=utf-8\n"
+                "Accept: application/json; charset=utf-8\n\n%s\n", r->url, r->body.data);
+  emit(r, stdout, &b);
+  ub_buf_free(&b);
+}
+
+static void report_text(const de_run *r, de_result *res) {
+  ub_buf b;
+  ub_buf_init(&b);
+  if (!strcmp(res->outcome, "dry-run")) {
+    ub_buf_free(&b);
+    report_dry_run_text(r);
+    return;
+  }
+  if (!strcmp(res->outcome, "recorded")) {
+    ub_buf_printf(&b, "deployment event recorded on %ld entit%s (Events API %s, HTTP %ld, %d attempt%s)\n",
+                  res->answer.matched, res->answer.matched == 1 ? "y" : "ies", r->o.api == 1 ? "v1" : "v2",
+                  res->status, res->attempts, res->attempts == 1 ? "" : "s");
+    ub_buf_printf(&b, "  target: %s\n", r->selector.data);
+    for (size_t i = 0; i < res->answer.nids; i++) {
+      ub_buf_puts(&b, "  id: ");
+      put_printable(&b, res->answer.ids[i]);
+      ub_buf_putc(&b, '\n');
+    }
+  } else if (!strcmp(res->outcome, "no-match") && r->o.allow_no_match) {
+    ub_buf_printf(&b, "deployment event reached no entity (accepted with --allow-no-match)\n"
+                  "  target: %s\n", r->selector.data);
+  }
+  if (outcome_ok(r, res) && r->ledger && res->ledger_id)
+    ub_buf_printf(&b, "  ledger: %s (deployment event %lld)\n", r->ledger_file, (long long)res->ledger_id);
+  emit(r, stdout, &b);
+  ub_buf_free(&b);
+}
+
+static int finish(de_run *r, de_result *res) {
+  int ledger_failed = record(r, res) != 0;
+  int ok = outcome_ok(r, res);
+  if (r->o.json) report_json(r, res);
+  else report_text(r, res);
+  if (!ok && r->ledger && res->ledger_id)
+    ub_buf_printf(&res->message, " [ledger %s, deployment event %lld]", r->ledger_file,
+                  (long long)res->ledger_id);
+  if (res->message.len) fail_msg(r, 0, res->message.data);
+  return ok && !ledger_failed ? UB_EXIT_OK : UB_EXIT_ERROR;
+}
+
+static int execute(de_run *r) {
+  de_result res;
+  memset(&res, 0, sizeof res);
+  ub_buf_init(&res.message);
+  res.outcome = "dry-run";
+  if (!r->o.dry_run) {
+    ub_exchange x;
+    memset(&x, 0, sizeof x);
+    if (send_event(r, &x) != 0) {
+      ub_exchange_clear(&x);
+      ub_buf_free(&res.message);
+      return fail_msg(r, UB_EXIT_ERROR, "out of memory while sending the event");
+    }
+    judge(r, &x, &res);
+    ub_exchange_clear(&x);
+  }
+  int rc = finish(r, &res);
+  de_answer_free(&res.answer);
+  ub_buf_free(&res.message);
+  free(res.response);
+  return rc;
+}
+
+static void run_free(de_run *r) {
+  de_event_free(&r->ev);
+  de_target_free(&r->target);
+  ub_buf_free(&r->body);
+  ub_buf_free(&r->selector);
+  if (r->have_cfg) ub_dt_config_free(&r->cfg);
+  free(r->url);
+  ledger_close(r->ledger);
+  free(r->o.tags);
+  free(r->o.props);
+}
+
+int ub_cmd_deploy_event(int argc, char **argv) {
+  de_run r;
+  memset(&r, 0, sizeof r);
+  ub_buf_init(&r.body);
+  ub_buf_init(&r.selector);
+  int rc = parse_args(&r.o, argc, argv);
+  if (rc == 0) rc = build_request(&r);
+  if (rc == 0) rc = configure(&r);
+  if (rc == 0) rc = open_ledger(&r);
+  if (rc == 0) rc = execute(&r);
+  run_free(&r);
+  return rc == 1 ? UB_EXIT_OK : rc;
+}

@@ -1,0 +1,356 @@
+/* cmd_ledger.c: the ledger commands `history`, `invalidate` and `report`.
+ * Exit status: 0 ok, 2 usage, bad input (unknown id), or a ledger that
+ * cannot be used (foreign, corrupt, unwritable), with the reason on stderr. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "cli/cli.h"
+#include "util/json.h"
+#include "ledger/ledger.h"
+#include "report/report_html.h"
+
+#define DEFAULT_HISTORY_LIMIT 20
+
+static const char history_help[] =
+    "usage: unbreakable history [--service S] [--stage S] [--limit N]\n"
+    "                           [--format text|json] [--ledger PATH]\n"
+    "\n"
+    "Lists recorded gate evaluations, newest first (default: the last 20;\n"
+    "--limit 0 lists all). Invalidated evaluations are marked.\n"
+    "The ledger is --ledger PATH, else $UB_LEDGER, else\n"
+    "$XDG_DATA_HOME/unbreakable/ledger.db, else ~/.local/share/unbreakable/ledger.db.\n"
+    "\n"
+    "Exit status: 0 ok, 2 usage error or unusable ledger.\n";
+
+static const char invalidate_help[] =
+    "usage: unbreakable invalidate ID --reason TEXT [--ledger PATH]\n"
+    "\n"
+    "Excludes evaluation ID from later baselines (SLO comparisons) without\n"
+    "deleting it; history and reports still show it, marked. Invalidating\n"
+    "again keeps the first reason.\n"
+    "\n"
+    "Exit status: 0 ok, 2 usage error, unknown ID or unusable ledger.\n";
+
+static const char report_help[] =
+    "usage: unbreakable report ID --html FILE [--ledger PATH]\n"
+    "\n"
+    "Writes one self-contained HTML page for evaluation ID ('-' = stdout): the\n"
+    "verdict, a table of objectives and, per objective, a chart of the series\n"
+    "against its threshold and baseline, the query and why it passed or failed.\n"
+    "No scripts and no external assets: it can be archived or mailed as is.\n"
+    "\n"
+    "Exit status: 0 ok, 2 usage error, unknown ID, unusable ledger or FILE\n"
+    "that cannot be written.\n";
+
+/* ---- shared ----------------------------------------------------------- */
+
+static int parse_id(const char *text, int64_t *id) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(text, &end, 10);
+  if (errno || end == text || *end || v <= 0 || text[0] == '+' || text[0] == ' ') return -1;
+  *id = (int64_t)v;
+  return 0;
+}
+
+static int parse_limit(const char *text, int *limit) {
+  char *end;
+  errno = 0;
+  long v = strtol(text, &end, 10);
+  if (errno || end == text || *end || v < 0 || v > 1000000 || text[0] == '+' || text[0] == ' ')
+    return -1;
+  *limit = (int)v;
+  return 0;
+}
+
+static int file_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+/* Opens the ledger named by flag/env/default. *missing is set (and NULL
+ * returned) when the file does not exist, so reads never create one. */
+static ub_ledger *open_existing(const char *cmd, const char *flag_path, int *missing,
+                                char *path, size_t pathlen) {
+  char err[1024];
+  *missing = 0;
+  if (ledger_resolve_path(flag_path, path, pathlen, err, sizeof err) != 0) {
+    fprintf(stderr, "unbreakable %s: %s\n", cmd, err);
+    return NULL;
+  }
+  if (!file_exists(path)) {
+    *missing = 1;
+    return NULL;
+  }
+  ub_ledger *l = ledger_open(path, err, sizeof err);
+  if (!l) fprintf(stderr, "unbreakable %s: %s\n", cmd, err);
+  return l;
+}
+
+static const char *dash(const char *s) { return s && *s ? s : "-"; }
+
+/* ---- history ------------------------------------------------------------ */
+
+static void make_row_printable(ledger_evaluation *e) {
+  char *text[] = {e->service, e->stage, e->kind, e->target, e->verdict, e->status,
+                  e->error, e->invalidated_reason};
+  for (size_t k = 0; k < sizeof text / sizeof *text; k++) ub_make_printable(text[k]);
+}
+
+static void history_text(ledger_evaluation *v, size_t n) {
+  int w_service = 7, w_stage = 5, w_target = 6;
+  for (size_t i = 0; i < n; i++) make_row_printable(&v[i]);
+  for (size_t i = 0; i < n; i++) {
+    int a = (int)strlen(dash(v[i].service)), b = (int)strlen(dash(v[i].stage));
+    int c = (int)strlen(dash(v[i].target));
+    if (a > w_service) w_service = a;
+    if (b > w_stage) w_stage = b;
+    if (c > w_target) w_target = c;
+  }
+  printf("%6s  %-24s  %-*s  %-*s  %-7s  %-12s  %6s  %-*s  %s\n", "ID", "RECORDED (UTC)", w_service,
+         "SERVICE", w_stage, "STAGE", "KIND", "VERDICT", "SCORE", w_target, "TARGET", "NOTE");
+  for (size_t i = 0; i < n; i++) {
+    const ledger_evaluation *e = &v[i];
+    char when[32], score[16] = "-";
+    ledger_format_time(e->created_ms, when);
+    if (e->has_score) snprintf(score, sizeof score, "%.1f", e->score);
+    const char *verdict = e->verdict ? e->verdict : e->status;
+    int has_note = e->invalidated || e->error;
+    printf("%6lld  %-24s  %-*s  %-*s  %-7s  %-12s  %6s  %-*s", (long long)e->id, when, w_service,
+           dash(e->service), w_stage, dash(e->stage), dash(e->kind), dash(verdict), score,
+           has_note ? w_target : 0, dash(e->target));
+    if (e->invalidated) printf("  invalidated: %s", dash(e->invalidated_reason));
+    else if (e->error) printf("  error: %s", e->error);
+    printf("\n");
+  }
+}
+
+static void json_field(ub_buf *b, const char *key, const char *value, int first) {
+  ub_buf_printf(b, "%s\"%s\": ", first ? "" : ", ", key);
+  if (value) json_append_string(b, value, strlen(value));
+  else ub_buf_puts(b, "null");
+}
+
+static void json_time(ub_buf *b, const char *key, int64_t ms) {
+  char when[32];
+  ledger_format_time(ms, when);
+  json_field(b, key, ms > 0 ? when : NULL, 0);
+}
+
+static int history_json(const ledger_evaluation *v, size_t n) {
+  ub_buf b;
+  ub_buf_init(&b);
+  ub_buf_puts(&b, "[");
+  for (size_t i = 0; i < n; i++) {
+    const ledger_evaluation *e = &v[i];
+    char score[32];
+    ub_buf_printf(&b, "%s\n  {\"id\": %lld", i ? "," : "", (long long)e->id);
+    json_time(&b, "recorded", e->created_ms);
+    json_time(&b, "finished", e->finished_ms);
+    json_field(&b, "requested_by", e->requested_by, 0);
+    json_field(&b, "service", e->service, 0);
+    json_field(&b, "stage", e->stage, 0);
+    json_field(&b, "kind", e->kind, 0);
+    json_field(&b, "target", e->target, 0);
+    json_field(&b, "compat", e->compat, 0);
+    json_field(&b, "status", e->status, 0);
+    json_field(&b, "verdict", e->verdict, 0);
+    if (e->has_score) json_format_double(e->score, 0, score);
+    ub_buf_printf(&b, ", \"score\": %s", e->has_score ? score : "null");
+    ub_buf_printf(&b, ", \"invalidated\": %s", e->invalidated ? "true" : "false");
+    json_field(&b, "invalidated_reason", e->invalidated_reason, 0);
+    json_time(&b, "invalidated_at", e->invalidated ? e->invalidated_ms : 0);
+    json_field(&b, "error", e->error, 0);
+    ub_buf_puts(&b, "}");
+  }
+  ub_buf_puts(&b, n ? "\n]\n" : "]\n");
+  int ok = !b.failed && fwrite(b.data, 1, b.len, stdout) == b.len;
+  ub_buf_free(&b);
+  return ok ? 0 : -1;
+}
+
+int ub_cmd_history(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"service", required_argument, NULL, 's'}, {"stage", required_argument, NULL, 't'},
+      {"limit", required_argument, NULL, 'n'},   {"format", required_argument, NULL, 'f'},
+      {"ledger", required_argument, NULL, 'l'},  {"no-ledger", no_argument, NULL, 'x'},
+      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+  ledger_filter f = {.limit = DEFAULT_HISTORY_LIMIT};
+  const char *format = "text", *ledger_flag = NULL;
+  int c;
+  optind = 0;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case 's': f.service = optarg; break;
+    case 't': f.stage = optarg; break;
+    case 'l': ledger_flag = optarg; break;
+    case 'f': format = optarg; break;
+    case 'n':
+      if (parse_limit(optarg, &f.limit) != 0)
+        return ub_usage_error("history", "--limit needs a whole number >= 0, not '%s'", optarg);
+      break;
+    case 'x': return ub_usage_error("history", "--no-ledger makes no sense here");
+    case 'h': fputs(history_help, stdout); return UB_EXIT_OK;
+    default: return ub_usage_error("history", "unknown or incomplete option '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind < argc) return ub_usage_error("history", "unexpected argument '%s'", argv[optind]);
+  if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0)
+    return ub_usage_error("history", "--format is text or json, not '%s'", format);
+  char path[4096];
+  int missing;
+  ub_ledger *l = open_existing("history", ledger_flag, &missing, path, sizeof path);
+  if (!l && !missing) return UB_EXIT_USAGE;
+  ledger_evaluation *v = NULL;
+  size_t n = 0;
+  if (l && ledger_history(l, &f, &v, &n) != LEDGER_OK) {
+    fprintf(stderr, "unbreakable history: %s\n", ledger_error(l));
+    ledger_close(l);
+    return UB_EXIT_USAGE;
+  }
+  int rc = 0;
+  if (strcmp(format, "json") == 0) rc = history_json(v, n);
+  else if (n == 0) printf("no evaluations recorded in %s\n", path);
+  else history_text(v, n);
+  ledger_evaluations_free(v, n);
+  ledger_close(l);
+  return rc == 0 ? UB_EXIT_OK : UB_EXIT_USAGE;
+}
+
+/* ---- invalidate ------------------------------------------------------------ */
+
+/* Parses "COMMAND ID --FLAG VALUE [--ledger PATH]", the shape of invalidate
+ * and report. Returns 0, UB_EXIT_OK + 1000 after printing help, or an exit
+ * status for a usage error. */
+#define SHOWED_HELP 1000
+static int parse_id_and_flag(int argc, char **argv, const char *cmd, const char *flag,
+                             const char *metavar, const char *help, const char **value, const char **ledger_flag,
+                             int64_t *id) {
+  const struct option opts[] = {{flag, required_argument, NULL, 'v'},
+                                {"ledger", required_argument, NULL, 'l'},
+                                {"help", no_argument, NULL, 'h'},
+                                {NULL, 0, NULL, 0}};
+  int c;
+  optind = 0;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'v': *value = optarg; break;
+    case 'l': *ledger_flag = optarg; break;
+    case 'h': fputs(help, stdout); return SHOWED_HELP;
+    default: return ub_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind != argc - 1) return ub_usage_error(cmd, "give exactly one evaluation ID");
+  if (parse_id(argv[optind], id) != 0)
+    return ub_usage_error(cmd, "'%s' is not an evaluation ID (a positive whole number)", argv[optind]);
+  if (!*value || !**value) return ub_usage_error(cmd, "--%s %s is required", flag, metavar);
+  return 0;
+}
+
+int ub_cmd_invalidate(int argc, char **argv) {
+  const char *reason = NULL, *ledger_flag = NULL;
+  int64_t id;
+  int rc0 = parse_id_and_flag(argc, argv, "invalidate", "reason", "TEXT", invalidate_help, &reason,
+                              &ledger_flag, &id);
+  if (rc0 != 0) return rc0 == SHOWED_HELP ? UB_EXIT_OK : rc0;
+  char path[4096];
+  int missing;
+  ub_ledger *l = open_existing("invalidate", ledger_flag, &missing, path, sizeof path);
+  if (missing) fprintf(stderr, "unbreakable invalidate: no ledger at %s (nothing recorded yet)\n", path);
+  if (!l) return UB_EXIT_USAGE;
+  ledger_evaluation e;
+  int rc = ledger_invalidate(l, id, reason);
+  if (rc == LEDGER_OK) rc = ledger_get_evaluation(l, id, &e);
+  if (rc != LEDGER_OK) {
+    fprintf(stderr, "unbreakable invalidate: %s\n", ledger_error(l));
+    ledger_close(l);
+    return UB_EXIT_USAGE;
+  }
+  char when[32];
+  ledger_format_time(e.invalidated_ms, when);
+  int fresh = strcmp(e.invalidated_reason ? e.invalidated_reason : "", reason) == 0;
+  make_row_printable(&e);
+  if (fresh)
+    printf("evaluation %lld invalidated at %s: %s\n", (long long)id, when,
+           dash(e.invalidated_reason));
+  else
+    printf("evaluation %lld was already invalidated at %s: %s\n", (long long)id, when,
+           dash(e.invalidated_reason));
+  ledger_evaluation_free(&e);
+  ledger_close(l);
+  return UB_EXIT_OK;
+}
+
+/* ---- report ------------------------------------------------------------------ */
+
+/* Writes data to path through a temporary file and rename, so a reader
+ * never sees half a report. The temporary file is new (mkstemp), so a
+ * symlink planted at a guessable name is never written through. */
+static int write_atomically(const char *path, const char *data, size_t len) {
+  if (strcmp(path, "-") == 0) return fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0 ? 0 : -1;
+  size_t n = strlen(path) + 8;
+  char *tmp = malloc(n);
+  if (!tmp) return -1;
+  snprintf(tmp, n, "%s.XXXXXX", path);
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    free(tmp);
+    return -1;
+  }
+  mode_t mask = umask(0); /* mkstemp makes 0600: give the mode fopen would */
+  umask(mask);
+  FILE *fp = fdopen(fd, "wb");
+  if (!fp) close(fd);
+  int ok = fp && fchmod(fd, 0666 & ~mask) == 0 && fwrite(data, 1, len, fp) == len;
+  if (fp && fclose(fp) != 0) ok = 0;
+  if (ok && rename(tmp, path) != 0) ok = 0;
+  if (!ok) {
+    int saved = errno;
+    remove(tmp);
+    errno = saved;
+  }
+  free(tmp);
+  return ok ? 0 : -1;
+}
+
+int ub_cmd_report(int argc, char **argv) {
+  const char *html = NULL, *ledger_flag = NULL;
+  int64_t id;
+  int rc0 = parse_id_and_flag(argc, argv, "report", "html", "FILE", report_help, &html, &ledger_flag, &id);
+  if (rc0 != 0) return rc0 == SHOWED_HELP ? UB_EXIT_OK : rc0;
+  char path[4096];
+  int missing;
+  ub_ledger *l = open_existing("report", ledger_flag, &missing, path, sizeof path);
+  if (missing) fprintf(stderr, "unbreakable report: no ledger at %s (nothing recorded yet)\n", path);
+  if (!l) return UB_EXIT_USAGE;
+  ledger_evaluation e;
+  if (ledger_get_evaluation(l, id, &e) != LEDGER_OK) {
+    fprintf(stderr, "unbreakable report: %s\n", ledger_error(l));
+    ledger_close(l);
+    return UB_EXIT_USAGE;
+  }
+  ub_buf page;
+  ub_buf_init(&page);
+  int rc = report_html_render(&e, &page);
+  if (rc == 0 && write_atomically(html, page.data, page.len) != 0) {
+    fprintf(stderr, "unbreakable report: cannot write %s: %s\n", html, strerror(errno));
+    rc = -1;
+  } else if (rc != 0) {
+    fprintf(stderr, "unbreakable report: out of memory rendering evaluation %lld\n", (long long)id);
+  } else if (strcmp(html, "-") != 0) {
+    make_row_printable(&e);
+    printf("wrote %s (evaluation %lld, %s)\n", html, (long long)id, dash(e.verdict));
+  }
+  ub_buf_free(&page);
+  ledger_evaluation_free(&e);
+  ledger_close(l);
+  return rc == 0 ? UB_EXIT_OK : UB_EXIT_USAGE;
+}

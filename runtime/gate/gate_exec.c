@@ -1,0 +1,234 @@
+/* gate_exec.c: the steps every gate run shares: choose the policy, connect
+ * to Dynatrace, run the evaluation, record it in the ledger, write the
+ * report, map the verdict to an exit status. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "gate/gate_cmd.h"
+#include "gate/gate_run.h"
+#include "util/json.h"
+#include "ledger/ledger.h"
+
+/* Top-level "policy" string of a monspec file, or NULL. */
+static char *monspec_policy_key(const char *text, size_t len) {
+  json_reader r;
+  json_reader_init(&r, text, len, 64);
+  char *found = NULL;
+  if (json_next(&r) == JSON_OBJECT) {
+    for (;;) {
+      json_token t = json_next(&r);
+      if (t != JSON_STRING) break;
+      int is_policy = strcmp(r.str.data, "policy") == 0;
+      t = json_next(&r);
+      if (is_policy && t == JSON_STRING) {
+        found = strdup(r.str.data);
+        break;
+      }
+      if (json_skip(&r, t) != 0) break;
+    }
+  }
+  json_reader_free(&r);
+  return found;
+}
+
+/* The policy path: --policy, else the monspec's "policy" key (relative to
+ * the monspec's folder), else the shipped default. */
+static char *choose_policy(const gate_args *a) {
+  char path[2048];
+  if (a->policy) return strdup(a->policy);
+  if (a->monspec) {
+    char *key = monspec_policy_key(a->spec_text, a->spec_len);
+    if (key) {
+      const char *slash = strrchr(a->monspec, '/');
+      if (key[0] == '/' || !slash) snprintf(path, sizeof path, "%s", key);
+      else snprintf(path, sizeof path, "%.*s/%s", (int)(slash - a->monspec), a->monspec, key);
+      free(key);
+      return strdup(path);
+    }
+  }
+  snprintf(path, sizeof path, "%s/%s", ub_policies_dir(), a->default_policy);
+  return strdup(path);
+}
+
+static void dirname_of(const char *path, char *out, size_t size) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) snprintf(out, size, ".");
+  else snprintf(out, size, "%.*s", (int)(slash - path), path);
+}
+
+static void split_target(const gate_args *a, char *service, char *stage, size_t size) {
+  const char *t = a->target ? a->target : "";
+  const char *slash = strchr(t, '/');
+  snprintf(service, size, "%s", a->service ? a->service : "");
+  snprintf(stage, size, "%s", a->stage ? a->stage : "");
+  if (!a->service && slash) snprintf(service, size, "%.*s", (int)(slash - t), t);
+  if (!a->stage && slash) snprintf(stage, size, "%s", slash + 1);
+}
+
+/* Opens the ledger and starts the evaluation record; *l stays NULL with
+ * --no-ledger. Returns 0 or -1 (message printed). */
+static int ledger_start(gate_args *a, const ub_gate_job *job, const char *token,
+                        ub_ledger **l, int64_t *id) {
+  char path[2048], err[600], who[300], service[256], stage[256];
+  *l = NULL;
+  if (a->no_ledger) return 0;
+  if (ledger_resolve_path(a->ledger, path, sizeof path, err, sizeof err) != 0 ||
+      !(*l = ledger_open(path, err, sizeof err))) {
+    fprintf(stderr, "unbreakable gate: ledger: %s (or run with --no-ledger)\n", err);
+    return -1;
+  }
+  ledger_add_secret(*l, token);
+  ledger_cli_requester(who, sizeof who);
+  split_target(a, service, stage, sizeof service);
+  ledger_eval_start s = {
+    .requested_by = who, .service = service, .stage = stage, .kind = a->kind,
+    .target = a->target ? a->target : "", .compat = a->compat,
+    .spec = {a->monspec ? a->monspec : a->slo, a->spec_text, a->spec_len},
+    .sli = {a->sli, a->sli_text, a->sli_len},
+    .policy = {job->policy.name, job->policy.source, job->policy.len},
+    .ctx_json = a->ctx_json};
+  if (ledger_begin_evaluation(*l, &s, id) != LEDGER_OK) {
+    fprintf(stderr, "unbreakable gate: %s\n", ledger_error(*l));
+    ledger_close(*l);
+    *l = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+/* Content type of a response, kept so a replay passes the same checks. */
+static char *headers_json(const ub_exchange *x) {
+  if (!x->content_type) return NULL;
+  ub_buf h;
+  ub_buf_init(&h);
+  ub_buf_puts(&h, "{\"content-type\":");
+  json_append_string(&h, x->content_type, strlen(x->content_type));
+  ub_buf_puts(&h, "}");
+  return ub_buf_steal(&h, NULL);
+}
+
+/* Records every response in one transaction, then the verdict. */
+static int ledger_finish(ub_ledger *l, int64_t id, const ub_gate_job *job, ub_recorder *rec) {
+  size_t n = ub_recorder_count(rec);
+  ledger_request *reqs = calloc(n ? n : 1, sizeof *reqs);
+  if (!reqs) return -1;
+  for (size_t i = 0; i < n; i++) {
+    const ub_exchange *x = ub_recorder_get(rec, i);
+    reqs[i] = (ledger_request){.seq = (int)i + 1, .binding = "dynatrace", .method = x->method,
+                               .url = x->target, .status = (int)x->status,
+                               .response_headers = headers_json(x), .response_body = x->body,
+                               .response_body_len = x->body_len, .error = x->error};
+  }
+  int rc = n ? ledger_add_requests(l, id, reqs, n) : LEDGER_OK;
+  for (size_t i = 0; i < n; i++) free((char *)reqs[i].response_headers);
+  free(reqs);
+  if (rc != LEDGER_OK) return -1;
+  char timings[64];
+  snprintf(timings, sizeof timings, "{\"policy_ms\":%.0f}", job->policy_ms);
+  ledger_eval_result res = {.status = job->error[0] ? "error" : "finished",
+                            .verdict = job->verdict, .verdict_json = job->verdict_json.data,
+                            .has_score = job->has_score, .score = job->score,
+                            .timings_json = timings, .error = job->error[0] ? job->error : NULL};
+  return ledger_finish_evaluation(l, id, &res) == LEDGER_OK ? 0 : -1;
+}
+
+static int write_report(const gate_args *a, const ub_buf *report) {
+  FILE *out = a->output ? fopen(a->output, "w") : stdout;
+  if (!out) {
+    fprintf(stderr, "unbreakable gate: cannot write %s\n", a->output);
+    return -1;
+  }
+  fwrite(report->data ? report->data : "", 1, report->len, out);
+  int bad = ferror(out);
+  if (a->output) bad |= fclose(out) != 0;
+  else fflush(out);
+  return bad ? -1 : 0;
+}
+
+static int read_policy(gate_args *a, ub_gate_job *job, char **src, char *dir, size_t dirlen) {
+  char err[600];
+  char *path = choose_policy(a);
+  if (!path) return -1;
+  *src = sb_read_source(path, &job->policy.len, err, sizeof err);
+  if (!*src) {
+    free(path);
+    return ub_usage_error("gate", "policy: %s", err);
+  }
+  dirname_of(path, dir, dirlen);
+  job->policy.name = path;
+  job->policy.source = *src;
+  job->policy.dir = dir;
+  return 0;
+}
+
+static int connect_dynatrace(gate_args *a, ub_dt_config *cfg, ub_dt_client **client) {
+  char err[600];
+  if (ub_dt_config_resolve(cfg, &a->dt, err, sizeof err) != 0)
+    return ub_usage_error("gate", "%s", err);
+  cfg->concurrency = (int)a->concurrency;
+  cfg->timeout_ms = (long)(a->timeout * 1000);
+  *client = ub_dt_client_new(cfg, err, sizeof err);
+  if (!*client) {
+    fprintf(stderr, "unbreakable gate: %s\n", err);
+    return UB_EXIT_ERROR;
+  }
+  return 0;
+}
+
+static int evaluate(gate_args *a, ub_gate_job *job, const char *token) {
+  ub_ledger *l = NULL;
+  int64_t id = 0;
+  if (ledger_start(a, job, token, &l, &id) != 0) return UB_EXIT_ERROR;
+  ub_gate_run(job);
+  ub_print_policy_log(job->log.data, job->log.len);
+  int rc = ub_gate_exit_status(job->verdict, job->error_kind, a->fail_on_warning);
+  if (write_report(a, &job->rendered) != 0 && rc == UB_EXIT_OK) rc = UB_EXIT_ERROR;
+  ub_make_printable(job->error); /* the policy wrote it */
+  ub_make_printable(job->summary);
+  if (job->error[0]) fprintf(stderr, "unbreakable gate: %s\n", job->error);
+  else if (strcmp(job->verdict, "error") == 0 && strcmp(a->format, "dtcli") == 0)
+    fprintf(stderr, "unbreakable gate: %s\n", job->summary);
+  if (l) {
+    if (ledger_finish(l, id, job, job->rec) != 0) {
+      fprintf(stderr, "unbreakable gate: the decision could not be recorded: %s\n", ledger_error(l));
+      rc = UB_EXIT_ERROR;
+    } else {
+      fprintf(stderr, "unbreakable gate: recorded as evaluation %lld in %s\n", (long long)id,
+              ledger_path(l));
+    }
+    ledger_close(l);
+  }
+  return rc;
+}
+
+int ub_gate_execute(gate_args *a) {
+  ub_gate_job job;
+  ub_gate_job_init(&job);
+  char *src = NULL, dir[2048];
+  ub_dt_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  ub_dt_client *client = NULL;
+  int rc = read_policy(a, &job, &src, dir, sizeof dir);
+  if (rc == 0) rc = connect_dynatrace(a, &cfg, &client);
+  if (rc == 0) {
+    job.ctx_json = a->ctx_json;
+    job.ctx_len = a->ctx_len;
+    job.client = client;
+    job.rec = ub_recorder_new();
+    job.limits.seconds = a->timeout;
+    job.limits.memory = (size_t)(a->memory_mib * 1024 * 1024);
+    job.format = a->format;
+    job.color = a->color;
+    job.fail_on_warning = a->fail_on_warning;
+    rc = job.rec ? evaluate(a, &job, cfg.token) : UB_EXIT_ERROR;
+    ub_recorder_free(job.rec);
+  }
+  ub_dt_client_free(client);
+  ub_dt_config_free(&cfg);
+  free((char *)job.policy.name);
+  free(src);
+  ub_gate_job_free(&job);
+  return rc;
+}

@@ -1,0 +1,241 @@
+/* gate_run.c: runs a gate policy and turns what it returns into a checked
+ * verdict and a report. Everything that reads the policy's result happens
+ * inside the sandbox's protected call, with raw accessors. A policy that
+ * fails, or returns no valid verdict, yields verdict "error": never a pass. */
+#include "gate/gate_run.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "lualib/bindings.h"
+#include "cli/cli.h"
+#include "net/http.h"
+#include "util/json.h"
+#include "lualib/ldynatrace.h"
+
+static const char *const verdicts[] = {"pass", "warning", "fail", "inconclusive", "error", NULL};
+
+void ub_gate_job_init(ub_gate_job *job) {
+  memset(job, 0, sizeof *job);
+  sb_default_limits(&job->limits);
+  job->limits.seconds = 60;
+  job->format = "text";
+  ub_buf_init(&job->verdict_json);
+  ub_buf_init(&job->rendered);
+  ub_buf_init(&job->diff);
+  ub_buf_init(&job->log);
+}
+
+void ub_gate_job_free(ub_gate_job *job) {
+  ub_buf_free(&job->verdict_json);
+  ub_buf_free(&job->rendered);
+  ub_buf_free(&job->diff);
+  ub_buf_free(&job->log);
+}
+
+static int prepare_binding(lua_State *L, void *ud) {
+  ub_gate_job *job = ud;
+  ub_dt_bind(L, job->client, job->rec);
+  /* leave a second for the policy to judge after the last fetch */
+  int64_t ms = (int64_t)(job->limits.seconds * 1000) - 1000;
+  ub_dt_set_deadline(L, ub_http_now_ms() + (ms > 1000 ? ms : 1000));
+  return 0;
+}
+
+static int push_ctx(lua_State *L, void *ud) {
+  ub_gate_job *job = ud;
+  char err[256];
+  if (json_decode_lua(L, job->ctx_json, job->ctx_len, 200, err, sizeof err) != 0)
+    return luaL_error(L, "gate context is not valid JSON: %s", err);
+  return 1;
+}
+
+/* Raw string field of the table at idx, or NULL. */
+static const char *raw_string(lua_State *L, int idx, const char *key) {
+  lua_pushstring(L, key);
+  const char *s = lua_rawget(L, idx) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  lua_pop(L, 1); /* the string stays anchored in the table */
+  return s;
+}
+
+static int check_verdict(lua_State *L, ub_gate_job *job, int v) {
+  if (lua_type(L, v) != LUA_TTABLE)
+    return luaL_error(L, "the policy returned a %s, not a verdict table", luaL_typename(L, v));
+  const char *verdict = raw_string(L, v, "verdict");
+  for (int i = 0; verdict && verdicts[i]; i++)
+    if (strcmp(verdict, verdicts[i]) == 0) {
+      snprintf(job->verdict, sizeof job->verdict, "%s", verdict);
+      const char *kind = raw_string(L, v, "error_kind");
+      snprintf(job->error_kind, sizeof job->error_kind, "%s", kind ? kind : "");
+      lua_pushliteral(L, "score");
+      if (lua_rawget(L, v) == LUA_TNUMBER) {
+        job->has_score = 1;
+        job->score = lua_tonumber(L, -1);
+      }
+      lua_pop(L, 1);
+      const char *summary = raw_string(L, v, "summary");
+      snprintf(job->summary, sizeof job->summary, "%s", summary ? summary : "");
+      return 0;
+    }
+  return luaL_error(L, "the policy returned verdict %s; expected pass, warning, fail, "
+                       "inconclusive or error", verdict ? verdict : "(none)");
+}
+
+/* Renders text or junit through unbreakable.report, inside the sandbox. */
+static void render_with_report(lua_State *L, ub_gate_job *job, int v) {
+  sb_require_fresh(L, "unbreakable.report");
+  lua_getfield(L, -1, strcmp(job->format, "junit") == 0 ? "junit" : "text");
+  lua_pushvalue(L, v);
+  lua_createtable(L, 0, 2);
+  lua_pushboolean(L, job->color);
+  lua_setfield(L, -2, "color");
+  lua_pushboolean(L, job->fail_on_warning);
+  lua_setfield(L, -2, "fail_on_warning");
+  lua_call(L, 2, 1);
+  size_t len;
+  const char *s = lua_tolstring(L, -1, &len);
+  if (!s) luaL_error(L, "unbreakable.report returned no text");
+  ub_buf_append(&job->rendered, s, len);
+  lua_pop(L, 2);
+}
+
+/* The original document is printed only for runs that did not end in an
+ * error (monspec.md M6): errors go to stderr and the exit status. */
+static void render_dtcli(lua_State *L, ub_gate_job *job, int v) {
+  if (strcmp(job->verdict, "error") == 0) return;
+  lua_pushliteral(L, "dtcli");
+  if (lua_rawget(L, v) == LUA_TTABLE) {
+    const char *s = raw_string(L, lua_gettop(L), "json");
+    if (s) {
+      ub_buf_puts(&job->rendered, s);
+      ub_buf_putc(&job->rendered, '\n');
+    }
+  }
+  lua_pop(L, 1);
+  if (job->rendered.len == 0)
+    luaL_error(L, "--format dtcli needs --compat dtcli (the policy returned no dtcli document)");
+}
+
+/* Replay: lists what changed against the recorded verdict. */
+static void diff_with_recorded(lua_State *L, ub_gate_job *job, int v) {
+  char err[256];
+  sb_require_fresh(L, "unbreakable.verdict_diff");
+  lua_getfield(L, -1, "diff");
+  if (json_decode_lua(L, job->compare_json, strlen(job->compare_json), 200, err, sizeof err) != 0)
+    luaL_error(L, "the recorded verdict is not valid JSON: %s", err);
+  lua_pushvalue(L, v);
+  lua_call(L, 2, 1);
+  lua_Integer n = luaL_len(L, -1);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (lua_rawgeti(L, -1, i) == LUA_TSTRING) {
+      ub_buf_puts(&job->diff, lua_tostring(L, -1));
+      ub_buf_putc(&job->diff, '\n');
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
+}
+
+static int take_verdict(lua_State *L, void *ud) {
+  ub_gate_job *job = ud;
+  int v = lua_gettop(L);
+  char err[512];
+  check_verdict(L, job, v);
+  json_enc_opts compact = {0, 0, 100, 1, "verdict"};
+  if (json_encode_lua(L, v, &compact, &job->verdict_json, err, sizeof err) != 0)
+    return luaL_error(L, "the verdict cannot be encoded as JSON: %s", err);
+  if (strcmp(job->format, "json") == 0) {
+    json_enc_opts pretty = {2, 0, 100, 1, "verdict"};
+    if (json_encode_lua(L, v, &pretty, &job->rendered, err, sizeof err) != 0)
+      return luaL_error(L, "%s", err);
+    ub_buf_putc(&job->rendered, '\n');
+  } else if (strcmp(job->format, "dtcli") == 0) {
+    render_dtcli(L, job, v);
+  } else if (strcmp(job->format, "keptn") == 0) {
+    json_enc_opts pretty = {2, 0, 100, 1, "verdict.keptn"};
+    lua_pushliteral(L, "keptn");
+    if (lua_rawget(L, v) != LUA_TTABLE)
+      return luaL_error(L, "--format keptn: the policy returned no Keptn evaluation data");
+    if (json_encode_lua(L, -1, &pretty, &job->rendered, err, sizeof err) != 0)
+      return luaL_error(L, "%s", err);
+    lua_pop(L, 1);
+    ub_buf_putc(&job->rendered, '\n');
+  } else {
+    render_with_report(L, job, v);
+  }
+  if (job->compare_json) diff_with_recorded(L, job, v);
+  return 0;
+}
+
+static void xml_escape(ub_buf *out, const char *s) {
+  for (; *s; s++) {
+    switch (*s) {
+      case '&': ub_buf_puts(out, "&amp;"); break;
+      case '<': ub_buf_puts(out, "&lt;"); break;
+      case '>': ub_buf_puts(out, "&gt;"); break;
+      case '"': ub_buf_puts(out, "&quot;"); break;
+      default: ub_buf_putc(out, *s);
+    }
+  }
+}
+
+/* The verdict and report of a policy that failed: an error, never a pass. */
+static void describe_failure(ub_gate_job *job) {
+  snprintf(job->verdict, sizeof job->verdict, "error");
+  job->error_kind[0] = '\0';
+  ub_buf_reset(&job->verdict_json);
+  ub_buf_reset(&job->rendered);
+  ub_buf_puts(&job->verdict_json, "{\"errors\":[");
+  json_append_string(&job->verdict_json, job->error, strlen(job->error));
+  ub_buf_puts(&job->verdict_json, "],\"summary\":\"the policy failed\",\"verdict\":\"error\"}");
+  if (strcmp(job->format, "junit") == 0) {
+    ub_buf_puts(&job->rendered,
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                "<testsuites name=\"unbreakable\" tests=\"1\" failures=\"0\" errors=\"1\">\n"
+                "  <testsuite name=\"unbreakable.gate\" tests=\"1\" failures=\"0\" errors=\"1\">\n"
+                "    <testcase classname=\"unbreakable.gate\" name=\"policy\" time=\"0\">\n"
+                "      <error message=\"");
+    xml_escape(&job->rendered, job->error);
+    ub_buf_puts(&job->rendered, "\" type=\"error\"/>\n    </testcase>\n  </testsuite>\n</testsuites>\n");
+  } else if (strcmp(job->format, "json") == 0) {
+    ub_buf_append(&job->rendered, job->verdict_json.data, job->verdict_json.len);
+    ub_buf_putc(&job->rendered, '\n');
+  }
+}
+
+int ub_gate_run(ub_gate_job *job) {
+  sandbox *sb = sb_new(&job->limits, ub_stdlib_dir());
+  if (!sb || ub_grant_defaults(sb) != 0 ||
+      sb_grant(sb, "unbreakable.dynatrace", luaopen_unbreakable_dynatrace) != 0) {
+    snprintf(job->error, sizeof job->error, "cannot create the sandbox");
+    sb_free(sb);
+    describe_failure(job);
+    return -1;
+  }
+  sb_set_prepare(sb, prepare_binding, job);
+  double t0 = (double)ub_http_now_ms();
+  sb_status st = sb_run_policy(sb, &job->policy, push_ctx, take_verdict, job);
+  job->policy_ms = (double)ub_http_now_ms() - t0;
+  size_t log_len;
+  const char *log = sb_log(sb, &log_len);
+  ub_buf_append(&job->log, log, log_len);
+  int rc = 0;
+  if (st != SB_OK) {
+    snprintf(job->error, sizeof job->error, "%s", sb_error(sb));
+    describe_failure(job);
+    rc = -1;
+  }
+  sb_free(sb);
+  return rc;
+}
+
+int ub_gate_exit_status(const char *verdict, const char *error_kind, int fail_on_warning) {
+  if (strcmp(verdict, "pass") == 0) return UB_EXIT_OK;
+  if (strcmp(verdict, "warning") == 0) return fail_on_warning ? UB_EXIT_FAIL : UB_EXIT_OK;
+  if (strcmp(verdict, "fail") == 0) return UB_EXIT_FAIL;
+  if (strcmp(verdict, "inconclusive") == 0) return UB_EXIT_INCONCLUSIVE;
+  if (error_kind && strcmp(error_kind, "input") == 0) return UB_EXIT_USAGE;
+  return UB_EXIT_ERROR;
+}

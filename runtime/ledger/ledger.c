@@ -1,0 +1,453 @@
+/* ledger.c: opening and checking the ledger file, errors, the retried
+ * write transaction and the content-addressed blob store. The records
+ * themselves are in ledger_eval.c and ledger_events.c. */
+#include "ledger/ledger_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/digest.h"
+#include "ledger/ledger_redact.h"
+
+#define BUSY_TIMEOUT_MS 5000
+#define WRITE_ATTEMPTS 8
+#ifndef FULL_CHECK_MAX_BYTES
+#define FULL_CHECK_MAX_BYTES (64LL << 20) /* larger files: record tables only */
+#endif
+
+void ledger_set_error(ub_ledger *l, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(l->err, sizeof l->err, fmt, ap);
+  va_end(ap);
+}
+
+int ledger_sql_error(ub_ledger *l, const char *what) {
+  int code = sqlite3_extended_errcode(l->db) & 0xff;
+  const char *msg = sqlite3_errmsg(l->db);
+  if (code == SQLITE_NOTADB)
+    ledger_set_error(l, "ledger %s is not an SQLite database (foreign or corrupt file); "
+                     "move it away or pass --ledger with another file", l->path);
+  else if (code == SQLITE_CORRUPT)
+    ledger_set_error(l, "ledger %s is corrupt (%s: %s); move it away and "
+                     "restore a backup, or pass --ledger with another file",
+                     l->path, what, msg);
+  else if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+    ledger_set_error(l, "ledger %s stayed locked by another process (%s); "
+                     "retry, or check for a hung unbreakable process", l->path, what);
+  else if (code == SQLITE_READONLY || code == SQLITE_CANTOPEN || code == SQLITE_PERM)
+    ledger_set_error(l, "ledger %s cannot be written (%s: %s); check the file "
+                     "and directory permissions", l->path, what, msg);
+  else if (code == SQLITE_FULL)
+    ledger_set_error(l, "ledger %s: disk full (%s)", l->path, what);
+  else
+    ledger_set_error(l, "ledger %s: %s failed: %s (SQLite code %d)", l->path, what, msg,
+                     sqlite3_extended_errcode(l->db));
+  return LEDGER_ERROR;
+}
+
+const char *ledger_error(const ub_ledger *l) { return l ? l->err : "no ledger"; }
+const char *ledger_path(const ub_ledger *l) { return l->path; }
+
+int64_t ledger_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void ledger_format_time(int64_t ms, char out[32]) {
+  time_t secs = (time_t)(ms / 1000);
+  struct tm tm;
+  if (!gmtime_r(&secs, &tm)) {
+    snprintf(out, 32, "invalid-time");
+    return;
+  }
+  size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+  unsigned millis = (unsigned)(((ms % 1000) + 1000) % 1000);
+  snprintf(out + n, 32 - n, ".%03uZ", millis % 1000u);
+}
+
+/* ---- path ----------------------------------------------------------- */
+
+int ledger_resolve_path(const char *flag_path, char *out, size_t outlen,
+                        char *err, size_t errlen) {
+  const char *env = getenv("UB_LEDGER");
+  const char *xdg = getenv("XDG_DATA_HOME");
+  const char *home = getenv("HOME");
+  int n;
+  if (flag_path && *flag_path) n = snprintf(out, outlen, "%s", flag_path);
+  else if (env && *env) n = snprintf(out, outlen, "%s", env);
+  else if (xdg && *xdg == '/') n = snprintf(out, outlen, "%s/unbreakable/ledger.db", xdg);
+  else if (home && *home) n = snprintf(out, outlen, "%s/.local/share/unbreakable/ledger.db", home);
+  else {
+    snprintf(err, errlen, "no ledger location: HOME, XDG_DATA_HOME and UB_LEDGER are "
+             "unset; pass --ledger PATH");
+    return -1;
+  }
+  if (n < 0 || (size_t)n >= outlen) {
+    snprintf(err, errlen, "ledger path too long (limit %zu bytes)", outlen - 1);
+    return -1;
+  }
+  return 0;
+}
+
+/* mkdir -p for the directory part of path, mode 0700. */
+static int make_parent_dirs(const char *path, char *err, size_t errlen) {
+  char dir[PATH_MAX];
+  if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) {
+    snprintf(err, errlen, "ledger path too long: %s", path);
+    return -1;
+  }
+  for (char *p = dir + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+      snprintf(err, errlen, "ledger %s: cannot create directory %s: %s", path, dir,
+               strerror(errno));
+      return -1;
+    }
+    *p = '/';
+  }
+  return 0;
+}
+
+/* Serialises ledger_open() across processes with flock() on the ledger's
+ * directory: two processes initialising a new file at once (WAL switch,
+ * schema) otherwise race inside SQLite. The database file itself is never
+ * opened or closed outside SQLite: closing any descriptor of it would drop
+ * the POSIX locks SQLite holds for other handles of this process. Returns
+ * the directory descriptor to close afterwards, or -1 with err set. */
+static int lock_directory(const char *path, char *err, size_t errlen) {
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else if (slash == dir) dir[1] = '\0';
+  else *slash = '\0';
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(err, errlen, "ledger %s: cannot open directory %s: %s", path, dir, strerror(errno));
+    return -1;
+  }
+  for (int attempt = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; attempt++) {
+    if ((errno != EWOULDBLOCK && errno != EINTR) || attempt >= 200) {
+      snprintf(err, errlen, "ledger %s: another process keeps opening it (directory lock: %s); "
+               "retry, or check for a hung unbreakable process", path, strerror(errno));
+      close(fd);
+      return -1;
+    }
+    struct timespec ts = {0, 50 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  return fd;
+}
+
+/* ---- open ----------------------------------------------------------- */
+
+static int exec_pragma(ub_ledger *l, const char *sql) {
+  if (sqlite3_exec(l->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+    return ledger_sql_error(l, sql);
+  return LEDGER_OK;
+}
+
+static int enable_wal(ub_ledger *l) {
+  sqlite3_stmt *st;
+  if (ledger_prepare(l, "PRAGMA journal_mode=WAL", &st) != LEDGER_OK) return LEDGER_ERROR;
+  int rc = sqlite3_step(st);
+  const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+  int ok = mode && strcmp(mode, "wal") == 0;
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW) return ledger_sql_error(l, "switching to WAL mode");
+  if (!ok) {
+    ledger_set_error(l, "ledger %s: WAL mode unavailable (journal mode stays %s); "
+                     "put the ledger on a local file system", l->path, mode ? mode : "?");
+    return LEDGER_ERROR;
+  }
+  return LEDGER_OK;
+}
+
+/* Runs one PRAGMA quick_check statement; "ok" or a clear error. */
+static int run_check(ub_ledger *l, const char *sql) {
+  sqlite3_stmt *st;
+  if (ledger_prepare(l, sql, &st) != LEDGER_OK) return LEDGER_ERROR;
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW) {
+    sqlite3_finalize(st);
+    return ledger_sql_error(l, "integrity check");
+  }
+  const char *res = (const char *)sqlite3_column_text(st, 0);
+  if (!res || strcmp(res, "ok") != 0) {
+    char first[200];
+    snprintf(first, sizeof first, "%s", res ? res : "no answer");
+    for (char *p = first; *p; p++)
+      if (*p == '\n' || *p == '\r') *p = ' ';
+    ledger_set_error(l, "ledger %s is corrupt (integrity check: %s); move it away "
+                     "and restore a backup, or pass --ledger with another file",
+                     l->path, first);
+    sqlite3_finalize(st);
+    return LEDGER_ERROR;
+  }
+  sqlite3_finalize(st);
+  return LEDGER_OK;
+}
+
+/* PRAGMA quick_check of the whole file while it is small; beyond
+ * FULL_CHECK_MAX_BYTES only the record tables are checked on open, so
+ * opening stays cheap, and damage among stored documents is reported as
+ * corruption when a statement reads it. */
+static int quick_check(ub_ledger *l) {
+  static const char *const tables[] = {
+      "PRAGMA quick_check('evaluations')", "PRAGMA quick_check('evaluation_inputs')",
+      "PRAGMA quick_check('binding_requests')", "PRAGMA quick_check('deployment_events')",
+      "PRAGMA quick_check('actions')", "PRAGMA quick_check('schema_migrations')"};
+  struct stat st;
+  if (stat(l->path, &st) == 0 && st.st_size <= FULL_CHECK_MAX_BYTES)
+    return run_check(l, "PRAGMA quick_check(1)");
+  for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
+    if (run_check(l, tables[i]) != LEDGER_OK) return LEDGER_ERROR;
+  return LEDGER_OK;
+}
+
+static int configure(ub_ledger *l) {
+  sqlite3_busy_timeout(l->db, BUSY_TIMEOUT_MS);
+  sqlite3_extended_result_codes(l->db, 1);
+  if (enable_wal(l) != LEDGER_OK || exec_pragma(l, "PRAGMA synchronous=NORMAL") != LEDGER_OK ||
+      exec_pragma(l, "PRAGMA foreign_keys=ON") != LEDGER_OK ||
+      exec_pragma(l, "PRAGMA trusted_schema=OFF") != LEDGER_OK)
+    return LEDGER_ERROR;
+  if (ledger_migrate(l) != LEDGER_OK) return LEDGER_ERROR;
+  return quick_check(l);
+}
+
+static ub_ledger *open_locked(const char *path, char *err, size_t errlen) {
+  struct stat st;
+  int created = stat(path, &st) != 0;
+  ub_ledger *l = calloc(1, sizeof *l);
+  if (!l || !(l->path = strdup(path))) {
+    free(l);
+    snprintf(err, errlen, "out of memory opening ledger %s", path);
+    return NULL;
+  }
+  int rc = sqlite3_open_v2(path, &l->db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc != SQLITE_OK) ledger_sql_error(l, "opening");
+  else if (created && chmod(path, 0600) != 0)
+    ledger_set_error(l, "ledger %s: cannot make it private (chmod 0600): %s", path, strerror(errno));
+  else configure(l);
+  if (rc != SQLITE_OK || l->err[0]) {
+    snprintf(err, errlen, "%s", l->err);
+    ledger_close(l);
+    return NULL;
+  }
+  return l;
+}
+
+ub_ledger *ledger_open(const char *path, char *err, size_t errlen) {
+  if (!path || !*path) {
+    snprintf(err, errlen, "no ledger path given");
+    return NULL;
+  }
+  if (make_parent_dirs(path, err, errlen) != 0) return NULL;
+  int dir_fd = lock_directory(path, err, errlen);
+  if (dir_fd < 0) return NULL;
+  ub_ledger *l = open_locked(path, err, errlen);
+  close(dir_fd);
+  return l;
+}
+
+void ledger_close(ub_ledger *l) {
+  if (!l) return;
+  sqlite3_close(l->db);
+  for (size_t i = 0; i < l->nsecrets; i++) {
+    memset(l->secrets[i], 0, strlen(l->secrets[i]));
+    free(l->secrets[i]);
+  }
+  free(l->secrets);
+  free(l->path);
+  free(l);
+}
+
+int ledger_add_secret(ub_ledger *l, const char *secret) {
+  if (!secret || !*secret) return LEDGER_OK;
+  char **grown = realloc(l->secrets, (l->nsecrets + 1) * sizeof *grown);
+  if (!grown) {
+    ledger_set_error(l, "out of memory");
+    return LEDGER_ERROR;
+  }
+  l->secrets = grown;
+  if (!(l->secrets[l->nsecrets] = strdup(secret))) {
+    ledger_set_error(l, "out of memory");
+    return LEDGER_ERROR;
+  }
+  l->nsecrets++;
+  return LEDGER_OK;
+}
+
+void ledger_cli_requester(char *out, size_t outlen) {
+  char host[256] = "unknown-host";
+  const char *user = getenv("USER");
+  struct passwd *pw = getpwuid(getuid());
+  if (pw && pw->pw_name) user = pw->pw_name;
+  if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "unknown-host");
+  host[sizeof host - 1] = '\0';
+  snprintf(out, outlen, "cli:%s@%s", user ? user : "unknown", host);
+}
+
+/* ---- statements and the write transaction ---------------------------- */
+
+int ledger_prepare(ub_ledger *l, const char *sql, sqlite3_stmt **st) {
+  if (sqlite3_prepare_v2(l->db, sql, -1, st, NULL) != SQLITE_OK) {
+    *st = NULL;
+    return ledger_sql_error(l, "preparing a statement");
+  }
+  return LEDGER_OK;
+}
+
+char *ledger_col_dup(sqlite3_stmt *st, int col, int *oom) {
+  const unsigned char *s = sqlite3_column_text(st, col);
+  if (!s) return NULL;
+  char *copy = strdup((const char *)s);
+  if (!copy) *oom = 1;
+  return copy;
+}
+
+static int is_busy(ub_ledger *l) {
+  int code = sqlite3_extended_errcode(l->db) & 0xff;
+  return code == SQLITE_BUSY || code == SQLITE_LOCKED;
+}
+
+static void backoff(int attempt) {
+  struct timespec ts = {0, (long)(20 + 40 * attempt) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static int begin_immediate(ub_ledger *l) {
+  for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+    if (sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) return LEDGER_OK;
+    if (!is_busy(l)) break;
+    backoff(attempt);
+  }
+  return ledger_sql_error(l, "starting a write transaction");
+}
+
+static int commit(ub_ledger *l) {
+  for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+    if (sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) return LEDGER_OK;
+    if (!is_busy(l)) break;
+    backoff(attempt);
+  }
+  return ledger_sql_error(l, "committing");
+}
+
+int ledger_write(ub_ledger *l, ledger_write_fn fn, void *ud) {
+  l->err[0] = '\0';
+  if (begin_immediate(l) != LEDGER_OK) return LEDGER_ERROR;
+  int rc = fn(l, ud);
+  if (rc == LEDGER_OK) rc = commit(l);
+  if (rc != LEDGER_OK && !sqlite3_get_autocommit(l->db))
+    sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
+/* ---- redaction and blobs ---------------------------------------------- */
+
+static int redact(ub_ledger *l, const char *s, size_t len, ub_buf *out) {
+  ub_buf_init(out);
+  if (ledger_redact(s, len, (const char *const *)l->secrets, l->nsecrets, out) < 0 ||
+      ub_buf_reserve(out, 0) != 0) {
+    ub_buf_free(out);
+    ledger_set_error(l, "out of memory while redacting");
+    return LEDGER_ERROR;
+  }
+  return LEDGER_OK;
+}
+
+int ledger_bind_redacted(ub_ledger *l, sqlite3_stmt *st, int idx, const char *s) {
+  ub_buf b;
+  if (!s) return sqlite3_bind_null(st, idx);
+  if (redact(l, s, strlen(s), &b) != LEDGER_OK) return SQLITE_NOMEM;
+  int rc = sqlite3_bind_text(st, idx, b.data, (int)b.len, SQLITE_TRANSIENT);
+  ub_buf_free(&b);
+  if (rc != SQLITE_OK) ledger_sql_error(l, "binding a value");
+  return rc;
+}
+
+int ledger_put_blob(ub_ledger *l, const char *data, size_t len, char digest[65]) {
+  ub_buf b;
+  sqlite3_stmt *st;
+  digest[0] = '\0';
+  if (!data) return LEDGER_OK;
+  if (len > (size_t)INT_MAX / 2) {
+    ledger_set_error(l, "ledger %s: document of %zu bytes is too large to record", l->path, len);
+    return LEDGER_ERROR;
+  }
+  if (redact(l, data, len, &b) != LEDGER_OK) return LEDGER_ERROR;
+  if (ub_sha256_hex(b.data, b.len, digest) != 0) {
+    ub_buf_free(&b);
+    ledger_set_error(l, "SHA-256 failed (OpenSSL)");
+    return LEDGER_ERROR;
+  }
+  int rc = ledger_prepare(l, "INSERT OR IGNORE INTO blobs(digest,size,content,created_ms) "
+                             "VALUES (?,?,?,?)", &st);
+  if (rc == LEDGER_OK) {
+    sqlite3_bind_text(st, 1, digest, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)b.len);
+    sqlite3_bind_blob(st, 3, b.data, (int)b.len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, ledger_now_ms());
+    rc = sqlite3_step(st) == SQLITE_DONE ? LEDGER_OK : ledger_sql_error(l, "storing a document");
+    sqlite3_finalize(st);
+  }
+  ub_buf_free(&b);
+  return rc;
+}
+
+int ledger_get_blob(ub_ledger *l, const char *digest, ledger_doc *doc) {
+  sqlite3_stmt *st;
+  snprintf(doc->digest, sizeof doc->digest, "%s", digest ? digest : "");
+  doc->data = NULL;
+  doc->len = 0;
+  if (!digest || !*digest) return LEDGER_OK;
+  if (ledger_prepare(l, "SELECT content FROM blobs WHERE digest = ?", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  sqlite3_bind_text(st, 1, digest, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW) {
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+      ledger_set_error(l, "ledger %s: document %s is missing (damaged ledger)", l->path, digest);
+    else
+      ledger_sql_error(l, "reading a document");
+    return LEDGER_ERROR;
+  }
+  size_t n = (size_t)sqlite3_column_bytes(st, 0);
+  const void *p = sqlite3_column_blob(st, 0);
+  doc->data = malloc(n + 1);
+  if (!doc->data) {
+    sqlite3_finalize(st);
+    ledger_set_error(l, "out of memory");
+    return LEDGER_ERROR;
+  }
+  if (n) memcpy(doc->data, p, n);
+  doc->data[n] = '\0';
+  doc->len = n;
+  sqlite3_finalize(st);
+  return LEDGER_OK;
+}
+
+void ledger_doc_free(ledger_doc *doc) {
+  free(doc->name);
+  free(doc->data);
+  doc->name = NULL;
+  doc->data = NULL;
+  doc->len = 0;
+}

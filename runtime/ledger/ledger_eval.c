@@ -1,0 +1,483 @@
+/* ledger_eval.c: gate evaluations in the ledger: begin, record each
+ * binding request, finish, read back for replay and reports, history,
+ * baselines and invalidation. */
+#include "ledger/ledger_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *or_empty(const char *s) { return s ? s : ""; }
+
+/* ---- begin ----------------------------------------------------------- */
+
+typedef struct begin_args {
+  const ledger_eval_start *s;
+  int64_t id;
+} begin_args;
+
+static int insert_input(ub_ledger *l, int64_t id, const char *role, const char *name,
+                        const char *data, size_t len) {
+  char digest[65];
+  sqlite3_stmt *st;
+  if (!data) return LEDGER_OK;
+  if (ledger_put_blob(l, data, len, digest) != LEDGER_OK) return LEDGER_ERROR;
+  if (ledger_prepare(l, "INSERT INTO evaluation_inputs(evaluation_id,role,name,digest) "
+                        "VALUES (?,?,?,?)", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  sqlite3_bind_int64(st, 1, id);
+  sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC);
+  int rc = ledger_bind_redacted(l, st, 3, name);
+  sqlite3_bind_text(st, 4, digest, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? LEDGER_OK : ledger_sql_error(l, "recording an input");
+}
+
+static int insert_evaluation(ub_ledger *l, const ledger_eval_start *s, int64_t *id) {
+  sqlite3_stmt *st;
+  const char *text[] = {s->requested_by, s->request_meta, s->service, s->stage,
+                        s->kind, s->target, s->compat};
+  if (ledger_prepare(l, "INSERT INTO evaluations(created_ms,requested_by,request_meta,"
+                        "service,stage,kind,target,compat,status) "
+                        "VALUES (?,?,?,?,?,?,?,?,'running')", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  int rc = sqlite3_bind_int64(st, 1, ledger_now_ms());
+  for (int i = 0; i < 7 && rc == SQLITE_OK; i++)
+    rc = ledger_bind_redacted(l, st, i + 2, text[i]);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return ledger_sql_error(l, "recording an evaluation");
+  *id = sqlite3_last_insert_rowid(l->db);
+  return LEDGER_OK;
+}
+
+static int begin_in_tx(ub_ledger *l, void *ud) {
+  begin_args *a = ud;
+  const ledger_eval_start *s = a->s;
+  if (insert_evaluation(l, s, &a->id) != LEDGER_OK) return LEDGER_ERROR;
+  if (insert_input(l, a->id, "spec", s->spec.name, s->spec.data, s->spec.len) != LEDGER_OK ||
+      insert_input(l, a->id, "sli", s->sli.name, s->sli.data, s->sli.len) != LEDGER_OK ||
+      insert_input(l, a->id, "policy", s->policy.name, s->policy.data, s->policy.len) != LEDGER_OK)
+    return LEDGER_ERROR;
+  if (s->ctx_json &&
+      insert_input(l, a->id, "ctx", "ctx.json", s->ctx_json, strlen(s->ctx_json)) != LEDGER_OK)
+    return LEDGER_ERROR;
+  return LEDGER_OK;
+}
+
+int ledger_begin_evaluation(ub_ledger *l, const ledger_eval_start *s, int64_t *id) {
+  if (!s->requested_by || !s->kind ||
+      (strcmp(s->kind, "monspec") != 0 && strcmp(s->kind, "slo") != 0)) {
+    ledger_set_error(l, "ledger: an evaluation needs requested_by and kind monspec or slo");
+    return LEDGER_ERROR;
+  }
+  begin_args a = {s, 0};
+  int rc = ledger_write(l, begin_in_tx, &a);
+  if (rc == LEDGER_OK) *id = a.id;
+  return rc;
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+typedef struct request_args {
+  int64_t eval_id;
+  const ledger_request *r;
+  size_t n;
+} request_args;
+
+/* Requests belong to a running evaluation: a finished record is closed. */
+static int check_running(ub_ledger *l, int64_t id) {
+  sqlite3_stmt *st;
+  if (ledger_prepare(l, "SELECT status FROM evaluations WHERE id = ?", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  sqlite3_bind_int64(st, 1, id);
+  int rc = sqlite3_step(st);
+  int running = rc == SQLITE_ROW &&
+                strcmp((const char *)sqlite3_column_text(st, 0), "running") == 0;
+  sqlite3_finalize(st);
+  if (rc == SQLITE_DONE) {
+    ledger_set_error(l, "ledger %s has no evaluation %lld", l->path, (long long)id);
+    return LEDGER_NOT_FOUND;
+  }
+  if (rc != SQLITE_ROW) return ledger_sql_error(l, "reading an evaluation");
+  if (!running) {
+    ledger_set_error(l, "ledger %s: evaluation %lld is already finished; requests are "
+                     "recorded while it runs", l->path, (long long)id);
+    return LEDGER_ERROR;
+  }
+  return LEDGER_OK;
+}
+
+static int insert_request(ub_ledger *l, int64_t eval_id, const ledger_request *r) {
+  char req_digest[65], resp_digest[65];
+  sqlite3_stmt *st;
+  if (ledger_put_blob(l, r->request_body, r->request_body_len, req_digest) != LEDGER_OK ||
+      ledger_put_blob(l, r->response_body, r->response_body_len, resp_digest) != LEDGER_OK)
+    return LEDGER_ERROR;
+  if (ledger_prepare(l, "INSERT INTO binding_requests(evaluation_id,seq,binding,method,url,"
+                        "request_digest,status,response_headers,response_digest,duration_ms,"
+                        "error) VALUES (?,?,?,?,?,NULLIF(?,''),?,?,NULLIF(?,''),?,?)", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  sqlite3_bind_int64(st, 1, eval_id);
+  sqlite3_bind_int(st, 2, r->seq);
+  int rc = ledger_bind_redacted(l, st, 3, or_empty(r->binding));
+  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 4, or_empty(r->method));
+  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 5, or_empty(r->url));
+  sqlite3_bind_text(st, 6, req_digest, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 7, r->status);
+  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 8, r->response_headers);
+  sqlite3_bind_text(st, 9, resp_digest, -1, SQLITE_STATIC);
+  sqlite3_bind_double(st, 10, r->duration_ms);
+  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 11, r->error);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? LEDGER_OK : ledger_sql_error(l, "recording a binding request");
+}
+
+static int requests_in_tx(ub_ledger *l, void *ud) {
+  request_args *a = ud;
+  int rc = check_running(l, a->eval_id);
+  for (size_t i = 0; rc == LEDGER_OK && i < a->n; i++) rc = insert_request(l, a->eval_id, &a->r[i]);
+  return rc;
+}
+
+int ledger_add_request(ub_ledger *l, int64_t eval_id, const ledger_request *r) {
+  return ledger_add_requests(l, eval_id, r, 1);
+}
+
+int ledger_add_requests(ub_ledger *l, int64_t eval_id, const ledger_request *r, size_t n) {
+  request_args a = {eval_id, r, n};
+  return ledger_write(l, requests_in_tx, &a);
+}
+
+/* ---- finish ------------------------------------------------------------- */
+
+typedef struct finish_args {
+  int64_t id;
+  const ledger_eval_result *r;
+} finish_args;
+
+static int finish_in_tx(ub_ledger *l, void *ud) {
+  finish_args *a = ud;
+  const ledger_eval_result *r = a->r;
+  sqlite3_stmt *st;
+  if (ledger_prepare(l, "UPDATE evaluations SET finished_ms=?, status=?, verdict=?, score=?,"
+                        " verdict_json=?, timings_json=?, error=? WHERE id=? AND status='running'",
+                     &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  sqlite3_bind_int64(st, 1, ledger_now_ms());
+  int rc = ledger_bind_redacted(l, st, 2, r->status ? r->status : "finished");
+  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 3, r->verdict);
+  if (r->has_score) sqlite3_bind_double(st, 4, r->score);
+  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 5, r->verdict_json);
+  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 6, r->timings_json);
+  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 7, r->error);
+  sqlite3_bind_int64(st, 8, a->id);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return ledger_sql_error(l, "finishing an evaluation");
+  if (sqlite3_changes(l->db) != 1) {
+    ledger_set_error(l, "ledger %s: evaluation %lld is unknown or already finished",
+                     l->path, (long long)a->id);
+    return LEDGER_NOT_FOUND;
+  }
+  return LEDGER_OK;
+}
+
+int ledger_finish_evaluation(ub_ledger *l, int64_t id, const ledger_eval_result *r) {
+  finish_args a = {id, r};
+  return ledger_write(l, finish_in_tx, &a);
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+#define EVAL_COLUMNS                                                              \
+  "id, created_ms, finished_ms, requested_by, request_meta, service, stage, kind," \
+  " target, compat, status, verdict, score, verdict_json, timings_json, error,"    \
+  " invalidated, invalidated_reason, invalidated_ms"
+
+static int read_row(sqlite3_stmt *st, ledger_evaluation *e) {
+  int oom = 0;
+  memset(e, 0, sizeof *e);
+  e->id = sqlite3_column_int64(st, 0);
+  e->created_ms = sqlite3_column_int64(st, 1);
+  e->finished_ms = sqlite3_column_int64(st, 2);
+  char **text[] = {&e->requested_by, &e->request_meta, &e->service, &e->stage, &e->kind,
+                   &e->target, &e->compat, &e->status, &e->verdict};
+  for (int i = 0; i < 9; i++) *text[i] = ledger_col_dup(st, 3 + i, &oom);
+  e->has_score = sqlite3_column_type(st, 12) != SQLITE_NULL;
+  e->score = sqlite3_column_double(st, 12);
+  e->verdict_json = ledger_col_dup(st, 13, &oom);
+  e->timings_json = ledger_col_dup(st, 14, &oom);
+  e->error = ledger_col_dup(st, 15, &oom);
+  e->invalidated = sqlite3_column_int(st, 16);
+  e->invalidated_reason = ledger_col_dup(st, 17, &oom);
+  e->invalidated_ms = sqlite3_column_int64(st, 18);
+  return oom ? LEDGER_ERROR : LEDGER_OK;
+}
+
+static int read_inputs(ub_ledger *l, ledger_evaluation *e) {
+  sqlite3_stmt *st;
+  int rc, oom = 0;
+  if (ledger_prepare(l, "SELECT role, name, digest FROM evaluation_inputs "
+                        "WHERE evaluation_id = ?", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  sqlite3_bind_int64(st, 1, e->id);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *role = (const char *)sqlite3_column_text(st, 0);
+    ledger_doc *doc = !role ? NULL
+                      : strcmp(role, "spec") == 0   ? &e->spec
+                      : strcmp(role, "sli") == 0    ? &e->sli
+                      : strcmp(role, "policy") == 0 ? &e->policy
+                      : strcmp(role, "ctx") == 0    ? &e->ctx
+                                                    : NULL;
+    if (!doc) continue;
+    doc->name = ledger_col_dup(st, 1, &oom);
+    if (oom || ledger_get_blob(l, (const char *)sqlite3_column_text(st, 2), doc) != LEDGER_OK) {
+      sqlite3_finalize(st);
+      if (oom) ledger_set_error(l, "out of memory");
+      return LEDGER_ERROR;
+    }
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? LEDGER_OK : ledger_sql_error(l, "reading inputs");
+}
+
+static int read_request(ub_ledger *l, sqlite3_stmt *st, ledger_request_rec *r) {
+  int oom = 0;
+  memset(r, 0, sizeof *r);
+  r->seq = sqlite3_column_int(st, 0);
+  r->binding = ledger_col_dup(st, 1, &oom);
+  r->method = ledger_col_dup(st, 2, &oom);
+  r->url = ledger_col_dup(st, 3, &oom);
+  r->status = sqlite3_column_int(st, 5);
+  r->response_headers = ledger_col_dup(st, 6, &oom);
+  r->duration_ms = sqlite3_column_double(st, 8);
+  r->error = ledger_col_dup(st, 9, &oom);
+  if (oom) {
+    ledger_set_error(l, "out of memory");
+    return LEDGER_ERROR;
+  }
+  if (ledger_get_blob(l, (const char *)sqlite3_column_text(st, 4), &r->request_body) != LEDGER_OK ||
+      ledger_get_blob(l, (const char *)sqlite3_column_text(st, 7), &r->response_body) != LEDGER_OK)
+    return LEDGER_ERROR;
+  return LEDGER_OK;
+}
+
+static int read_requests(ub_ledger *l, ledger_evaluation *e) {
+  sqlite3_stmt *st;
+  int rc;
+  size_t cap = 0;
+  if (ledger_prepare(l, "SELECT seq, binding, method, url, request_digest, status,"
+                        " response_headers, response_digest, duration_ms, error"
+                        " FROM binding_requests WHERE evaluation_id = ? ORDER BY seq",
+                     &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  sqlite3_bind_int64(st, 1, e->id);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (e->nrequests == cap) {
+      size_t ncap = cap ? cap * 2 : 8;
+      ledger_request_rec *grown = realloc(e->requests, ncap * sizeof *grown);
+      if (!grown) {
+        sqlite3_finalize(st);
+        ledger_set_error(l, "out of memory");
+        return LEDGER_ERROR;
+      }
+      e->requests = grown;
+      cap = ncap;
+    }
+    ledger_request_rec *r = &e->requests[e->nrequests++];
+    if (read_request(l, st, r) != LEDGER_OK) {
+      sqlite3_finalize(st);
+      return LEDGER_ERROR;
+    }
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? LEDGER_OK : ledger_sql_error(l, "reading binding requests");
+}
+
+int ledger_get_evaluation(ub_ledger *l, int64_t id, ledger_evaluation *out) {
+  sqlite3_stmt *st;
+  memset(out, 0, sizeof *out);
+  l->err[0] = '\0';
+  if (ledger_prepare(l, "SELECT " EVAL_COLUMNS " FROM evaluations WHERE id = ?", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  sqlite3_bind_int64(st, 1, id);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_DONE) {
+    sqlite3_finalize(st);
+    ledger_set_error(l, "ledger %s has no evaluation %lld; list them with "
+                     "'unbreakable history'", l->path, (long long)id);
+    return LEDGER_NOT_FOUND;
+  }
+  if (rc != SQLITE_ROW) {
+    sqlite3_finalize(st);
+    return ledger_sql_error(l, "reading an evaluation");
+  }
+  rc = read_row(st, out);
+  sqlite3_finalize(st);
+  if (rc != LEDGER_OK) ledger_set_error(l, "out of memory");
+  if (rc == LEDGER_OK) rc = read_inputs(l, out);
+  if (rc == LEDGER_OK) rc = read_requests(l, out);
+  if (rc != LEDGER_OK) ledger_evaluation_free(out);
+  return rc;
+}
+
+void ledger_evaluation_free(ledger_evaluation *e) {
+  if (!e) return;
+  char *text[] = {e->requested_by, e->request_meta, e->service, e->stage, e->kind,
+                  e->target, e->compat, e->status, e->verdict, e->verdict_json,
+                  e->timings_json, e->error, e->invalidated_reason};
+  for (size_t i = 0; i < sizeof text / sizeof *text; i++) free(text[i]);
+  ledger_doc *docs[] = {&e->spec, &e->sli, &e->policy, &e->ctx};
+  for (size_t i = 0; i < 4; i++) ledger_doc_free(docs[i]);
+  for (size_t i = 0; i < e->nrequests; i++) {
+    ledger_request_rec *r = &e->requests[i];
+    free(r->binding);
+    free(r->method);
+    free(r->url);
+    free(r->response_headers);
+    free(r->error);
+    ledger_doc_free(&r->request_body);
+    ledger_doc_free(&r->response_body);
+  }
+  free(e->requests);
+  memset(e, 0, sizeof *e);
+}
+
+/* ---- history and baselines ----------------------------------------------- */
+
+int ledger_include_parse(const char *s) {
+  if (!s) return -1;
+  if (strcmp(s, "all") == 0) return LEDGER_INCLUDE_ALL;
+  if (strcmp(s, "pass") == 0) return LEDGER_INCLUDE_PASS;
+  if (strcmp(s, "pass_or_warn") == 0) return LEDGER_INCLUDE_PASS_OR_WARN;
+  return -1;
+}
+
+static const char *include_sql(ledger_include inc) {
+  switch (inc) {
+  case LEDGER_INCLUDE_PASS: return " AND verdict = 'pass'";
+  case LEDGER_INCLUDE_PASS_OR_WARN: return " AND verdict IN ('pass','warning')";
+  default: return "";
+  }
+}
+
+/* Parameters are bound by name, so absent filters simply stay unused. */
+static int build_history_query(ub_ledger *l, const ledger_filter *f, sqlite3_stmt **st) {
+  char sql[1024];
+  snprintf(sql, sizeof sql,
+           "SELECT " EVAL_COLUMNS " FROM evaluations WHERE 1=1%s%s%s%s%s%s%s%s"
+           " ORDER BY id DESC LIMIT :limit",
+           f->service ? " AND service = :service" : "", f->stage ? " AND stage = :stage" : "",
+           f->target ? " AND target = :target" : "",
+           f->kind ? " AND kind = :kind" : "", f->finished_only ? " AND status = 'finished'" : "",
+           f->exclude_invalidated ? " AND invalidated = 0" : "", include_sql(f->include),
+           f->before_id > 0 ? " AND id < :before" : "");
+  if (ledger_prepare(l, sql, st) != LEDGER_OK) return LEDGER_ERROR;
+  int rc = SQLITE_OK;
+  if (f->service) rc = ledger_bind_redacted(l, *st, sqlite3_bind_parameter_index(*st, ":service"), f->service);
+  if (rc == SQLITE_OK && f->stage)
+    rc = ledger_bind_redacted(l, *st, sqlite3_bind_parameter_index(*st, ":stage"), f->stage);
+  if (rc == SQLITE_OK && f->target)
+    rc = ledger_bind_redacted(l, *st, sqlite3_bind_parameter_index(*st, ":target"), f->target);
+  if (rc == SQLITE_OK && f->kind)
+    rc = sqlite3_bind_text(*st, sqlite3_bind_parameter_index(*st, ":kind"), f->kind, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK && f->before_id > 0)
+    rc = sqlite3_bind_int64(*st, sqlite3_bind_parameter_index(*st, ":before"), f->before_id);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int(*st, sqlite3_bind_parameter_index(*st, ":limit"), f->limit > 0 ? f->limit : -1);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(*st);
+    return ledger_sql_error(l, "binding history filters");
+  }
+  return LEDGER_OK;
+}
+
+int ledger_history(ub_ledger *l, const ledger_filter *f, ledger_evaluation **out, size_t *count) {
+  sqlite3_stmt *st;
+  size_t cap = 0;
+  int rc;
+  *out = NULL;
+  *count = 0;
+  if (build_history_query(l, f, &st) != LEDGER_OK) return LEDGER_ERROR;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (*count == cap) {
+      size_t ncap = cap ? cap * 2 : 16;
+      ledger_evaluation *grown = realloc(*out, ncap * sizeof *grown);
+      if (!grown) break;
+      *out = grown;
+      cap = ncap;
+    }
+    if (read_row(st, &(*out)[(*count)++]) != LEDGER_OK) break;
+  }
+  sqlite3_finalize(st);
+  if (rc == SQLITE_DONE) return LEDGER_OK;
+  if (rc == SQLITE_ROW) ledger_set_error(l, "out of memory reading history");
+  else ledger_sql_error(l, "reading history");
+  ledger_evaluations_free(*out, *count);
+  *out = NULL;
+  *count = 0;
+  return LEDGER_ERROR;
+}
+
+void ledger_evaluations_free(ledger_evaluation *v, size_t count) {
+  for (size_t i = 0; i < count; i++) ledger_evaluation_free(&v[i]);
+  free(v);
+}
+
+int ledger_baseline(ub_ledger *l, const char *service, const char *stage, const char *kind,
+                    ledger_include include, int n, int64_t before_id,
+                    ledger_evaluation **out, size_t *count) {
+  ledger_filter f = {.service = service, .stage = stage, .kind = kind, .limit = n, .finished_only = 1,
+                     .exclude_invalidated = 1, .include = include, .before_id = before_id};
+  if (!service || !stage || n <= 0) {
+    *out = NULL;
+    *count = 0;
+    ledger_set_error(l, "ledger baseline needs a service, a stage and n > 0");
+    return LEDGER_ERROR;
+  }
+  return ledger_history(l, &f, out, count);
+}
+
+/* ---- invalidation ----------------------------------------------------------- */
+
+typedef struct invalidate_args {
+  int64_t id;
+  const char *reason;
+} invalidate_args;
+
+static int invalidate_in_tx(ub_ledger *l, void *ud) {
+  invalidate_args *a = ud;
+  sqlite3_stmt *st;
+  if (ledger_prepare(l, "UPDATE evaluations SET invalidated = 1, invalidated_reason = ?,"
+                        " invalidated_ms = ? WHERE id = ? AND invalidated = 0", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  int rc = ledger_bind_redacted(l, st, 1, a->reason);
+  sqlite3_bind_int64(st, 2, ledger_now_ms());
+  sqlite3_bind_int64(st, 3, a->id);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return ledger_sql_error(l, "invalidating");
+  if (sqlite3_changes(l->db) == 1) return LEDGER_OK;
+  if (ledger_prepare(l, "SELECT 1 FROM evaluations WHERE id = ?", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  sqlite3_bind_int64(st, 1, a->id);
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc == SQLITE_ROW) return LEDGER_OK; /* already invalidated: first reason stays */
+  if (rc != SQLITE_DONE) return ledger_sql_error(l, "invalidating");
+  ledger_set_error(l, "ledger %s has no evaluation %lld; list them with "
+                   "'unbreakable history'", l->path, (long long)a->id);
+  return LEDGER_NOT_FOUND;
+}
+
+int ledger_invalidate(ub_ledger *l, int64_t id, const char *reason) {
+  if (!reason || !*reason) {
+    ledger_set_error(l, "invalidating evaluation %lld needs a reason", (long long)id);
+    return LEDGER_ERROR;
+  }
+  invalidate_args a = {id, reason};
+  return ledger_write(l, invalidate_in_tx, &a);
+}

@@ -1,0 +1,229 @@
+/* ledger_events.c: deployment events pushed to Dynatrace, and the generic
+ * problems/healing-actions table with unique idempotency keys. */
+#include "ledger/ledger_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- deployment events ------------------------------------------------- */
+
+typedef struct event_args {
+  const ledger_event *e;
+  int64_t id;
+} event_args;
+
+static int event_in_tx(ub_ledger *l, void *ud) {
+  event_args *a = ud;
+  const ledger_event *e = a->e;
+  char req[65], resp[65];
+  sqlite3_stmt *st;
+  if (ledger_put_blob(l, e->request_body, e->request_body ? strlen(e->request_body) : 0, req) != LEDGER_OK ||
+      ledger_put_blob(l, e->response_body, e->response_body ? strlen(e->response_body) : 0, resp) != LEDGER_OK)
+    return LEDGER_ERROR;
+  if (ledger_prepare(l, "INSERT INTO deployment_events(created_ms,requested_by,api,target,"
+                        "request_digest,status,response_digest,outcome,message) "
+                        "VALUES (?,?,?,?,NULLIF(?,''),?,NULLIF(?,''),?,?)", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  sqlite3_bind_int64(st, 1, ledger_now_ms());
+  int rc = ledger_bind_redacted(l, st, 2, e->requested_by);
+  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 3, e->api);
+  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 4, e->target);
+  sqlite3_bind_text(st, 5, req, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 6, e->status);
+  sqlite3_bind_text(st, 7, resp, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 8, e->outcome);
+  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 9, e->message);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return ledger_sql_error(l, "recording a deployment event");
+  a->id = sqlite3_last_insert_rowid(l->db);
+  return LEDGER_OK;
+}
+
+int ledger_record_event(ub_ledger *l, const ledger_event *e, int64_t *id) {
+  if (!e->requested_by || !e->api || !e->outcome) {
+    ledger_set_error(l, "ledger: a deployment event needs requested_by, api and outcome");
+    return LEDGER_ERROR;
+  }
+  event_args a = {e, 0};
+  int rc = ledger_write(l, event_in_tx, &a);
+  if (rc == LEDGER_OK && id) *id = a.id;
+  return rc;
+}
+
+/* ---- actions ---------------------------------------------------------------- */
+
+typedef struct action_args {
+  const char *kind, *key, *idem, *state, *payload;
+  int64_t id;
+  int existed;
+} action_args;
+
+static int find_action(ub_ledger *l, const char *idem, int64_t *id) {
+  sqlite3_stmt *st;
+  if (ledger_prepare(l, "SELECT id FROM actions WHERE idempotency_key = ?", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  int rc = ledger_bind_redacted(l, st, 1, idem);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) *id = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  if (rc == SQLITE_ROW) return LEDGER_OK;
+  if (rc == SQLITE_DONE) return LEDGER_NOT_FOUND;
+  return ledger_sql_error(l, "looking up an action");
+}
+
+static int action_put_in_tx(ub_ledger *l, void *ud) {
+  action_args *a = ud;
+  sqlite3_stmt *st;
+  int rc = find_action(l, a->idem, &a->id);
+  if (rc != LEDGER_NOT_FOUND) {
+    a->existed = rc == LEDGER_OK;
+    return rc;
+  }
+  if (ledger_prepare(l, "INSERT INTO actions(created_ms,updated_ms,kind,key,idempotency_key,"
+                        "state,payload) VALUES (?1,?1,?2,?3,?4,?5,?6)", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  sqlite3_bind_int64(st, 1, ledger_now_ms());
+  const char *text[] = {a->kind, a->key, a->idem, a->state, a->payload};
+  rc = SQLITE_OK;
+  for (int i = 0; i < 5 && rc == SQLITE_OK; i++) rc = ledger_bind_redacted(l, st, i + 2, text[i]);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return ledger_sql_error(l, "recording an action");
+  a->id = sqlite3_last_insert_rowid(l->db);
+  a->existed = 0;
+  return LEDGER_OK;
+}
+
+int ledger_action_put(ub_ledger *l, const char *kind, const char *key,
+                      const char *idempotency_key, const char *state,
+                      const char *payload_json, int64_t *id, int *existed) {
+  if (!kind || !key || !idempotency_key || !*idempotency_key || !state) {
+    ledger_set_error(l, "ledger: an action needs kind, key, idempotency key and state");
+    return LEDGER_ERROR;
+  }
+  action_args a = {kind, key, idempotency_key, state, payload_json, 0, 0};
+  int rc = ledger_write(l, action_put_in_tx, &a);
+  if (rc == LEDGER_OK) {
+    *id = a.id;
+    if (existed) *existed = a.existed;
+  }
+  return rc;
+}
+
+typedef struct update_args {
+  int64_t id;
+  const char *state, *payload;
+} update_args;
+
+static int action_update_in_tx(ub_ledger *l, void *ud) {
+  update_args *a = ud;
+  sqlite3_stmt *st;
+  if (ledger_prepare(l, "UPDATE actions SET updated_ms = ?, state = ?,"
+                        " payload = coalesce(?, payload) WHERE id = ?", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  sqlite3_bind_int64(st, 1, ledger_now_ms());
+  int rc = ledger_bind_redacted(l, st, 2, a->state);
+  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 3, a->payload);
+  sqlite3_bind_int64(st, 4, a->id);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return ledger_sql_error(l, "updating an action");
+  if (sqlite3_changes(l->db) != 1) {
+    ledger_set_error(l, "ledger %s has no action %lld", l->path, (long long)a->id);
+    return LEDGER_NOT_FOUND;
+  }
+  return LEDGER_OK;
+}
+
+int ledger_action_update(ub_ledger *l, int64_t id, const char *state, const char *payload_json) {
+  if (!state) {
+    ledger_set_error(l, "ledger: an action update needs a state");
+    return LEDGER_ERROR;
+  }
+  update_args a = {id, state, payload_json};
+  return ledger_write(l, action_update_in_tx, &a);
+}
+
+#define ACTION_COLUMNS "id, created_ms, updated_ms, kind, key, idempotency_key, state, payload"
+
+static void read_action(sqlite3_stmt *st, ledger_action *out, int *oom) {
+  out->id = sqlite3_column_int64(st, 0);
+  out->created_ms = sqlite3_column_int64(st, 1);
+  out->updated_ms = sqlite3_column_int64(st, 2);
+  out->kind = ledger_col_dup(st, 3, oom);
+  out->key = ledger_col_dup(st, 4, oom);
+  out->idempotency_key = ledger_col_dup(st, 5, oom);
+  out->state = ledger_col_dup(st, 6, oom);
+  out->payload_json = ledger_col_dup(st, 7, oom);
+}
+
+int ledger_action_get(ub_ledger *l, const char *idempotency_key, ledger_action *out) {
+  sqlite3_stmt *st;
+  int oom = 0;
+  memset(out, 0, sizeof *out);
+  if (ledger_prepare(l, "SELECT " ACTION_COLUMNS " FROM actions WHERE idempotency_key = ?",
+                     &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  int rc = ledger_bind_redacted(l, st, 1, idempotency_key);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) read_action(st, out, &oom);
+  sqlite3_finalize(st);
+  if (rc == SQLITE_DONE) return LEDGER_NOT_FOUND;
+  if (rc != SQLITE_ROW) return ledger_sql_error(l, "reading an action");
+  if (oom) {
+    ledger_action_free(out);
+    ledger_set_error(l, "out of memory");
+    return LEDGER_ERROR;
+  }
+  return LEDGER_OK;
+}
+
+void ledger_action_free(ledger_action *a) {
+  free(a->kind);
+  free(a->key);
+  free(a->idempotency_key);
+  free(a->state);
+  free(a->payload_json);
+  memset(a, 0, sizeof *a);
+}
+
+int ledger_actions_for_key(ub_ledger *l, const char *kind, const char *key,
+                           ledger_action **out, size_t *count) {
+  sqlite3_stmt *st;
+  size_t cap = 0;
+  int rc, oom = 0;
+  *out = NULL;
+  *count = 0;
+  if (ledger_prepare(l, "SELECT " ACTION_COLUMNS " FROM actions WHERE key = ?1"
+                        " AND (?2 IS NULL OR kind = ?2) ORDER BY id", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  rc = ledger_bind_redacted(l, st, 1, key ? key : "");
+  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 2, kind);
+  while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+    if ((rc = sqlite3_step(st)) != SQLITE_ROW) break;
+    if (*count == cap) {
+      size_t ncap = cap ? cap * 2 : 8;
+      ledger_action *grown = realloc(*out, ncap * sizeof *grown);
+      if (!grown) { oom = 1; break; }
+      *out = grown;
+      cap = ncap;
+    }
+    memset(&(*out)[*count], 0, sizeof **out);
+    read_action(st, &(*out)[(*count)++], &oom);
+    if (oom) break;
+  }
+  sqlite3_finalize(st);
+  if (!oom && rc == SQLITE_DONE) return LEDGER_OK;
+  if (oom) ledger_set_error(l, "out of memory reading actions");
+  else ledger_sql_error(l, "reading actions");
+  ledger_actions_free(*out, *count);
+  *out = NULL;
+  *count = 0;
+  return LEDGER_ERROR;
+}
+
+void ledger_actions_free(ledger_action *v, size_t count) {
+  for (size_t i = 0; i < count; i++) ledger_action_free(&v[i]);
+  free(v);
+}

@@ -1,0 +1,51 @@
+/* ledger_internal.h: what the ledger_*.c files share: the handle, the
+ * error helpers, the retried write transaction and the blob store. Not for
+ * use outside the ledger. */
+#ifndef UB_LEDGER_INTERNAL_H
+#define UB_LEDGER_INTERNAL_H
+
+#include <sqlite3.h>
+#include "util/buf.h"
+#include "ledger/ledger.h"
+
+struct ub_ledger {
+  sqlite3 *db;
+  char *path;
+  char **secrets;
+  size_t nsecrets;
+  char err[768];
+};
+
+#define LEDGER_APPLICATION_ID 0x55424c44 /* "UBLD" */
+
+void ledger_set_error(ub_ledger *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Sets the error from SQLite's last message for `what`; returns LEDGER_ERROR. */
+int ledger_sql_error(ub_ledger *l, const char *what);
+int64_t ledger_now_ms(void);
+
+/* Runs fn(l, ud) inside BEGIN IMMEDIATE ... COMMIT, waiting for other
+ * writers (busy timeout, then retries). fn returns LEDGER_OK to commit;
+ * anything else rolls back and is returned. */
+typedef int (*ledger_write_fn)(ub_ledger *l, void *ud);
+int ledger_write(ub_ledger *l, ledger_write_fn fn, void *ud);
+
+/* Binds text (redacted) or NULL to parameter idx. Returns SQLITE_OK or an
+ * error code (ledger error set). */
+int ledger_bind_redacted(ub_ledger *l, sqlite3_stmt *st, int idx, const char *s);
+/* Redacts data and stores it once under its digest (inside a write
+ * transaction). digest gets "" and LEDGER_OK when data is NULL. */
+int ledger_put_blob(ub_ledger *l, const char *data, size_t len, char digest[65]);
+/* Reads the blob for digest into doc (data NUL-terminated). */
+int ledger_get_blob(ub_ledger *l, const char *digest, ledger_doc *doc);
+void ledger_doc_free(ledger_doc *doc);
+
+/* Copies column col (NULL stays NULL); sets *oom on allocation failure. */
+char *ledger_col_dup(sqlite3_stmt *st, int col, int *oom);
+int ledger_prepare(ub_ledger *l, const char *sql, sqlite3_stmt **st);
+
+/* Creates or migrates the schema to LEDGER_SCHEMA_VERSION (inside a write
+ * transaction). */
+int ledger_migrate(ub_ledger *l);
+
+#endif

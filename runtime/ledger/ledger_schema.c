@@ -1,0 +1,143 @@
+/* ledger_schema.c: the ledger's tables as a list of forward migrations.
+ * PRAGMA user_version holds the version applied; schema_migrations keeps
+ * when each step ran. Never edit a released step: add the next one. */
+#include "ledger/ledger_internal.h"
+
+#include <stdio.h>
+
+typedef struct migration {
+  int version;
+  const char *sql;
+} migration;
+
+static const migration MIGRATIONS[] = {
+  {1,
+   "CREATE TABLE schema_migrations ("
+   "  version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL);"
+   "CREATE TABLE blobs ("
+   "  digest TEXT PRIMARY KEY CHECK (length(digest) = 64),"
+   "  size INTEGER NOT NULL, content BLOB NOT NULL,"
+   "  created_ms INTEGER NOT NULL) WITHOUT ROWID;"
+   "CREATE TABLE evaluations ("
+   "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+   "  created_ms INTEGER NOT NULL, finished_ms INTEGER,"
+   "  requested_by TEXT NOT NULL, request_meta TEXT,"
+   "  service TEXT, stage TEXT,"
+   "  kind TEXT NOT NULL CHECK (kind IN ('monspec','slo')),"
+   "  target TEXT, compat TEXT,"
+   "  status TEXT NOT NULL CHECK (status IN ('running','finished','error')),"
+   "  verdict TEXT CHECK (verdict IS NULL OR verdict IN"
+   "    ('pass','warning','fail','inconclusive','error')),"
+   "  score REAL, verdict_json TEXT, timings_json TEXT, error TEXT,"
+   "  invalidated INTEGER NOT NULL DEFAULT 0 CHECK (invalidated IN (0,1)),"
+   "  invalidated_reason TEXT, invalidated_ms INTEGER);"
+   "CREATE INDEX evaluations_by_service ON evaluations(service, stage, id);"
+   "CREATE TABLE evaluation_inputs ("
+   "  evaluation_id INTEGER NOT NULL REFERENCES evaluations(id),"
+   "  role TEXT NOT NULL CHECK (role IN ('spec','sli','policy','ctx')),"
+   "  name TEXT, digest TEXT NOT NULL REFERENCES blobs(digest),"
+   "  PRIMARY KEY (evaluation_id, role));"
+   "CREATE TABLE binding_requests ("
+   "  evaluation_id INTEGER NOT NULL REFERENCES evaluations(id),"
+   "  seq INTEGER NOT NULL, binding TEXT NOT NULL,"
+   "  method TEXT NOT NULL, url TEXT NOT NULL,"
+   "  request_digest TEXT REFERENCES blobs(digest),"
+   "  status INTEGER NOT NULL, response_headers TEXT,"
+   "  response_digest TEXT REFERENCES blobs(digest),"
+   "  duration_ms REAL NOT NULL, error TEXT,"
+   "  PRIMARY KEY (evaluation_id, seq));"
+   "CREATE TABLE deployment_events ("
+   "  id INTEGER PRIMARY KEY AUTOINCREMENT, created_ms INTEGER NOT NULL,"
+   "  requested_by TEXT NOT NULL, api TEXT NOT NULL, target TEXT,"
+   "  request_digest TEXT REFERENCES blobs(digest),"
+   "  status INTEGER NOT NULL,"
+   "  response_digest TEXT REFERENCES blobs(digest),"
+   "  outcome TEXT NOT NULL CHECK (outcome IN ('ok','error','dry-run')),"
+   "  message TEXT);"
+   "CREATE TABLE actions ("
+   "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+   "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+   "  kind TEXT NOT NULL, key TEXT NOT NULL,"
+   "  idempotency_key TEXT NOT NULL UNIQUE,"
+   "  state TEXT NOT NULL, payload TEXT);"
+   "CREATE INDEX actions_by_key ON actions(kind, key);"},
+};
+
+static int pragma_int(ub_ledger *l, const char *sql, int *value) {
+  sqlite3_stmt *st;
+  if (ledger_prepare(l, sql, &st) != LEDGER_OK) return LEDGER_ERROR;
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) *value = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW) return ledger_sql_error(l, sql);
+  return LEDGER_OK;
+}
+
+static int count_tables(ub_ledger *l, int *n) {
+  return pragma_int(l, "SELECT count(*) FROM sqlite_schema", n);
+}
+
+static int apply(ub_ledger *l, const migration *m) {
+  char sql[160];
+  if (sqlite3_exec(l->db, m->sql, NULL, NULL, NULL) != SQLITE_OK)
+    return ledger_sql_error(l, "migrating the schema");
+  snprintf(sql, sizeof sql,
+           "INSERT INTO schema_migrations VALUES (%d, %lld);"
+           "PRAGMA user_version = %d; PRAGMA application_id = %d;",
+           m->version, (long long)ledger_now_ms(), m->version, LEDGER_APPLICATION_ID);
+  if (sqlite3_exec(l->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+    return ledger_sql_error(l, "recording the schema version");
+  return LEDGER_OK;
+}
+
+/* Refuses files that belong to something else or to a newer build. */
+static int check_owner(ub_ledger *l, int app_id, int version) {
+  int tables = 0;
+  if (app_id != 0 && app_id != LEDGER_APPLICATION_ID) {
+    ledger_set_error(l, "ledger %s: an SQLite database of another application "
+                     "(application_id 0x%08x); pass --ledger with another file",
+                     l->path, (unsigned)app_id);
+    return LEDGER_ERROR;
+  }
+  if (version > LEDGER_SCHEMA_VERSION) {
+    ledger_set_error(l, "ledger %s: schema version %d was written by a newer "
+                     "unbreakable (this one knows up to %d); upgrade unbreakable",
+                     l->path, version, LEDGER_SCHEMA_VERSION);
+    return LEDGER_ERROR;
+  }
+  if (app_id == 0 && version == 0) {
+    if (count_tables(l, &tables) != LEDGER_OK) return LEDGER_ERROR;
+    if (tables > 0) {
+      ledger_set_error(l, "ledger %s: an SQLite database that is not an "
+                       "unbreakable ledger (%d schema objects, no ledger id); "
+                       "pass --ledger with another file", l->path, tables);
+      return LEDGER_ERROR;
+    }
+  }
+  return LEDGER_OK;
+}
+
+static int migrate_in_tx(ub_ledger *l, void *ud) {
+  (void)ud;
+  int app_id = 0, version = 0;
+  if (pragma_int(l, "PRAGMA application_id", &app_id) != LEDGER_OK ||
+      pragma_int(l, "PRAGMA user_version", &version) != LEDGER_OK)
+    return LEDGER_ERROR;
+  if (check_owner(l, app_id, version) != LEDGER_OK) return LEDGER_ERROR;
+  for (size_t i = 0; i < sizeof MIGRATIONS / sizeof *MIGRATIONS; i++) {
+    if (MIGRATIONS[i].version <= version) continue;
+    if (apply(l, &MIGRATIONS[i]) != LEDGER_OK) return LEDGER_ERROR;
+  }
+  return LEDGER_OK;
+}
+
+int ledger_migrate(ub_ledger *l) {
+  int app_id = 0, version = 0;
+  /* Fast path without the write lock: already current. */
+  if (pragma_int(l, "PRAGMA application_id", &app_id) != LEDGER_OK ||
+      pragma_int(l, "PRAGMA user_version", &version) != LEDGER_OK)
+    return LEDGER_ERROR;
+  if (app_id == LEDGER_APPLICATION_ID && version == LEDGER_SCHEMA_VERSION)
+    return LEDGER_OK;
+  return ledger_write(l, migrate_in_tx, NULL);
+}

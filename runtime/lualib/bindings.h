@@ -1,0 +1,12 @@
+/* bindings.h: which native modules a policy may require, in one place. */
+#ifndef UB_BINDINGS_H
+#define UB_BINDINGS_H
+
+#include "sandbox/sandbox.h"
+
+/* Grants the modules every policy may use (unbreakable.json,
+ * unbreakable.stats). Data sources (unbreakable.dynatrace) are granted by
+ * the commands that configure them. */
+int ub_grant_defaults(sandbox *sb);
+
+#endif

@@ -1,0 +1,489 @@
+/* sb_lib.c: what a policy sees. Each evaluation gets a new globals table
+ * and new copies of the string, table, math, utf8 and coroutine tables,
+ * built from pristine templates kept in the registry. The functions that
+ * could escape the limits or reach the host are replaced: pcall, xpcall,
+ * coroutine.resume/close (re-raise kills), load (text only, sandbox env),
+ * require (stdlib and the policy's folder, Lua source only, or granted
+ * native modules), print (captured log), setmetatable (no __gc),
+ * collectgarbage (read-only options). */
+#include "sandbox/sb_internal.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "sandbox/sb_strlib.h"
+
+static const char loading_marker = 0;
+
+/* ---- protected calls that cannot swallow a kill ---- */
+
+static int finish_pcall(lua_State *L, int status, lua_KContext extra) {
+  sandbox *sb = sb_from_lua(L);
+  if (status == LUA_ERRMEM && sb && !sb->killed) sb->killed = SB_KILL_MEMORY;
+  if (status != LUA_OK && status != LUA_YIELD) {
+    if (sb && sb->killed) {
+      sb_note_where(L, 1);
+      return sb_raise_kill(L);
+    }
+    lua_pushboolean(L, 0);
+    lua_pushvalue(L, -2);
+    return 2;
+  }
+  return lua_gettop(L) - (int)extra;
+}
+
+static int sb_pcall(lua_State *L) {
+  luaL_checkany(L, 1);
+  lua_pushboolean(L, 1);
+  lua_insert(L, 1);
+  int status = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0, finish_pcall);
+  return finish_pcall(L, status, 0);
+}
+
+/* Runs the user's message handler only while the evaluation is alive:
+ * after a kill, handlers run with hooks disabled (sandbox.md fact 2). */
+static int guarded_handler(lua_State *L) {
+  sandbox *sb = sb_from_lua(L);
+  if (sb && sb->killed) return 1;
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+static int sb_xpcall(lua_State *L) {
+  int n = lua_gettop(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushvalue(L, 2);
+  lua_pushcclosure(L, guarded_handler, 1);
+  lua_replace(L, 2);
+  lua_pushboolean(L, 1);
+  lua_pushvalue(L, 1);
+  lua_rotate(L, 3, 2); /* f, handler, true, f, args... */
+  int status = lua_pcallk(L, n - 2, LUA_MULTRET, 2, 2, finish_pcall);
+  return finish_pcall(L, status, 2);
+}
+
+/* coroutine.resume and coroutine.close report errors as values: re-raise
+ * a kill instead of returning it. */
+static int after_coroutine_call(lua_State *L, int nres) {
+  sandbox *sb = sb_from_lua(L);
+  int base = lua_gettop(L) - nres;
+  if (nres >= 1 && !lua_toboolean(L, base + 1) && sb) {
+    if (!sb->killed && sb->mem_refused && nres >= 2 && lua_type(L, base + 2) == LUA_TSTRING &&
+        strcmp(lua_tostring(L, base + 2), "not enough memory") == 0)
+      sb->killed = SB_KILL_MEMORY;
+    if (sb->killed) {
+      sb_note_where(L, 1);
+      return sb_raise_kill(L);
+    }
+  }
+  return nres;
+}
+
+/* The original resume or close (upvalue 1), with the coroutine marked as
+ * the running thread for the deadline signal until it comes back. */
+static int call_original(lua_State *L) {
+  int n = lua_gettop(L);
+  int tracked = lua_type(L, 1) == LUA_TTHREAD;
+  if (tracked) sb_set_running(L, 1);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  int status = lua_pcall(L, n, LUA_MULTRET, 0);
+  if (tracked) sb_set_running(L, 0);
+  if (status != LUA_OK) return lua_error(L);
+  return after_coroutine_call(L, lua_gettop(L));
+}
+
+/* A function made by the original coroutine.wrap (upvalue 1) called with
+ * its coroutine (upvalue 2) marked as the running thread. */
+static int call_wrapped(lua_State *L) {
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(2));
+  sb_set_running(L, lua_gettop(L));
+  lua_pop(L, 1);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  int status = lua_pcall(L, n, LUA_MULTRET, 0);
+  sb_set_running(L, 0);
+  if (status != LUA_OK) return lua_error(L);
+  return lua_gettop(L);
+}
+
+static int sb_co_wrap(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  if (!lua_getupvalue(L, -1, 1) || lua_type(L, -1) != LUA_TTHREAD)
+    return luaL_error(L, "coroutine.wrap: unexpected shape of the wrapped function");
+  lua_pushcclosure(L, call_wrapped, 2);
+  return 1;
+}
+
+/* ---- load, print, setmetatable, collectgarbage ---- */
+
+static int push_env(lua_State *L) { return lua_getfield(L, LUA_REGISTRYINDEX, SB_REG_ENV); }
+
+/* Compiling runs in C without hooks: the size of a chunk bounds its time. */
+#define SB_MAX_LOAD_BYTES ((size_t)1 << 20)
+
+static int sb_load(lua_State *L) {
+  size_t len;
+  if (lua_type(L, 1) != LUA_TSTRING)
+    return luaL_error(L, "load: only strings can be loaded in the sandbox");
+  const char *src = lua_tolstring(L, 1, &len);
+  if (len > SB_MAX_LOAD_BYTES)
+    return luaL_error(L, "load: chunk of %d bytes is larger than the sandbox's limit of 1 MiB",
+                      (int)(len > (size_t)INT32_MAX ? INT32_MAX : len));
+  const char *name = luaL_optstring(L, 2, "=(load)");
+  const char *mode = luaL_optstring(L, 3, "t");
+  if (strchr(mode, 't') == NULL) {
+    luaL_pushfail(L);
+    lua_pushliteral(L, "attempt to load a binary chunk: the sandbox loads text only");
+    return 2;
+  }
+  int status = luaL_loadbufferx(L, src, len, name, "t");
+  if (status == LUA_ERRMEM) {
+    sandbox *sb = sb_from_lua(L);
+    if (sb) sb->killed = SB_KILL_MEMORY;
+    return sb_raise_kill(L);
+  }
+  if (status != LUA_OK) {
+    luaL_pushfail(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  if (!lua_isnone(L, 4)) lua_pushvalue(L, 4);
+  else push_env(L);
+  if (!lua_setupvalue(L, -2, 1)) lua_pop(L, 1);
+  return 1;
+}
+
+static int sb_print(lua_State *L) {
+  sandbox *sb = sb_from_lua(L);
+  int n = lua_gettop(L);
+  for (int i = 1; i <= n; i++) {
+    size_t len;
+    const char *s = luaL_tolstring(L, i, &len);
+    if (i > 1) sb_log_append(sb, "\t", 1);
+    sb_log_append(sb, s, len);
+    lua_pop(L, 1);
+  }
+  sb_log_append(sb, "\n", 1);
+  return 0;
+}
+
+static int sb_setmetatable(lua_State *L) {
+  int t = lua_type(L, 2);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+  if (t == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");
+    if (lua_rawget(L, 2) != LUA_TNIL)
+      return luaL_error(L, "setmetatable: __gc metamethods are not allowed in policies");
+    lua_pop(L, 1);
+  }
+  if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+    return luaL_error(L, "cannot change a protected metatable");
+  lua_settop(L, 2);
+  lua_setmetatable(L, 1);
+  return 1;
+}
+
+/* A collection is long C work for one call: the budget is checked after it. */
+static int sb_collectgarbage(lua_State *L) {
+  static const char *const opts[] = {"collect", "count", "step", "isrunning", NULL};
+  int o = luaL_checkoption(L, 1, "collect", opts);
+  switch (o) {
+    case 0: lua_gc(L, LUA_GCCOLLECT); sb_check_budget(L); lua_pushinteger(L, 0); return 1;
+    case 1: {
+      int k = lua_gc(L, LUA_GCCOUNT), b = lua_gc(L, LUA_GCCOUNTB);
+      lua_pushnumber(L, (lua_Number)k + ((lua_Number)b / 1024));
+      return 1;
+    }
+    case 2: {
+      int done = lua_gc(L, LUA_GCSTEP, (int)luaL_optinteger(L, 2, 0));
+      sb_check_budget(L);
+      lua_pushboolean(L, done);
+      return 1;
+    }
+    default: lua_pushboolean(L, lua_gc(L, LUA_GCISRUNNING)); return 1;
+  }
+}
+
+/* ---- chunks and require ---- */
+
+static uint64_t fnv1a(const char *s, size_t len) {
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+  return h;
+}
+
+/* Pushes the compiled chunk (cached by name and content) with _ENV set to
+ * this evaluation's globals. Returns a lua_load status; on error the
+ * message is on the stack. */
+int sb_load_chunk(lua_State *L, const char *name, const char *src, size_t len) {
+  char key[64];
+  snprintf(key, sizeof key, "%zu:%016llx:", len, (unsigned long long)fnv1a(src, len));
+  lua_getfield(L, LUA_REGISTRYINDEX, SB_REG_CHUNKS);
+  lua_pushfstring(L, "%s%s", key, name);
+  if (lua_rawget(L, -2) != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    lua_pushfstring(L, "@%s", name);
+    int status = luaL_loadbufferx(L, src, len, lua_tostring(L, -1), "t");
+    if (status != LUA_OK) {
+      lua_replace(L, -3);
+      lua_pop(L, 1);
+      return status;
+    }
+    lua_remove(L, -2);
+    lua_pushfstring(L, "%s%s", key, name);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);
+  }
+  lua_remove(L, -2);
+  push_env(L);
+  if (!lua_setupvalue(L, -2, 1)) lua_pop(L, 1);
+  return LUA_OK;
+}
+
+static int valid_module_name(const char *name) {
+  if (!*name || *name == '.' || strstr(name, "..")) return 0;
+  for (const char *p = name; *p; p++)
+    if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' && *p != '-') return 0;
+  return 1;
+}
+
+/* Finds name as a .lua file under root; fills path. */
+static int find_module(const char *root, const char *name, char *path, size_t size) {
+  if (!root || !*root) return 0;
+  int n = snprintf(path, size, "%s/", root);
+  for (const char *p = name; *p && (size_t)n < size - 5; p++) path[n++] = *p == '.' ? '/' : *p;
+  snprintf(path + n, size - (size_t)n, ".lua");
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Reads the module into a Lua userdata (no C allocation that a memory
+ * error could leak, and the cap counts it), then compiles it. */
+static int load_module_file(lua_State *L, const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0 || st.st_size < 0 || st.st_size > (4 << 20))
+    return luaL_error(L, "cannot read module %s (missing or larger than 4 MiB)", path);
+  size_t size = (size_t)st.st_size;
+  char *src = lua_newuserdatauv(L, size + 1, 0);
+  FILE *f = fopen(path, "rb");
+  size_t len = f ? fread(src, 1, size, f) : 0;
+  if (f) fclose(f);
+  if (!f || len != size) return luaL_error(L, "cannot read module %s", path);
+  int status = sb_load_chunk(L, path, src, len);
+  if (status == LUA_ERRMEM) return lua_error(L);
+  if (status != LUA_OK) return luaL_error(L, "error loading module: %s", lua_tostring(L, -1));
+  lua_remove(L, -2); /* the source */
+  return 0;
+}
+
+static int call_loader(lua_State *L, const char *name, const char *path) {
+  lua_pushstring(L, name);
+  lua_pushstring(L, path);
+  lua_call(L, 2, 1);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+  }
+  return 1;
+}
+
+static int sb_require(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  sandbox *sb = sb_from_lua(L);
+  lua_settop(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, SB_REG_LOADED); /* 2 */
+  lua_pushvalue(L, 1);
+  if (lua_rawget(L, 2) != LUA_TNIL) {
+    if (lua_touserdata(L, -1) == &loading_marker)
+      return luaL_error(L, "module '%s': require loop", name);
+    return 1;
+  }
+  lua_pop(L, 1);
+  if (!valid_module_name(name)) return luaL_error(L, "module '%s': invalid module name", name);
+  char path[1200];
+  sb_opener open = sb_find_grant(sb, name);
+  lua_pushvalue(L, 1);
+  lua_pushlightuserdata(L, (void *)&loading_marker);
+  lua_rawset(L, 2);
+  if (open) {
+    lua_pushcfunction(L, open);
+    call_loader(L, name, "(native)");
+  } else if (find_module(sb_stdlib_dir(sb), name, path, sizeof path) ||
+             find_module(sb->policy_dir, name, path, sizeof path)) {
+    load_module_file(L, path);
+    call_loader(L, name, path);
+  } else {
+    return luaL_error(L, "module '%s' not found in the standard library or the policy's "
+                         "folder (policies may require only unbreakable.* modules, granted "
+                         "bindings and .lua files next to the policy)", name);
+  }
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 2);
+  return 1;
+}
+
+/* Loads stdlib module name afresh (ignoring this evaluation's require
+ * cache, which the policy may have filled) and pushes what it returns. */
+int sb_require_fresh(lua_State *L, const char *name) {
+  sandbox *sb = sb_from_lua(L);
+  char path[1200];
+  if (!sb || !valid_module_name(name) ||
+      !find_module(sb_stdlib_dir(sb), name, path, sizeof path))
+    return luaL_error(L, "standard module '%s' not found", name);
+  load_module_file(L, path);
+  return call_loader(L, name, path);
+}
+
+/* ---- templates and the per-evaluation environment ---- */
+
+static const char *const base_names[] = {
+  "assert", "error", "getmetatable", "ipairs", "next", "pairs", "rawequal", "rawget",
+  "rawlen", "rawset", "select", "tonumber", "tostring", "type", NULL};
+
+static void copy_fields(lua_State *L, int from, int to) {
+  lua_pushnil(L);
+  while (lua_next(L, from)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, to);
+  }
+}
+
+static void set_fn(lua_State *L, int t, const char *name, lua_CFunction f) {
+  lua_pushcfunction(L, f);
+  lua_setfield(L, t, name);
+}
+
+/* Builds the pristine copy of one library in the templates table. */
+static void template_lib(lua_State *L, int tpl, const char *name, lua_CFunction open) {
+  luaL_requiref(L, name, open, 0);
+  lua_newtable(L);
+  copy_fields(L, lua_gettop(L) - 1, lua_gettop(L));
+  lua_setfield(L, tpl, name);
+  lua_pop(L, 1);
+}
+
+static void template_base(lua_State *L, int tpl) {
+  luaL_requiref(L, "_G", luaopen_base, 0);
+  int g = lua_gettop(L);
+  lua_newtable(L);
+  int base = lua_gettop(L);
+  for (int i = 0; base_names[i]; i++) {
+    lua_getfield(L, g, base_names[i]);
+    lua_setfield(L, base, base_names[i]);
+  }
+  set_fn(L, base, "pcall", sb_pcall);
+  set_fn(L, base, "xpcall", sb_xpcall);
+  set_fn(L, base, "load", sb_load);
+  set_fn(L, base, "print", sb_print);
+  set_fn(L, base, "require", sb_require);
+  set_fn(L, base, "setmetatable", sb_setmetatable);
+  set_fn(L, base, "collectgarbage", sb_collectgarbage);
+  lua_pushliteral(L, LUA_VERSION);
+  lua_setfield(L, base, "_VERSION");
+  lua_setfield(L, tpl, "_G");
+  lua_pop(L, 1);
+}
+
+static void wrap_original(lua_State *L, int lib, const char *name) {
+  lua_getfield(L, lib, name);
+  lua_pushcclosure(L, call_original, 1);
+  lua_setfield(L, lib, name);
+}
+
+static void protect_string_metatable(lua_State *L) {
+  lua_pushliteral(L, "");
+  lua_getmetatable(L, -1);
+  lua_pushliteral(L, "protected");
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 2);
+}
+
+int sb_lib_prepare(lua_State *L) {
+  lua_newtable(L);
+  int tpl = lua_gettop(L);
+  template_base(L, tpl);
+  template_lib(L, tpl, LUA_STRLIBNAME, luaopen_string);
+  template_lib(L, tpl, LUA_TABLIBNAME, luaopen_table);
+  template_lib(L, tpl, LUA_MATHLIBNAME, luaopen_math);
+  template_lib(L, tpl, LUA_UTF8LIBNAME, luaopen_utf8);
+  template_lib(L, tpl, LUA_COLIBNAME, luaopen_coroutine);
+  lua_getfield(L, tpl, LUA_STRLIBNAME);
+  lua_pushnil(L);
+  lua_setfield(L, -2, "dump");
+  lua_getfield(L, tpl, LUA_TABLIBNAME);
+  sb_strlib_install(L, lua_absindex(L, -2), lua_absindex(L, -1));
+  lua_pop(L, 2);
+  lua_getfield(L, tpl, LUA_COLIBNAME);
+  wrap_original(L, lua_gettop(L), "resume");
+  wrap_original(L, lua_gettop(L), "close");
+  lua_getfield(L, -1, "wrap");
+  lua_pushcclosure(L, sb_co_wrap, 1);
+  lua_setfield(L, -2, "wrap");
+  lua_pop(L, 1);
+  lua_pushboolean(L, 0);   /* the slot exists before any run needs it */
+  lua_setfield(L, LUA_REGISTRYINDEX, SB_REG_RUNNING);
+  lua_getfield(L, tpl, LUA_MATHLIBNAME);
+  lua_getfield(L, -1, "randomseed");
+  lua_setfield(L, LUA_REGISTRYINDEX, SB_REG_RANDOMSEED);
+  lua_pop(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, SB_REG_TEMPLATES);
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, SB_REG_CHUNKS);
+  protect_string_metatable(L);
+  return 0;
+}
+
+static void copy_template(lua_State *L, int tpl, int env, const char *name) {
+  lua_getfield(L, tpl, name);
+  lua_newtable(L);
+  copy_fields(L, lua_gettop(L) - 1, lua_gettop(L));
+  lua_setfield(L, env, name);
+  lua_pop(L, 1);
+}
+
+/* Pushes a fresh globals table and registers it (with a fresh require
+ * cache) for this evaluation. The string metatable now indexes this
+ * evaluation's string table, so changes never reach the next one. */
+int sb_lib_new_env(lua_State *L) {
+  static const char *const libs[] = {
+    LUA_STRLIBNAME, LUA_TABLIBNAME, LUA_MATHLIBNAME, LUA_UTF8LIBNAME, LUA_COLIBNAME, NULL};
+  lua_getfield(L, LUA_REGISTRYINDEX, SB_REG_TEMPLATES);
+  int tpl = lua_gettop(L);
+  lua_getfield(L, tpl, "_G");
+  lua_createtable(L, 0, 32);
+  int env = lua_gettop(L);
+  copy_fields(L, env - 1, env);
+  for (int i = 0; libs[i]; i++) copy_template(L, tpl, env, libs[i]);
+  lua_pushvalue(L, env);
+  lua_setfield(L, env, "_G");
+  lua_pushliteral(L, "");
+  lua_getmetatable(L, -1);
+  lua_getfield(L, env, LUA_STRLIBNAME);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 2);
+  lua_getfield(L, LUA_REGISTRYINDEX, SB_REG_RANDOMSEED);
+  lua_pushinteger(L, 0);
+  lua_call(L, 1, 0); /* same random sequence in every evaluation */
+  lua_pushvalue(L, env);
+  lua_setfield(L, LUA_REGISTRYINDEX, SB_REG_ENV);
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, SB_REG_LOADED);
+  lua_replace(L, tpl);
+  lua_settop(L, tpl);
+  return 1;
+}
