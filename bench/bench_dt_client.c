@@ -66,7 +66,7 @@ static int post_control(int port, const char *path, const char *body) {
   const char *headers[] = {"Content-Type: application/json", NULL};
   ub_http_request r = {.method = "POST", .url = url, .headers = headers, .body = body,
                        .body_len = strlen(body)};
-  int rc = h && ub_http_run(h, &r, 1, ub_http_now_ms() + 5000) == 0 && r.status == 200 ? 0 : -1;
+  int rc = h && ub_http_run(h, &r, 1, ub_clock_ms() + 5000) == 0 && r.status == 200 ? 0 : -1;
   ub_http_request_clear(&r);
   ub_http_free(h);
   return rc;
@@ -99,9 +99,9 @@ static double timed_batch(ub_dt_client *cl, int n) {
   lua_State *L = bench_state(cl, rec);
   if (luaL_loadstring(L, batch_code) != LUA_OK) return -1;
   lua_pushinteger(L, n);
-  double t0 = bench_now();
+  double t0 = ub_clock_seconds();
   int rc = lua_pcall(L, 1, 0, 0);
-  double t = bench_now() - t0;
+  double t = ub_clock_seconds() - t0;
   if (rc != LUA_OK) fprintf(stderr, "batch failed: %s\n", lua_tostring(L, -1));
   lua_close(L);
   ub_recorder_free(rec);
@@ -184,10 +184,10 @@ static double time_decoder(const char *data, size_t len, int streaming) {
   luaL_requiref(L, "unbreakable.stats", luaopen_unbreakable_stats, 0);
   lua_settop(L, 0);
   char err[256];
-  double t0 = bench_now();
+  double t0 = ub_clock_seconds();
   int rc = streaming ? dt_decode_metrics(L, data, len, err, sizeof err)
                      : json_decode_lua(L, data, len, 64, err, sizeof err);
-  double t = bench_now() - t0;
+  double t = ub_clock_seconds() - t0;
   lua_close(L);
   if (rc != 0) { fprintf(stderr, "decode failed: %s\n", err); return -1; }
   return t;
@@ -201,15 +201,15 @@ static double time_cjson(const char *data, size_t len) {
   double t = -1;
   if (luaL_dostring(L, "return require('cjson').decode") == LUA_OK) {
     lua_pushlstring(L, data, len);
-    double t0 = bench_now();
-    if (lua_pcall(L, 1, 1, 0) == LUA_OK) t = bench_now() - t0;
+    double t0 = ub_clock_seconds();
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK) t = ub_clock_seconds() - t0;
   }
   lua_close(L);
   return t;
 }
 
 static double time_python(const char *code, const char *path) {
-  double t0 = bench_now();
+  double t0 = ub_clock_seconds();
   pid_t pid = fork();
   if (pid == 0) {
     execlp("python3", "python3", "-c", code, path, (char *)NULL);
@@ -217,7 +217,7 @@ static double time_python(const char *code, const char *path) {
   }
   int status = 0;
   waitpid(pid, &status, 0);
-  double t = bench_now() - t0;
+  double t = ub_clock_seconds() - t0;
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? t : -1;
 }
 

@@ -60,7 +60,7 @@ static char *make_subject(size_t n) {
 /* Calls the chunk at index fn with (lib, subject) iterations times;
  * returns seconds per call. */
 static double time_calls(lua_State *L, int fn, int lib, int subject, long iterations) {
-  double t0 = bench_now();
+  double t0 = ub_clock_seconds();
   for (long i = 0; i < iterations; i++) {
     lua_pushvalue(L, fn);
     lua_pushvalue(L, lib);
@@ -70,7 +70,7 @@ static double time_calls(lua_State *L, int fn, int lib, int subject, long iterat
       exit(1);
     }
   }
-  return (bench_now() - t0) / (double)iterations;
+  return (ub_clock_seconds() - t0) / (double)iterations;
 }
 
 /* Median seconds per call of stock and ours, rounds alternating. */

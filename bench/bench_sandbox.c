@@ -36,34 +36,34 @@ static int take_verdict(lua_State *L, void *ud) {
 static const sb_policy the_policy = {"bench.lua", policy, sizeof policy - 1, NULL};
 
 static double reused(sandbox *sb) {
-  double t0 = bench_now() * 1e6;
+  double t0 = ub_clock_seconds() * 1e6;
   for (int i = 0; i < PER_ROUND; i++)
     if (sb_run_policy(sb, &the_policy, NULL, take_verdict, NULL) != SB_OK) {
       fprintf(stderr, "policy failed: %s\n", sb_error(sb));
       exit(1);
     }
-  return (bench_now() * 1e6 - t0) / PER_ROUND;
+  return (ub_clock_seconds() * 1e6 - t0) / PER_ROUND;
 }
 
 static double fresh(void) {
-  double t0 = bench_now() * 1e6;
+  double t0 = ub_clock_seconds() * 1e6;
   for (int i = 0; i < PER_ROUND; i++) {
     sandbox *sb = sb_new(NULL, ub_stdlib_dir());
     ub_grant_defaults(sb);
     if (sb_run_policy(sb, &the_policy, NULL, take_verdict, NULL) != SB_OK) exit(1);
     sb_free(sb);
   }
-  return (bench_now() * 1e6 - t0) / PER_ROUND;
+  return (ub_clock_seconds() * 1e6 - t0) / PER_ROUND;
 }
 
 static double bare_state(void) {
-  double t0 = bench_now() * 1e6;
+  double t0 = ub_clock_seconds() * 1e6;
   for (int i = 0; i < PER_ROUND; i++) {
     lua_State *L = luaL_newstate();
     luaL_openlibs(L);
     lua_close(L);
   }
-  return (bench_now() * 1e6 - t0) / PER_ROUND;
+  return (ub_clock_seconds() * 1e6 - t0) / PER_ROUND;
 }
 
 int main(void) {

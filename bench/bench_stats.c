@@ -197,18 +197,18 @@ static void run_once(const runner *r) {
 
 /* Calls per timed block so that a block lasts about 5 ms (at least one). */
 static long calibrate(const runner *r) {
-  double t0 = bench_now();
+  double t0 = ub_clock_seconds();
   run_once(r); /* also the warm-up */
-  double one = bench_now() - t0;
+  double one = ub_clock_seconds() - t0;
   long inner = one > 0 ? (long)(5e-3 / one) : 1000;
   return inner < 1 ? 1 : inner;
 }
 
 /* Seconds per call over one block of inner calls. */
 static double time_block(const runner *r, long inner) {
-  double start = bench_now();
+  double start = ub_clock_seconds();
   for (long i = 0; i < inner; i++) run_once(r);
-  return (bench_now() - start) / (double)inner;
+  return (ub_clock_seconds() - start) / (double)inner;
 }
 
 typedef struct row_timing {

@@ -5,12 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-/* Monotonic seconds. */
-static inline double bench_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "util/clock.h" /* ub_clock_seconds(): the one monotonic clock */
 
 static inline int bench_cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;

@@ -463,7 +463,7 @@ static int send_event(de_run *r, ub_exchange *x) {
   q.body_len = r->body.len;
   int rc = -1;
   if (!auth.failed) {
-    ub_http_run(h, &q, 1, ub_http_now_ms() + r->cfg.timeout_ms);   /* failures land in q */
+    ub_http_run(h, &q, 1, ub_clock_ms() + r->cfg.timeout_ms);   /* failures land in q */
     rc = to_exchange(r, &q, x);
   }
   ub_http_request_clear(&q);

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -13,6 +12,7 @@
 #include "gate/gate_cmd.h"
 #include "gate/gate_run.h"
 #include "cli/isolate.h"
+#include "util/clock.h"
 #include "util/json.h"
 
 static const char gate_help[] =
@@ -180,12 +180,6 @@ static int parse_args(gate_args *a, int argc, char **argv) {
   return check_args(a);
 }
 
-static int64_t wall_ms(void) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 /* The context of a monspec gate, as JSON: the policy gets the file's text
  * (so that key order survives for the dtcli document) and the run's one
  * clock. */
@@ -256,7 +250,7 @@ int ub_cmd_gate(int argc, char **argv) {
   a.format = "text";
   int rc = parse_args(&a, argc, argv);
   if (rc != 0) return rc == 1 ? UB_EXIT_OK : rc;
-  a.now = a.now_ms > 0 ? (int64_t)a.now_ms : wall_ms();
+  a.now = a.now_ms > 0 ? (int64_t)a.now_ms : ub_clock_wall_ms();
   const char *no_color = getenv("NO_COLOR");
   a.color = !a.output && isatty(STDOUT_FILENO) && !(no_color && *no_color);
   double backstop = 2 * a.timeout + 5;

@@ -12,19 +12,14 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "util/clock.h"
 
 /* Waits until the child closes its end of the pipe (it exited) or the
  * deadline passes. Returns 1 when the child is done, 0 on timeout. */
 static int wait_for_eof(int fd, double deadline) {
   char buf[64];
   for (;;) {
-    double left = deadline - now_seconds();
+    double left = deadline - ub_clock_seconds();
     if (left <= 0) return 0;
     struct pollfd p = {fd, POLLIN, 0};
     int rc = poll(&p, 1, (int)(left * 1000) + 1);
@@ -82,7 +77,7 @@ static int run_in_child(const char *what, ub_isolated_fn fn, void *ud, double ha
     _exit(rc);
   }
   close(fds[1]);
-  int done = wait_for_eof(fds[0], now_seconds() + hard_seconds);
+  int done = wait_for_eof(fds[0], ub_clock_seconds() + hard_seconds);
   close(fds[0]);
   if (!done) kill(pid, SIGKILL);
   int status = 0;

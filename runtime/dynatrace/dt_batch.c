@@ -190,7 +190,7 @@ void dt_batch_run(lua_State *L, const dt_binding *b, const dt_call *calls, dt_re
     luaL_error(L, "out of memory");
   }
   long timeout = b->client ? ub_dt_client_timeout_ms(b->client) : 0;
-  bt.deadline = b->deadline_ms ? b->deadline_ms : ub_http_now_ms() + timeout;
+  bt.deadline = b->deadline_ms ? b->deadline_ms : ub_clock_ms() + timeout;
   luaL_checkstack(L, 8, "Dynatrace batch");
   lua_pushcfunction(L, batch_body);
   lua_pushlightuserdata(L, &bt);

@@ -282,7 +282,7 @@ int ub_dt_fetch(ub_dt_client *cl, ub_exchange *xs, size_t n, int64_t deadline) {
     reqs[i].url = urls[i];
     reqs[i].headers = cl->headers;
   }
-  if (!deadline) deadline = ub_http_now_ms() + cl->timeout_ms;
+  if (!deadline) deadline = ub_clock_ms() + cl->timeout_ms;
   rc = ub_http_run(cl->http, reqs, n, deadline);
   for (size_t i = 0; i < n; i++) take_response(cl, &xs[i], &reqs[i]);
 out:

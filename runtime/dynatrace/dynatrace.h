@@ -49,7 +49,7 @@ long ub_dt_client_timeout_ms(const ub_dt_client *client);
 
 /* Fetches every exchange (method and target set) in parallel and fills
  * the response parts; bodies have the token redacted. deadline_ms is
- * monotonic (ub_http_now_ms()); 0 = now + timeout_ms. Returns 0, or -1
+ * monotonic (ub_clock_ms()); 0 = now + timeout_ms. Returns 0, or -1
  * when the engine failed (each exchange then carries an error). */
 int ub_dt_fetch(ub_dt_client *client, ub_exchange *xs, size_t n, int64_t deadline_ms);
 

@@ -40,7 +40,7 @@ static int prepare_binding(lua_State *L, void *ud) {
   ub_dt_bind(L, job->client, job->rec);
   /* leave a second for the policy to judge after the last fetch */
   int64_t ms = (int64_t)(job->limits.seconds * 1000) - 1000;
-  ub_dt_set_deadline(L, ub_http_now_ms() + (ms > 1000 ? ms : 1000));
+  ub_dt_set_deadline(L, ub_clock_ms() + (ms > 1000 ? ms : 1000));
   return 0;
 }
 
@@ -215,9 +215,9 @@ int ub_gate_run(ub_gate_job *job) {
     return -1;
   }
   sb_set_prepare(sb, prepare_binding, job);
-  double t0 = (double)ub_http_now_ms();
+  double t0 = (double)ub_clock_ms();
   sb_status st = sb_run_policy(sb, &job->policy, push_ctx, take_verdict, job);
-  job->policy_ms = (double)ub_http_now_ms() - t0;
+  job->policy_ms = (double)ub_clock_ms() - t0;
   size_t log_len;
   const char *log = sb_log(sb, &log_len);
   ub_buf_append(&job->log, log, log_len);

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/digest.h"
 #include "ledger/ledger_redact.h"
 
@@ -59,11 +60,7 @@ int ledger_sql_error(ub_ledger *l, const char *what) {
 const char *ledger_error(const ub_ledger *l) { return l ? l->err : "no ledger"; }
 const char *ledger_path(const ub_ledger *l) { return l->path; }
 
-int64_t ledger_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+int64_t ledger_now_ms(void) { return ub_clock_wall_ms(); }
 
 void ledger_format_time(int64_t ms, char out[32]) {
   time_t secs = (time_t)(ms / 1000);

@@ -17,7 +17,7 @@
  * A module without a binding answers every call with ok=false. */
 void ub_dt_bind(lua_State *L, ub_dt_client *client, ub_recorder *rec);
 
-/* Deadline (monotonic ms, ub_http_now_ms()) that every later batch must
+/* Deadline (monotonic ms, ub_clock_ms()) that every later batch must
  * finish by, e.g. the end of the policy evaluation; 0 = the client's own
  * timeout per batch. */
 void ub_dt_set_deadline(lua_State *L, int64_t deadline_ms);

@@ -35,18 +35,6 @@ void ub_http_default_opts(ub_http_opts *o) {
   o->max_response_bytes = (size_t)64 << 20;
 }
 
-int64_t ub_http_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t epoch_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint64_t next_random(uint64_t *state) {
   uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -62,7 +50,7 @@ ub_http *ub_http_new(const ub_http_opts *o) {
   if (h->opts.concurrency < 1) h->opts.concurrency = 1;
   if (h->opts.max_attempts < 1) h->opts.max_attempts = 1;
   h->rng = h->opts.jitter_seed ? h->opts.jitter_seed
-                               : (uint64_t)epoch_now_ms() ^ (uint64_t)(uintptr_t)h;
+                               : (uint64_t)ub_clock_wall_ms() ^ (uint64_t)(uintptr_t)h;
   h->multi = curl_multi_init();
   if (!h->multi) { free(h); return NULL; }
   curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)h->opts.concurrency);
@@ -329,7 +317,7 @@ static void retry_or_finish(ub_http *h, ub_http_request *r, long wait, int64_t n
 static long next_wait(ub_http *h, ub_http_request *r, long status) {
   if (status > 0) {
     long w = ub_http_parse_wait(r->priv_retry_after, status == 429 ? r->priv_ratelimit_reset : NULL,
-                                epoch_now_ms());
+                                ub_clock_wall_ms());
     if (w > 0) return w;
   }
   return ub_http_backoff_ms(&h->opts, r->attempts, &h->rng);
@@ -436,7 +424,7 @@ static size_t collect_done(ub_http *h, int64_t deadline) {
     if (m->msg != CURLMSG_DONE) continue;
     ub_http_request *r = NULL;
     curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-    if (r) finish_attempt(h, r, m->data.result, ub_http_now_ms(), deadline);
+    if (r) finish_attempt(h, r, m->data.result, ub_clock_ms(), deadline);
     finished++;
   }
   return finished;
@@ -464,7 +452,7 @@ static int poll_timeout(int64_t now, int64_t wake, int64_t deadline, size_t acti
 int ub_http_run(ub_http *h, ub_http_request *reqs, size_t n, int64_t deadline) {
   for (size_t i = 0; i < n; i++) reset_request(&reqs[i]);
   while (count_pending(reqs, n) > 0) {
-    int64_t now = ub_http_now_ms(), wake;
+    int64_t now = ub_clock_ms(), wake;
     if (deadline && now >= deadline) {
       abandon_all(h, reqs, n, UB_HTTP_EDEADLINE, "deadline passed");
       break;
@@ -477,7 +465,7 @@ int ub_http_run(ub_http *h, ub_http_request *reqs, size_t n, int64_t deadline) {
       return -1;
     }
     if (collect_done(h, deadline) > 0) continue;      /* free slots: start more */
-    now = ub_http_now_ms();
+    now = ub_clock_ms();
     if (curl_multi_poll(h->multi, NULL, 0, poll_timeout(now, wake, deadline, (size_t)running),
                         NULL) != CURLM_OK) {
       abandon_all(h, reqs, n, UB_HTTP_ETRANSPORT, "HTTP engine failure");

@@ -10,7 +10,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
 #include "util/buf.h"
+#include "util/clock.h" /* deadlines are ub_clock_ms() values */
 
 typedef struct ub_http_opts {
   int concurrency;            /* requests in flight at once (default 10) */
@@ -70,9 +72,6 @@ typedef struct ub_http ub_http;
 /* NULL on failure (curl could not be initialised or out of memory). */
 ub_http *ub_http_new(const ub_http_opts *o);
 void ub_http_free(ub_http *h);
-
-/* Monotonic clock in milliseconds, the time base of deadlines. */
-int64_t ub_http_now_ms(void);
 
 /* Runs the n requests concurrently and returns when each has a result or
  * the deadline (monotonic ms, 0 = none) has passed; unfinished requests

@@ -22,15 +22,11 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "util/clock.h"
+
 /* The kill error object: a light userdata no policy can forge. */
 static const char kill_marker = 0;
 #define KILL_OBJECT ((void *)&kill_marker)
-
-double sb_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void sb_default_limits(sb_limits *lim) {
   lim->memory = (size_t)64 << 20;
@@ -92,7 +88,7 @@ int sb_raise_kill(lua_State *L) {
 static void check_limits(sandbox *sb) {
   if (sb->killed) return;
   if (sb->instructions > sb->lim.instructions) sb->killed = SB_KILL_INSTRUCTIONS;
-  else if (sb_now() > sb->deadline) sb->killed = SB_KILL_TIMEOUT;
+  else if (ub_clock_seconds() > sb->deadline) sb->killed = SB_KILL_TIMEOUT;
 }
 
 static void sb_hook(lua_State *L, lua_Debug *ar) {
@@ -162,7 +158,7 @@ void sb_set_running(lua_State *L, int idx) {
     sb->running = thread;
     lua_setfield(L, LUA_REGISTRYINDEX, SB_REG_RUNNING);
   }
-  if (sb->killed || sb_now() > sb->deadline) poke(thread); /* a signal that came early */
+  if (sb->killed || ub_clock_seconds() > sb->deadline) poke(thread); /* a signal that came early */
 }
 
 /* Arms a one-shot timer that sends SIGALRM to this thread at the deadline.
@@ -370,7 +366,7 @@ static void begin_run(sandbox *sb, const sb_policy *p) {
   sb->mem_base = sb->mem_used;
   sb->mem_peak = sb->mem_used;
   sb->mem_cap = sb->mem_used + sb->lim.memory;
-  sb->deadline = sb_now() + sb->lim.seconds;
+  sb->deadline = ub_clock_seconds() + sb->lim.seconds;
   sb->running = NULL;
   lua_sethook(sb->L, sb_hook, LUA_MASKCOUNT, SB_HOOK_COUNT);
   sb->active = 1;

@@ -65,7 +65,6 @@ int sb_load_chunk(lua_State *L, const char *name, const char *src, size_t len);
 sandbox *sb_from_lua(lua_State *L);
 int sb_raise_kill(lua_State *L);
 void sb_note_where(lua_State *L, int level);
-double sb_now(void);
 sb_opener sb_find_grant(sandbox *sb, const char *name);
 const char *sb_stdlib_dir(sandbox *sb);
 void sb_log_append(sandbox *sb, const char *s, size_t len);

@@ -47,18 +47,6 @@ typedef struct test_server {
 
 static test_server srv;
 
-static int64_t epoch_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t epoch_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Logs a hit and returns its 0-based number for this path. */
 static int log_hit(const char *path) {
   pthread_mutex_lock(&srv.mu);
@@ -69,8 +57,8 @@ static int log_hit(const char *path) {
   }
   int n = r ? r->hits++ : 0;
   if (r && n < MAX_HITS) {
-    r->mono_ms[n] = ub_http_now_ms();
-    r->epoch_ms[n] = epoch_ms();
+    r->mono_ms[n] = ub_clock_ms();
+    r->epoch_ms[n] = ub_clock_wall_ms();
   }
   pthread_mutex_unlock(&srv.mu);
   return n;
@@ -118,13 +106,13 @@ static enum MHD_Result route_request(struct MHD_Connection *c, const char *url) 
     return n < 1 ? reply(c, 429, "{}", "Retry-After", "1") : reply(c, 200, "{}", NULL, NULL);
   if (!strcmp(url, "/reset")) {
     if (n >= 1) return reply(c, 200, "{}", NULL, NULL);
-    srv.reset_us = epoch_us() + 400000;
+    srv.reset_us = ub_clock_wall_us() + 400000;
     snprintf(hdr, sizeof hdr, "%lld", (long long)srv.reset_us);
     return reply(c, 429, "{}", "X-RateLimit-Reset", hdr);
   }
   if (!strcmp(url, "/503-window")) {             /* rate window header on a 503 */
     if (n >= 1) return reply(c, 200, "{}", NULL, NULL);
-    snprintf(hdr, sizeof hdr, "%lld", (long long)(epoch_us() + 3600000000LL));
+    snprintf(hdr, sizeof hdr, "%lld", (long long)(ub_clock_wall_us() + 3600000000LL));
     return reply(c, 503, "{}", "X-RateLimit-Reset", hdr);
   }
   if (!strcmp(url, "/long-wait")) return reply(c, 429, "{}", "Retry-After", "3600");
@@ -340,7 +328,7 @@ static void test_overall_deadline_holds(void **state) {
   (void)state;
   ub_http_request r;
   char url[128];
-  run_one(&r, url, "/hang", NULL, ub_http_now_ms() + 300);
+  run_one(&r, url, "/hang", NULL, ub_clock_ms() + 300);
   assert_int_equal(r.result, UB_HTTP_EDEADLINE);
   assert_int_equal(r.status, 0);
   assert_non_null(strstr(r.error, "deadline"));
