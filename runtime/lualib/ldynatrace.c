@@ -13,6 +13,7 @@
 #include "dynatrace/dt_batch.h"
 #include "dynatrace/dt_calls.h"
 #include "sandbox/sandbox.h"
+#include "util/lua_table.h"
 
 enum { MAX_BATCH = 1000, DEFAULT_MAX_PAGES = 100 };
 
@@ -139,15 +140,6 @@ static void fill_items(lua_State *L, dt_kind kind, int resp, int pages) {
   lua_settop(L, top);
 }
 
-static void copy_fields(lua_State *L, int resp, int src) {
-  lua_pushnil(L);
-  while (lua_next(L, src)) {
-    lua_pushvalue(L, -2);
-    lua_insert(L, -2);
-    lua_rawset(L, resp);
-  }
-}
-
 static void fill_payload(lua_State *L, dt_kind kind, int resp, int pages) {
   int top = lua_gettop(L);
   const char *single = kind == DT_DESCRIPTOR ? "descriptor" : kind == DT_PROBLEM ? "problem"
@@ -158,7 +150,7 @@ static void fill_payload(lua_State *L, dt_kind kind, int resp, int pages) {
     fill_items(L, kind, resp, pages);
   } else if (kind == DT_TIMESERIES) {
     lua_rawgeti(L, pages, 1);
-    copy_fields(L, resp, top + 1);
+    ub_copy_fields(L, top + 1, resp);
   } else {
     lua_rawgeti(L, pages, 1);
     lua_setfield(L, resp, single);

@@ -18,6 +18,7 @@
 #include <lualib.h>
 
 #include "sandbox/sb_strlib.h"
+#include "util/lua_table.h"
 
 static const char loading_marker = 0;
 
@@ -354,15 +355,6 @@ static const char *const base_names[] = {
   "assert", "error", "getmetatable", "ipairs", "next", "pairs", "rawequal", "rawget",
   "rawlen", "rawset", "select", "tonumber", "tostring", "type", NULL};
 
-static void copy_fields(lua_State *L, int from, int to) {
-  lua_pushnil(L);
-  while (lua_next(L, from)) {
-    lua_pushvalue(L, -2);
-    lua_insert(L, -2);
-    lua_rawset(L, to);
-  }
-}
-
 static void set_fn(lua_State *L, int t, const char *name, lua_CFunction f) {
   lua_pushcfunction(L, f);
   lua_setfield(L, t, name);
@@ -372,7 +364,7 @@ static void set_fn(lua_State *L, int t, const char *name, lua_CFunction f) {
 static void template_lib(lua_State *L, int tpl, const char *name, lua_CFunction open) {
   luaL_requiref(L, name, open, 0);
   lua_newtable(L);
-  copy_fields(L, lua_gettop(L) - 1, lua_gettop(L));
+  ub_copy_fields(L, lua_gettop(L) - 1, lua_gettop(L));
   lua_setfield(L, tpl, name);
   lua_pop(L, 1);
 }
@@ -451,7 +443,7 @@ int sb_lib_prepare(lua_State *L) {
 static void copy_template(lua_State *L, int tpl, int env, const char *name) {
   lua_getfield(L, tpl, name);
   lua_newtable(L);
-  copy_fields(L, lua_gettop(L) - 1, lua_gettop(L));
+  ub_copy_fields(L, lua_gettop(L) - 1, lua_gettop(L));
   lua_setfield(L, env, name);
   lua_pop(L, 1);
 }
@@ -467,7 +459,7 @@ int sb_lib_new_env(lua_State *L) {
   lua_getfield(L, tpl, "_G");
   lua_createtable(L, 0, 32);
   int env = lua_gettop(L);
-  copy_fields(L, env - 1, env);
+  ub_copy_fields(L, env - 1, env);
   for (int i = 0; libs[i]; i++) copy_template(L, tpl, env, libs[i]);
   lua_pushvalue(L, env);
   lua_setfield(L, env, "_G");
