@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/text.h"
+
 
 int ub_usage_error(const char *cmd, const char *fmt, ...) {
   va_list ap;
@@ -56,16 +58,9 @@ const char *ub_policies_dir(void) {
 }
 
 void ub_print_policy_log(const char *log, size_t len) {
-  const char *p = log, *end = log ? log + len : NULL;
-  while (p && p < end) {
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-    fprintf(stderr, "[policy] %.*s\n", (int)n, p);
-    p += n + (nl ? 1 : 0);
-  }
-}
-
-void ub_make_printable(char *s) {
-  for (; s && *s; s++)
-    if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+  ub_buf b;
+  ub_buf_init(&b);
+  ub_text_lines(&b, log, len, "[policy] ");
+  if (b.len) fwrite(b.data, 1, b.len, stderr);
+  ub_buf_free(&b);
 }

@@ -39,13 +39,9 @@ int ub_wants_help(int argc, char **argv);
 const char *ub_stdlib_dir(void);
 const char *ub_policies_dir(void);
 
-
-/* Replaces control characters by '?' in place: text a policy or Dynatrace
- * wrote must not move the cursor, retitle or clear a terminal, nor forge a
- * line with a newline. */
-void ub_make_printable(char *s);
-
-/* What a policy printed, on stderr, one "[policy] ..." line each. */
+/* What a policy printed, on stderr, one "[policy] ..." line each, made
+ * safe for terminals and CI logs (util/text.h). Text a policy, a ledger
+ * row or Dynatrace wrote is printed through util/text.h too. */
 void ub_print_policy_log(const char *log, size_t len);
 
 #endif

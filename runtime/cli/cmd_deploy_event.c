@@ -18,6 +18,7 @@
 #include "util/json.h"
 #include "ledger/ledger.h"
 #include "dynatrace/recorder.h"
+#include "util/text.h"
 
 extern char **environ;
 
@@ -544,14 +545,6 @@ static void report_json(const de_run *r, de_result *res) {
   ub_buf_free(&b);
 }
 
-/* Text from Dynatrace's answer, with control characters as '?' so that it
- * cannot drive the terminal or forge a line. */
-static void put_printable(ub_buf *b, const char *s) {
-  size_t start = b->len;
-  ub_buf_puts(b, s);
-  if (!b->failed) ub_make_printable(b->data + start);
-}
-
 static void report_dry_run_text(const de_run *r) {
   ub_buf b;
   ub_buf_init(&b);
@@ -577,7 +570,7 @@ static void report_text(const de_run *r, de_result *res) {
     ub_buf_printf(&b, "  target: %s\n", r->selector.data);
     for (size_t i = 0; i < res->answer.nids; i++) {
       ub_buf_puts(&b, "  id: ");
-      put_printable(&b, res->answer.ids[i]);
+      ub_text_line(&b, res->answer.ids[i], strlen(res->answer.ids[i])); /* Dynatrace wrote it */
       ub_buf_putc(&b, '\n');
     }
   } else if (!strcmp(res->outcome, "no-match") && r->o.allow_no_match) {

@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "cli/isolate.h"
 #include "util/json.h"
+#include "util/text.h"
 #include "sandbox/sandbox.h"
 
 static const char eval_help[] =
@@ -82,7 +83,7 @@ static int run_eval(void *ud) {
   } else {
     char msg[1100];
     snprintf(msg, sizeof msg, "%s", sb_error(sb));
-    ub_make_printable(msg); /* the policy wrote it */
+    ub_text_sanitize(msg); /* the policy wrote it */
     fprintf(stderr, "unbreakable eval: %s\n", msg);
     rc = UB_EXIT_ERROR;
   }

@@ -14,6 +14,7 @@
 #include "util/json.h"
 #include "ledger/ledger.h"
 #include "report/report_html.h"
+#include "util/text.h"
 
 #define DEFAULT_HISTORY_LIMIT 20
 
@@ -100,7 +101,7 @@ static const char *dash(const char *s) { return s && *s ? s : "-"; }
 static void make_row_printable(ledger_evaluation *e) {
   char *text[] = {e->service, e->stage, e->kind, e->target, e->verdict, e->status,
                   e->error, e->invalidated_reason};
-  for (size_t k = 0; k < sizeof text / sizeof *text; k++) ub_make_printable(text[k]);
+  for (size_t k = 0; k < sizeof text / sizeof *text; k++) ub_text_sanitize(text[k]);
 }
 
 static void history_text(ledger_evaluation *v, size_t n) {

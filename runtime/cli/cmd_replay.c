@@ -13,6 +13,7 @@
 #include "gate/gate_run.h"
 #include "util/json.h"
 #include "ledger/ledger.h"
+#include "util/text.h"
 
 static const char replay_help[] =
   "usage: unbreakable replay ID [--policy FILE.lua] [--format text|json|junit|dtcli]\n"
@@ -157,6 +158,8 @@ static int replay(const replay_args *a, ledger_evaluation *e) {
     /* a failing policy is replayed too: its error verdict is compared; a
      * new policy that fails is a failed replay, never a success */
     int failed = ub_gate_run(&job) != 0;
+    ub_text_sanitize(job.error); /* the policy wrote it */
+    if (e->verdict) ub_text_sanitize(e->verdict);
     if (failed) fprintf(stderr, "unbreakable replay: %s\n", job.error);
     fwrite(job.rendered.data ? job.rendered.data : "", 1, job.rendered.len, stdout);
     int identical = job.verdict_json.data && strcmp(job.verdict_json.data, e->verdict_json) == 0;

@@ -8,17 +8,18 @@
 
 #include "dynatrace/dynatrace.h"
 #include "util/json.h"
+#include "util/text.h"
 
 typedef struct envelope {
   long code;
   ub_buf text;        /* message and violations, already formatted */
 } envelope;
 
-/* Appends s with control characters turned into blanks (one line). */
+/* Appends at most max bytes of s made safe as one terminal line
+ * (util/text.h), with "..." when it was cut. */
 static void put_clean(ub_buf *b, const char *s, size_t max) {
-  size_t n = 0;
-  for (const unsigned char *p = (const unsigned char *)s; *p && n < max; p++, n++)
-    ub_buf_putc(b, (char)(*p < 0x20 || *p == 0x7f ? ' ' : *p));
+  size_t n = strnlen(s, max);
+  ub_text_line(b, s, n);
   if (s[n]) ub_buf_puts(b, "...");
 }
 
@@ -133,8 +134,9 @@ static void http_error(const ub_exchange *x, char *err, size_t errlen) {
   if (x->body && parse_envelope(x->body, x->body_len, &e) == 0 && e.text.len) {
     ub_buf_printf(&b, "Dynatrace API error (%ld): %s", e.code ? e.code : x->status, e.text.data);
   } else {
-    ub_buf_printf(&b, "Dynatrace API error (%ld): HTTP %ld with a non-JSON body (%s)", x->status,
-                  x->status, x->content_type && x->content_type[0] ? x->content_type : "no content type");
+    ub_buf_printf(&b, "Dynatrace API error (%ld): HTTP %ld with a non-JSON body (", x->status, x->status);
+    put_clean(&b, x->content_type && x->content_type[0] ? x->content_type : "no content type", 200);
+    ub_buf_putc(&b, ')');
   }
   if (x->error) {
     ub_buf_puts(&b, " (");

@@ -9,6 +9,7 @@
 #include "gate/gate_cmd.h"
 #include "gate/gate_run.h"
 #include "util/json.h"
+#include "util/text.h"
 #include "ledger/ledger.h"
 
 /* Top-level "policy" string of a monspec file, or NULL. */
@@ -185,8 +186,8 @@ static int evaluate(gate_args *a, ub_gate_job *job, const char *token) {
   ub_print_policy_log(job->log.data, job->log.len);
   int rc = ub_gate_exit_status(job->verdict, job->error_kind, a->fail_on_warning);
   if (write_report(a, &job->rendered) != 0 && rc == UB_EXIT_OK) rc = UB_EXIT_ERROR;
-  ub_make_printable(job->error); /* the policy wrote it */
-  ub_make_printable(job->summary);
+  ub_text_sanitize(job->error); /* the policy wrote it */
+  ub_text_sanitize(job->summary);
   if (job->error[0]) fprintf(stderr, "unbreakable gate: %s\n", job->error);
   else if (strcmp(job->verdict, "error") == 0 && strcmp(a->format, "dtcli") == 0)
     fprintf(stderr, "unbreakable gate: %s\n", job->summary);

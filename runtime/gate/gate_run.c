@@ -14,6 +14,8 @@
 #include "net/http.h"
 #include "util/json.h"
 #include "lualib/ldynatrace.h"
+#include "report/report_junit.h"
+#include "util/text.h"
 
 static const char *const verdicts[] = {"pass", "warning", "fail", "inconclusive", "error", NULL};
 
@@ -83,10 +85,11 @@ static int check_verdict(lua_State *L, ub_gate_job *job, int v) {
                        "inconclusive or error", verdict ? verdict : "(none)");
 }
 
-/* Renders text or junit through unbreakable.report, inside the sandbox. */
-static void render_with_report(lua_State *L, ub_gate_job *job, int v) {
+/* Calls unbreakable.report's fn(verdict, {color, fail_on_warning}),
+ * inside the sandbox; leaves the module and the result on the stack. */
+static void call_report(lua_State *L, ub_gate_job *job, int v, const char *fn) {
   sb_require_fresh(L, "unbreakable.report");
-  lua_getfield(L, -1, strcmp(job->format, "junit") == 0 ? "junit" : "text");
+  lua_getfield(L, -1, fn);
   lua_pushvalue(L, v);
   lua_createtable(L, 0, 2);
   lua_pushboolean(L, job->color);
@@ -94,11 +97,60 @@ static void render_with_report(lua_State *L, ub_gate_job *job, int v) {
   lua_pushboolean(L, job->fail_on_warning);
   lua_setfield(L, -2, "fail_on_warning");
   lua_call(L, 2, 1);
+}
+
+/* Appends text for a terminal or a CI log: coloured text was cleaned
+ * string by string by the report (unbreakable.text), plain text is
+ * cleaned here line by line (ub_text_lines: no control character, no line
+ * that can start a CI logging command). */
+static void put_terminal_text(ub_gate_job *job, const char *s, size_t len) {
+  if (job->color) ub_buf_append(&job->rendered, s, len);
+  else ub_text_lines(&job->rendered, s, len, NULL);
+}
+
+static void render_text(lua_State *L, ub_gate_job *job, int v) {
+  call_report(L, job, v, "text");
   size_t len;
   const char *s = lua_tolstring(L, -1, &len);
   if (!s) luaL_error(L, "unbreakable.report returned no text");
-  ub_buf_append(&job->rendered, s, len);
+  put_terminal_text(job, s, len);
   lua_pop(L, 2);
+}
+
+/* One case of the table at the top, as the JUnit writer takes it. */
+static report_junit_case junit_case_at(lua_State *L, int idx) {
+  report_junit_case tc = {raw_string(L, idx, "name"), REPORT_JUNIT_ERROR,
+                          raw_string(L, idx, "message"), raw_string(L, idx, "detail")};
+  int outcome = report_junit_outcome_of(raw_string(L, idx, "outcome"));
+  if (outcome < 0) luaL_error(L, "unbreakable.report: a JUnit case has no valid outcome");
+  tc.outcome = (report_junit_outcome)outcome;
+  return tc;
+}
+
+/* JUnit: the report chooses the cases, report_junit.c writes the XML. */
+static void render_junit(lua_State *L, ub_gate_job *job, int v) {
+  call_report(L, job, v, "junit_cases");
+  int r = lua_gettop(L);
+  const char *suite = lua_type(L, r) == LUA_TTABLE ? raw_string(L, r, "suite") : NULL;
+  lua_pushliteral(L, "cases");
+  if (!suite || lua_rawget(L, r) != LUA_TTABLE) luaL_error(L, "unbreakable.report returned no JUnit cases");
+  int cases = lua_gettop(L);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, cases);
+  report_junit_counts counts = {0, 0, 0, 0};
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass == 1) report_junit_begin(&job->rendered, suite, &counts);
+    for (lua_Integer i = 1; i <= n; i++) {
+      if (lua_rawgeti(L, cases, i) != LUA_TTABLE) luaL_error(L, "unbreakable.report: JUnit case %d is not a table", (int)i);
+      report_junit_case tc = junit_case_at(L, lua_gettop(L));
+      if (pass == 0) report_junit_count(&counts, tc.outcome);
+      else report_junit_case_xml(&job->rendered, suite, &tc);
+      lua_pop(L, 1);
+      if (pass == 1 && sb_budget_left(L, job->rendered.len) != 0)
+        luaL_error(L, "the JUnit report does not fit in the memory limit");
+    }
+  }
+  report_junit_end(&job->rendered);
+  lua_pop(L, 3);
 }
 
 /* The original document is printed only for runs that did not end in an
@@ -108,10 +160,7 @@ static void render_dtcli(lua_State *L, ub_gate_job *job, int v) {
   lua_pushliteral(L, "dtcli");
   if (lua_rawget(L, v) == LUA_TTABLE) {
     const char *s = raw_string(L, lua_gettop(L), "json");
-    if (s) {
-      ub_buf_puts(&job->rendered, s);
-      ub_buf_putc(&job->rendered, '\n');
-    }
+    if (s) put_terminal_text(job, s, strlen(s));
   }
   lua_pop(L, 1);
   if (job->rendered.len == 0)
@@ -130,7 +179,9 @@ static void diff_with_recorded(lua_State *L, ub_gate_job *job, int v) {
   lua_Integer n = luaL_len(L, -1);
   for (lua_Integer i = 1; i <= n; i++) {
     if (lua_rawgeti(L, -1, i) == LUA_TSTRING) {
-      ub_buf_puts(&job->diff, lua_tostring(L, -1));
+      size_t len;
+      const char *line = lua_tolstring(L, -1, &len);
+      ub_text_line(&job->diff, line, len); /* it quotes the policy's strings */
       ub_buf_putc(&job->diff, '\n');
     }
     lua_pop(L, 1);
@@ -162,23 +213,13 @@ static int take_verdict(lua_State *L, void *ud) {
       return luaL_error(L, "%s", err);
     lua_pop(L, 1);
     ub_buf_putc(&job->rendered, '\n');
+  } else if (strcmp(job->format, "junit") == 0) {
+    render_junit(L, job, v);
   } else {
-    render_with_report(L, job, v);
+    render_text(L, job, v);
   }
   if (job->compare_json) diff_with_recorded(L, job, v);
   return 0;
-}
-
-static void xml_escape(ub_buf *out, const char *s) {
-  for (; *s; s++) {
-    switch (*s) {
-      case '&': ub_buf_puts(out, "&amp;"); break;
-      case '<': ub_buf_puts(out, "&lt;"); break;
-      case '>': ub_buf_puts(out, "&gt;"); break;
-      case '"': ub_buf_puts(out, "&quot;"); break;
-      default: ub_buf_putc(out, *s);
-    }
-  }
 }
 
 /* The verdict and report of a policy that failed: an error, never a pass. */
@@ -191,14 +232,8 @@ static void describe_failure(ub_gate_job *job) {
   json_append_string(&job->verdict_json, job->error, strlen(job->error));
   ub_buf_puts(&job->verdict_json, "],\"summary\":\"the policy failed\",\"verdict\":\"error\"}");
   if (strcmp(job->format, "junit") == 0) {
-    ub_buf_puts(&job->rendered,
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                "<testsuites name=\"unbreakable\" tests=\"1\" failures=\"0\" errors=\"1\">\n"
-                "  <testsuite name=\"unbreakable.gate\" tests=\"1\" failures=\"0\" errors=\"1\">\n"
-                "    <testcase classname=\"unbreakable.gate\" name=\"policy\" time=\"0\">\n"
-                "      <error message=\"");
-    xml_escape(&job->rendered, job->error);
-    ub_buf_puts(&job->rendered, "\" type=\"error\"/>\n    </testcase>\n  </testsuite>\n</testsuites>\n");
+    report_junit_case failed = {"policy", REPORT_JUNIT_ERROR, job->error, NULL};
+    report_junit_render(&job->rendered, "unbreakable.gate", &failed, 1);
   } else if (strcmp(job->format, "json") == 0) {
     ub_buf_append(&job->rendered, job->verdict_json.data, job->verdict_json.len);
     ub_buf_putc(&job->rendered, '\n');

@@ -3,6 +3,7 @@
 
 #include "lualib/ljson.h"
 #include "lualib/lseries.h"
+#include "lualib/ltext.h"
 #include "lualib/yaml_lua.h"
 
 int ub_grant_defaults(sandbox *sb) {
@@ -10,5 +11,6 @@ int ub_grant_defaults(sandbox *sb) {
   rc |= sb_grant(sb, "unbreakable.json", luaopen_unbreakable_json);
   rc |= sb_grant(sb, "unbreakable.stats", luaopen_unbreakable_stats);
   rc |= sb_grant(sb, "unbreakable.yaml", luaopen_unbreakable_yaml);
+  rc |= sb_grant(sb, "unbreakable.text", luaopen_unbreakable_text);
   return rc ? -1 : 0;
 }

@@ -5,7 +5,7 @@
 #include "sandbox/sandbox.h"
 
 /* Grants the modules every policy may use (unbreakable.json,
- * unbreakable.stats). Data sources (unbreakable.dynatrace) are granted by
+ * unbreakable.stats, unbreakable.yaml, unbreakable.text). Data sources (unbreakable.dynatrace) are granted by
  * the commands that configure them. */
 int ub_grant_defaults(sandbox *sb);
 

@@ -7,6 +7,7 @@
 #include "lualib/ldynatrace.h"
 #include "lualib/ljson.h"
 #include "lualib/lseries.h"
+#include "lualib/ltext.h"
 #include "lualib/yaml_lua.h"
 
 /* The openers are exported by name; referencing them here pulls them (and
@@ -16,6 +17,7 @@ int luaopen_unbreakable(lua_State *L) {
     {"json", luaopen_unbreakable_json},
     {"stats", luaopen_unbreakable_stats},
     {"yaml", luaopen_unbreakable_yaml},
+    {"text", luaopen_unbreakable_text},
     {"dynatrace", luaopen_unbreakable_dynatrace},
   };
   lua_newtable(L);

@@ -12,6 +12,7 @@
 #include "report/report_doc.h"
 #include "report/report_svg.h"
 #include "report/report_units.h"
+#include "util/text.h"
 
 #ifndef UB_VERSION
 #define UB_VERSION "dev"
@@ -66,7 +67,7 @@ typedef struct page {
   char parse_error[200];
 } page;
 
-static void esc(page *p, const char *s) { report_html_escape(p->out, s ? s : ""); }
+static void esc(page *p, const char *s) { ub_xml_puts(p->out, s); }
 
 static const char *known_status(const char *s) {
   static const char *const known[] = {"pass", "warning", "fail", "inconclusive", "error", "info"};

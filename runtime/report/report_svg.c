@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "report/report_units.h"
+#include "util/text.h"
 
 #define W 1000.0
 #define H 260.0
@@ -28,42 +29,6 @@ static double clamp_plot(double v) { return v > PLOT_MAX ? PLOT_MAX : v < -PLOT_
 
 static double project(const scale *s, double v) {
   return s->px_lo + (clamp_plot(v) - s->lo) / (s->hi - s->lo) * (s->px_hi - s->px_lo);
-}
-
-/* Length of the well-formed UTF-8 sequence at s (2 to 4 bytes, no
- * overlong forms, surrogates or code points above U+10FFFF), or 0. */
-static size_t utf8_sequence(const unsigned char *s) {
-  size_t n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
-           : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-  unsigned char lo = s[0] == 0xe0 ? 0xa0 : s[0] == 0xf0 ? 0x90 : 0x80;
-  unsigned char hi = s[0] == 0xed ? 0x9f : s[0] == 0xf4 ? 0x8f : 0xbf;
-  if (n && (s[1] < lo || s[1] > hi)) return 0;
-  for (size_t k = 2; k < n; k++)
-    if ((s[k] & 0xc0) != 0x80) return 0;
-  return n;
-}
-
-/* Bytes that are not UTF-8 (text cut to fit a buffer, or stored that way)
- * become U+FFFD, so the page stays valid UTF-8. */
-void report_html_escape(ub_buf *out, const char *s) {
-  for (; s && *s; s++) {
-    switch (*s) {
-    case '&': ub_buf_puts(out, "&amp;"); break;
-    case '<': ub_buf_puts(out, "&lt;"); break;
-    case '>': ub_buf_puts(out, "&gt;"); break;
-    case '"': ub_buf_puts(out, "&quot;"); break;
-    case '\'': ub_buf_puts(out, "&#39;"); break;
-    default:
-      if ((unsigned char)*s < 0x80) {
-        ub_buf_putc(out, *s);
-      } else {
-        size_t n = utf8_sequence((const unsigned char *)s);
-        if (n) ub_buf_append(out, s, n);
-        else ub_buf_puts(out, "\xef\xbf\xbd");
-        s += n ? n - 1 : 0;
-      }
-    }
-  }
 }
 
 static double nice_step(double range, int target) {
@@ -118,7 +83,7 @@ static void y_axis(ub_buf *out, const scale *y, double step, const char *label) 
   }
   ub_buf_printf(out, "<text class=\"axis\" x=\"14\" y=\"%.1f\" transform=\"rotate(-90 14 %.1f)\" "
                      "text-anchor=\"middle\">", (TOP + H - BOTTOM) / 2, (TOP + H - BOTTOM) / 2);
-  report_html_escape(out, label);
+  ub_xml_puts(out, label);
   ub_buf_puts(out, "</text>");
 }
 
@@ -180,7 +145,7 @@ static void legend_item(ub_buf *out, double *x, double y, const char *cls, const
   ub_buf_printf(out, "<line class=\"%s key\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
                      "<text class=\"legend\" x=\"%.1f\" y=\"%.1f\">", cls, *x, *x + 22, y - 4, y - 4,
                 *x + 27, y);
-  report_html_escape(out, text);
+  ub_xml_puts(out, text);
   ub_buf_puts(out, "</text>");
   *x += 36 + 6.6 * (double)strlen(text);
 }
@@ -238,7 +203,7 @@ static int levels_chart(const ub_chart *c, ub_buf *out) {
   s.px_hi = W - RIGHT;
   ub_buf_printf(out, "<svg class=\"chart\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" "
                      "xmlns=\"http://www.w3.org/2000/svg\"><title>", W, LEVELS_H);
-  report_html_escape(out, c->title);
+  ub_xml_puts(out, c->title);
   ub_buf_puts(out, ": value against threshold and baseline (no series recorded)</title>");
   ub_buf_printf(out, "<line class=\"frame\" x1=\"%.1f\" x2=\"%.1f\" y1=\"50\" y2=\"50\"/>",
                 LEFT, W - RIGHT);
@@ -251,7 +216,7 @@ static int levels_chart(const ub_chart *c, ub_buf *out) {
                   px, num);
   }
   ub_buf_printf(out, "<text class=\"axis\" x=\"%.1f\" y=\"54\" text-anchor=\"end\">", LEFT - 8);
-  report_html_escape(out, *d.label ? d.label : c->unit ? c->unit : "value");
+  ub_xml_puts(out, *d.label ? d.label : c->unit ? c->unit : "value");
   ub_buf_puts(out, "</text>");
   if (c->has_baseline) vline(out, project(&s, c->baseline * d.factor), 22, 58, "baseline");
   if (c->has_threshold) vline(out, project(&s, c->threshold * d.factor), 22, 58, "threshold");
@@ -271,7 +236,7 @@ int report_svg_chart(const ub_chart *c, ub_buf *out) {
   scale x = x_scale(c);
   ub_buf_printf(out, "<svg class=\"chart\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" "
                      "xmlns=\"http://www.w3.org/2000/svg\"><title>", W, H);
-  report_html_escape(out, c->title);
+  ub_xml_puts(out, c->title);
   ub_buf_puts(out, ": series against threshold and baseline</title>");
   y_axis(out, &y, step, *d.label ? d.label : c->unit ? c->unit : "value");
   x_axis(out, c->series.n ? &c->series : &c->baseline_series, &x);

@@ -28,8 +28,4 @@ typedef struct ub_chart {
  * out ran out of memory. */
 int report_svg_chart(const ub_chart *c, ub_buf *out);
 
-/* Appends s with &, <, >, " and ' escaped; bytes that are not valid UTF-8
- * become U+FFFD, so the page stays well-formed whatever the ledger held. */
-void report_html_escape(ub_buf *out, const char *s);
-
 #endif

@@ -29,6 +29,7 @@ int ub_buf_reserve(ub_buf *b, size_t extra) {
   while (cap < need) cap *= 2;
   char *d = realloc(b->data, cap);
   if (!d) { b->failed = 1; return -1; }
+  d[b->len] = '\0'; /* a fresh buffer is the empty string at once */
   b->data = d;
   b->cap = cap;
   return 0;

@@ -6,6 +6,9 @@ local M = {}
 
 local json_ok, json = pcall(require, "unbreakable.json")
 local NULL = json_ok and json.null or nil
+-- every string of the policy's shown on a terminal goes through the
+-- host's one sanitiser: no control character, no line break, no CI command
+local line = require("unbreakable.text").line
 
 local function present(v)
   return v ~= nil and v ~= NULL
@@ -77,8 +80,8 @@ local function objective_rows(v)
   for _, o in ipairs(v.objectives or {}) do
     local status = o.status or "error"
     if capped(v, o) and status ~= "pass" then status = status .. "*" end
-    rows[#rows + 1] = { status, tostring(o.name or "?"), M.human(o.value, o.unit),
-                        M.human(o.baseline, o.unit), threshold_text(o) }
+    rows[#rows + 1] = { line(status), line(o.name or "?"), line(M.human(o.value, o.unit)),
+                        line(M.human(o.baseline, o.unit)), line(threshold_text(o)) }
   end
   return rows
 end
@@ -97,18 +100,18 @@ end
 local function add_list(out, title, list)
   if type(list) ~= "table" or #list == 0 then return end
   out[#out + 1] = title .. ":"
-  for _, item in ipairs(list) do out[#out + 1] = "  - " .. tostring(item) end
+  for _, item in ipairs(list) do out[#out + 1] = "  - " .. line(item) end
 end
 
 -- text(verdict, {color = bool}) -> string
 function M.text(v, opts)
   local color = opts and opts.color
   local out = {}
-  local verdict = tostring(v.verdict or "error")
+  local verdict = line(v.verdict or "error")
   out[#out + 1] = paint(string.upper(verdict), verdict, color) .. "  " ..
-                  tostring(present(v.target) and v.target or "") ..
-                  (present(v.compat) and ("  (compat " .. tostring(v.compat) .. ")") or "")
-  if present(v.summary) then out[#out + 1] = tostring(v.summary) end
+                  line(present(v.target) and v.target or "") ..
+                  (present(v.compat) and ("  (compat " .. line(v.compat) .. ")") or "")
+  if present(v.summary) then out[#out + 1] = line(v.summary) end
   out[#out + 1] = ""
   local rows = objective_rows(v)
   local w = widths(rows)
@@ -124,7 +127,7 @@ function M.text(v, opts)
   local notes = {}
   for _, o in ipairs(v.objectives or {}) do
     if present(o.message) and o.message ~= "" and o.status ~= "pass" then
-      notes[#notes + 1] = tostring(o.name) .. ": " .. tostring(o.message)
+      notes[#notes + 1] = line(o.name) .. ": " .. line(o.message)
     end
   end
   out[#out + 1] = ""
@@ -132,7 +135,7 @@ function M.text(v, opts)
   add_list(out, "errors", v.errors)
   add_list(out, "warnings", v.warnings)
   if present(v.totalViolations) then
-    out[#out + 1] = "violations: " .. tostring(v.totalViolations)
+    out[#out + 1] = "violations: " .. line(v.totalViolations)
   end
   for _, o in ipairs(v.objectives or {}) do
     if capped(v, o) then
@@ -143,66 +146,58 @@ function M.text(v, opts)
   return table.concat(out, "\n") .. "\n"
 end
 
--- XML escaping for attribute and text content.
-local function xml(s)
-  s = tostring(s)
-  s = s:gsub("[%z\1-\8\11\12\14-\31]", "")
-  return (s:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
-                                ['"'] = "&quot;", ["'"] = "&apos;" }))
-end
-
-local function junit_case(o, suite)
+-- JUnit: the cases and their outcomes; the host writes the XML (one
+-- writer, runtime/report/report_junit.c, with its one escaper). A warning
+-- or an inconclusive objective is a skipped case with the reason, so that
+-- CI test tabs do not show it green.
+local function junit_case(o)
   local status = o.status or "error"
   local detail = string.format("value %s, baseline %s, threshold %s; query: %s; %s",
     M.human(o.value, o.unit), M.human(o.baseline, o.unit), threshold_text(o),
     present(o.query) and tostring(o.query) or "-", present(o.message) and tostring(o.message) or "")
-  local head = string.format('    <testcase classname="%s" name="%s" time="0">', xml(suite), xml(o.name or "?"))
-  local body
+  local name = tostring(present(o.name) and o.name or "?")
+  local message = present(o.message) and tostring(o.message) or nil
   if status == "fail" then
-    body = string.format('      <failure message="%s" type="fail">%s</failure>', xml(o.message or "failed"), xml(detail))
+    return { name = name, outcome = "failed", message = message or "failed", detail = detail }
   elseif status == "error" then
-    body = string.format('      <error message="%s" type="error">%s</error>', xml(o.message or "error"), xml(detail))
+    return { name = name, outcome = "error", message = message or "error", detail = detail }
   elseif status == "no_data" or status == "inconclusive" then
-    body = string.format('      <skipped message="%s"/>', xml("inconclusive: " .. tostring(o.message or "no data")))
-  else
-    body = string.format("      <system-out>%s</system-out>", xml(status .. ": " .. detail))
+    return { name = name, outcome = "skipped", message = "inconclusive: " .. (message or "no data"), detail = detail }
+  elseif status == "warning" then
+    return { name = name, outcome = "skipped", message = "warning: " .. (message or "warning"), detail = detail }
   end
-  return head .. "\n" .. body .. "\n    </testcase>"
+  return { name = name, outcome = "passed", detail = tostring(status) .. ": " .. detail }
 end
 
--- junit(verdict [, {fail_on_warning = bool}]) -> JUnit XML: one test case
--- per objective, plus one for the verdict itself so an error with no
--- objectives still fails the build (and a warning with fail_on_warning).
-function M.junit(v, opts)
-  local suite = "unbreakable." .. tostring(present(v.target) and v.target or "gate")
-  local cases, failures, errors, skipped = {}, 0, 0, 0
-  for _, o in ipairs(v.objectives or {}) do
-    cases[#cases + 1] = junit_case(o, suite)
-    if o.status == "fail" then failures = failures + 1
-    elseif o.status == "error" then errors = errors + 1
-    elseif o.status == "no_data" or o.status == "inconclusive" then skipped = skipped + 1 end
-  end
+-- The case of the verdict itself, so that an error with no objectives
+-- still fails the build (and a warning with fail_on_warning).
+local function verdict_case(v, opts)
   local verdict = tostring(v.verdict or "error")
-  local warning_fails = opts and opts.fail_on_warning
-  local overall = { name = "verdict", status = verdict == "warning" and (warning_fails and "fail" or "pass") or verdict,
-                    message = present(v.summary) and v.summary or verdict, value = NULL }
-  if verdict == "inconclusive" then overall.status = "error" end
+  local message = present(v.summary) and tostring(v.summary) or verdict
   local extra = {}
   add_list(extra, "errors", v.errors)
-  if #extra > 0 then overall.message = tostring(overall.message) .. "; " .. table.concat(extra, " ") end
-  cases[#cases + 1] = junit_case(overall, suite)
-  if overall.status == "fail" then failures = failures + 1
-  elseif overall.status == "error" then errors = errors + 1 end
-  return table.concat({
-    '<?xml version="1.0" encoding="UTF-8"?>',
-    string.format('<testsuites name="unbreakable" tests="%d" failures="%d" errors="%d" skipped="%d">',
-                  #cases, failures, errors, skipped),
-    string.format('  <testsuite name="%s" tests="%d" failures="%d" errors="%d" skipped="%d">',
-                  xml(suite), #cases, failures, errors, skipped),
-    table.concat(cases, "\n"),
-    "  </testsuite>",
-    "</testsuites>",
-  }, "\n") .. "\n"
+  add_list(extra, "warnings", v.warnings)
+  if #extra > 0 then message = message .. "; " .. table.concat(extra, " ") end
+  local outcome = "error"
+  if verdict == "pass" then outcome = "passed"
+  elseif verdict == "fail" then outcome = "failed"
+  elseif verdict == "warning" then
+    if opts and opts.fail_on_warning then outcome = "failed"
+    else outcome, message = "skipped", "warning: " .. message end
+  end
+  return { name = "verdict", outcome = outcome, message = message,
+           detail = outcome == "passed" and (verdict .. ": " .. message) or nil }
+end
+
+-- junit_cases(verdict [, {fail_on_warning = bool}]) -> {suite = name,
+-- cases = {{name, outcome = "passed"|"failed"|"error"|"skipped", message,
+-- detail}, ...}}: one case per objective, then the verdict's.
+function M.junit_cases(v, opts)
+  local suite = "unbreakable." .. tostring(present(v.target) and v.target or "gate")
+  local cases = {}
+  for _, o in ipairs(v.objectives or {}) do cases[#cases + 1] = junit_case(o) end
+  cases[#cases + 1] = verdict_case(v, opts)
+  return { suite = suite, cases = cases }
 end
 
 return M

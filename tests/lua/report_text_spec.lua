@@ -31,18 +31,55 @@ describe("report.text threshold of an SLO objective", function()
   end)
 end)
 
-describe("report.junit", function()
+describe("report.junit_cases", function()
   local v = { verdict = "warning", target = "S/C", summary = "one warning",
-              objectives = { { name = "calls", status = "warning", critical = false, value = 3 } } }
+              objectives = { { name = "calls", status = "warning", critical = false, value = 3,
+                               message = "3 calls, expected at most 2" },
+                             { name = "rt", status = "pass", value = 1 } } }
 
-  it("passes the verdict case of a warning by default", function()
-    local xml = report.junit(v)
-    assert.truthy(xml:find('failures="0"', 1, true), xml)
+  local function outcomes(r)
+    local out = {}
+    for _, c in ipairs(r.cases) do out[#out + 1] = c.name .. "=" .. c.outcome end
+    return table.concat(out, " ")
+  end
+
+  it("skips a warning objective and a warning verdict by default, with the reason (a CI test tab is not all green)", function()
+    local r = report.junit_cases(v)
+    assert.equal("unbreakable.S/C", r.suite)
+    assert.equal("calls=skipped rt=passed verdict=skipped", outcomes(r))
+    assert.equal("warning: 3 calls, expected at most 2", r.cases[1].message)
+    assert.equal("warning: one warning", r.cases[3].message)
   end)
 
-  it("fails it with fail_on_warning, as the exit status does", function()
-    local xml = report.junit(v, { fail_on_warning = true })
-    assert.truthy(xml:find('failures="1"', 1, true), xml)
-    assert.truthy(xml:find('<failure message="one warning"', 1, true), xml)
+  it("fails the verdict case with fail_on_warning, as the exit status does", function()
+    local r = report.junit_cases(v, { fail_on_warning = true })
+    assert.equal("calls=skipped rt=passed verdict=failed", outcomes(r))
+    assert.equal("one warning", r.cases[3].message)
   end)
+
+  it("names the verdict's warnings and errors in the verdict case", function()
+    local r = report.junit_cases({ verdict = "error", summary = "broken", errors = { "e1" }, warnings = { "w1" } })
+    assert.equal("verdict=error", outcomes(r))
+    assert.truthy(r.cases[1].message:find("e1", 1, true))
+    assert.truthy(r.cases[1].message:find("w1", 1, true))
+  end)
+end)
+
+describe("report.text of hostile strings", function()
+  local hostile = "ok\r::warning::forged\27]0;t\7\n##vso[task.complete result=Succeeded]\194\155x\155"
+  local v = { verdict = "fail", target = hostile, summary = hostile, warnings = { hostile }, errors = { hostile },
+              objectives = { { name = hostile, status = hostile, message = hostile, value = hostile, unit = hostile } } }
+
+  for _, color in ipairs({ false, true }) do
+    it("keeps every policy string on its line, without controls or CI commands (color " .. tostring(color) .. ")", function()
+      local text = report.text(v, { color = color })
+      local plain = text:gsub("\27%[[%d;]*m", "")  -- the report's own colours
+      assert.is_nil(plain:find("[%z\1-\8\11-\31\127]"), plain)
+      assert.is_nil(plain:find("\194[\128-\159]"), plain)
+      assert.is_nil(plain:find("##vso[", 1, true), plain)
+      for l in plain:gmatch("[^\n]*") do
+        assert.is_nil(l:find("^%s*::"), l)
+      end
+    end)
+  end
 end)
