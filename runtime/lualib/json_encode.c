@@ -8,6 +8,7 @@
  * A Lua error (memory) may unwind through it: its own scratch memory is a
  * Lua userdata or lives in the encoder, never a malloc that would leak. */
 #include "util/json.h"
+#include "util/text.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -123,23 +124,6 @@ static int put_number(encoder *e, int idx) {
 
 /* ---- strings ---- */
 
-static size_t utf8_decode(const unsigned char *s, size_t len, unsigned *cp) {
-  unsigned c = s[0];
-  size_t n = c < 0x80 ? 1 : c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
-  if (n == 0 || n > len) return 0;
-  if (n == 1) { *cp = c; return 1; }
-  unsigned v = c & (0x3F >> (n - 1));
-  for (size_t i = 1; i < n; i++) {
-    if ((s[i] & 0xC0) != 0x80) return 0;
-    v = (v << 6) | (s[i] & 0x3F);
-  }
-  if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) || v > 0x10FFFF ||
-      (v >= 0xD800 && v <= 0xDFFF))
-    return 0;
-  *cp = v;
-  return n;
-}
-
 static void put_escaped(ub_buf *out, unsigned cp, int ascii_only) {
   switch (cp) {
     case '"': ub_buf_puts(out, "\\\""); return;
@@ -150,7 +134,7 @@ static void put_escaped(ub_buf *out, unsigned cp, int ascii_only) {
     case '\b': ub_buf_puts(out, "\\b"); return;
     case '\f': ub_buf_puts(out, "\\f"); return;
   }
-  if (cp < 0x20 || (ascii_only && cp >= 0x7F && cp < 0x10000)) {
+  if (ub_text_is_control(cp) || cp == '#' || (ascii_only && cp >= 0x7F && cp < 0x10000)) {
     ub_buf_printf(out, "\\u%04x", cp);
   } else if (ascii_only && cp >= 0x10000) {
     cp -= 0x10000;
@@ -158,21 +142,24 @@ static void put_escaped(ub_buf *out, unsigned cp, int ascii_only) {
   }
 }
 
-/* Appends a string literal; returns -1 on invalid UTF-8. */
+/* Appends a string literal; returns -1 on invalid UTF-8. Controls
+ * (ub_text_is_control: DEL, C1, bidi overrides...) are always escaped, and so is the second '#' of "##": JSON
+ * printed to a terminal or a CI log cannot drive it or start an Azure
+ * Pipelines command ("##vso[" counts wherever it stands in a line). */
 static int put_string(ub_buf *out, const char *s, size_t len, int ascii_only) {
   const unsigned char *p = (const unsigned char *)s;
   ub_buf_putc(out, '"');
   size_t i = 0;
   while (i < len) {
     size_t run = i;
-    while (i < len && p[i] >= 0x20 && p[i] < 0x7F && p[i] != '"' && p[i] != '\\') i++;
+    while (i < len && p[i] >= 0x20 && p[i] < 0x7F && p[i] != '"' && p[i] != '\\' &&
+           !(p[i] == '#' && i > 0 && p[i - 1] == '#')) i++;
     ub_buf_append(out, s + run, i - run);
     if (i >= len) break;
     unsigned cp;
-    size_t n = utf8_decode(p + i, len - i, &cp);
+    size_t n = ub_utf8_decode(p + i, len - i, &cp);
     if (n == 0) return -1;
-    if (cp >= 0x80 && !ascii_only) ub_buf_append(out, s + i, n);
-    else if (cp == 0x7F && !ascii_only) ub_buf_putc(out, 0x7F);
+    if (cp >= 0xA0 && !ascii_only && !ub_text_is_control(cp)) ub_buf_append(out, s + i, n);
     else put_escaped(out, cp, ascii_only);
     i += n;
   }
@@ -186,7 +173,8 @@ void json_append_string(ub_buf *out, const char *s, size_t len) {
     ub_buf_putc(out, '"');
     for (size_t i = 0; i < len; i++) {
       unsigned char c = (unsigned char)s[i];
-      if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\') ub_buf_putc(out, (char)c);
+      if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\' && !(c == '#' && i > 0 && s[i - 1] == '#'))
+        ub_buf_putc(out, (char)c);
       else put_escaped(out, c, 1);
     }
     ub_buf_putc(out, '"');

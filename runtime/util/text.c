@@ -23,8 +23,7 @@ size_t ub_utf8_decode(const unsigned char *s, size_t len, unsigned *cp) {
 
 /* ---- terminals and CI logs ---- */
 
-/* Code points a terminal or a log viewer treats as controls. */
-static int is_control(unsigned cp) {
+int ub_text_is_control(unsigned cp) {
   return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) ||
          cp == 0x2028 || cp == 0x2029 ||               /* line and paragraph separators */
          (cp >= 0x202A && cp <= 0x202E) ||             /* bidi embeddings and overrides */
@@ -59,7 +58,7 @@ size_t ub_text_clean(char *dst, const char *text, size_t len) {
     }
     unsigned cp;
     size_t n = ub_utf8_decode(s + i, len - i, &cp);
-    if (n == 0 || is_control(cp)) dst[o++] = '?';
+    if (n == 0 || ub_text_is_control(cp)) dst[o++] = '?';
     else memmove(dst + o, s + i, n), o += n;
     i += n ? n : 1;
   }
@@ -123,7 +122,7 @@ void ub_xml_escape(ub_buf *out, const char *text, size_t len) {
     unsigned cp;
     size_t n = ub_utf8_decode(s + i, len - i, &cp);
     if (n == 0) { ub_buf_puts(out, REPLACEMENT); i++; continue; }
-    if (is_control(cp) || cp == 0xFFFE || cp == 0xFFFF) ub_buf_puts(out, REPLACEMENT);
+    if (ub_text_is_control(cp) || cp == 0xFFFE || cp == 0xFFFF) ub_buf_puts(out, REPLACEMENT);
     else ub_buf_append(out, s + i, n);
     i += n;
   }

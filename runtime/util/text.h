@@ -20,6 +20,11 @@
  * surrogate, above U+10FFFF). */
 size_t ub_utf8_decode(const unsigned char *s, size_t len, unsigned *cp);
 
+/* True for the code points a terminal or a log viewer treats as controls:
+ * C0, DEL, C1, line and paragraph separators, bidirectional embeddings,
+ * overrides and isolates. */
+int ub_text_is_control(unsigned cp);
+
 /* Writes s[0..len) made safe as part of one terminal line to dst (room
  * for len bytes; dst may be s: the text never grows) and returns its
  * length. Tab and printable characters stay: tab and printable
