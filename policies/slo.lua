@@ -7,9 +7,9 @@
 -- data.
 local json = require "unbreakable.json"
 local slo = require "unbreakable.slo"
-local slo_load = require "unbreakable.slo_load"
-local criteria = require "unbreakable.slo_criteria"
-local sli = require "unbreakable.sli"
+local slo_load = require "unbreakable.slo.load"
+local criteria = require "unbreakable.slo.criteria"
+local sli = require "unbreakable.slo.sli"
 
 local function input_error(v, messages)
   v.verdict, v.error_kind = "error", "input"

@@ -9,9 +9,9 @@
 -- options.compat = "keptn" reproduces lighthouse's quirks; the default is
 -- the safe behaviour (fails closed, says what it could not judge).
 
-local criteria = require("unbreakable.slo_criteria")
-local loader = require("unbreakable.slo_load")
-local event = require("unbreakable.slo_event")
+local criteria = require("unbreakable.slo.criteria")
+local loader = require("unbreakable.slo.load")
+local event = require("unbreakable.slo.event")
 
 local M = {}
 
@@ -27,7 +27,7 @@ local function early(result, status, message, extra)
   return r
 end
 
--- The slo_load model of slo (raw decoded table or a model already).
+-- The unbreakable.slo.load model of slo (raw decoded table or a model already).
 local function model_of(slo, options)
   local compat = options.compat == "keptn"
   if type(slo) == "table" and slo.normalized then
@@ -230,7 +230,7 @@ local function verdict(score, targets, key_failure)
 end
 
 -- Indicators whose query FAILED (an error, not just "no data"): records
--- marked failed = true by unbreakable.sli.
+-- marked failed = true by unbreakable.slo.sli.
 local function failed_indicators(values)
   local names, messages = {}, {}
   for _, record in ipairs(values or {}) do
@@ -305,7 +305,7 @@ local function check_arguments(values, previous, options)
 end
 
 -- Scores the objectives of slo (parsed slo.yaml, or a model of
--- slo_load) with the SLI records values ({metric, value, success,
+-- unbreakable.slo.load) with the SLI records values ({metric, value, success,
 -- message[, failed]}) against previous (list of earlier evaluations, each a
 -- list of indicatorResults entries). options: { compat = "keptn",
 -- sli_error = "<message>" when the provider itself errored, sli_aborted =

@@ -4,8 +4,8 @@
 -- enough keys that following the hash order fails in practice.
 
 local monspec = require "unbreakable.monspec"
-local slo_load = require "unbreakable.slo_load"
-local sli_query = require "unbreakable.sli_query"
+local slo_load = require "unbreakable.slo.load"
+local sli_query = require "unbreakable.slo.sli_query"
 
 local LETTERS = { "q", "w", "e", "r", "t", "y", "u", "i", "o", "p", "a", "s", "d", "f", "g", "h" }
 

@@ -2,7 +2,7 @@
 -- reducing each Metrics v2 fixture to one value exactly as keptn-slo.md
 -- 3.4 says: every warning/failure message, the descriptor retry with
 -- resolution=Inf or :fold, MV2 units, SLO; and PV2;, readiness (Q28).
-local sli = require("unbreakable.sli")
+local sli = require("unbreakable.slo.sli")
 local cjson = require("cjson")
 local stats = require("fake_stats")
 

@@ -1,6 +1,6 @@
 -- sli.yaml: query forms, merge of project < stage < service, the built-in
 -- indicators (Q3) and placeholder replacement (Q27), on the Keptn fixtures.
-local q = require("unbreakable.sli_query")
+local q = require("unbreakable.slo.sli_query")
 
 local SHARED = os.getenv("UB_SHARED") or "/work/shared"
 

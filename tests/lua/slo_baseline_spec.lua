@@ -106,7 +106,7 @@ describe("evaluation.finished data", function()
   end)
 
   it("formats Unix ms as the Keptn timestamp", function()
-    local event = require("unbreakable.slo_event")
+    local event = require("unbreakable.slo.event")
     assert.are.equal("2019-11-18T11:21:06.000Z", event.iso_time(1574076066000))
     assert.are.equal("1970-01-01T00:00:00.000Z", event.iso_time(0))
     assert.are.equal("2000-02-29T23:59:59.999Z", event.iso_time(951868799999))

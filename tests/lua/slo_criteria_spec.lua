@@ -1,6 +1,6 @@
 -- Criteria grammar, criterion evaluation and baseline aggregation of
 -- lighthouse (keptn-slo.md sections 4, 5, 6.3), with hand-worked numbers.
-local criteria = require("unbreakable.slo_criteria")
+local criteria = require("unbreakable.slo.criteria")
 
 describe("criteria grammar", function()
   it("removes spaces anywhere: '  <=+10   %' is a relative percent increase", function()

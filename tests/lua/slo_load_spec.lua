@@ -1,7 +1,7 @@
 -- Loading slo.yaml through the YAML loader (unbreakable.yaml): every Keptn
 -- fixture, type errors with file and path, defaults of 2.2 and the lint
 -- warnings of Q8, Q13, Q15, Q18.
-local loader = require("unbreakable.slo_load")
+local loader = require("unbreakable.slo.load")
 local yaml = require("unbreakable.yaml")
 
 local SHARED = os.getenv("UB_SHARED") or "/work/shared"

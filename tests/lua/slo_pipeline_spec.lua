@@ -3,8 +3,8 @@
 -- from earlier stored evaluations, score, build evaluation.finished, store
 -- it, and run again, so later runs compare against earlier ones.
 local slo = require("unbreakable.slo")
-local slo_load = require("unbreakable.slo_load")
-local sli = require("unbreakable.sli")
+local slo_load = require("unbreakable.slo.load")
+local sli = require("unbreakable.slo.sli")
 local stats = require("fake_stats")
 
 local SHARED = os.getenv("UB_SHARED") or "/work/shared"

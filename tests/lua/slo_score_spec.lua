@@ -415,7 +415,7 @@ describe("quirks: default against compat = keptn", function()
   end)
 
   it("accepts a model from slo_load as well as the raw table, loaded with the same mode", function()
-    local model = assert(require("unbreakable.slo_load").normalize(simple({ { sli = "a", pass = { crit("<1") } } })))
+    local model = assert(require("unbreakable.slo.load").normalize(simple({ { sli = "a", pass = { crit("<1") } } })))
     assert.are.equal("pass", slo.score(model, { rec("a", 0) }, {}).result)
     local r = slo.score(model, { rec("a", 0) }, {}, KEPTN)
     assert.are.equal("errored", r.status)

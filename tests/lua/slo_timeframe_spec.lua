@@ -1,5 +1,5 @@
 -- Timeframe rules of Keptn's evaluation.triggered (keptn-slo.md section 1).
-local tf = require("unbreakable.slo_timeframe")
+local tf = require("unbreakable.slo.timeframe")
 
 local NOW = 1574076576000          -- 2019-11-18T11:29:36.000Z
 

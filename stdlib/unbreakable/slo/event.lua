@@ -1,4 +1,4 @@
--- unbreakable.slo_event: builds Keptn's evaluation.finished data (reference
+-- unbreakable.slo.event: builds Keptn's evaluation.finished data (reference
 -- keptn-slo.md section 8) from a result of unbreakable.slo.score, with
 -- ISO 8601 times and the slo.yaml text in base64 (RFC 4648, padded).
 

@@ -1,4 +1,4 @@
--- unbreakable.sli_query: the Dynatrace sli.yaml of dynatrace-service
+-- unbreakable.slo.sli_query: the Dynatrace sli.yaml of dynatrace-service
 -- (reference keptn-slo.md 3.1-3.3): indicator files and their merge,
 -- the five built-in indicators, query forms (metricSelector=..., MV2;,
 -- SLO;, PV2; supported; SECPV2;, USQL; and legacy ?scope= rejected) and

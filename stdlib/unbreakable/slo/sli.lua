@@ -1,4 +1,4 @@
--- unbreakable.sli: fetches the indicators an slo.yaml names through the
+-- unbreakable.slo.sli: fetches the indicators an slo.yaml names through the
 -- unbreakable.dynatrace binding, in one dt.batch, and reduces each answer
 -- to the single value lighthouse scores (reference keptn-slo.md 3.4, 3.5:
 -- every warning and failure message, the one retry with the metric
@@ -9,7 +9,7 @@
 -- Records: { metric, value, success, message, query, failed }; failed is
 -- true for FAILED (a query error), false for WARNING (no usable value).
 
-local query = require("unbreakable.sli_query")
+local query = require("unbreakable.slo.sli_query")
 
 local M = {}
 
@@ -240,7 +240,7 @@ function M.fetch(dt, names, indicators, ctx, options)
   return records, { result = M.summary(records, options.info) }
 end
 
--- Indicator names of a slo_load model, one per objective in objective
+-- Indicator names of an unbreakable.slo.load model, one per objective in objective
 -- order (a name twice when two objectives judge it: lighthouse asks for it
 -- twice and the provider answers each request, so both get a value, Q18),
 -- and the set of informational ones.

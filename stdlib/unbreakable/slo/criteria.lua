@@ -1,4 +1,4 @@
--- unbreakable.slo_criteria: the Keptn criteria grammar ("<=+10%", "<600"),
+-- unbreakable.slo.criteria: the Keptn criteria grammar ("<=+10%", "<600"),
 -- the evaluation of one criterion against a baseline, and the baseline
 -- aggregation (avg, p50, p90, p95) of lighthouse (reference keptn-slo.md
 -- sections 4, 5 and 6.3). Pure functions, no I/O.

@@ -1,4 +1,4 @@
--- unbreakable.slo_load: validates a parsed slo.yaml and turns it into the
+-- unbreakable.slo.load: validates a parsed slo.yaml and turns it into the
 -- model that unbreakable.slo scores: types checked, defaults of section 2.2
 -- applied, criteria parsed at load (Q20), weights (Q15), aggregate function
 -- (Q14), and lint warnings (Q8, Q13, Q15, Q18). Errors name the file, the
@@ -6,7 +6,7 @@
 -- lighthouse only notices there (criteria, total_score) and keeps its
 -- silent rewrites (weight 0 -> 1, unknown aggregate function -> baseline 0).
 
-local criteria = require("unbreakable.slo_criteria")
+local criteria = require("unbreakable.slo.criteria")
 
 local M = {}
 
