@@ -1,3 +1,10 @@
+/* Folder cli/: the command line. main() dispatches to the `cmd_*`
+ * commands; each parses its options, reads its input files, runs its work
+ * behind the process backstop (isolate.c: a forked child with a hard
+ * deadline) and maps the outcome to the exit codes below. It owns what the
+ * user sees on stdout and stderr. May call every other folder; no folder
+ * calls cli/ (gate/ still does, for the exit codes, the usage error and
+ * the stdlib and policies folders: see docs/architecture.md). */
 /* cli.h: shared pieces of the command-line interface: the command table,
  * exit codes and small parsing helpers. */
 #ifndef UB_CLI_H

@@ -1,3 +1,9 @@
+/* Folder dynatrace/: the Dynatrace API client: configuration, request
+ * targets, the calls and their batching, checking and decoding each
+ * answer against its documented shape, the error envelope, and recording
+ * every exchange for the ledger and replaying it. May call net/ and
+ * util/ (dt_decode.c still builds Lua values for lualib/ and asks
+ * sandbox/ for budget: see docs/architecture.md). */
 /* dynatrace.h: the Dynatrace API client: configuration (tenant URL and
  * token from flags, environment or a token file), request targets with
  * correct percent-encoding, fetching many targets in parallel through the

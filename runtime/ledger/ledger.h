@@ -1,3 +1,8 @@
+/* Folder ledger/: the decision ledger: every gate evaluation with its
+ * inputs, responses and verdict, deployment events, invalidations; the
+ * schema and its migrations, redaction of secrets before anything is
+ * stored. Today one SQLite file; a PostgreSQL store will come in behind
+ * the same ledger.h interface. May call util/ only. */
 /* ledger.h: the decision ledger, one SQLite file (WAL) that records every
  * gate evaluation with its inputs and every binding response, deployment
  * events, and problems/healing actions. Tables: docs/ledger.md.

@@ -1,3 +1,8 @@
+/* Folder lualib/: the `unbreakable.*` native Lua modules a policy may
+ * require (json, stats and series, yaml, text, dynatrace) and the plain
+ * Lua C module build/lua/unbreakable.so that exposes them to lua5.4 and
+ * busted (luamodule.c). May call sandbox/ (budget checks), dynatrace/
+ * (the client the binding wraps) and util/. */
 /* bindings.h: which native modules a policy may require, in one place. */
 #ifndef UB_BINDINGS_H
 #define UB_BINDINGS_H

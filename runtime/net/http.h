@@ -1,3 +1,7 @@
+/* Folder net/: HTTP. The libcurl engine (http.c) that every outgoing
+ * request goes through; the HTTP server of the service mode will live
+ * beside it (net/server.c, routes in service/). May call util/ only;
+ * knows nothing about Dynatrace. */
 /* http.h: parallel HTTP requests over the libcurl multi interface with
  * bounded concurrency, connection reuse, per-attempt and overall
  * deadlines, retries with exponential backoff and jitter on 429/502/503/

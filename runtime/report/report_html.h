@@ -1,3 +1,8 @@
+/* Folder report/: rendering decisions for people and CI: the HTML page
+ * of a recorded evaluation (report_html.c, report_svg.c, report_doc.c,
+ * report_units.c) and the one JUnit XML writer (report_junit.c). Text goes
+ * through util/text.h's escapers. May call ledger/ (the records it
+ * renders) and util/. */
 /* report_html.h: the HTML report of one recorded evaluation: a single
  * self-contained page (inline CSS and SVG, no script, no external asset,
  * a Content-Security-Policy that forbids both) with the verdict, a table

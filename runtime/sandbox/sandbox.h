@@ -1,3 +1,9 @@
+/* Folder sandbox/: untrusted Lua under limits: the lua_State per
+ * sandbox, the fresh environment of each evaluation, require confined to
+ * the stdlib and the policy's folder, the memory cap, instruction budget
+ * and deadline, and the budgeted replacements of the string, table and
+ * pattern functions. May call util/ only; what runs inside it (lualib/)
+ * asks it for budget through sandbox.h. */
 /* sandbox.h: run untrusted Lua policies in a fresh environment with a
  * memory cap, an instruction budget and a wall-clock deadline that policy
  * code cannot catch (see docs/policies.md for what a policy may use). */

@@ -1,3 +1,8 @@
+/* Folder util/: leaf code every other folder may use and that calls no
+ * other folder: byte buffers (buf), the clocks (clock), digests (digest),
+ * the JSON reader and Lua value builder (json), terminal-safe text and
+ * XML escaping (text), Lua table helpers (lua_table), the series and
+ * statistics kernels (series, stats). */
 /* buf.h: growable byte buffer used by the encoders and the HTTP client. */
 #ifndef UB_BUF_H
 #define UB_BUF_H
