@@ -36,6 +36,20 @@ static char *xml_of(const char *s, size_t len) {
   return ub_buf_steal(&b, NULL);
 }
 
+typedef struct text_case { const char *in, *want; } text_case;
+
+/* Renders each case's input with render and compares. */
+static void expect_cases(char *(*render)(const char *), const text_case *cases, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    char *got = render(cases[i].in);
+    if (strcmp(got, cases[i].want) != 0) fail_msg("case %zu: got '%s', want '%s'", i, got, cases[i].want);
+    free(got);
+  }
+}
+
+static char *plain_lines(const char *s) { return lines_of(s, NULL); }
+static char *xml_str(const char *s) { return xml_of(s, strlen(s)); }
+
 static void expect_line(const char *in, const char *want) {
   char *got = line_of(in, strlen(in));
   if (strcmp(got, want) != 0) fail_msg("line %s: got '%s', want '%s'", in, got, want);
@@ -66,7 +80,7 @@ static void test_line_defuses_azure_commands_anywhere(void **state) {
 
 static void test_lines_prefix_ci_commands(void **state) {
   (void)state;
-  static const struct { const char *in, *want; } cases[] = {
+  static const text_case cases[] = {
     {"::warning::forged\n", "policy: ::warning::forged\n"},
     {"  ::set-output name=x::1\n", "policy:   ::set-output name=x::1\n"},
     {"\t::add-mask::secret\n", "policy: \t::add-mask::secret\n"},
@@ -79,11 +93,7 @@ static void test_lines_prefix_ci_commands(void **state) {
     {"one\n::error::two", "one\npolicy: ::error::two\n"},
     {"cr\r::warning::x\n", "cr?::warning::x\n"},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    char *got = lines_of(cases[i].in, NULL);
-    if (strcmp(got, cases[i].want) != 0) fail_msg("case %zu: got '%s', want '%s'", i, got, cases[i].want);
-    free(got);
-  }
+  expect_cases(plain_lines, cases, sizeof cases / sizeof *cases);
   char *got = lines_of("a\n::warning::b\n", "[policy] ");
   assert_string_equal(got, "[policy] a\n[policy] ::warning::b\n");
   free(got);
@@ -98,7 +108,7 @@ static void test_sanitize_in_place(void **state) {
 
 static void test_xml_escape_named(void **state) {
   (void)state;
-  static const struct { const char *in, *want; } cases[] = {
+  static const text_case cases[] = {
     {"<a href=\"x\">&'", "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"},
     {"l1\nl2\r\tz", "l1&#10;l2&#13;&#9;z"},
     {"nul\x01\x1b[0m\x7f", "nul\xef\xbf\xbd\xef\xbf\xbd[0m\xef\xbf\xbd"},
@@ -107,11 +117,7 @@ static void test_xml_escape_named(void **state) {
     {"##vso[x] #1", "#&#35;vso[x] #1"},
     {"\xc2\xb5s \xe2\x82\xac", "\xc2\xb5s \xe2\x82\xac"},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    char *got = xml_of(cases[i].in, strlen(cases[i].in));
-    if (strcmp(got, cases[i].want) != 0) fail_msg("case %zu: got '%s', want '%s'", i, got, cases[i].want);
-    free(got);
-  }
+  expect_cases(xml_str, cases, sizeof cases / sizeof *cases);
 }
 
 /* ---- random bytes against the rules ---- */
