@@ -99,21 +99,17 @@ static void call_report(lua_State *L, ub_gate_job *job, int v, const char *fn) {
   lua_call(L, 2, 1);
 }
 
-/* Appends text for a terminal or a CI log: coloured text was cleaned
+/* The text report, for a terminal or a CI log: coloured text was cleaned
  * string by string by the report (unbreakable.text), plain text is
  * cleaned here line by line (ub_text_lines: no control character, no line
  * that can start a CI logging command). */
-static void put_terminal_text(ub_gate_job *job, const char *s, size_t len) {
-  if (job->color) ub_buf_append(&job->rendered, s, len);
-  else ub_text_lines(&job->rendered, s, len, NULL);
-}
-
 static void render_text(lua_State *L, ub_gate_job *job, int v) {
   call_report(L, job, v, "text");
   size_t len;
   const char *s = lua_tolstring(L, -1, &len);
   if (!s) luaL_error(L, "unbreakable.report returned no text");
-  put_terminal_text(job, s, len);
+  if (job->color) ub_buf_append(&job->rendered, s, len);
+  else ub_text_lines(&job->rendered, s, len, NULL);
   lua_pop(L, 2);
 }
 
@@ -160,7 +156,7 @@ static void render_dtcli(lua_State *L, ub_gate_job *job, int v) {
   lua_pushliteral(L, "dtcli");
   if (lua_rawget(L, v) == LUA_TTABLE) {
     const char *s = raw_string(L, lua_gettop(L), "json");
-    if (s) put_terminal_text(job, s, strlen(s));
+    if (s) ub_text_lines(&job->rendered, s, strlen(s), NULL); /* the policy wrote it */
   }
   lua_pop(L, 1);
   if (job->rendered.len == 0)
