@@ -143,9 +143,11 @@ static void put_escaped(ub_buf *out, unsigned cp, int ascii_only) {
 }
 
 /* Appends a string literal; returns -1 on invalid UTF-8. Controls
- * (ub_text_is_control: DEL, C1, bidi overrides...) are always escaped, and so is the second '#' of "##": JSON
- * printed to a terminal or a CI log cannot drive it or start an Azure
- * Pipelines command ("##vso[" counts wherever it stands in a line). */
+ * (ub_text_is_control: DEL, C1, bidi overrides...) are always escaped,
+ * and outside Python style so is the second '#' of "##": JSON printed to a
+ * terminal or a CI log cannot drive it or start an Azure Pipelines command
+ * ("##vso[" counts wherever it stands in a line). Python style stays
+ * byte-identical to json.dumps (ensure_ascii escapes every control). */
 static int put_string(ub_buf *out, const char *s, size_t len, int ascii_only) {
   const unsigned char *p = (const unsigned char *)s;
   ub_buf_putc(out, '"');
@@ -153,7 +155,7 @@ static int put_string(ub_buf *out, const char *s, size_t len, int ascii_only) {
   while (i < len) {
     size_t run = i;
     while (i < len && p[i] >= 0x20 && p[i] < 0x7F && p[i] != '"' && p[i] != '\\' &&
-           !(p[i] == '#' && i > 0 && p[i - 1] == '#')) i++;
+           (ascii_only || !(p[i] == '#' && i > 0 && p[i - 1] == '#'))) i++;
     ub_buf_append(out, s + run, i - run);
     if (i >= len) break;
     unsigned cp;
