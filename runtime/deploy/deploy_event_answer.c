@@ -48,25 +48,27 @@ static int read_ingest_result(json_reader *r, de_answer *a) {
 }
 
 /* Reads the array whose first token was just returned; counts its items and
- * keeps string items (v1 storedIds) or ingest results (v2). */
+ * keeps string items (v1 storedIds) or ingest results (v2). An item of the
+ * wrong type, or no array at all, means this is not the documented answer. */
 static int read_answer_array(json_reader *r, json_token first, const char *key, de_answer *a,
                              long *count) {
-  if (first != JSON_ARRAY) return json_skip(r, first) == 0 ? 1 : -1;
+  if (first != JSON_ARRAY) return -1;
   json_token t;
   while ((t = json_next(r)) != JSON_ARRAY_END) {
     (*count)++;
-    if (t == JSON_OBJECT && !strcmp(key, "eventIngestResults")) {
-      if (read_ingest_result(r, a) != 0) return -1;
-    } else if (t == JSON_STRING && !strcmp(key, "storedIds")) {
-      if (answer_add_id(a, r->str.data) != 0) return -1;
-    } else if (t == JSON_ERROR || json_skip(r, t) != 0) {
+    if (!strcmp(key, "eventIngestResults")) {
+      if (t != JSON_OBJECT || read_ingest_result(r, a) != 0) return -1;
+    } else if (!strcmp(key, "storedIds")) {
+      if (t != JSON_STRING || answer_add_id(a, r->str.data) != 0) return -1;
+    } else if (t != JSON_NUMBER) {       /* storedEventIds: int64 event ids */
       return -1;
     }
   }
   return 0;
 }
 
-static int read_answer(json_reader *r, int api, de_answer *a, int *have_count, long *results) {
+static int read_answer(json_reader *r, int api, de_answer *a, int *have_count, long *results,
+                       int *have_results) {
   json_token t;
   long ignored = 0;
   while ((t = json_next(r)) == JSON_STRING) {
@@ -82,9 +84,12 @@ static int read_answer(json_reader *r, int api, de_answer *a, int *have_count, l
       int rc = read_answer_array(r, v, key, a, &a->matched);
       if (rc != 0) return -1;   /* null or not an array: not an answer */
       *have_count = 1;
+    } else if (!strcmp(key, "error")) {
+      return -1;                   /* an error object is not an answer */
     } else if (!strcmp(key, "eventIngestResults")) {
       *results = 0;
       if (read_answer_array(r, v, key, a, results) < 0) return -1;
+      *have_results = 1;
     } else if (!strcmp(key, "storedIds")) {
       if (read_answer_array(r, v, key, a, &ignored) < 0) return -1;
     } else if (json_skip(r, v) != 0) {
@@ -98,19 +103,21 @@ int de_answer_parse(int api, const char *body, size_t len, de_answer *a, char *e
   memset(a, 0, sizeof *a);
   json_reader r;
   json_reader_init(&r, body ? body : "", body ? len : 0, 32);
-  int have_count = 0;
+  int have_count = 0, have_results = api == 1;
   long results = 0;
-  int rc = json_next(&r) == JSON_OBJECT ? read_answer(&r, api, a, &have_count, &results) : -1;
+  int rc = json_next(&r) == JSON_OBJECT ? read_answer(&r, api, a, &have_count, &results, &have_results) : -1;
   json_reader_free(&r);
   /* A result whose status is not OK was not recorded: only OK results count. */
   if (rc == 0 && results > 0 && a->matched > results - a->not_ok) a->matched = results - a->not_ok;
-  if (rc == 0 && have_count) return 0;
+  if (rc == 0 && have_count && have_results) return 0;
   if (rc != 0)
     snprintf(err, errlen, "the answer is not the JSON object the Events API %s returns",
              api == 2 ? "v2" : "v1");
-  else
+  else if (!have_count)
     snprintf(err, errlen, "the answer has no %s",
              api == 2 ? "\"reportCount\"" : "\"storedEventIds\" array");
+  else
+    snprintf(err, errlen, "the answer has no \"eventIngestResults\" array");
   de_answer_free(a);
   return -1;
 }

@@ -13,6 +13,7 @@
 #include <lauxlib.h>
 
 #include "dynatrace/dt_decode.h"
+#include "dynatrace/dt_shape.h"
 #include "net/http.h"
 
 typedef struct batch {
@@ -64,21 +65,6 @@ static int decode(lua_State *L, dt_kind kind, const ub_exchange *x, char *why, s
   return dt_decode_json(L, x->body, x->body_len, why, len);
 }
 
-/* The decoded page at the top is a table with the call's item array. */
-static int shape_ok(lua_State *L, dt_kind kind, char *why, size_t len) {
-  if (!lua_istable(L, -1)) {
-    snprintf(why, len, "expected a JSON %s", kind == DT_ENTITIES_V1 ? "array" : "object");
-    return 0;
-  }
-  const char *items = dt_page_items_field(kind);
-  if (!items) return 1;
-  lua_pushstring(L, items);
-  int ok = lua_rawget(L, -2) == LUA_TTABLE;
-  lua_pop(L, 1);
-  if (!ok) snprintf(why, len, "the answer has no \"%s\" array", items);
-  return ok;
-}
-
 static void schedule_next(lua_State *L, batch *bt, size_t i) {
   const dt_call *c = &bt->calls[i];
   dt_result *r = &bt->res[i];
@@ -117,7 +103,7 @@ static void handle_answer(lua_State *L, batch *bt, size_t i, const ub_exchange *
     fail(r, err);
     return;
   }
-  if (!shape_ok(L, bt->calls[i].kind, why, sizeof why)) {
+  if (dt_shape_check(L, bt->calls[i].kind, -1, x->body, x->body_len, why, sizeof why) != 0) {
     lua_pop(L, 1);
     ub_dt_invalid_response(x, why, err, sizeof err);
     fail(r, err);

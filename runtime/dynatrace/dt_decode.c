@@ -243,7 +243,7 @@ static void label_result(lua_State *L, int idx) {
 static int read_metric_result(decoder *d) {
   lua_State *L = d->L;
   lua_createtable(L, 0, 3);
-  int have_data = 0;
+  int have_data = 0, have_id = 0;
   json_token t;
   while ((t = next(d)) == JSON_STRING) {
     char key[16];
@@ -254,6 +254,7 @@ static int read_metric_result(decoder *d) {
       if (v != JSON_STRING) return bad(d, "metricId must be a string");
       lua_pushlstring(L, d->r.str.data, d->r.str.len);
       lua_setfield(L, -2, "metric_id");
+      have_id = 1;
       rc = 0;
     } else if (!strcmp(key, "warnings")) {
       if ((rc = read_strings(d, v, "warnings must be an array of strings")) == 0)
@@ -268,6 +269,7 @@ static int read_metric_result(decoder *d) {
   }
   if (t != JSON_OBJECT_END) return bad(d, "expected a key or '}' in a result entry");
   if (!have_data) return bad(d, "a result entry lacks data");
+  if (!have_id) return bad(d, "a result entry lacks metricId");
   label_result(L, -1);
   return 0;
 }
@@ -290,6 +292,8 @@ static int metrics_top_field(decoder *d, const char *key, json_token v, int *hav
   } else if (!strcmp(key, "warnings")) {
     if (read_strings(d, v, "warnings must be an array of strings")) return -1;
     lua_setfield(L, -2, "warnings");
+  } else if (!strcmp(key, "error")) {
+    return bad(d, "a Dynatrace error object in a success answer");
   } else if (!strcmp(key, "result")) {
     if (read_object_array(d, v, read_metric_result, "result")) return -1;
     lua_setfield(L, -2, "result");
@@ -425,6 +429,7 @@ static void label_timeseries(lua_State *L) {
 
 static int timeseries_top_field(decoder *d, const char *key, json_token v, int fallback,
                                 int *shape, int *have_points) {
+  if (!strcmp(key, "error")) return bad(d, "a Dynatrace error object in a success answer");
   int is_data_result = !strcmp(key, "dataResult");
   if (is_data_result || !strcmp(key, "result")) {
     if (*shape) return bad(d, "both dataResult and result in one answer");

@@ -10,6 +10,8 @@
 
 #include <lauxlib.h>
 
+#include "util/json_keys.h"
+
 static const char null_marker = 0;
 
 void *json_null(void) { return (void *)&null_marker; }
@@ -23,9 +25,22 @@ void json_reader_init(json_reader *r, const char *data, size_t len, int max_dept
   ub_buf_init(&r->str);
 }
 
-void json_reader_free(json_reader *r) { ub_buf_free(&r->str); }
+void json_reader_free(json_reader *r) {
+  ub_buf_free(&r->str);
+  json_keyset_free(r->keys);
+  r->keys = NULL;
+}
 
 size_t json_offset(const json_reader *r) { return (size_t)(r->p - r->start); }
+
+void json_line_col(const char *text, size_t len, size_t off, int *line, int *col) {
+  *line = 1;
+  *col = 1;
+  for (size_t i = 0; i < off && i < len; i++) {
+    if (text[i] == '\n') { ++*line; *col = 1; }
+    else if (((unsigned char)text[i] & 0xC0) != 0x80) ++*col;   /* count characters */
+  }
+}
 
 static json_token fail(json_reader *r, const char *msg) {
   if (!r->err[0])
@@ -235,6 +250,7 @@ static json_token read_number(json_reader *r) {
 
 static json_token open_container(json_reader *r, char kind) {
   if (r->depth >= r->max_depth) return fail(r, "nesting too deep");
+  if (kind == 'o') r->object[r->depth] = ++r->objects;
   r->stack[r->depth++] = (unsigned char)kind;
   r->p++;
   r->need_sep = 0;
@@ -277,11 +293,35 @@ static int separator(json_reader *r, json_token *out) {
   return 0;
 }
 
+/* The key just read is new in its object, or the reader fails naming it
+ * and where it is. */
+static json_token unique_key(json_reader *r, const char *at) {
+  int rc = json_keyset_add(&r->keys, r->object[r->depth - 1], r->str.data, r->str.len);
+  if (rc == 0) return JSON_STRING;
+  if (rc < 0) return fail(r, "out of memory");
+  size_t off = (size_t)(at - r->start);
+  int line, col;
+  json_line_col(r->start, (size_t)(r->end - r->start), off, &line, &col);
+  char key[64];
+  size_t n = 0;
+  for (size_t i = 0; i < r->str.len && n + 4 < sizeof key; i++) {
+    unsigned char c = (unsigned char)r->str.data[i];
+    key[n++] = c < 0x20 || c == 0x7f || c == '"' ? '?' : (char)c;
+  }
+  if (n + 4 >= sizeof key) { memcpy(key + n, "...", 3); n += 3; }
+  key[n] = '\0';
+  snprintf(r->err, sizeof r->err, "offset %zu (line %d, column %d): duplicate key \"%s\"", off, line,
+           col, key);
+  return JSON_ERROR;
+}
+
 static json_token read_key(json_reader *r) {
   if (r->p < r->end && *r->p == '}' && r->expect_key == 2) return fail(r, "trailing comma");
   if (r->p >= r->end || *r->p != '"') return fail(r, "expected a string key");
+  const char *at = r->p;
   json_token t = read_string(r);
   if (t != JSON_STRING) return t;
+  if (unique_key(r, at) != JSON_STRING) return JSON_ERROR;
   skip_space(r);
   if (r->p >= r->end || *r->p != ':') return fail(r, "expected ':' after key");
   r->p++;
@@ -375,14 +415,7 @@ static int build_object(lua_State *L, json_reader *r) {
     json_token t = json_next(r);
     if (t == JSON_OBJECT_END) return 0;
     if (t != JSON_STRING) return -1;
-    lua_pushlstring(L, r->str.data, r->str.len);
-    lua_pushvalue(L, -1);
-    if (lua_rawget(L, -3) != LUA_TNIL) {
-      lua_pop(L, 2);
-      fail(r, "duplicate key in object");
-      return -1;
-    }
-    lua_pop(L, 1);
+    lua_pushlstring(L, r->str.data, r->str.len);   /* never a duplicate: read_key */
     if (build_value(L, r, json_next(r)) != 0) return -1;
     lua_rawset(L, -3);
   }

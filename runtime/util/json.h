@@ -15,13 +15,20 @@ typedef enum json_token {
   JSON_OBJECT, JSON_OBJECT_END
 } json_token;
 
+struct json_keyset;
+
 /* Pull reader. json_next() returns the next value token; inside an object
  * it first returns the key as JSON_STRING (json_in_key() is then true),
- * then the value. Separators are checked internally. */
+ * then the value. Separators are checked internally. A key that its object
+ * already has is an error ("duplicate key", with line and column): no
+ * document the product reads may say one thing twice. */
 typedef struct json_reader {
   const char *start, *p, *end;
   int depth, max_depth;
   unsigned char stack[256];      /* 'a' array, 'o' object, per depth */
+  uint32_t object[256];          /* serial number of the object at each depth */
+  uint32_t objects;              /* objects opened so far */
+  struct json_keyset *keys;      /* keys seen per object (json_keys.h) */
   int expect_key;                /* next token in an object is a key */
   int need_sep;                  /* a ',' is needed before the next item */
   int after_key;                 /* a key was read; its value comes next */
@@ -42,6 +49,8 @@ json_token json_next(json_reader *r);
 int json_skip(json_reader *r, json_token first);
 /* Byte offset of the reader, for error messages. */
 size_t json_offset(const json_reader *r);
+/* Line and column (both from 1) of byte offset off of text. */
+void json_line_col(const char *text, size_t len, size_t off, int *line, int *col);
 
 /* Decodes data and pushes one Lua value. Objects and arrays become
  * tables; null becomes the light userdata json_null() (so that arrays keep

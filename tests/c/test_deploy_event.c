@@ -668,8 +668,36 @@ static void test_answers(void **state) {
   assert_non_null(strstr(err, "storedEventIds"));
 }
 
+/* Review 11, 2.1: a success answer that is not the documented one (an
+ * error object, items of the wrong type, a missing list) is an error. */
+static void test_answers_wrong_shapes(void **state) {
+  (void)state;
+  de_answer a;
+  char err[256];
+  static const char *const v2[] = {
+    "{\"reportCount\":1}",
+    "{\"reportCount\":1,\"eventIngestResults\":\"x\"}",
+    "{\"reportCount\":1,\"eventIngestResults\":[\"a\"]}",
+    "{\"reportCount\":1,\"eventIngestResults\":[],\"error\":{\"code\":500}}",
+    "{\"error\":\"x\"}",
+    "{\"reportCount\":1,\"reportCount\":0,\"eventIngestResults\":[]}"};
+  for (size_t i = 0; i < sizeof v2 / sizeof v2[0]; i++) {
+    assert_int_equal(de_answer_parse(2, v2[i], strlen(v2[i]), &a, err, sizeof err), -1);
+  }
+  static const char *const v1[] = {
+    "{\"storedEventIds\":[1],\"storedIds\":5}",
+    "{\"storedEventIds\":[\"1\"]}",
+    "{\"storedEventIds\":[1],\"storedIds\":[1]}",
+    "{\"storedEventIds\":[1],\"error\":\"x\"}",
+    "{\"storedEventIds\":[],\"storedEventIds\":[1]}"};
+  for (size_t i = 0; i < sizeof v1 / sizeof v1[0]; i++) {
+    assert_int_equal(de_answer_parse(1, v1[i], strlen(v1[i]), &a, err, sizeof err), -1);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_answers_wrong_shapes),
     cmocka_unit_test(test_tag_parse),
     cmocka_unit_test(test_tag_string),
     cmocka_unit_test(test_selectors),

@@ -1,0 +1,161 @@
+/* dt_shape.c: checks that a decoded Dynatrace answer has the documented
+ * shape of its call (docs/dynatrace.md, "Answers"). A 200 whose body is
+ * valid JSON but not the answer of the call (an error object, {}, a list
+ * where an object belongs, an item without its id) is an error, never "no
+ * data": an empty entity list would otherwise turn into a missing baseline
+ * and a pass. Only the fields the product reads are required; unknown
+ * fields are ignored, as the API asks. Raw accessors only. */
+#include "dynatrace/dt_shape.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util/json.h"
+
+typedef struct item_rule {
+  const char *id;           /* required string field of each item */
+} item_rule;
+
+static int raw_type(lua_State *L, int t, const char *k) {
+  lua_pushstring(L, k);
+  int type = lua_rawget(L, t);
+  lua_pop(L, 1);
+  return type;
+}
+
+static int is_null(lua_State *L, int t, const char *k) {
+  lua_pushstring(L, k);
+  lua_rawget(L, t);
+  int null = lua_touserdata(L, -1) == json_null();
+  lua_pop(L, 1);
+  return null;
+}
+
+/* First byte of the body that is not blank: '{' or '[' tells an object
+ * from an array, which the decoded tables no longer do when empty. */
+static char first_byte(const char *body, size_t len) {
+  for (size_t i = 0; i < len; i++)
+    if (body[i] != ' ' && body[i] != '\t' && body[i] != '\n' && body[i] != '\r') return body[i];
+  return '\0';
+}
+
+static int fail(char *why, size_t n, const char *fmt, const char *a, const char *b) {
+  snprintf(why, n, fmt, a, b);
+  return -1;
+}
+
+/* Optional field: absent, null or of the given type. */
+static int optional(lua_State *L, int t, const char *k, int type, const char *what, char *why,
+                    size_t n) {
+  int got = raw_type(L, t, k);
+  if (got == LUA_TNIL || got == type || is_null(L, t, k)) return 0;
+  return fail(why, n, "\"%s\" must be %s", k, what);
+}
+
+static int required(lua_State *L, int t, const char *k, int type, const char *what, char *why,
+                    size_t n) {
+  if (raw_type(L, t, k) == type) return 0;
+  return fail(why, n, "the answer has no \"%s\" %s", k, what);
+}
+
+/* A decoded JSON array: keys 1..n, or the marker of an empty array (an
+ * object, even an empty one, has neither). */
+static int is_array(lua_State *L, int t) {
+  if (lua_getmetatable(L, t)) {
+    lua_pop(L, 1);
+    return 1;
+  }
+  lua_Integer count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    count++;
+  }
+  return count > 0 && (size_t)count == lua_rawlen(L, t);
+}
+
+/* Each element of the array at arr is an object with a string id. */
+static int check_items(lua_State *L, int arr, const char *name, const char *id, char *why,
+                       size_t n) {
+  lua_Integer len = (lua_Integer)lua_rawlen(L, arr);
+  for (lua_Integer i = 1; i <= len; i++) {
+    int type = lua_rawgeti(L, arr, i);
+    int ok = type == LUA_TTABLE && raw_type(L, lua_gettop(L), id) == LUA_TSTRING;
+    lua_pop(L, 1);
+    if (!ok) {
+      char idx[32];
+      snprintf(idx, sizeof idx, "%s[%lld]", name, (long long)(i - 1));
+      return fail(why, n, "%s is not an object with a string \"%s\"", idx, id);
+    }
+  }
+  return 0;
+}
+
+/* The error envelope {"error": {...}} (or any other "error" where the
+ * call documents none) in a 200 answer. */
+static int error_envelope(lua_State *L, int t, dt_kind kind, char *why, size_t n) {
+  int type = raw_type(L, t, "error");
+  if (type == LUA_TNIL) return 0;
+  if (kind == DT_SLO && type == LUA_TSTRING) return 0;   /* the SLO's own "error": "NONE" */
+  if (type == LUA_TTABLE) {
+    lua_pushliteral(L, "error");
+    lua_rawget(L, t);
+    lua_pushliteral(L, "message");
+    const char *msg = lua_rawget(L, -2) == LUA_TSTRING ? lua_tostring(L, -1) : "no message";
+    snprintf(why, n, "a Dynatrace error object in a success answer (%.200s)", msg);
+    lua_pop(L, 2);
+    return -1;
+  }
+  return fail(why, n, "a Dynatrace error object in a success answer%s%s", "", "");
+}
+
+static int check_list_page(lua_State *L, int t, dt_kind kind, char *why, size_t n) {
+  const char *items = kind == DT_ENTITIES ? "entities" : kind == DT_PROBLEMS ? "problems" : "events";
+  const char *id = kind == DT_ENTITIES ? "entityId" : kind == DT_PROBLEMS ? "problemId" : NULL;
+  const char *count = kind == DT_EVENTS_V1 ? "totalEventCount" : "totalCount";
+  const char *next = kind == DT_EVENTS_V1 ? "nextCursor" : "nextPageKey";
+  if (required(L, t, items, LUA_TTABLE, "array", why, n)) return -1;
+  if (optional(L, t, count, LUA_TNUMBER, "a number", why, n)) return -1;
+  if (optional(L, t, next, LUA_TSTRING, "a string or null", why, n)) return -1;
+  lua_pushstring(L, items);
+  lua_rawget(L, t);
+  int rc = is_array(L, lua_gettop(L)) ? 0 : fail(why, n, "\"%s\" must be an array%s", items, "");
+  if (rc == 0 && id) rc = check_items(L, lua_gettop(L), items, id, why, n);
+  if (rc == 0 && !id) {                          /* events: objects, ids vary by version */
+    lua_Integer len = (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer i = 1; i <= len && rc == 0; i++) {
+      if (lua_rawgeti(L, -1, i) != LUA_TTABLE) rc = fail(why, n, "\"%s\" must hold objects%s", items, "");
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  return rc;
+}
+
+int dt_shape_check(lua_State *L, dt_kind kind, int idx, const char *body, size_t len, char *why,
+                   size_t n) {
+  idx = lua_absindex(L, idx);
+  char first = first_byte(body, len);
+  int want_array = kind == DT_ENTITIES_V1;
+  if (!lua_istable(L, idx) || first != (want_array ? '[' : '{'))
+    return fail(why, n, "expected a JSON %s%s", want_array ? "array" : "object", "");
+  if (want_array) return check_items(L, idx, "the answer", "entityId", why, n);
+  if (error_envelope(L, idx, kind, why, n)) return -1;
+  switch (kind) {
+    case DT_DESCRIPTOR:
+      if (required(L, idx, "metricId", LUA_TSTRING, "string", why, n)) return -1;
+      return optional(L, idx, "unit", LUA_TSTRING, "a string", why, n);
+    case DT_PROBLEM:
+      if (required(L, idx, "problemId", LUA_TSTRING, "string", why, n)) return -1;
+      return optional(L, idx, "status", LUA_TSTRING, "a string", why, n);
+    case DT_SLO:
+      return required(L, idx, "id", LUA_TSTRING, "string", why, n);
+    case DT_ENTITIES:
+    case DT_EVENTS_V1:
+    case DT_EVENTS:
+    case DT_PROBLEMS:
+      return check_list_page(L, idx, kind, why, n);
+    default:
+      return 0;                 /* metrics and timeseries: checked while streaming */
+  }
+}
