@@ -94,9 +94,13 @@ return function(ctx)
   local v = { target = key .. ctx.service .. "/" .. ctx.stage, mode = "slo", compat = compat or json.null,
               objectives = json.array(), errors = json.array(), warnings = json.array(),
               windows = { source = { from = ctx.from, to = ctx.to } } }
-  local model, errs, warns = slo_load.load(ctx.slo_text, ctx.slo_path, { compat = compat })
-  if not model then return input_error(v, type(errs) == "table" and errs or { errs }) end
-  for _, w in ipairs(warns or {}) do v.warnings[#v.warnings + 1] = w end
+  -- load returns model, warnings; or nil, errors, warnings
+  local model, errs_or_warns, warns = slo_load.load(ctx.slo_text, ctx.slo_path, { compat = compat })
+  if not model then
+    for _, w in ipairs(warns or {}) do v.warnings[#v.warnings + 1] = w end
+    return input_error(v, type(errs_or_warns) == "table" and errs_or_warns or { errs_or_warns })
+  end
+  for _, w in ipairs(errs_or_warns or {}) do v.warnings[#v.warnings + 1] = w end
   local indicators, err = sli.load(ctx.sli_text, ctx.sli_path)
   if not indicators then return input_error(v, { err }) end
   local merged, builtins = sli.merge({ indicators })

@@ -1,4 +1,5 @@
 /* main.c: the `unbreakable` command: dispatches to one command per file. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -6,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "cli/version.h"
 
 static const ub_command commands[] = {
@@ -31,6 +33,8 @@ static void print_help(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+  /* a closed pipe is an error each command reports (EPIPE), not a kill */
+  signal(SIGPIPE, SIG_IGN);
   if (argc < 2) {
     print_help(stderr);
     return UB_EXIT_USAGE;
@@ -38,18 +42,18 @@ int main(int argc, char **argv) {
   if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
       strcmp(argv[1], "help") == 0) {
     print_help(stdout);
-    return UB_EXIT_OK;
+    return ub_finish_stdout("--help", UB_EXIT_OK);
   }
   if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
     ub_print_version(stdout);
-    return UB_EXIT_OK;
+    return ub_finish_stdout("--version", UB_EXIT_OK);
   }
   for (const ub_command *c = commands; c->name; c++) {
     if (strcmp(argv[1], c->name) == 0) {
       curl_global_init(CURL_GLOBAL_DEFAULT);
       int rc = c->run(argc - 1, argv + 1);
       curl_global_cleanup();
-      return rc;
+      return ub_finish_stdout(c->name, rc);
     }
   }
   fprintf(stderr, "unbreakable: unknown command '%s' (see 'unbreakable --help')\n", argv[1]);

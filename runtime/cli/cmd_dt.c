@@ -13,6 +13,7 @@
 #include <lualib.h>
 
 #include "cli/cli.h"
+#include "cli/output.h"
 #include "dynatrace/dynatrace.h"
 #include "util/json.h"
 #include "lualib/ldynatrace.h"
@@ -162,9 +163,8 @@ static int print_json(lua_State *L, int idx) {
 static int write_record(const ub_recorder *rec, const char *path) {
   ub_buf out;
   ub_buf_init(&out);
-  FILE *f = ub_recorder_to_json(rec, &out) == 0 ? fopen(path, "wb") : NULL;
-  int ok = f && fwrite(out.data, 1, out.len, f) == out.len;
-  if (f && fclose(f) != 0) ok = 0;
+  /* a temporary file and a rename: never half a recording */
+  int ok = ub_recorder_to_json(rec, &out) == 0 && ub_write_output(path, out.data, out.len) == 0;
   ub_buf_free(&out);
   if (!ok) fprintf(stderr, "unbreakable dt: cannot write the recording to %s\n", path);
   return ok ? 0 : -1;

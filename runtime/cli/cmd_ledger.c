@@ -11,6 +11,7 @@
 
 #include "util/buf.h"
 #include "cli/cli.h"
+#include "cli/output.h"
 #include "util/json.h"
 #include "ledger/ledger.h"
 #include "report/report_html.h"
@@ -292,36 +293,6 @@ int ub_cmd_invalidate(int argc, char **argv) {
 
 /* ---- report ------------------------------------------------------------------ */
 
-/* Writes data to path through a temporary file and rename, so a reader
- * never sees half a report. The temporary file is new (mkstemp), so a
- * symlink planted at a guessable name is never written through. */
-static int write_atomically(const char *path, const char *data, size_t len) {
-  if (strcmp(path, "-") == 0) return fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0 ? 0 : -1;
-  size_t n = strlen(path) + 8;
-  char *tmp = malloc(n);
-  if (!tmp) return -1;
-  snprintf(tmp, n, "%s.XXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    free(tmp);
-    return -1;
-  }
-  mode_t mask = umask(0); /* mkstemp makes 0600: give the mode fopen would */
-  umask(mask);
-  FILE *fp = fdopen(fd, "wb");
-  if (!fp) close(fd);
-  int ok = fp && fchmod(fd, 0666 & ~mask) == 0 && fwrite(data, 1, len, fp) == len;
-  if (fp && fclose(fp) != 0) ok = 0;
-  if (ok && rename(tmp, path) != 0) ok = 0;
-  if (!ok) {
-    int saved = errno;
-    remove(tmp);
-    errno = saved;
-  }
-  free(tmp);
-  return ok ? 0 : -1;
-}
-
 int ub_cmd_report(int argc, char **argv) {
   const char *html = NULL, *ledger_flag = NULL;
   int64_t id;
@@ -341,9 +312,12 @@ int ub_cmd_report(int argc, char **argv) {
   ub_buf page;
   ub_buf_init(&page);
   int rc = report_html_render(&e, &page);
-  if (rc == 0 && write_atomically(html, page.data, page.len) != 0) {
-    fprintf(stderr, "unbreakable report: cannot write %s: %s\n", html, strerror(errno));
+  int write_failed = 0;
+  if (rc == 0 && ub_write_output(html, page.data, page.len) != 0) {
+    fprintf(stderr, "unbreakable report: cannot write %s: %s\n",
+            strcmp(html, "-") == 0 ? "the report to standard output" : html, strerror(errno));
     rc = -1;
+    write_failed = 1;
   } else if (rc != 0) {
     fprintf(stderr, "unbreakable report: out of memory rendering evaluation %lld\n", (long long)id);
   } else if (strcmp(html, "-") != 0) {
@@ -353,5 +327,5 @@ int ub_cmd_report(int argc, char **argv) {
   ub_buf_free(&page);
   ledger_evaluation_free(&e);
   ledger_close(l);
-  return rc == 0 ? UB_EXIT_OK : UB_EXIT_USAGE;
+  return rc == 0 ? UB_EXIT_OK : write_failed ? UB_EXIT_ERROR : UB_EXIT_USAGE;
 }

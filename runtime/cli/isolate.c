@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/output.h"
 #include "util/clock.h"
 
 /* Waits until the child closes its end of the pipe (it exited) or the
@@ -71,8 +72,7 @@ static int run_in_child(const char *what, ub_isolated_fn fn, void *ud, double ha
   }
   if (pid == 0) {
     close(fds[0]);
-    int rc = fn(ud);
-    fflush(stdout);
+    int rc = ub_finish_stdout(what, fn(ud));
     fflush(stderr);
     _exit(rc);
   }

@@ -1,11 +1,13 @@
 /* gate_exec.c: the steps every gate run shares: choose the policy, connect
  * to Dynatrace, run the evaluation, record it in the ledger, write the
  * report, map the verdict to an exit status. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/output.h"
 #include "gate/gate_cmd.h"
 #include "gate/gate_run.h"
 #include "util/json.h"
@@ -135,19 +137,6 @@ static int ledger_finish(ub_ledger *l, int64_t id, const ub_gate_job *job, ub_re
   return ledger_finish_evaluation(l, id, &res) == LEDGER_OK ? 0 : -1;
 }
 
-static int write_report(const gate_args *a, const ub_buf *report) {
-  FILE *out = a->output ? fopen(a->output, "w") : stdout;
-  if (!out) {
-    fprintf(stderr, "unbreakable gate: cannot write %s\n", a->output);
-    return -1;
-  }
-  fwrite(report->data ? report->data : "", 1, report->len, out);
-  int bad = ferror(out);
-  if (a->output) bad |= fclose(out) != 0;
-  else fflush(out);
-  return bad ? -1 : 0;
-}
-
 static int read_policy(gate_args *a, ub_gate_job *job, char **src, char *dir, size_t dirlen) {
   char err[600];
   char *path = choose_policy(a);
@@ -178,6 +167,30 @@ static int connect_dynatrace(gate_args *a, ub_dt_config *cfg, ub_dt_client **cli
   return 0;
 }
 
+/* Records the decision (the row stays "running" only if the process dies
+ * before this); returns 0, or -1 with the reason on stderr. */
+static int record_decision(ub_ledger *l, int64_t id, const ub_gate_job *job) {
+  if (ledger_finish(l, id, job, job->rec) != 0) {
+    fprintf(stderr, "unbreakable gate: the decision could not be recorded: %s\n", ledger_error(l));
+    return -1;
+  }
+  fprintf(stderr, "unbreakable gate: recorded as evaluation %lld in %s\n", (long long)id, ledger_path(l));
+  return 0;
+}
+
+/* The report goes out only after the decision is recorded: a closed or
+ * full stdout, or a full disk, costs the report, never the decision. */
+static int deliver_report(const gate_args *a, const ub_gate_job *job, int64_t id) {
+  if (ub_write_output(a->output, job->rendered.data, job->rendered.len) == 0) return 0;
+  int saved = errno;
+  char recorded[64] = "";
+  if (id > 0) snprintf(recorded, sizeof recorded, " (the decision is recorded as evaluation %lld)",
+                       (long long)id);
+  fprintf(stderr, "unbreakable gate: cannot write the report to %s: %s%s\n",
+          a->output ? a->output : "standard output", strerror(saved), recorded);
+  return -1;
+}
+
 static int evaluate(gate_args *a, ub_gate_job *job, const char *token) {
   ub_ledger *l = NULL;
   int64_t id = 0;
@@ -185,22 +198,16 @@ static int evaluate(gate_args *a, ub_gate_job *job, const char *token) {
   ub_gate_run(job);
   ub_print_policy_log(job->log.data, job->log.len);
   int rc = ub_gate_exit_status(job->verdict, job->error_kind, a->fail_on_warning);
-  if (write_report(a, &job->rendered) != 0 && rc == UB_EXIT_OK) rc = UB_EXIT_ERROR;
   ub_text_sanitize(job->error); /* the policy wrote it */
   ub_text_sanitize(job->summary);
   if (job->error[0]) fprintf(stderr, "unbreakable gate: %s\n", job->error);
   else if (strcmp(job->verdict, "error") == 0 && strcmp(a->format, "dtcli") == 0)
     fprintf(stderr, "unbreakable gate: %s\n", job->summary);
   if (l) {
-    if (ledger_finish(l, id, job, job->rec) != 0) {
-      fprintf(stderr, "unbreakable gate: the decision could not be recorded: %s\n", ledger_error(l));
-      rc = UB_EXIT_ERROR;
-    } else {
-      fprintf(stderr, "unbreakable gate: recorded as evaluation %lld in %s\n", (long long)id,
-              ledger_path(l));
-    }
+    if (record_decision(l, id, job) != 0) rc = UB_EXIT_ERROR;
     ledger_close(l);
   }
+  if (deliver_report(a, job, l ? id : 0) != 0) rc = UB_EXIT_ERROR;
   return rc;
 }
 

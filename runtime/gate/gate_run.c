@@ -62,6 +62,58 @@ static const char *raw_string(lua_State *L, int idx, const char *key) {
   return s;
 }
 
+/* 1 when the objective at idx was judged: a table whose status is a
+ * judgement (pass, warning, fail, error) and that does not say
+ * judged = false (a value reported without a limit, no baseline, no data). */
+static int judged_objective(lua_State *L, int idx) {
+  static const char *const judgements[] = {"pass", "warning", "fail", "error", NULL};
+  if (lua_type(L, idx) != LUA_TTABLE) return 0;
+  lua_pushliteral(L, "judged");
+  int unjudged = lua_rawget(L, idx) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  const char *status = raw_string(L, idx, "status");
+  int judgement = 0;
+  for (int i = 0; status && judgements[i]; i++) judgement |= strcmp(status, judgements[i]) == 0;
+  return judgement && !unjudged;
+}
+
+/* Number of judged objectives in the verdict's objectives list. */
+static lua_Integer judged_count(lua_State *L, int v) {
+  lua_pushliteral(L, "objectives");
+  lua_Integer judged = 0;
+  if (lua_rawget(L, v) == LUA_TTABLE) {
+    int list = lua_gettop(L);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, list);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, list, i);
+      judged += judged_objective(L, lua_gettop(L));
+      lua_pop(L, 1);
+      if ((i & 0xfff) == 0) sb_check_budget(L);
+    }
+  }
+  lua_pop(L, 1);
+  return judged;
+}
+
+/* A pass or warning that judged no objective approves nothing: the host
+ * makes it inconclusive (docs/gate.md), in the table itself so that the
+ * recorded verdict and every report say the same. */
+static void require_judgement(lua_State *L, ub_gate_job *job, int v) {
+  if (strcmp(job->verdict, "pass") != 0 && strcmp(job->verdict, "warning") != 0) return;
+  if (judged_count(L, v) > 0) return;
+  const char *was = strcmp(job->verdict, "pass") == 0 ? "pass" : "warning";
+  lua_pushfstring(L, "inconclusive: the policy answered %s but judged no objective "
+                     "(a gate that checked nothing approves nothing)", was);
+  snprintf(job->summary, sizeof job->summary, "%s", lua_tostring(L, -1));
+  lua_pushliteral(L, "summary");
+  lua_insert(L, -2);
+  lua_rawset(L, v);                                  /* raw: no metamethod of the policy runs */
+  lua_pushliteral(L, "verdict");
+  lua_pushliteral(L, "inconclusive");
+  lua_rawset(L, v);
+  snprintf(job->verdict, sizeof job->verdict, "inconclusive");
+}
+
 static int check_verdict(lua_State *L, ub_gate_job *job, int v) {
   if (lua_type(L, v) != LUA_TTABLE)
     return luaL_error(L, "the policy returned a %s, not a verdict table", luaL_typename(L, v));
@@ -79,6 +131,7 @@ static int check_verdict(lua_State *L, ub_gate_job *job, int v) {
       lua_pop(L, 1);
       const char *summary = raw_string(L, v, "summary");
       snprintf(job->summary, sizeof job->summary, "%s", summary ? summary : "");
+      require_judgement(L, job, v);
       return 0;
     }
   return luaL_error(L, "the policy returned verdict %s; expected pass, warning, fail, "

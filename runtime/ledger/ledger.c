@@ -223,7 +223,8 @@ static int configure(ub_ledger *l) {
       exec_pragma(l, "PRAGMA trusted_schema=OFF") != LEDGER_OK)
     return LEDGER_ERROR;
   if (ledger_migrate(l) != LEDGER_OK) return LEDGER_ERROR;
-  return quick_check(l);
+  if (quick_check(l) != LEDGER_OK) return LEDGER_ERROR;
+  return ledger_abandon_dead(l);
 }
 
 static ub_ledger *open_locked(const char *path, char *err, size_t errlen) {

@@ -30,7 +30,7 @@
 #define LEDGER_ERROR (-1)
 
 /* Schema version this build writes (PRAGMA user_version). */
-#define LEDGER_SCHEMA_VERSION 1
+#define LEDGER_SCHEMA_VERSION 2
 
 typedef struct ub_ledger ub_ledger;
 

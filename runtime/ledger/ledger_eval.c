@@ -38,13 +38,18 @@ static int insert_evaluation(ub_ledger *l, const ledger_eval_start *s, int64_t *
   sqlite3_stmt *st;
   const char *text[] = {s->requested_by, s->request_meta, s->service, s->stage,
                         s->kind, s->target, s->compat};
+  ledger_owner owner;
+  ledger_owner_self(&owner);
   if (ledger_prepare(l, "INSERT INTO evaluations(created_ms,requested_by,request_meta,"
-                        "service,stage,kind,target,compat,status) "
-                        "VALUES (?,?,?,?,?,?,?,?,'running')", &st) != LEDGER_OK)
+                        "service,stage,kind,target,compat,status,owner_host,owner_pid,owner_start) "
+                        "VALUES (?,?,?,?,?,?,?,?,'running',?,?,?)", &st) != LEDGER_OK)
     return LEDGER_ERROR;
   int rc = sqlite3_bind_int64(st, 1, ledger_now_ms());
   for (int i = 0; i < 7 && rc == SQLITE_OK; i++)
     rc = ledger_bind_redacted(l, st, i + 2, text[i]);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 9, owner.host, -1, SQLITE_TRANSIENT);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 10, owner.pid);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 11, owner.start, -1, SQLITE_TRANSIENT);
   if (rc == SQLITE_OK) rc = sqlite3_step(st);
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) return ledger_sql_error(l, "recording an evaluation");

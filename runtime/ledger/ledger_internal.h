@@ -44,6 +44,16 @@ void ledger_doc_free(ledger_doc *doc);
 char *ledger_col_dup(sqlite3_stmt *st, int col, int *oom);
 int ledger_prepare(ub_ledger *l, const char *sql, sqlite3_stmt **st);
 
+/* Who runs an evaluation (ledger_owner.c). */
+typedef struct ledger_owner {
+  char host[256];
+  long pid;
+  char start[128];       /* "<boot id>/<start ticks>", "" when unknown */
+} ledger_owner;
+void ledger_owner_self(ledger_owner *o);
+/* Marks the running evaluations of dead owners abandoned (on open). */
+int ledger_abandon_dead(ub_ledger *l);
+
 /* Creates or migrates the schema to LEDGER_SCHEMA_VERSION (inside a write
  * transaction). */
 int ledger_migrate(ub_ledger *l);

@@ -61,6 +61,36 @@ static const migration MIGRATIONS[] = {
    "  idempotency_key TEXT NOT NULL UNIQUE,"
    "  state TEXT NOT NULL, payload TEXT);"
    "CREATE INDEX actions_by_key ON actions(kind, key);"},
+  /* 2: status 'abandoned' for evaluations whose process ended without a
+   * verdict, and who owns a running evaluation (host, pid, process start)
+   * so that only rows of dead processes are abandoned (ledger_owner.c).
+   * SQLite cannot change a CHECK: the table is rebuilt (foreign keys are
+   * off for this step, see ledger_migrate). */
+  {2,
+   "CREATE TABLE evaluations_v2 ("
+   "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+   "  created_ms INTEGER NOT NULL, finished_ms INTEGER,"
+   "  requested_by TEXT NOT NULL, request_meta TEXT,"
+   "  service TEXT, stage TEXT,"
+   "  kind TEXT NOT NULL CHECK (kind IN ('monspec','slo')),"
+   "  target TEXT, compat TEXT,"
+   "  status TEXT NOT NULL CHECK (status IN ('running','finished','error','abandoned')),"
+   "  verdict TEXT CHECK (verdict IS NULL OR verdict IN"
+   "    ('pass','warning','fail','inconclusive','error')),"
+   "  score REAL, verdict_json TEXT, timings_json TEXT, error TEXT,"
+   "  invalidated INTEGER NOT NULL DEFAULT 0 CHECK (invalidated IN (0,1)),"
+   "  invalidated_reason TEXT, invalidated_ms INTEGER,"
+   "  owner_host TEXT, owner_pid INTEGER, owner_start TEXT);"
+   "INSERT INTO evaluations_v2 (id, created_ms, finished_ms, requested_by, request_meta,"
+   "  service, stage, kind, target, compat, status, verdict, score, verdict_json,"
+   "  timings_json, error, invalidated, invalidated_reason, invalidated_ms)"
+   "  SELECT id, created_ms, finished_ms, requested_by, request_meta, service, stage, kind,"
+   "  target, compat, status, verdict, score, verdict_json, timings_json, error, invalidated,"
+   "  invalidated_reason, invalidated_ms FROM evaluations;"
+   "DROP TABLE evaluations;"
+   "ALTER TABLE evaluations_v2 RENAME TO evaluations;"
+   "CREATE INDEX evaluations_by_service ON evaluations(service, stage, id);"
+   "CREATE INDEX evaluations_running ON evaluations(id) WHERE status = 'running';"},
 };
 
 static int pragma_int(ub_ledger *l, const char *sql, int *value) {
@@ -117,6 +147,20 @@ static int check_owner(ub_ledger *l, int app_id, int version) {
   return LEDGER_OK;
 }
 
+/* After a rebuilt table: every reference must still resolve. */
+static int foreign_keys_hold(ub_ledger *l) {
+  sqlite3_stmt *st;
+  if (ledger_prepare(l, "PRAGMA foreign_key_check", &st) != LEDGER_OK) return LEDGER_ERROR;
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc == SQLITE_DONE) return LEDGER_OK;
+  if (rc == SQLITE_ROW)
+    ledger_set_error(l, "ledger %s: the schema migration broke a reference; the file is left "
+                     "as it was", l->path);
+  else ledger_sql_error(l, "checking references after the migration");
+  return LEDGER_ERROR;
+}
+
 static int migrate_in_tx(ub_ledger *l, void *ud) {
   (void)ud;
   int app_id = 0, version = 0;
@@ -128,7 +172,7 @@ static int migrate_in_tx(ub_ledger *l, void *ud) {
     if (MIGRATIONS[i].version <= version) continue;
     if (apply(l, &MIGRATIONS[i]) != LEDGER_OK) return LEDGER_ERROR;
   }
-  return LEDGER_OK;
+  return foreign_keys_hold(l);
 }
 
 int ledger_migrate(ub_ledger *l) {
@@ -139,5 +183,13 @@ int ledger_migrate(ub_ledger *l) {
     return LEDGER_ERROR;
   if (app_id == LEDGER_APPLICATION_ID && version == LEDGER_SCHEMA_VERSION)
     return LEDGER_OK;
-  return ledger_write(l, migrate_in_tx, NULL);
+  /* A table rebuild drops the old table: with foreign keys enforced that
+   * would delete through the references. SQLite's procedure: keys off
+   * outside the transaction, foreign_key_check inside, keys on again. */
+  if (sqlite3_exec(l->db, "PRAGMA foreign_keys=OFF", NULL, NULL, NULL) != SQLITE_OK)
+    return ledger_sql_error(l, "preparing the schema migration");
+  int rc = ledger_write(l, migrate_in_tx, NULL);
+  if (sqlite3_exec(l->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL) != SQLITE_OK && rc == LEDGER_OK)
+    rc = ledger_sql_error(l, "enabling foreign keys after the schema migration");
+  return rc;
 }

@@ -225,7 +225,7 @@ static void open_creates_private_wal_file(void **state) {
   assert_int_equal(st.st_mode & 0777, 0600);
   assert_int_equal(sql_int(f->path, "PRAGMA user_version"), LEDGER_SCHEMA_VERSION);
   assert_int_equal(sql_int(f->path, "PRAGMA application_id"), 0x55424c44);
-  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM schema_migrations"), 1);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM schema_migrations"), LEDGER_SCHEMA_VERSION);
   /* WAL is persistent: a plain connection sees it. */
   sqlite3 *db;
   sqlite3_stmt *q;
@@ -682,6 +682,118 @@ static size_t count_of(const char *hay, const char *needle) {
   return n;
 }
 
+
+/* ---- abandoned evaluations (review 11, 2.3) ------------------------------- */
+
+/* A process that begins an evaluation and dies without finishing leaves a
+ * running row; the next open marks it abandoned, with when and why. A row
+ * whose owner is alive (this process) stays running. */
+static void dead_owners_rows_are_abandoned(void **state) {
+  fixture *f = *state;
+  ub_ledger *l = open_ok(f->path);
+  int64_t mine = record(l, "svc", "stage", "monspec", NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    char err[600];
+    ub_ledger *c = ledger_open(f->path, err, sizeof err);
+    int64_t id = 0;
+    ledger_eval_start s = {.requested_by = "cli:child@host", .kind = "monspec", .ctx_json = "{}"};
+    _exit(c && ledger_begin_evaluation(c, &s, &id) == LEDGER_OK ? 0 : 1);   /* no finish */
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ledger_close(l);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM evaluations WHERE status='running'"), 2);
+  l = open_ok(f->path);
+  ledger_evaluation e;
+  assert_int_equal(ledger_get_evaluation(l, mine, &e), LEDGER_OK);
+  assert_string_equal(e.status, "running");                  /* this process is alive */
+  ledger_evaluation_free(&e);
+  assert_int_equal(ledger_get_evaluation(l, mine + 1, &e), LEDGER_OK);
+  assert_string_equal(e.status, "abandoned");
+  assert_null(e.verdict);
+  assert_true(e.finished_ms >= e.created_ms);
+  assert_non_null(strstr(e.error, "ended without recording a verdict"));
+  ledger_evaluation_free(&e);
+  /* an abandoned row cannot be finished later */
+  ledger_eval_result r = {.status = "finished", .verdict = "pass", .verdict_json = "{}"};
+  assert_int_not_equal(ledger_finish_evaluation(l, mine + 1, &r), LEDGER_OK);
+  ledger_close(l);
+}
+
+/* The released schema 1, verbatim, with one running row of an unknown
+ * owner and one finished row with an input: migration 2 keeps every row,
+ * id and reference, and adds the owner columns. */
+static void schema_1_migrates_forward(void **state) {
+  fixture *f = *state;
+  sqlite3 *db;
+  char sub[sizeof f->dir + 8];
+  snprintf(sub, sizeof sub, "%s/sub", f->dir);
+  assert_int_equal(mkdir(sub, 0700), 0);
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  const char *v1 =
+      "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL);"
+      "CREATE TABLE blobs (digest TEXT PRIMARY KEY CHECK (length(digest) = 64),"
+      "  size INTEGER NOT NULL, content BLOB NOT NULL, created_ms INTEGER NOT NULL) WITHOUT ROWID;"
+      "CREATE TABLE evaluations (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+      "  created_ms INTEGER NOT NULL, finished_ms INTEGER, requested_by TEXT NOT NULL, request_meta TEXT,"
+      "  service TEXT, stage TEXT, kind TEXT NOT NULL CHECK (kind IN ('monspec','slo')),"
+      "  target TEXT, compat TEXT,"
+      "  status TEXT NOT NULL CHECK (status IN ('running','finished','error')),"
+      "  verdict TEXT CHECK (verdict IS NULL OR verdict IN ('pass','warning','fail','inconclusive','error')),"
+      "  score REAL, verdict_json TEXT, timings_json TEXT, error TEXT,"
+      "  invalidated INTEGER NOT NULL DEFAULT 0 CHECK (invalidated IN (0,1)),"
+      "  invalidated_reason TEXT, invalidated_ms INTEGER);"
+      "CREATE INDEX evaluations_by_service ON evaluations(service, stage, id);"
+      "CREATE TABLE evaluation_inputs (evaluation_id INTEGER NOT NULL REFERENCES evaluations(id),"
+      "  role TEXT NOT NULL CHECK (role IN ('spec','sli','policy','ctx')),"
+      "  name TEXT, digest TEXT NOT NULL REFERENCES blobs(digest), PRIMARY KEY (evaluation_id, role));"
+      "CREATE TABLE binding_requests (evaluation_id INTEGER NOT NULL REFERENCES evaluations(id),"
+      "  seq INTEGER NOT NULL, binding TEXT NOT NULL, method TEXT NOT NULL, url TEXT NOT NULL,"
+      "  request_digest TEXT REFERENCES blobs(digest), status INTEGER NOT NULL, response_headers TEXT,"
+      "  response_digest TEXT REFERENCES blobs(digest), duration_ms REAL NOT NULL, error TEXT,"
+      "  PRIMARY KEY (evaluation_id, seq));"
+      "CREATE TABLE deployment_events (id INTEGER PRIMARY KEY AUTOINCREMENT, created_ms INTEGER NOT NULL,"
+      "  requested_by TEXT NOT NULL, api TEXT NOT NULL, target TEXT,"
+      "  request_digest TEXT REFERENCES blobs(digest), status INTEGER NOT NULL,"
+      "  response_digest TEXT REFERENCES blobs(digest),"
+      "  outcome TEXT NOT NULL CHECK (outcome IN ('ok','error','dry-run')), message TEXT);"
+      "CREATE TABLE actions (id INTEGER PRIMARY KEY AUTOINCREMENT, created_ms INTEGER NOT NULL,"
+      "  updated_ms INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,"
+      "  idempotency_key TEXT NOT NULL UNIQUE, state TEXT NOT NULL, payload TEXT);"
+      "CREATE INDEX actions_by_key ON actions(kind, key);"
+      "INSERT INTO schema_migrations VALUES (1, 1);"
+      "INSERT INTO blobs VALUES ('" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', 2, '{}', 1);"
+      "INSERT INTO evaluations (id, created_ms, finished_ms, requested_by, kind, status, verdict)"
+      "  VALUES (7, 1, 2, 'cli:old@host', 'monspec', 'finished', 'pass');"
+      "INSERT INTO evaluations (id, created_ms, requested_by, kind, status)"
+      "  VALUES (8, 1, 'cli:old@host', 'slo', 'running');"
+      "INSERT INTO evaluation_inputs VALUES (7, 'spec', 'm.json',"
+      "  '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef');"
+      "PRAGMA user_version = 1; PRAGMA application_id = 1430408260;";
+  assert_int_equal(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  ub_ledger *l = open_ok(f->path);
+  ledger_evaluation e;
+  assert_int_equal(ledger_get_evaluation(l, 7, &e), LEDGER_OK);
+  assert_string_equal(e.verdict, "pass");
+  assert_string_equal(e.spec.name, "m.json");
+  ledger_evaluation_free(&e);
+  /* no owner recorded and started long ago (1970): longer than any run */
+  assert_int_equal(ledger_get_evaluation(l, 8, &e), LEDGER_OK);
+  assert_string_equal(e.status, "abandoned");
+  assert_non_null(strstr(e.error, "longer than any run may last"));
+  ledger_evaluation_free(&e);
+  int64_t next = record(l, "s", "t", "monspec", "pass");
+  assert_true(next > 8);                                     /* ids keep growing */
+  ledger_close(l);
+  assert_int_equal(sql_int(f->path, "PRAGMA user_version"), LEDGER_SCHEMA_VERSION);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM evaluations WHERE owner_pid > 0"), 1);
+}
+
 static void units_are_human(void **state) {
   (void)state;
   char out[48];
@@ -933,6 +1045,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(events_and_actions, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(concurrent_writers_lose_nothing, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(handles_in_one_process_share_the_file, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(dead_owners_rows_are_abandoned, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(schema_1_migrates_forward, setup_dir, teardown_dir),
       cmocka_unit_test(units_are_human),
       cmocka_unit_test_setup_teardown(report_of_recorded_monspec_gate, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(report_of_keptn_evaluation, setup_dir, teardown_dir),

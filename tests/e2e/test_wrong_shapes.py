@@ -34,13 +34,17 @@ class Sim:
         self.log = open(os.path.join(workdir, "sim.log"), "w")
         self.proc = subprocess.Popen([sys.executable, SIM, "--scenario", DEMO, "--port", "0",
                                       "--port-file", port_file], stdout=self.log, stderr=subprocess.STDOUT)
+        port = ""
         for _ in range(400):
-            if os.path.exists(port_file) and open(port_file).read().strip():
-                break
+            if os.path.exists(port_file):
+                with open(port_file) as f:
+                    port = f.read().strip()
+                if port:
+                    break
             if self.proc.poll() is not None:
                 raise RuntimeError("simulator exited: see %s" % self.log.name)
             time.sleep(0.05)
-        self.url = "http://127.0.0.1:%s" % open(port_file).read().strip()
+        self.url = "http://127.0.0.1:%s" % port
 
     def control(self, method, path, doc=None):
         data = json.dumps(doc).encode() if doc is not None else None

@@ -1,0 +1,155 @@
+/* ledger_owner.c: who runs an evaluation, and the rows left `running` by
+ * processes that are gone. A row records its owner as the host name, the
+ * pid and the process's start (boot id and start time from /proc), so a
+ * reused pid is never taken for the owner. Each open of the ledger marks
+ * the running rows of dead owners on this host `abandoned`, with when
+ * and why; a row of another host (a shared file) is abandoned only after
+ * the longest run the CLI allows. Rows of live processes are never
+ * touched, so a gate running in another process keeps its row. */
+#define _GNU_SOURCE
+#include "ledger/ledger_internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Longer than any run: --timeout is at most 86400 s, the backstop is
+ * 2 × timeout + 5 s, plus the SLO form's wait for data. */
+#define FOREIGN_LEASE_MS (3LL * 24 * 3600 * 1000)
+
+static int read_line(const char *path, char *out, size_t len) {
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  int ok = fgets(out, (int)len, f) != NULL;
+  fclose(f);
+  if (!ok) return -1;
+  out[strcspn(out, "\n")] = '\0';
+  return 0;
+}
+
+/* "<boot id>/<start time in clock ticks>" of pid, or "" when /proc does
+ * not say; *state gets the process state letter ('Z' for a zombie: it
+ * ended, only its parent has not collected it yet). */
+static void process_start(long pid, char *out, size_t len, char *state) {
+  char path[64], stat[1024], boot[64];
+  out[0] = '\0';
+  *state = '?';
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  if (read_line(path, stat, sizeof stat) != 0) return;
+  if (read_line("/proc/sys/kernel/random/boot_id", boot, sizeof boot) != 0) boot[0] = '\0';
+  const char *p = strrchr(stat, ')');            /* the command name may hold spaces */
+  if (!p) return;
+  if (p[1] == ' ' && p[2]) *state = p[2];
+  int field = 2;
+  for (; *p && field < 22; p++)
+    if (*p == ' ') field++;
+  unsigned long long ticks;
+  if (field == 22 && sscanf(p, "%llu", &ticks) == 1) snprintf(out, len, "%s/%llu", boot, ticks);
+}
+
+void ledger_owner_self(ledger_owner *o) {
+  memset(o, 0, sizeof *o);
+  if (gethostname(o->host, sizeof o->host - 1) != 0) snprintf(o->host, sizeof o->host, "unknown-host");
+  o->pid = (long)getpid();
+  char state;
+  process_start(o->pid, o->start, sizeof o->start, &state);
+}
+
+/* 1 alive, 0 gone, -1 cannot tell (another host, or no owner recorded). */
+static int owner_alive(const ledger_owner *self, const char *host, long pid, const char *start) {
+  if (!host || pid <= 0 || strcmp(host, self->host) != 0) return -1;
+  if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) return 0;
+  if (!start || !*start) return 1;               /* pid alive, start unknown: keep it */
+  char now[128], state;
+  process_start(pid, now, sizeof now, &state);
+  if (state == 'Z' || state == 'X') return 0;    /* ended, not yet reaped */
+  return now[0] && strcmp(now, start) != 0 ? 0 : 1;
+}
+
+typedef struct abandon_row {
+  int64_t id, created_ms;
+  char *host, *start;
+  long pid;
+} abandon_row;
+
+static int mark(ub_ledger *l, int64_t id, const char *why) {
+  sqlite3_stmt *st;
+  if (ledger_prepare(l, "UPDATE evaluations SET status='abandoned', finished_ms=?, error=? "
+                        "WHERE id=? AND status='running'", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  sqlite3_bind_int64(st, 1, ledger_now_ms());
+  sqlite3_bind_text(st, 2, why, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 3, id);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE ? LEDGER_OK : ledger_sql_error(l, "marking an evaluation abandoned");
+}
+
+static int judge_row(ub_ledger *l, const ledger_owner *self, const abandon_row *r, int64_t now) {
+  char why[600];
+  int alive = owner_alive(self, r->host, r->pid, r->start);
+  if (alive == 1) return LEDGER_OK;
+  if (alive == 0) {
+    snprintf(why, sizeof why, "abandoned: process %ld on %s ended without recording a verdict "
+             "(killed, crashed, or the ledger write of its result failed)", r->pid, r->host);
+  } else if (now - r->created_ms > FOREIGN_LEASE_MS) {
+    snprintf(why, sizeof why, "abandoned: still running %lld h after it started, longer than "
+             "any run may last (owner %s%s%ld)", (long long)((now - r->created_ms) / 3600000),
+             r->host ? r->host : "unknown", r->host ? " pid " : " ", r->pid);
+  } else {
+    return LEDGER_OK;                            /* another host's run, may be alive */
+  }
+  return mark(l, r->id, why);
+}
+
+static int abandon_in_tx(ub_ledger *l, void *ud) {
+  const ledger_owner *self = ud;
+  sqlite3_stmt *st;
+  if (ledger_prepare(l, "SELECT id, created_ms, owner_host, owner_pid, owner_start FROM evaluations "
+                        "WHERE status = 'running' ORDER BY id", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  abandon_row *rows = NULL;
+  size_t n = 0;
+  int rc, oom = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    abandon_row *grown = realloc(rows, (n + 1) * sizeof *rows);
+    if (!grown) { oom = 1; break; }
+    rows = grown;
+    rows[n] = (abandon_row){.id = sqlite3_column_int64(st, 0), .created_ms = sqlite3_column_int64(st, 1),
+                            .pid = (long)sqlite3_column_int64(st, 3)};
+    rows[n].host = ledger_col_dup(st, 2, &oom);
+    rows[n].start = ledger_col_dup(st, 4, &oom);
+    n++;
+  }
+  sqlite3_finalize(st);
+  int result = oom ? (ledger_set_error(l, "out of memory"), LEDGER_ERROR)
+               : rc == SQLITE_DONE || rc == SQLITE_ROW ? LEDGER_OK
+               : ledger_sql_error(l, "reading running evaluations");
+  int64_t now = ledger_now_ms();
+  for (size_t i = 0; i < n && result == LEDGER_OK; i++) result = judge_row(l, self, &rows[i], now);
+  for (size_t i = 0; i < n; i++) {
+    free(rows[i].host);
+    free(rows[i].start);
+  }
+  free(rows);
+  return result;
+}
+
+int ledger_abandon_dead(ub_ledger *l) {
+  sqlite3_stmt *st;
+  /* Read first: most opens find nothing running and take no write lock. */
+  if (ledger_prepare(l, "SELECT EXISTS (SELECT 1 FROM evaluations WHERE status = 'running')",
+                     &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  int rc = sqlite3_step(st);
+  int any = rc == SQLITE_ROW && sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW) return ledger_sql_error(l, "reading running evaluations");
+  if (!any) return LEDGER_OK;
+  ledger_owner self;
+  ledger_owner_self(&self);
+  return ledger_write(l, abandon_in_tx, &self);
+}
