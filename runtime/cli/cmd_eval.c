@@ -136,6 +136,11 @@ int ub_cmd_eval(int argc, char **argv) {
     char err[512];
     job.input = ub_read_all(input_path, (size_t)64 << 20, &job.input_len, err, sizeof err);
     if (!job.input) return ub_usage_error("eval", "%s", err);
+    /* a bad input is the caller's error (exit 2), named with its file */
+    if (json_validate(job.input, job.input_len, 200, err, sizeof err) != 0) {
+      free(job.input);
+      return ub_usage_error("eval", "%s: invalid JSON: %s", input_path, err);
+    }
   }
   double backstop = 2 * job.limits.seconds + 1;
   int rc = ub_isolate_run("eval", run_eval, &job, backstop);

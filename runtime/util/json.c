@@ -310,8 +310,8 @@ static json_token unique_key(json_reader *r, const char *at) {
   }
   if (n + 4 >= sizeof key) { memcpy(key + n, "...", 3); n += 3; }
   key[n] = '\0';
-  snprintf(r->err, sizeof r->err, "offset %zu (line %d, column %d): duplicate key \"%s\"", off, line,
-           col, key);
+  snprintf(r->err, sizeof r->err, "offset %zu: duplicate key \"%s\" (line %d, column %d)", off, key,
+           line, col);
   return JSON_ERROR;
 }
 
@@ -372,6 +372,18 @@ int json_skip(json_reader *r, json_token first) {
     else if (t == JSON_ARRAY_END || t == JSON_OBJECT_END) depth--;
   }
   return 0;
+}
+
+int json_validate(const char *data, size_t len, int max_depth, char *err, size_t errlen) {
+  json_reader r;
+  json_reader_init(&r, data, len, max_depth);
+  int rc = json_skip(&r, json_next(&r)) == 0 && json_next(&r) == JSON_END ? 0 : -1;
+  if (rc != 0) {
+    if (!r.err[0]) fail(&r, "invalid JSON");
+    snprintf(err, errlen, "%s", r.err);
+  }
+  json_reader_free(&r);
+  return rc;
 }
 
 /* ---- Lua builder ---- */

@@ -52,6 +52,10 @@ size_t json_offset(const json_reader *r);
 /* Line and column (both from 1) of byte offset off of text. */
 void json_line_col(const char *text, size_t len, size_t off, int *line, int *col);
 
+/* Checks that data is one valid JSON document (duplicate keys included)
+ * without building it. Returns 0, or -1 with err filled. */
+int json_validate(const char *data, size_t len, int max_depth, char *err, size_t errlen);
+
 /* Decodes data and pushes one Lua value. Objects and arrays become
  * tables; null becomes the light userdata json_null() (so that arrays keep
  * their holes visible). Returns 0 or -1 with err filled ("offset N: ..."). */

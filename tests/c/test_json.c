@@ -181,11 +181,55 @@ static void test_encode_rejects_with_path(void **state) {
   lua_close(L);
 }
 
+/* Review 11, 2.4: the pull reader itself refuses a key its object already
+ * has, so every reader of JSON (decoders that skip what they do not read,
+ * json_skip, json_validate, the Lua builder) does, with line and column. */
+static void test_duplicate_keys_everywhere(void **state) {
+  (void)state;
+  char err[256];
+  static const char *const dups[] = {
+    "{\"a\":1,\"a\":2}",
+    "{\"a\":1,\"\\u0061\":2}",                      /* the same key, escaped */
+    "[{\"x\":{\"b\":1}},{\"k\":[{\"c\":1,\"c\":1}]}]",
+    "{\"o\":{},\"p\":{\"o\":1,\"o\":1}}",
+    "{\"\":1,\"\":2}"};
+  for (size_t i = 0; i < sizeof dups / sizeof *dups; i++) {
+    assert_int_equal(json_validate(dups[i], strlen(dups[i]), 64, err, sizeof err), -1);
+    assert_non_null(strstr(err, "duplicate key"));
+  }
+  /* the same key in different objects, or as a value, is fine */
+  const char *ok = "{\"a\":{\"a\":1},\"b\":[{\"a\":1},{\"a\":2}],\"c\":\"a\"}";
+  assert_int_equal(json_validate(ok, strlen(ok), 64, err, sizeof err), 0);
+  /* the message names the key and where it is */
+  const char *text = "{\n  \"upperlimit\": 2.5,\n  \"upperlimit\": 100\n}";
+  assert_int_equal(json_validate(text, strlen(text), 64, err, sizeof err), -1);
+  assert_string_equal(err, "offset 25: duplicate key \"upperlimit\" (line 3, column 3)");
+  /* a reader that skips the values it does not want still sees it */
+  json_reader r;
+  const char *skipped = "{\"big\":[1,2,3],\"big\":{}}";
+  json_reader_init(&r, skipped, strlen(skipped), 8);
+  assert_int_equal(json_next(&r), JSON_OBJECT);
+  assert_int_equal(json_next(&r), JSON_STRING);
+  assert_int_equal(json_skip(&r, json_next(&r)), 0);
+  assert_int_equal(json_next(&r), JSON_ERROR);
+  json_reader_free(&r);
+  /* many keys in one object: linear, and every one is checked */
+  ub_buf big;
+  ub_buf_init(&big);
+  ub_buf_putc(&big, '{');
+  for (int i = 0; i < 100000; i++) ub_buf_printf(&big, "%s\"k%d\":%d", i ? "," : "", i, i);
+  ub_buf_puts(&big, ",\"k99999\":0}");
+  assert_int_equal(json_validate(big.data, big.len, 8, err, sizeof err), -1);
+  assert_non_null(strstr(err, "\"k99999\""));
+  ub_buf_free(&big);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_numbers_match_strtod),
     cmocka_unit_test(test_integers_stay_exact),
     cmocka_unit_test(test_grammar_errors),
+    cmocka_unit_test(test_duplicate_keys_everywhere),
     cmocka_unit_test(test_encode_sorted_and_styles),
     cmocka_unit_test(test_format_double_python_repr),
     cmocka_unit_test(test_negative_zero_round_trips),

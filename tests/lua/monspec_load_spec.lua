@@ -111,6 +111,11 @@ describe("monspec.load on the fixture files", function()
                 warnings)
   end)
 
+  it("rejects duplicate keys in compat dtcli too (the original kept the last one)", function()
+    expect_error('{"S": {"etype": "SERVICE", "etype": "HOST"}}',
+                 'm.json: invalid JSON: offset 27: duplicate key "etype" (line 1, column 28)', { compat = "dtcli" })
+  end)
+
   it("accepts the base document of these specs", function()
     assert.is_table(load_text(doc()))
   end)
@@ -119,6 +124,12 @@ end)
 describe("monspec.load rejects", function()
   local cases = {
     { "invalid JSON", '{"S": {"etype": "SERVICE",}}', "m.json: invalid JSON: offset 26: expected a key" },
+    -- review 11, 2.4: Python kept the last of two keys, which turned a failing objective into a pass
+    { "a duplicate key, with the key, line and column",
+      '{"S": {"etype": "SERVICE",\n  "perfsignature": [{"timeseries": "t", "upperlimit": 2.5, "upperlimit": 100}]}}',
+      'm.json: invalid JSON: offset 86: duplicate key "upperlimit" (line 2, column 60)' },
+    { "a duplicate entity", '{"S": {"etype": "SERVICE"}, "S": {"etype": "HOST"}}',
+      'm.json: invalid JSON: offset 28: duplicate key "S" (line 1, column 29)' },
     { "a top level that is not an object", "[1, 2]", "m.json: $: the monspec must be a JSON object of entity definitions" },
     { "a file with only comments", '{"_comment": "x"}', "m.json: $: defines no entity" },
     { "an unknown etype, with a suggestion", doc({ etype = '"SERVISE"' }),

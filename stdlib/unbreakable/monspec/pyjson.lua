@@ -158,20 +158,42 @@ local function decode_array(s, i, depth)
   end
 end
 
+-- Line and column (from 1, in characters) of byte position pos of s.
+local function line_col(s, pos)
+  local line, start = 1, 1
+  for nl in s:sub(1, pos - 1):gmatch("()\n") do
+    line, start = line + 1, nl + 1
+  end
+  local col = 1
+  for _ in s:sub(start, pos - 1):gmatch("[^\128-\191]") do col = col + 1 end
+  return line, col
+end
+
+-- A key an object already has is an error, not "the last one wins" (as
+-- Python does): "upperlimit": 2.5, "upperlimit": 100 silently turned a
+-- failing objective into a pass.
+local function duplicate(s, pos, key)
+  local line, col = line_col(s, pos)
+  local shown = key:gsub("[%c\"]", "?")
+  if #shown > 60 then shown = shown:sub(1, 60) .. "..." end
+  fail(pos, string.format('duplicate key "%s" (line %d, column %d)', shown, line, col))
+end
+
 local function decode_object(s, i, depth)
   local obj, order = {}, {}
   i = skip_ws(s, i + 1)
   if s:sub(i, i) == "}" then return setmetatable(obj, { __jsonorder = order }), i + 1 end
   while true do
     if s:sub(i, i) ~= '"' then fail(i, "expected a key") end
-    local key
+    local key, at = nil, i
     key, i = decode_string(s, i)
+    if obj[key] ~= nil then duplicate(s, at, key) end
     i = skip_ws(s, i)
     if s:sub(i, i) ~= ":" then fail(i, "expected ':'") end
     local v
     v, i = decode_value(s, skip_ws(s, i + 1), depth + 1)
-    if obj[key] == nil then order[#order + 1] = key end
-    obj[key] = v                      -- Python: the last duplicate wins
+    order[#order + 1] = key
+    obj[key] = v
     i = skip_ws(s, i)
     local c = s:sub(i, i)
     if c == "}" then return setmetatable(obj, { __jsonorder = order }), i + 1 end
