@@ -59,7 +59,9 @@ local function criteria_text(objective)
   return table.concat(parts, " OR ")
 end
 
-local STATUS = { pass = "pass", warning = "warning", fail = "fail", info = "pass" }
+-- no_baseline: not judged (a relative criterion had no baseline), which the
+-- host never counts as a judgement
+local STATUS = { pass = "pass", warning = "warning", fail = "fail", info = "pass", no_baseline = "no_baseline" }
 
 -- One objective per indicator, in the verdict shape the reports read
 -- (indicatorResults follow the model's objectives one to one).
@@ -76,6 +78,8 @@ local function objectives_of(r, queries, model)
       threshold = threshold, threshold_op = op, criteria = criteria_text(model.objectives[i]),
       status = value.success == false and e.status ~= "info" and "no_data" or STATUS[e.status] or "fail",
       critical = e.keySli == true, score = e.score, keptn_status = e.status,
+      -- informational and unjudged objectives are no judgement (docs/gate.md)
+      judged = e.status ~= "info" and e.status ~= "no_baseline",
       message = value.message ~= "" and value.message or
                 string.format("%s (score %s)", tostring(e.status), tostring(e.score)),
     }

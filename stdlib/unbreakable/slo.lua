@@ -80,22 +80,35 @@ local function target_entry(text, target, violated, compat)
 end
 
 -- OR over sets, AND inside a set; every criterion is evaluated for display.
--- Returns satisfied, targets, used_missing_baseline; or nil, nil, error.
+-- Returns state, targets, used_missing_baseline; or nil, nil, error.
+-- state is true, false, or (default mode) UNKNOWN: a relative criterion
+-- without a baseline cannot be judged, and it decides the outcome (no set
+-- holds for sure, and some set holds unless that criterion fails). Keptn
+-- (compat) counts such a criterion as met.
+local UNKNOWN = "unknown"
+
 local function evaluate_sets(value, sets, baseline, compat)
-  local satisfied, targets, no_baseline = false, {}, false
+  local holds, maybe, targets, no_baseline = false, false, {}, false
   for _, set in ipairs(sets) do
-    local all = true
+    local all, unknown = true, false
     for _, text in ipairs(set.criteria) do
       local c, err = criteria.parse(text)
       if not c then return nil, nil, err end
       local ok, target = criteria.evaluate(value, c, baseline)
       if target == nil then no_baseline = true end
-      targets[#targets + 1] = target_entry(text, target, not ok, compat)
-      all = all and ok
+      if target == nil and not compat then
+        unknown = true
+        targets[#targets + 1] = target_entry(text, nil, false, compat)
+      else
+        targets[#targets + 1] = target_entry(text, target, not ok, compat)
+        all = all and ok
+      end
     end
-    satisfied = satisfied or all
+    if all and not unknown then holds = true end
+    if all and unknown then maybe = true end
   end
-  return satisfied, targets, no_baseline
+  if holds then return true, targets, no_baseline end
+  return maybe and UNKNOWN or false, targets, no_baseline
 end
 
 -- Targets shown for an objective without a value: every parseable pass
@@ -175,8 +188,12 @@ local function judge(o, record, previous, model)
     no_baseline = no_baseline or no_baseline_w
   end
   entry.warningTargets = warning_targets
-  if passed then
+  if passed == true then
     entry.score, entry.status = o.weight, "pass"
+  elseif passed == UNKNOWN or warned == UNKNOWN then
+    -- not judged: the outcome hangs on a relative criterion without a baseline
+    entry.status = "no_baseline"
+    facts.unjudged = true
   elseif warned then
     entry.score, entry.status = 0.5 * o.weight, "warning"
   else
@@ -193,16 +210,23 @@ end
 local function judge_all(model, values, previous)
   local pool = {}
   for i, record in ipairs(values or {}) do pool[i] = record end
-  local s = { entries = {}, max_score = 0, total = 0, scored = 0, missing = {},
-              without_baseline = {}, zero_baseline = {}, key_failure = nil }
+  local s = { entries = {}, max_score = 0, total = 0, scored = 0, judged = 0, missing = {},
+              without_baseline = {}, zero_baseline = {}, unjudged = {}, key_unjudged = nil,
+              key_failure = nil }
   for _, o in ipairs(model.objectives) do
     local entry, facts = judge(o, take_value(pool, o.sli), previous, model)
     if not entry then return nil, facts end
     s.entries[#s.entries + 1] = entry
     if not o.info then
-      s.max_score = s.max_score + o.weight
       s.scored = s.scored + 1
-      if #entry.passTargets > 0 then s.total = s.total + entry.score end -- Q19
+      if facts.unjudged then
+        s.unjudged[#s.unjudged + 1] = o.name           -- out of the score: not judged
+        if o.key_sli and not s.key_unjudged then s.key_unjudged = o.name end
+      else
+        s.judged = s.judged + 1
+        s.max_score = s.max_score + o.weight
+        if #entry.passTargets > 0 then s.total = s.total + entry.score end -- Q19
+      end
     end
     if facts.missing then s.missing[#s.missing + 1] = o.name end
     if facts.no_baseline then s.without_baseline[#s.without_baseline + 1] = o.name end
@@ -261,11 +285,29 @@ local function unscored_result(model, s)
   return "pass", 100, "every scored objective has weight 0: the result comes from key_sli objectives only"
 end
 
+-- Default mode: a key objective, or every scored objective, that could not
+-- be judged for want of a baseline makes the gate inconclusive (a fresh CI
+-- agent has no history: Keptn passed every relative criterion there).
+local function inconclusive_message(s)
+  if s.key_failure or #s.unjudged == 0 then return nil end
+  local what
+  if s.key_unjudged then
+    what = "key objective " .. s.key_unjudged .. " has"
+  elseif s.judged == 0 then
+    what = "no scored objective has"
+  else
+    return nil
+  end
+  return "inconclusive: " .. what .. " a baseline for its relative criteria (no earlier evaluation " ..
+    "qualified; not judged: " .. table.concat(s.unjudged, ", ") .. "). Keep the ledger between CI " ..
+    "runs (docs/slo.md), or run with --compat keptn to pass them as Keptn did"
+end
+
 -- Notes this project adds to the message (default mode only).
 local function default_notes(s)
   local notes = {}
   if #s.without_baseline > 0 then
-    notes[#notes + 1] = "judged without a baseline (no earlier evaluation qualified): " ..
+    notes[#notes + 1] = "no baseline (no earlier evaluation qualified) for the relative criteria of: " ..
       table.concat(s.without_baseline, ", ")
   end
   if #s.zero_baseline > 0 then
@@ -342,7 +384,10 @@ function M.score(slo, values, previous, options)
     return r
   end
   local message
-  if s.max_score == 0 then
+  local unjudged = not model.compat and inconclusive_message(s)
+  if unjudged then
+    r.result, r.score, message = "inconclusive", 0, unjudged
+  elseif s.max_score == 0 then
     r.result, r.score, message = unscored_result(model, s)
     if not r.result then
       r.result, r.status, r.score = "fail", "errored", 0

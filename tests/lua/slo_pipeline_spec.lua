@@ -34,25 +34,37 @@ end
 describe("Keptn example files across runs", function()
   local slo_text = fixture("keptn-spec_slo_example.yaml")
   local model = assert(slo_load.load(slo_text, "slo.yaml"))
+  local keptn_model = assert(slo_load.load(slo_text, "slo.yaml", { compat = "keptn" }))
   local indicators = assert(sli.load(fixture("keptn-examples_onboarding-carts_sli-config-dynatrace.yaml"), "sli.yaml"))
   local ctx = { project = "sockshop", stage = "staging", service = "carts", deployment = "primary",
                 from = 1574076066000, to = 1574076576000 }
   local ledger = {}     -- newest first, as the ledger query returns them
 
-  local function run(id, value)
+  -- compat: "keptn" for a run that seeds the baseline (docs/slo.md)
+  local function run(id, value, compat)
+    local m = compat and keptn_model or model
     local dt = fake_dt(value)
-    local names, info = sli.names_of(model)
-    local records = sli.fetch(dt, names, indicators, ctx, { filter = model.filter, info = info })
-    local previous, ids = slo.select_baseline(model, ledger)
-    local r = slo.score(model, records, previous)
+    local names, info = sli.names_of(m)
+    local records = sli.fetch(dt, names, indicators, ctx, { filter = m.filter, info = info })
+    local previous, ids = slo.select_baseline(m, ledger, { compat = compat })
+    local r = slo.score(m, records, previous, { compat = compat })
     local data = slo.finished(r, { project = ctx.project, stage = ctx.stage, service = ctx.service,
       timeStart = ctx.from, timeEnd = ctx.to, sloFileContent = slo_text, comparedEvents = ids })
     table.insert(ledger, 1, { id = id, result = data.result, indicatorResults = data.evaluation.indicatorResults })
     return r, data, dt
   end
 
-  it("run 1: no baseline, the relative criterion passes and is named", function()
-    local r, data, dt = run("e1", 500)
+  it("run 0: no baseline: the only scored objective cannot be judged, inconclusive (review 11, 2.6)", function()
+    local r, data = run("e0", 500)
+    assert.are.equal("inconclusive", r.result)
+    assert.are.equal("no_baseline", r.indicatorResults[1].status)
+    assert.truthy(r.message:find("Response Time P95", 1, true))
+    assert.are.same({}, data.evaluation.comparedEvents)
+    table.remove(ledger, 1)      -- an inconclusive run is never a baseline (include_result_with_score: pass)
+  end)
+
+  it("run 1, seeded with compat keptn: no baseline, the relative criterion passes and is named", function()
+    local r, data, dt = run("e1", 500, "keptn")
     assert.are.equal("builtin:service.response.time:merge(\"dt.entity.service\"):percentile(95)", dt.calls[1][2])
     assert.are.equal("type(SERVICE),tag(keptn_project:sockshop),tag(keptn_stage:staging),tag(keptn_service:carts)," ..
       "tag(keptn_deployment:primary)", dt.calls[1][3].entity_selector)

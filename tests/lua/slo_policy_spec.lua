@@ -131,3 +131,44 @@ describe("policies/slo.lua objectives for the reports", function()
     assert.are.equal("(<=+10% AND <600) OR <100", v.objectives[1].criteria)
   end)
 end)
+
+describe("policies/slo.lua lint warnings (review 11, 2.7)", function()
+  it("reach the verdict's warnings: a misspelt key and an unsigned percentage", function()
+    local linted = [[
+objectives:
+  - sli: response_time_p95
+    wieght: 2
+    pass:
+      - criteria: ["<1000", "<=1%"]
+total_score:
+  pass: "90%"
+]]
+    local v = evaluate(500, {}, { slo_text = linted })
+    local all = table.concat(v.warnings, "\n")
+    assert.truthy(all:find("unknown key 'wieght' is ignored", 1, true), all)
+    assert.truthy(all:find("'<=1%' means at most 1 % above the baseline", 1, true), all)
+  end)
+
+  it("come with the errors of an invalid file", function()
+    local bad = "objectives:\n  - sli: x\n    wieght: 2\n    pass:\n      - criteria: [\"<<1\"]\ntotal_score:\n  pass: \"90%\"\n"
+    local v = evaluate(500, {}, { slo_text = bad })
+    assert.are.equal("error", v.verdict)
+    assert.are.equal("input", v.error_kind)
+    assert.truthy(table.concat(v.warnings, "\n"):find("wieght", 1, true))
+  end)
+end)
+
+describe("policies/slo.lua without a baseline (review 11, 2.6)", function()
+  it("leaves a relative-only objective unjudged: inconclusive, judged = false", function()
+    local v = evaluate(5000, {})
+    assert.are.equal("inconclusive", v.verdict)
+    assert.are.equal("no_baseline", v.objectives[1].status)
+    assert.is_false(v.objectives[1].judged)
+  end)
+
+  it("keeps Keptn's pass with compat keptn", function()
+    local v = evaluate(5000, {}, { compat = "keptn" })
+    assert.are.equal("pass", v.verdict)
+    assert.is_true(v.objectives[1].judged)
+  end)
+end)

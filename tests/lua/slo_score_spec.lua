@@ -221,23 +221,56 @@ describe("quirks: default against compat = keptn", function()
     assert.are.equal(1, #r.indicatorResults)   -- objectives were evaluated first
   end)
 
-  it("Q11/Q25: no baseline: relative criteria pass; default shows null targets and names the objective", function()
+  it("Q11/Q25: no baseline: Keptn passes relative criteria; default leaves them unjudged (no_baseline)", function()
     local s = simple({ { sli = "rt", pass = { crit("<=+10%", "<600") } } })
     local r = slo.score(s, { rec("rt", 590) }, {})
     local e = entry(r, "rt")
-    assert.are.equal("pass", e.status)
+    assert.are.equal("no_baseline", e.status)
+    assert.are.equal(0, e.score)
     assert.is_nil(e.value.comparedValue)
     assert.are.same({ criteria = "<=+10%", violated = false, baselineMissing = true }, e.passTargets[1])
     assert.are.same({ criteria = "<600", targetValue = 600, violated = false }, e.passTargets[2])
     assert.are.same({ "rt" }, r.judgedWithoutBaseline)
-    assert.matches("judged without a baseline (no earlier evaluation qualified): rt", r.message, 1, true)
-    assert.are.equal("pass", r.result)
+    assert.matches("no baseline (no earlier evaluation qualified) for the relative criteria of: rt", r.message, 1, true)
+    -- the only scored objective is unjudged: inconclusive, never a pass (review 11, 2.6)
+    assert.are.equal("inconclusive", r.result)
+    assert.matches("inconclusive: no scored objective has a baseline", r.message, 1, true)
 
     r = slo.score(s, { rec("rt", 590) }, {}, KEPTN)
     e = entry(r, "rt")
     assert.are.equal(0, e.value.comparedValue)
     assert.are.same({ criteria = "<=+10%", targetValue = 0, violated = false }, e.passTargets[1])
     assert.are.equal("pass", r.result)
+  end)
+
+  it("review 11, 2.6: p95 800 ms and 7.5 % errors on a fresh agent never pass by default", function()
+    local s = simple({ { sli = "rt", pass = { crit("<=+10%") } },
+                       { sli = "err", key_sli = true, pass = { crit("<=+5%") } } })
+    local r = slo.score(s, { rec("rt", 800), rec("err", 7.5) }, {})
+    assert.are.equal("inconclusive", r.result)
+    assert.matches("key objective err has", r.message, 1, true)
+    assert.are.equal("pass", slo.score(s, { rec("rt", 800), rec("err", 7.5) }, {}, KEPTN).result)
+  end)
+
+  it("review 11, 2.6: an unjudged objective next to judged ones is left out of the score", function()
+    local s = simple({ { sli = "rt", pass = { crit("<=+10%") } },
+                       { sli = "err", key_sli = true, pass = { crit("<=2") } },
+                       { sli = "tp", pass = { crit(">=-20%") }, weight = 2 } })
+    local r = slo.score(s, { rec("rt", 800), rec("err", 1), rec("tp", 10) }, {})
+    assert.are.equal("pass", r.result)                       -- err judged and passing; 1 of 1
+    assert.are.equal(100, r.score)
+    assert.are.equal("no_baseline", entry(r, "rt").status)
+    assert.are.equal("no_baseline", entry(r, "tp").status)
+    r = slo.score(s, { rec("rt", 800), rec("err", 3), rec("tp", 10) }, {})
+    assert.are.equal("fail", r.result)                       -- a known key failure still fails
+    -- an OR with an absolute set that holds is judged without a baseline
+    local t = simple({ { sli = "tp", pass = { crit(">=-20%"), crit(">1000") } } })
+    assert.are.equal("pass", entry(slo.score(t, { rec("tp", 1500) }, {}), "tp").status)
+    assert.are.equal("no_baseline", entry(slo.score(t, { rec("tp", 900) }, {}), "tp").status)
+    -- a warning set that hangs on a missing baseline leaves the objective unjudged too
+    local w = simple({ { sli = "rt", pass = { crit("<500") }, warning = { crit("<=+10%") } } })
+    assert.are.equal("no_baseline", entry(slo.score(w, { rec("rt", 550) }, {}), "rt").status)
+    assert.are.equal("pass", entry(slo.score(w, { rec("rt", 450) }, {}), "rt").status)
   end)
 
   it("Q11: absolute criteria in the same set still apply without baseline", function()
