@@ -122,7 +122,10 @@ return function(ctx)
                               math.ceil((meta.wait_ms or 0) / 1000))
     return v
   end
-  local previous, ids = slo.select_baseline(model, stored_evaluations(ctx))
+  -- the model was loaded with compat: select with the same options (an error
+  -- here would otherwise read as "no baseline")
+  local previous, ids = slo.select_baseline(model, stored_evaluations(ctx), { compat = compat })
+  if not previous then return input_error(v, ids) end
   local r = slo.score(model, records, previous, { compat = compat })
   local queries = {}
   for _, rec in ipairs(records) do queries[rec.metric] = rec.query end

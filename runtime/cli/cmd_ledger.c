@@ -317,7 +317,7 @@ int ub_cmd_report(int argc, char **argv) {
     fprintf(stderr, "unbreakable report: cannot write %s: %s\n",
             strcmp(html, "-") == 0 ? "the report to standard output" : html, strerror(errno));
     rc = -1;
-    write_failed = 1;
+    write_failed = strcmp(html, "-") == 0;   /* stdout lost: exit 3; a bad path stays a usage error */
   } else if (rc != 0) {
     fprintf(stderr, "unbreakable report: out of memory rendering evaluation %lld\n", (long long)id);
   } else if (strcmp(html, "-") != 0) {

@@ -47,6 +47,8 @@ def rows(ledger):
     db = sqlite3.connect(ledger)
     try:
         return {r[0]: r[1:] for r in db.execute("SELECT id, status, verdict, error FROM evaluations")}
+    except sqlite3.OperationalError:      # the gate is still creating the file
+        return {}
     finally:
         db.close()
 

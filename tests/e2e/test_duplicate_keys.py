@@ -75,14 +75,35 @@ class DuplicateKeys(unittest.TestCase):
                 p = self.run_ub("gate", "--monspec", path, "--compare", "CheckoutService/CanaryToProduction",
                                 "--no-ledger", "--format", "json", *extra)
                 self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
-                v = json.loads(p.stdout)
-                self.assertEqual((v["verdict"], v["error_kind"]), ("error", "input"))
-                self.assertIn('%s: invalid JSON: offset ' % path, v["summary"])
-                self.assertIn('duplicate key "upperlimit" (line 12, column 28)', v["summary"])
+                self.assertIn('%s: invalid JSON: offset ' % path, p.stderr)
+                self.assertIn('duplicate key "upperlimit" (line 12, column 28)', p.stderr)
         # with one limit the Canary's 7.5 % fails, as it must
         p = self.run_ub("gate", "--monspec", self.write("one.monspec.json", MONSPEC.replace(', "upperlimit": 100', "")),
                         "--compare", "CheckoutService/CanaryToProduction", "--no-ledger")
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+
+    def test_monspec_is_read_whole_whatever_the_policy(self):
+        # a custom policy that never reads the monspec must not run on an invalid one,
+        # and a repeated "policy" key must not choose between two policies
+        policy = self.write("blind.lua", "return function(ctx) return { verdict = \"pass\", objectives = "
+                            "{ { name = \"x\", status = \"pass\" } } } end\n")
+        for name, text in (("policy-twice.json", '{"policy": "blind.lua", "policy": "other.lua", "S": {}}'),
+                           ("limit-twice.json", MONSPEC.replace('"etype": "SERVICE",',
+                                                                '"policy": "blind.lua", "etype": "SERVICE",'))):
+            with self.subTest(name=name):
+                p = self.run_ub("gate", "--monspec", self.write(name, text), "--compare",
+                                "CheckoutService/CanaryToProduction", "--no-ledger")
+                self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+                self.assertIn("duplicate key", p.stderr)
+                self.assertEqual(p.stdout, "")
+
+    def test_deploy_event_monspec_duplicate_is_input_error(self):
+        path = self.write("env-twice.json", '{"S": {"etype": "SERVICE", "environments": {\n'
+                          '  "P": {"entities": ["SERVICE-C4EC4A0E5A3B1001"]},\n  "P": {"tags": [{"key": "app"}]}}}}')
+        p = self.run_ub("deploy-event", "--monspec", path, "--environment", "S/P", "--name", "n",
+                        "--version", "1", "--no-ledger", "--dry-run")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn('duplicate key "P" (line 3, column 3)', p.stderr)
 
     def slo_gate(self, slo, sli):
         return self.run_ub("gate", "--slo", self.write("slo.yaml", slo), "--sli", self.write("sli.yaml", sli),
