@@ -446,6 +446,43 @@ static void test_bad_bodies_are_errors_never_empty_series(void **state) {
   free(body);
 }
 
+/* Review 11, 2.1: a 200 that is valid JSON but not the call's documented
+ * answer is an error for every call, never an empty list. */
+static void test_wrong_shapes_are_errors_for_every_call(void **state) {
+  (void)state;
+  canned c[] = {
+      {"/api/v1/entity/services", 200, "application/json", "{}"},
+      {"/api/v1/entity/applications", 200, "application/json", "{\"error\":\"x\"}"},
+      {"/api/v1/entity/infrastructure/hosts", 200, "application/json", "[{\"displayName\":\"h\"}]"},
+      {"/api/v2/entities?entitySelector=a", 200, "application/json", "{\"entities\":{}}"},
+      {"/api/v2/entities?entitySelector=b", 200, "application/json", "{\"entities\":[],\"error\":{\"code\":1}}"},
+      {"/api/v1/events", 200, "application/json", "{\"events\":[],\"totalEventCount\":\"1\"}"},
+      {"/api/v2/events", 200, "application/json", "{\"events\":[\"e\"]}"},
+      {"/api/v2/problems/P", 200, "application/json", "{\"title\":\"no id\"}"},
+      {"/api/v2/problems", 200, "application/json", "{\"problems\":[{\"title\":\"t\"}]}"},
+      {"/api/v2/slo/S", 200, "application/json", "[]"},
+      {"/api/v2/metrics/M", 200, "application/json", "{\"metricId\":5}"},
+      {"/api/v2/metrics/query?metricSelector=m", 200, "application/json", "{\"result\":[{\"data\":[]}]}"},
+      {"/api/v1/timeseries/t?includeData=true", 200, "application/json",
+       "{\"error\":{\"code\":500},\"dataResult\":{\"dataPoints\":{}}}"},
+      {"/api/v2/entities?entitySelector=ok", 200, "application/json", "{\"entities\":[],\"totalCount\":0}"},
+      {"/api/v2/slo/T", 200, "application/json", "{\"id\":\"T\",\"error\":\"NONE\"}"}};
+  ub_recorder *rec = replay_of(c, sizeof c / sizeof *c);
+  run_lua(rec,
+          "local rs = dt.batch({{'entities_v1','services'},{'entities_v1','applications'},"
+          "{'entities_v1','hosts'},{'entities','a'},{'entities','b'},{'events_v1'},{'events'},"
+          "{'problem','P'},{'problems'},{'slo','S'},{'metric_descriptor','M'},{'metrics','m'},"
+          "{'timeseries','t'},{'entities','ok'},{'slo','T'}})\n"
+          "for i = 1, 13 do local r = rs[i]\n"
+          "  assert(r.ok == false and r.status == 200, i)\n"
+          "  assert(r.error:find('received invalid response', 1, true), r.error) end\n"
+          "assert(rs[1].error:find('expected a JSON array', 1, true), rs[1].error)\n"
+          "assert(rs[5].error:find('error object', 1, true), rs[5].error)\n"
+          "assert(rs[14].ok and #rs[14].entities == 0, rs[14].error)   -- a real empty list\n"
+          "assert(rs[15].ok and rs[15].slo.error == 'NONE', rs[15].error) -- the SLO's own field\n");
+  ub_recorder_free(rec);
+}
+
 static void test_events_keep_large_ids_exact(void **state) {
   (void)state;
   size_t n;
@@ -662,6 +699,7 @@ int main(void) {
       cmocka_unit_test(test_metrics_decode_into_series),
       cmocka_unit_test(test_metrics_pages_are_followed_and_merged),
       cmocka_unit_test(test_timeseries_both_shapes),
+      cmocka_unit_test(test_wrong_shapes_are_errors_for_every_call),
       cmocka_unit_test(test_bad_bodies_are_errors_never_empty_series),
       cmocka_unit_test(test_events_keep_large_ids_exact),
       cmocka_unit_test(test_unbound_module_fails_closed),
