@@ -250,7 +250,7 @@ static json_token read_number(json_reader *r) {
 
 static json_token open_container(json_reader *r, char kind) {
   if (r->depth >= r->max_depth) return fail(r, "nesting too deep");
-  if (kind == 'o') r->object[r->depth] = ++r->objects;
+  if (kind == 'o' && json_keyset_open(&r->keys) != 0) return fail(r, "out of memory");
   r->stack[r->depth++] = (unsigned char)kind;
   r->p++;
   r->need_sep = 0;
@@ -263,6 +263,7 @@ static json_token close_container(json_reader *r, char kind) {
     return fail(r, kind == 'o' ? "unexpected '}'" : "unexpected ']'");
   r->p++;
   r->depth--;
+  if (kind == 'o') json_keyset_close(r->keys);
   r->need_sep = 1;
   r->expect_key = 0;
   return kind == 'o' ? JSON_OBJECT_END : JSON_ARRAY_END;
@@ -296,7 +297,7 @@ static int separator(json_reader *r, json_token *out) {
 /* The key just read is new in its object, or the reader fails naming it
  * and where it is. */
 static json_token unique_key(json_reader *r, const char *at) {
-  int rc = json_keyset_add(&r->keys, r->object[r->depth - 1], r->str.data, r->str.len);
+  int rc = json_keyset_add(r->keys, r->str.data, r->str.len);
   if (rc == 0) return JSON_STRING;
   if (rc < 0) return fail(r, "out of memory");
   size_t off = (size_t)(at - r->start);

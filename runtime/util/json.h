@@ -26,9 +26,7 @@ typedef struct json_reader {
   const char *start, *p, *end;
   int depth, max_depth;
   unsigned char stack[256];      /* 'a' array, 'o' object, per depth */
-  uint32_t object[256];          /* serial number of the object at each depth */
-  uint32_t objects;              /* objects opened so far */
-  struct json_keyset *keys;      /* keys seen per object (json_keys.h) */
+  struct json_keyset *keys;      /* keys of the open objects (json_keys.h) */
   int expect_key;                /* next token in an object is a key */
   int need_sep;                  /* a ',' is needed before the next item */
   int after_key;                 /* a key was read; its value comes next */
