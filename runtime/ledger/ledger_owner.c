@@ -73,7 +73,52 @@ typedef struct abandon_row {
   int64_t id, created_ms;
   char *host, *start;
   long pid;
+  char why[600];          /* "" while the owner may be alive */
 } abandon_row;
+
+typedef struct abandon_list {
+  abandon_row *rows;
+  size_t n;
+} abandon_list;
+
+static void judge_row(const ledger_owner *self, abandon_row *r, int64_t now) {
+  int alive = owner_alive(self, r->host, r->pid, r->start);
+  if (alive == 0) {
+    snprintf(r->why, sizeof r->why, "abandoned: process %ld on %s ended without recording a verdict "
+             "(killed, crashed, or the ledger write of its result failed)", r->pid, r->host);
+  } else if (alive < 0 && now - r->created_ms > FOREIGN_LEASE_MS) {
+    snprintf(r->why, sizeof r->why, "abandoned: still running %lld h after it started, longer than "
+             "any run may last (owner %s%s%ld)", (long long)((now - r->created_ms) / 3600000),
+             r->host ? r->host : "unknown", r->host ? " pid " : " ", r->pid);
+  }
+}
+
+/* Reads the running rows (no write lock). */
+static int read_running(ub_ledger *l, abandon_list *out) {
+  sqlite3_stmt *st;
+  if (ledger_prepare(l, "SELECT id, created_ms, owner_host, owner_pid, owner_start FROM evaluations "
+                        "WHERE status = 'running' ORDER BY id", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  int rc, oom = 0;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    abandon_row *grown = realloc(out->rows, (out->n + 1) * sizeof *out->rows);
+    if (!grown) { oom = 1; break; }
+    out->rows = grown;
+    abandon_row *r = &out->rows[out->n++];
+    memset(r, 0, sizeof *r);
+    r->id = sqlite3_column_int64(st, 0);
+    r->created_ms = sqlite3_column_int64(st, 1);
+    r->pid = (long)sqlite3_column_int64(st, 3);
+    r->host = ledger_col_dup(st, 2, &oom);
+    r->start = ledger_col_dup(st, 4, &oom);
+  }
+  sqlite3_finalize(st);
+  if (oom) {
+    ledger_set_error(l, "out of memory");
+    return LEDGER_ERROR;
+  }
+  return rc == SQLITE_DONE ? LEDGER_OK : ledger_sql_error(l, "reading running evaluations");
+}
 
 static int mark(ub_ledger *l, int64_t id, const char *why) {
   sqlite3_stmt *st;
@@ -88,68 +133,35 @@ static int mark(ub_ledger *l, int64_t id, const char *why) {
   return rc == SQLITE_DONE ? LEDGER_OK : ledger_sql_error(l, "marking an evaluation abandoned");
 }
 
-static int judge_row(ub_ledger *l, const ledger_owner *self, const abandon_row *r, int64_t now) {
-  char why[600];
-  int alive = owner_alive(self, r->host, r->pid, r->start);
-  if (alive == 1) return LEDGER_OK;
-  if (alive == 0) {
-    snprintf(why, sizeof why, "abandoned: process %ld on %s ended without recording a verdict "
-             "(killed, crashed, or the ledger write of its result failed)", r->pid, r->host);
-  } else if (now - r->created_ms > FOREIGN_LEASE_MS) {
-    snprintf(why, sizeof why, "abandoned: still running %lld h after it started, longer than "
-             "any run may last (owner %s%s%ld)", (long long)((now - r->created_ms) / 3600000),
-             r->host ? r->host : "unknown", r->host ? " pid " : " ", r->pid);
-  } else {
-    return LEDGER_OK;                            /* another host's run, may be alive */
-  }
-  return mark(l, r->id, why);
-}
-
+/* Marks the rows judged dead; a row finished meanwhile is left alone. */
 static int abandon_in_tx(ub_ledger *l, void *ud) {
-  const ledger_owner *self = ud;
-  sqlite3_stmt *st;
-  if (ledger_prepare(l, "SELECT id, created_ms, owner_host, owner_pid, owner_start FROM evaluations "
-                        "WHERE status = 'running' ORDER BY id", &st) != LEDGER_OK)
-    return LEDGER_ERROR;
-  abandon_row *rows = NULL;
-  size_t n = 0;
-  int rc, oom = 0;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    abandon_row *grown = realloc(rows, (n + 1) * sizeof *rows);
-    if (!grown) { oom = 1; break; }
-    rows = grown;
-    rows[n] = (abandon_row){.id = sqlite3_column_int64(st, 0), .created_ms = sqlite3_column_int64(st, 1),
-                            .pid = (long)sqlite3_column_int64(st, 3)};
-    rows[n].host = ledger_col_dup(st, 2, &oom);
-    rows[n].start = ledger_col_dup(st, 4, &oom);
-    n++;
-  }
-  sqlite3_finalize(st);
-  int result = oom ? (ledger_set_error(l, "out of memory"), LEDGER_ERROR)
-               : rc == SQLITE_DONE || rc == SQLITE_ROW ? LEDGER_OK
-               : ledger_sql_error(l, "reading running evaluations");
-  int64_t now = ledger_now_ms();
-  for (size_t i = 0; i < n && result == LEDGER_OK; i++) result = judge_row(l, self, &rows[i], now);
-  for (size_t i = 0; i < n; i++) {
-    free(rows[i].host);
-    free(rows[i].start);
-  }
-  free(rows);
-  return result;
+  const abandon_list *list = ud;
+  for (size_t i = 0; i < list->n; i++)
+    if (list->rows[i].why[0] && mark(l, list->rows[i].id, list->rows[i].why) != LEDGER_OK)
+      return LEDGER_ERROR;
+  return LEDGER_OK;
 }
 
 int ledger_abandon_dead(ub_ledger *l) {
-  sqlite3_stmt *st;
-  /* Read first: most opens find nothing running and take no write lock. */
-  if (ledger_prepare(l, "SELECT EXISTS (SELECT 1 FROM evaluations WHERE status = 'running')",
-                     &st) != LEDGER_OK)
-    return LEDGER_ERROR;
-  int rc = sqlite3_step(st);
-  int any = rc == SQLITE_ROW && sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_ROW) return ledger_sql_error(l, "reading running evaluations");
-  if (!any) return LEDGER_OK;
-  ledger_owner self;
-  ledger_owner_self(&self);
-  return ledger_write(l, abandon_in_tx, &self);
+  abandon_list list = {0};
+  /* Reads only: an open that finds no dead owner takes no write lock, even
+   * while other gates run. */
+  int rc = read_running(l, &list);
+  if (rc == LEDGER_OK && list.n) {
+    ledger_owner self;
+    ledger_owner_self(&self);
+    int64_t now = ledger_now_ms();
+    int any = 0;
+    for (size_t i = 0; i < list.n; i++) {
+      judge_row(&self, &list.rows[i], now);
+      any |= list.rows[i].why[0] != '\0';
+    }
+    if (any) rc = ledger_write(l, abandon_in_tx, &list);
+  }
+  for (size_t i = 0; i < list.n; i++) {
+    free(list.rows[i].host);
+    free(list.rows[i].start);
+  }
+  free(list.rows);
+  return rc;
 }
