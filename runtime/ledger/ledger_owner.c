@@ -1,7 +1,7 @@
 /* ledger_owner.c: who runs an evaluation, and the rows left `running` by
  * processes that are gone. A row records its owner as the host name, the
- * pid and the process's start (boot id and start time from /proc), so a
- * reused pid is never taken for the owner. Each open of the ledger marks
+ * pid namespace, the pid and the process's start (boot id and start time
+ * from /proc), so a reused pid is never taken for the owner. Each open of the ledger marks
  * the running rows of dead owners on this host `abandoned`, with when
  * and why; a row of another host (a shared file) is abandoned only after
  * the longest run the CLI allows. Rows of live processes are never
@@ -50,9 +50,22 @@ static void process_start(long pid, char *out, size_t len, char *state) {
   if (field == 22 && sscanf(p, "%llu", &ticks) == 1) snprintf(out, len, "%s/%llu", boot, ticks);
 }
 
+/* The host name and the pid namespace: containers that share a ledger
+ * file (and maybe a host name) do not see each other's pids, so a pid is
+ * only judged inside its own namespace. */
+static void owner_host(char *out, size_t len) {
+  char name[200] = "unknown-host", ns[64] = "";
+  if (gethostname(name, sizeof name - 1) != 0) snprintf(name, sizeof name, "unknown-host");
+  name[sizeof name - 1] = '\0';
+  ssize_t n = readlink("/proc/self/ns/pid", ns, sizeof ns - 1);
+  ns[n > 0 ? n : 0] = '\0';
+  if (ns[0]) snprintf(out, len, "%s %s", name, ns);
+  else snprintf(out, len, "%s", name);
+}
+
 void ledger_owner_self(ledger_owner *o) {
   memset(o, 0, sizeof *o);
-  if (gethostname(o->host, sizeof o->host - 1) != 0) snprintf(o->host, sizeof o->host, "unknown-host");
+  owner_host(o->host, sizeof o->host);
   o->pid = (long)getpid();
   char state;
   process_start(o->pid, o->start, sizeof o->start, &state);
