@@ -80,8 +80,10 @@ local function objectives_of(r, queries, model)
       critical = e.keySli == true, score = e.score, keptn_status = e.status,
       -- informational and unjudged objectives are no judgement (docs/gate.md)
       judged = e.status ~= "info" and e.status ~= "no_baseline",
-      message = value.message ~= "" and value.message or
-                string.format("%s (score %s)", tostring(e.status), tostring(e.score)),
+      message = e.status == "no_baseline"
+                and "not judged: its relative criteria need a baseline and no earlier evaluation qualified"
+                or value.message ~= "" and value.message
+                or string.format("%s (score %s)", tostring(e.status), tostring(e.score)),
     }
   end
   return out

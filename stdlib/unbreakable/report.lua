@@ -44,7 +44,7 @@ function M.human(value, unit)
 end
 
 local COLORS = { pass = "32", warning = "33", fail = "31", error = "31;1",
-                 inconclusive = "35", no_data = "35" }
+                 inconclusive = "35", no_data = "35", no_baseline = "35" }
 
 local function paint(text, status, color)
   if not color or not COLORS[status] then return text end
@@ -161,7 +161,7 @@ local function junit_case(o)
     return { name = name, outcome = "failed", message = message or "failed", detail = detail }
   elseif status == "error" then
     return { name = name, outcome = "error", message = message or "error", detail = detail }
-  elseif status == "no_data" or status == "inconclusive" then
+  elseif status == "no_data" or status == "inconclusive" or status == "no_baseline" then
     return { name = name, outcome = "skipped", message = "inconclusive: " .. (message or "no data"), detail = detail }
   elseif status == "warning" then
     return { name = name, outcome = "skipped", message = "warning: " .. (message or "warning"), detail = detail }

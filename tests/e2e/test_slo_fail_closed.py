@@ -121,6 +121,12 @@ class SloFailClosed(unittest.TestCase):
         self.assertIn("key objective error_rate", v["summary"])
         self.assertEqual([o["status"] for o in v["objectives"]], ["no_baseline", "no_baseline"])
         self.assertEqual([o["judged"] for o in v["objectives"]], [False, False])
+        # JUnit shows the unjudged objectives as skipped, with the reason
+        p = self.gate(RELATIVE, (800, 7.5), os.path.join(self.dir, "fresh2.db"), fmt="junit")
+        self.assertEqual(p.returncode, 4, p.stderr)
+        root = ET.fromstring(p.stdout)
+        skipped = [c.get("name") for c in root.iter("testcase") if c.find("skipped") is not None]
+        self.assertEqual(skipped, ["response_time_p95", "error_rate"])
         # Keptn's behaviour, asked for: every relative criterion passes without a baseline
         p = self.gate(RELATIVE, (800, 7.5), os.path.join(self.dir, "keptn.db"), "--compat", "keptn")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
