@@ -149,6 +149,25 @@ class WrongShapes(unittest.TestCase):
                 self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
                 self.assertIn("duplicate key", p.stderr)
 
+    def test_deploy_event_answers_of_the_wrong_shape_are_errors(self):
+        cases = [("v2", "/api/v2/events/ingest", 201, {"reportCount": 1}),
+                 ("v2", "/api/v2/events/ingest", 201, {"reportCount": 1, "eventIngestResults": "x"}),
+                 ("v2", "/api/v2/events/ingest", 201, {"reportCount": 1, "eventIngestResults": ["ok"]}),
+                 ("v2", "/api/v2/events/ingest", 201, {"reportCount": 1, "eventIngestResults": [], "error": "x"}),
+                 ("v1", "/api/v1/events", 200, {"storedEventIds": [1], "storedIds": 5}),
+                 ("v1", "/api/v1/events", 200, {"storedEventIds": ["1"]}),
+                 ("v1", "/api/v1/events", 200, {"error": {"code": 500, "message": "boom"}, "storedEventIds": [1]})]
+        for api, path, status, body in cases:
+            with self.subTest(api=api, body=body):
+                self.sim.only_fault(path=path, method="POST", status=status, json=body)
+                args = ["--tag", "app:checkout"] if api == "v1" else ["--entity-selector", "type(SERVICE)"]
+                p = subprocess.run([BIN, "deploy-event"] + args + ["--api", api, "--name", "n", "--version", "1",
+                                                                   "--no-ledger"],
+                                   capture_output=True, text=True, env=env_for(self.sim), timeout=120)
+                self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+                self.assertNotIn("recorded on", p.stdout)
+        self.sim.only_fault()
+
     def test_error_answer_to_a_look_up_never_passes_the_gate(self):
         with open(MONSPEC) as f:
             spec = json.load(f)
