@@ -193,7 +193,9 @@ static int push_batch_list(lua_State *L, const char *arg) {
   if (text && arg[0] != '@') len = strlen(text);
   int rc = text ? json_decode_lua(L, text, len, 16, err, sizeof err) : -1;
   free(text);
-  if (rc != 0) return ub_usage_error("dt", "batch needs a JSON list of calls: %s", arg ? err : "missing");
+  if (rc != 0)   /* a file is named: the error's line and column are in it */
+    return ub_usage_error("dt", "batch needs a JSON list of calls: %s%s%s", arg && arg[0] == '@' ? arg + 1 : "",
+                          arg && arg[0] == '@' ? ": " : "", arg ? err : "missing");
   return 0;
 }
 

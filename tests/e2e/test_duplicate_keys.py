@@ -132,6 +132,12 @@ class DuplicateKeys(unittest.TestCase):
         self.assertEqual(p.returncode, 3, p.stderr)
         self.assertIn('duplicate key "a" (line 1, column 10)', p.stderr)
 
+    def test_dt_batch_file_duplicate_is_input_error(self):
+        batch = self.write("batch.json", '[["entities", "type(SERVICE)", {"page_size": 1, "page_size": 500}]]')
+        p = self.run_ub("dt", "batch", "@" + batch)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn('%s: offset 48: duplicate key "page_size" (line 1, column 49)' % batch, p.stderr)
+
     def test_recording_duplicate_is_refused(self):
         rec = self.write("rec.json", '{"version": 1, "exchanges": [], "exchanges": []}')
         p = self.run_ub("dt", "--replay", rec, "entities", "type(SERVICE)")
