@@ -38,7 +38,8 @@ static const char gate_help[] =
   "  --compat dtcli       reproduce the original Dynatrace CLI's numbers and document\n"
   "  --format F           text (default), json (the verdict table), junit (one test case\n"
   "                       per objective), dtcli (the original document, with --compat dtcli)\n"
-  "  --output FILE        write the report to FILE instead of stdout\n"
+  "  --output FILE        write the report to FILE instead of stdout (a temporary file\n"
+  "                       renamed over FILE: never half a report)\n"
   "  --fail-on-warning    exit 1 on a warning verdict\n"
   "  --slo F, --sli F     Keptn slo.yaml and Dynatrace sli.yaml (docs/slo.md); the baseline\n"
   "                       comes from earlier evaluations of --service/--stage in the ledger\n"
@@ -59,7 +60,8 @@ static const char gate_help[] =
   "  --concurrency N      Dynatrace requests in flight at once (default 10, at most 1000)\n"
   "\n"
   "Exit status: 0 pass (and warning), 1 fail, 2 usage or invalid input file,\n"
-  "3 evaluation error (data source, policy), 4 inconclusive.\n";
+  "3 evaluation error (data source, policy) or a report that could not be written\n"
+  "(the decision is recorded first), 4 inconclusive.\n";
 
 enum {
   OPT_MONSPEC = 256, OPT_COMPARE, OPT_PULL, OPT_WINDOW, OPT_SHIFT, OPT_SHIFT_SOURCE,
