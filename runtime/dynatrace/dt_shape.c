@@ -74,19 +74,88 @@ static int is_array(lua_State *L, int t) {
   return count > 0 && (size_t)count == lua_rawlen(L, t);
 }
 
-/* Each element of the array at arr is an object with a string id. */
+/* An array, or an empty table (no member at all). */
+static int array_or_empty(lua_State *L, int t) {
+  if (is_array(L, t)) return 1;
+  lua_pushnil(L);
+  if (lua_next(L, t)) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  return 1;
+}
+
+/* Every value of the table at t is an array of strings. */
+static int lists_of_strings(lua_State *L, int t) {
+  lua_pushnil(L);
+  while (lua_next(L, t)) {                   /* key at -2, value at -1 */
+    int list = lua_gettop(L);
+    int ok = lua_type(L, list) == LUA_TTABLE && array_or_empty(L, list);
+    lua_Integer len = ok ? (lua_Integer)lua_rawlen(L, list) : 0;
+    for (lua_Integer i = 1; ok && i <= len; i++) {
+      ok = lua_rawgeti(L, list, i) == LUA_TSTRING;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);                           /* the value; the key stays for lua_next */
+    if (!ok) {
+      lua_pop(L, 1);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* The members of an entity the product reads (display names for method
+ * look-ups, relations for smartscape counts) have their documented types:
+ * a relation list that is not a list would count as no relation at all. */
+static int check_entity(lua_State *L, int e, const char *name, char *why, size_t n) {
+  static const char *const relations[] = {"fromRelationships", "toRelationships", NULL};
+  if (optional(L, e, "displayName", LUA_TSTRING, "a string or null", why, n)) goto bad;
+  if (optional(L, e, "type", LUA_TSTRING, "a string", why, n)) goto bad;
+  int tags = raw_type(L, e, "tags");
+  if (tags != LUA_TNIL) {
+    lua_pushliteral(L, "tags");
+    lua_rawget(L, e);
+    int ok = tags == LUA_TTABLE && array_or_empty(L, lua_gettop(L));
+    lua_pop(L, 1);
+    if (!ok) { fail(why, n, "\"tags\" must be an array%s%s", "", ""); goto bad; }
+  }
+  for (int r = 0; relations[r]; r++) {
+    int type = raw_type(L, e, relations[r]);
+    if (type == LUA_TNIL) continue;
+    lua_pushstring(L, relations[r]);
+    lua_rawget(L, e);
+    int ok = type == LUA_TTABLE && lists_of_strings(L, lua_gettop(L));
+    lua_pop(L, 1);
+    if (!ok) { fail(why, n, "\"%s\" must map relation names to arrays of entity ids%s", relations[r], ""); goto bad; }
+  }
+  return 0;
+bad: {
+    char detail[200];
+    snprintf(detail, sizeof detail, "%s", why);
+    snprintf(why, n, "%s: %s", name, detail);
+    return -1;
+  }
+}
+
+/* Each element of the array at arr is an object with a string id (and,
+ * for entities, members of the documented types). */
 static int check_items(lua_State *L, int arr, const char *name, const char *id, char *why,
                        size_t n) {
   lua_Integer len = (lua_Integer)lua_rawlen(L, arr);
   for (lua_Integer i = 1; i <= len; i++) {
+    char idx[48];
+    snprintf(idx, sizeof idx, "%s[%lld]", name, (long long)(i - 1));
     int type = lua_rawgeti(L, arr, i);
-    int ok = type == LUA_TTABLE && raw_type(L, lua_gettop(L), id) == LUA_TSTRING;
-    lua_pop(L, 1);
+    int item = lua_gettop(L);
+    int ok = type == LUA_TTABLE && raw_type(L, item, id) == LUA_TSTRING;
     if (!ok) {
-      char idx[32];
-      snprintf(idx, sizeof idx, "%s[%lld]", name, (long long)(i - 1));
+      lua_pop(L, 1);
       return fail(why, n, "%s is not an object with a string \"%s\"", idx, id);
     }
+    int rc = strcmp(id, "entityId") == 0 ? check_entity(L, item, idx, why, n) : 0;
+    lua_pop(L, 1);
+    if (rc) return -1;
   }
   return 0;
 }
