@@ -1,5 +1,5 @@
 /* dt_shape.c: checks that a decoded Dynatrace answer has the documented
- * shape of its call (docs/dynatrace.md, "Answers"). A 200 whose body is
+ * shape of its call (docs/dynatrace.md, "Errors"). A 200 whose body is
  * valid JSON but not the answer of the call (an error object, {}, a list
  * where an object belongs, an item without its id) is an error, never "no
  * data": an empty entity list would otherwise turn into a missing baseline
@@ -7,14 +7,11 @@
  * fields are ignored, as the API asks. Raw accessors only. */
 #include "dynatrace/dt_shape.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "util/json.h"
-
-typedef struct item_rule {
-  const char *id;           /* required string field of each item */
-} item_rule;
 
 static int raw_type(lua_State *L, int t, const char *k) {
   lua_pushstring(L, k);
@@ -39,8 +36,13 @@ static char first_byte(const char *body, size_t len) {
   return '\0';
 }
 
-static int fail(char *why, size_t n, const char *fmt, const char *a, const char *b) {
-  snprintf(why, n, fmt, a, b);
+static int fail(char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(char *why, size_t n, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, n, fmt, ap);
+  va_end(ap);
   return -1;
 }
 
@@ -118,7 +120,7 @@ static int check_entity(lua_State *L, int e, const char *name, char *why, size_t
     lua_rawget(L, e);
     int ok = tags == LUA_TTABLE && array_or_empty(L, lua_gettop(L));
     lua_pop(L, 1);
-    if (!ok) { fail(why, n, "\"tags\" must be an array%s%s", "", ""); goto bad; }
+    if (!ok) { fail(why, n, "\"tags\" must be an array"); goto bad; }
   }
   for (int r = 0; relations[r]; r++) {
     int type = raw_type(L, e, relations[r]);
@@ -127,7 +129,7 @@ static int check_entity(lua_State *L, int e, const char *name, char *why, size_t
     lua_rawget(L, e);
     int ok = type == LUA_TTABLE && lists_of_strings(L, lua_gettop(L));
     lua_pop(L, 1);
-    if (!ok) { fail(why, n, "\"%s\" must map relation names to arrays of entity ids%s", relations[r], ""); goto bad; }
+    if (!ok) { fail(why, n, "\"%s\" must map relation names to arrays of entity ids", relations[r]); goto bad; }
   }
   return 0;
 bad: {
@@ -175,7 +177,7 @@ static int error_envelope(lua_State *L, int t, dt_kind kind, char *why, size_t n
     lua_pop(L, 2);
     return -1;
   }
-  return fail(why, n, "a Dynatrace error object in a success answer%s%s", "", "");
+  return fail(why, n, "a Dynatrace error object in a success answer");
 }
 
 static int check_list_page(lua_State *L, int t, dt_kind kind, char *why, size_t n) {
@@ -188,12 +190,12 @@ static int check_list_page(lua_State *L, int t, dt_kind kind, char *why, size_t 
   if (optional(L, t, next, LUA_TSTRING, "a string or null", why, n)) return -1;
   lua_pushstring(L, items);
   lua_rawget(L, t);
-  int rc = is_array(L, lua_gettop(L)) ? 0 : fail(why, n, "\"%s\" must be an array%s", items, "");
+  int rc = is_array(L, lua_gettop(L)) ? 0 : fail(why, n, "\"%s\" must be an array", items);
   if (rc == 0 && id) rc = check_items(L, lua_gettop(L), items, id, why, n);
   if (rc == 0 && !id) {                          /* events: objects, ids vary by version */
     lua_Integer len = (lua_Integer)lua_rawlen(L, -1);
     for (lua_Integer i = 1; i <= len && rc == 0; i++) {
-      if (lua_rawgeti(L, -1, i) != LUA_TTABLE) rc = fail(why, n, "\"%s\" must hold objects%s", items, "");
+      if (lua_rawgeti(L, -1, i) != LUA_TTABLE) rc = fail(why, n, "\"%s\" must hold objects", items);
       lua_pop(L, 1);
     }
   }
@@ -207,7 +209,7 @@ int dt_shape_check(lua_State *L, dt_kind kind, int idx, const char *body, size_t
   char first = first_byte(body, len);
   int want_array = kind == DT_ENTITIES_V1;
   if (!lua_istable(L, idx) || first != (want_array ? '[' : '{'))
-    return fail(why, n, "expected a JSON %s%s", want_array ? "array" : "object", "");
+    return fail(why, n, "expected a JSON %s", want_array ? "array" : "object");
   if (want_array) return check_items(L, idx, "the answer", "entityId", why, n);
   if (error_envelope(L, idx, kind, why, n)) return -1;
   switch (kind) {
