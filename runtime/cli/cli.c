@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/text.h"
 
@@ -21,21 +22,12 @@ int ub_usage_error(const char *cmd, const char *fmt, ...) {
   return UB_EXIT_USAGE;
 }
 
-double ub_parse_positive(const char *text) {
-  char *end;
-  errno = 0;
-  double v = strtod(text, &end);
-  if (errno || end == text || *end || !(v > 0) || v > 1e15) return -1;
-  return v;
+int ub_check_output(const char *cmd, const char *option, const char *path) {
+  char err[1200];
+  if (!path || ub_check_output_path(path, err, sizeof err) == 0) return 0;
+  return ub_usage_error(cmd, "%s: %s", option, err);
 }
 
-int ub_wants_help(int argc, char **argv) {
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--") == 0) return 0;
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
-  }
-  return 0;
-}
 
 static int is_dir(const char *path) {
   struct stat st;

@@ -35,11 +35,9 @@ typedef struct ub_command {
 int ub_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Parses a positive number (seconds, MiB, counts); -1 when invalid. */
-double ub_parse_positive(const char *text);
-
-/* True when --help or -h is among the arguments. */
-int ub_wants_help(int argc, char **argv);
+/* 0 when path (an --output, --html... value) may be written: absent, a
+ * regular file or "-"; else a usage error naming option (exit 2). */
+int ub_check_output(const char *cmd, const char *option, const char *path);
 
 /* The stdlib directory: $UB_STDLIB, else the source tree, else the
  * installed share directory. Same for the shipped policies. */

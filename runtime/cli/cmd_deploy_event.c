@@ -5,13 +5,13 @@
  * in deploy_event*.c; this file parses flags, sends and reports. The token
  * is used for the Authorization header only and redacted from everything
  * printed or recorded. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/buf.h"
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "deploy/deploy_event.h"
 #include "dynatrace/dynatrace.h"
 #include "net/http.h"
@@ -84,8 +84,7 @@ static const char deploy_help[] =
 
 typedef struct de_opts {
   const char *monspec, *environment, *selector, *entity_type, *source;
-  const char **tags, **props;
-  size_t ntags, nprops;
+  ub_opt_list tags, props;   /* repeated --tag and --property values */
   const char *fields[DE_FIELD_COUNT];
   int api, dry_run, allow_no_match, no_ledger, json;
   const char *ledger_path;
@@ -149,87 +148,16 @@ static int fail_msg(const de_run *r, int code, const char *msg) {
 
 /* ---- options ----------------------------------------------------------- */
 
-enum {
-  OPT_MONSPEC = 256, OPT_ENVIRONMENT, OPT_SELECTOR, OPT_TAG, OPT_TYPE, OPT_PROPERTY, OPT_SOURCE,
-  OPT_API, OPT_DRY, OPT_ALLOW, OPT_TIMEOUT, OPT_URL, OPT_TOKEN_FILE, OPT_CA, OPT_LEDGER,
-  OPT_NO_LEDGER, OPT_FORMAT, OPT_HELP, OPT_FIELD /* + de_field */
-};
-
-static const struct option long_opts[] = {
-  {"monspec", required_argument, 0, OPT_MONSPEC},
-  {"environment", required_argument, 0, OPT_ENVIRONMENT},
-  {"entity-selector", required_argument, 0, OPT_SELECTOR},
-  {"tag", required_argument, 0, OPT_TAG},
-  {"entity-type", required_argument, 0, OPT_TYPE},
-  {"property", required_argument, 0, OPT_PROPERTY},
-  {"source", required_argument, 0, OPT_SOURCE},
-  {"api", required_argument, 0, OPT_API},
-  {"dry-run", no_argument, 0, OPT_DRY},
-  {"allow-no-match", no_argument, 0, OPT_ALLOW},
-  {"timeout", required_argument, 0, OPT_TIMEOUT},
-  {"dt-url", required_argument, 0, OPT_URL},
-  {"dt-token-file", required_argument, 0, OPT_TOKEN_FILE},
-  {"dt-ca-bundle", required_argument, 0, OPT_CA},
-  {"ledger", required_argument, 0, OPT_LEDGER},
-  {"no-ledger", no_argument, 0, OPT_NO_LEDGER},
-  {"format", required_argument, 0, OPT_FORMAT},
-  {"help", no_argument, 0, OPT_HELP},
-  {"name", required_argument, 0, OPT_FIELD + DE_NAME},
-  {"version", required_argument, 0, OPT_FIELD + DE_VERSION},
-  {"project", required_argument, 0, OPT_FIELD + DE_PROJECT},
-  {"stage", required_argument, 0, OPT_FIELD + DE_STAGE},
-  {"product", required_argument, 0, OPT_FIELD + DE_PRODUCT},
-  {"build-version", required_argument, 0, OPT_FIELD + DE_BUILD_VERSION},
-  {"ci-link", required_argument, 0, OPT_FIELD + DE_CI_LINK},
-  {"remediation-link", required_argument, 0, OPT_FIELD + DE_REMEDIATION},
-  {0, 0, 0, 0}};
-
-static int set_choice(de_opts *o, int c, const char *arg) {
-  if (c == OPT_API) {
-    if (strcmp(arg, "v1") != 0 && strcmp(arg, "v2") != 0)
-      return ub_usage_error(CMD, "--api must be v1 or v2, not '%s'", arg);
-    o->api = arg[1] - '0';
-  } else if (c == OPT_FORMAT) {
-    if (strcmp(arg, "text") != 0 && strcmp(arg, "json") != 0)
-      return ub_usage_error(CMD, "--format must be text or json, not '%s'", arg);
-    o->json = arg[0] == 'j';
-  } else {
-    o->timeout_s = ub_parse_positive(arg);
-    if (o->timeout_s < 0 || o->timeout_s > 3600)
-      return ub_usage_error(CMD, "--timeout must be a number of seconds in (0, 3600], not '%s'", arg);
-  }
-  return 0;
-}
-
-static int set_option(de_opts *o, int c, const char *arg) {
-  switch (c) {
-    case OPT_MONSPEC: o->monspec = arg; break;
-    case OPT_ENVIRONMENT: o->environment = arg; break;
-    case OPT_SELECTOR: o->selector = arg; break;
-    case OPT_TAG: o->tags[o->ntags++] = arg; break;
-    case OPT_TYPE: o->entity_type = arg; break;
-    case OPT_PROPERTY: o->props[o->nprops++] = arg; break;
-    case OPT_SOURCE: o->source = arg; break;
-    case OPT_DRY: o->dry_run = 1; break;
-    case OPT_ALLOW: o->allow_no_match = 1; break;
-    case OPT_URL: o->dt.url = arg; break;
-    case OPT_TOKEN_FILE: o->dt.token_file = arg; break;
-    case OPT_CA: o->dt.ca_bundle = arg; break;
-    case OPT_LEDGER: o->ledger_path = arg; break;
-    case OPT_NO_LEDGER: o->no_ledger = 1; break;
-    case OPT_API: case OPT_FORMAT: case OPT_TIMEOUT: return set_choice(o, c, arg);
-    default:
-      if (c >= OPT_FIELD && c < OPT_FIELD + DE_FIELD_COUNT) {
-        o->fields[c - OPT_FIELD] = arg;
-        break;
-      }
-      return ub_usage_error(CMD, "unknown or incomplete option '%s'", arg ? arg : "?");
-  }
+static int check_choices(const char *api, const char *format) {
+  if (strcmp(api, "v1") != 0 && strcmp(api, "v2") != 0)
+    return ub_usage_error(CMD, "--api must be v1 or v2, not '%s'", api);
+  if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0)
+    return ub_usage_error(CMD, "--format must be text or json, not '%s'", format);
   return 0;
 }
 
 static int check_target_choice(const de_opts *o) {
-  int sources = (o->monspec || o->environment) + (o->selector != NULL) + (o->ntags > 0);
+  int sources = (o->monspec || o->environment) + (o->selector != NULL) + (o->tags.n > 0);
   if (sources == 0)
     return ub_usage_error(CMD, "no target: give --monspec FILE --environment ENTITY/ENVIRONMENT, "
                           "--entity-selector or --tag");
@@ -251,22 +179,41 @@ static int check_target_choice(const de_opts *o) {
 
 /* 0, 1 when --help was printed, or an exit status. */
 static int parse_args(de_opts *o, int argc, char **argv) {
-  o->api = 2;
-  o->tags = calloc((size_t)argc + 1, sizeof *o->tags);
-  o->props = calloc((size_t)argc + 1, sizeof *o->props);
-  if (!o->tags || !o->props) return fail_msg(NULL, UB_EXIT_ERROR, "out of memory");
-  int c;
-  optind = 1;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
-    if (c == OPT_HELP || c == 'h') {
-      fputs(deploy_help, stdout);
-      return 1;
-    }
-    int rc = set_option(o, c, c == '?' || c == ':' ? argv[optind - 1] : optarg);
-    if (rc != 0) return rc;
-  }
-  if (optind < argc) return ub_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
+  const char *api = "v2", *format = "text";
+  const ub_opt opts[] = {
+    UB_PATH("monspec", &o->monspec),
+    UB_STRING("environment", &o->environment),
+    UB_STRING("entity-selector", &o->selector),
+    UB_LIST("tag", &o->tags),
+    UB_STRING("entity-type", &o->entity_type),
+    UB_LIST("property", &o->props),
+    UB_STRING("source", &o->source),
+    UB_STRING("api", &api),
+    UB_FLAG("dry-run", &o->dry_run),
+    UB_FLAG("allow-no-match", &o->allow_no_match),
+    UB_NUMBER("timeout", &o->timeout_s, 0, 3600, .above_min = 1, .unit = "(seconds)"),
+    UB_STRING("dt-url", &o->dt.url),
+    UB_PATH("dt-token-file", &o->dt.token_file),
+    UB_PATH("dt-ca-bundle", &o->dt.ca_bundle),
+    UB_PATH("ledger", &o->ledger_path),
+    UB_FLAG("no-ledger", &o->no_ledger),
+    UB_STRING("format", &format),
+    UB_STRING("name", &o->fields[DE_NAME]),
+    UB_STRING("version", &o->fields[DE_VERSION]),
+    UB_STRING("project", &o->fields[DE_PROJECT]),
+    UB_STRING("stage", &o->fields[DE_STAGE]),
+    UB_STRING("product", &o->fields[DE_PRODUCT]),
+    UB_STRING("build-version", &o->fields[DE_BUILD_VERSION]),
+    UB_STRING("ci-link", &o->fields[DE_CI_LINK]),
+    UB_STRING("remediation-link", &o->fields[DE_REMEDIATION]),
+    UB_OPTS_END};
+  const ub_opt_spec spec = {CMD, deploy_help, opts, 0};
+  int rc = ub_opts_parse(&spec, argc, argv, NULL, 0, NULL, NULL);
+  if (rc == UB_OPTS_HELP) return 1;
+  if (rc != 0) return rc;
+  if ((rc = check_choices(api, format)) != 0) return rc;
+  o->api = api[1] - '0';
+  o->json = format[0] == 'j';
   return check_target_choice(o);
 }
 
@@ -278,8 +225,8 @@ static int build_event(de_run *r) {
   if (de_context_from_env(ev, environ) != 0) return fail_msg(r, UB_EXIT_ERROR, "out of memory");
   for (int f = 0; f < DE_FIELD_COUNT; f++)
     if (de_event_set(ev, (de_field)f, r->o.fields[f]) != 0) return fail_msg(r, UB_EXIT_ERROR, "out of memory");
-  for (size_t i = 0; i < r->o.nprops; i++)
-    if (de_property_parse(ev, r->o.props[i], err, sizeof err) != 0) return ub_usage_error(CMD, "%s", err);
+  for (size_t i = 0; i < r->o.props.n; i++)
+    if (de_property_parse(ev, r->o.props.items[i], err, sizeof err) != 0) return ub_usage_error(CMD, "%s", err);
   if (r->o.source && !(ev->source = strdup(r->o.source))) return fail_msg(r, UB_EXIT_ERROR, "out of memory");
   return 0;
 }
@@ -287,7 +234,7 @@ static int build_event(de_run *r) {
 static int target_from_monspec(de_run *r) {
   char err[1024];
   size_t len;
-  char *text = ub_read_all(r->o.monspec, (size_t)16 << 20, &len, err, sizeof err);
+  char *text = ub_read_text(r->o.monspec, (size_t)16 << 20, &len, err, sizeof err);
   if (!text) return ub_usage_error(CMD, "monspec: %s", err);
   int rc = de_target_from_monspec(text, len, r->o.monspec, r->o.environment, r->o.entity_type,
                                   &r->target, err, sizeof err);
@@ -302,10 +249,10 @@ static int target_from_tags(de_run *r) {
                           "or PROCESS_GROUP_INSTANCE", type);
   r->target.kind = DE_TARGET_TAGS;
   if (!(r->target.entity_type = strdup(type))) return fail_msg(r, UB_EXIT_ERROR, "out of memory");
-  for (size_t i = 0; i < r->o.ntags; i++) {
+  for (size_t i = 0; i < r->o.tags.n; i++) {
     de_tag tag;
     char err[300];
-    if (de_tag_parse(r->o.tags[i], &tag, err, sizeof err) != 0) return ub_usage_error(CMD, "%s", err);
+    if (de_tag_parse(r->o.tags.items[i], &tag, err, sizeof err) != 0) return ub_usage_error(CMD, "%s", err);
     int rc = de_target_add_tag(&r->target, &tag);
     de_tag_free(&tag);
     if (rc != 0) return fail_msg(r, UB_EXIT_ERROR, "out of memory");
@@ -315,7 +262,7 @@ static int target_from_tags(de_run *r) {
 
 static int build_target(de_run *r) {
   if (r->o.monspec) return target_from_monspec(r);
-  if (r->o.ntags) return target_from_tags(r);
+  if (r->o.tags.n) return target_from_tags(r);
   for (const unsigned char *p = (const unsigned char *)r->o.selector; *p; p++)
     if (*p < 0x20) return ub_usage_error(CMD, "--entity-selector must not contain control characters");
   if (!r->o.selector[strspn(r->o.selector, " ")])
@@ -626,8 +573,8 @@ static void run_free(de_run *r) {
   if (r->have_cfg) ub_dt_config_free(&r->cfg);
   free(r->url);
   ledger_close(r->ledger);
-  free(r->o.tags);
-  free(r->o.props);
+  ub_opt_list_free(&r->o.tags);
+  ub_opt_list_free(&r->o.props);
 }
 
 int ub_cmd_deploy_event(int argc, char **argv) {

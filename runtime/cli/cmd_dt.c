@@ -5,6 +5,7 @@
  *   unbreakable dt get /api/v2/...        (raw body to stdout)
  * Exit: 0 ok, 3 Dynatrace or decoding error, 2 usage or configuration. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <lualib.h>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "cli/output.h"
 #include "dynatrace/dynatrace.h"
 #include "util/json.h"
@@ -47,40 +49,53 @@ static const char usage[] =
 
 /* ---- arguments ---------------------------------------------------- */
 
-static int client_option(dt_args *a, const char *name, const char *value) {
-  if (!strcmp(name, "--dt-url")) a->flags.url = value;
-  else if (!strcmp(name, "--dt-token")) a->flags.token = value;
-  else if (!strcmp(name, "--dt-token-file")) a->flags.token_file = value;
-  else if (!strcmp(name, "--dt-ca-bundle")) a->flags.ca_bundle = value;
-  else if (!strcmp(name, "--record")) a->record = value;
-  else if (!strcmp(name, "--replay")) a->replay = value;
-  else if (!strcmp(name, "--concurrency")) a->concurrency = atoi(value);
-  else if (!strcmp(name, "--timeout-ms")) a->timeout_ms = atol(value);
-  else if (!strcmp(name, "--attempts")) a->attempts = atoi(value);
-  else if (!strcmp(name, "--max-response-mb")) a->max_response_bytes = (size_t)(atof(value) * 1048576.0);
-  else return 0;
-  return 1;
-}
-
+/* Client options (the shared parser, options.h), then CALL [ARG], then
+ * the call's own --name value pairs. */
 static int parse_args(int argc, char **argv, dt_args *a) {
-  int i = 1;
-  while (i + 1 < argc && !strncmp(argv[i], "--", 2) && client_option(a, argv[i], argv[i + 1])) i += 2;
-  if (i >= argc || !strncmp(argv[i], "--", 2))
-    return ub_usage_error("dt", "missing CALL (or unknown option %s)\n%s", i < argc ? argv[i] : "", usage);
+  double concurrency = 0, timeout_ms = 0, attempts = 0, max_mb = 0;
+  const ub_opt opts[] = {
+    UB_STRING("dt-url", &a->flags.url),
+    UB_STRING("dt-token", &a->flags.token),
+    UB_PATH("dt-token-file", &a->flags.token_file),
+    UB_PATH("dt-ca-bundle", &a->flags.ca_bundle),
+    UB_PATH("record", &a->record),
+    UB_PATH("replay", &a->replay),
+    UB_NUMBER("concurrency", &concurrency, 1, 1000, .whole = 1),
+    UB_NUMBER("timeout-ms", &timeout_ms, 1, 86400000, .whole = 1),
+    UB_NUMBER("attempts", &attempts, 1, 100, .whole = 1),
+    UB_NUMBER("max-response-mb", &max_mb, 0, 4096, .above_min = 1),
+    UB_OPTS_END};
+  const ub_opt_spec spec = {"dt", usage, opts, 1};
+  int i;
+  int rc = ub_opts_parse(&spec, argc, argv, NULL, 0, NULL, &i);
+  if (rc != 0) return rc;
+  a->concurrency = (int)concurrency;
+  a->timeout_ms = (long)timeout_ms;
+  a->attempts = (int)attempts;
+  a->max_response_bytes = (size_t)(max_mb * 1048576.0);
+  if (i >= argc) return ub_usage_error("dt", "missing CALL\n%s", usage);
   a->call = argv[i++];
   if (i < argc && strncmp(argv[i], "--", 2) != 0) a->arg = argv[i++];
   a->first_call_opt = i;
   if ((argc - i) % 2 != 0)
     return ub_usage_error("dt", "call options come in pairs: --name value\n%s", usage);
+  for (int k = i; k < argc; k += 2)
+    if (strncmp(argv[k], "--", 2) != 0 || !argv[k][2])
+      return ub_usage_error("dt", "'%s' is not a call option (--name value)", argv[k]);
   return 0;
 }
 
-static int is_integer_text(const char *s) {
-  if (*s == '-') s++;
-  if (!*s) return 0;
-  for (; *s; s++)
-    if (!isdigit((unsigned char)*s)) return 0;
-  return 1;
+/* A whole number in int64 range: call options that look like integers are
+ * passed as integers (1), one out of range is an error (-1), not a wrap;
+ * 0 for any other text. */
+static int integer_value(const char *s, long long *out) {
+  const char *p = *s == '-' ? s + 1 : s;
+  if (!*p) return 0;
+  for (; *p; p++)
+    if (!isdigit((unsigned char)*p)) return 0;
+  errno = 0;
+  *out = strtoll(s, NULL, 10);
+  return errno == ERANGE ? -1 : 1;
 }
 
 /* Pushes the options table built from --name value pairs. */
@@ -103,8 +118,9 @@ static void push_call_options(lua_State *L, int argc, char **argv, int first) {
       lua_pop(L, 1);
       continue;
     }
-    if (is_integer_text(argv[i + 1]) && strcmp(key, "resolution") != 0)
-      lua_pushinteger(L, strtoll(argv[i + 1], NULL, 10));
+    long long v;
+    if (strcmp(key, "resolution") != 0 && integer_value(argv[i + 1], &v) == 1)
+      lua_pushinteger(L, (lua_Integer)v);
     else lua_pushstring(L, argv[i + 1]);
     lua_setfield(L, -2, key);
   }
@@ -188,7 +204,7 @@ static int run_raw_get(ub_dt_client *cl, ub_recorder *rec, const char *path) {
 static int push_batch_list(lua_State *L, const char *arg) {
   char err[512];
   size_t len = 0;
-  char *text = arg && arg[0] == '@' ? ub_read_all(arg + 1, (size_t)16 << 20, &len, err, sizeof err)
+  char *text = arg && arg[0] == '@' ? ub_read_text(arg + 1, (size_t)16 << 20, &len, err, sizeof err)
                                      : arg ? strdup(arg) : NULL;
   if (text && arg[0] != '@') len = strlen(text);
   int rc = text ? json_decode_lua(L, text, len, 16, err, sizeof err) : -1;
@@ -254,7 +270,7 @@ static int run_call(lua_State *L, const dt_args *a, int argc, char **argv) {
 static ub_recorder *open_replay(const char *path) {
   char err[512];
   size_t len;
-  char *text = ub_read_all(path, (size_t)1 << 30, &len, err, sizeof err);
+  char *text = ub_read_text(path, (size_t)1 << 30, &len, err, sizeof err);
   if (!text) { fprintf(stderr, "unbreakable dt: %s\n", err); return NULL; }
   ub_recorder *rec = ub_recorder_from_json(text, len, err, sizeof err);
   free(text);
@@ -280,9 +296,15 @@ static ub_dt_client *open_client(const dt_args *a) {
 }
 
 int ub_cmd_dt(int argc, char **argv) {
-  if (ub_wants_help(argc, argv)) { fputs(usage, stdout); return UB_EXIT_OK; }
   dt_args a = {.first_call_opt = argc};
-  if (parse_args(argc, argv, &a) != 0) return UB_EXIT_USAGE;
+  int parsed = parse_args(argc, argv, &a);
+  if (parsed == UB_OPTS_HELP) return UB_EXIT_OK;
+  if (parsed != 0) return UB_EXIT_USAGE;
+  for (int k = a.first_call_opt; k + 1 < argc; k += 2) {
+    long long v;
+    if (integer_value(argv[k + 1], &v) < 0)
+      return ub_usage_error("dt", "%s: '%s' is out of range", argv[k], argv[k + 1]);
+  }
   ub_recorder *rec = a.replay ? open_replay(a.replay) : a.record ? ub_recorder_new() : NULL;
   ub_dt_client *cl = a.replay ? NULL : open_client(&a);
   if ((a.replay && !rec) || (!a.replay && !cl)) {

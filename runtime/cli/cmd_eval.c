@@ -1,10 +1,10 @@
 /* cmd_eval.c: `unbreakable eval`, the policy author's tool. Runs a policy
  * in the sandbox (inside a child process as a backstop), calls it with the
  * decoded input when it returns a function, prints the result as JSON. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -12,6 +12,7 @@
 #include "util/buf.h"
 #include "cli/cli.h"
 #include "cli/isolate.h"
+#include "cli/options.h"
 #include "util/json.h"
 #include "util/text.h"
 #include "sandbox/sandbox.h"
@@ -92,49 +93,37 @@ static int run_eval(void *ud) {
   return rc;
 }
 
-/* Caps keep the backstop's wait and the byte count in range. */
-static int parse_limits(eval_job *job, int opt, const char *arg) {
-  double v = ub_parse_positive(arg);
-  if (v < 0) return -1;
-  if (opt == 't' && v <= 86400) job->limits.seconds = v;
-  else if (opt == 'm' && v <= 65536) job->limits.memory = (size_t)(v * 1024 * 1024);
-  else if (opt == 'n') job->limits.instructions = (uint64_t)v;
-  else return -1;
-  return 0;
-}
-
 int ub_cmd_eval(int argc, char **argv) {
-  static const struct option opts[] = {
-    {"input", required_argument, 0, 'i'}, {"timeout", required_argument, 0, 't'},
-    {"memory", required_argument, 0, 'm'}, {"instructions", required_argument, 0, 'n'},
-    {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
   eval_job job;
   memset(&job, 0, sizeof job);
   sb_default_limits(&job.limits);
   const char *input_path = NULL;
-  int c;
-  optind = 1;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, "i:t:m:n:h", opts, NULL)) != -1) {
-    if (c == 'h') { fputs(eval_help, stdout); return UB_EXIT_OK; }
-    if (c == 'i') input_path = optarg;
-    else if (c == 't' || c == 'm' || c == 'n') {
-      if (parse_limits(&job, c, optarg) != 0)
-        return ub_usage_error("eval", "'%s' is not a positive number in range (--timeout at "
-                                      "most 86400, --memory at most 65536)", optarg);
-    } else {
-      return ub_usage_error("eval", "unknown or incomplete option '%s'", argv[optind - 1]);
-    }
-  }
-  if (optind != argc - 1)
-    return ub_usage_error("eval", optind >= argc ? "missing POLICY.lua" : "too many arguments");
-  job.policy = argv[optind];
-  FILE *probe = fopen(job.policy, "rb");
-  if (!probe) return ub_usage_error("eval", "cannot open policy %s", job.policy);
-  fclose(probe);
+  double seconds = job.limits.seconds, mib = (double)job.limits.memory / (1024 * 1024);
+  double instructions = (double)job.limits.instructions;
+  /* caps keep the backstop's wait and the byte count in range */
+  const ub_opt opts[] = {
+    UB_PATH("input", &input_path),
+    UB_NUMBER("timeout", &seconds, 0, 86400, .above_min = 1, .unit = "(seconds)"),
+    UB_NUMBER("memory", &mib, 0, 65536, .above_min = 1, .unit = "(MiB)"),
+    UB_NUMBER("instructions", &instructions, 1, 1e15, .whole = 1),
+    UB_OPTS_END};
+  const ub_opt_spec spec = {"eval", eval_help, opts, 0};
+  const char *pos[1];
+  int npos = 0;
+  int rc = ub_opts_parse(&spec, argc, argv, pos, 1, &npos, NULL);
+  if (rc == UB_OPTS_HELP) return UB_EXIT_OK;
+  if (rc != 0) return rc;
+  if (npos != 1) return ub_usage_error("eval", "missing POLICY.lua");
+  job.limits.seconds = seconds;
+  job.limits.memory = (size_t)(mib * 1024 * 1024);
+  job.limits.instructions = (uint64_t)instructions;
+  job.policy = pos[0];
+  char err[512];
+  int probe = ub_open_regular(job.policy, err, sizeof err);
+  if (probe < 0) return ub_usage_error("eval", "policy: %s", err);
+  close(probe);
   if (input_path) {
-    char err[512];
-    job.input = ub_read_all(input_path, (size_t)64 << 20, &job.input_len, err, sizeof err);
+    job.input = ub_read_text(input_path, (size_t)64 << 20, &job.input_len, err, sizeof err);
     if (!job.input) return ub_usage_error("eval", "%s", err);
     /* a bad input is the caller's error (exit 2), named with its file */
     if (json_validate(job.input, job.input_len, 200, err, sizeof err) != 0) {
@@ -143,7 +132,7 @@ int ub_cmd_eval(int argc, char **argv) {
     }
   }
   double backstop = 2 * job.limits.seconds + 1;
-  int rc = ub_isolate_run("eval", run_eval, &job, backstop);
+  rc = ub_isolate_run("eval", run_eval, &job, backstop);
   free(job.input);
   return rc;
 }

@@ -1,7 +1,6 @@
 /* cmd_gate.c: `unbreakable gate`: evaluates a release against a monspec
  * file (or Keptn SLO files, gate_slo.c) with a policy, records the
  * decision in the ledger and answers with a report and an exit status. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "gate/gate_cmd.h"
 #include "gate/gate_run.h"
 #include "cli/isolate.h"
@@ -63,91 +63,12 @@ static const char gate_help[] =
   "3 evaluation error (data source, policy) or a report that could not be written\n"
   "(the decision is recorded first), 4 inconclusive.\n";
 
-enum {
-  OPT_MONSPEC = 256, OPT_COMPARE, OPT_PULL, OPT_WINDOW, OPT_SHIFT, OPT_SHIFT_SOURCE,
-  OPT_SHIFT_COMPARE, OPT_POLICY, OPT_COMPAT, OPT_FORMAT, OPT_OUTPUT, OPT_FAIL_ON_WARNING,
-  OPT_NOW, OPT_TIMEOUT, OPT_MEMORY, OPT_SERVICE, OPT_STAGE, OPT_PROJECT, OPT_LEDGER,
-  OPT_NO_LEDGER, OPT_DT_URL, OPT_DT_TOKEN_FILE, OPT_DT_CA, OPT_CONCURRENCY, OPT_SLO, OPT_SLI,
-  OPT_FROM, OPT_TO, OPT_DEPLOYMENT, OPT_NO_WAIT, OPT_HELP
-};
-
-static const struct option gate_opts[] = {
-  {"monspec", required_argument, 0, OPT_MONSPEC}, {"compare", required_argument, 0, OPT_COMPARE},
-  {"pull", required_argument, 0, OPT_PULL}, {"window", required_argument, 0, OPT_WINDOW},
-  {"shift", required_argument, 0, OPT_SHIFT}, {"shift-source", required_argument, 0, OPT_SHIFT_SOURCE},
-  {"shift-compare", required_argument, 0, OPT_SHIFT_COMPARE},
-  {"policy", required_argument, 0, OPT_POLICY}, {"compat", required_argument, 0, OPT_COMPAT},
-  {"format", required_argument, 0, OPT_FORMAT}, {"output", required_argument, 0, OPT_OUTPUT},
-  {"fail-on-warning", no_argument, 0, OPT_FAIL_ON_WARNING}, {"now", required_argument, 0, OPT_NOW},
-  {"timeout", required_argument, 0, OPT_TIMEOUT}, {"memory", required_argument, 0, OPT_MEMORY},
-  {"service", required_argument, 0, OPT_SERVICE}, {"stage", required_argument, 0, OPT_STAGE},
-  {"project", required_argument, 0, OPT_PROJECT}, {"ledger", required_argument, 0, OPT_LEDGER},
-  {"no-ledger", no_argument, 0, OPT_NO_LEDGER}, {"dt-url", required_argument, 0, OPT_DT_URL},
-  {"dt-token-file", required_argument, 0, OPT_DT_TOKEN_FILE},
-  {"dt-ca-bundle", required_argument, 0, OPT_DT_CA},
-  {"concurrency", required_argument, 0, OPT_CONCURRENCY}, {"slo", required_argument, 0, OPT_SLO},
-  {"sli", required_argument, 0, OPT_SLI}, {"from", required_argument, 0, OPT_FROM},
-  {"to", required_argument, 0, OPT_TO}, {"deployment", required_argument, 0, OPT_DEPLOYMENT},
-  {"no-wait", no_argument, 0, OPT_NO_WAIT}, {"help", no_argument, 0, OPT_HELP}, {0, 0, 0, 0}};
-
-/* Parses a number in [0 or more than 0, max]; the caps keep every later
- * conversion (to int milliseconds, bytes, counts) in range. */
-static int set_number(const char *text, double *out, int allow_zero, double max) {
-  char *end;
-  double v = strtod(text, &end);
-  if (end == text || *end || !(v >= 0) || (!allow_zero && v == 0) || v > max) return -1;
-  *out = v;
-  return 0;
-}
-
-#define MAX_MINUTES (60.0 * 24 * 366 * 10)    /* windows and shifts: ten years */
-#define MAX_SECONDS (MAX_MINUTES * 60)
-
-static int parse_option(gate_args *a, int c, const char *arg) {
-  switch (c) {
-    case OPT_MONSPEC: a->monspec = arg; return 0;
-    case OPT_COMPARE: a->target = arg; a->mode = "pullcompare"; a->nmodes++; return 0;
-    case OPT_PULL: a->target = arg; a->mode = "pull"; a->nmodes++; return 0;
-    case OPT_WINDOW: return set_number(arg, &a->window, 0, MAX_MINUTES);
-    case OPT_SHIFT: return set_number(arg, &a->shift, 1, MAX_MINUTES);
-    case OPT_SHIFT_SOURCE:
-      a->has_shift_source = 1;
-      return set_number(arg, &a->shift_source, 1, MAX_SECONDS);
-    case OPT_SHIFT_COMPARE:
-      a->has_shift_compare = 1;
-      return set_number(arg, &a->shift_compare, 1, MAX_SECONDS);
-    case OPT_POLICY: a->policy = arg; return 0;
-    case OPT_COMPAT: a->compat = arg; return 0;
-    case OPT_FORMAT: a->format = arg; return 0;
-    case OPT_OUTPUT: a->output = arg; return 0;
-    case OPT_FAIL_ON_WARNING: a->fail_on_warning = 1; return 0;
-    case OPT_NOW: return set_number(arg, &a->now_ms, 0, 1e15);
-    case OPT_TIMEOUT: return set_number(arg, &a->timeout, 0, 86400);
-    case OPT_MEMORY: return set_number(arg, &a->memory_mib, 0, 65536);
-    case OPT_SERVICE: a->service = arg; return 0;
-    case OPT_STAGE: a->stage = arg; return 0;
-    case OPT_PROJECT: a->project = arg; return 0;
-    case OPT_LEDGER: a->ledger = arg; return 0;
-    case OPT_NO_LEDGER: a->no_ledger = 1; return 0;
-    case OPT_DT_URL: a->dt.url = arg; return 0;
-    case OPT_DT_TOKEN_FILE: a->dt.token_file = arg; return 0;
-    case OPT_DT_CA: a->dt.ca_bundle = arg; return 0;
-    case OPT_CONCURRENCY: return set_number(arg, &a->concurrency, 0, 1000);
-    case OPT_SLO: a->slo = arg; return 0;
-    case OPT_SLI: a->sli = arg; return 0;
-    case OPT_FROM: a->from = arg; return 0;
-    case OPT_TO: a->to = arg; return 0;
-    case OPT_DEPLOYMENT: a->deployment = arg; return 0;
-    case OPT_NO_WAIT: a->no_wait = 1; return 0;
-  }
-  return -1;
-}
-
 static int check_args(gate_args *a) {
   static const char *const formats[] = {"text", "json", "junit", "dtcli", "keptn", NULL};
   int ok = 0;
   for (int i = 0; formats[i]; i++) ok |= strcmp(a->format, formats[i]) == 0;
   if (!ok) return ub_usage_error("gate", "unknown --format '%s'", a->format);
+  if (ub_check_output("gate", "--output", a->output) != 0) return UB_EXIT_USAGE;
   if (a->slo) {
     if (a->monspec || a->nmodes) return ub_usage_error("gate", "--slo cannot be combined with --monspec");
     if (!a->service || !a->stage) return ub_usage_error("gate", "--slo needs --service and --stage");
@@ -168,17 +89,57 @@ static int check_args(gate_args *a) {
   return 0;
 }
 
+#define MAX_MINUTES (60.0 * 24 * 366 * 10)    /* windows and shifts: ten years */
+#define MAX_SECONDS (MAX_MINUTES * 60)
+
+/* The options of gate, checked by the shared parser (options.h). The caps
+ * keep every later conversion (to int milliseconds, bytes, counts) in
+ * range; a window under one minute would send queries with an empty
+ * timeframe. */
 static int parse_args(gate_args *a, int argc, char **argv) {
-  int c, li = -1;
-  optind = 1;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, "h", gate_opts, &li)) != -1) {
-    if (c == 'h' || c == OPT_HELP) { fputs(gate_help, stdout); return 1; }
-    if (c == '?' || c == ':') return ub_usage_error("gate", "unknown or incomplete option '%s'", argv[optind - 1]);
-    if (parse_option(a, c, optarg) != 0)
-      return ub_usage_error("gate", "invalid value '%s' for --%s", optarg, gate_opts[li].name);
-  }
-  if (optind != argc) return ub_usage_error("gate", "unexpected argument '%s'", argv[optind]);
+  const char *compare = NULL, *pull = NULL;
+  int compare_seen = 0, pull_seen = 0;
+  const ub_opt opts[] = {
+    UB_PATH("monspec", &a->monspec),
+    {.name = "compare", .kind = UB_OPT_STRING, .dest = &compare, .seen = &compare_seen},
+    {.name = "pull", .kind = UB_OPT_STRING, .dest = &pull, .seen = &pull_seen},
+    UB_NUMBER("window", &a->window, 1, MAX_MINUTES, .unit = "(minutes)"),
+    UB_NUMBER("shift", &a->shift, 0, MAX_MINUTES, .unit = "(minutes)"),
+    UB_NUMBER("shift-source", &a->shift_source, 0, MAX_SECONDS, .unit = "(seconds)",
+     .seen = &a->has_shift_source),
+    UB_NUMBER("shift-compare", &a->shift_compare, 0, MAX_SECONDS, .unit = "(seconds)",
+     .seen = &a->has_shift_compare),
+    UB_PATH("policy", &a->policy),
+    UB_STRING("compat", &a->compat),
+    UB_STRING("format", &a->format),
+    UB_PATH("output", &a->output),
+    UB_FLAG("fail-on-warning", &a->fail_on_warning),
+    UB_NUMBER("now", &a->now_ms, 0, 1e15, .whole = 1, .unit = "(Unix ms)"),
+    UB_NUMBER("timeout", &a->timeout, 0, 86400, .above_min = 1, .unit = "(seconds)"),
+    UB_NUMBER("memory", &a->memory_mib, 0, 65536, .above_min = 1, .unit = "(MiB)"),
+    UB_STRING("service", &a->service),
+    UB_STRING("stage", &a->stage),
+    UB_STRING("project", &a->project),
+    UB_PATH("ledger", &a->ledger),
+    UB_FLAG("no-ledger", &a->no_ledger),
+    UB_STRING("dt-url", &a->dt.url),
+    UB_PATH("dt-token-file", &a->dt.token_file),
+    UB_PATH("dt-ca-bundle", &a->dt.ca_bundle),
+    UB_NUMBER("concurrency", &a->concurrency, 1, 1000, .whole = 1),
+    UB_PATH("slo", &a->slo),
+    UB_PATH("sli", &a->sli),
+    UB_STRING("from", &a->from),
+    UB_STRING("to", &a->to),
+    UB_STRING("deployment", &a->deployment),
+    UB_FLAG("no-wait", &a->no_wait),
+    UB_OPTS_END};
+  const ub_opt_spec spec = {"gate", gate_help, opts, 0};
+  int rc = ub_opts_parse(&spec, argc, argv, NULL, 0, NULL, NULL);
+  if (rc == UB_OPTS_HELP) return 1;
+  if (rc != 0) return rc;
+  a->nmodes = compare_seen + pull_seen;
+  a->target = pull_seen ? pull : compare;
+  a->mode = pull_seen ? "pull" : "pullcompare";
   return check_args(a);
 }
 
@@ -215,7 +176,7 @@ static int monspec_ctx(const gate_args *a, const char *text, size_t len, ub_buf 
 static int run_monspec(gate_args *a) {
   char err[600];
   size_t len;
-  char *text = ub_read_all(a->monspec, (size_t)4 << 20, &len, err, sizeof err);
+  char *text = ub_read_text(a->monspec, (size_t)4 << 20, &len, err, sizeof err);
   if (!text) return ub_usage_error("gate", "%s", err);
   ub_buf ctx;
   ub_buf_init(&ctx);

@@ -2,7 +2,6 @@
  * Exit status: 0 ok, 2 usage, bad input (unknown id), or a ledger that
  * cannot be used (foreign, corrupt, unwritable), with the reason on stderr. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 
 #include "util/buf.h"
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "cli/output.h"
 #include "util/json.h"
 #include "ledger/ledger.h"
@@ -52,25 +52,6 @@ static const char report_help[] =
     "that cannot be written.\n";
 
 /* ---- shared ----------------------------------------------------------- */
-
-static int parse_id(const char *text, int64_t *id) {
-  char *end;
-  errno = 0;
-  long long v = strtoll(text, &end, 10);
-  if (errno || end == text || *end || v <= 0 || text[0] == '+' || text[0] == ' ') return -1;
-  *id = (int64_t)v;
-  return 0;
-}
-
-static int parse_limit(const char *text, int *limit) {
-  char *end;
-  errno = 0;
-  long v = strtol(text, &end, 10);
-  if (errno || end == text || *end || v < 0 || v > 1000000 || text[0] == '+' || text[0] == ' ')
-    return -1;
-  *limit = (int)v;
-  return 0;
-}
 
 static int file_exists(const char *path) {
   struct stat st;
@@ -179,32 +160,24 @@ static int history_json(const ledger_evaluation *v, size_t n) {
 }
 
 int ub_cmd_history(int argc, char **argv) {
-  static const struct option opts[] = {
-      {"service", required_argument, NULL, 's'}, {"stage", required_argument, NULL, 't'},
-      {"limit", required_argument, NULL, 'n'},   {"format", required_argument, NULL, 'f'},
-      {"ledger", required_argument, NULL, 'l'},  {"no-ledger", no_argument, NULL, 'x'},
-      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
   ledger_filter f = {.limit = DEFAULT_HISTORY_LIMIT};
   const char *format = "text", *ledger_flag = NULL;
-  int c;
-  optind = 0;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case 's': f.service = optarg; break;
-    case 't': f.stage = optarg; break;
-    case 'l': ledger_flag = optarg; break;
-    case 'f': format = optarg; break;
-    case 'n':
-      if (parse_limit(optarg, &f.limit) != 0)
-        return ub_usage_error("history", "--limit needs a whole number >= 0, not '%s'", optarg);
-      break;
-    case 'x': return ub_usage_error("history", "--no-ledger makes no sense here");
-    case 'h': fputs(history_help, stdout); return UB_EXIT_OK;
-    default: return ub_usage_error("history", "unknown or incomplete option '%s'", argv[optind - 1]);
-    }
-  }
-  if (optind < argc) return ub_usage_error("history", "unexpected argument '%s'", argv[optind]);
+  double limit = DEFAULT_HISTORY_LIMIT;
+  int no_ledger = 0;
+  const ub_opt opts[] = {
+    UB_STRING("service", &f.service),
+    UB_STRING("stage", &f.stage),
+    UB_NUMBER("limit", &limit, 0, 1000000, .whole = 1),
+    UB_STRING("format", &format),
+    UB_PATH("ledger", &ledger_flag),
+    UB_FLAG("no-ledger", &no_ledger),
+    UB_OPTS_END};
+  const ub_opt_spec spec = {"history", history_help, opts, 0};
+  int rc0 = ub_opts_parse(&spec, argc, argv, NULL, 0, NULL, NULL);
+  if (rc0 == UB_OPTS_HELP) return UB_EXIT_OK;
+  if (rc0 != 0) return rc0;
+  if (no_ledger) return ub_usage_error("history", "--no-ledger makes no sense here");
+  f.limit = (int)limit;
   if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0)
     return ub_usage_error("history", "--format is text or json, not '%s'", format);
   char path[4096];
@@ -230,30 +203,22 @@ int ub_cmd_history(int argc, char **argv) {
 /* ---- invalidate ------------------------------------------------------------ */
 
 /* Parses "COMMAND ID --FLAG VALUE [--ledger PATH]", the shape of invalidate
- * and report. Returns 0, UB_EXIT_OK + 1000 after printing help, or an exit
+ * and report. Returns 0, UB_OPTS_HELP after printing help, or an exit
  * status for a usage error. */
-#define SHOWED_HELP 1000
 static int parse_id_and_flag(int argc, char **argv, const char *cmd, const char *flag,
-                             const char *metavar, const char *help, const char **value, const char **ledger_flag,
-                             int64_t *id) {
-  const struct option opts[] = {{flag, required_argument, NULL, 'v'},
-                                {"ledger", required_argument, NULL, 'l'},
-                                {"help", no_argument, NULL, 'h'},
-                                {NULL, 0, NULL, 0}};
-  int c;
-  optind = 0;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    switch (c) {
-    case 'v': *value = optarg; break;
-    case 'l': *ledger_flag = optarg; break;
-    case 'h': fputs(help, stdout); return SHOWED_HELP;
-    default: return ub_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
-    }
-  }
-  if (optind != argc - 1) return ub_usage_error(cmd, "give exactly one evaluation ID");
-  if (parse_id(argv[optind], id) != 0)
-    return ub_usage_error(cmd, "'%s' is not an evaluation ID (a positive whole number)", argv[optind]);
+                             const char *metavar, const char *help, const char **value,
+                             const char **ledger_flag, int64_t *id) {
+  const ub_opt opts[] = {UB_STRING(flag, value), UB_PATH("ledger", ledger_flag), UB_OPTS_END};
+  const ub_opt_spec spec = {cmd, help, opts, 0};
+  const char *pos[1];
+  int npos = 0;
+  int rc = ub_opts_parse(&spec, argc, argv, pos, 1, &npos, NULL);
+  if (rc != 0) return rc;
+  if (npos != 1) return ub_usage_error(cmd, "give exactly one evaluation ID");
+  long long v;
+  if (ub_parse_id(pos[0], &v) != 0)
+    return ub_usage_error(cmd, "'%s' is not an evaluation ID (a positive whole number)", pos[0]);
+  *id = (int64_t)v;
   if (!*value || !**value) return ub_usage_error(cmd, "--%s %s is required", flag, metavar);
   return 0;
 }
@@ -263,7 +228,7 @@ int ub_cmd_invalidate(int argc, char **argv) {
   int64_t id;
   int rc0 = parse_id_and_flag(argc, argv, "invalidate", "reason", "TEXT", invalidate_help, &reason,
                               &ledger_flag, &id);
-  if (rc0 != 0) return rc0 == SHOWED_HELP ? UB_EXIT_OK : rc0;
+  if (rc0 != 0) return rc0 == UB_OPTS_HELP ? UB_EXIT_OK : rc0;
   char path[4096];
   int missing;
   ub_ledger *l = open_existing("invalidate", ledger_flag, &missing, path, sizeof path);
@@ -298,7 +263,8 @@ int ub_cmd_report(int argc, char **argv) {
   const char *html = NULL, *ledger_flag = NULL;
   int64_t id;
   int rc0 = parse_id_and_flag(argc, argv, "report", "html", "FILE", report_help, &html, &ledger_flag, &id);
-  if (rc0 != 0) return rc0 == SHOWED_HELP ? UB_EXIT_OK : rc0;
+  if (rc0 != 0) return rc0 == UB_OPTS_HELP ? UB_EXIT_OK : rc0;
+  if (ub_check_output("report", "--html", html) != 0) return UB_EXIT_USAGE;
   char path[4096];
   int missing;
   ub_ledger *l = open_existing("report", ledger_flag, &missing, path, sizeof path);

@@ -3,29 +3,38 @@
  * recorded Dynatrace responses, with the recorded policy (the verdict must
  * come out identical, byte for byte) or a new one (the differences are
  * shown). The network is never touched: the binding has no client. */
-#include <getopt.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/options.h"
+#include "cli/output.h"
 #include "gate/gate_run.h"
 #include "util/json.h"
 #include "ledger/ledger.h"
 #include "util/text.h"
 
 static const char replay_help[] =
-  "usage: unbreakable replay ID [--policy FILE.lua] [--format text|json|junit|dtcli]\n"
-  "                             [--ledger PATH]\n"
+  "usage: unbreakable replay ID [--policy FILE.lua] [--format text|json|junit|dtcli|keptn]\n"
+  "                             [--output FILE] [--ledger PATH]\n"
   "\n"
   "Re-runs evaluation ID offline from what the ledger recorded: the context, the\n"
   "policy (or FILE.lua) and every Dynatrace response. Prints the replayed report,\n"
-  "then whether the verdict is identical to the recorded one, or what changed.\n"
+  "then whether the verdict is identical to the recorded one, or what changed:\n"
+  "after the report with --format text, as the field \"replay\" of the verdict with\n"
+  "--format json, on stderr with the other formats (stdout holds only the format).\n"
+  "What the policy prints goes to stderr, as with gate.\n"
   "\n"
-  "Exit status: 0 identical (with the recorded policy) or replayed (with --policy),\n"
-  "1 the recorded policy gave a different verdict, 2 usage error or unknown ID,\n"
-  "3 the replay failed (with --policy: the new policy failed).\n";
+  "  --output FILE   write the report to FILE (whole or not at all) instead of stdout\n"
+  "\n"
+  "Exit status with the recorded policy: 0 identical, 1 the verdict differs.\n"
+  "With --policy, the new verdict as gate answers it: 0 pass or warning, 1 fail,\n"
+  "3 error (the policy failed), 4 inconclusive. Both: 2 usage error or unknown ID,\n"
+  "3 the replay itself failed.\n";
 
 /* Content type kept in a recorded request's response headers. */
 static char *recorded_content_type(const char *headers) {
@@ -71,38 +80,43 @@ static ub_recorder *replay_source(const ledger_evaluation *e) {
 
 typedef struct replay_args {
   int64_t id;
-  const char *policy, *format, *ledger;
+  const char *policy, *format, *ledger, *output;
 } replay_args;
 
 static int parse_replay(replay_args *a, int argc, char **argv) {
-  static const struct option opts[] = {
-    {"policy", required_argument, 0, 'p'}, {"format", required_argument, 0, 'f'},
-    {"ledger", required_argument, 0, 'l'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-  int c;
-  optind = 1;
-  opterr = 0;
+  const ub_opt opts[] = {
+    UB_PATH("policy", &a->policy),
+    UB_STRING("format", &a->format),
+    UB_PATH("ledger", &a->ledger),
+    UB_PATH("output", &a->output),
+    UB_OPTS_END};
+  const ub_opt_spec spec = {"replay", replay_help, opts, 0};
+  const char *pos[1];
+  int npos = 0;
   a->format = "text";
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    if (c == 'h') { fputs(replay_help, stdout); return 1; }
-    if (c == 'p') a->policy = optarg;
-    else if (c == 'f') a->format = optarg;
-    else if (c == 'l') a->ledger = optarg;
-    else return ub_usage_error("replay", "unknown or incomplete option '%s'", argv[optind - 1]);
-  }
-  if (optind != argc - 1) return ub_usage_error("replay", "give exactly one evaluation ID");
-  char *end;
-  a->id = strtoll(argv[optind], &end, 10);
-  if (*end || a->id <= 0) return ub_usage_error("replay", "'%s' is not an evaluation ID", argv[optind]);
-  return 0;
+  int rc = ub_opts_parse(&spec, argc, argv, pos, 1, &npos, NULL);
+  if (rc == UB_OPTS_HELP) return 1;
+  if (rc != 0) return rc;
+  if (npos != 1) return ub_usage_error("replay", "give exactly one evaluation ID");
+  long long id;
+  if (ub_parse_id(pos[0], &id) != 0)
+    return ub_usage_error("replay", "'%s' is not an evaluation ID (a positive whole number)", pos[0]);
+  a->id = id;
+  if (ub_check_output("replay", "--output", a->output) != 0) return UB_EXIT_USAGE;
+  static const char *const formats[] = {"text", "json", "junit", "dtcli", "keptn", NULL};
+  for (int i = 0; formats[i]; i++)
+    if (strcmp(a->format, formats[i]) == 0) return 0;
+  return ub_usage_error("replay", "unknown --format '%s'", a->format);
 }
 
 static int load_evaluation(const replay_args *a, ledger_evaluation *e) {
   char path[2048], err[600];
   if (ledger_resolve_path(a->ledger, path, sizeof path, err, sizeof err) != 0)
     return ub_usage_error("replay", "%s", err);
-  FILE *probe = fopen(path, "rb"); /* never create a ledger just to read it */
-  if (!probe) return ub_usage_error("replay", "no ledger at %s", path);
-  fclose(probe);
+  int probe = ub_open_regular(path, err, sizeof err); /* never create a ledger just to read it */
+  if (probe < 0 && errno == ENOENT) return ub_usage_error("replay", "no ledger at %s", path);
+  if (probe < 0) return ub_usage_error("replay", "ledger: %s", err);
+  close(probe);
   ub_ledger *l = ledger_open(path, err, sizeof err);
   if (!l) return ub_usage_error("replay", "%s", err);
   int rc = ledger_get_evaluation(l, a->id, e);
@@ -121,17 +135,86 @@ static int load_evaluation(const replay_args *a, ledger_evaluation *e) {
   return 0;
 }
 
-static void print_outcome(const replay_args *a, const ub_gate_job *job, const ledger_evaluation *e,
-                          int identical) {
+/* The outcome as human text: one summary line, then one line per change. */
+static void outcome_text(const replay_args *a, const ub_gate_job *job, const ledger_evaluation *e,
+                         int identical, ub_buf *out) {
   if (identical) {
-    printf("replay of evaluation %lld: identical verdict (%s), byte for byte\n",
-           (long long)a->id, job->verdict);
+    ub_buf_printf(out, "replay of evaluation %lld: identical verdict (%s), byte for byte\n",
+                  (long long)a->id, job->verdict);
     return;
   }
-  printf("replay of evaluation %lld %s: recorded %s, now %s\n", (long long)a->id,
-         a->policy ? "with a new policy" : "DIFFERS", e->verdict ? e->verdict : "?", job->verdict);
-  if (job->diff.len) fputs(job->diff.data, stdout);
-  else printf("(the verdict tables differ only in fields outside verdict and objectives)\n");
+  ub_buf_printf(out, "replay of evaluation %lld %s: recorded %s, now %s\n", (long long)a->id,
+                a->policy ? "with a new policy" : "DIFFERS", e->verdict ? e->verdict : "?",
+                job->verdict);
+  if (job->diff.len) ub_buf_append(out, job->diff.data, job->diff.len);
+  else ub_buf_puts(out, "(the verdict tables differ only in fields outside verdict and objectives)\n");
+}
+
+/* --format json: the replayed verdict table with one more field, "replay":
+ * {"evaluation", "policy", "identical", "recorded", "verdict", "changes"}. */
+static void outcome_json(const replay_args *a, const ub_gate_job *job, const ledger_evaluation *e,
+                         int identical, ub_buf *out) {
+  const char *doc = job->rendered.data ? job->rendered.data : "{}";
+  const char *close = strrchr(doc, '}');
+  if (!close) close = doc + strlen(doc);
+  int empty = close > doc && strspn(doc, "{ \n") == (size_t)(close - doc);
+  ub_buf_append(out, doc, (size_t)(close - doc));
+  while (out->len && (out->data[out->len - 1] == '\n' || out->data[out->len - 1] == ' '))
+    out->data[--out->len] = '\0';
+  ub_buf_printf(out, "%s\n  \"replay\": {\"evaluation\": %lld, \"policy\": \"%s\", "
+                "\"identical\": %s, \"recorded\": ", empty ? "" : ",", (long long)a->id,
+                a->policy ? "new" : "recorded", identical ? "true" : "false");
+  const char *recorded = e->verdict ? e->verdict : "";
+  json_append_string(out, recorded, strlen(recorded));
+  ub_buf_puts(out, ", \"verdict\": ");
+  json_append_string(out, job->verdict, strlen(job->verdict));
+  ub_buf_puts(out, ", \"changes\": [");
+  const char *p = job->diff.data, *end = p ? p + job->diff.len : NULL;
+  for (int n = 0; p && p < end; n++) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    if (n) ub_buf_puts(out, ", ");
+    json_append_string(out, p, len);
+    p += len + 1;
+  }
+  ub_buf_puts(out, "]}\n}\n");
+}
+
+/* Exit status: with the recorded policy, whether the verdict is identical;
+ * with a new policy, the new verdict as gate would answer it. */
+static int replay_status(const replay_args *a, const ub_gate_job *job, int identical) {
+  if (!a->policy) return identical ? UB_EXIT_OK : UB_EXIT_FAIL;
+  return ub_gate_exit_status(job->verdict, job->error_kind, 0);
+}
+
+/* stdout (or --output) holds only the chosen format: the text report and
+ * outcome, or the JSON with the outcome as a field; other formats (junit,
+ * dtcli, keptn) leave the outcome to stderr. */
+static int write_outcome(const replay_args *a, const ub_gate_job *job, const ledger_evaluation *e,
+                         int identical) {
+  ub_buf out, note;
+  ub_buf_init(&out);
+  ub_buf_init(&note);
+  int json = strcmp(a->format, "json") == 0, text = strcmp(a->format, "text") == 0;
+  if (json) {
+    outcome_json(a, job, e, identical, &out);
+  } else {
+    ub_buf_append(&out, job->rendered.data ? job->rendered.data : "", job->rendered.len);
+    outcome_text(a, job, e, identical, text ? &out : &note);
+  }
+  int rc = 0;
+  if (out.failed || note.failed) {
+    fprintf(stderr, "unbreakable replay: out of memory writing the outcome\n");
+    rc = -1;
+  } else if (ub_write_output(a->output ? a->output : "-", out.data, out.len) != 0) {
+    fprintf(stderr, "unbreakable replay: cannot write %s: %s\n", a->output ? a->output : "stdout",
+            strerror(errno));
+    rc = -1;
+  }
+  if (note.len) fputs(note.data, stderr);
+  ub_buf_free(&out);
+  ub_buf_free(&note);
+  return rc;
 }
 
 static int replay(const replay_args *a, ledger_evaluation *e) {
@@ -157,15 +240,14 @@ static int replay(const replay_args *a, ledger_evaluation *e) {
   if (job.rec) {
     /* a failing policy is replayed too: its error verdict is compared; a
      * new policy that fails is a failed replay, never a success */
-    int failed = ub_gate_run(&job) != 0;
+    ub_gate_run(&job);
+    ub_print_policy_log(job.log.data, job.log.len);
     ub_text_sanitize(job.error); /* the policy wrote it */
     if (e->verdict) ub_text_sanitize(e->verdict);
-    if (failed) fprintf(stderr, "unbreakable replay: %s\n", job.error);
-    fwrite(job.rendered.data ? job.rendered.data : "", 1, job.rendered.len, stdout);
+    if (job.error[0]) fprintf(stderr, "unbreakable replay: %s\n", job.error);
     int identical = job.verdict_json.data && strcmp(job.verdict_json.data, e->verdict_json) == 0;
-    print_outcome(a, &job, e, identical);
-    if (a->policy) rc = failed ? UB_EXIT_ERROR : UB_EXIT_OK;
-    else rc = identical ? UB_EXIT_OK : UB_EXIT_FAIL;
+    rc = replay_status(a, &job, identical);
+    if (write_outcome(a, &job, e, identical) != 0 && rc == UB_EXIT_OK) rc = UB_EXIT_ERROR;
   }
   ub_recorder_free(job.rec);
   free(policy_src);

@@ -38,7 +38,11 @@ static int bad(decoder *d, const char *what) {
   if (!d->failed) {
     d->failed = 1;
     if (d->r.err[0]) snprintf(d->err, sizeof d->err, "%s", d->r.err);
-    else snprintf(d->err, sizeof d->err, "offset %zu: %s", json_offset(&d->r), what);
+    else {
+      char where[96];
+      json_position(&d->r, where, sizeof where);
+      snprintf(d->err, sizeof d->err, "%s: %s", where, what);
+    }
   }
   return -1;
 }

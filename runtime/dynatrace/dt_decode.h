@@ -3,7 +3,7 @@
  * table per data point); every other body becomes plain Lua tables.
  *
  * Each decoder pushes exactly one value and returns 0, or pushes nothing
- * and returns -1 with err set ("offset N: ..." or a missing field) when
+ * and returns -1 with err set ("line L, column C (offset N): ..." or a missing field) when
  * the body is not the expected document: a malformed or truncated body
  * is an error, never an empty result. Memory errors and sandbox kills are
  * raised as Lua errors after every C buffer has been freed. */

@@ -42,25 +42,22 @@ static const char *first_set(const char *a, const char *b) {
   return NULL;
 }
 
-/* Reads at most 64 KiB; trims surrounding white space. */
+/* Reads at most 64 KiB of a regular file (a FIFO or device is refused at
+ * once, never waited on); trims surrounding white space. The error never
+ * quotes the file's content. */
 static char *read_token_file(const char *path, char *err, size_t errlen) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(err, errlen, "cannot read the Dynatrace token file %s: check the path given "
-             "with --dt-token-file or DT_API_TOKEN_FILE", path);
+  char why[512];
+  size_t n;
+  char *buf = ub_read_all(path, 65536, &n, why, sizeof why);
+  if (!buf) {
+    if (strstr(why, "larger than"))
+      snprintf(err, errlen, "the Dynatrace token file %s is larger than 64 KiB: it must "
+               "contain only the API token", path);
+    else
+      snprintf(err, errlen, "cannot read the Dynatrace token file (%s): check the path given "
+               "with --dt-token-file or DT_API_TOKEN_FILE", why);
     return NULL;
   }
-  char *buf = malloc(65537);
-  size_t n = buf ? fread(buf, 1, 65536, f) : 0;
-  int too_big = buf && n == 65536 && fgetc(f) != EOF;
-  fclose(f);
-  if (!buf || too_big) {
-    free(buf);
-    snprintf(err, errlen, "the Dynatrace token file %s is larger than 64 KiB: it must "
-             "contain only the API token", path);
-    return NULL;
-  }
-  buf[n] = '\0';
   while (n > 0 && isspace((unsigned char)buf[n - 1])) buf[--n] = '\0';
   size_t lead = strspn(buf, " \t\r\n");
   memmove(buf, buf + lead, n - lead + 1);

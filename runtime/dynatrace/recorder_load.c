@@ -16,7 +16,11 @@ typedef struct loader {
 
 static int fail(loader *l, const char *what) {
   if (l->r.err[0]) snprintf(l->err, l->errlen, "recording %s", l->r.err);
-  else snprintf(l->err, l->errlen, "recording offset %zu: %s", json_offset(&l->r), what);
+  else {
+    char where[96];
+    json_position(&l->r, where, sizeof where);
+    snprintf(l->err, l->errlen, "recording %s: %s", where, what);
+  }
   return -1;
 }
 

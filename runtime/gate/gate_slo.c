@@ -174,9 +174,9 @@ int ub_gate_slo(gate_args *a) {
   int rc = timeframe(a, &from, &to);
   if (rc != 0) return rc;
   if (!a->sli) return ub_usage_error("gate", "--slo needs --sli FILE (the Dynatrace sli.yaml)");
-  char *slo = ub_read_all(a->slo, (size_t)1 << 20, &a->spec_len, err, sizeof err);
+  char *slo = ub_read_text(a->slo, (size_t)1 << 20, &a->spec_len, err, sizeof err);
   if (!slo) return ub_usage_error("gate", "%s", err);
-  char *sli = ub_read_all(a->sli, (size_t)1 << 20, &a->sli_len, err, sizeof err);
+  char *sli = ub_read_text(a->sli, (size_t)1 << 20, &a->sli_len, err, sizeof err);
   if (!sli) { free(slo); return ub_usage_error("gate", "%s", err); }
   a->spec_text = slo;
   a->sli_text = sli;

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/digest.h"
 #include "ledger/ledger_redact.h"
@@ -255,6 +256,9 @@ ub_ledger *ledger_open(const char *path, char *err, size_t errlen) {
     snprintf(err, errlen, "no ledger path given");
     return NULL;
   }
+  int probe = ub_open_regular(path, err, errlen); /* a FIFO would block SQLite forever */
+  if (probe < 0 && errno != ENOENT) return NULL;
+  if (probe >= 0) close(probe);
   if (make_parent_dirs(path, err, errlen) != 0) return NULL;
   int dir_fd = lock_directory(path, err, errlen);
   if (dir_fd < 0) return NULL;

@@ -17,7 +17,7 @@ typedef struct rd_node {
   size_t count;                 /* number of children */
 } rd_node;
 
-/* Parses json (depth limit 64). NULL with err ("offset N: ...") on error. */
+/* Parses json (depth limit 64). NULL with err ("line L, column C (offset N): ...") on error. */
 rd_node *rd_parse(const char *json, size_t len, char *err, size_t errlen);
 void rd_free(rd_node *n);
 

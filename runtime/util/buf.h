@@ -28,7 +28,26 @@ int ub_buf_printf(ub_buf *b, const char *fmt, ...)
 char *ub_buf_steal(ub_buf *b, size_t *len);
 
 /* Reads a whole file ("-" = stdin) of at most max bytes; NUL-terminated,
- * caller frees. NULL with err naming the file and the problem. */
+ * caller frees. NULL with err naming the file and the problem. Anything
+ * but a regular file (FIFO, device, directory, socket) is refused at once. */
 char *ub_read_all(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+
+/* ub_read_all for text documents (JSON, YAML): also refuses text that is
+ * not valid UTF-8, naming the file, line and column of the first bad byte. */
+char *ub_read_text(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+
+/* Opens path for reading only if it is a regular file, without blocking on
+ * a FIFO or device (open O_NONBLOCK, then fstat). The fd, or -1 with err. */
+int ub_open_regular(const char *path, char *err, size_t errlen);
+
+/* 0 when path ("-" = stdout) may be written as a report: absent or a
+ * regular file; -1 with err when it is a directory, FIFO, device... */
+int ub_check_output_path(const char *path, char *err, size_t errlen);
+
+/* Offset of the first byte of text that is not valid UTF-8, len if none. */
+size_t ub_utf8_invalid_at(const char *text, size_t len);
+
+/* 1-based line and column (in characters) of a byte offset of text. */
+void ub_text_position(const char *text, size_t len, size_t offset, int *line, int *column);
 
 #endif

@@ -33,18 +33,19 @@ void json_reader_free(json_reader *r) {
 
 size_t json_offset(const json_reader *r) { return (size_t)(r->p - r->start); }
 
-void json_line_col(const char *text, size_t len, size_t off, int *line, int *col) {
-  *line = 1;
-  *col = 1;
-  for (size_t i = 0; i < off && i < len; i++) {
-    if (text[i] == '\n') { ++*line; *col = 1; }
-    else if (((unsigned char)text[i] & 0xC0) != 0x80) ++*col;   /* count characters */
-  }
+void json_position(const json_reader *r, char *out, size_t outlen) {
+  int line, column;
+  size_t at = json_offset(r);
+  ub_text_position(r->start, (size_t)(r->end - r->start), at, &line, &column);
+  snprintf(out, outlen, "line %d, column %d (offset %zu)", line, column, at);
 }
 
 static json_token fail(json_reader *r, const char *msg) {
-  if (!r->err[0])
-    snprintf(r->err, sizeof r->err, "offset %zu: %s", json_offset(r), msg);
+  if (!r->err[0]) {
+    char where[96];
+    json_position(r, where, sizeof where);
+    snprintf(r->err, sizeof r->err, "%s: %s", where, msg);
+  }
   return JSON_ERROR;
 }
 
@@ -302,7 +303,7 @@ static json_token unique_key(json_reader *r, const char *at) {
   if (rc < 0) return fail(r, "out of memory");
   size_t off = (size_t)(at - r->start);
   int line, col;
-  json_line_col(r->start, (size_t)(r->end - r->start), off, &line, &col);
+  ub_text_position(r->start, (size_t)(r->end - r->start), off, &line, &col);
   char key[64];
   size_t n = 0;
   for (size_t i = 0; i < r->str.len && n + 4 < sizeof key; i++) {
@@ -311,8 +312,8 @@ static json_token unique_key(json_reader *r, const char *at) {
   }
   if (n + 4 >= sizeof key) { memcpy(key + n, "...", 3); n += 3; }
   key[n] = '\0';
-  snprintf(r->err, sizeof r->err, "offset %zu: duplicate key \"%s\" (line %d, column %d)", off, key,
-           line, col);
+  snprintf(r->err, sizeof r->err, "line %d, column %d (offset %zu): duplicate key \"%s\"", line, col,
+           off, key);
   return JSON_ERROR;
 }
 

@@ -45,10 +45,11 @@ void json_reader_free(json_reader *r);
 json_token json_next(json_reader *r);
 /* Skips the value whose first token was just returned. 0 on success. */
 int json_skip(json_reader *r, json_token first);
-/* Byte offset of the reader, for error messages. */
+/* Byte offset of the reader. */
 size_t json_offset(const json_reader *r);
-/* Line and column (both from 1) of byte offset off of text. */
-void json_line_col(const char *text, size_t len, size_t off, int *line, int *col);
+/* Where the reader is, for error messages: "line L, column C (offset N)"
+ * (1-based line and column, the column in characters). */
+void json_position(const json_reader *r, char *out, size_t outlen);
 
 /* Checks that data is one valid JSON document (duplicate keys included)
  * without building it. Returns 0, or -1 with err filled. */
@@ -56,7 +57,7 @@ int json_validate(const char *data, size_t len, int max_depth, char *err, size_t
 
 /* Decodes data and pushes one Lua value. Objects and arrays become
  * tables; null becomes the light userdata json_null() (so that arrays keep
- * their holes visible). Returns 0 or -1 with err filled ("offset N: ..."). */
+ * their holes visible). Returns 0 or -1 with err filled ("line L, column C (offset N): ..."). */
 int json_decode_lua(lua_State *L, const char *data, size_t len, int max_depth,
                     char *err, size_t errlen);
 void *json_null(void);

@@ -203,7 +203,7 @@ static void test_duplicate_keys_everywhere(void **state) {
   /* the message names the key and where it is */
   const char *text = "{\n  \"upperlimit\": 2.5,\n  \"upperlimit\": 100\n}";
   assert_int_equal(json_validate(text, strlen(text), 64, err, sizeof err), -1);
-  assert_string_equal(err, "offset 25: duplicate key \"upperlimit\" (line 3, column 3)");
+  assert_string_equal(err, "line 3, column 3 (offset 25): duplicate key \"upperlimit\"");
   /* a reader that skips the values it does not want still sees it */
   json_reader r;
   const char *skipped = "{\"big\":[1,2,3],\"big\":{}}";

@@ -249,7 +249,7 @@ class DefaultMode(unittest.TestCase):
             p = gate(self.sim, DTCLI_TOKEN, "--monspec", os.path.join(FIX, "unbreakable-pipeline_monspec.json"),
                      "--compare", "SampleJSonService/StagingToProduction", opt, value)
             self.assertEqual(p.returncode, 2, (opt, value, p.stderr))
-            self.assertIn("invalid value", p.stderr)
+            self.assertIn("unbreakable gate: %s: '%s'" % (opt, value), p.stderr)
 
     def test_junit_has_one_case_per_objective(self):
         p = gate(self.sim, DTCLI_TOKEN, "--monspec", os.path.join(FIX, "unbreakable-pipeline_monspec.json"),

@@ -264,7 +264,7 @@ describe("pyjson.dumps writes what Python's json.dumps writes", function()
     for _, bad in ipairs({ "[01]", "[1.]", "[.5]", '{"a" 1}', "[1,]", "[1] x", '"\\x"', "[-]", "nul" }) do
       local v, err = pyjson.decode(bad)
       assert.is_nil(v, bad)
-      assert.truthy(err:match("^offset %d+: "), bad)
+      assert.truthy(err:match("^line %d+, column %d+ %(offset %d+%): "), bad)
     end
   end)
 end)

@@ -69,7 +69,24 @@ end
 -- decode
 
 local function fail(pos, msg)
-  error({ json_error = string.format("offset %d: %s", pos - 1, msg) }, 0)
+  error({ json_error = msg, pos = pos }, 0)
+end
+
+-- Line and column (from 1, in characters) of byte position pos of s.
+local function line_col(s, pos)
+  local line, start = 1, 1
+  for nl in s:sub(1, pos - 1):gmatch("()\n") do
+    line, start = line + 1, nl + 1
+  end
+  local col = 1
+  for _ in s:sub(start, pos - 1):gmatch("[^\128-\191]") do col = col + 1 end
+  return line, col
+end
+
+-- "line L, column C (offset N)" of the 1-based position pos of text.
+local function position(text, pos)
+  local line, col = line_col(text, pos)
+  return string.format("line %d, column %d (offset %d)", line, col, pos - 1)
 end
 
 local function skip_ws(s, i)
@@ -158,25 +175,13 @@ local function decode_array(s, i, depth)
   end
 end
 
--- Line and column (from 1, in characters) of byte position pos of s.
-local function line_col(s, pos)
-  local line, start = 1, 1
-  for nl in s:sub(1, pos - 1):gmatch("()\n") do
-    line, start = line + 1, nl + 1
-  end
-  local col = 1
-  for _ in s:sub(start, pos - 1):gmatch("[^\128-\191]") do col = col + 1 end
-  return line, col
-end
-
 -- A key an object already has is an error, not "the last one wins" (as
 -- Python does): "upperlimit": 2.5, "upperlimit": 100 silently turned a
 -- failing objective into a pass.
 local function duplicate(s, pos, key)
-  local line, col = line_col(s, pos)
   local shown = key:gsub("[%c\"]", "?")
   if #shown > 60 then shown = shown:sub(1, 60) .. "..." end
-  fail(pos, string.format('duplicate key "%s" (line %d, column %d)', shown, line, col))
+  fail(pos, string.format('duplicate key "%s"', shown))   -- fail() adds line and column
 end
 
 local function decode_object(s, i, depth)
@@ -220,17 +225,19 @@ function decode_value(s, i, depth)
   fail(i, "unexpected character '" .. c .. "'")
 end
 
--- decode(text) -> value | nil, "offset N: reason"
+-- decode(text) -> value | nil, "line L, column C (offset N): reason"
 function M.decode(text)
-  if type(text) ~= "string" then return nil, "offset 0: not a string" end
+  if type(text) ~= "string" then return nil, "line 1, column 1 (offset 0): not a string" end
   if text:sub(1, 3) == "\239\187\191" then text = text:sub(4) end
   local ok, v, i = pcall(decode_value, text, 1, 0)
   if not ok then
-    if type(v) == "table" and v.json_error then return nil, v.json_error end
+    if type(v) == "table" and v.json_error then
+      return nil, position(text, v.pos) .. ": " .. v.json_error
+    end
     error(v, 0)
   end
   i = skip_ws(text, i)
-  if i <= #text then return nil, string.format("offset %d: trailing data", i - 1) end
+  if i <= #text then return nil, position(text, i) .. ": trailing data" end
   return v
 end
 
