@@ -252,6 +252,7 @@ static char *redacted_copy(const ub_dt_client *cl, const char *s) {
 
 static void take_response(ub_dt_client *cl, ub_exchange *x, ub_http_request *r) {
   x->attempts = r->attempts;
+  x->duration_ms = (double)r->elapsed_ms;
   x->status = r->result == UB_HTTP_DONE ? r->status : 0;
   if (r->content_type[0]) x->content_type = strdup(r->content_type);
   if (r->error[0]) x->error = redacted_copy(cl, r->error);

@@ -30,6 +30,7 @@ void ub_exchange_clear(ub_exchange *x) {
 int ub_exchange_copy_response(ub_exchange *dst, const ub_exchange *src) {
   dst->status = src->status;
   dst->attempts = src->attempts;
+  dst->duration_ms = src->duration_ms;
   dst->content_type = dup_or_null(src->content_type);
   dst->error = dup_or_null(src->error);
   dst->body_len = src->body_len;

@@ -19,6 +19,8 @@ typedef struct ub_exchange {
   char *error;           /* status 0: why no answer came; else a note (e.g.
                             why a 429 was not retried) or NULL */
   int attempts;
+  double duration_ms;    /* measured time of the exchange, retries and their
+                            waits included; 0 when unknown */
 } ub_exchange;
 
 void ub_exchange_clear(ub_exchange *x);

@@ -131,7 +131,8 @@ static int ledger_finish(ub_ledger *l, int64_t id, const ub_gate_job *job, ub_re
     reqs[i] = (ledger_request){.seq = (int)i + 1, .binding = "dynatrace", .method = x->method,
                                .url = x->target, .status = (int)x->status,
                                .response_headers = headers_json(x), .response_body = x->body,
-                               .response_body_len = x->body_len, .error = x->error};
+                               .response_body_len = x->body_len, .duration_ms = x->duration_ms,
+                               .error = x->error};
   }
   int rc = n ? ledger_add_requests(l, id, reqs, n) : LEDGER_OK;
   for (size_t i = 0; i < n; i++) free((char *)reqs[i].response_headers);

@@ -341,6 +341,13 @@ static void finish_transport(ub_http *h, ub_http_request *r, CURLcode code, int6
   retry_or_finish(h, r, next_wait(h, r, 0), now, deadline, UB_HTTP_ETRANSPORT);
 }
 
+/* Adds the attempt's duration as curl measured it (microseconds). */
+static void add_attempt_time(ub_http_request *r, CURL *e) {
+  curl_off_t us = 0;
+  if (curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &us) == CURLE_OK && us > 0)
+    r->elapsed_ms += (double)us / 1000.0;
+}
+
 static void finish_attempt(ub_http *h, ub_http_request *r, CURLcode code, int64_t now,
                            int64_t deadline) {
   CURL *e = r->priv_easy;
@@ -350,6 +357,7 @@ static void finish_attempt(ub_http *h, ub_http_request *r, CURLcode code, int64_
   curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct);
   snprintf(r->content_type, sizeof r->content_type, "%s", ct ? ct : "");
   r->status = status;
+  add_attempt_time(r, e);
   curl_multi_remove_handle(h->multi, e);
   curl_easy_cleanup(e);
   r->priv_easy = NULL;
@@ -367,6 +375,7 @@ static void finish_attempt(ub_http *h, ub_http_request *r, CURLcode code, int64_
   } else {
     r->result = UB_HTTP_DONE;
   }
+  if (r->result != UB_HTTP_PENDING) r->elapsed_ms += (double)r->waited_ms;
 }
 
 /* ---- the loop ----------------------------------------------------- */
@@ -377,13 +386,16 @@ static void reset_request(ub_http_request *r) {
   r->status = 0;
   r->attempts = 0;
   r->waited_ms = 0;
+  r->elapsed_ms = 0;
   r->content_type[0] = r->error[0] = '\0';
   r->priv_easy = NULL;
   r->priv_not_before = 0;
 }
 
 static void abandon(ub_http *h, ub_http_request *r, ub_http_result res, const char *why) {
+  r->elapsed_ms += (double)r->waited_ms;
   if (r->priv_easy) {
+    add_attempt_time(r, r->priv_easy);
     curl_multi_remove_handle(h->multi, r->priv_easy);
     curl_easy_cleanup(r->priv_easy);
     r->priv_easy = NULL;

@@ -58,6 +58,8 @@ typedef struct ub_http_request {
   char content_type[128];          /* "" when absent */
   int attempts;
   long waited_ms;                  /* total time spent waiting to retry */
+  double elapsed_ms;               /* time on the wire (every attempt, as curl
+                                      measured it) plus waited_ms */
   char error[256];                 /* one line when result != DONE */
   /* private engine state */
   void *priv_easy;
