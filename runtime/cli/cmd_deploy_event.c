@@ -2,19 +2,21 @@
  * deployed where (a CUSTOM_DEPLOYMENT event through Events v2 ingest, or v1
  * on request), waits for the answer, fails when the event reached no
  * entity, and records request and answer in the ledger. The pure parts are
- * in deploy_event*.c; this file parses flags, sends and reports. The token
+ * in deploy_event*.c; this file parses flags, sends through the Dynatrace
+ * client (ub_dt_post) and reports. The token
  * is used for the Authorization header only and redacted from everything
  * printed or recorded. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/buf.h"
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "deploy/deploy_event.h"
 #include "dynatrace/dynatrace.h"
-#include "net/http.h"
 #include "util/json.h"
 #include "ledger/ledger.h"
 #include "dynatrace/recorder.h"
@@ -100,6 +102,7 @@ typedef struct de_run {
   ub_buf body, selector;
   ub_dt_config cfg;
   int have_cfg;
+  ub_dt_client *client;       /* NULL with --dry-run */
   char *url;
   ub_ledger *ledger;
   char ledger_file[4096];
@@ -299,6 +302,10 @@ static int configure(de_run *r) {
   if (ub_dt_config_resolve(&r->cfg, &r->o.dt, err, sizeof err) != 0) return ub_usage_error(CMD, "%s", err);
   r->have_cfg = 1;
   if (r->o.timeout_s > 0) r->cfg.timeout_ms = (long)(r->o.timeout_s * 1000);
+  r->cfg.concurrency = 1;
+  r->cfg.max_response_bytes = (size_t)1 << 20;   /* an ingest answer is small */
+  if (!r->o.dry_run && !(r->client = ub_dt_client_new(&r->cfg, err, sizeof err)))
+    return fail_msg(r, UB_EXIT_ERROR, err);
   ub_buf u;
   ub_buf_init(&u);
   ub_buf_printf(&u, "%s%s", r->cfg.base_url, api_path(r->o.api));
@@ -336,19 +343,81 @@ static int outcome_ok(const de_run *r, const de_result *res) {
          (!strcmp(res->outcome, "no-match") && r->o.allow_no_match);
 }
 
+/* The ledger is closed while the event is sent: SQLite maps the ledger's
+ * -shm file into memory, and a file truncated (or a disk filled) during a
+ * long send turned the next ledger write into SIGBUS, killing the process
+ * before it said whether the event was recorded. Reopened afterwards,
+ * SQLite rebuilds the index or reports a clean error. */
+static void close_ledger_for_send(de_run *r) {
+  ledger_close(r->ledger);
+  r->ledger = NULL;
+}
+
+static int reopen_ledger(de_run *r, char *err, size_t errlen) {
+  if (r->ledger) return 0;
+  if (!(r->ledger = ledger_open(r->ledger_file, err, errlen))) return -1;
+  if (ledger_add_secret(r->ledger, r->cfg.token) == 0) return 0;
+  snprintf(err, errlen, "%s", ledger_error(r->ledger));
+  ledger_close(r->ledger);
+  r->ledger = NULL;
+  return -1;
+}
+
+/* Backstop for the short write itself: a SIGBUS there (the -shm file
+ * truncated between reopening and writing) prints the warning prepared
+ * before the write and exits 3, instead of dying without a word. The
+ * handler may only use async-signal-safe calls, so the text is ready in
+ * static storage: the one piece of process state this file keeps. */
+static char sigbus_text[1024];
+static size_t sigbus_len;
+
+static void on_sigbus(int sig) {
+  (void)sig;
+  ssize_t ignored = write(STDERR_FILENO, sigbus_text, sigbus_len);
+  (void)ignored;
+  _exit(UB_EXIT_ERROR);
+}
+
+static void arm_sigbus(const de_run *r, const de_result *res, struct sigaction *old) {
+  int recorded = !strcmp(res->outcome, "recorded");
+  int n = snprintf(sigbus_text, sizeof sigbus_text,
+                   "unbreakable " CMD ": could not record the event in the ledger %s: the file changed "
+                   "or its disk filled while it was written (SIGBUS); %s\n", r->ledger_file,
+                   recorded ? "Dynatrace did record it: do not re-run, it would create a duplicate event"
+                   : !strcmp(res->outcome, "dry-run") ? "nothing was sent"
+                   : "the event may have been recorded all the same: look for it in Dynatrace before "
+                     "running again, a second run can duplicate it");
+  sigbus_len = n < 0 ? 0 : (size_t)n < sizeof sigbus_text ? (size_t)n : sizeof sigbus_text - 1;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigbus;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGBUS, &sa, old);
+}
+
 /* Returns 0, or a message about the ledger write in res->message. */
 static int record(de_run *r, de_result *res) {
-  if (!r->ledger) return 0;
-  char requester[512];
-  ledger_cli_requester(requester, sizeof requester);
-  int ok = outcome_ok(r, res);
-  ledger_event e = {requester, r->o.api == 1 ? "v1" : "v2", r->selector.data, r->body.data,
-                    (int)res->status, res->response,
-                    !strcmp(res->outcome, "dry-run") ? "dry-run" : ok ? "ok" : "error",
-                    res->message.len ? res->message.data : NULL};
-  if (ledger_record_event(r->ledger, &e, &res->ledger_id) == LEDGER_OK) return 0;
+  if (r->o.no_ledger) return 0;
+  char err[1024];
+  const char *why = NULL;
+  if (reopen_ledger(r, err, sizeof err) != 0) why = err;
+  if (!why) {
+    char requester[512];
+    ledger_cli_requester(requester, sizeof requester);
+    int ok = outcome_ok(r, res);
+    ledger_event e = {requester, r->o.api == 1 ? "v1" : "v2", r->selector.data, r->body.data,
+                      (int)res->status, res->response,
+                      !strcmp(res->outcome, "dry-run") ? "dry-run" : ok ? "ok" : "error",
+                      res->message.len ? res->message.data : NULL};
+    struct sigaction old;
+    arm_sigbus(r, res, &old);
+    int rc = ledger_record_event(r->ledger, &e, &res->ledger_id);
+    sigaction(SIGBUS, &old, NULL);
+    if (rc == LEDGER_OK) return 0;
+    why = ledger_error(r->ledger);
+  }
   ub_buf_printf(&res->message, "%scould not record the event in the ledger: %s%s",
-                res->message.len ? "; " : "", ledger_error(r->ledger),
+                res->message.len ? "; " : "", why,
                 !strcmp(res->outcome, "recorded") ? " (Dynatrace did record it: do not re-run, it "
                 "would create a duplicate event)" : "");
   return -1;
@@ -356,69 +425,26 @@ static int record(de_run *r, de_result *res) {
 
 /* ---- sending ------------------------------------------------------------- */
 
-static void http_opts(const de_run *r, ub_http_opts *o) {
-  ub_http_default_opts(o);
-  o->concurrency = 1;
-  o->attempt_timeout_ms = r->cfg.attempt_timeout_ms;
-  o->max_attempts = r->cfg.max_attempts;
-  o->backoff_base_ms = r->cfg.backoff_base_ms;
-  o->max_wait_ms = r->cfg.max_wait_ms;
-  o->max_response_bytes = (size_t)1 << 20;
-  o->ca_bundle = r->cfg.ca_bundle;
-  if (o->attempt_timeout_ms > r->cfg.timeout_ms) o->attempt_timeout_ms = r->cfg.timeout_ms;
-  if (o->connect_timeout_ms > r->cfg.timeout_ms) o->connect_timeout_ms = r->cfg.timeout_ms;
-}
-
-/* Turns the engine's request into an exchange for ub_dt_check (redacted). */
-static int to_exchange(const de_run *r, ub_http_request *q, ub_exchange *x) {
+/* One POST through the Dynatrace client (which redacts the token from the
+ * answer and never blindly re-sends a POST that may have been received). */
+static int send_event(de_run *r, ub_exchange *x) {
   memset(x, 0, sizeof *x);
   x->method = strdup("POST");
   x->target = strdup(api_path(r->o.api));
-  x->attempts = q->attempts;
-  x->status = q->result == UB_HTTP_DONE ? q->status : 0;
-  if (q->content_type[0]) x->content_type = strdup(q->content_type);
-  if (q->result != UB_HTTP_DONE || q->error[0]) {
-    ub_buf e;
-    ub_buf_init(&e);
-    ub_buf_puts(&e, q->error[0] ? q->error : "no answer");
-    redact(r, &e);
-    x->error = ub_buf_steal(&e, NULL);
-  }
-  if (q->result == UB_HTTP_DONE) {
-    redact(r, &q->response);
-    if (!q->response.data) ub_buf_reserve(&q->response, 1);
-    x->body = ub_buf_steal(&q->response, &x->body_len);
-  }
-  return x->method && x->target && (x->status == 0 || x->body) ? 0 : -1;
+  if (!x->method || !x->target) return -1;
+  ub_dt_post(r->client, x, r->body.data, r->body.len, 0);   /* 0: the --timeout from now */
+  return x->status == 0 || x->body ? 0 : -1;   /* an answer without its body: out of memory */
 }
 
-static int send_event(de_run *r, ub_exchange *x) {
-  ub_http_opts o;
-  http_opts(r, &o);
-  ub_http *h = ub_http_new(&o);
-  if (!h) return -1;
-  ub_buf auth;
-  ub_buf_init(&auth);
-  ub_buf_printf(&auth, "Authorization: Api-Token %s", r->cfg.token);
-  const char *headers[] = {auth.data, "Content-Type: application/json; charset=utf-8",
-                           "Accept: application/json; charset=utf-8", NULL};
-  ub_http_request q;
-  memset(&q, 0, sizeof q);
-  q.method = "POST";
-  q.url = r->url;
-  q.headers = headers;
-  q.body = r->body.data;
-  q.body_len = r->body.len;
-  int rc = -1;
-  if (!auth.failed) {
-    ub_http_run(h, &q, 1, ub_clock_ms() + r->cfg.timeout_ms);   /* failures land in q */
-    rc = to_exchange(r, &q, x);
-  }
-  ub_http_request_clear(&q);
-  if (auth.data) memset(auth.data, 0, auth.len);
-  ub_buf_free(&auth);
-  ub_http_free(h);
-  return rc;
+#define MAY_HAVE_BEEN_RECORDED "; the event may have been recorded all the same: look for it in " \
+  "Dynatrace before running again, a second run can duplicate it"
+
+/* An answer that does not say whether Dynatrace stored the event: none
+ * arrived, a gateway gave up waiting for the tenant (502, 504), or a 2xx
+ * whose body cannot be read (cut short, not JSON). */
+static int outcome_unknown(const ub_exchange *x) {
+  return x->status == 0 || x->status == 502 || x->status == 504 ||
+         (x->status >= 200 && x->status < 300);
 }
 
 static void judge(const de_run *r, const ub_exchange *x, de_result *res) {
@@ -430,9 +456,7 @@ static void judge(const de_run *r, const ub_exchange *x, de_result *res) {
     res->outcome = "error";
     ub_buf_puts(&res->message, err);
     if (x->attempts > 1) ub_buf_printf(&res->message, " (after %d attempts)", x->attempts);
-    if (x->status == 0)
-      ub_buf_puts(&res->message, "; the event may have been recorded all the same: look for it in "
-                  "Dynatrace before running again, a second run can duplicate it");
+    if (outcome_unknown(x)) ub_buf_puts(&res->message, MAY_HAVE_BEEN_RECORDED);
     return;
   }
   if (de_answer_parse(r->o.api, x->body, x->body_len, &res->answer, err, sizeof err) != 0) {
@@ -440,6 +464,7 @@ static void judge(const de_run *r, const ub_exchange *x, de_result *res) {
     ub_dt_invalid_response(x, err, why, sizeof why);
     res->outcome = "error";
     ub_buf_puts(&res->message, why);
+    ub_buf_puts(&res->message, MAY_HAVE_BEEN_RECORDED);   /* a 2xx: it was received */
     return;
   }
   if (res->answer.matched > 0) {
@@ -550,6 +575,7 @@ static int execute(de_run *r) {
   if (!r->o.dry_run) {
     ub_exchange x;
     memset(&x, 0, sizeof x);
+    close_ledger_for_send(r);
     if (send_event(r, &x) != 0) {
       ub_exchange_clear(&x);
       ub_buf_free(&res.message);
@@ -571,6 +597,7 @@ static void run_free(de_run *r) {
   ub_buf_free(&r->body);
   ub_buf_free(&r->selector);
   if (r->have_cfg) ub_dt_config_free(&r->cfg);
+  ub_dt_client_free(r->client);
   free(r->url);
   ledger_close(r->ledger);
   ub_opt_list_free(&r->o.tags);

@@ -16,7 +16,8 @@ struct ub_dt_client {
   char *base_url;
   char *token;                 /* kept only to redact it */
   char *auth_header;           /* "Authorization: Api-Token <token>" */
-  const char *headers[3];
+  const char *headers[3];      /* GET: authorization, accept */
+  const char *post_headers[4]; /* POST: the same and the JSON content type */
   long timeout_ms;
 };
 
@@ -196,6 +197,10 @@ ub_dt_client *ub_dt_client_new(const ub_dt_config *c, char *err, size_t errlen) 
   cl->headers[0] = cl->auth_header;
   cl->headers[1] = "Accept: application/json; charset=utf-8";
   cl->headers[2] = NULL;
+  cl->post_headers[0] = cl->auth_header;
+  cl->post_headers[1] = "Content-Type: application/json; charset=utf-8";
+  cl->post_headers[2] = cl->headers[1];
+  cl->post_headers[3] = NULL;
   cl->timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 60000;
   return cl;
 fail:
@@ -264,7 +269,10 @@ static void take_response(ub_dt_client *cl, ub_exchange *x, ub_http_request *r) 
   }
 }
 
-int ub_dt_fetch(ub_dt_client *cl, ub_exchange *xs, size_t n, int64_t deadline) {
+/* Runs the n exchanges through the engine; body (POST only) goes with
+ * each of them. */
+static int run_exchanges(ub_dt_client *cl, ub_exchange *xs, size_t n, int64_t deadline,
+                         const char *body, size_t body_len) {
   if (n == 0) return 0;
   ub_http_request *reqs = calloc(n, sizeof *reqs);
   char **urls = calloc(n, sizeof *urls);
@@ -278,7 +286,9 @@ int ub_dt_fetch(ub_dt_client *cl, ub_exchange *xs, size_t n, int64_t deadline) {
     if (!urls[i]) goto out;
     reqs[i].method = xs[i].method;
     reqs[i].url = urls[i];
-    reqs[i].headers = cl->headers;
+    reqs[i].headers = body ? cl->post_headers : cl->headers;
+    reqs[i].body = body;
+    reqs[i].body_len = body_len;
   }
   if (!deadline) deadline = ub_clock_ms() + cl->timeout_ms;
   rc = ub_http_run(cl->http, reqs, n, deadline);
@@ -294,6 +304,19 @@ out:
   free(reqs);
   free(urls);
   return rc;
+}
+
+int ub_dt_fetch(ub_dt_client *cl, ub_exchange *xs, size_t n, int64_t deadline) {
+  return run_exchanges(cl, xs, n, deadline, NULL, 0);
+}
+
+int ub_dt_post(ub_dt_client *cl, ub_exchange *x, const char *body, size_t body_len,
+               int64_t deadline) {
+  if (!x->method || strcmp(x->method, "POST") != 0 || !body) {
+    if (!x->error) x->error = strdup("ub_dt_post needs the method POST and a body");
+    return -1;
+  }
+  return run_exchanges(cl, x, 1, deadline, body, body_len);
 }
 
 /* ---- targets ------------------------------------------------------ */

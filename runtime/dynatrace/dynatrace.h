@@ -59,6 +59,15 @@ long ub_dt_client_timeout_ms(const ub_dt_client *client);
  * when the engine failed (each exchange then carries an error). */
 int ub_dt_fetch(ub_dt_client *client, ub_exchange *xs, size_t n, int64_t deadline_ms);
 
+/* Sends one POST (x->method "POST", x->target set) with a JSON body and
+ * fills the response parts like ub_dt_fetch. A POST is retried only when
+ * Dynatrace surely did not act on it (429, 503, no connection made): after
+ * it may have been received (a timeout, a cut connection, 502, 504) it is
+ * not sent again, and the caller must treat the outcome as unknown.
+ * Returns 0, or -1 when the engine failed (x then carries an error). */
+int ub_dt_post(ub_dt_client *client, ub_exchange *x, const char *body, size_t body_len,
+               int64_t deadline_ms);
+
 /* Replaces every occurrence of the client's token in b by "[REDACTED]". */
 void ub_dt_redact(const ub_dt_client *client, ub_buf *b);
 
