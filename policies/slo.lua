@@ -47,9 +47,10 @@ local function first_target(entry)
   return json.null, json.null
 end
 
--- The pass criteria as they combine: AND inside a set, OR between sets.
-local function criteria_text(objective)
-  local sets = objective and objective.pass or {}
+-- The pass (or warning) criteria as they combine: AND inside a set, OR
+-- between sets.
+local function criteria_text(objective, which)
+  local sets = objective and objective[which or "pass"] or {}
   local parts = {}
   for _, set in ipairs(sets) do
     local text = table.concat(set.criteria, " AND ")
@@ -65,7 +66,7 @@ local STATUS = { pass = "pass", warning = "warning", fail = "fail", info = "pass
 
 -- One objective per indicator, in the verdict shape the reports read
 -- (indicatorResults follow the model's objectives one to one).
-local function objectives_of(r, queries, model)
+local function objectives_of(r, queries, model, indicators)
   local out = {}
   for i, e in ipairs(r.indicatorResults or {}) do
     local value = e.value or {}
@@ -76,6 +77,8 @@ local function objectives_of(r, queries, model)
       value = value.success and value.value or json.null,
       baseline = value.comparedValue == nil and json.null or value.comparedValue,
       threshold = threshold, threshold_op = op, criteria = criteria_text(model.objectives[i]),
+      warning_criteria = criteria_text(model.objectives[i], "warning"),
+      unit = sli.unit_of(indicators[value.metric]) or json.null,
       status = value.success == false and e.status ~= "info" and "no_data" or STATUS[e.status] or "fail",
       critical = e.keySli == true, score = e.score, keptn_status = e.status,
       -- informational and unjudged objectives are no judgement (docs/gate.md)
@@ -110,7 +113,7 @@ return function(ctx)
   local indicators, err = sli.load(ctx.sli_text, ctx.sli_path)
   if not indicators then return input_error(v, { err }) end
   local merged, builtins = sli.merge({ indicators })
-  if builtins then v.warnings[#v.warnings + 1] = "sli.yaml defines no indicators: using the built-in ones (Q3)" end
+  if builtins then v.warnings[#v.warnings + 1] = "sli.yaml defines no indicators: using the five built-in ones (throughput, error_rate, response_time_p50/p90/p95)" end
   local names, info = sli.names_of(model)
   local dt = require "unbreakable.dynatrace"
   local placeholders = { project = ctx.project, stage = ctx.stage, service = ctx.service,
@@ -120,7 +123,7 @@ return function(ctx)
                                   { filter = model.filter, info = info, compat = compat, now = ctx.now })
   if not records then
     v.verdict = "inconclusive"
-    v.summary = string.format("the data of the timeframe is not ready yet: wait %d s (Q28)",
+    v.summary = string.format("the data of the timeframe is not ready yet: Dynatrace needs 2 minutes after its end; wait %d s or run without --no-wait",
                               math.ceil((meta.wait_ms or 0) / 1000))
     return v
   end
@@ -136,7 +139,8 @@ return function(ctx)
   v.score, v.result, v.status = r.score, r.result, r.status
   v.comparedEvents = json.array(ids)
   v.judgedWithoutBaseline = json.array(r.judgedWithoutBaseline)
-  v.objectives = json.array(objectives_of(r, queries, model))
+  v.objectives = json.array(objectives_of(r, queries, model, merged))
+  v.total_score = { pass = model.total_score.pass or json.null, warning = model.total_score.warning or json.null }
   v.keptn = slo.finished(r, { project = ctx.project, stage = ctx.stage, service = ctx.service,
                               timeStart = ctx.from, timeEnd = ctx.to, sloFileContent = ctx.slo_text,
                               comparedEvents = ids, null = json.null, array = json.array })

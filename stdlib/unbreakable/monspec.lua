@@ -242,7 +242,7 @@ local function prepare(ctx, v)
   target.measures = M.measures(target, compat)
   if compat then
     if #target.entity.servicemethods > 0 then
-      v.warnings[#v.warnings + 1] = "compat dtcli: servicemethods were not evaluated (the original ignored them, M15)"
+      v.warnings[#v.warnings + 1] = "compat dtcli: servicemethods were not evaluated (the original tool ignored them)"
     end
     for _, m in ipairs(target.measures) do
       if m.entry.kind == "metric" then

@@ -21,7 +21,7 @@ local UNIT_SCALES = {
   ["MicroSecond (µs)"] = { 1 / 1000, "ms" }, ["us"] = { 1 / 1000, "ms" }, ["NanoSecond"] = { 1 / 1e6, "ms" },
   ["MilliSecond"] = { 1, "ms" }, ["Second"] = { 1, "s" }, ["Percent"] = { 1, "%" }, ["Percent (%)"] = { 1, "%" },
   ["PerMinute (count/min)"] = { 1, "/min" }, ["count/min"] = { 1, "/min" },
-  ["Byte"] = { 1 / 1024, "KiB" },
+  ["Byte"] = { 1 / 1024, "KiB" }, ["KibiByte"] = { 1, "KiB" }, ["Count"] = { 1, "" },
 }
 
 function M.human(value, unit)
@@ -75,7 +75,47 @@ local function capped(v, o)
   return o.critical == false and v.mode ~= "slo"
 end
 
+-- An SLO objective's criteria as written in slo.yaml; a relative one
+-- gets the absolute threshold it came to, in the value's unit:
+-- "<=+10% AND <600 (<= 550 ms)".
+local function slo_criteria_text(o, which)
+  local text = which == "pass" and o.criteria or o.warning_criteria
+  if type(text) ~= "string" or text == "" then
+    return which == "pass" and threshold_text(o) or "-"
+  end
+  if which == "pass" and present(o.threshold) and text:find("%%") then
+    text = text .. " (" .. threshold_text(o) .. ")"
+  end
+  return text
+end
+
+-- SLO objectives: the pass and warning criteria are the threshold; an
+-- objective without criteria is informational; key objectives are marked.
+local function slo_rows(v)
+  local rows = { { "STATUS", "OBJECTIVE", "VALUE", "BASELINE", "PASS IF", "WARNING IF" } }
+  for _, o in ipairs(v.objectives or {}) do
+    local status = o.keptn_status == "info" and "info" or (o.status or "error")
+    rows[#rows + 1] = { line(status), line(o.name or "?") .. (o.critical == true and " (key)" or ""),
+                        line(M.human(o.value, o.unit)), line(M.human(o.baseline, o.unit)),
+                        line(slo_criteria_text(o, "pass")), line(slo_criteria_text(o, "warning")) }
+  end
+  return rows
+end
+
+-- "score 66.7 of 100: pass needs 90, warning needs 75" (Keptn's total_score).
+local function slo_score_line(v)
+  if type(v.score) ~= "number" then return nil end
+  local text = "score " .. M.human(v.score) .. " of 100"
+  local t = type(v.total_score) == "table" and v.total_score or {}
+  local targets = {}
+  if present(t.pass) then targets[#targets + 1] = "pass needs " .. M.human(t.pass) end
+  if present(t.warning) then targets[#targets + 1] = "warning needs " .. M.human(t.warning) end
+  if #targets > 0 then text = text .. ": " .. table.concat(targets, ", ") end
+  return line(text)
+end
+
 local function objective_rows(v)
+  if v.mode == "slo" then return slo_rows(v) end
   local rows = { { "STATUS", "OBJECTIVE", "VALUE", "BASELINE", "THRESHOLD" } }
   for _, o in ipairs(v.objectives or {}) do
     local status = o.status or "error"
@@ -111,7 +151,8 @@ function M.text(v, opts)
   out[#out + 1] = paint(string.upper(verdict), verdict, color) .. "  " ..
                   line(present(v.target) and v.target or "") ..
                   (present(v.compat) and ("  (compat " .. line(v.compat) .. ")") or "")
-  if present(v.summary) then out[#out + 1] = line(v.summary) end
+  if present(v.summary) and v.summary ~= "" then out[#out + 1] = line(v.summary) end
+  if v.mode == "slo" then out[#out + 1] = slo_score_line(v) end
   out[#out + 1] = ""
   local rows = objective_rows(v)
   local w = widths(rows)
@@ -119,6 +160,7 @@ function M.text(v, opts)
     local cells = {}
     for i, cell in ipairs(row) do
       local text = pad(cell, w[i])
+      if i == #row then text = cell end    -- no trailing blanks
       if i == 1 and r > 1 then text = paint(text, (row[1]:gsub("%*$", "")), color) end
       cells[i] = text
     end

@@ -360,7 +360,7 @@ function M.score(slo, values, previous, options)
     if compat then
       return early("pass", "succeeded", "no evaluation performed by lighthouse because no SLO file configured")
     end
-    return early("fail", "errored", "no SLO file: a gate without objectives approves nothing (Q1)")
+    return early("fail", "errored", "no SLO file: a gate without objectives approves nothing")
   end
   if options.sli_aborted then
     return early("fail", "errored", "evaluation performed by lighthouse was aborted")

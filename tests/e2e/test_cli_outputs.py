@@ -159,6 +159,77 @@ end
         self.assertTrue(all(v >= LATENCY_MS for v in shown), shown)
 
 
+SLO = """\
+spec_version: "1.0"
+comparison:
+  compare_with: "single_result"
+  include_result_with_score: "pass"
+objectives:
+  - sli: response_time_p95
+    displayName: "Response time P95"
+    pass:
+      - criteria: ["<=+10%", "<600"]
+    warning:
+      - criteria: ["<=800"]
+  - sli: error_rate
+    key_sli: true
+    pass:
+      - criteria: ["<=2"]
+  - sli: cpu
+total_score:
+  pass: "90%"
+  warning: "60%"
+"""
+SLI = """\
+spec_version: "1.0"
+indicators:
+  response_time_p95: "MV2;MicroSecond;metricSelector=builtin:service.response.time:splitBy():percentile(95)&entitySelector=type(SERVICE)"
+  error_rate: "metricSelector=builtin:service.errors.total.rate:splitBy():avg&entitySelector=type(SERVICE)"
+  cpu: "metricSelector=builtin:service.cpu.time:splitBy():avg&entitySelector=type(SERVICE)"
+"""
+SLO_TOKEN = "dt0c01.SLO.TEXT"
+
+
+class SloText(unittest.TestCase):
+    """The SLO text report: total score and targets, units, the criteria as
+    thresholds, no internal codes."""
+
+    def test_text_report(self):
+        def metric(unit, agg, value):
+            return {"unit": unit, "displayName": unit, "data": {agg: {"SERVICE-1": {"constant": value}}}}
+        sim = dynatrace_sim.start({
+            "tokens": {SLO_TOKEN: "*"},
+            "entities": [{"entityId": "SERVICE-1", "displayName": "carts", "tags": []}],
+            "metrics": {"builtin:service.response.time": metric("MicroSecond", "percentile(95)", 500000.0),
+                        "builtin:service.errors.total.rate": metric("Percent", "avg", 1.5),
+                        "builtin:service.cpu.time": metric("MicroSecond", "avg", 20000.0)}})
+        work = tempfile.mkdtemp(prefix="ub-slo-text-")
+        slo, sli = os.path.join(work, "slo.yaml"), os.path.join(work, "sli.yaml")
+        with open(slo, "w") as f:
+            f.write(SLO)
+        with open(sli, "w") as f:
+            f.write(SLI)
+        env = dict(os.environ, NO_COLOR="1", DT_API_TOKEN=SLO_TOKEN, DT_TENANT_URL=sim.url,
+                   UB_LEDGER=os.path.join(work, "ledger.db"))
+        env.pop("DT_API_TOKEN_FILE", None)
+        args = [BIN, "gate", "--slo", slo, "--sli", sli, "--service", "carts", "--stage", "staging",
+                "--no-wait", "--from", "1700000000000", "--to", "1700000600000"]
+        try:
+            runs = [subprocess.run(args, capture_output=True, text=True, env=env, timeout=120) for _ in range(2)]
+        finally:
+            sim.stop()
+        text = runs[1].stdout
+        self.assertEqual(runs[1].returncode, 0, runs[1].stderr)
+        self.assertIn("score 100 of 100: pass needs 90, warning needs 60", text)
+        self.assertIn("500 ms", text)                      # MV2;MicroSecond, shown in ms
+        self.assertIn("1.5%", text)                        # an error rate is a percentage
+        self.assertIn("20 ms", text)                       # the built-in cpu time is in microseconds
+        self.assertIn("<=+10% AND <600 (<= 550 ms)", text)  # the criteria, the relative one resolved
+        self.assertIn("<=800", text)                       # the warning criteria
+        self.assertIn("error_rate (key)", text)
+        self.assertIsNone(re.search(r"\b[QM]\d+\b", text + runs[1].stderr), text)
+
+
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result
     failed = len(result.failures) + len(result.errors)

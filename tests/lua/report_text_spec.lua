@@ -31,6 +31,38 @@ describe("report.text threshold of an SLO objective", function()
   end)
 end)
 
+describe("report.text of an SLO gate", function()
+  local v = { verdict = "warning", target = "sockshop/carts/staging", mode = "slo", summary = "",
+              score = 75, total_score = { pass = 90.0, warning = 75.0 },
+              objectives = {
+                { name = "Response time P95", status = "pass", critical = false, value = 500, baseline = 480,
+                  unit = "MilliSecond", threshold = 528, threshold_op = "<=",
+                  criteria = "<=+10% AND <600", warning_criteria = "<=800" },
+                { name = "error_rate", status = "fail", critical = true, value = 2.5, unit = "Percent",
+                  threshold = 2, threshold_op = "<=", criteria = "<=2", warning_criteria = "" },
+                { name = "cpu", status = "pass", keptn_status = "info", value = 20000, unit = "MicroSecond",
+                  criteria = "", warning_criteria = "" } } }
+  local text = report.text(v)
+
+  it("shows the total score and the pass and warning targets", function()
+    assert.truthy(text:find("score 75 of 100: pass needs 90, warning needs 75", 1, true), text)
+  end)
+
+  it("shows values with their units", function()
+    assert.truthy(text:find("500 ms", 1, true), text)
+    assert.truthy(text:find("480 ms", 1, true), text)
+    assert.truthy(text:find("2.5%", 1, true), text)
+    assert.truthy(text:find("20 ms", 1, true), text)
+  end)
+
+  it("shows each objective's criteria as its threshold, relative ones resolved", function()
+    assert.truthy(text:find("<=+10% AND <600 (<= 528 ms)", 1, true), text)
+    assert.truthy(text:find("<=800", 1, true), text)
+    assert.truthy(text:find("error_rate (key)", 1, true), text)
+    assert.truthy(text:find("\ninfo +cpu"), text)
+  end)
+end)
+
 describe("report.junit_cases", function()
   local v = { verdict = "warning", target = "S/C", summary = "one warning",
               objectives = { { name = "calls", status = "warning", critical = false, value = 3,

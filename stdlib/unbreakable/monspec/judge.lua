@@ -285,21 +285,21 @@ function M.judge_dtcli(m, target)
   if cmp and cmp.error then
     obj.status, obj.side = "error", "compare"
     obj.message = "compare (" .. target.envs.compare.name .. "): " .. cmp.error ..
-                  " (the original swallowed this and showed null, M5)"
+                  " (the original tool hid this error and showed null)"
   elseif violated then
     obj.status = "fail"
     obj.message = string.format("%s%s %s threshold %s%s (%s)", fmt(src_py), u, op, fmt(threshold), u,
       how == "static" and "static limit" or ("baseline " .. fmt(cmp_py) .. u .. ", " .. fmt(sf) .. "%"))
   elseif src.value == nil then
     obj.status = "no_data"
-    obj.message = no_data_reason(src, target.envs.source.name) .. "; the original reported 0 (M4)"
+    obj.message = no_data_reason(src, target.envs.source.name) .. "; the original tool reported 0"
   elseif how == "baseline" and cmp.value == nil then
     obj.status, obj.side = "inconclusive", "compare"
     obj.message = "baseline: " .. no_data_reason(cmp, target.envs.compare.name) ..
                   "; the original reported " .. (cmp_py == null and "null" or "0")
   elseif how == "none" and cmp and cmp_py == null then
     obj.status, obj.side = "inconclusive", "compare"
-    obj.message = "baseline: " .. no_data_reason(cmp, target.envs.compare.name) .. "; no threshold (M8)"
+    obj.message = "baseline: " .. no_data_reason(cmp, target.envs.compare.name) .. "; no threshold can be computed"
   else
     obj.status = "pass"
     obj.message = how == "none" and string.format("%s%s measured; no static limit and no baseline", fmt(src_py), u)

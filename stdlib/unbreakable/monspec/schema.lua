@@ -432,7 +432,7 @@ function Checker:entry(entry, path, index)
   out.upperlimit = self:limit(entry, "upperlimit", path)
   out.lowerlimit = self:limit(entry, "lowerlimit", path)
   if out.upperlimit and out.lowerlimit and self.compat then
-    self:warn(path, "compat dtcli: lowerlimit is ignored because upperlimit is set (M10)")
+    self:warn(path, "compat dtcli: lowerlimit is ignored because upperlimit is set (as the original tool did)")
   elseif out.upperlimit and out.lowerlimit and out.lowerlimit > out.upperlimit then
     self:error(path, string.format("lowerlimit %s is above upperlimit %s", out.lowerlimit, out.upperlimit),
                "no value can pass this band; swap the limits")

@@ -67,7 +67,7 @@ function M.windows(ctx, target)
       local w = dtcli_window(now, W, shift_min)
       if w.inverted then
         warnings[#warnings + 1] = string.format("compat dtcli: the window is inverted (from %d > to %d): " ..
-          "the original read --shift %s as the end of the window (M1)", w.from, w.to, tostring(shift_min))
+          "the original tool read --shift %s as the end of the window", w.from, w.to, tostring(shift_min))
       end
       return { source = w }, warnings
     end
@@ -77,7 +77,7 @@ function M.windows(ctx, target)
   if compat then
     if ctx.shift_source_seconds or ctx.shift_compare_seconds then
       return nil, "--shift-source/--shift-compare are not available with compat dtcli " ..
-                  "(the original crashed on them, M3); set the shifts in the monspec"
+                  "(the original tool crashed on them); set the shifts in the monspec"
     end
     local out = {}
     for _, side in ipairs({ "source", "compare" }) do
@@ -91,7 +91,7 @@ function M.windows(ctx, target)
       local w = out[side]
       if w.inverted then
         warnings[#warnings + 1] = string.format("compat dtcli: the %s window is inverted (from %d > to %d): " ..
-          "the original read shift%stimeframe %s as minutes and as the end of the window (M1, M2)",
+          "the original tool read shift%stimeframe %s as minutes and as the end of the window",
           side, w.from, w.to, side, tostring(w.shift_minutes))
       end
     end

@@ -18,6 +18,7 @@ M.merge = query.merge
 M.parse = query.parse
 M.substitute = query.substitute
 M.indicators_of = query.indicators_of
+M.unit_of = query.unit_of
 M.BUILTIN = query.BUILTIN
 
 local READY_AFTER_MS = 120000       -- Dynatrace needs 2 min after the end

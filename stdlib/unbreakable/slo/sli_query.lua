@@ -165,6 +165,40 @@ function M.parse(name, query)
   return parse_metrics(name, q)
 end
 
+-- ---- units ------------------------------------------------------------
+
+-- Units of Dynatrace's built-in metrics, for reports (a metrics answer
+-- carries no unit, and asking for the descriptor would add a request).
+local METRIC_UNITS = {
+  ["builtin:service.response.time"] = "MicroSecond",
+  ["builtin:service.cpu.time"] = "MicroSecond",
+  ["builtin:service.errors.total.rate"] = "Percent",
+  ["builtin:service.errors.server.rate"] = "Percent",
+  ["builtin:service.errors.client.rate"] = "Percent",
+  ["builtin:service.requestCount.total"] = "Count",
+  ["builtin:service.requestCount.server"] = "Count",
+  ["builtin:host.cpu.usage"] = "Percent",
+  ["builtin:host.mem.usage"] = "Percent",
+}
+
+-- The unit of an indicator's value as the gate reports it, from the query
+-- text (before or after placeholder replacement): MV2 values are converted
+-- to ms and KiB, an SLO answers a percentage, problems are counted; plain
+-- metric selectors of built-in metrics have their known units. nil when
+-- unknown.
+function M.unit_of(query)
+  if type(query) ~= "string" then return nil end
+  local q = query:match("^%s*(.-)%s*$")
+  local mv2 = q:match("^MV2;([^;]*);")
+  if mv2 then return ({ MicroSecond = "MilliSecond", Byte = "KibiByte" })[mv2] end
+  if q:match("^SLO;") then return "Percent" end
+  if q:match("^PV2;") then return "Count" end
+  local selector = q:match("metricSelector=([^&]*)")
+  if not selector then return nil end
+  if selector:match(":count%s*$") or selector:match(":count%(%)") then return "Count" end
+  return METRIC_UNITS[selector:match("^(builtin:[%w%._-]+)")]
+end
+
 -- ---- placeholders -------------------------------------------------------
 
 local CONTEXT_KEYS = { "CONTEXT", "EVENT", "SOURCE", "PROJECT", "STAGE", "SERVICE", "DEPLOYMENT", "TESTSTRATEGY" }
