@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "gate/gate_cmd.h"
+#include "gate/gate_monspec.h"
 #include "gate/gate_run.h"
 #include "cli/isolate.h"
 #include "util/clock.h"
@@ -178,6 +179,14 @@ static int run_monspec(gate_args *a) {
   size_t len;
   char *text = ub_read_text(a->monspec, (size_t)4 << 20, &len, err, sizeof err);
   if (!text) return ub_usage_error("gate", "%s", err);
+  int invalid;
+  a->monspec_doc = ub_monspec_decode(ub_stdlib_dir(), text, len, &invalid, err, sizeof err);
+  if (!a->monspec_doc) {
+    free(text);
+    if (invalid) return ub_usage_error("gate", "%s: invalid JSON: %s", a->monspec, err);
+    fprintf(stderr, "unbreakable gate: %s\n", err);
+    return UB_EXIT_ERROR;
+  }
   ub_buf ctx;
   ub_buf_init(&ctx);
   int rc = monspec_ctx(a, text, len, &ctx);
@@ -194,6 +203,8 @@ static int run_monspec(gate_args *a) {
     rc = UB_EXIT_ERROR;
   }
   ub_buf_free(&ctx);
+  ub_monspec_free(a->monspec_doc);
+  a->monspec_doc = NULL;
   free(text);
   return rc;
 }

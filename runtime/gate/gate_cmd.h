@@ -30,6 +30,7 @@ typedef struct gate_args {
   const char *spec_text, *sli_text;
   size_t spec_len, sli_len;
   const char *default_policy;            /* file name under policies/ */
+  struct ub_monspec_doc *monspec_doc;    /* the monspec, decoded once (gate_monspec.h) */
 } gate_args;
 
 /* Longest the SLO form sleeps for Dynatrace's data before it evaluates

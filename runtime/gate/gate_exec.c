@@ -9,55 +9,23 @@
 #include "cli/cli.h"
 #include "cli/output.h"
 #include "gate/gate_cmd.h"
+#include "gate/gate_monspec.h"
 #include "gate/gate_run.h"
 #include "util/json.h"
 #include "util/text.h"
 #include "ledger/ledger.h"
 
-/* Reads the whole monspec: *key gets its top-level "policy" string (or
- * NULL). The host reads every byte, whatever policy runs next, so that an
- * invalid file (a duplicate key above all, a second "policy" included) is
- * refused before a policy that might not look at it. Returns 0, or -1
- * with err set. */
-static int monspec_policy_key(const char *text, size_t len, char **key, char *err, size_t errlen) {
-  json_reader r;
-  json_reader_init(&r, text, len, 64);
-  *key = NULL;
-  int rc = json_next(&r) == JSON_OBJECT ? 0 : -1;
-  json_token t = JSON_ERROR;
-  while (rc == 0 && (t = json_next(&r)) == JSON_STRING) {
-    int is_policy = strcmp(r.str.data, "policy") == 0;
-    t = json_next(&r);
-    if (is_policy && t == JSON_STRING && !*key && !(*key = strdup(r.str.data))) rc = -1;
-    if (json_skip(&r, t) != 0) rc = -1;
-  }
-  if (rc == 0 && (t != JSON_OBJECT_END || json_next(&r) != JSON_END)) rc = -1;
-  if (rc != 0) {
-    snprintf(err, errlen, "%s", r.err[0] ? r.err : "the top level must be a JSON object");
-    free(*key);
-    *key = NULL;
-  }
-  json_reader_free(&r);
-  return rc;
-}
-
 /* The policy path: --policy, else the monspec's "policy" key (relative to
- * the monspec's folder), else the shipped default. NULL when the monspec
- * is not valid JSON (err set). */
-static char *choose_policy(const gate_args *a, char *err, size_t errlen) {
+ * the monspec's folder; the host decoded and checked the whole monspec
+ * before, gate_monspec.c), else the shipped default. */
+static char *choose_policy(const gate_args *a) {
   char path[2048];
-  char *key = NULL;
-  if (a->monspec && monspec_policy_key(a->spec_text, a->spec_len, &key, err, errlen) != 0)
-    return NULL;
-  if (a->policy) {
-    free(key);
-    return strdup(a->policy);
-  }
+  if (a->policy) return strdup(a->policy);
+  const char *key = a->monspec ? ub_monspec_policy(a->monspec_doc) : NULL;
   if (key) {
     const char *slash = strrchr(a->monspec, '/');
     if (key[0] == '/' || !slash) snprintf(path, sizeof path, "%s", key);
     else snprintf(path, sizeof path, "%.*s/%s", (int)(slash - a->monspec), a->monspec, key);
-    free(key);
     return strdup(path);
   }
   snprintf(path, sizeof path, "%s/%s", ub_policies_dir(), a->default_policy);
@@ -149,8 +117,7 @@ static int ledger_finish(ub_ledger *l, int64_t id, const ub_gate_job *job, ub_re
 
 static int read_policy(gate_args *a, ub_gate_job *job, char **src, char *dir, size_t dirlen) {
   char err[600] = "";
-  char *path = choose_policy(a, err, sizeof err);
-  if (!path && err[0]) return ub_usage_error("gate", "%s: invalid JSON: %s", a->monspec, err);
+  char *path = choose_policy(a);
   if (!path) return ub_usage_error("gate", "out of memory choosing the policy");
   *src = sb_read_source(path, &job->policy.len, err, sizeof err);
   if (!*src) {
@@ -234,6 +201,7 @@ int ub_gate_execute(gate_args *a) {
   if (rc == 0) {
     job.ctx_json = a->ctx_json;
     job.ctx_len = a->ctx_len;
+    job.monspec_doc = a->monspec_doc;
     job.client = client;
     job.rec = ub_recorder_new();
     job.limits.seconds = a->timeout;

@@ -9,6 +9,7 @@
 
 #include <lauxlib.h>
 
+#include "gate/gate_monspec.h"
 #include "lualib/bindings.h"
 #include "cli/cli.h"
 #include "net/http.h"
@@ -51,6 +52,10 @@ static int push_ctx(lua_State *L, void *ud) {
   char err[256];
   if (json_decode_lua(L, job->ctx_json, job->ctx_len, 200, err, sizeof err) != 0)
     return luaL_error(L, "gate context is not valid JSON: %s", err);
+  if (job->monspec_doc) {   /* decoded once by the host: the policy need not decode the text */
+    ub_monspec_push(L, job->monspec_doc);
+    lua_setfield(L, -2, "monspec");
+  }
   return 1;
 }
 

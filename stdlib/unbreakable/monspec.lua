@@ -211,14 +211,16 @@ local function run_extra_checks(v, ctx, options)
   end
 end
 
+-- The monspec: decoded by the gate (ctx.monspec, with key order) or, in a
+-- replay or a test, from its text.
 local function decode_ctx_monspec(ctx)
+  if type(ctx.monspec) == "table" then return ctx.monspec end
   if type(ctx.monspec_text) == "string" then
     local doc, err = pyjson.decode(ctx.monspec_text)
     if doc == nil then return nil, string.format("%s: invalid JSON: %s", ctx.monspec_path or "monspec", err) end
     return doc
   end
-  if type(ctx.monspec) ~= "table" then return nil, "ctx.monspec is missing" end
-  return ctx.monspec
+  return nil, "ctx.monspec is missing"
 end
 
 local function prepare(ctx, v)

@@ -159,6 +159,43 @@ end
         self.assertTrue(all(v >= LATENCY_MS for v in shown), shown)
 
 
+class MonspecDecodedOnce(unittest.TestCase):
+    """The gate decodes the monspec once, with the stdlib's decoder: it reads
+    the "policy" key from that document and hands the document to the policy
+    as ctx.monspec (key order kept), instead of the C side scanning the text
+    for the key and the policy decoding the text again."""
+
+    def test_policy_key_and_decoded_document(self):
+        work = tempfile.mkdtemp(prefix="ub-monspec-once-")
+        with open(MONSPEC) as f:
+            doc = json.load(f)
+        text = json.dumps(doc, indent=2)
+        text = text.replace('{\n  "_comment"', '{\n  "policy": "check-ctx.lua",\n  "_comment"', 1)
+        monspec = os.path.join(work, "named.monspec.json")
+        with open(monspec, "w") as f:
+            f.write(text)
+        with open(os.path.join(work, "check-ctx.lua"), "w") as f:
+            f.write('''
+local monspec = require "unbreakable.monspec"
+return function(ctx)
+  assert(type(ctx.monspec) == "table", "ctx.monspec was not given")
+  assert(ctx.monspec.policy == "check-ctx.lua", "not the decoded monspec")
+  local order = getmetatable(ctx.monspec).__jsonorder
+  assert(order and order[1] == "policy" and order[2] == "_comment", "key order lost")
+  print("decoded monspec received")
+  return monspec.evaluate(ctx)
+end
+''')
+        sim = dynatrace_sim.start(os.path.join(ROOT, "tests", "sim", "scenarios", "demo.json"))
+        try:
+            p = ub(["gate", "--monspec", monspec, "--compare", "CheckoutService/StagingToProduction", "--no-ledger"],
+                   sim)
+        finally:
+            sim.stop()
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("[policy] decoded monspec received", p.stderr)
+
+
 SLO = """\
 spec_version: "1.0"
 comparison:
