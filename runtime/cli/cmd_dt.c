@@ -300,6 +300,7 @@ int ub_cmd_dt(int argc, char **argv) {
   int parsed = parse_args(argc, argv, &a);
   if (parsed == UB_OPTS_HELP) return UB_EXIT_OK;
   if (parsed != 0) return UB_EXIT_USAGE;
+  if (ub_check_output("dt", "--record", a.record) != 0) return UB_EXIT_USAGE;
   for (int k = a.first_call_opt; k + 1 < argc; k += 2) {
     long long v;
     if (integer_value(argv[k + 1], &v) < 0)

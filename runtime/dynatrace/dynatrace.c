@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "net/http.h"
 
@@ -155,6 +156,14 @@ int ub_dt_config_resolve(ub_dt_config *c, const ub_dt_flags *f, char *err, size_
     return -1;
   }
   const char *ca = f ? f->ca_bundle : NULL;
+  char why[600];
+  int probe = ca && *ca ? ub_open_regular(ca, why, sizeof why) : -2;
+  if (probe == -1) {   /* TLS would block on a FIFO as the CA file */
+    snprintf(err, errlen, "--dt-ca-bundle: %s", why);
+    ub_dt_config_free(c);
+    return -1;
+  }
+  if (probe >= 0) close(probe);
   if (ca && *ca && !(c->ca_bundle = strdup(ca))) {
     snprintf(err, errlen, "out of memory");
     ub_dt_config_free(c);

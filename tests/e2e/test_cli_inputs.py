@@ -106,6 +106,11 @@ class NotRegularFiles(Base):
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("a FIFO", p.stderr)
 
+    def test_ca_bundle(self):
+        self.usage_error(self.gate_monspec(DEMO_MONSPEC, "--dt-ca-bundle", self.fifo), "--dt-ca-bundle", "a FIFO")
+        self.usage_error(["dt", "--dt-ca-bundle", self.fifo, "get", "/api/v2/metrics"], "a FIFO")
+        self.usage_error(["dt", "--record", self.dir, "get", "/api/v2/metrics"], "--record", "a directory")
+
     def test_dt_inputs(self):
         self.usage_error(["dt", "--replay", self.fifo, "get", "/api/v2/metrics"], "a FIFO")
         self.usage_error(["dt", "batch", "@" + self.fifo], "a FIFO")
