@@ -77,6 +77,8 @@ static int parse_args(int argc, char **argv, dt_args *a) {
   a->call = argv[i++];
   if (i < argc && strncmp(argv[i], "--", 2) != 0) a->arg = argv[i++];
   a->first_call_opt = i;
+  for (int k = i; k < argc; k++)
+    if (!strcmp(argv[k], "--help") || !strcmp(argv[k], "-h")) { fputs(usage, stdout); return UB_OPTS_HELP; }
   if ((argc - i) % 2 != 0)
     return ub_usage_error("dt", "call options come in pairs: --name value\n%s", usage);
   for (int k = i; k < argc; k += 2)
