@@ -15,7 +15,7 @@
 
 #include "util/json.h"
 #include "lualib/lseries.h"
-#include "sandbox/sandbox.h"
+#include "sandbox/budget.h"
 
 typedef struct points {
   double *v;
@@ -48,7 +48,7 @@ static int bad(decoder *d, const char *what) {
 }
 
 static json_token next(decoder *d) {
-  if ((++d->ticks & 0xffffu) == 0) sb_check_budget(d->L);
+  if ((++d->ticks & 0xffffu) == 0) ub_budget_check(d->L);
   json_token t = json_next(&d->r);
   if (t == JSON_ERROR) bad(d, "malformed JSON");
   return t;
@@ -486,10 +486,12 @@ static int run_decoder(lua_State *L, lua_CFunction body_fn, const char *body, si
   luaL_checkstack(L, 4, "decoding a Dynatrace answer");
   lua_pushcfunction(L, body_fn);
   lua_pushlightuserdata(L, &d);
+  ub_budget_hold(L);
   int status = lua_pcall(L, 1, 1, 0);
   json_reader_free(&d.r);
   free(d.pts.v);
   free(d.pts.t);
+  ub_budget_release(L);
   if (status != LUA_OK) lua_error(L);              /* memory error or kill */
   if (d.failed) {
     lua_pop(L, 1);

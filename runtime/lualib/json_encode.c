@@ -3,8 +3,11 @@
  * result is converted (sandbox.md fact 6), sorts object keys, rejects
  * cycles, functions, NaN and infinities with the path of the bad value.
  * In a sandbox the text it builds counts against the policy's memory
- * limit, and its deadline and instruction budget hold while it works: a
- * table shared many times encodes to far more text than it occupies.
+ * limit (the buffer's capacity, and the next growth before it happens),
+ * and its deadline and instruction budget hold while it works, inside long
+ * strings too: a table shared many times, or a string of control bytes,
+ * encodes to far more text than it occupies. Every step is linear or
+ * n log n in what it reads (the __jsonorder check uses a Lua table).
  * A Lua error (memory) may unwind through it: its own scratch memory is a
  * Lua userdata or lives in the encoder, never a malloc that would leak. */
 #include "util/json.h"
@@ -17,7 +20,7 @@
 
 #include <lauxlib.h>
 
-#include "sandbox/sandbox.h"
+#include "sandbox/budget.h"
 
 #define ORDER_FIELD "__jsonorder"
 #define ARRAY_MT_KEY "unbreakable.json.array"
@@ -37,14 +40,25 @@ typedef struct encoder {
 } encoder;
 
 #define BUDGET_VALUES 1024u
-#define BUDGET_BYTES ((size_t)1 << 20)
+#define BUDGET_BYTES ((size_t)256 << 10)  /* text between two checks, at most */
+#define STRING_PIECE ((size_t)16 << 10)   /* string bytes between two checks */
+#define LIMITS_EXHAUSTED (-2)             /* put_string: the sandbox said stop */
 
-/* Every BUDGET_VALUES values or BUDGET_BYTES of text: 0 to go on, -1 when
- * the sandbox's limits are exhausted (the sandbox reports the kill). */
+/* Charges the buffer's capacity, and the next growth (old and new block
+ * live together while it is copied) when it may come before the next
+ * check: 0 to go on, -1 when the sandbox's limits are exhausted (it
+ * reports the kill). */
+static int charge_now(encoder *e) {
+  size_t held = e->out->cap;
+  if (e->out->cap - e->out->len < 2 * BUDGET_BYTES) held = 3 * (e->out->cap ? e->out->cap : 64);
+  e->checked_len = e->out->len;
+  return ub_budget_charge(e->L, held);
+}
+
+/* Every BUDGET_VALUES values or BUDGET_BYTES of text. */
 static int within_budget(encoder *e) {
   if (++e->values % BUDGET_VALUES != 0 && e->out->len - e->checked_len < BUDGET_BYTES) return 0;
-  e->checked_len = e->out->len;
-  return sb_budget_left(e->L, e->out->len);
+  return charge_now(e);
 }
 
 static int enc_fail(encoder *e, const char *what) {
@@ -77,6 +91,10 @@ static int shortest_digits(double d, char digits[24], int *ndigits) {
 }
 
 void json_format_double(double d, int py_style, char out[32]) {
+  if (!isfinite(d)) { /* not JSON: callers check first; never "n.an" */
+    strcpy(out, "null");
+    return;
+  }
   if (d == 0) {
     /* -0.0 keeps its point so that it decodes as a float again */
     strcpy(out, signbit(d) ? "-0.0" : "0.0");
@@ -124,6 +142,15 @@ static int put_number(encoder *e, int idx) {
 
 /* ---- strings ---- */
 
+/* \uXXXX in lower case, without printf (a string of control bytes is
+ * millions of these). */
+static void put_u_escape(ub_buf *out, unsigned cp) {
+  static const char hex[] = "0123456789abcdef";
+  char u[6] = {'\\', 'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15],
+               hex[cp & 15]};
+  ub_buf_append(out, u, sizeof u);
+}
+
 static void put_escaped(ub_buf *out, unsigned cp, int ascii_only) {
   switch (cp) {
     case '"': ub_buf_puts(out, "\\\""); return;
@@ -135,29 +162,37 @@ static void put_escaped(ub_buf *out, unsigned cp, int ascii_only) {
     case '\f': ub_buf_puts(out, "\\f"); return;
   }
   if (ub_text_is_control(cp) || cp == '#' || (ascii_only && cp >= 0x7F && cp < 0x10000)) {
-    ub_buf_printf(out, "\\u%04x", cp);
+    put_u_escape(out, cp);
   } else if (ascii_only && cp >= 0x10000) {
     cp -= 0x10000;
-    ub_buf_printf(out, "\\u%04x\\u%04x", 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF));
+    put_u_escape(out, 0xD800 + (cp >> 10));
+    put_u_escape(out, 0xDC00 + (cp & 0x3FF));
   }
 }
 
-/* Appends a string literal; returns -1 on invalid UTF-8. Controls
+/* Appends a string literal; returns -1 on invalid UTF-8, LIMITS_EXHAUSTED
+ * when the encoder e (NULL: no checks) ran out of budget. Controls
  * (ub_text_is_control: DEL, C1, bidi overrides...) are always escaped,
  * and outside Python style so is the second '#' of "##": JSON printed to a
  * terminal or a CI log cannot drive it or start an Azure Pipelines command
  * ("##vso[" counts wherever it stands in a line). Python style stays
  * byte-identical to json.dumps (ensure_ascii escapes every control). */
-static int put_string(ub_buf *out, const char *s, size_t len, int ascii_only) {
+static int put_string(encoder *e, ub_buf *out, const char *s, size_t len, int ascii_only) {
   const unsigned char *p = (const unsigned char *)s;
   ub_buf_putc(out, '"');
-  size_t i = 0;
+  size_t i = 0, next_check = STRING_PIECE;
   while (i < len) {
+    if (e && i >= next_check) {
+      next_check = i + STRING_PIECE;
+      if (charge_now(e) != 0) return LIMITS_EXHAUSTED;
+    }
     size_t run = i;
-    while (i < len && p[i] >= 0x20 && p[i] < 0x7F && p[i] != '"' && p[i] != '\\' &&
+    size_t stop = e && len - i > STRING_PIECE ? i + STRING_PIECE : len;
+    while (i < stop && p[i] >= 0x20 && p[i] < 0x7F && p[i] != '"' && p[i] != '\\' &&
            (ascii_only || !(p[i] == '#' && i > 0 && p[i - 1] == '#'))) i++;
     ub_buf_append(out, s + run, i - run);
     if (i >= len) break;
+    if (i == stop) continue;
     unsigned cp;
     size_t n = ub_utf8_decode(p + i, len - i, &cp);
     if (n == 0) return -1;
@@ -170,8 +205,10 @@ static int put_string(ub_buf *out, const char *s, size_t len, int ascii_only) {
 }
 
 void json_append_string(ub_buf *out, const char *s, size_t len) {
-  if (put_string(out, s, len, 0) != 0) {
+  size_t mark = out->len;
+  if (put_string(NULL, out, s, len, 0) != 0) {
     /* not UTF-8: escape every byte as a Latin-1 code point */
+    out->len = mark;
     ub_buf_putc(out, '"');
     for (size_t i = 0; i < len; i++) {
       unsigned char c = (unsigned char)s[i];
@@ -271,29 +308,32 @@ static int cmp_keys(const void *a, const void *b) {
   return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-/* Keys in the order of the metatable's __jsonorder list, if any, else
- * sorted. The key strings stay anchored in the table. */
-static int has_key(const key_ref *keys, size_t n, const char *s, size_t len) {
-  for (size_t i = 0; i < n; i++)
-    if (keys[i].len == len && memcmp(keys[i].s, s, len) == 0) return 1;
-  return 0;
-}
-
-/* Keys listed by the metatable's __jsonorder field (raw), in that order. */
-static size_t ordered_keys(encoder *e, int t, key_ref *keys, size_t n) {
+/* Keys listed by the metatable's __jsonorder field (raw), in that order,
+ * each once and only when present in t. The set of keys taken so far is a
+ * Lua table at index seen (linear time whatever the list holds; its
+ * memory counts against the limit). */
+static size_t ordered_keys(encoder *e, int t, int seen, key_ref *keys, size_t n) {
   size_t k = 0;
   if (!lua_getmetatable(e->L, t)) return 0;
   lua_pushliteral(e->L, ORDER_FIELD);
   if (lua_rawget(e->L, -2) == LUA_TTABLE) {
     lua_Integer m = (lua_Integer)lua_rawlen(e->L, -1);
     for (lua_Integer i = 1; i <= m && k < n; i++) {
+      if ((i & 1023) == 0) ub_budget_check(e->L);
       if (lua_rawgeti(e->L, -1, i) == LUA_TSTRING) {
-        size_t len;
-        const char *s = lua_tolstring(e->L, -1, &len);
         lua_pushvalue(e->L, -1);
         int present = lua_rawget(e->L, t) != LUA_TNIL;
         lua_pop(e->L, 1);
-        if (present && !has_key(keys, k, s, len)) { keys[k].s = s; keys[k].len = len; k++; }
+        lua_pushvalue(e->L, -1);
+        int taken = lua_rawget(e->L, seen) != LUA_TNIL;
+        lua_pop(e->L, 1);
+        if (present && !taken) {
+          keys[k].s = lua_tolstring(e->L, -1, &keys[k].len);
+          k++;
+          lua_pushvalue(e->L, -1);
+          lua_pushboolean(e->L, 1);
+          lua_rawset(e->L, seen);
+        }
       }
       lua_pop(e->L, 1);
     }
@@ -304,16 +344,26 @@ static size_t ordered_keys(encoder *e, int t, key_ref *keys, size_t n) {
 
 /* Keys in __jsonorder order first, the others sorted after them. The key
  * strings stay anchored in the table (or in the order list, which the
- * metatable anchors). The list is a userdata left on the stack. */
+ * metatable anchors). Leaves the list (a userdata) and the set of ordered
+ * keys on the stack. */
 static key_ref *object_keys(encoder *e, int t, lua_Integer n, size_t *out_n) {
   key_ref *keys = lua_newuserdatauv(e->L, ((size_t)n + 1) * sizeof *keys, 0);
-  size_t first = ordered_keys(e, t, keys, (size_t)n), k = first;
+  lua_newtable(e->L);
+  int seen = lua_gettop(e->L);
+  size_t first = ordered_keys(e, t, seen, keys, (size_t)n), k = first;
   lua_pushnil(e->L);
   while (lua_next(e->L, t)) {
     lua_pop(e->L, 1);
+    if ((k & 1023) == 0) ub_budget_check(e->L);
+    int taken = 0;
+    if (first) {
+      lua_pushvalue(e->L, -1);
+      taken = lua_rawget(e->L, seen) != LUA_TNIL;
+      lua_pop(e->L, 1);
+    }
     size_t len;
     const char *s = lua_tolstring(e->L, -1, &len);
-    if (k < (size_t)n && !has_key(keys, first, s, len)) { keys[k].s = s; keys[k].len = len; k++; }
+    if (k < (size_t)n && !taken) { keys[k].s = s; keys[k].len = len; k++; }
   }
   qsort(keys + first, k - first, sizeof *keys, cmp_keys);
   *out_n = k;
@@ -329,8 +379,10 @@ static int encode_object(encoder *e, int t, lua_Integer n) {
   for (size_t i = 0; i < nk && rc == 0; i++) {
     if (i > 0) ub_buf_puts(e->out, item_sep(e));
     newline(e);
-    if (put_string(e->out, keys[i].s, keys[i].len, e->o->py_style) != 0) {
-      rc = enc_fail(e, "object key is not valid UTF-8");
+    int put = put_string(e, e->out, keys[i].s, keys[i].len, e->o->py_style);
+    if (put != 0) {
+      rc = enc_fail(e, put == LIMITS_EXHAUSTED ? "stopped: the policy's limits are exhausted"
+                                               : "object key is not valid UTF-8");
       break;
     }
     ub_buf_puts(e->out, e->o->py_style || e->o->indent > 0 ? ": " : ":");
@@ -341,7 +393,7 @@ static int encode_object(encoder *e, int t, lua_Integer n) {
     lua_pop(e->L, 1);
     if (rc == 0) path_pop(e, mark);
   }
-  lua_pop(e->L, 1);   /* the key list */
+  lua_pop(e->L, 2);   /* the key list and the set */
   if (rc != 0) return -1;
   e->depth--;
   if (nk) newline(e);
@@ -383,8 +435,9 @@ static int encode_value(encoder *e, int idx) {
     case LUA_TSTRING: {
       size_t len;
       const char *s = lua_tolstring(L, idx, &len);
-      if (put_string(e->out, s, len, e->o->py_style) != 0)
-        return enc_fail(e, "string is not valid UTF-8");
+      int put = put_string(e, e->out, s, len, e->o->py_style);
+      if (put == LIMITS_EXHAUSTED) return enc_fail(e, "stopped: the policy's limits are exhausted");
+      if (put != 0) return enc_fail(e, "string is not valid UTF-8");
       return 0;
     }
     case LUA_TTABLE: return encode_table(e, idx);

@@ -12,6 +12,7 @@
 
 #include "dynatrace/dt_batch.h"
 #include "dynatrace/dt_calls.h"
+#include "sandbox/budget.h"
 #include "sandbox/sandbox.h"
 #include "util/lua_table.h"
 
@@ -250,12 +251,14 @@ static int execute(lua_State *L, call_set *cs) {
   lua_pushlightuserdata(L, cs);
   lua_pushcclosure(L, run_calls, 1);
   lua_insert(L, 1);
+  ub_budget_hold(L);
   int status = lua_pcall(L, nargs, 1, 0);
   for (size_t i = 0; i < cs->n; i++) free(cs->calls[i].target);
   free(cs->calls);
   free(cs->res);
+  ub_budget_release(L);
   if (status != LUA_OK) return lua_error(L);
-  sb_check_budget(L);          /* the evaluation may have run out while we waited */
+  ub_budget_check(L);          /* the evaluation may have run out while we waited */
   return 1;
 }
 

@@ -4,6 +4,7 @@
 
 #include <lauxlib.h>
 
+#include "sandbox/budget.h"
 #include "util/buf.h"
 #include "util/json.h"
 
@@ -37,7 +38,7 @@ static int encode_protected(lua_State *L) {
 
 /* The text is built in a C buffer: a Lua error (memory, a sandbox kill)
  * that unwinds while it is live is caught, the buffer freed, the error
- * raised again. */
+ * raised again; the sandbox's hard stop waits while it is held. */
 static int encode_with(lua_State *L, const json_enc_opts *o) {
   luaL_checkany(L, 1);
   lua_settop(L, 1);
@@ -46,8 +47,10 @@ static int encode_with(lua_State *L, const json_enc_opts *o) {
   lua_pushcfunction(L, encode_protected);
   lua_insert(L, 1);
   lua_pushlightuserdata(L, &j);
+  ub_budget_hold(L);
   int status = lua_pcall(L, 2, 1, 0);
   ub_buf_free(&j.out);
+  ub_budget_release(L);
   if (status != LUA_OK) return lua_error(L);
   if (j.rc != 0) return luaL_error(L, "cannot encode JSON: %s", j.err);
   return 1;
@@ -111,7 +114,11 @@ static int l_format_number(lua_State *L) {
     lua_pushfstring(L, "%I", lua_tointeger(L, 1));
     return 1;
   }
-  json_format_double(luaL_checknumber(L, 1), lua_toboolean(L, 2), out);
+  lua_Number d = luaL_checknumber(L, 1);
+  if (d != d || d - d != 0)
+    return luaL_error(L, "json.format_number: %s is not a JSON number",
+                      d != d ? "NaN" : "infinity");
+  json_format_double(d, lua_toboolean(L, 2), out);
   lua_pushstring(L, out);
   return 1;
 }

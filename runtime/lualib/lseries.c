@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "util/json.h"
-#include "sandbox/sandbox.h"
+#include "sandbox/budget.h"
 #include "util/stats.h"
 
 enum { LABEL_ENTITY = 1, LABEL_METRIC = 2, LABEL_UNIT = 3, N_LABELS = 3 };
@@ -82,7 +82,7 @@ static void copy_labels(lua_State *L, int from, int to) {
 
 /* ---- shared helpers ---------------------------------------------------- */
 
-static void budget_tick(void *ctx) { sb_check_budget((lua_State *)ctx); }
+static void budget_tick(void *ctx) { ub_budget_check((lua_State *)ctx); }
 
 static void push_value(lua_State *L, double v) {
   if (isnan(v)) lua_pushnil(L);
@@ -155,7 +155,7 @@ static size_t scan_length(lua_State *L, int t) {
       luaL_error(L, "stats.series: values has a key of type %s; expected an array 1..n",
                  luaL_typename(L, -1));
     }
-    if ((++keys & BUDGET_EVERY) == 0) sb_check_budget(L);
+    if ((++keys & BUDGET_EVERY) == 0) ub_budget_check(L);
   }
   return n;
 }
@@ -187,7 +187,7 @@ static void fill_values(lua_State *L, int t, ub_series *s) {
       luaL_error(L, "stats.series: values[%I] is a %s; expected a number, nil or stats.missing",
                  (lua_Integer)i + 1, luaL_typename(L, -1));
     lua_pop(L, 1);
-    if ((i & BUDGET_EVERY) == BUDGET_EVERY) sb_check_budget(L);
+    if ((i & BUDGET_EVERY) == BUDGET_EVERY) ub_budget_check(L);
   }
 }
 
@@ -333,7 +333,7 @@ static int s_values(lua_State *L) {
     if (isnan(s->values[i])) lua_pushlightuserdata(L, json_null());
     else lua_pushnumber(L, s->values[i]);
     lua_rawseti(L, -2, (lua_Integer)i + 1);
-    if ((i & BUDGET_EVERY) == BUDGET_EVERY) sb_check_budget(L);
+    if ((i & BUDGET_EVERY) == BUDGET_EVERY) ub_budget_check(L);
   }
   return 1;
 }

@@ -10,6 +10,8 @@
 #include <yaml.h>
 #include <lauxlib.h>
 
+#include "sandbox/budget.h"
+
 #define TAG_PREFIX "tag:yaml.org,2002:"
 
 /* Address used as the identity of the null sentinel (never written). */
@@ -25,6 +27,7 @@ typedef struct yaml_ctx {
   yaml_limits lim;
   size_t nodes;
   size_t aliases;
+  unsigned events;   /* parsed so far, for budget checks */
   int anchors;       /* stack index of the anchor table */
   int positions;     /* stack index of the positions table, 0: not wanted */
 } yaml_ctx;
@@ -85,6 +88,7 @@ static void next_event(lua_State *L, yaml_ctx *c) {
     yaml_event_delete(&c->event);
     c->have_event = 0;
   }
+  if ((++c->events & 255u) == 0) ub_budget_check(L); /* in a sandbox: its limits */
   if (!yaml_parser_parse(&c->parser, &c->event))
     raise_parser_error(L, c);
   c->have_event = 1;
@@ -507,9 +511,11 @@ static int decode(lua_State *L, const char *text, size_t len, const char *name,
   yaml_parser_set_input_string(&c.parser, (const unsigned char *)text, len);
   lua_pushcfunction(L, decode_protected);
   lua_pushlightuserdata(L, &c);
+  ub_budget_hold(L);
   int rc = lua_pcall(L, 1, want_positions ? 2 : 1, 0);
   if (c.have_event) yaml_event_delete(&c.event);
   yaml_parser_delete(&c.parser);
+  ub_budget_release(L);
   return rc == LUA_OK ? 0 : -1;
 }
 

@@ -285,7 +285,7 @@ static const char *do_match(lp_state *ms, const char *s, const char *p) {
 
 /* ---- public entry points ---- */
 
-void lp_init(lp_state *ms, lua_State *L, lp_budget_fn budget,
+void lp_init(lp_state *ms, lua_State *L, ub_budget_fn budget,
              const char *s, size_t ls, const char *p, size_t lp) {
   ms->L = L;
   ms->budget = budget;

@@ -1,7 +1,7 @@
 /* lpattern.h: a Lua 5.4 pattern matcher (reference manual §6.4.1) that
- * counts its steps and calls a budget function every LP_STEP_INTERVAL
- * steps, so a sandbox can stop catastrophic backtracking. Written from the
- * manual and observed behaviour of Lua 5.4.4, not from Lua's sources.
+ * counts its steps and calls a budget function (sandbox/budget.h) every
+ * LP_STEP_INTERVAL steps, so a sandbox can stop catastrophic backtracking.
+ * Written from the manual and observed behaviour of Lua 5.4.4, not from Lua's sources.
  * Errors (malformed patterns, too many captures, too deep recursion) are
  * raised as Lua errors with the same messages as stock Lua. */
 #ifndef UB_LPATTERN_H
@@ -10,12 +10,12 @@
 #include <stddef.h>
 #include <lua.h>
 
+#include "sandbox/budget.h" /* ub_budget_fn: raises to stop the work */
+
 #define LP_MAXCAPTURES 32     /* like LUA_MAXCAPTURES */
 #define LP_MAXDEPTH 200       /* nested matcher calls, like MAXCCALLS */
 #define LP_STEP_INTERVAL 1024 /* steps between two budget checks */
 
-/* Raises a Lua error to stop the work, or returns to let it go on. */
-typedef void (*lp_budget_fn)(lua_State *L);
 
 typedef struct lp_capture {
   const char *init;
@@ -27,7 +27,7 @@ typedef struct lp_capture {
 
 typedef struct lp_state {
   lua_State *L;
-  lp_budget_fn budget;     /* may be NULL: no checks */
+  ub_budget_fn budget;     /* may be NULL: no checks */
   const char *src_init;    /* subject */
   const char *src_end;
   const char *p_end;       /* end of the pattern */
@@ -38,7 +38,7 @@ typedef struct lp_state {
 } lp_state;
 
 /* Prepares a match of pattern p (length lp) against subject s (length ls). */
-void lp_init(lp_state *ms, lua_State *L, lp_budget_fn budget,
+void lp_init(lp_state *ms, lua_State *L, ub_budget_fn budget,
              const char *s, size_t ls, const char *p, size_t lp);
 
 /* Forgets the captures of a previous attempt; call before each attempt. */

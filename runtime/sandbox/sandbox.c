@@ -8,7 +8,10 @@
  * pcall, xpcall and coroutine functions re-raise it (sandbox.md facts 1-2).
  * One VM instruction can be long C work (comparing two 30 MiB strings), so
  * a timer signal at the deadline also sets the hook of the running threads
- * to fire at their next instruction, as lua.c stops a script on Ctrl-C. */
+ * to fire at their next instruction, as lua.c stops a script on Ctrl-C.
+ * When one step of Lua's own C code runs on past the deadline (a rehash,
+ * a collection, the parser), the hard stop of sb_stop.c abandons the state.
+ * Every thread a policy runs is charged to one instruction count. */
 #define _GNU_SOURCE /* SIGEV_THREAD_ID, gettid: the deadline signal goes to this thread */
 #include "sandbox/sb_internal.h"
 
@@ -37,23 +40,36 @@ void sb_default_limits(sb_limits *lim) {
 
 /* ---- memory ---- */
 
+/* Every block carries an sb_block header linking it into the sandbox's
+ * ring (sb_stop.c), so that an abandoned state can be freed without Lua. */
 static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   sandbox *sb = ud;
-  if (ptr == NULL) osize = 0;
+  sb_block *old = ptr ? (sb_block *)ptr - 1 : NULL;
+  size_t ocost = old ? osize + SB_BLOCK_HEADER : 0;
   if (nsize == 0) {
-    free(ptr);
-    sb->mem_used -= osize;
+    if (old) {
+      sb_block_unlink(old);
+      free(old);
+      sb->mem_used -= ocost;
+    }
     return NULL;
   }
-  if (sb->active && nsize > osize && sb->mem_used - osize + nsize > sb->mem_cap) {
+  size_t ncost = nsize + SB_BLOCK_HEADER;
+  if (ncost < nsize) return NULL;
+  if (sb->active && ncost > ocost && sb->mem_used - ocost + ncost > sb->mem_cap) {
     sb->mem_refused = 1;
     return NULL;
   }
-  void *p = realloc(ptr, nsize);
-  if (p == NULL) return NULL;
-  sb->mem_used = sb->mem_used - osize + nsize;
+  if (old) sb_block_unlink(old);
+  sb_block *b = realloc(old, ncost);
+  if (b == NULL) {
+    if (old) sb_block_link(sb, old);
+    return NULL;
+  }
+  sb_block_link(sb, b);
+  sb->mem_used = sb->mem_used - ocost + ncost;
   if (sb->mem_used > sb->mem_peak) sb->mem_peak = sb->mem_used;
-  return p;
+  return b + 1;
 }
 
 /* A lua_State belongs to a sandbox exactly when it allocates through
@@ -105,7 +121,7 @@ static void sb_hook(lua_State *L, lua_Debug *ar) {
   }
 }
 
-void sb_check_budget(lua_State *L) {
+void ub_budget_check(lua_State *L) {
   sandbox *sb = sb_from_lua(L);
   if (!sb || !sb->active) return;
   check_limits(sb);
@@ -115,16 +131,35 @@ void sb_check_budget(lua_State *L) {
   }
 }
 
-int sb_budget_left(lua_State *L, size_t extra_bytes) {
+int ub_budget_charge(lua_State *L, size_t held_bytes) {
   sandbox *sb = sb_from_lua(L);
   if (!sb || !sb->active) return 0;
   check_limits(sb);
   size_t used = sb->mem_used > sb->mem_base ? sb->mem_used - sb->mem_base : 0;
-  if (!sb->killed && (extra_bytes > sb->lim.memory || used > sb->lim.memory - extra_bytes))
+  if (!sb->killed && (held_bytes > sb->lim.memory || used > sb->lim.memory - held_bytes))
     sb->killed = SB_KILL_MEMORY;
   if (!sb->killed) return 0;
   sb_note_where(L, 1);
   return -1;
+}
+
+void ub_budget_hold(lua_State *L) {
+  sandbox *sb = sb_from_lua(L);
+  if (sb) sb->holds++;
+}
+
+void ub_budget_release(lua_State *L) {
+  sandbox *sb = sb_from_lua(L);
+  if (sb && sb->holds > 0) sb->holds--;
+}
+
+void sb_charge_thread(lua_State *L, lua_State *co) {
+  sandbox *sb = sb_from_lua(L);
+  if (!sb || !sb->active || !co) return;
+  sb_check_cstack(L);
+  sb->instructions += SB_CO_HOOK_COUNT;
+  if (co != L) lua_sethook(co, sb_hook, LUA_MASKCOUNT, sb->killed ? 1 : SB_CO_HOOK_COUNT);
+  ub_budget_check(L);
 }
 
 /* ---- the deadline signal ---- */
@@ -136,12 +171,18 @@ static void poke(lua_State *L) {
   if (L) lua_sethook(L, sb_hook, LUA_MASKCOUNT, 1);
 }
 
-static void on_alarm(int sig) {
+/* Pokes the hooks; past the grace, jumps out of Lua's own code (sb_stop.c). */
+static void on_alarm(int sig, siginfo_t *info, void *ucontext) {
   (void)sig;
+  (void)info;
   sandbox *sb = alarm_sandbox;
   if (!sb) return;
   poke(sb->L);
   poke(sb->running);
+  if (sb_stop_allowed(sb, ucontext)) {
+    sb->stop_armed = 0;
+    siglongjmp(sb->stop_jump, 1);
+  }
 }
 
 void sb_set_running(lua_State *L, int idx) {
@@ -161,13 +202,14 @@ void sb_set_running(lua_State *L, int idx) {
   if (sb->killed || ub_clock_seconds() > sb->deadline) poke(thread); /* a signal that came early */
 }
 
-/* Arms a one-shot timer that sends SIGALRM to this thread at the deadline.
- * Without it (any call failing) the count hook alone checks the clock. */
+/* Arms a timer that sends SIGALRM to this thread at the deadline and every
+ * SB_STOP_TICK_NS after it. Without it (any call failing) the count hook
+ * alone checks the clock, and there is no hard stop. */
 static void arm_alarm(sandbox *sb, struct sigaction *old) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_alarm;
-  sa.sa_flags = SA_RESTART;
+  sa.sa_sigaction = on_alarm;
+  sa.sa_flags = SA_RESTART | SA_SIGINFO;
   sigemptyset(&sa.sa_mask);
   struct sigevent ev;
   memset(&ev, 0, sizeof ev);
@@ -175,7 +217,8 @@ static void arm_alarm(sandbox *sb, struct sigaction *old) {
   ev.sigev_signo = SIGALRM;
   ev._sigev_un._tid = gettid();
   double whole = (double)(time_t)sb->lim.seconds;
-  struct itimerspec when = {{0, 0}, {(time_t)whole, (long)((sb->lim.seconds - whole) * 1e9)}};
+  struct itimerspec when = {{0, SB_STOP_TICK_NS},
+                            {(time_t)whole, (long)((sb->lim.seconds - whole) * 1e9)}};
   if (when.it_value.tv_sec == 0 && when.it_value.tv_nsec == 0) when.it_value.tv_nsec = 1;
   alarm_sandbox = sb;
   if (sigaction(SIGALRM, &sa, old) != 0) return;
@@ -195,6 +238,7 @@ static void disarm_alarm(sandbox *sb, const struct sigaction *old) {
   }
   alarm_sandbox = NULL;
   sb->running = NULL;
+  if (!sb->L) return;          /* abandoned by the hard stop */
   lua_pushboolean(sb->L, 0);   /* no coroutine of this run outlives it */
   lua_setfield(sb->L, LUA_REGISTRYINDEX, SB_REG_RUNNING);
 }
@@ -207,6 +251,15 @@ static void close_state(sandbox *sb) {
     lua_close(sb->L);
     sb->L = NULL;
   }
+}
+
+/* After the hard stop: the state may be in the middle of any change, so
+ * Lua never sees it again; its blocks are freed directly. */
+static void abandon_state(sandbox *sb) {
+  sb->active = 0;
+  sb->L = NULL;
+  sb->running = NULL;
+  sb_blocks_free_all(sb);
 }
 
 static int open_state(sandbox *sb) {
@@ -231,6 +284,8 @@ static int open_state(sandbox *sb) {
 sandbox *sb_new(const sb_limits *lim, const char *stdlib_dir) {
   sandbox *sb = calloc(1, sizeof *sb);
   if (!sb) return NULL;
+  sb_blocks_init(sb);
+  sb_find_lua_text(sb);
   if (lim) sb->lim = *lim;
   else sb_default_limits(&sb->lim);
   sb->stdlib_dir = strdup(stdlib_dir ? stdlib_dir : "");
@@ -368,6 +423,9 @@ static void begin_run(sandbox *sb, const sb_policy *p) {
   sb->mem_cap = sb->mem_used + sb->lim.memory;
   sb->deadline = ub_clock_seconds() + sb->lim.seconds;
   sb->running = NULL;
+  sb->holds = 0;
+  sb->stop_armed = 0;
+  sb_measure_stack(sb);
   lua_sethook(sb->L, sb_hook, LUA_MASKCOUNT, SB_HOOK_COUNT);
   sb->active = 1;
 }
@@ -400,8 +458,11 @@ static sb_status finish_run(sandbox *sb, int status, const char *name) {
   if (status == LUA_OK) {
     lua_settop(L, 0);
     sb->uses++;
-    if (sb->mem_used > sb->mem_fresh + ((size_t)8 << 20)) lua_gc(L, LUA_GCCOLLECT);
+    /* No collection here: it would run outside every limit, and a policy
+     * can make one collection quadratic (an ephemeron chain). A state that
+     * grew is closed instead (lua_close frees without marking). */
     if (sb->mem_used > sb->mem_fresh + ((size_t)8 << 20)) close_state(sb);
+    else sb_lib_end_run(L);
     return SB_OK;
   }
   sb_status rc;
@@ -425,12 +486,25 @@ sb_status sb_run_policy(sandbox *sb, const sb_policy *policy, sb_push_fn push,
   lua_State *L = sb->L;
   struct sigaction old_alarm;
   begin_run(sb, policy);
-  arm_alarm(sb, &old_alarm);
   lua_pushcfunction(L, top_handler);
   lua_pushcfunction(L, run_protected);
   lua_pushlightuserdata(L, &a);
-  int status = lua_pcall(L, 1, 0, 1);
+  int status = LUA_ERRRUN;
+  arm_alarm(sb, &old_alarm);
+  if (sigsetjmp(sb->stop_jump, 1) == 0) {
+    sb->stop_armed = 1;
+    status = lua_pcall(L, 1, 0, 1);
+    sb->stop_armed = 0;
+  } else {                              /* the hard stop jumped here */
+    sb->L = NULL;
+  }
   disarm_alarm(sb, &old_alarm);
+  if (!sb->L) {
+    abandon_state(sb);
+    if (!sb->killed) sb->killed = SB_KILL_TIMEOUT;
+    describe_kill(sb, policy->name);
+    return SB_ELIMIT;
+  }
   return finish_run(sb, status, policy->name);
 }
 

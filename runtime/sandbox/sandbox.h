@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <lua.h>
 
+#include "sandbox/budget.h"
+
 typedef struct sb_limits {
   size_t memory;          /* bytes a policy may allocate (default 64 MiB) */
   uint64_t instructions;  /* VM instruction budget (default 1e9) */
@@ -100,19 +102,8 @@ const char *sb_log(const sandbox *sb, size_t *len);
 uint64_t sb_instructions_used(const sandbox *sb);
 size_t sb_memory_peak(const sandbox *sb);
 
-/* For C functions reachable from policies that may run long (pattern
- * matching, sorting, repetition): call every few thousand steps. Raises
- * the uncatchable kill error when a limit is exceeded; returns otherwise.
- * Does nothing in a lua_State that is not a sandbox. */
-void sb_check_budget(lua_State *L);
-
-/* For C code reachable from policies that builds data outside the Lua heap
- * (JSON text): returns 0 while the evaluation is within its limits with
- * extra_bytes counted as memory it uses; otherwise marks the kill and
- * returns -1 without raising, so that the caller can free what it holds
- * and fail (the sandbox then reports the kill). Always 0 in a lua_State
- * that is not a sandbox. */
-int sb_budget_left(lua_State *L, size_t extra_bytes);
+/* Code reachable from policies asks for budget through sandbox/budget.h
+ * (ub_budget_check, ub_budget_charge, ub_budget_hold). */
 
 /* Inside a run: loads the standard library module name afresh (not from
  * the evaluation's require cache) and pushes its value. Raises on error. */

@@ -9,10 +9,13 @@
 #include "sandbox/sb_internal.h"
 
 #include <ctype.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -41,6 +44,7 @@ static int finish_pcall(lua_State *L, int status, lua_KContext extra) {
 
 static int sb_pcall(lua_State *L) {
   luaL_checkany(L, 1);
+  sb_check_cstack(L);
   lua_pushboolean(L, 1);
   lua_insert(L, 1);
   int status = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0, finish_pcall);
@@ -61,6 +65,7 @@ static int guarded_handler(lua_State *L) {
 static int sb_xpcall(lua_State *L) {
   int n = lua_gettop(L);
   luaL_checktype(L, 2, LUA_TFUNCTION);
+  sb_check_cstack(L);
   lua_pushvalue(L, 2);
   lua_pushcclosure(L, guarded_handler, 1);
   lua_replace(L, 2);
@@ -93,6 +98,7 @@ static int after_coroutine_call(lua_State *L, int nres) {
 static int call_original(lua_State *L) {
   int n = lua_gettop(L);
   int tracked = lua_type(L, 1) == LUA_TTHREAD;
+  if (tracked) sb_charge_thread(L, lua_tothread(L, 1));
   if (tracked) sb_set_running(L, 1);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
@@ -106,6 +112,7 @@ static int call_original(lua_State *L) {
  * its coroutine (upvalue 2) marked as the running thread. */
 static int call_wrapped(lua_State *L) {
   int n = lua_gettop(L);
+  sb_charge_thread(L, lua_tothread(L, lua_upvalueindex(2)));
   lua_pushvalue(L, lua_upvalueindex(2));
   sb_set_running(L, lua_gettop(L));
   lua_pop(L, 1);
@@ -131,8 +138,47 @@ static int sb_co_wrap(lua_State *L) {
 
 static int push_env(lua_State *L) { return lua_getfield(L, LUA_REGISTRYINDEX, SB_REG_ENV); }
 
-/* Compiling runs in C without hooks: the size of a chunk bounds its time. */
+/* Compiling runs in C without hooks: sb_compile checks the deadline as
+ * the parser reads, and the size of a chunk bounds its memory. */
 #define SB_MAX_LOAD_BYTES ((size_t)1 << 20)
+/* Bytes the parser reads between two deadline checks: the parser's work
+ * per byte is bounded by the chunk's size (some constructs, such as long
+ * 'and' chains, cost time in proportion to what came before them). */
+#define SB_COMPILE_PIECE 256
+
+typedef struct piece_reader {
+  const char *next;
+  size_t left;
+} piece_reader;
+
+static const char *read_piece(lua_State *L, void *ud, size_t *size) {
+  piece_reader *r = ud;
+  ub_budget_check(L); /* a kill raised here ends lua_load with the kill object */
+  if (r->left == 0) {
+    *size = 0;
+    return NULL;
+  }
+  size_t n = r->left < SB_COMPILE_PIECE ? r->left : SB_COMPILE_PIECE;
+  const char *piece = r->next;
+  r->next += n;
+  r->left -= n;
+  *size = n;
+  return piece;
+}
+
+int sb_compile(lua_State *L, const char *src, size_t len, const char *chunkname) {
+  piece_reader r = {src, len};
+  int status = lua_load(L, read_piece, &r, chunkname, "t");
+  sandbox *sb = sb_from_lua(L);
+  if (status == LUA_OK || !sb || !sb->active) return status;
+  if (status == LUA_ERRMEM && !sb->killed) sb->killed = SB_KILL_MEMORY;
+  if (sb->killed) {
+    lua_pop(L, 1);
+    sb_note_where(L, 0);
+    sb_raise_kill(L);
+  }
+  return status;
+}
 
 static int sb_load(lua_State *L) {
   size_t len;
@@ -149,12 +195,7 @@ static int sb_load(lua_State *L) {
     lua_pushliteral(L, "attempt to load a binary chunk: the sandbox loads text only");
     return 2;
   }
-  int status = luaL_loadbufferx(L, src, len, name, "t");
-  if (status == LUA_ERRMEM) {
-    sandbox *sb = sb_from_lua(L);
-    if (sb) sb->killed = SB_KILL_MEMORY;
-    return sb_raise_kill(L);
-  }
+  int status = sb_compile(L, src, len, name);
   if (status != LUA_OK) {
     luaL_pushfail(L);
     lua_insert(L, -2);
@@ -202,7 +243,7 @@ static int sb_collectgarbage(lua_State *L) {
   static const char *const opts[] = {"collect", "count", "step", "isrunning", NULL};
   int o = luaL_checkoption(L, 1, "collect", opts);
   switch (o) {
-    case 0: lua_gc(L, LUA_GCCOLLECT); sb_check_budget(L); lua_pushinteger(L, 0); return 1;
+    case 0: lua_gc(L, LUA_GCCOLLECT); ub_budget_check(L); lua_pushinteger(L, 0); return 1;
     case 1: {
       int k = lua_gc(L, LUA_GCCOUNT), b = lua_gc(L, LUA_GCCOUNTB);
       lua_pushnumber(L, (lua_Number)k + ((lua_Number)b / 1024));
@@ -210,7 +251,7 @@ static int sb_collectgarbage(lua_State *L) {
     }
     case 2: {
       int done = lua_gc(L, LUA_GCSTEP, (int)luaL_optinteger(L, 2, 0));
-      sb_check_budget(L);
+      ub_budget_check(L);
       lua_pushboolean(L, done);
       return 1;
     }
@@ -237,7 +278,7 @@ int sb_load_chunk(lua_State *L, const char *name, const char *src, size_t len) {
   if (lua_rawget(L, -2) != LUA_TFUNCTION) {
     lua_pop(L, 1);
     lua_pushfstring(L, "@%s", name);
-    int status = luaL_loadbufferx(L, src, len, lua_tostring(L, -1), "t");
+    int status = sb_compile(L, src, len, lua_tostring(L, -1));
     if (status != LUA_OK) {
       lua_replace(L, -3);
       lua_pop(L, 1);
@@ -261,31 +302,66 @@ static int valid_module_name(const char *name) {
   return 1;
 }
 
-/* Finds name as a .lua file under root; fills path. */
-static int find_module(const char *root, const char *name, char *path, size_t size) {
-  if (!root || !*root) return 0;
-  int n = snprintf(path, size, "%s/", root);
-  for (const char *p = name; *p && (size_t)n < size - 5; p++) path[n++] = *p == '.' ? '/' : *p;
-  snprintf(path + n, size - (size_t)n, ".lua");
+/* Where require looks for name under root: fills shown (root/name.lua,
+ * for messages and chunk names) and real (its resolved path). Returns 1
+ * when found inside root, 0 when not there, -1 when it is there but
+ * refused: a link that leads outside root (the real paths of both are
+ * compared), or not a regular file. */
+static int find_module(const char *root, const char *name, char *shown, char *real) {
+  char real_root[PATH_MAX];
+  if (!root || !*root || !realpath(root, real_root)) return 0;
+  size_t n = (size_t)snprintf(shown, PATH_MAX, "%s/", root);
+  if (n + strlen(name) + 5 >= PATH_MAX) return 0;
+  for (const char *p = name; *p && n < PATH_MAX - 5; p++) shown[n++] = *p == '.' ? '/' : *p;
+  snprintf(shown + n, PATH_MAX - n, ".lua");
+  if (!realpath(shown, real)) return 0;
+  size_t rl = strlen(real_root);
+  int inside = strncmp(real, real_root, rl) == 0 && (real[rl] == '/' || real_root[rl - 1] == '/');
   struct stat st;
-  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+  if (!inside || stat(real, &st) != 0 || !S_ISREG(st.st_mode)) return -1;
+  return 1;
+}
+
+/* "file:LINE:" of a compile error, never the text after it: a syntax
+ * error quotes the source near it, and a module's source must not reach
+ * the output (a committed link could make it any file). */
+static int error_line(const char *msg) {
+  for (const char *p = msg ? strchr(msg, ':') : NULL; p; p = strchr(p + 1, ':')) {
+    const char *d = p + 1;
+    while (*d >= '0' && *d <= '9') d++;
+    if (d > p + 1 && *d == ':') return atoi(p + 1);
+  }
+  return 0;
 }
 
 /* Reads the module into a Lua userdata (no C allocation that a memory
- * error could leak, and the cap counts it), then compiles it. */
-static int load_module_file(lua_State *L, const char *path) {
+ * error could leak, and the cap counts it), then compiles it. real has no
+ * links left; O_NOFOLLOW keeps it so, O_NONBLOCK keeps a FIFO swapped in
+ * from blocking, and fstat checks what was opened. */
+static int load_module_file(lua_State *L, const char *shown, const char *real) {
   struct stat st;
-  if (stat(path, &st) != 0 || st.st_size < 0 || st.st_size > (4 << 20))
-    return luaL_error(L, "cannot read module %s (missing or larger than 4 MiB)", path);
-  size_t size = (size_t)st.st_size;
-  char *src = lua_newuserdatauv(L, size + 1, 0);
-  FILE *f = fopen(path, "rb");
-  size_t len = f ? fread(src, 1, size, f) : 0;
-  if (f) fclose(f);
-  if (!f || len != size) return luaL_error(L, "cannot read module %s", path);
-  int status = sb_load_chunk(L, path, src, len);
+  if (stat(real, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (4 << 20))
+    return luaL_error(L, "cannot read module %s (not a regular file, or larger than 4 MiB)",
+                      shown);
+  size_t size = (size_t)st.st_size, len = 0;
+  char *src = lua_newuserdatauv(L, size + 1, 0); /* may raise: nothing open yet */
+  int fd = open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size == size) {
+    while (len < size) {
+      ssize_t got = read(fd, src + len, size - len);
+      if (got <= 0) break;
+      len += (size_t)got;
+    }
+  }
+  if (fd >= 0) close(fd);
+  if (len != size) return luaL_error(L, "cannot read module %s", shown);
+  int status = sb_load_chunk(L, shown, src, len);
   if (status == LUA_ERRMEM) return lua_error(L);
-  if (status != LUA_OK) return luaL_error(L, "error loading module: %s", lua_tostring(L, -1));
+  if (status != LUA_OK) {
+    int line = error_line(lua_tostring(L, -1));
+    return luaL_error(L, "module %s does not compile (line %d); its text is not shown here: "
+                         "run it with `unbreakable eval` to see the error", shown, line);
+  }
   lua_remove(L, -2); /* the source */
   return 0;
 }
@@ -314,18 +390,22 @@ static int sb_require(lua_State *L) {
   }
   lua_pop(L, 1);
   if (!valid_module_name(name)) return luaL_error(L, "module '%s': invalid module name", name);
-  char path[1200];
-  sb_opener open = sb_find_grant(sb, name);
+  char shown[PATH_MAX], real[PATH_MAX];
+  sb_opener opener = sb_find_grant(sb, name);
   lua_pushvalue(L, 1);
   lua_pushlightuserdata(L, (void *)&loading_marker);
   lua_rawset(L, 2);
-  if (open) {
-    lua_pushcfunction(L, open);
+  int found = opener ? 0 : find_module(sb_stdlib_dir(sb), name, shown, real);
+  if (!opener && found == 0) found = find_module(sb->policy_dir, name, shown, real);
+  if (opener) {
+    lua_pushcfunction(L, opener);
     call_loader(L, name, "(native)");
-  } else if (find_module(sb_stdlib_dir(sb), name, path, sizeof path) ||
-             find_module(sb->policy_dir, name, path, sizeof path)) {
-    load_module_file(L, path);
-    call_loader(L, name, path);
+  } else if (found < 0) {
+    return luaL_error(L, "module '%s' refused: %s is a link that leads outside the standard "
+                         "library and the policy's folder, or not a regular file", name, shown);
+  } else if (found > 0) {
+    load_module_file(L, shown, real);
+    call_loader(L, name, shown);
   } else {
     return luaL_error(L, "module '%s' not found in the standard library or the policy's "
                          "folder (policies may require only unbreakable.* modules, granted "
@@ -341,12 +421,11 @@ static int sb_require(lua_State *L) {
  * cache, which the policy may have filled) and pushes what it returns. */
 int sb_require_fresh(lua_State *L, const char *name) {
   sandbox *sb = sb_from_lua(L);
-  char path[1200];
-  if (!sb || !valid_module_name(name) ||
-      !find_module(sb_stdlib_dir(sb), name, path, sizeof path))
+  char shown[PATH_MAX], real[PATH_MAX];
+  if (!sb || !valid_module_name(name) || find_module(sb_stdlib_dir(sb), name, shown, real) != 1)
     return luaL_error(L, "standard module '%s' not found", name);
-  load_module_file(L, path);
-  return call_loader(L, name, path);
+  load_module_file(L, shown, real);
+  return call_loader(L, name, shown);
 }
 
 /* ---- templates and the per-evaluation environment ---- */
@@ -478,4 +557,28 @@ int sb_lib_new_env(lua_State *L) {
   lua_replace(L, tpl);
   lua_settop(L, tpl);
   return 1;
+}
+
+/* Drops what still reaches the finished run's globals from the registry,
+ * so that nothing the run built stays reachable (and traversed by later
+ * collections) while the state waits for the next run. */
+void sb_lib_end_run(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, SB_REG_CHUNKS);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    lua_pushnil(L);
+    if (!lua_setupvalue(L, -2, 1)) lua_pop(L, 1);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_pushnil(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, SB_REG_ENV);
+  lua_pushnil(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, SB_REG_LOADED);
+  lua_pushliteral(L, "");
+  lua_getmetatable(L, -1);
+  lua_getfield(L, LUA_REGISTRYINDEX, SB_REG_TEMPLATES);
+  lua_getfield(L, -1, LUA_STRLIBNAME);
+  lua_setfield(L, -3, "__index");
+  lua_pop(L, 3);
 }

@@ -21,10 +21,10 @@
 /* ---- budget upvalue ---- */
 
 typedef struct budget_box {
-  lp_budget_fn fn;
+  ub_budget_fn fn;
 } budget_box;
 
-lp_budget_fn sb_upvalue_budget(lua_State *L) {
+ub_budget_fn sb_upvalue_budget(lua_State *L) {
   const budget_box *box = lua_touserdata(L, lua_upvalueindex(1));
   return box ? box->fn : NULL;
 }
@@ -138,7 +138,7 @@ static int sb_str_gmatch(lua_State *L) {
   const char *s = luaL_checklstring(L, 1, &ls);
   const char *p = luaL_checklstring(L, 2, &lp);
   size_t init = start_offset(luaL_optinteger(L, 3, 1), ls);
-  lp_budget_fn budget = sb_upvalue_budget(L);
+  ub_budget_fn budget = sb_upvalue_budget(L);
   lua_settop(L, 2);
   gmatch_iter *it = lua_newuserdatauv(L, sizeof *it, 0);
   lp_init(&it->ms, L, budget, s, ls, p, lp);
@@ -253,7 +253,7 @@ static int sb_str_gsub(lua_State *L) {
 
 /* Fills out[0, total) with copies of its first unit bytes (already
  * written), doubling the copied span, checking the budget between chunks. */
-static void fill_periodic(lua_State *L, lp_budget_fn budget, char *out,
+static void fill_periodic(lua_State *L, ub_budget_fn budget, char *out,
                           size_t unit, size_t total) {
   size_t chunk_max = REP_CHUNK < unit ? unit : REP_CHUNK - REP_CHUNK % unit;
   size_t filled = unit;
@@ -294,7 +294,7 @@ static const luaL_Reg string_functions[] = {
   {"gsub", sb_str_gsub},   {"rep", sb_str_rep},     {NULL, NULL}};
 
 void sb_strlib_install_with(lua_State *L, int string_index, int table_index,
-                            lp_budget_fn budget) {
+                            ub_budget_fn budget) {
   if (string_index) string_index = lua_absindex(L, string_index);
   if (table_index) table_index = lua_absindex(L, table_index);
   budget_box *box = lua_newuserdatauv(L, sizeof *box, 0);
@@ -311,5 +311,5 @@ void sb_strlib_install_with(lua_State *L, int string_index, int table_index,
 }
 
 void sb_strlib_install(lua_State *L, int string_index, int table_index) {
-  sb_strlib_install_with(L, string_index, table_index, sb_check_budget);
+  sb_strlib_install_with(L, string_index, table_index, ub_budget_check);
 }

@@ -14,12 +14,13 @@
 /* Overwrites find, match, gmatch, gsub and rep in the table at
  * string_index and concat, insert, move, remove and sort in the table at
  * table_index (either index may be 0 to skip that library). The functions
- * call sb_check_budget(), which does nothing outside a sandbox. */
+ * call ub_budget_check() (sandbox/budget.h), which does nothing outside a
+ * sandbox. */
 void sb_strlib_install(lua_State *L, int string_index, int table_index);
 
 /* Same with another budget function (tests, other hosts). */
 void sb_strlib_install_with(lua_State *L, int string_index, int table_index,
-                            lp_budget_fn budget);
+                            ub_budget_fn budget);
 
 /* For the table functions (sb_tablib.c): registers concat, insert, move,
  * remove and sort into the table at table_index as closures over the
@@ -27,6 +28,6 @@ void sb_strlib_install_with(lua_State *L, int string_index, int table_index,
 void sb_tablib_register(lua_State *L, int table_index);
 
 /* The budget function of the running replacement (its upvalue 1). */
-lp_budget_fn sb_upvalue_budget(lua_State *L);
+ub_budget_fn sb_upvalue_budget(lua_State *L);
 
 #endif

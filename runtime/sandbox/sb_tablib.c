@@ -24,7 +24,7 @@ enum { TAB_R = 1, TAB_W = 2, TAB_L = 4 };
 
 typedef struct stepper {
   lua_State *L;
-  lp_budget_fn budget;
+  ub_budget_fn budget;
   int steps_left;
 } stepper;
 
@@ -124,7 +124,8 @@ static int sb_tab_move(lua_State *L) {
 
 static int sb_tab_insert(lua_State *L) {
   check_table(L, 1, TAB_R | TAB_W | TAB_L);
-  lua_Integer first_empty = luaL_len(L, 1) + 1;
+  /* wraps like stock Lua when a __len answers math.maxinteger */
+  lua_Integer first_empty = (lua_Integer)((lua_Unsigned)luaL_len(L, 1) + 1u);
   lua_Integer pos = first_empty;
   switch (lua_gettop(L)) {
   case 2:

@@ -10,6 +10,7 @@
 
 #include <lauxlib.h>
 
+#include "sandbox/budget.h"
 #include "util/json_keys.h"
 
 static const char null_marker = 0;
@@ -478,6 +479,7 @@ int json_decode_lua(lua_State *L, const char *data, size_t len, int max_depth,
   j.rc = -1;
   lua_pushcfunction(L, decode_protected);
   lua_pushlightuserdata(L, &j);
+  ub_budget_hold(L);
   int status = lua_pcall(L, 1, 1, 0);
   if (status == LUA_OK && j.rc != 0) {
     lua_pop(L, 1);
@@ -485,6 +487,7 @@ int json_decode_lua(lua_State *L, const char *data, size_t len, int max_depth,
     snprintf(err, errlen, "%s", j.r.err);
   }
   json_reader_free(&j.r);
+  ub_budget_release(L);
   if (status != LUA_OK) return lua_error(L);
   return j.rc;
 }
