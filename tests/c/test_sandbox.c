@@ -270,6 +270,83 @@ static void test_budget_check_outside_sandbox(void **state) {
   lua_close(L);
 }
 
+/* Reads tests/hostile/<name> (UB_TESTS is the tests folder); caller frees. */
+static char *read_hostile(const char *name) {
+  const char *tests = getenv("UB_TESTS");
+  char path[1024], err[256];
+  size_t len;
+  snprintf(path, sizeof path, "%s/hostile/%s", tests ? tests : "tests", name);
+  char *src = ub_read_all(path, (size_t)1 << 20, &len, err, sizeof err);
+  if (!src) fail_msg("%s", err);
+  return src;
+}
+
+/* Single steps of Lua's own C code that run for seconds (a rehash over
+ * colliding keys, a collection over an ephemeron chain, the parser on an
+ * 'and' chain) end in this process with the ordinary deadline error, with
+ * no fork to fall back on (replay --policy and serve have none); the
+ * sandbox then runs the next policy on a fresh state, and the abandoned
+ * state's memory is freed (ASan's leak check). */
+static void test_long_lua_steps_stop_in_process(void **state) {
+  (void)state;
+  static const char *const cases[] = {"rehash_float_collisions.lua",
+                                      "rehash_integer_collisions.lua", "ephemeron_chain.lua",
+                                      "load_and_chain.lua", "load_goto_labels.lua", NULL};
+  ub_buf out;
+  ub_buf_init(&out);
+  sandbox *sb = new_sandbox(0.3, 0);
+  for (int i = 0; cases[i]; i++) {
+    char *src = read_hostile(cases[i]);
+    assert_int_equal(run(sb, cases[i], src, &out), SB_ELIMIT);
+    assert_int_equal(sb_killed(sb), SB_KILL_TIMEOUT);
+    assert_non_null(strstr(sb_error(sb), "wall-clock deadline"));
+    free(src);
+    assert_int_equal(run(sb, "next.lua", "return {n = 1}", &out), SB_OK);
+    assert_string_equal(out.data, "{\"n\":1}");
+  }
+  sb_free(sb);
+  ub_buf_free(&out);
+}
+
+/* Every coroutine's instructions count against the one budget: 20,000
+ * short coroutines of ~150 instructions each must exceed 1e6. */
+static void test_coroutines_share_the_instruction_budget(void **state) {
+  (void)state;
+  sb_limits lim;
+  sb_default_limits(&lim);
+  lim.instructions = 1000000;
+  lim.seconds = 30;
+  sandbox *sb = sb_new(&lim, tmpdir);
+  assert_non_null(sb);
+  ub_buf out;
+  ub_buf_init(&out);
+  const char *src =
+    "for i = 1, 20000 do\n"
+    "  coroutine.resume(coroutine.create(function() for j = 1, 50 do end end))\n"
+    "end\n"
+    "return 1\n";
+  assert_int_equal(run(sb, "co.lua", src, &out), SB_ELIMIT);
+  assert_int_equal(sb_killed(sb), SB_KILL_INSTRUCTIONS);
+  /* a few coroutines stay well within it */
+  assert_int_equal(run(sb, "co.lua", "local n = 0 for i = 1, 100 do "
+                                     "n = n + select(2, coroutine.resume(coroutine.create("
+                                     "function() return 1 end))) end return n", &out), SB_OK);
+  assert_string_equal(out.data, "100");
+  sb_free(sb);
+  ub_buf_free(&out);
+}
+
+/* budget.h outside a sandbox: no limits, no effect. */
+static void test_budget_api_outside_sandbox(void **state) {
+  (void)state;
+  lua_State *L = luaL_newstate();
+  assert_int_equal(ub_budget_charge(L, (size_t)1 << 40), 0);
+  ub_budget_hold(L);
+  ub_budget_release(L);
+  ub_budget_check(L);
+  lua_close(L);
+}
+
 /* Runs src 10 times under a 4 MiB cap, each time a memory kill, and fails
  * if the C heap grew by more than 8 MiB: C memory held across the Lua error
  * must be freed although the error unwinds past it (ASan's leak check sees
@@ -331,6 +408,9 @@ int main(void) {
     cmocka_unit_test(test_budget_check_outside_sandbox),
     cmocka_unit_test(test_encode_memory_error_frees_c_memory),
     cmocka_unit_test(test_decode_memory_error_frees_c_memory),
+    cmocka_unit_test(test_long_lua_steps_stop_in_process),
+    cmocka_unit_test(test_coroutines_share_the_instruction_budget),
+    cmocka_unit_test(test_budget_api_outside_sandbox),
   };
   return cmocka_run_group_tests(tests, setup_dir, NULL);
 }
