@@ -477,25 +477,37 @@ static int timeseries_body(lua_State *L) {
 
 /* ---- driver --------------------------------------------------------- */
 
+static void free_decoder(void *p) {
+  decoder *d = p;
+  json_reader_free(&d->r);
+  free(d->pts.v);
+  free(d->pts.t);
+  free(d);
+}
+
+/* The decoder (on the heap) is released by the sandbox's hard stop if it
+ * abandons the state while decoding (ub_budget_hold). */
 static int run_decoder(lua_State *L, lua_CFunction body_fn, const char *body, size_t len,
                        char *err, size_t errlen) {
-  decoder d;
-  memset(&d, 0, sizeof d);
-  d.L = L;
-  json_reader_init(&d.r, body, len, 64);
-  luaL_checkstack(L, 4, "decoding a Dynatrace answer");
+  decoder *d = calloc(1, sizeof *d);
+  if (!d) return snprintf(err, errlen, "out of memory decoding an answer"), -1;
+  d->L = L;
+  json_reader_init(&d->r, body, len, 64);
+  if (!lua_checkstack(L, 4)) {
+    free_decoder(d);
+    return luaL_error(L, "stack overflow decoding a Dynatrace answer");
+  }
   lua_pushcfunction(L, body_fn);
-  lua_pushlightuserdata(L, &d);
-  ub_budget_hold(L);
+  lua_pushlightuserdata(L, d);
+  ub_budget_hold(L, free_decoder, d);
   int status = lua_pcall(L, 1, 1, 0);
-  json_reader_free(&d.r);
-  free(d.pts.v);
-  free(d.pts.t);
-  ub_budget_release(L);
+  ub_budget_release(L, d);
+  int failed = d->failed;
+  if (failed) snprintf(err, errlen, "%s", d->err);
+  free_decoder(d);
   if (status != LUA_OK) lua_error(L);              /* memory error or kill */
-  if (d.failed) {
+  if (failed) {
     lua_pop(L, 1);
-    snprintf(err, errlen, "%s", d.err);
     return -1;
   }
   return 0;

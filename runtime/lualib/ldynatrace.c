@@ -251,12 +251,12 @@ static int execute(lua_State *L, call_set *cs) {
   lua_pushlightuserdata(L, cs);
   lua_pushcclosure(L, run_calls, 1);
   lua_insert(L, 1);
-  ub_budget_hold(L);
+  ub_budget_hold(L, NULL, NULL); /* the batch's transfers: the hard stop waits */
   int status = lua_pcall(L, nargs, 1, 0);
   for (size_t i = 0; i < cs->n; i++) free(cs->calls[i].target);
   free(cs->calls);
   free(cs->res);
-  ub_budget_release(L);
+  ub_budget_release(L, NULL);
   if (status != LUA_OK) return lua_error(L);
   ub_budget_check(L);          /* the evaluation may have run out while we waited */
   return 1;

@@ -2,6 +2,8 @@
  * the null marker, with no shared configuration a policy could change. */
 #include "lualib/ljson.h"
 
+#include <stdlib.h>
+
 #include <lauxlib.h>
 
 #include "sandbox/budget.h"
@@ -22,35 +24,41 @@ static int l_decode(lua_State *L) {
 
 typedef struct encode_job {
   const json_enc_opts *o;
-  ub_buf out;
+  ub_buf *out;          /* on the heap: the sandbox's hard stop may free it */
   char err[256];
   int rc;
 } encode_job;
 
+static void free_text(void *buf) {
+  ub_buf_free(buf);
+  free(buf);
+}
+
 /* Runs protected: encodes argument 1 and pushes the text. */
 static int encode_protected(lua_State *L) {
   encode_job *j = lua_touserdata(L, 2);
-  j->rc = json_encode_lua(L, 1, j->o, &j->out, j->err, sizeof j->err);
+  j->rc = json_encode_lua(L, 1, j->o, j->out, j->err, sizeof j->err);
   if (j->rc != 0) return 0;
-  lua_pushlstring(L, j->out.data ? j->out.data : "", j->out.len);
+  lua_pushlstring(L, j->out->data ? j->out->data : "", j->out->len);
   return 1;
 }
 
 /* The text is built in a C buffer: a Lua error (memory, a sandbox kill)
  * that unwinds while it is live is caught, the buffer freed, the error
- * raised again; the sandbox's hard stop waits while it is held. */
+ * raised again; the sandbox's hard stop frees it (ub_budget_hold). */
 static int encode_with(lua_State *L, const json_enc_opts *o) {
   luaL_checkany(L, 1);
   lua_settop(L, 1);
-  encode_job j = {.o = o};
-  ub_buf_init(&j.out);
+  encode_job j = {.o = o, .out = malloc(sizeof(ub_buf))};
+  if (!j.out) return luaL_error(L, "json.encode: out of memory");
+  ub_buf_init(j.out);
   lua_pushcfunction(L, encode_protected);
   lua_insert(L, 1);
   lua_pushlightuserdata(L, &j);
-  ub_budget_hold(L);
+  ub_budget_hold(L, free_text, j.out);
   int status = lua_pcall(L, 2, 1, 0);
-  ub_buf_free(&j.out);
-  ub_budget_release(L);
+  ub_budget_release(L, j.out);
+  free_text(j.out);
   if (status != LUA_OK) return lua_error(L);
   if (j.rc != 0) return luaL_error(L, "cannot encode JSON: %s", j.err);
   return 1;

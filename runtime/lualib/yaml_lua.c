@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 #include <lauxlib.h>
@@ -489,33 +490,44 @@ static int decode_protected(lua_State *L) {
   return results;
 }
 
+static void free_ctx(void *p) {
+  yaml_ctx *c = p;
+  if (c->have_event) yaml_event_delete(&c->event);
+  yaml_parser_delete(&c->parser);
+  free(c);
+}
+
+/* The context (on the heap) is released by the sandbox's hard stop if it
+ * abandons the state while converting (ub_budget_hold). */
 static int decode(lua_State *L, const char *text, size_t len, const char *name,
                   const yaml_limits *lim, int want_positions) {
-  yaml_ctx c;
-  memset(&c, 0, sizeof c);
-  c.name = name ? name : "<yaml>";
-  c.text = text;
-  c.len = len;
-  c.positions = want_positions;
-  if (lim) c.lim = *lim;
-  else yaml_default_limits(&c.lim);
-  if (len > c.lim.max_bytes) {
+  yaml_limits limits;
+  if (lim) limits = *lim;
+  else yaml_default_limits(&limits);
+  name = name ? name : "<yaml>";
+  if (len > limits.max_bytes) {
     lua_pushfstring(L, "%s:1:1: document is %I bytes, more than the limit of %I bytes",
-                    c.name, (lua_Integer)len, (lua_Integer)c.lim.max_bytes);
+                    name, (lua_Integer)len, (lua_Integer)limits.max_bytes);
     return -1;
   }
-  if (!yaml_parser_initialize(&c.parser)) {
-    lua_pushfstring(L, "%s:1:1: cannot initialise the YAML parser", c.name);
+  yaml_ctx *c = calloc(1, sizeof *c);
+  if (!c || !yaml_parser_initialize(&c->parser)) {
+    free(c);
+    lua_pushfstring(L, "%s:1:1: cannot initialise the YAML parser", name);
     return -1;
   }
-  yaml_parser_set_input_string(&c.parser, (const unsigned char *)text, len);
+  c->name = name;
+  c->text = text;
+  c->len = len;
+  c->positions = want_positions;
+  c->lim = limits;
+  yaml_parser_set_input_string(&c->parser, (const unsigned char *)text, len);
   lua_pushcfunction(L, decode_protected);
-  lua_pushlightuserdata(L, &c);
-  ub_budget_hold(L);
+  lua_pushlightuserdata(L, c);
+  ub_budget_hold(L, free_ctx, c);
   int rc = lua_pcall(L, 1, want_positions ? 2 : 1, 0);
-  if (c.have_event) yaml_event_delete(&c.event);
-  yaml_parser_delete(&c.parser);
-  ub_budget_release(L);
+  ub_budget_release(L, c);
+  free_ctx(c);
   return rc == LUA_OK ? 0 : -1;
 }
 

@@ -27,13 +27,18 @@ typedef void (*ub_budget_fn)(lua_State *L);
  * holds and fail (the sandbox then reports the limit). */
 int ub_budget_charge(lua_State *L, size_t held_bytes);
 
-/* Brackets code that holds C resources (malloc'ed buffers, a parser's
- * state) while it calls into Lua. The sandbox's hard stop, which abandons
- * a lua_State stuck in Lua's own C code past the deadline (sandbox.c),
- * waits until the bracket closes, so that nothing held leaks. The
- * bracketed code must not let a Lua error escape before the release:
- * bracket a lua_pcall, not code that may raise. */
-void ub_budget_hold(lua_State *L);
-void ub_budget_release(lua_State *L);
+/* Brackets code that holds a C resource (malloc'ed buffers, a parser's
+ * state) while it calls into Lua. The sandbox's hard stop abandons a
+ * lua_State stuck in Lua's own C code past the deadline (sb_stop.c) and
+ * never returns into the code that called Lua: it then calls
+ * release(resource) for every open bracket, innermost first. So resource
+ * must live on the heap (never on the stack), and be whole whenever the
+ * code calls into Lua. A NULL release marks a bracket whose resources the
+ * sandbox cannot free: the hard stop then waits until it closes. The
+ * bracketed code must not let a Lua error escape before
+ * ub_budget_release: bracket a lua_pcall, not code that may raise. */
+typedef void (*ub_release_fn)(void *resource);
+void ub_budget_hold(lua_State *L, ub_release_fn release, void *resource);
+void ub_budget_release(lua_State *L, void *resource);
 
 #endif

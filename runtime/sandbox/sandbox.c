@@ -143,14 +143,28 @@ int ub_budget_charge(lua_State *L, size_t held_bytes) {
   return -1;
 }
 
-void ub_budget_hold(lua_State *L) {
+void ub_budget_hold(lua_State *L, ub_release_fn release, void *resource) {
   sandbox *sb = sb_from_lua(L);
-  if (sb) sb->holds++;
+  if (!sb || !sb->active) return;
+  if (release && sb->nheld < SB_MAX_HELD) {
+    sb->held[sb->nheld].release = release;
+    sb->held[sb->nheld].resource = resource;
+    sb->nheld++;
+  } else {
+    sb->waits++;
+  }
 }
 
-void ub_budget_release(lua_State *L) {
+void ub_budget_release(lua_State *L, void *resource) {
   sandbox *sb = sb_from_lua(L);
-  if (sb && sb->holds > 0) sb->holds--;
+  if (!sb || !sb->active) return;
+  for (int i = sb->nheld - 1; resource && i >= 0; i--)
+    if (sb->held[i].resource == resource) {
+      sb->nheld--;
+      for (; i < sb->nheld; i++) sb->held[i] = sb->held[i + 1];
+      return;
+    }
+  if (sb->waits > 0) sb->waits--;
 }
 
 void sb_charge_thread(lua_State *L, lua_State *co) {
@@ -423,7 +437,8 @@ static void begin_run(sandbox *sb, const sb_policy *p) {
   sb->mem_cap = sb->mem_used + sb->lim.memory;
   sb->deadline = ub_clock_seconds() + sb->lim.seconds;
   sb->running = NULL;
-  sb->holds = 0;
+  sb->nheld = 0;
+  sb->waits = 0;
   sb->stop_armed = 0;
   sb_measure_stack(sb);
   lua_sethook(sb->L, sb_hook, LUA_MASKCOUNT, SB_HOOK_COUNT);
@@ -500,6 +515,7 @@ sb_status sb_run_policy(sandbox *sb, const sb_policy *policy, sb_push_fn push,
   }
   disarm_alarm(sb, &old_alarm);
   if (!sb->L) {
+    sb_release_held(sb);
     abandon_state(sb);
     if (!sb->killed) sb->killed = SB_KILL_TIMEOUT;
     describe_kill(sb, policy->name);

@@ -22,6 +22,8 @@
 #define SB_STOP_TICK_NS 10000000L
 /* C stack kept free below the deepest coroutine, pcall or close nesting. */
 #define SB_STACK_RESERVE ((size_t)1 << 20)
+/* C resources held across calls into Lua that the hard stop can release */
+#define SB_MAX_HELD 16
 #define SB_MAX_GRANTS 16
 #define SB_ERROR_MAX 1024
 
@@ -39,6 +41,11 @@ typedef struct sb_block {
   struct sb_block *prev, *next;
 } sb_block;
 #define SB_BLOCK_HEADER sizeof(sb_block)
+
+typedef struct sb_held {
+  ub_release_fn release;
+  void *resource;
+} sb_held;
 
 typedef struct sb_grant_entry {
   char *name;
@@ -71,7 +78,9 @@ struct sandbox {
   timer_t alarm_timer;
   sigjmp_buf stop_jump;         /* where the hard stop lands */
   volatile sig_atomic_t stop_armed; /* stop_jump is valid */
-  volatile sig_atomic_t holds;  /* ub_budget_hold brackets open */
+  sb_held held[SB_MAX_HELD];    /* ub_budget_hold brackets the stop releases */
+  int nheld;
+  volatile sig_atomic_t waits;  /* brackets the stop must wait for */
   uintptr_t stack_low;          /* lowest C stack address nesting may reach */
   char where[256];              /* policy location when it was stopped */
   char policy_dir[1024];        /* second require root ("" = none) */
@@ -112,6 +121,7 @@ void sb_blocks_init(sandbox *sb);
 void sb_block_link(sandbox *sb, sb_block *b);
 void sb_block_unlink(sb_block *b);
 void sb_blocks_free_all(sandbox *sb);   /* frees an abandoned state */
+void sb_release_held(sandbox *sb);      /* releases the open brackets' resources */
 void sb_find_lua_text(sandbox *sb);
 int sb_stop_allowed(const sandbox *sb, void *ucontext);
 void sb_measure_stack(sandbox *sb);

@@ -7,8 +7,9 @@
  * again, its memory freed block by block through the ring every block is
  * linked in (the allocator in sandbox.c keeps it). The jump is taken only
  * when the signal interrupted Lua's machine code (liblua's text segment),
- * never the allocator, libc or host code, and only while no host code
- * holds C resources across a call into Lua (ub_budget_hold). Also here:
+ * never the allocator, libc or host code; C resources that host code
+ * holds across calls into Lua are released through their ub_budget_hold
+ * brackets (or the stop waits for brackets it cannot release). Also here:
  * the C stack guard for nested coroutines and protected calls. */
 #define _GNU_SOURCE /* dladdr, dl_iterate_phdr, pthread_getattr_np, REG_RIP */
 #include "sandbox/sb_internal.h"
@@ -46,6 +47,14 @@ void sb_blocks_free_all(sandbox *sb) {
   }
   sb_blocks_init(sb);
   sb->mem_used = 0;
+}
+
+void sb_release_held(sandbox *sb) {
+  while (sb->nheld > 0) {
+    sb_held h = sb->held[--sb->nheld];
+    h.release(h.resource);
+  }
+  sb->waits = 0;
 }
 
 /* ---- where Lua's code is ---- */
@@ -100,7 +109,7 @@ static uintptr_t interrupted_pc(void *ucontext) {
 
 /* Called by the deadline signal handler: whether it may jump now. */
 int sb_stop_allowed(const sandbox *sb, void *ucontext) {
-  if (!sb->stop_armed || sb->holds > 0 || !sb->lua_text_lo || !ucontext) return 0;
+  if (!sb->stop_armed || sb->waits > 0 || !sb->lua_text_lo || !ucontext) return 0;
   uintptr_t pc = interrupted_pc(ucontext);
   if (pc < sb->lua_text_lo || pc >= sb->lua_text_hi) return 0;
   return sb_now() > sb->deadline + SB_STOP_GRACE;

@@ -470,24 +470,32 @@ static int decode_protected(lua_State *L) {
   return j->rc == 0 ? 1 : 0;
 }
 
+static void free_decode_job(void *job) {
+  json_reader_free(&((decode_job *)job)->r);
+  free(job);
+}
+
 /* The reader's string buffer is C memory: a Lua error (memory, a sandbox
- * kill) while building is caught, the buffer freed, the error raised again. */
+ * kill) while building is caught, the buffer freed, the error raised
+ * again; the sandbox's hard stop frees it (ub_budget_hold). */
 int json_decode_lua(lua_State *L, const char *data, size_t len, int max_depth,
                     char *err, size_t errlen) {
-  decode_job j;
-  json_reader_init(&j.r, data, len, max_depth);
-  j.rc = -1;
+  decode_job *j = malloc(sizeof *j);
+  if (!j) return luaL_error(L, "out of memory decoding JSON");
+  json_reader_init(&j->r, data, len, max_depth);
+  j->rc = -1;
   lua_pushcfunction(L, decode_protected);
-  lua_pushlightuserdata(L, &j);
-  ub_budget_hold(L);
+  lua_pushlightuserdata(L, j);
+  ub_budget_hold(L, free_decode_job, j);
   int status = lua_pcall(L, 1, 1, 0);
-  if (status == LUA_OK && j.rc != 0) {
+  ub_budget_release(L, j);
+  if (status == LUA_OK && j->rc != 0) {
     lua_pop(L, 1);
-    if (!j.r.err[0]) fail(&j.r, "invalid JSON");
-    snprintf(err, errlen, "%s", j.r.err);
+    if (!j->r.err[0]) fail(&j->r, "invalid JSON");
+    snprintf(err, errlen, "%s", j->r.err);
   }
-  json_reader_free(&j.r);
-  ub_budget_release(L);
+  int rc = j->rc;
+  free_decode_job(j);
   if (status != LUA_OK) return lua_error(L);
-  return j.rc;
+  return rc;
 }
