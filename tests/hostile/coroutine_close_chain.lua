@@ -1,5 +1,4 @@
 -- expect: error: stack overflow
--- args: --timeout 5
 -- coroutine.close runs the closed coroutine's __close handlers counting
 -- only that coroutine's own C levels (Lua 5.4.4): 20,000 coroutines
 -- suspended from the main thread, each closing the next from its __close

@@ -1,5 +1,4 @@
 -- expect: error: stack overflow
--- args: --timeout 5
 -- The same nesting with protected calls and resumes between the levels:
 -- each __close handler starts the next coroutine (resume through pcall)
 -- and closes it (close through pcall). Every way of nesting C calls

@@ -1,5 +1,4 @@
 -- expect: memory
--- args: --timeout 5
 -- The same through json.encode inside the policy, with ASCII-only escapes
 -- (encode_py): each 4-byte character becomes 12 bytes of text.
 local json = require "unbreakable.json"

@@ -1,5 +1,4 @@
 -- expect: memory
--- args: --timeout 5
 -- The JSON text of a result is built in C: 10 MiB of control bytes become
 -- 60 MB of \u0001 escapes, which ran past the deadline and the memory cap
 -- and exited 0 (review 11.1.3). The encoder charges its buffer, inside
