@@ -470,18 +470,10 @@ static sb_status finish_run(sandbox *sb, int status, const char *name) {
   lua_State *L = sb->L;
   sb->active = 0;
   if (status == LUA_ERRMEM && !sb->killed) sb->killed = SB_KILL_MEMORY;
+  sb_status rc = SB_OK;
   if (status == LUA_OK) {
-    lua_settop(L, 0);
     sb->uses++;
-    /* No collection here: it would run outside every limit, and a policy
-     * can make one collection quadratic (an ephemeron chain). A state that
-     * grew is closed instead (lua_close frees without marking). */
-    if (sb->mem_used > sb->mem_fresh + ((size_t)8 << 20)) close_state(sb);
-    else sb_lib_end_run(L);
-    return SB_OK;
-  }
-  sb_status rc;
-  if (sb->killed) {
+  } else if (sb->killed) {
     describe_kill(sb, name);
     rc = SB_ELIMIT;
   } else {
@@ -490,7 +482,12 @@ static sb_status finish_run(sandbox *sb, int status, const char *name) {
     rc = sb->in_result ? SB_ERESULT : SB_EPOLICY;
   }
   lua_settop(L, 0);
-  if (sb->killed) close_state(sb); /* never reuse a state after a kill */
+  /* Never reuse a state after a kill. No collection here either: it would
+   * run outside every limit, and a policy can make one collection
+   * quadratic (an ephemeron chain); a state that grew is closed instead
+   * (lua_close frees without marking). */
+  if (sb->killed || sb->mem_used > sb->mem_fresh + ((size_t)8 << 20)) close_state(sb);
+  else sb_lib_end_run(L);
   return rc;
 }
 

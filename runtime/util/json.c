@@ -446,7 +446,12 @@ static int build_value(lua_State *L, json_reader *r, json_token t) {
       if (r->is_integer) lua_pushinteger(L, (lua_Integer)r->integer);
       else lua_pushnumber(L, r->num);
       return 0;
-    case JSON_STRING: lua_pushlstring(L, r->str.data, r->str.len); return 0;
+    case JSON_STRING:
+      /* the reader's copy of a long string is C memory: charged, in a sandbox */
+      if (r->str.cap > ((size_t)1 << 20) && ub_budget_charge(L, r->str.cap) != 0)
+        ub_budget_check(L);
+      lua_pushlstring(L, r->str.data, r->str.len);
+      return 0;
     case JSON_ARRAY: return build_array(L, r);
     case JSON_OBJECT: return build_object(L, r);
     default:
