@@ -125,9 +125,8 @@ void sb_measure_stack(sandbox *sb) {
   size_t size = 0;
   sb->stack_low = here > ((size_t)4 << 20) ? here - ((size_t)4 << 20) : 0;
   if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
-  if (pthread_attr_getstack(&attr, &addr, &size) == 0 && size > 2 * SB_STACK_RESERVE &&
-      (uintptr_t)addr < here)
-    sb->stack_low = (uintptr_t)addr + SB_STACK_RESERVE;
+  if (pthread_attr_getstack(&attr, &addr, &size) == 0 && (uintptr_t)addr < here)
+    sb->stack_low = (uintptr_t)addr + (size > 2 * SB_STACK_RESERVE ? SB_STACK_RESERVE : size / 2);
   pthread_attr_destroy(&attr);
 }
 
