@@ -377,10 +377,28 @@ static int call_loader(lua_State *L, const char *name, const char *path) {
   return 1;
 }
 
+/* Finds module name in the roots (stdlib first), loads its chunk and
+ * pushes it, then the path to show. Returns 0 when no root has it; raises
+ * when one refuses it. The path buffers live only in this frame, not in
+ * the frames of nested requires. */
+static int push_module_chunk(lua_State *L, sandbox *sb, const char *name, int stdlib_only) {
+  char shown[PATH_MAX], real[PATH_MAX];
+  int found = find_module(sb_stdlib_dir(sb), name, shown, real);
+  if (found == 0 && !stdlib_only) found = find_module(sb->policy_dir, name, shown, real);
+  if (found < 0)
+    return luaL_error(L, "module '%s' refused: %s is a link that leads outside the standard "
+                         "library and the policy's folder, or not a regular file", name, shown);
+  if (found == 0) return 0;
+  load_module_file(L, shown, real);
+  lua_pushstring(L, shown);
+  return 1;
+}
+
 static int sb_require(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   sandbox *sb = sb_from_lua(L);
   lua_settop(L, 1);
+  sb_check_cstack(L);
   lua_getfield(L, LUA_REGISTRYINDEX, SB_REG_LOADED); /* 2 */
   lua_pushvalue(L, 1);
   if (lua_rawget(L, 2) != LUA_TNIL) {
@@ -390,22 +408,17 @@ static int sb_require(lua_State *L) {
   }
   lua_pop(L, 1);
   if (!valid_module_name(name)) return luaL_error(L, "module '%s': invalid module name", name);
-  char shown[PATH_MAX], real[PATH_MAX];
   sb_opener opener = sb_find_grant(sb, name);
   lua_pushvalue(L, 1);
   lua_pushlightuserdata(L, (void *)&loading_marker);
   lua_rawset(L, 2);
-  int found = opener ? 0 : find_module(sb_stdlib_dir(sb), name, shown, real);
-  if (!opener && found == 0) found = find_module(sb->policy_dir, name, shown, real);
   if (opener) {
     lua_pushcfunction(L, opener);
     call_loader(L, name, "(native)");
-  } else if (found < 0) {
-    return luaL_error(L, "module '%s' refused: %s is a link that leads outside the standard "
-                         "library and the policy's folder, or not a regular file", name, shown);
-  } else if (found > 0) {
-    load_module_file(L, shown, real);
-    call_loader(L, name, shown);
+  } else if (push_module_chunk(L, sb, name, 0)) {
+    lua_insert(L, -2); /* the path (anchored while the chunk runs), the chunk */
+    call_loader(L, name, lua_tostring(L, -2));
+    lua_remove(L, -2);
   } else {
     return luaL_error(L, "module '%s' not found in the standard library or the policy's "
                          "folder (policies may require only unbreakable.* modules, granted "
@@ -421,11 +434,12 @@ static int sb_require(lua_State *L) {
  * cache, which the policy may have filled) and pushes what it returns. */
 int sb_require_fresh(lua_State *L, const char *name) {
   sandbox *sb = sb_from_lua(L);
-  char shown[PATH_MAX], real[PATH_MAX];
-  if (!sb || !valid_module_name(name) || find_module(sb_stdlib_dir(sb), name, shown, real) != 1)
+  if (!sb || !valid_module_name(name) || !push_module_chunk(L, sb, name, 1))
     return luaL_error(L, "standard module '%s' not found", name);
-  load_module_file(L, shown, real);
-  return call_loader(L, name, shown);
+  lua_insert(L, -2);
+  call_loader(L, name, lua_tostring(L, -2));
+  lua_remove(L, -2);
+  return 1;
 }
 
 /* ---- templates and the per-evaluation environment ---- */
