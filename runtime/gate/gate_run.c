@@ -199,7 +199,7 @@ static void render_junit(lua_State *L, ub_gate_job *job, int v) {
       if (pass == 0) report_junit_count(&counts, tc.outcome);
       else report_junit_case_xml(&job->rendered, suite, &tc);
       lua_pop(L, 1);
-      if (pass == 1 && sb_budget_left(L, job->rendered.len) != 0)
+      if (pass == 1 && ub_budget_charge(L, job->rendered.cap) != 0)
         luaL_error(L, "the JUnit report does not fit in the memory limit");
     }
   }

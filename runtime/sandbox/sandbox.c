@@ -3,7 +3,7 @@
  * tables, see sb_lib.c) and thrown away after any kill. Limits:
  *  - memory: the allocator refuses growth past the cap (LUA_ERRMEM);
  *  - instructions and wall clock: a count hook every SB_HOOK_COUNT
- *    instructions, and sb_check_budget() for long C functions.
+ *    instructions, and ub_budget_check() (budget.h) for long C functions.
  * A kill is sticky: every later hook call raises again and the sandbox's
  * pcall, xpcall and coroutine functions re-raise it (sandbox.md facts 1-2).
  * One VM instruction can be long C work (comparing two 30 MiB strings), so

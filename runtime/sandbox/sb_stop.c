@@ -22,6 +22,8 @@
 
 #include <lauxlib.h>
 
+#include "util/clock.h"
+
 /* ---- the block ring ---- */
 
 void sb_blocks_init(sandbox *sb) { sb->blocks.prev = sb->blocks.next = &sb->blocks; }
@@ -112,7 +114,7 @@ int sb_stop_allowed(const sandbox *sb, void *ucontext) {
   if (!sb->stop_armed || sb->waits > 0 || !sb->lua_text_lo || !ucontext) return 0;
   uintptr_t pc = interrupted_pc(ucontext);
   if (pc < sb->lua_text_lo || pc >= sb->lua_text_hi) return 0;
-  return sb_now() > sb->deadline + SB_STOP_GRACE;
+  return ub_clock_seconds() > sb->deadline + SB_STOP_GRACE;
 }
 
 /* ---- the C stack guard ---- */
