@@ -34,7 +34,9 @@ int ub_budget_charge(lua_State *L, size_t held_bytes);
  * release(resource) for every open bracket, innermost first. So resource
  * must live on the heap (never on the stack), and be whole whenever the
  * code calls into Lua. A NULL release marks a bracket whose resources the
- * sandbox cannot free: the hard stop then waits until it closes. The
+ * sandbox cannot free: the hard stop then waits until it closes, and the
+ * collector runs no step inside it (only an emergency collection when the
+ * memory limit is reached). The
  * bracketed code must not let a Lua error escape before
  * ub_budget_release: bracket a lua_pcall, not code that may raise. */
 typedef void (*ub_release_fn)(void *resource);

@@ -151,7 +151,13 @@ void ub_budget_hold(lua_State *L, ub_release_fn release, void *resource) {
     sb->held[sb->nheld].resource = resource;
     sb->nheld++;
   } else {
-    sb->waits++;
+    /* The stop cannot leave this bracket: no collection step may start
+     * inside it either (a policy can make one quadratic), only the
+     * emergency collection Lua runs when the memory limit refuses. */
+    if (sb->waits++ == 0) {
+      sb->gc_stopped = lua_gc(L, LUA_GCISRUNNING);
+      if (sb->gc_stopped) lua_gc(L, LUA_GCSTOP);
+    }
   }
 }
 
@@ -164,7 +170,10 @@ void ub_budget_release(lua_State *L, void *resource) {
       for (; i < sb->nheld; i++) sb->held[i] = sb->held[i + 1];
       return;
     }
-  if (sb->waits > 0) sb->waits--;
+  if (sb->waits > 0 && --sb->waits == 0 && sb->gc_stopped) {
+    sb->gc_stopped = 0;
+    lua_gc(L, LUA_GCRESTART);
+  }
 }
 
 void sb_charge_thread(lua_State *L, lua_State *co) {
@@ -439,6 +448,7 @@ static void begin_run(sandbox *sb, const sb_policy *p) {
   sb->running = NULL;
   sb->nheld = 0;
   sb->waits = 0;
+  sb->gc_stopped = 0;
   sb->stop_armed = 0;
   sb_measure_stack(sb);
   lua_sethook(sb->L, sb_hook, LUA_MASKCOUNT, SB_HOOK_COUNT);

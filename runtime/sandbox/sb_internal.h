@@ -81,6 +81,7 @@ struct sandbox {
   sb_held held[SB_MAX_HELD];    /* ub_budget_hold brackets the stop releases */
   int nheld;
   volatile sig_atomic_t waits;  /* brackets the stop must wait for */
+  int gc_stopped;               /* the collector was stopped for them */
   uintptr_t stack_low;          /* lowest C stack address nesting may reach */
   char where[256];              /* policy location when it was stopped */
   char policy_dir[1024];        /* second require root ("" = none) */
