@@ -5,6 +5,7 @@ stdout, never a signal and never the host's backstop. The header lines of
 each policy say what to expect:
     -- expect: timeout | memory | instructions | error: <text> | ok-without-secret
     -- args: <extra eval arguments>
+    -- absent: <words that must appear in no output>
 The deadline is 0.5 s for timeout cases, 10 s for the others (both scaled
 by UB_TIME_SCALE); an --timeout in the args wins. Elapsed times are printed
 for the record, never asserted. Cases that need
@@ -79,9 +80,10 @@ def generated_cases(tmp):
     folder = case("require_fifo", ["expect: error: refused"], 'return require("fifo")\n')
     os.mkfifo(os.path.join(folder, "fifo.lua"))
     # a compile error in a required file says file and line, never its text
-    case("require_compile_error_quiet", ["expect: error: does not compile (line 2)"],
+    case("require_compile_error_quiet",
+         ["expect: error: does not compile (line 2)", "absent: QUIET a1b2c3"],
          'return require("tokenfile")\n',
-         [("tokenfile.lua", "-- not Lua\nDT_API_TOKEN=%s\n" % SECRET)])
+         [("tokenfile.lua", "-- not Lua\nDT_API_TOKEN=dt0c01.9QUIET-TOKEN-a1b2c3\n")])
     # a link that stays inside the folder is fine
     folder = case("require_link_inside", ["expect: ok-without-secret"],
                   'return { x = require("alias").x }\n',
@@ -91,7 +93,7 @@ def generated_cases(tmp):
 
 
 def header(path):
-    expect, args = None, []
+    expect, args, absent = None, [], []
     with open(path) as f:
         for line in f:
             if not line.startswith("--"):
@@ -100,22 +102,28 @@ def header(path):
                 expect = line.split(":", 1)[1].strip()
             elif line.startswith("-- args:"):
                 args = line.split(":", 1)[1].split()
-    return expect, args
+            elif line.startswith("-- absent:"):
+                absent = line.split(":", 1)[1].split()
+    return expect, args, absent
 
 
 def run_case(path):
-    expect, args = header(path)
+    expect, args, absent = header(path)
     env = dict(os.environ, DT_API_TOKEN=SECRET, UB_PROBE=SECRET)
     deadline = DEADLINE if expect == "timeout" else OTHER_DEADLINE
     cmd = [BIN, "eval", path, "--timeout", str(deadline)] + args
     start = time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+    p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=env,
+                       timeout=60)
     elapsed = time.monotonic() - start
     problems = []
     if "backstop" in p.stderr or "died from signal" in p.stderr:
         problems.append("not contained in-process: " + p.stderr.strip())
     if SECRET in p.stdout or SECRET in p.stderr:
         problems.append("the secret leaked")
+    for word in absent:
+        if word in p.stdout or word in p.stderr:
+            problems.append("%r appears in the output" % word)
     if expect == "ok-without-secret":
         if p.returncode != 0:
             problems.append("exit %d: %s" % (p.returncode, p.stderr.strip()))
