@@ -3,6 +3,7 @@
 #ifndef UB_SB_INTERNAL_H
 #define UB_SB_INTERNAL_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -83,6 +84,8 @@ struct sandbox {
   volatile sig_atomic_t waits;  /* brackets the stop must wait for */
   int gc_stopped;               /* the collector was stopped for them */
   uintptr_t stack_low;          /* lowest C stack address nesting may reach */
+  pthread_t stack_thread;       /* the thread stack_low was measured on */
+  int stack_measured;
   char where[256];              /* policy location when it was stopped */
   char policy_dir[1024];        /* second require root ("" = none) */
   char error[SB_ERROR_MAX];

@@ -18,6 +18,9 @@
 #include <link.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <ucontext.h>
 
 #include <lauxlib.h>
@@ -119,13 +122,30 @@ int sb_stop_allowed(const sandbox *sb, void *ucontext) {
 
 /* ---- the C stack guard ---- */
 
-/* Records how low this thread's C stack may go during the run. */
+/* Records how low this thread's C stack may go during the run, once per
+ * thread. The main thread's stack grows up to RLIMIT_STACK below its top,
+ * and the host has used little of it when a run begins (asking pthread for
+ * its bounds would read /proc); other threads have fixed bounds. */
 void sb_measure_stack(sandbox *sb) {
   uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-  pthread_attr_t attr;
+  if (sb->stack_measured && pthread_equal(sb->stack_thread, pthread_self()) &&
+      here > sb->stack_low)
+    return;
+  sb->stack_measured = 1;
+  sb->stack_thread = pthread_self();
+  size_t size = (size_t)8 << 20;
   void *addr = NULL;
-  size_t size = 0;
-  sb->stack_low = here > ((size_t)4 << 20) ? here - ((size_t)4 << 20) : 0;
+  if (getpid() == (pid_t)syscall(SYS_gettid)) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < ((rlim_t)1 << 30))
+      size = (size_t)rl.rlim_cur;
+    size_t usable = size > 4 * SB_STACK_RESERVE ? size - 2 * SB_STACK_RESERVE : size / 2;
+    sb->stack_low = here > usable ? here - usable : 0;
+    return;
+  }
+  pthread_attr_t attr;
+  sb->stack_low = here > size / 2 ? here - size / 2 : 0;
   if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
   if (pthread_attr_getstack(&attr, &addr, &size) == 0 && (uintptr_t)addr < here)
     sb->stack_low = (uintptr_t)addr + (size > 2 * SB_STACK_RESERVE ? SB_STACK_RESERVE : size / 2);
