@@ -438,6 +438,7 @@ static int build_object(lua_State *L, json_reader *r) {
 
 static int build_value(lua_State *L, json_reader *r, json_token t) {
   luaL_checkstack(L, 4, "JSON nesting");
+  if ((++r->values & 0xffffu) == 0) ub_budget_check(L); /* in a sandbox: its limits */
   switch (t) {
     case JSON_NULL: lua_pushlightuserdata(L, json_null()); return 0;
     case JSON_TRUE: lua_pushboolean(L, 1); return 0;

@@ -38,6 +38,7 @@ typedef struct json_reader {
   int64_t integer;
   int is_integer;                /* no fraction/exponent and fits in int64 */
   char err[200];
+  unsigned values;               /* built by json_decode_lua, for budget checks */
 } json_reader;
 
 void json_reader_init(json_reader *r, const char *data, size_t len, int max_depth);
