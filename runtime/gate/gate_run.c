@@ -93,7 +93,7 @@ static lua_Integer judged_count(lua_State *L, int v) {
       lua_rawgeti(L, list, i);
       judged += judged_objective(L, lua_gettop(L));
       lua_pop(L, 1);
-      if ((i & 0xfff) == 0) sb_check_budget(L);
+      if ((i & 0xfff) == 0) ub_budget_check(L);
     }
   }
   lua_pop(L, 1);
