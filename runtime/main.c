@@ -19,6 +19,7 @@ static const ub_command commands[] = {
   {"replay", ub_cmd_replay, "re-run a recorded evaluation offline and show what changed"},
   {"invalidate", ub_cmd_invalidate, "exclude an evaluation from later baselines"},
   {"report", ub_cmd_report, "write a self-contained HTML report of an evaluation"},
+  {"serve", ub_cmd_serve, "serve release gates over HTTP (Azure DevOps gates and checks)"},
   {NULL, NULL, NULL}};
 
 static void print_help(FILE *out) {

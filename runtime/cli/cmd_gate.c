@@ -174,7 +174,7 @@ static int monspec_ctx(const gate_args *a, const char *text, size_t len, ub_buf 
   return ctx->failed ? -1 : 0;
 }
 
-static int run_monspec(gate_args *a) {
+int ub_gate_monspec(gate_args *a) {
   char err[600];
   size_t len;
   char *text = ub_read_text(a->monspec, (size_t)4 << 20, &len, err, sizeof err);
@@ -211,7 +211,7 @@ static int run_monspec(gate_args *a) {
 
 static int run_gate(void *ud) {
   gate_args *a = ud;
-  return a->slo ? ub_gate_slo(a) : run_monspec(a);
+  return a->slo ? ub_gate_slo(a) : ub_gate_monspec(a);
 }
 
 int ub_cmd_gate(int argc, char **argv) {

@@ -7,6 +7,26 @@
 #include <stdint.h>
 
 #include "dynatrace/dynatrace.h"
+#include "util/buf.h"
+
+/* What a long-running caller (serve) gives a gate and gets back from it;
+ * the CLI leaves gate_args.host NULL. */
+typedef struct ub_gate_host {
+  ub_dt_client *client;        /* reused across gates (kept-alive connections) */
+  const char *dt_token;        /* its token, redacted from the ledger */
+  const char *requested_by;    /* "http:..." instead of the CLI user */
+  const char *request_meta;    /* JSON object recorded with the evaluation */
+  void (*on_begin)(void *ud, int64_t evaluation_id); /* once it is recorded */
+  void *ud;
+  /* outputs */
+  int64_t evaluation_id;       /* 0 when nothing was recorded */
+  char verdict[16];            /* "" when the policy never ran */
+  char summary[1024];
+  char error[1200];
+  ub_buf verdict_json;         /* caller initialises and frees */
+  size_t dt_requests;          /* Dynatrace exchanges and their retries */
+  size_t dt_retries;
+} ub_gate_host;
 
 typedef struct gate_args {
   const char *monspec, *target, *mode;   /* monspec form */
@@ -31,6 +51,7 @@ typedef struct gate_args {
   size_t spec_len, sli_len;
   const char *default_policy;            /* file name under policies/ */
   struct ub_monspec_doc *monspec_doc;    /* the monspec, decoded once (gate_monspec.h) */
+  ub_gate_host *host;                    /* NULL from the CLI */
 } gate_args;
 
 /* Longest the SLO form sleeps for Dynatrace's data before it evaluates
@@ -43,5 +64,9 @@ int ub_gate_execute(gate_args *a);
 
 /* The SLO form (gate_slo.c). */
 int ub_gate_slo(gate_args *a);
+
+/* The monspec form (cli/cmd_gate.c): reads a->monspec, builds the
+ * context and runs ub_gate_execute. */
+int ub_gate_monspec(gate_args *a);
 
 #endif

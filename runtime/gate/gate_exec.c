@@ -61,6 +61,7 @@ static int ledger_start(gate_args *a, const ub_gate_job *job, const char *token,
   }
   ledger_add_secret(*l, token);
   ledger_cli_requester(who, sizeof who);
+  if (a->host && a->host->requested_by) snprintf(who, sizeof who, "%s", a->host->requested_by);
   split_target(a, service, stage, sizeof service);
   ledger_eval_start s = {
     .requested_by = who, .service = service, .stage = stage, .kind = a->kind,
@@ -68,13 +69,14 @@ static int ledger_start(gate_args *a, const ub_gate_job *job, const char *token,
     .spec = {a->monspec ? a->monspec : a->slo, a->spec_text, a->spec_len},
     .sli = {a->sli, a->sli_text, a->sli_len},
     .policy = {job->policy.name, job->policy.source, job->policy.len},
-    .ctx_json = a->ctx_json};
+    .ctx_json = a->ctx_json, .request_meta = a->host ? a->host->request_meta : NULL};
   if (ledger_begin_evaluation(*l, &s, id) != LEDGER_OK) {
     fprintf(stderr, "unbreakable gate: %s\n", ledger_error(*l));
     ledger_close(*l);
     *l = NULL;
     return -1;
   }
+  if (a->host && a->host->on_begin) a->host->on_begin(a->host->ud, *id);
   return 0;
 }
 
@@ -169,11 +171,26 @@ static int deliver_report(const gate_args *a, const ub_gate_job *job, int64_t id
   return -1;
 }
 
+/* Hands the outcome to a long-running caller (serve). */
+static void host_outcome(ub_gate_host *h, const ub_gate_job *job, int64_t id) {
+  h->evaluation_id = id;
+  snprintf(h->verdict, sizeof h->verdict, "%s", job->verdict);
+  snprintf(h->summary, sizeof h->summary, "%s", job->summary);
+  snprintf(h->error, sizeof h->error, "%s", job->error);
+  ub_buf_append(&h->verdict_json, job->verdict_json.data, job->verdict_json.len);
+  h->dt_requests = ub_recorder_count(job->rec);
+  for (size_t i = 0; i < h->dt_requests; i++) {
+    int n = ub_recorder_get(job->rec, i)->attempts;
+    if (n > 1) h->dt_retries += (size_t)(n - 1);
+  }
+}
+
 static int evaluate(gate_args *a, ub_gate_job *job, const char *token) {
   ub_ledger *l = NULL;
   int64_t id = 0;
   if (ledger_start(a, job, token, &l, &id) != 0) return UB_EXIT_ERROR;
   ub_gate_run(job);
+  if (a->host) host_outcome(a->host, job, id);
   ub_print_policy_log(job->log.data, job->log.len);
   int rc = ub_gate_exit_status(job->verdict, job->error_kind, a->fail_on_warning);
   ub_text_sanitize(job->error); /* the policy wrote it */
@@ -197,7 +214,8 @@ int ub_gate_execute(gate_args *a) {
   memset(&cfg, 0, sizeof cfg);
   ub_dt_client *client = NULL;
   int rc = read_policy(a, &job, &src, dir, sizeof dir);
-  if (rc == 0) rc = connect_dynatrace(a, &cfg, &client);
+  if (rc == 0 && a->host && a->host->client) client = a->host->client;
+  else if (rc == 0) rc = connect_dynatrace(a, &cfg, &client);
   if (rc == 0) {
     job.ctx_json = a->ctx_json;
     job.ctx_len = a->ctx_len;
@@ -209,10 +227,11 @@ int ub_gate_execute(gate_args *a) {
     job.format = a->format;
     job.color = a->color;
     job.fail_on_warning = a->fail_on_warning;
-    rc = job.rec ? evaluate(a, &job, cfg.token) : UB_EXIT_ERROR;
+    const char *token = a->host && a->host->client ? a->host->dt_token : cfg.token;
+    rc = job.rec ? evaluate(a, &job, token) : UB_EXIT_ERROR;
     ub_recorder_free(job.rec);
   }
-  ub_dt_client_free(client);
+  if (!(a->host && a->host->client)) ub_dt_client_free(client);
   ub_dt_config_free(&cfg);
   free((char *)job.policy.name);
   free(src);

@@ -30,7 +30,7 @@
 #define LEDGER_ERROR (-1)
 
 /* Schema version this build writes (PRAGMA user_version). */
-#define LEDGER_SCHEMA_VERSION 2
+#define LEDGER_SCHEMA_VERSION 3
 
 typedef struct ub_ledger ub_ledger;
 
@@ -224,6 +224,32 @@ int ledger_actions_for_key(ub_ledger *l, const char *kind, const char *key,
                            ledger_action **out, size_t *count);
 void ledger_action_free(ledger_action *a);
 void ledger_actions_free(ledger_action *v, size_t count);
+
+/* ---- Azure DevOps callbacks owed by serve (ledger_callbacks.c) ------- */
+
+typedef struct ledger_callback {
+  int64_t id, created_ms, updated_ms, evaluation_id, deadline_ms;
+  char *plan_url, *project_id, *hub_name, *plan_id, *job_id, *timeline_id, *task_instance_id;
+  unsigned char *token_sealed;       /* encrypted job token, NULL once done */
+  size_t token_sealed_len;
+  char *request_json;                /* the gate request, to run it again */
+  char *state, *result, *last_error; /* pending|completed|failed */
+  int attempts;
+} ledger_callback;
+
+/* Inserts a pending callback; *id gets its id. Strings are stored as
+ * given (no redaction: ids and URLs), the token only sealed. */
+int ledger_callback_put(ub_ledger *l, const ledger_callback *c, int64_t *id);
+/* Every pending callback, oldest first. */
+int ledger_callbacks_pending(ub_ledger *l, ledger_callback **out, size_t *count);
+int ledger_callback_set_evaluation(ub_ledger *l, int64_t id, int64_t evaluation_id);
+/* Counts an attempt and its error (NULL: none) on a pending callback. */
+int ledger_callback_attempt(ub_ledger *l, int64_t id, const char *error);
+/* Ends a callback: state "completed" or "failed", result (succeeded|failed
+ * or NULL), and drops the sealed token. */
+int ledger_callback_finish(ub_ledger *l, int64_t id, const char *state, const char *result,
+                           const char *error);
+void ledger_callbacks_free(ledger_callback *v, size_t count);
 
 /* Formats Unix ms as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
 void ledger_format_time(int64_t ms, char out[32]);

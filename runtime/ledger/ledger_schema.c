@@ -91,6 +91,20 @@ static const migration MIGRATIONS[] = {
    "ALTER TABLE evaluations_v2 RENAME TO evaluations;"
    "CREATE INDEX evaluations_by_service ON evaluations(service, stage, id);"
    "CREATE INDEX evaluations_running ON evaluations(id) WHERE status = 'running';"},
+  {3, /* serve: Azure DevOps callbacks owed, so a restart resumes them */
+   "CREATE TABLE pending_callbacks ("
+   "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+   "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+   "  evaluation_id INTEGER REFERENCES evaluations(id),"
+   "  plan_url TEXT NOT NULL, project_id TEXT NOT NULL, hub_name TEXT NOT NULL,"
+   "  plan_id TEXT NOT NULL, job_id TEXT NOT NULL, timeline_id TEXT NOT NULL,"
+   "  task_instance_id TEXT NOT NULL,"
+   "  token_sealed BLOB,"
+   "  request_json TEXT NOT NULL,"
+   "  deadline_ms INTEGER NOT NULL,"
+   "  state TEXT NOT NULL CHECK (state IN ('pending','completed','failed')),"
+   "  result TEXT, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT);"
+   "CREATE INDEX pending_callbacks_by_state ON pending_callbacks(state, id);"},
 };
 
 static int pragma_int(ub_ledger *l, const char *sql, int *value) {

@@ -1,0 +1,177 @@
+/* ledger_callbacks.c: the Azure DevOps callbacks `serve` owes (one row per
+ * gate asked in callback mode), written before the gate is accepted so that
+ * a server killed and restarted resumes them. The job token is stored only
+ * sealed (serve/serve_seal.c) and dropped when the callback ends. */
+#include "ledger/ledger_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct put_args {
+  const ledger_callback *c;
+  int64_t id;
+} put_args;
+
+static int put_in_tx(ub_ledger *l, void *ud) {
+  put_args *a = ud;
+  const ledger_callback *c = a->c;
+  sqlite3_stmt *st;
+  if (ledger_prepare(l, "INSERT INTO pending_callbacks(created_ms,updated_ms,evaluation_id,plan_url,"
+                        "project_id,hub_name,plan_id,job_id,timeline_id,task_instance_id,"
+                        "token_sealed,request_json,deadline_ms,state) "
+                        "VALUES (?1,?1,NULLIF(?2,0),?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,'pending')",
+                     &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  sqlite3_bind_int64(st, 1, ledger_now_ms());
+  sqlite3_bind_int64(st, 2, c->evaluation_id);
+  const char *texts[] = {c->plan_url, c->project_id, c->hub_name, c->plan_id,
+                         c->job_id, c->timeline_id, c->task_instance_id};
+  for (int i = 0; i < 7; i++) sqlite3_bind_text(st, 3 + i, texts[i], -1, SQLITE_STATIC);
+  if (c->token_sealed) sqlite3_bind_blob(st, 10, c->token_sealed, (int)c->token_sealed_len, SQLITE_STATIC);
+  else sqlite3_bind_null(st, 10);
+  sqlite3_bind_text(st, 11, c->request_json, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 12, c->deadline_ms);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return ledger_sql_error(l, "recording a pending callback");
+  a->id = sqlite3_last_insert_rowid(l->db);
+  return LEDGER_OK;
+}
+
+int ledger_callback_put(ub_ledger *l, const ledger_callback *c, int64_t *id) {
+  if (!c->plan_url || !c->project_id || !c->hub_name || !c->plan_id || !c->job_id ||
+      !c->timeline_id || !c->task_instance_id || !c->request_json) {
+    ledger_set_error(l, "ledger: a callback needs the plan URL, every id and the request");
+    return LEDGER_ERROR;
+  }
+  put_args a = {c, 0};
+  int rc = ledger_write(l, put_in_tx, &a);
+  if (rc == LEDGER_OK && id) *id = a.id;
+  return rc;
+}
+
+static int read_row(sqlite3_stmt *st, ledger_callback *c) {
+  int oom = 0;
+  memset(c, 0, sizeof *c);
+  c->id = sqlite3_column_int64(st, 0);
+  c->created_ms = sqlite3_column_int64(st, 1);
+  c->updated_ms = sqlite3_column_int64(st, 2);
+  c->evaluation_id = sqlite3_column_int64(st, 3);
+  char **texts[] = {&c->plan_url, &c->project_id, &c->hub_name, &c->plan_id,
+                    &c->job_id, &c->timeline_id, &c->task_instance_id};
+  for (int i = 0; i < 7; i++) *texts[i] = ledger_col_dup(st, 4 + i, &oom);
+  int n = sqlite3_column_bytes(st, 11);
+  const void *blob = sqlite3_column_blob(st, 11);
+  if (blob && n > 0) {
+    c->token_sealed = malloc((size_t)n);
+    if (c->token_sealed) memcpy(c->token_sealed, blob, (size_t)n), c->token_sealed_len = (size_t)n;
+    else oom = 1;
+  }
+  c->request_json = ledger_col_dup(st, 12, &oom);
+  c->deadline_ms = sqlite3_column_int64(st, 13);
+  c->state = ledger_col_dup(st, 14, &oom);
+  c->result = ledger_col_dup(st, 15, &oom);
+  c->attempts = sqlite3_column_int(st, 16);
+  c->last_error = ledger_col_dup(st, 17, &oom);
+  return oom ? -1 : 0;
+}
+
+int ledger_callbacks_pending(ub_ledger *l, ledger_callback **out, size_t *count) {
+  sqlite3_stmt *st;
+  *out = NULL;
+  *count = 0;
+  if (ledger_prepare(l, "SELECT id,created_ms,updated_ms,evaluation_id,plan_url,project_id,hub_name,"
+                        "plan_id,job_id,timeline_id,task_instance_id,token_sealed,request_json,"
+                        "deadline_ms,state,result,attempts,last_error FROM pending_callbacks "
+                        "WHERE state = 'pending' ORDER BY id", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  size_t cap = 0;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (*count == cap) {
+      size_t ncap = cap ? cap * 2 : 8;
+      ledger_callback *v = realloc(*out, ncap * sizeof *v);
+      if (!v) break;
+      *out = v;
+      cap = ncap;
+    }
+    if (read_row(st, &(*out)[*count]) != 0) {
+      (*count)++;
+      break;
+    }
+    (*count)++;
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) {
+    ledger_callbacks_free(*out, *count);
+    *out = NULL;
+    *count = 0;
+    if (rc == SQLITE_ROW) ledger_set_error(l, "ledger %s: out of memory reading callbacks", l->path);
+    else return ledger_sql_error(l, "reading pending callbacks");
+    return LEDGER_ERROR;
+  }
+  return LEDGER_OK;
+}
+
+enum { SET_EVALUATION, COUNT_ATTEMPT, FINISH };
+
+typedef struct update_args {
+  int what;
+  int64_t id, evaluation_id;
+  const char *state, *result, *error;
+} update_args;
+
+static const char *const UPDATE_SQL[] = {
+  [SET_EVALUATION] = "UPDATE pending_callbacks SET updated_ms = ?2, evaluation_id = ?3 WHERE id = ?1",
+  [COUNT_ATTEMPT] = "UPDATE pending_callbacks SET updated_ms = ?2, attempts = attempts + 1, "
+                    "last_error = ?3 WHERE id = ?1",
+  [FINISH] = "UPDATE pending_callbacks SET updated_ms = ?2, token_sealed = NULL, state = ?3, "
+             "result = ?4, last_error = coalesce(?5, last_error) WHERE id = ?1 AND state = 'pending'"};
+
+static int update_in_tx(ub_ledger *l, void *ud) {
+  update_args *a = ud;
+  sqlite3_stmt *st;
+  if (ledger_prepare(l, UPDATE_SQL[a->what], &st) != LEDGER_OK) return LEDGER_ERROR;
+  sqlite3_bind_int64(st, 1, a->id);
+  sqlite3_bind_int64(st, 2, ledger_now_ms());
+  int rc = SQLITE_OK;
+  if (a->what == SET_EVALUATION) sqlite3_bind_int64(st, 3, a->evaluation_id);
+  else if (a->what == COUNT_ATTEMPT) rc = ledger_bind_redacted(l, st, 3, a->error);
+  else {
+    rc = ledger_bind_redacted(l, st, 3, a->state);
+    if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 4, a->result);
+    if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 5, a->error);
+  }
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return ledger_sql_error(l, "updating a callback");
+  return sqlite3_changes(l->db) == 1 ? LEDGER_OK : LEDGER_NOT_FOUND;
+}
+
+int ledger_callback_set_evaluation(ub_ledger *l, int64_t id, int64_t evaluation_id) {
+  update_args a = {SET_EVALUATION, id, evaluation_id, NULL, NULL, NULL};
+  return ledger_write(l, update_in_tx, &a);
+}
+
+int ledger_callback_attempt(ub_ledger *l, int64_t id, const char *error) {
+  update_args a = {COUNT_ATTEMPT, id, 0, NULL, NULL, error};
+  return ledger_write(l, update_in_tx, &a);
+}
+
+int ledger_callback_finish(ub_ledger *l, int64_t id, const char *state, const char *result,
+                           const char *error) {
+  update_args a = {FINISH, id, 0, state, result, error};
+  return ledger_write(l, update_in_tx, &a);
+}
+
+void ledger_callbacks_free(ledger_callback *v, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    ledger_callback *c = &v[i];
+    free(c->plan_url), free(c->project_id), free(c->hub_name), free(c->plan_id);
+    free(c->job_id), free(c->timeline_id), free(c->task_instance_id);
+    if (c->token_sealed) memset(c->token_sealed, 0, c->token_sealed_len);
+    free(c->token_sealed), free(c->request_json), free(c->state), free(c->result);
+    free(c->last_error);
+  }
+  free(v);
+}

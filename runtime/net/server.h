@@ -1,0 +1,58 @@
+/* server.h: a small HTTP/1.1 server over libmicrohttpd: one thread per
+ * connection (a handler may block while a gate runs), request bodies
+ * collected up to a cap (larger ones answered 413 without reading them
+ * all), an inactivity timeout on reads and writes, a connection limit,
+ * and a quiesce step for draining (stop accepting, finish what runs). */
+#ifndef UB_NET_SERVER_H
+#define UB_NET_SERVER_H
+
+#include <stddef.h>
+#include "util/buf.h"
+
+typedef struct ub_srv ub_srv;
+
+typedef struct ub_srv_request {
+  const char *method;     /* "GET", "POST" ... */
+  const char *path;       /* decoded path, no query */
+  const char *remote;     /* peer address, "" when unknown */
+  const char *body;       /* NUL-terminated; "" when none */
+  size_t body_len;
+  void *priv;             /* the connection */
+} ub_srv_request;
+
+/* Header (case-insensitive) or query argument of a request, or NULL. */
+const char *ub_srv_header(const ub_srv_request *rq, const char *name);
+const char *ub_srv_query(const ub_srv_request *rq, const char *name);
+
+typedef struct ub_srv_response {
+  int status;
+  const char *content_type;     /* default application/json */
+  ub_buf body;
+  char retry_after[16];         /* Retry-After header when non-empty */
+  char request_id[40];          /* X-Request-Id header when non-empty */
+} ub_srv_response;
+
+typedef void (*ub_srv_handler)(void *ud, const ub_srv_request *rq, ub_srv_response *rs);
+/* Called with the status when a body was refused before the handler ran
+ * (413), so the caller can count and log it. */
+typedef void (*ub_srv_refused)(void *ud, const char *method, const char *path, int status);
+
+typedef struct ub_srv_opts {
+  const char *address;          /* IPv4 literal, default 127.0.0.1 */
+  int port;                     /* 0 = ephemeral */
+  size_t max_body;              /* default 1 MiB */
+  unsigned timeout_seconds;     /* inactivity on read and write, default 10 */
+  unsigned max_connections;     /* default 256 */
+} ub_srv_opts;
+
+/* Starts listening. NULL with err filled on failure. */
+ub_srv *ub_srv_start(const ub_srv_opts *o, ub_srv_handler handler, ub_srv_refused refused,
+                     void *ud, char *err, size_t errlen);
+/* The port actually bound. */
+int ub_srv_port(const ub_srv *s);
+/* Stops accepting new connections; running handlers go on. */
+void ub_srv_quiesce(ub_srv *s);
+/* Stops the server (waits for handler threads) and frees it. */
+void ub_srv_stop(ub_srv *s);
+
+#endif

@@ -1,0 +1,184 @@
+/* serve.h: `unbreakable serve`, the release gate Azure DevOps calls over
+ * HTTP. What the files of runtime/serve/ share: the configuration, the
+ * service state, and the entry points of each concern (docs/serve.md). */
+#ifndef UB_SERVE_H
+#define UB_SERVE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/server.h"
+#include "util/buf.h"
+
+#define SERVE_MAX_ALLOW 16
+
+typedef struct serve_config {
+  char listen_addr[64];
+  int listen_port;
+  char specs[4096];            /* realpath of --specs */
+  char ledger[4096];           /* resolved ledger path */
+  int workers;
+  char *allow[SERVE_MAX_ALLOW];/* --allow-callback prefixes */
+  int nallow;
+  double drain_seconds;
+  double gate_timeout;         /* policy and Dynatrace budget of one gate, s */
+  double callback_deadline;    /* how long a callback is retried, s */
+  int insecure_no_auth;
+  char *token;                 /* inbound shared secret (NULL: none) */
+} serve_config;
+
+/* ---- configuration (serve_config.c) ---- */
+/* Parses the flags (and --config FILE); returns 0, 1 for --help, or an
+ * exit status (usage error printed). */
+int serve_config_parse(serve_config *c, int argc, char **argv);
+void serve_config_free(serve_config *c);
+
+/* ---- inbound auth (serve_auth.c) ---- */
+/* Reads UB_SERVE_TOKEN or UB_SERVE_TOKEN_FILE into c->token. 0 or -1
+ * (message printed). */
+int serve_auth_load(serve_config *c);
+/* 1 when the request carries the token (Bearer or ?code=), compared in
+ * constant time; always 1 without a token (--insecure-no-auth). */
+int serve_auth_ok(const serve_config *c, const ub_srv_request *rq);
+
+/* ---- spec names (serve_paths.c) ---- */
+/* Resolves a relative name under root to a regular file whose real path
+ * stays inside root. 0, or -1 with err saying why (for a 400). */
+int serve_spec_path(const char *root, const char *name, char *out, size_t outlen,
+                    char *err, size_t errlen);
+
+/* ---- logging (serve_log.c): one JSON object per line on stderr ---- */
+typedef struct serve_log_fields {
+  const char *level, *request_id, *route, *method, *msg;
+  int status;                  /* 0: absent */
+  double duration_ms;          /* < 0: absent */
+  int64_t evaluation;          /* 0: absent */
+} serve_log_fields;
+void serve_log(const serve_log_fields *f);
+void serve_logf(const char *level, const char *request_id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- metrics (serve_metrics.c) ---- */
+typedef struct serve_metrics serve_metrics;
+serve_metrics *serve_metrics_new(void);
+void serve_metrics_free(serve_metrics *m);
+void serve_metrics_request(serve_metrics *m, const char *route, int status);
+void serve_metrics_gate(serve_metrics *m, const char *verdict, double seconds);
+void serve_metrics_dynatrace(serve_metrics *m, size_t requests, size_t retries, int answered);
+void serve_metrics_sandbox_kill(serve_metrics *m);
+void serve_metrics_callback(serve_metrics *m, int pending_delta, int failed);
+/* Seconds since a Dynatrace answer last arrived, or -1 when never. */
+double serve_metrics_dt_age(serve_metrics *m);
+int serve_metrics_render(serve_metrics *m, ub_buf *out);
+
+/* ---- the gate worker processes (serve_pool.c, serve_worker.c) ---- */
+typedef struct serve_pool serve_pool;
+/* Starts n workers running `exe serve --internal-worker`. */
+serve_pool *serve_pool_new(const char *exe, int n, char *err, size_t errlen);
+void serve_pool_free(serve_pool *p);
+/* Takes an idle worker: its index, or -1 when all are busy (503). */
+int serve_pool_acquire(serve_pool *p);
+void serve_pool_release(serve_pool *p, int w);
+int serve_pool_busy(serve_pool *p);
+/* Outcome of one gate in a worker. */
+typedef struct serve_gate_result {
+  int rc;                      /* exit status like the CLI; -1: the worker died */
+  int64_t evaluation;
+  char verdict[16];
+  char summary[1024];
+  char error[1400];
+  ub_buf verdict_json;
+  ub_buf messages;             /* what the gate printed */
+  size_t dt_requests, dt_retries;
+  int killed;                  /* the backstop or a signal ended the worker */
+} serve_gate_result;
+void serve_gate_result_init(serve_gate_result *r);
+void serve_gate_result_free(serve_gate_result *r);
+/* Runs the request (worker JSON, serve_request.c) in worker w; on_begin
+ * gets the evaluation id as soon as it is recorded. hard_seconds is the
+ * process backstop: past it the worker is killed (and replaced). */
+int serve_pool_run(serve_pool *p, int w, const char *request_json, double hard_seconds,
+                   void (*on_begin)(void *ud, int64_t id), void *ud, serve_gate_result *out);
+/* The worker's main loop (fds 3 and 4). */
+int serve_worker_main(void);
+
+/* ---- gate requests (serve_request.c) ---- */
+typedef struct serve_gate_req {
+  ub_buf worker_json;          /* what the worker runs */
+  int fail_on_warning;
+  char service[256], stage[256];
+} serve_gate_req;
+/* Parses a POST /v1/gate body into a worker request; 0 or -1 with err
+ * naming the field (400). */
+int serve_parse_gate(const serve_config *c, const char *body, size_t len, const char *requested_by,
+                     serve_gate_req *out, char *err, size_t errlen);
+/* The same for the original gate's body (POST /v1/gate/dtcli-compat). */
+int serve_parse_dtcli(const serve_config *c, const char *body, size_t len, const char *requested_by,
+                      serve_gate_req *out, char *err, size_t errlen);
+void serve_gate_req_free(serve_gate_req *r);
+/* "success" | "failure" | "inconclusive" | "error" for a gate result. */
+const char *serve_status_of(const serve_gate_result *r, int fail_on_warning);
+/* Appends the raw JSON of the top-level key of a JSON object, or "null". */
+void serve_json_field(ub_buf *out, const char *json, size_t len, const char *key);
+
+/* ---- the service (serve_routes.c, serve_gate.c, serve_callback.c) ---- */
+typedef struct serve_state {
+  serve_config *cfg;
+  serve_pool *pool;
+  serve_metrics *metrics;
+  unsigned char seal_key[32];
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int in_flight;               /* gates and callbacks running */
+  int draining;
+  uint64_t next_request;
+  char id_prefix[12];
+  /* readiness: a Dynatrace client for probes (one at a time) */
+  struct ub_dt_client *dt;
+  pthread_mutex_t dt_mu;
+  double dt_checked;           /* monotonic s of the last probe */
+  int dt_ok;
+} serve_state;
+
+/* Readiness probe: 0 when ready, else -1 with why. */
+int serve_ready(serve_state *s, char *why, size_t whylen);
+void serve_handle(void *ud, const ub_srv_request *rq, ub_srv_response *rs);
+void serve_refused(void *ud, const char *method, const char *path, int status);
+void serve_route_gate(serve_state *s, const ub_srv_request *rq, ub_srv_response *rs,
+                      const char *rid, int64_t *evaluation);
+void serve_route_dtcli(serve_state *s, const ub_srv_request *rq, ub_srv_response *rs,
+                       const char *rid, int64_t *evaluation);
+/* Writes an error body {"status":"error","error":msg} with status. */
+void serve_error(ub_srv_response *rs, int status, const char *msg);
+/* Marks one unit of work started/finished, for draining. */
+void serve_work_begin(serve_state *s);
+void serve_work_end(serve_state *s);
+
+/* Callback mode: the Azure DevOps ids from the headers, or NULL when the
+ * request has none (sync mode). */
+typedef struct serve_callback_ids {
+  char plan_url[1024], project_id[128], hub_name[64], plan_id[128], job_id[128],
+       timeline_id[128], task_instance_id[128];
+  char *token;                 /* wiped and freed by serve_callback_ids_free */
+} serve_callback_ids;
+/* 1 when the headers ask for a callback (ids filled), 0 when they do not,
+ * -1 when they are incomplete or the PlanUrl is not allowed (err). */
+int serve_callback_from_headers(const serve_config *c, const ub_srv_request *rq,
+                                serve_callback_ids *ids, char *err, size_t errlen);
+void serve_callback_ids_free(serve_callback_ids *ids);
+/* 1 when url starts with an allowed prefix ("*" matches one DNS label). */
+int serve_callback_allowed(const serve_config *c, const char *url);
+/* Accepts a gate in callback mode: persists it, answers 200 accepted,
+ * and completes it in the background. */
+void serve_callback_accept(serve_state *s, serve_gate_req *req, serve_callback_ids *ids,
+                           int worker, const char *rid, ub_srv_response *rs, int64_t *evaluation);
+/* Resumes every pending callback of the ledger (at start-up). */
+void serve_callback_resume(serve_state *s);
+
+/* ---- sealing the job token at rest (serve_seal.c) ---- */
+void serve_seal_key(const char *secret, unsigned char key[32]);
+int serve_seal(const unsigned char key[32], const char *plain, unsigned char **out, size_t *outlen);
+char *serve_unseal(const unsigned char key[32], const unsigned char *in, size_t len);
+
+#endif

@@ -1,0 +1,461 @@
+/* serve_callback.c: callback mode. A gate asked with Azure DevOps's
+ * headers (PlanUrl, ProjectId, HubName, PlanId, JobId, TimelineId,
+ * TaskInstanceId, AuthToken) is persisted in the ledger (token sealed)
+ * before it is accepted; a background thread runs it, streams its lines
+ * to the timeline and raises exactly one TaskCompleted, retried on 5xx,
+ * 429 and transport errors until the callback's deadline. A server killed
+ * and restarted resumes every pending callback from the ledger. The
+ * PlanUrl must start with an --allow-callback prefix, else nothing is
+ * called with the caller's token. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+
+#include "azure/ado.h"
+#include "ledger/ledger.h"
+#include "serve/serve.h"
+#include "util/json.h"
+
+#define BACKOFF_BASE_MS 500
+#define BACKOFF_MAX_MS 30000
+#define CALL_TIMEOUT_MS 10000
+
+/* ---- the headers ------------------------------------------------------- */
+
+static int label_char(char c) { return isalnum((unsigned char)c) || c == '-'; }
+
+/* prefix may hold "*" standing for one DNS label. */
+static int prefix_match(const char *prefix, const char *url) {
+  while (*prefix) {
+    if (*prefix == '*') {
+      if (!label_char(*url)) return 0;
+      while (label_char(*url)) url++;
+      prefix++;
+      continue;
+    }
+    if (tolower((unsigned char)*prefix) != tolower((unsigned char)*url)) return 0;
+    prefix++, url++;
+  }
+  return 1;
+}
+
+int serve_callback_allowed(const serve_config *c, const char *url) {
+  for (const char *p = url; *p; p++)
+    if ((unsigned char)*p <= ' ' || *p == '\\' || *p == '@' || *p == '"') return 0;
+  for (int i = 0; i < c->nallow; i++)
+    if (prefix_match(c->allow[i], url)) return 1;
+  return 0;
+}
+
+/* Ids go into URL paths: GUID-like characters only. */
+static int plain_id(const char *s) {
+  if (!*s) return 0;
+  for (; *s; s++)
+    if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.') return 0;
+  return 1;
+}
+
+int serve_callback_from_headers(const serve_config *c, const ub_srv_request *rq,
+                                serve_callback_ids *ids, char *err, size_t errlen) {
+  static const char *const names[] = {"PlanUrl", "ProjectId", "HubName", "PlanId", "JobId",
+                                      "TimelineId", "TaskInstanceId", "AuthToken"};
+  memset(ids, 0, sizeof *ids);
+  char *slots[] = {ids->plan_url, ids->project_id, ids->hub_name, ids->plan_id, ids->job_id,
+                   ids->timeline_id, ids->task_instance_id};
+  size_t sizes[] = {sizeof ids->plan_url, sizeof ids->project_id, sizeof ids->hub_name,
+                    sizeof ids->plan_id, sizeof ids->job_id, sizeof ids->timeline_id,
+                    sizeof ids->task_instance_id};
+  int present = 0;
+  for (int i = 0; i < 8; i++) present += ub_srv_header(rq, names[i]) != NULL;
+  if (present == 0) return 0;
+  for (int i = 0; i < 8; i++) {
+    const char *v = ub_srv_header(rq, names[i]);
+    if (!v || !*v) {
+      snprintf(err, errlen, "callback mode needs every Azure DevOps header; '%s' is missing", names[i]);
+      return -1;
+    }
+    if (i == 7) continue;
+    if (strlen(v) >= sizes[i]) {
+      snprintf(err, errlen, "header '%s' is too long", names[i]);
+      return -1;
+    }
+    if (i > 0 && !plain_id(v)) {
+      snprintf(err, errlen, "header '%s' must be an id (letters, digits, '-')", names[i]);
+      return -1;
+    }
+    snprintf(slots[i], sizes[i], "%s", v);
+  }
+  if (!serve_callback_allowed(c, ids->plan_url)) {
+    char shown[200];
+    snprintf(shown, sizeof shown, "%.150s", ids->plan_url);
+    for (char *p = shown; *p; p++)
+      if ((unsigned char)*p < ' ' || *p == '"' || *p == '\\') *p = '?';
+    snprintf(err, errlen, "PlanUrl '%s' is not allowed: it must start with an --allow-callback "
+             "prefix; nothing was called", shown);
+    return -1;
+  }
+  ids->token = strdup(ub_srv_header(rq, "AuthToken"));
+  if (!ids->token) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  return 1;
+}
+
+static void wipe_free(char *s) {
+  if (!s) return;
+  memset(s, 0, strlen(s));
+  free(s);
+}
+
+void serve_callback_ids_free(serve_callback_ids *ids) {
+  wipe_free(ids->token);
+  ids->token = NULL;
+}
+
+/* ---- one callback ---------------------------------------------------- */
+
+typedef struct callback_job {
+  serve_state *s;
+  int64_t id;                  /* pending_callbacks row */
+  serve_callback_ids ids;
+  char *request_json;
+  int fail_on_warning;
+  int worker;                  /* -1: take one when needed */
+  int64_t deadline_ms;
+  char rid[40];
+  /* hand-over with the accepting thread */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int begun, done, detached;
+  int64_t evaluation;
+  /* resume: the evaluation already finished */
+  char known_verdict[16];
+} callback_job;
+
+static int64_t epoch_ms(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+static ub_ledger *open_ledger(serve_state *s) {
+  char err[600];
+  ub_ledger *l = ledger_open(s->cfg->ledger, err, sizeof err);
+  if (!l) serve_logf("error", NULL, "ledger: %s", err);
+  return l;
+}
+
+static ado_plan plan_of(const serve_callback_ids *ids) {
+  ado_plan p = {ids->plan_url, ids->project_id, ids->hub_name, ids->plan_id, ids->job_id,
+                ids->timeline_id, ids->task_instance_id};
+  return p;
+}
+
+static void job_free(callback_job *j) {
+  serve_callback_ids_free(&j->ids);
+  free(j->request_json);
+  pthread_mutex_destroy(&j->mu);
+  pthread_cond_destroy(&j->cv);
+  free(j);
+}
+
+static void on_begin(void *ud, int64_t evaluation) {
+  callback_job *j = ud;
+  ub_ledger *l = open_ledger(j->s);
+  if (l) {
+    ledger_callback_set_evaluation(l, j->id, evaluation);
+    ledger_close(l);
+  }
+  pthread_mutex_lock(&j->mu);
+  j->begun = 1;
+  j->evaluation = evaluation;
+  pthread_cond_broadcast(&j->cv);
+  pthread_mutex_unlock(&j->mu);
+}
+
+/* Runs the gate in a worker (waiting for a free one on resume). */
+static void run_gate(callback_job *j, serve_gate_result *r) {
+  serve_state *s = j->s;
+  while (j->worker < 0 && epoch_ms() < j->deadline_ms) {
+    j->worker = serve_pool_acquire(s->pool);
+    if (j->worker < 0) sleep_ms(200);
+  }
+  if (j->worker < 0) {
+    snprintf(r->error, sizeof r->error, "no gate worker became free before the callback's deadline");
+    return;
+  }
+  double t0 = (double)epoch_ms();
+  serve_pool_run(s->pool, j->worker, j->request_json, 2 * s->cfg->gate_timeout + 5, on_begin, j, r);
+  serve_pool_release(s->pool, j->worker);
+  j->worker = -1;
+  serve_metrics_gate(s->metrics, r->verdict[0] ? r->verdict : "error", ((double)epoch_ms() - t0) / 1000);
+  serve_metrics_dynatrace(s->metrics, r->dt_requests, r->dt_retries, r->dt_requests > 0);
+  if (r->killed) serve_metrics_sandbox_kill(s->metrics);
+}
+
+/* The lines shown live in the pipeline's log. */
+static void stream_lines(callback_job *j, const serve_gate_result *r, const char *status) {
+  char l1[256], l2[1100], l3[1500];
+  snprintf(l1, sizeof l1, "unbreakable: evaluation %lld: verdict %s, gate %s", (long long)r->evaluation,
+           r->verdict[0] ? r->verdict : "error", status);
+  snprintf(l2, sizeof l2, "unbreakable: %s", r->summary[0] ? r->summary : "(no summary)");
+  snprintf(l3, sizeof l3, "unbreakable: error: %s", r->error);
+  const char *lines[] = {l1, l2, l3};
+  ado_plan p = plan_of(&j->ids);
+  ado_call c;
+  if (ado_post_feed(&p, j->ids.token, CALL_TIMEOUT_MS, lines, r->error[0] ? 3 : 2, &c) != 0)
+    serve_logf("warn", j->rid, "callback %lld: the log lines were not accepted: %s", (long long)j->id, c.error);
+}
+
+static int retryable(const ado_call *c) {
+  return c->status == 0 || c->status == 408 || c->status == 429 || c->status >= 500;
+}
+
+/* Raises TaskCompleted once; returns 0 when Azure DevOps accepted it. */
+static int complete(callback_job *j, const char *result, char *why, size_t whylen) {
+  ado_plan p = plan_of(&j->ids);
+  int version = 0, have_version = !ado_needs_plan_version(&p);
+  ub_ledger *l = open_ledger(j->s);
+  int rc = -1;
+  for (int attempt = 0; epoch_ms() < j->deadline_ms; attempt++) {
+    ado_call c;
+    int ok = have_version || ado_get_plan_version(&p, j->ids.token, CALL_TIMEOUT_MS, &version, &c) == 0;
+    if (ok) {
+      have_version = 1;
+      ok = ado_task_completed(&p, j->ids.token, CALL_TIMEOUT_MS, version, result, &c) == 0;
+    }
+    if (ok) {
+      rc = 0;
+      break;
+    }
+    snprintf(why, whylen, "%s", c.error);
+    if (l) ledger_callback_attempt(l, j->id, c.error);
+    if (!retryable(&c)) break;
+    long wait = BACKOFF_BASE_MS << (attempt < 6 ? attempt : 6);
+    if (wait > BACKOFF_MAX_MS) wait = BACKOFF_MAX_MS;
+    if (c.retry_after_ms > wait) wait = c.retry_after_ms;
+    serve_logf("warn", j->rid, "callback %lld: %s; retrying in %ld ms", (long long)j->id, c.error, wait);
+    sleep_ms(wait);
+  }
+  if (rc != 0 && !why[0]) snprintf(why, whylen, "the callback's deadline passed");
+  if (l) {
+    ledger_callback_finish(l, j->id, rc == 0 ? "completed" : "failed", result, rc == 0 ? NULL : why);
+    ledger_close(l);
+  }
+  return rc;
+}
+
+static void *callback_thread(void *ud) {
+  callback_job *j = ud;
+  serve_state *s = j->s;
+  serve_gate_result r;
+  serve_gate_result_init(&r);
+  if (j->known_verdict[0]) {
+    snprintf(r.verdict, sizeof r.verdict, "%s", j->known_verdict);
+    r.rc = 0;
+    r.evaluation = j->evaluation;
+  } else {
+    run_gate(j, &r);
+  }
+  pthread_mutex_lock(&j->mu);
+  j->done = 1;
+  pthread_cond_broadcast(&j->cv);
+  pthread_mutex_unlock(&j->mu);
+  const char *status = serve_status_of(&r, j->fail_on_warning);
+  const char *result = strcmp(status, "success") == 0 ? "succeeded" : "failed";
+  if (!j->known_verdict[0]) stream_lines(j, &r, status);
+  char why[300] = "";
+  int rc = complete(j, result, why, sizeof why);
+  serve_metrics_callback(s->metrics, -1, rc != 0);
+  serve_log_fields f = {.level = rc == 0 ? "info" : "error", .request_id = j->rid, .route = "callback",
+                        .evaluation = r.evaluation, .duration_ms = -1,
+                        .msg = rc == 0 ? (strcmp(result, "succeeded") == 0 ? "TaskCompleted succeeded"
+                                                                           : "TaskCompleted failed")
+                                       : why};
+  serve_log(&f);
+  serve_gate_result_free(&r);
+  serve_work_end(s);
+  pthread_mutex_lock(&j->mu);
+  int free_it = j->detached;
+  j->detached = 1;
+  pthread_mutex_unlock(&j->mu);
+  if (free_it) job_free(j);
+  return NULL;
+}
+
+static callback_job *job_new(serve_state *s, const char *rid) {
+  callback_job *j = calloc(1, sizeof *j);
+  if (!j) return NULL;
+  j->s = s;
+  j->worker = -1;
+  pthread_mutex_init(&j->mu, NULL);
+  pthread_cond_init(&j->cv, NULL);
+  snprintf(j->rid, sizeof j->rid, "%s", rid ? rid : "");
+  return j;
+}
+
+static int start_thread(callback_job *j) {
+  pthread_t t;
+  pthread_attr_t at;
+  pthread_attr_init(&at);
+  pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+  serve_work_begin(j->s);
+  serve_metrics_callback(j->s->metrics, 1, 0);
+  int rc = pthread_create(&t, &at, callback_thread, j);
+  pthread_attr_destroy(&at);
+  if (rc != 0) {
+    serve_metrics_callback(j->s->metrics, -1, 1);
+    serve_work_end(j->s);
+  }
+  return rc;
+}
+
+/* Persists the callback; 0 or -1 (message in err). */
+static int persist(callback_job *j, const char *request_json, char *err, size_t errlen) {
+  unsigned char *sealed = NULL;
+  size_t sealed_len = 0;
+  if (serve_seal(j->s->seal_key, j->ids.token, &sealed, &sealed_len) != 0) {
+    snprintf(err, errlen, "cannot seal the job token");
+    return -1;
+  }
+  ub_ledger *l = open_ledger(j->s);
+  ledger_callback c = {.plan_url = j->ids.plan_url, .project_id = j->ids.project_id,
+                       .hub_name = j->ids.hub_name, .plan_id = j->ids.plan_id, .job_id = j->ids.job_id,
+                       .timeline_id = j->ids.timeline_id, .task_instance_id = j->ids.task_instance_id,
+                       .token_sealed = sealed, .token_sealed_len = sealed_len,
+                       .request_json = (char *)request_json, .deadline_ms = j->deadline_ms};
+  int rc = l && ledger_callback_put(l, &c, &j->id) == LEDGER_OK ? 0 : -1;
+  if (rc != 0) snprintf(err, errlen, "the callback could not be recorded: %s", l ? ledger_error(l) : "no ledger");
+  if (l) ledger_close(l);
+  memset(sealed, 0, sealed_len);
+  free(sealed);
+  return rc;
+}
+
+void serve_callback_accept(serve_state *s, serve_gate_req *req, serve_callback_ids *ids, int worker,
+                           const char *rid, ub_srv_response *rs, int64_t *evaluation) {
+  char err[800];
+  callback_job *j = job_new(s, rid);
+  if (!j || !(j->request_json = strdup(req->worker_json.data))) {
+    serve_pool_release(s->pool, worker);
+    if (j) job_free(j);
+    serve_error(rs, 500, "out of memory");
+    return;
+  }
+  j->ids = *ids;
+  ids->token = NULL; /* the job owns it now */
+  j->fail_on_warning = req->fail_on_warning;
+  j->deadline_ms = epoch_ms() + (int64_t)(s->cfg->callback_deadline * 1000);
+  if (persist(j, j->request_json, err, sizeof err) != 0) {
+    serve_pool_release(s->pool, worker);
+    job_free(j);
+    serve_error(rs, 503, err);
+    snprintf(rs->retry_after, sizeof rs->retry_after, "5");
+    return;
+  }
+  j->worker = worker;
+  if (start_thread(j) != 0) {
+    serve_pool_release(s->pool, worker); /* the row stays pending: resumed at the next start */
+    job_free(j);
+    serve_error(rs, 503, "cannot start the callback; it is recorded and resumes at the next start");
+    return;
+  }
+  /* answer within 3 s: wait briefly for the evaluation id */
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 2;
+  pthread_mutex_lock(&j->mu);
+  while (!j->begun && !j->done)
+    if (pthread_cond_timedwait(&j->cv, &j->mu, &until) == ETIMEDOUT) break;
+  int64_t id = j->evaluation;
+  int free_it = j->detached;
+  j->detached = 1;
+  pthread_mutex_unlock(&j->mu);
+  if (free_it) job_free(j);
+  *evaluation = id;
+  rs->status = 200;
+  if (id) ub_buf_printf(&rs->body, "{\"status\":\"accepted\",\"evaluation\":%lld}", (long long)id);
+  else ub_buf_puts(&rs->body, "{\"status\":\"accepted\",\"evaluation\":null}");
+}
+
+/* ---- resume after a restart ------------------------------------------ */
+
+static int request_fail_on_warning(const char *json) {
+  const char *p = strstr(json, "\"fail_on_warning\":");
+  return p && p[18] == '1';
+}
+
+/* The verdict of a finished evaluation, or "" when it did not finish. */
+static void finished_verdict(serve_state *s, int64_t id, char *out, size_t size) {
+  out[0] = '\0';
+  if (id <= 0) return;
+  ub_ledger *l = open_ledger(s);
+  ledger_evaluation e;
+  if (l && ledger_get_evaluation(l, id, &e) == LEDGER_OK) {
+    if (e.verdict && e.status && strcmp(e.status, "running") != 0) snprintf(out, size, "%s", e.verdict);
+    ledger_evaluation_free(&e);
+  }
+  if (l) ledger_close(l);
+}
+
+static void resume_one(serve_state *s, ledger_callback *c) {
+  char rid[40];
+  snprintf(rid, sizeof rid, "resume-%lld", (long long)c->id);
+  callback_job *j = job_new(s, rid);
+  if (!j) return;
+  j->id = c->id;
+  j->deadline_ms = c->deadline_ms;
+  j->fail_on_warning = request_fail_on_warning(c->request_json);
+  j->evaluation = c->evaluation_id;
+  j->detached = 1; /* nobody waits for the answer */
+  snprintf(j->ids.plan_url, sizeof j->ids.plan_url, "%s", c->plan_url);
+  snprintf(j->ids.project_id, sizeof j->ids.project_id, "%s", c->project_id);
+  snprintf(j->ids.hub_name, sizeof j->ids.hub_name, "%s", c->hub_name);
+  snprintf(j->ids.plan_id, sizeof j->ids.plan_id, "%s", c->plan_id);
+  snprintf(j->ids.job_id, sizeof j->ids.job_id, "%s", c->job_id);
+  snprintf(j->ids.timeline_id, sizeof j->ids.timeline_id, "%s", c->timeline_id);
+  snprintf(j->ids.task_instance_id, sizeof j->ids.task_instance_id, "%s", c->task_instance_id);
+  j->ids.token = c->token_sealed ? serve_unseal(s->seal_key, c->token_sealed, c->token_sealed_len) : NULL;
+  j->request_json = strdup(c->request_json);
+  const char *why = !j->ids.token ? "the job token cannot be unsealed (was the serve token changed?)"
+                  : epoch_ms() >= j->deadline_ms ? "the callback's deadline passed while the server was down"
+                  : !j->request_json ? "out of memory" : NULL;
+  if (why) {
+    ub_ledger *l = open_ledger(s);
+    if (l) ledger_callback_finish(l, c->id, "failed", NULL, why), ledger_close(l);
+    serve_metrics_callback(s->metrics, 0, 1);
+    serve_logf("error", rid, "callback %lld given up: %s", (long long)c->id, why);
+    job_free(j);
+    return;
+  }
+  finished_verdict(s, c->evaluation_id, j->known_verdict, sizeof j->known_verdict);
+  serve_logf("info", rid, "resuming callback %lld (evaluation %lld, %s)", (long long)c->id,
+             (long long)c->evaluation_id, j->known_verdict[0] ? "finished: completing it" : "running the gate again");
+  if (start_thread(j) != 0) job_free(j);
+}
+
+void serve_callback_resume(serve_state *s) {
+  ub_ledger *l = open_ledger(s);
+  if (!l) return;
+  ledger_callback *v = NULL;
+  size_t n = 0;
+  if (ledger_callbacks_pending(l, &v, &n) != LEDGER_OK)
+    serve_logf("error", NULL, "cannot read pending callbacks: %s", ledger_error(l));
+  ledger_close(l);
+  for (size_t i = 0; i < n; i++) resume_one(s, &v[i]);
+  ledger_callbacks_free(v, n);
+}

@@ -1,0 +1,241 @@
+/* serve_config.c: the options of `unbreakable serve`, from the command
+ * line and an optional JSON --config file (flags win). */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "cli/cli.h"
+#include "ledger/ledger.h"
+#include "serve/serve.h"
+#include "util/json.h"
+
+static const char serve_help[] =
+  "usage: unbreakable serve [--listen ADDR:PORT] [--specs DIR] [--ledger PATH] [--workers N]\n"
+  "                         [--allow-callback URL-PREFIX]... [--config FILE]\n"
+  "                         [--drain-seconds N] [--gate-timeout S] [--callback-deadline S]\n"
+  "                         [--insecure-no-auth]\n"
+  "\n"
+  "Serves release gates over HTTP to Azure DevOps (classic release gates and YAML\n"
+  "environment checks, sync or callback mode) and any other caller (docs/serve.md).\n"
+  "\n"
+  "  --listen ADDR:PORT     where to listen (default 127.0.0.1:8080; port 0 = any)\n"
+  "  --specs DIR            folder of monspec, slo/sli files and policies; requests name\n"
+  "                         files relative to it and can never leave it (default .)\n"
+  "  --ledger PATH          the ledger shared by every request (default $UB_LEDGER, ...)\n"
+  "  --workers N            gate worker processes = gates in flight (default 4); more\n"
+  "                         requests get 503 with Retry-After\n"
+  "  --allow-callback P     PlanUrl prefixes callbacks may go to, '*' = one DNS label\n"
+  "                         (default https://dev.azure.com/ and https://*.visualstudio.com/)\n"
+  "  --config FILE          JSON object with the same settings (listen, specs, ledger,\n"
+  "                         workers, allow_callback, drain_seconds, gate_timeout,\n"
+  "                         callback_deadline); flags win\n"
+  "  --drain-seconds N      on SIGTERM, finish in-flight work for at most N s (default 25)\n"
+  "  --gate-timeout S       budget of one gate's policy and Dynatrace reads (default 15)\n"
+  "  --callback-deadline S  how long a callback is retried (default 3600)\n"
+  "  --insecure-no-auth     run without UB_SERVE_TOKEN(_FILE); loopback only\n"
+  "\n"
+  "Environment: UB_SERVE_TOKEN or UB_SERVE_TOKEN_FILE (the shared secret callers send\n"
+  "as 'Authorization: Bearer TOKEN' or '?code=TOKEN'), DT_TENANT_URL, DT_API_TOKEN(_FILE).\n";
+
+enum { OPT_LISTEN = 256, OPT_SPECS, OPT_LEDGER, OPT_WORKERS, OPT_ALLOW, OPT_CONFIG, OPT_DRAIN,
+       OPT_GATE_TIMEOUT, OPT_CB_DEADLINE, OPT_INSECURE, OPT_HELP };
+
+static const struct option opts[] = {
+  {"listen", required_argument, 0, OPT_LISTEN}, {"specs", required_argument, 0, OPT_SPECS},
+  {"ledger", required_argument, 0, OPT_LEDGER}, {"workers", required_argument, 0, OPT_WORKERS},
+  {"allow-callback", required_argument, 0, OPT_ALLOW}, {"config", required_argument, 0, OPT_CONFIG},
+  {"drain-seconds", required_argument, 0, OPT_DRAIN},
+  {"gate-timeout", required_argument, 0, OPT_GATE_TIMEOUT},
+  {"callback-deadline", required_argument, 0, OPT_CB_DEADLINE},
+  {"insecure-no-auth", no_argument, 0, OPT_INSECURE}, {"help", no_argument, 0, OPT_HELP},
+  {0, 0, 0, 0}};
+
+typedef struct raw_settings {
+  char listen[300], specs[4096], ledger[4096];
+  double workers, drain, gate_timeout, cb_deadline;
+  int insecure;
+  char *allow[SERVE_MAX_ALLOW];
+  int nallow, allow_from_flags;
+} raw_settings;
+
+static int add_allow(raw_settings *r, const char *prefix) {
+  size_t n = strlen(prefix);
+  if (n < 9 || prefix[n - 1] != '/' || (strncmp(prefix, "https://", 8) != 0 && strncmp(prefix, "http://", 7) != 0)) {
+    return ub_usage_error("serve", "--allow-callback '%s' must be an http(s) URL prefix ending in '/' "
+                          "(e.g. https://dev.azure.com/myorg/)", prefix);
+  }
+  if (r->nallow == SERVE_MAX_ALLOW) return ub_usage_error("serve", "at most %d --allow-callback prefixes", SERVE_MAX_ALLOW);
+  r->allow[r->nallow++] = strdup(prefix);
+  return 0;
+}
+
+static int number(const char *name, const char *text, double min, double max, double *out) {
+  char *end;
+  double v = strtod(text, &end);
+  if (end == text || *end || !(v >= min) || v > max)
+    return ub_usage_error("serve", "invalid value '%s' for --%s (%g to %g)", text, name, min, max);
+  *out = v;
+  return 0;
+}
+
+/* ---- the config file ---- */
+
+static int config_string(lua_State *L, const char *file, const char *key, char *out, size_t size) {
+  int t = lua_getfield(L, 1, key);
+  int rc = 0;
+  if (t == LUA_TSTRING) snprintf(out, size, "%s", lua_tostring(L, -1));
+  else if (t != LUA_TNIL) rc = ub_usage_error("serve", "%s: \"%s\" must be a string", file, key);
+  lua_pop(L, 1);
+  return rc;
+}
+
+static int config_number(lua_State *L, const char *file, const char *key, double min, double max, double *out) {
+  int t = lua_getfield(L, 1, key);
+  int rc = 0;
+  if (t == LUA_TNUMBER && lua_tonumber(L, -1) >= min && lua_tonumber(L, -1) <= max) *out = lua_tonumber(L, -1);
+  else if (t != LUA_TNIL) rc = ub_usage_error("serve", "%s: \"%s\" must be a number from %g to %g", file, key, min, max);
+  lua_pop(L, 1);
+  return rc;
+}
+
+static int read_config(const char *file, raw_settings *r) {
+  static const char *const known[] = {"listen", "specs", "ledger", "workers", "allow_callback",
+                                      "drain_seconds", "gate_timeout", "callback_deadline", NULL};
+  char err[600];
+  size_t len;
+  char *text = ub_read_all(file, 1 << 20, &len, err, sizeof err);
+  if (!text) return ub_usage_error("serve", "--config: %s", err);
+  lua_State *L = luaL_newstate();
+  int rc = 0;
+  if (!L || json_decode_lua(L, text, len, 10, err, sizeof err) != 0 || !lua_istable(L, 1)) {
+    rc = ub_usage_error("serve", "%s: not a JSON object (%s)", file, L ? err : "out of memory");
+  }
+  if (rc == 0) lua_pushnil(L);
+  while (rc == 0 && lua_next(L, 1)) {
+    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+    int found = 0;
+    for (int i = 0; known[i]; i++) found |= strcmp(known[i], key) == 0;
+    if (!found) {
+      rc = ub_usage_error("serve", "%s: unknown setting \"%s\" (known: listen, specs, ledger, workers, "
+                          "allow_callback, drain_seconds, gate_timeout, callback_deadline)", file, key);
+      lua_pop(L, 2);
+      break;
+    }
+    lua_pop(L, 1);
+  }
+  if (rc == 0) rc = config_string(L, file, "listen", r->listen, sizeof r->listen);
+  if (rc == 0) rc = config_string(L, file, "specs", r->specs, sizeof r->specs);
+  if (rc == 0) rc = config_string(L, file, "ledger", r->ledger, sizeof r->ledger);
+  if (rc == 0) rc = config_number(L, file, "workers", 1, 256, &r->workers);
+  if (rc == 0) rc = config_number(L, file, "drain_seconds", 0, 3600, &r->drain);
+  if (rc == 0) rc = config_number(L, file, "gate_timeout", 1, 3600, &r->gate_timeout);
+  if (rc == 0) rc = config_number(L, file, "callback_deadline", 10, 72 * 3600, &r->cb_deadline);
+  if (rc == 0 && lua_getfield(L, 1, "allow_callback") == LUA_TTABLE) {
+    for (lua_Integer i = 1; rc == 0 && lua_rawgeti(L, -1, i) != LUA_TNIL; i++) {
+      rc = lua_type(L, -1) == LUA_TSTRING ? add_allow(r, lua_tostring(L, -1))
+                                          : ub_usage_error("serve", "%s: allow_callback must be a list of strings", file);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  if (L) lua_close(L);
+  free(text);
+  return rc;
+}
+
+/* ---- flags ---- */
+
+static int parse_flag(raw_settings *r, int c, const char *arg) {
+  switch (c) {
+    case OPT_LISTEN: snprintf(r->listen, sizeof r->listen, "%s", arg); return 0;
+    case OPT_SPECS: snprintf(r->specs, sizeof r->specs, "%s", arg); return 0;
+    case OPT_LEDGER: snprintf(r->ledger, sizeof r->ledger, "%s", arg); return 0;
+    case OPT_WORKERS: return number("workers", arg, 1, 256, &r->workers);
+    case OPT_DRAIN: return number("drain-seconds", arg, 0, 3600, &r->drain);
+    case OPT_GATE_TIMEOUT: return number("gate-timeout", arg, 1, 3600, &r->gate_timeout);
+    case OPT_CB_DEADLINE: return number("callback-deadline", arg, 10, 72 * 3600, &r->cb_deadline);
+    case OPT_INSECURE: r->insecure = 1; return 0;
+    case OPT_ALLOW:
+      if (!r->allow_from_flags) { /* flags replace the config file's list */
+        for (int i = 0; i < r->nallow; i++) free(r->allow[i]);
+        r->nallow = 0;
+        r->allow_from_flags = 1;
+      }
+      return add_allow(r, arg);
+  }
+  return 0;
+}
+
+static int split_listen(serve_config *c, const char *listen) {
+  const char *colon = strrchr(listen, ':');
+  char *end;
+  long port = colon ? strtol(colon + 1, &end, 10) : -1;
+  if (!colon || colon == listen || end == colon + 1 || *end || port < 0 || port > 65535 ||
+      (size_t)(colon - listen) >= sizeof c->listen_addr)
+    return ub_usage_error("serve", "--listen '%s' must be ADDR:PORT (e.g. 127.0.0.1:8080)", listen);
+  snprintf(c->listen_addr, sizeof c->listen_addr, "%.*s", (int)(colon - listen), listen);
+  c->listen_port = (int)port;
+  return 0;
+}
+
+static int finish(serve_config *c, raw_settings *r) {
+  char err[600];
+  if (split_listen(c, r->listen) != 0) return UB_EXIT_USAGE;
+  if (!realpath(r->specs, c->specs))
+    return ub_usage_error("serve", "--specs '%s' is not a readable folder", r->specs);
+  if (ledger_resolve_path(r->ledger[0] ? r->ledger : NULL, c->ledger, sizeof c->ledger, err, sizeof err) != 0)
+    return ub_usage_error("serve", "--ledger: %s", err);
+  c->workers = (int)r->workers;
+  c->drain_seconds = r->drain;
+  c->gate_timeout = r->gate_timeout;
+  c->callback_deadline = r->cb_deadline;
+  c->insecure_no_auth = r->insecure;
+  if (r->nallow == 0) {
+    add_allow(r, "https://dev.azure.com/");
+    add_allow(r, "https://*.visualstudio.com/");
+  }
+  for (int i = 0; i < r->nallow; i++) c->allow[i] = r->allow[i];
+  c->nallow = r->nallow;
+  r->nallow = 0;
+  return 0;
+}
+
+int serve_config_parse(serve_config *c, int argc, char **argv) {
+  raw_settings r;
+  memset(&r, 0, sizeof r);
+  memset(c, 0, sizeof *c);
+  snprintf(r.listen, sizeof r.listen, "127.0.0.1:8080");
+  snprintf(r.specs, sizeof r.specs, ".");
+  r.workers = 4, r.drain = 25, r.gate_timeout = 15, r.cb_deadline = 3600;
+  for (int i = 1; i + 1 < argc; i++) /* the file first, so that flags win */
+    if (strcmp(argv[i], "--config") == 0 && read_config(argv[i + 1], &r) != 0) return UB_EXIT_USAGE;
+  int ch, li = -1, rc = 0;
+  optind = 1;
+  opterr = 0;
+  while (rc == 0 && (ch = getopt_long(argc, argv, "h", opts, &li)) != -1) {
+    if (ch == 'h' || ch == OPT_HELP) {
+      fputs(serve_help, stdout);
+      rc = 1;
+    } else if (ch == '?' || ch == ':') {
+      rc = ub_usage_error("serve", "unknown or incomplete option '%s'", argv[optind - 1]);
+    } else {
+      rc = parse_flag(&r, ch, optarg);
+    }
+  }
+  if (rc == 0 && optind != argc) rc = ub_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+  if (rc == 0) rc = finish(c, &r);
+  for (int i = 0; i < r.nallow; i++) free(r.allow[i]);
+  return rc;
+}
+
+void serve_config_free(serve_config *c) {
+  for (int i = 0; i < c->nallow; i++) free(c->allow[i]);
+  c->nallow = 0;
+  if (c->token) memset(c->token, 0, strlen(c->token));
+  free(c->token);
+  c->token = NULL;
+}

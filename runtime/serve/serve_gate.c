@@ -1,0 +1,163 @@
+/* serve_gate.c: POST /v1/gate (sync and callback mode) and POST
+ * /v1/gate/dtcli-compat. A gate takes one worker; with none free the
+ * answer is 503 with Retry-After, never a queue that outlives the
+ * caller's time limit. Sync mode answers the verdict with the status Azure
+ * DevOps's success criterion eq(root['status'], 'success') reads. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "serve/serve.h"
+#include "util/json.h"
+
+static double now_ms(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (double)tv.tv_sec * 1000 + tv.tv_usec / 1000.0;
+}
+
+static void requested_by(const ub_srv_request *rq, const char *rid, char *out, size_t size) {
+  snprintf(out, size, "http:%s %s", rq->remote, rid);
+}
+
+static int take_worker(serve_state *s, ub_srv_response *rs) {
+  int w = s->draining ? -1 : serve_pool_acquire(s->pool);
+  if (w < 0) {
+    serve_error(rs, 503, s->draining ? "the server is shutting down; retry on another replica"
+                                     : "every gate worker is busy; retry after the Retry-After seconds");
+    snprintf(rs->retry_after, sizeof rs->retry_after, "%d", s->draining ? 5 : 1);
+  }
+  return w;
+}
+
+/* Runs the gate in worker w and records metrics. */
+static void run_sync(serve_state *s, int w, const serve_gate_req *req, serve_gate_result *r) {
+  double t0 = now_ms();
+  serve_work_begin(s);
+  serve_pool_run(s->pool, w, req->worker_json.data, 2 * s->cfg->gate_timeout + 5, NULL, NULL, r);
+  serve_pool_release(s->pool, w);
+  serve_work_end(s);
+  serve_metrics_gate(s->metrics, r->verdict[0] ? r->verdict : "error", (now_ms() - t0) / 1000);
+  serve_metrics_dynatrace(s->metrics, r->dt_requests, r->dt_retries, r->dt_requests > 0);
+  if (r->killed) serve_metrics_sandbox_kill(s->metrics);
+}
+
+/* The error a caller sees: the gate's own, else the last line it printed. */
+static void error_text(const serve_gate_result *r, char *out, size_t size) {
+  out[0] = '\0';
+  if (r->error[0]) {
+    snprintf(out, size, "%s", r->error);
+    return;
+  }
+  if (!r->messages.len) return;
+  const char *end = r->messages.data + r->messages.len;
+  while (end > r->messages.data && end[-1] == '\n') end--;
+  const char *start = end;
+  while (start > r->messages.data && start[-1] != '\n') start--;
+  snprintf(out, size, "%.*s", (int)(end - start), start);
+}
+
+static void put_string(ub_buf *b, const char *key, const char *v) {
+  ub_buf_printf(b, ",\"%s\":", key);
+  json_append_string(b, v, strlen(v));
+}
+
+static void sync_answer(const serve_gate_req *req, const serve_gate_result *r, const char *rid,
+                        ub_srv_response *rs) {
+  const char *status = serve_status_of(r, req->fail_on_warning);
+  ub_buf *b = &rs->body;
+  rs->status = 200;
+  ub_buf_printf(b, "{\"status\":\"%s\"", status);
+  put_string(b, "verdict", r->verdict[0] ? r->verdict : "error");
+  if (r->evaluation) ub_buf_printf(b, ",\"evaluation\":%lld", (long long)r->evaluation);
+  else ub_buf_puts(b, ",\"evaluation\":null");
+  put_string(b, "summary", r->summary);
+  ub_buf_puts(b, ",\"objectives\":");
+  if (r->verdict_json.len) serve_json_field(b, r->verdict_json.data, r->verdict_json.len, "objectives");
+  else ub_buf_puts(b, "null");
+  if (r->evaluation) ub_buf_printf(b, ",\"report\":\"/v1/evaluations/%lld/report\"", (long long)r->evaluation);
+  char err[1500];
+  error_text(r, err, sizeof err);
+  if (strcmp(status, "error") == 0) put_string(b, "error", err[0] ? err : "the gate failed");
+  put_string(b, "request_id", rid);
+  ub_buf_puts(b, "}");
+}
+
+void serve_route_gate(serve_state *s, const ub_srv_request *rq, ub_srv_response *rs, const char *rid,
+                      int64_t *evaluation) {
+  char err[1200], who[128];
+  serve_callback_ids ids;
+  int callback = serve_callback_from_headers(s->cfg, rq, &ids, err, sizeof err);
+  if (callback < 0) {
+    serve_error(rs, 400, err);
+    return;
+  }
+  serve_gate_req req;
+  requested_by(rq, rid, who, sizeof who);
+  if (serve_parse_gate(s->cfg, rq->body, rq->body_len, who, &req, err, sizeof err) != 0) {
+    serve_gate_req_free(&req);
+    serve_callback_ids_free(&ids);
+    serve_error(rs, 400, err);
+    return;
+  }
+  int w = take_worker(s, rs);
+  if (w >= 0 && callback) {
+    serve_callback_accept(s, &req, &ids, w, rid, rs, evaluation);
+  } else if (w >= 0) {
+    serve_gate_result r;
+    serve_gate_result_init(&r);
+    run_sync(s, w, &req, &r);
+    sync_answer(&req, &r, rid, rs);
+    *evaluation = r.evaluation;
+    serve_gate_result_free(&r);
+  }
+  serve_callback_ids_free(&ids);
+  serve_gate_req_free(&req);
+}
+
+/* The original gate's answer: {"status": "success|failure|exception", "comment": ...}. */
+static void dtcli_answer(int http, const char *status, const char *comment, const serve_gate_result *r,
+                         ub_srv_response *rs) {
+  rs->status = http;
+  ub_buf_printf(&rs->body, "{\"status\":\"%s\"", status);
+  put_string(&rs->body, "comment", comment);
+  if (r) {
+    put_string(&rs->body, "verdict", r->verdict[0] ? r->verdict : "error");
+    if (r->evaluation) ub_buf_printf(&rs->body, ",\"evaluation\":%lld", (long long)r->evaluation);
+  }
+  ub_buf_puts(&rs->body, "}");
+}
+
+void serve_route_dtcli(serve_state *s, const ub_srv_request *rq, ub_srv_response *rs, const char *rid,
+                       int64_t *evaluation) {
+  char err[1200], who[128], comment[1600];
+  serve_gate_req req;
+  requested_by(rq, rid, who, sizeof who);
+  if (serve_parse_dtcli(s->cfg, rq->body, rq->body_len, who, &req, err, sizeof err) != 0) {
+    snprintf(comment, sizeof comment, "Exception: %s", err);
+    dtcli_answer(400, "exception", comment, NULL, rs);
+    serve_gate_req_free(&req);
+    return;
+  }
+  int w = take_worker(s, rs);
+  if (w >= 0) {
+    ub_buf_reset(&rs->body);
+    serve_gate_result r;
+    serve_gate_result_init(&r);
+    run_sync(s, w, &req, &r);
+    const char *status = serve_status_of(&r, 0);
+    *evaluation = r.evaluation;
+    if (strcmp(status, "success") == 0) {
+      dtcli_answer(200, "success", "", &r, rs);
+    } else if (strcmp(status, "error") == 0) {
+      error_text(&r, err, sizeof err);
+      snprintf(comment, sizeof comment, "Exception: %s", err[0] ? err : "the gate failed");
+      dtcli_answer(200, "exception", comment, &r, rs);
+    } else {
+      snprintf(comment, sizeof comment, "%s, sending fail to gate", r.summary[0] ? r.summary : r.verdict);
+      dtcli_answer(200, "failure", comment, &r, rs);
+    }
+    serve_gate_result_free(&r);
+  }
+  serve_gate_req_free(&req);
+}

@@ -1,0 +1,272 @@
+/* serve_pool.c: the gate worker processes. Each worker is this binary
+ * started as `serve --internal-worker` (posix_spawn, safe from a threaded
+ * server), kept alive across gates so that its Dynatrace connections stay
+ * open. One gate at a time per worker; a request and its answers are
+ * length-prefixed JSON frames on fds 3 (to the worker) and 4 (from it).
+ * A worker that dies (a crash reachable from a policy) or outlives the
+ * process backstop is killed, reaped and replaced: it costs one request. */
+#define _GNU_SOURCE /* pipe2 */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "serve/serve.h"
+#include "serve/serve_frame.h"
+#include "util/json.h"
+
+extern char **environ;
+
+typedef struct worker {
+  pid_t pid;
+  int to_fd, from_fd;
+  int busy;
+} worker;
+
+struct serve_pool {
+  pthread_mutex_t mu;
+  char *exe;
+  worker *w;
+  int n;
+};
+
+/* Moves a pipe end above the fds the worker gets (3, 4), close-on-exec. */
+static int lift(int *fd) {
+  int high = fcntl(*fd, F_DUPFD_CLOEXEC, 10);
+  close(*fd);
+  *fd = high;
+  return high >= 0 ? 0 : -1;
+}
+
+static int make_pipe(int fds[2]) {
+  if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+  int ok = lift(&fds[0]) == 0;
+  ok &= lift(&fds[1]) == 0;
+  if (ok) return 0;
+  if (fds[0] >= 0) close(fds[0]);
+  if (fds[1] >= 0) close(fds[1]);
+  return -1;
+}
+
+static int spawn(serve_pool *p, worker *w, char *err, size_t errlen) {
+  int req[2], resp[2];
+  if (make_pipe(req) != 0) goto fail;
+  if (make_pipe(resp) != 0) {
+    close(req[0]), close(req[1]);
+    goto fail;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, req[0], 3);
+  posix_spawn_file_actions_adddup2(&fa, resp[1], 4);
+  char *argv[] = {p->exe, "serve", "--internal-worker", NULL};
+  int rc = posix_spawn(&w->pid, p->exe, &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(req[0]);
+  close(resp[1]);
+  if (rc != 0) {
+    close(req[1]), close(resp[0]);
+    errno = rc;
+    goto fail;
+  }
+  w->to_fd = req[1];
+  w->from_fd = resp[0];
+  return 0;
+fail:
+  snprintf(err, errlen, "cannot start a gate worker (%s): %s", p->exe, strerror(errno));
+  w->pid = 0;
+  return -1;
+}
+
+static void bury(worker *w, int *status) {
+  if (w->pid > 0) {
+    kill(w->pid, SIGKILL);
+    while (waitpid(w->pid, status, 0) < 0 && errno == EINTR) {}
+  }
+  if (w->to_fd >= 0) close(w->to_fd);
+  if (w->from_fd >= 0) close(w->from_fd);
+  w->pid = 0;
+  w->to_fd = w->from_fd = -1;
+}
+
+serve_pool *serve_pool_new(const char *exe, int n, char *err, size_t errlen) {
+  serve_pool *p = calloc(1, sizeof *p);
+  if (!p || !(p->exe = strdup(exe)) || !(p->w = calloc((size_t)n, sizeof *p->w))) {
+    snprintf(err, errlen, "out of memory");
+    if (p) free(p->exe), free(p);
+    return NULL;
+  }
+  pthread_mutex_init(&p->mu, NULL);
+  p->n = n;
+  for (int i = 0; i < n; i++) {
+    p->w[i].to_fd = p->w[i].from_fd = -1;
+    if (spawn(p, &p->w[i], err, errlen) != 0) {
+      serve_pool_free(p);
+      return NULL;
+    }
+  }
+  return p;
+}
+
+void serve_pool_free(serve_pool *p) {
+  if (!p) return;
+  for (int i = 0; i < p->n; i++) {
+    int status;
+    if (p->w[i].to_fd >= 0) close(p->w[i].to_fd), p->w[i].to_fd = -1; /* EOF: exits */
+    bury(&p->w[i], &status);
+  }
+  pthread_mutex_destroy(&p->mu);
+  free(p->w);
+  free(p->exe);
+  free(p);
+}
+
+int serve_pool_acquire(serve_pool *p) {
+  pthread_mutex_lock(&p->mu);
+  int got = -1;
+  for (int i = 0; i < p->n && got < 0; i++)
+    if (!p->w[i].busy) got = i;
+  if (got >= 0) p->w[got].busy = 1;
+  pthread_mutex_unlock(&p->mu);
+  return got;
+}
+
+void serve_pool_release(serve_pool *p, int w) {
+  pthread_mutex_lock(&p->mu);
+  p->w[w].busy = 0;
+  pthread_mutex_unlock(&p->mu);
+}
+
+int serve_pool_busy(serve_pool *p) {
+  pthread_mutex_lock(&p->mu);
+  int n = 0;
+  for (int i = 0; i < p->n; i++) n += p->w[i].busy;
+  pthread_mutex_unlock(&p->mu);
+  return n;
+}
+
+void serve_gate_result_init(serve_gate_result *r) {
+  memset(r, 0, sizeof *r);
+  r->rc = -1;
+  ub_buf_init(&r->verdict_json);
+  ub_buf_init(&r->messages);
+}
+
+void serve_gate_result_free(serve_gate_result *r) {
+  ub_buf_free(&r->verdict_json);
+  ub_buf_free(&r->messages);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void copy_string(lua_State *L, const char *key, char *out, size_t size) {
+  if (lua_getfield(L, -1, key) == LUA_TSTRING) snprintf(out, size, "%s", lua_tostring(L, -1));
+  lua_pop(L, 1);
+}
+
+static int64_t get_int(lua_State *L, const char *key) {
+  int64_t v = lua_getfield(L, -1, key) == LUA_TNUMBER ? (int64_t)lua_tointeger(L, -1) : 0;
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Reads the worker's final frame into out. */
+static int take_result(const char *json, size_t len, serve_gate_result *out) {
+  lua_State *L = luaL_newstate();
+  char err[256];
+  if (!L || json_decode_lua(L, json, len, 50, err, sizeof err) != 0 || !lua_istable(L, -1)) {
+    if (L) lua_close(L);
+    snprintf(out->error, sizeof out->error, "the gate worker answered something unreadable");
+    return -1;
+  }
+  out->rc = (int)get_int(L, "rc");
+  out->evaluation = get_int(L, "evaluation");
+  out->dt_requests = (size_t)get_int(L, "dt_requests");
+  out->dt_retries = (size_t)get_int(L, "dt_retries");
+  copy_string(L, "verdict", out->verdict, sizeof out->verdict);
+  copy_string(L, "summary", out->summary, sizeof out->summary);
+  copy_string(L, "error", out->error, sizeof out->error);
+  if (lua_getfield(L, -1, "messages") == LUA_TSTRING) ub_buf_puts(&out->messages, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  lua_close(L);
+  serve_json_field(&out->verdict_json, json, len, "verdict_json");
+  return 0;
+}
+
+/* Reads frames until the final one, the deadline or EOF. */
+static int read_answer(worker *w, double deadline, void (*on_begin)(void *, int64_t), void *ud,
+                       serve_gate_result *out, int *timed_out) {
+  serve_frame_reader fr;
+  serve_frame_reader_init(&fr);
+  int rc = -1;
+  for (;;) {
+    ub_buf frame;
+    ub_buf_init(&frame);
+    int got = serve_frame_read(w->from_fd, &fr, &frame, deadline);
+    if (got <= 0) {
+      *timed_out = got == 0;
+      ub_buf_free(&frame);
+      break;
+    }
+    if (strncmp(frame.data, "{\"begin\":", 9) == 0) {
+      if (on_begin) on_begin(ud, strtoll(frame.data + 9, NULL, 10));
+      ub_buf_free(&frame);
+      continue;
+    }
+    rc = take_result(frame.data, frame.len, out);
+    ub_buf_free(&frame);
+    break;
+  }
+  serve_frame_reader_free(&fr);
+  return rc;
+}
+
+static void describe_death(serve_gate_result *out, int status, int timed_out, double hard) {
+  out->rc = -1;
+  out->killed = 1;
+  snprintf(out->verdict, sizeof out->verdict, "error");
+  if (timed_out)
+    snprintf(out->error, sizeof out->error, "stopped by the host backstop after %g s "
+             "(the in-process limits did not end it)", hard);
+  else if (WIFSIGNALED(status))
+    snprintf(out->error, sizeof out->error, "the evaluation process died from signal %d (%s); "
+             "the server is unharmed", WTERMSIG(status), strsignal(WTERMSIG(status)));
+  else
+    snprintf(out->error, sizeof out->error, "the evaluation process ended without an answer");
+}
+
+int serve_pool_run(serve_pool *p, int wi, const char *request_json, double hard_seconds,
+                   void (*on_begin)(void *ud, int64_t id), void *ud, serve_gate_result *out) {
+  worker *w = &p->w[wi];
+  char err[300];
+  if (w->pid <= 0 && spawn(p, w, err, sizeof err) != 0) {
+    snprintf(out->error, sizeof out->error, "%s", err);
+    snprintf(out->verdict, sizeof out->verdict, "error");
+    return -1;
+  }
+  int timed_out = 0, rc = -1;
+  if (serve_frame_write(w->to_fd, request_json, strlen(request_json)) == 0)
+    rc = read_answer(w, now_s() + hard_seconds, on_begin, ud, out, &timed_out);
+  if (rc == 0) return 0;
+  int status = 0;
+  bury(w, &status);
+  describe_death(out, status, timed_out, hard_seconds);
+  if (spawn(p, w, err, sizeof err) != 0) w->pid = 0; /* retried at the next gate */
+  return -1;
+}
