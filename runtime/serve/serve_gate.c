@@ -49,6 +49,10 @@ static void error_text(const serve_gate_result *r, char *out, size_t size) {
     snprintf(out, size, "%s", r->error);
     return;
   }
+  if (r->summary[0]) { /* the policy's own account of its error */
+    snprintf(out, size, "%s", r->summary);
+    return;
+  }
   if (!r->messages.len) return;
   const char *end = r->messages.data + r->messages.len;
   while (end > r->messages.data && end[-1] == '\n') end--;

@@ -1,0 +1,548 @@
+"""End-to-end tests of `unbreakable serve`: the real binary listening on
+loopback, the Dynatrace simulator behind it, the Azure DevOps simulator for
+callbacks, a real ledger file. Waits are on conditions (a log line, a request
+in a simulator's log, a completed plan), never on sleeps alone."""
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+SRC = os.environ.get("UB_SOURCE", ".")
+BIN = os.environ.get("UB_BIN", os.path.join(SRC, "build", "unbreakable"))
+sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
+import azure_devops_sim  # noqa: E402
+import dynatrace_sim  # noqa: E402
+
+FIX = os.path.join(SRC, "tests", "fixtures", "azure-devops")
+DEMO = os.path.join(SRC, "tests", "sim", "scenarios", "demo.json")
+DT_TOKEN = "dt0c01.DEMO.READONLY"
+TOKEN = "serve-token-0123456789abcdef"
+JOB_TOKEN = "eyJ0eXAiOiJKV1QiEXAMPLE.job-token-secret"
+SLOW = 4 if "asan" in BIN.lower() else 1      # sanitizer builds run slower
+WAIT = 60 * SLOW
+
+POLICIES = {
+    "pass.lua": 'return { verdict = "pass", summary = "constant pass", objectives = {} }',
+    "warning.lua": 'return { verdict = "warning", summary = "constant warning", objectives = {} }',
+    "inconclusive.lua": 'return { verdict = "inconclusive", summary = "no data yet", objectives = {} }',
+    "error.lua": 'error("policy failed on purpose")',
+    "hang.lua": "while true do end",
+    "bomb.lua": 'local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 4096) .. i end',
+    "slow.lua": "local x = 0 for i = 1, 3e8 do x = x + i end return { verdict = 'pass', summary = 's', objectives = {} }",
+}
+
+
+def wait_for(cond, what, timeout=WAIT):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def make_specs():
+    specs = tempfile.mkdtemp(prefix="ub-specs-")
+    shutil.copy(os.path.join(SRC, "examples", "monspec", "demo.monspec.json"), specs)
+    with open(os.path.join(specs, "demo.monspec.json")) as f:
+        v1 = json.load(f)
+    v1["CheckoutService"]["perfsignature"] = [e for e in v1["CheckoutService"]["perfsignature"] if "metric" not in e]
+    with open(os.path.join(specs, "demo-v1.monspec.json"), "w") as f:
+        json.dump(v1, f)  # the original tool knew Timeseries v1 only
+    os.mkdir(os.path.join(specs, "policies"))
+    for name, text in POLICIES.items():
+        with open(os.path.join(specs, "policies", name), "w") as f:
+            f.write(text + "\n")
+    outside = tempfile.mkdtemp(prefix="ub-outside-")
+    with open(os.path.join(outside, "evil.lua"), "w") as f:
+        f.write(POLICIES["pass.lua"])
+    os.symlink(os.path.join(outside, "evil.lua"), os.path.join(specs, "policies", "link.lua"))
+    with open(os.path.join(specs, "escape.monspec.json"), "w") as f:
+        json.dump({"policy": "../../etc/passwd", "CheckoutService": {}}, f)
+    return specs
+
+
+class Server:
+    """`unbreakable serve` on an ephemeral port; its stderr goes to a file."""
+
+    def __init__(self, specs, ledger, dt_url, *args, token=TOKEN, env_extra=None):
+        self.dir = tempfile.mkdtemp(prefix="ub-serve-")
+        self.log_path = os.path.join(self.dir, "serve.log")
+        env = dict(os.environ, DT_TENANT_URL=dt_url, DT_API_TOKEN=DT_TOKEN)
+        env.pop("DT_API_TOKEN_FILE", None)
+        env.pop("UB_SERVE_TOKEN_FILE", None)
+        if token:
+            env["UB_SERVE_TOKEN"] = token
+        else:
+            env.pop("UB_SERVE_TOKEN", None)
+        env.update(env_extra or {})
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--specs", specs,
+                                      "--ledger", ledger] + list(args),
+                                     stdout=subprocess.DEVNULL, stderr=self.log, env=env)
+        self.port = int(wait_for(self.listening_port, "the server to listen"))
+
+    def listening_port(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("serve exited with %s: %s" % (self.proc.returncode, self.text()))
+        m = re.search(r"\(port (\d+)\)", self.text())
+        return m and m.group(1)
+
+    def text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def request(self, method, path, body=None, headers=None, token=TOKEN, timeout=WAIT):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = "Bearer " + token
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+            h.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=body, headers=h)
+        r = conn.getresponse()
+        data = r.read()
+        conn.close()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), data
+
+    def gate(self, body, **kw):
+        status, headers, data = self.request("POST", "/v1/gate", body, **kw)
+        return status, headers, json.loads(data) if data else None
+
+    def workers(self):
+        kids = []
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    with open("/proc/%s/stat" % pid) as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                    if int(fields[1]) == self.proc.pid:
+                        kids.append(int(pid))
+                except (OSError, IndexError):
+                    pass
+        return kids
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=WAIT)
+        self.log.close()
+        return self.proc.returncode
+
+
+def gate_body(policy=None, target="CheckoutService/StagingToProduction", **extra):
+    body = {"monspec": "demo.monspec.json", "compare": target}
+    if policy:
+        body["policy"] = "policies/" + policy
+    body.update(extra)
+    return body
+
+
+class Env:
+    """The simulators and a specs folder shared by a test class."""
+
+    @classmethod
+    def start_env(cls):
+        cls.dt = dynatrace_sim.start(DEMO, tokens=[DT_TOKEN])
+        cls.ado = azure_devops_sim.start({})
+        cls.specs = make_specs()
+        cls.tmp = tempfile.mkdtemp(prefix="ub-e2e-")
+        cls.ledger = os.path.join(cls.tmp, "ledger.db")
+
+    @classmethod
+    def stop_env(cls):
+        cls.dt.stop()
+        cls.ado.stop()
+
+
+class Sync(Env, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.start_env()
+        cls.srv = Server(cls.specs, cls.ledger, cls.dt.url, "--workers", "3", "--gate-timeout", "3")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.rc = cls.srv.stop()
+        cls.stop_env()
+
+    def test_pass_and_fail_with_the_shipped_policy(self):
+        status, _, v = self.srv.gate(gate_body())
+        self.assertEqual(status, 200, v)
+        self.assertEqual((v["status"], v["verdict"]), ("success", "pass"), v)
+        self.assertIsInstance(v["evaluation"], int)
+        self.assertEqual(v["report"], "/v1/evaluations/%d/report" % v["evaluation"])
+        self.assertEqual(len(v["objectives"]), 5)
+        status, _, v = self.srv.gate(gate_body(target="CheckoutService/CanaryToProduction"))
+        self.assertEqual((status, v["status"], v["verdict"]), (200, "failure", "fail"), v)
+
+    def test_inconclusive_and_error(self):
+        _, _, v = self.srv.gate(gate_body("inconclusive.lua"))
+        self.assertEqual((v["status"], v["verdict"]), ("inconclusive", "inconclusive"), v)
+        _, _, v = self.srv.gate(gate_body("error.lua"))
+        self.assertEqual((v["status"], v["verdict"]), ("error", "error"), v)
+        self.assertIn("policy failed on purpose", v["error"])
+
+    def test_warning_is_success_unless_fail_on_warning(self):
+        _, _, v = self.srv.gate(gate_body("warning.lua"))
+        self.assertEqual(v["status"], "success", v)
+        _, _, v = self.srv.gate(gate_body("warning.lua", fail_on_warning=True))
+        self.assertEqual(v["status"], "failure", v)
+
+    def test_evaluation_report_and_history(self):
+        _, _, v = self.srv.gate(gate_body(labels={"release": "Release-42", "run": 7}))
+        status, _, data = self.srv.request("GET", "/v1/evaluations/%d" % v["evaluation"])
+        e = json.loads(data)
+        self.assertEqual((status, e["verdict"], e["service"], e["stage"]), (200, "pass", "CheckoutService", "StagingToProduction"))
+        self.assertEqual(e["request"]["labels"], {"release": "Release-42", "run": 7})
+        status, headers, page = self.srv.request("GET", v["report"])
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["content-type"].startswith("text/html"))
+        self.assertIn(b"<html", page.lower())
+        status, _, data = self.srv.request("GET", "/v1/evaluations?service=CheckoutService&stage=StagingToProduction")
+        ids = [row["id"] for row in json.loads(data)["evaluations"]]
+        self.assertIn(v["evaluation"], ids)
+        status, _, _ = self.srv.request("GET", "/v1/evaluations/999999")
+        self.assertEqual(status, 404)
+
+    def test_auth(self):
+        for token in (None, "wrong-token-0123456789"):
+            status, _, data = self.srv.request("POST", "/v1/gate", gate_body("pass.lua"), token=token)
+            self.assertEqual(status, 401)
+            self.assertEqual(json.loads(data), {"status": "error", "error": "unauthorized"})
+        status, _, _ = self.srv.request("GET", "/v1/evaluations/1", token=None)
+        self.assertEqual(status, 401)
+        path = "/v1/gate?code=" + urllib.parse.quote(TOKEN)
+        status, _, data = self.srv.request("POST", path, gate_body("pass.lua"), token=None)
+        self.assertEqual((status, json.loads(data)["status"]), (200, "success"))
+        self.assertEqual(self.srv.request("GET", "/healthz", token=None)[0], 200)
+
+    def test_body_over_one_mib_is_413(self):
+        body = json.dumps(gate_body("pass.lua", labels={"x": "y"})) + " " * (1 << 20)
+        status, _, _ = self.srv.request("POST", "/v1/gate", body)
+        self.assertEqual(status, 413)
+
+    def test_bad_requests_name_the_field(self):
+        cases = [
+            ("{not json", "not valid JSON"),
+            (gate_body("pass.lua", colour="red"), "unknown field 'colour'"),
+            (gate_body("pass.lua", window="5"), "field 'window' must be a number"),
+            (gate_body("pass.lua", fail_on_warning="yes"), "field 'fail_on_warning'"),
+            ({"monspec": "demo.monspec.json"}, "exactly one of 'compare'"),
+            (gate_body("../../../etc/passwd"), "field 'policy'"),
+            (dict(gate_body(), monspec="/etc/passwd"), "relative name"),
+            (gate_body("link.lua"), "outside the specs folder"),
+            (gate_body("missing.lua"), "does not exist"),
+            (dict(gate_body(), monspec="policies"), "not a regular file"),
+            ({"monspec": "escape.monspec.json", "compare": "A/B"}, "names policy '../../etc/passwd'"),
+            ({"slo": "x.yaml"}, "'sli'"),
+        ]
+        for body, want in cases:
+            status, _, v = self.srv.gate(body)
+            self.assertEqual(status, 400, (body, v))
+            self.assertIn(want, v["error"], body)
+
+    def test_hostile_policies_answer_error_and_the_server_lives(self):
+        for policy in ("hang.lua", "bomb.lua"):
+            status, _, v = self.srv.gate(gate_body(policy))
+            self.assertEqual((status, v["status"]), (200, "error"), v)
+            status, _, v = self.srv.gate(gate_body())
+            self.assertEqual((status, v["status"]), (200, "success"), v)
+
+    def test_metrics_readyz_and_logs(self):
+        self.srv.gate(gate_body())
+        status, headers, data = self.srv.request("GET", "/metrics", token=None)
+        text = data.decode()
+        self.assertEqual(status, 200)
+        self.assertIn('unbreakable_http_requests_total{route="/v1/gate",status="200"}', text)
+        self.assertIn('unbreakable_gate_verdicts_total{verdict="pass"}', text)
+        self.assertIn("unbreakable_gate_duration_seconds_bucket", text)
+        self.assertRegex(text, r"unbreakable_dynatrace_requests_total [1-9]")
+        self.assertIn("unbreakable_callbacks_pending", text)
+        self.assertIn("unbreakable_sandbox_kills_total", text)
+        status, _, data = self.srv.request("GET", "/readyz", token=None)
+        self.assertEqual(status, 200, data)
+        for line in self.srv.text().splitlines():
+            entry = json.loads(line)          # one JSON object per line
+            self.assertIn("time", entry)
+        self.assertNotIn(TOKEN, self.srv.text())
+        self.assertNotIn(DT_TOKEN, self.srv.text())
+
+
+class Isolation(Env, unittest.TestCase):
+    """One worker: a hanging gate holds it (503 for the next), a crash of the
+    worker costs that request only."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.start_env()
+        cls.srv = Server(cls.specs, cls.ledger, cls.dt.url, "--workers", "1", "--gate-timeout", "30")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        cls.stop_env()
+
+    def test_busy_is_503_and_a_crash_costs_one_request(self):
+        import threading
+        result = {}
+        t = threading.Thread(target=lambda: result.update(v=self.srv.gate(gate_body("hang.lua"))))
+        t.start()
+        wait_for(lambda: self.srv.gate(gate_body("pass.lua"))[0] == 503, "a 503 while the worker is busy")
+        status, headers, v = self.srv.gate(gate_body("pass.lua"))
+        self.assertEqual(status, 503)
+        self.assertIn("retry-after", headers)
+        for pid in self.srv.workers():
+            os.kill(pid, signal.SIGSEGV)
+        t.join(WAIT)
+        status, _, v = result["v"]
+        self.assertEqual((status, v["status"]), (200, "error"), v)
+        self.assertIn("signal 11", v["error"])
+        status, _, v = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(self.srv.gate(gate_body())),
+                                "the replaced worker")
+        self.assertEqual(v["status"], "success", v)
+        self.assertEqual(self.srv.proc.poll(), None)
+
+
+def plan(plan_id, hub, version, **kw):
+    p = {"planId": plan_id, "projectId": "79f5c12e-3337-4151-be41-a268d2c73344", "hubName": hub,
+         "version": version, "timelineId": "885d77a9-1452-4e4c-8666-df15cd011b6e",
+         "jobId": "09ebba6f-89ed-4f55-bad9-db561b40ec8c", "taskInstanceId": "3b9c4dc6-1e5d-4379-b16c-6231d7620059",
+         "token": JOB_TOKEN}
+    p.update(kw)
+    return p
+
+
+def callback_headers(ado_url, p):
+    with open(os.path.join(FIX, "invoke-rest-api_default-headers_as-sent_constructed.json")) as f:
+        h = json.load(f)
+    h.update({"PlanUrl": ado_url + "/", "ProjectId": p["projectId"], "HubName": p["hubName"], "PlanId": p["planId"],
+              "JobId": p["jobId"], "TimelineId": p["timelineId"], "TaskInstanceId": p["taskInstanceId"],
+              "AuthToken": p["token"]})
+    return h
+
+
+class Callback(Env, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.start_env()
+        cls.srv = Server(cls.specs, cls.ledger, cls.dt.url, "--workers", "2", "--gate-timeout", "5",
+                         "--allow-callback", cls.ado.url + "/")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        cls.stop_env()
+
+    def plans(self):
+        return self.ado.state.plan_views()
+
+    def completed(self, plan_id):
+        return wait_for(lambda: self.plans()[plan_id]["completions"] >= 1 and self.plans()[plan_id],
+                        "TaskCompleted for " + plan_id)
+
+    def events_sent(self, plan_id):
+        with self.ado.state.lock:
+            return [json.loads(r["body"]) for r in self.ado.state.requests
+                    if r["path"].endswith(plan_id + "/events") and r["status"] in (200, 204)]
+
+    def run_callback(self, p, body):
+        self.ado.state.add_plan(p)
+        status, _, v = self.srv.gate(body, headers=callback_headers(self.ado.url, p))
+        self.assertEqual(status, 200, v)
+        self.assertEqual(v["status"], "accepted", v)
+        return v, self.completed(p["planId"])
+
+    def test_release_hub_uses_job_and_task_ids(self):
+        p = plan("11111111-0000-0000-0000-000000000001", "release", 14)
+        v, done = self.run_callback(p, gate_body())
+        self.assertIsInstance(v["evaluation"], int)
+        self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
+        with open(os.path.join(FIX, "callback_POST-events_TaskCompleted_request.json")) as f:
+            want = json.load(f)
+        self.assertEqual(self.events_sent(p["planId"]), [want])
+        self.assertTrue(any("verdict pass" in x["line"] for x in done["feed"]), done["feed"])
+
+    def test_gates_hub_with_an_old_plan_uses_the_gates_ids(self):
+        p = plan("11111111-0000-0000-0000-000000000002", "Gates", 12)
+        v, done = self.run_callback(p, gate_body(target="CheckoutService/CanaryToProduction"))
+        self.assertEqual((done["result"], done["completions"]), ("failed", 1))
+        with open(os.path.join(FIX, "callback_POST-events_TaskCompleted_request_gates-plan-v12-or-older.json")) as f:
+            want = json.load(f)
+        self.assertEqual(self.events_sent(p["planId"]), [want])
+
+    def test_gates_hub_with_a_new_plan_uses_the_normal_ids(self):
+        p = plan("11111111-0000-0000-0000-000000000003", "gates", 13)
+        _, done = self.run_callback(p, gate_body("pass.lua"))
+        self.assertEqual(self.events_sent(p["planId"])[0]["jobId"], p["jobId"])
+        self.assertEqual(done["completions"], 1)
+
+    def test_retries_5xx_and_429_then_completes_once(self):
+        p = plan("11111111-0000-0000-0000-000000000004", "checks", 14)
+        self.ado.state.add_faults([{"path": "/", "pathRegex": p["planId"] + "/events$", "status": 503, "times": 2},
+                                   {"pathRegex": p["planId"] + "/events$", "status": 429, "retryAfter": 1, "times": 1}])
+        _, done = self.run_callback(p, gate_body("pass.lua"))
+        self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
+        time.sleep(0.5)  # a duplicate would have been sent by now; the count must stay one
+        self.assertEqual(self.plans()[p["planId"]]["completions"], 1)
+
+    def test_refused_plan_url_calls_nothing(self):
+        p = plan("11111111-0000-0000-0000-000000000005", "release", 14)
+        self.ado.state.add_plan(p)
+        h = callback_headers("https://evil.example", p)
+        before = len(self.ado.state.requests)
+        status, _, v = self.srv.gate(gate_body("pass.lua"), headers=h)
+        self.assertEqual(status, 400)
+        self.assertIn("PlanUrl 'https://evil.example/' is not allowed", v["error"])
+        self.assertEqual(len(self.ado.state.requests), before)
+
+    def test_token_never_logged_nor_stored_in_clear(self):
+        p = plan("11111111-0000-0000-0000-000000000006", "release", 14)
+        self.run_callback(p, gate_body("pass.lua"))
+        self.assertNotIn(JOB_TOKEN, self.srv.text())
+        with open(self.ledger, "rb") as f:
+            self.assertNotIn(JOB_TOKEN.encode(), f.read())
+
+
+class Resume(Env, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.start_env()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stop_env()
+
+    def test_callback_resumed_after_kill_9(self):
+        args = ("--workers", "1", "--gate-timeout", "5", "--allow-callback", self.ado.url + "/")
+        p = plan("22222222-0000-0000-0000-000000000001", "release", 14)
+        self.ado.state.add_plan(p)
+        self.ado.state.add_faults([{"pathRegex": p["planId"] + "/events$", "status": 503}])
+        first = Server(self.specs, self.ledger, self.dt.url, *args)
+        status, _, v = first.gate(gate_body("pass.lua"), headers=callback_headers(self.ado.url, p))
+        self.assertEqual((status, v["status"]), (200, "accepted"))
+        wait_for(lambda: any(r["path"].endswith("/events") and r["status"] == 503 for r in self.ado.state.requests),
+                 "a refused TaskCompleted")
+        first.stop(signal.SIGKILL)
+        self.assertEqual(self.ado.state.plan_views()[p["planId"]]["completions"], 0)
+        with self.ado.state.lock:
+            self.ado.state.faults = []
+        second = Server(self.specs, self.ledger, self.dt.url, *args)
+        try:
+            wait_for(lambda: self.ado.state.plan_views()[p["planId"]]["completions"] >= 1, "the resumed callback")
+            done = self.ado.state.plan_views()[p["planId"]]
+            self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
+            self.assertIn("resuming callback", second.text())
+        finally:
+            second.stop()
+
+
+class DtcliCompat(Env, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.start_env()
+        cls.srv = Server(cls.specs, cls.ledger, cls.dt.url, "--workers", "2")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        cls.stop_env()
+
+    def body(self, service):
+        with open(os.path.join(FIX, "gate-request_g2_body_as-sent_constructed.json")) as f:
+            b = json.load(f)
+        b["monspecUrl"] = "https://acct.blob.core.windows.net/monspec/demo-v1.monspec.json?sv=2019"
+        b["serviceToCompare"] = service
+        return b
+
+    def post(self, body):
+        status, _, data = self.srv.request("POST", "/v1/gate/dtcli-compat", body)
+        return status, json.loads(data)
+
+    def test_original_body_success_and_failure(self):
+        status, v = self.post(self.body("CheckoutService/StagingToProduction"))
+        with open(os.path.join(FIX, "gate-response_g2_200_success.json")) as f:
+            want = json.load(f)
+        self.assertEqual(status, 200)
+        self.assertEqual((v["status"], v["comment"]), (want["status"], want["comment"]))
+        status, v = self.post(self.body("CheckoutService/CanaryToProduction"))
+        self.assertEqual((status, v["status"]), (200, "failure"), v)
+        self.assertIn("sending fail to gate", v["comment"])
+
+    def test_an_evaluation_error_is_an_exception(self):
+        b = self.body("CheckoutService/StagingToProduction")
+        b["monspecUrl"] = "https://acct.blob.core.windows.net/monspec/demo.monspec.json"  # has Metrics v2 entries
+        status, v = self.post(b)
+        self.assertEqual((status, v["status"]), (200, "exception"), v)
+        self.assertIn("Metrics v2 entries did not exist in the original tool", v["comment"])
+
+    def test_missing_monspec_is_an_exception_and_the_body_token_is_ignored(self):
+        b = self.body("CheckoutService/StagingToProduction")
+        del b["monspecUrl"]
+        status, v = self.post(b)
+        self.assertEqual((status, v["status"]), (400, "exception"))
+        self.assertIn("monspecUrl", v["comment"])
+        self.assertNotIn("dt0c01.EXAMPLETOKEN", self.srv.text())
+
+    def test_unsubstituted_variables_count_as_absent(self):
+        b = self.body("CheckoutService/StagingToProduction")
+        b["compareShift"] = "$(compareShift)"
+        b["compareType"] = "$(compareType)"
+        status, v = self.post(b)
+        self.assertEqual((status, v["status"]), (200, "success"), v)
+
+
+class Drain(Env, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.start_env()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stop_env()
+
+    def test_sigterm_finishes_the_gate_in_flight(self):
+        import threading
+        srv = Server(self.specs, self.ledger, self.dt.url, "--workers", "1", "--gate-timeout", "30")
+        self.dt.state.add_faults([{"path": "/api/", "latencyMs": 1500}])
+        result = {}
+        t = threading.Thread(target=lambda: result.update(v=srv.gate(gate_body())))
+        t.start()
+        wait_for(lambda: len(self.dt.state.requests_since(0)) > 0, "the gate to reach Dynatrace")
+        srv.proc.send_signal(signal.SIGTERM)
+        t.join(WAIT)
+        self.dt.state.clear_faults()
+        status, _, v = result["v"]
+        self.assertEqual((status, v["status"]), (200, "success"), v)
+        self.assertEqual(srv.proc.wait(timeout=WAIT), 0)
+        self.assertIn("drained", srv.text())
+        srv.log.close()
+
+
+class Startup(unittest.TestCase):
+    def test_refuses_to_start_without_a_token(self):
+        env = dict(os.environ)
+        env.pop("UB_SERVE_TOKEN", None)
+        env.pop("UB_SERVE_TOKEN_FILE", None)
+        p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--specs", SRC], capture_output=True, text=True,
+                           env=env, timeout=WAIT)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("UB_SERVE_TOKEN", p.stderr)
+        p = subprocess.run([BIN, "serve", "--insecure-no-auth", "--listen", "0.0.0.0:0", "--specs", SRC],
+                           capture_output=True, text=True, env=env, timeout=WAIT)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("loopback only", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
