@@ -1,0 +1,198 @@
+/* test_serve.c: the pieces of `serve` that decide on their own: spec names
+ * under --specs, the callback allow-list, the job token's seal, the
+ * TaskCompleted ids of both hub rules, the verdict-to-status mapping, the
+ * worker frames and the ledger's pending callbacks. */
+#define _GNU_SOURCE /* memmem */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "azure/ado.h"
+#include "ledger/ledger.h"
+#include "serve/serve.h"
+#include "serve/serve_frame.h"
+
+static char root[4096];
+
+static void write_file(const char *dir, const char *name, const char *text) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static int setup_specs(void **state) {
+  (void)state;
+  char tmpl[] = "/tmp/ub-serve-specs-XXXXXX", out[] = "/tmp/ub-serve-out-XXXXXX";
+  assert_non_null(mkdtemp(tmpl));
+  assert_non_null(mkdtemp(out));
+  assert_non_null(realpath(tmpl, root));
+  char sub[4200], link[4200], target[4200];
+  snprintf(sub, sizeof sub, "%s/gates", root);
+  assert_int_equal(mkdir(sub, 0700), 0);
+  write_file(root, "a.json", "{}");
+  write_file(sub, "p.lua", "return {}");
+  write_file(out, "secret.lua", "return {}");
+  snprintf(target, sizeof target, "%s/secret.lua", out);
+  snprintf(link, sizeof link, "%s/gates/link.lua", root);
+  assert_int_equal(symlink(target, link), 0);
+  return 0;
+}
+
+static void test_spec_names_stay_inside(void **state) {
+  (void)state;
+  char out[4096], err[600];
+  assert_int_equal(serve_spec_path(root, "a.json", out, sizeof out, err, sizeof err), 0);
+  assert_int_equal(serve_spec_path(root, "gates/p.lua", out, sizeof out, err, sizeof err), 0);
+  const char *bad[] = {"", "/etc/passwd", "../a.json", "gates/../a.json", "gates//p.lua", "./a.json",
+                       "gates/link.lua", "gates", "missing.json", "gates\\p.lua", NULL};
+  for (int i = 0; bad[i]; i++) {
+    err[0] = '\0';
+    assert_int_equal(serve_spec_path(root, bad[i], out, sizeof out, err, sizeof err), -1);
+    assert_true(err[0] != '\0');
+  }
+}
+
+static void test_callback_allow_list(void **state) {
+  (void)state;
+  serve_config c;
+  memset(&c, 0, sizeof c);
+  char a[] = "https://dev.azure.com/", b[] = "https://*.visualstudio.com/";
+  c.allow[0] = a, c.allow[1] = b, c.nallow = 2;
+  assert_true(serve_callback_allowed(&c, "https://dev.azure.com/myorg/"));
+  assert_true(serve_callback_allowed(&c, "https://myaccount.visualstudio.com/"));
+  assert_false(serve_callback_allowed(&c, "https://dev.azure.com.evil.example/"));
+  assert_false(serve_callback_allowed(&c, "https://evil.example/https://dev.azure.com/"));
+  assert_false(serve_callback_allowed(&c, "https://a.b.visualstudio.com/"));
+  assert_false(serve_callback_allowed(&c, "https://.visualstudio.com/"));
+  assert_false(serve_callback_allowed(&c, "https://dev.azure.com@evil.example/"));
+  assert_false(serve_callback_allowed(&c, "http://dev.azure.com/"));
+  assert_false(serve_callback_allowed(&c, "https://dev.azure.com/ x"));
+}
+
+static void test_seal_round_trip_and_tamper(void **state) {
+  (void)state;
+  unsigned char key[32], other[32];
+  serve_seal_key("a-serve-token-of-enough-length", key);
+  serve_seal_key("another-serve-token-entirely", other);
+  unsigned char *sealed;
+  size_t len;
+  assert_int_equal(serve_seal(key, "job-token", &sealed, &len), 0);
+  assert_null(memmem(sealed, len, "job-token", 9));
+  char *plain = serve_unseal(key, sealed, len);
+  assert_string_equal(plain, "job-token");
+  free(plain);
+  assert_null(serve_unseal(other, sealed, len));
+  sealed[len / 2] ^= 1;
+  assert_null(serve_unseal(key, sealed, len));
+  free(sealed);
+}
+
+static void test_task_completed_ids(void **state) {
+  (void)state;
+  ado_plan p = {"https://dev.azure.com/o/", "proj", "release", "plan", "JOB", "tl", "TASK"};
+  const char *job, *task;
+  ado_completed_ids(&p, 3, &job, &task);
+  assert_string_equal(job, "JOB");
+  assert_string_equal(task, "TASK");
+  p.hub_name = "Gates";
+  ado_completed_ids(&p, 12, &job, &task);
+  assert_string_equal(job, "TASK");
+  assert_string_equal(task, ADO_EMPTY_GUID);
+  ado_completed_ids(&p, 13, &job, &task);
+  assert_string_equal(job, "JOB");
+  assert_string_equal(task, "TASK");
+}
+
+static void test_status_mapping_fails_closed(void **state) {
+  (void)state;
+  serve_gate_result r;
+  serve_gate_result_init(&r);
+  assert_string_equal(serve_status_of(&r, 0), "error"); /* the worker died */
+  r.rc = 0;
+  const char *cases[][3] = {{"pass", "success", "success"}, {"warning", "success", "failure"},
+                            {"fail", "failure", "failure"}, {"inconclusive", "inconclusive", "inconclusive"},
+                            {"error", "error", "error"}, {"", "error", "error"}, {"bogus", "error", "error"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    snprintf(r.verdict, sizeof r.verdict, "%s", cases[i][0]);
+    assert_string_equal(serve_status_of(&r, 0), cases[i][1]);
+    assert_string_equal(serve_status_of(&r, 1), cases[i][2]);
+  }
+  snprintf(r.verdict, sizeof r.verdict, "pass");
+  snprintf(r.error, sizeof r.error, "the policy failed");
+  assert_string_equal(serve_status_of(&r, 0), "error");
+  serve_gate_result_free(&r);
+}
+
+static void test_frames(void **state) {
+  (void)state;
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  assert_int_equal(serve_frame_write(fds[1], "{\"a\":1}", 7), 0);
+  assert_int_equal(serve_frame_write(fds[1], "{}", 2), 0);
+  close(fds[1]);
+  serve_frame_reader r;
+  serve_frame_reader_init(&r);
+  ub_buf out;
+  ub_buf_init(&out);
+  assert_int_equal(serve_frame_read(fds[0], &r, &out, 0), 1);
+  assert_string_equal(out.data, "{\"a\":1}");
+  assert_int_equal(serve_frame_read(fds[0], &r, &out, 0), 1);
+  assert_string_equal(out.data, "{}");
+  assert_int_equal(serve_frame_read(fds[0], &r, &out, 0), -1);
+  ub_buf_free(&out);
+  serve_frame_reader_free(&r);
+  close(fds[0]);
+}
+
+static void test_ledger_pending_callbacks(void **state) {
+  (void)state;
+  char path[4200], err[600];
+  snprintf(path, sizeof path, "%s/ledger.db", root);
+  ub_ledger *l = ledger_open(path, err, sizeof err);
+  assert_non_null(l);
+  unsigned char sealed[] = {1, 2, 3};
+  ledger_callback c = {.plan_url = "https://dev.azure.com/o/", .project_id = "p", .hub_name = "gates",
+                       .plan_id = "pl", .job_id = "j", .timeline_id = "t", .task_instance_id = "ti",
+                       .token_sealed = sealed, .token_sealed_len = 3, .request_json = "{}",
+                       .deadline_ms = 123};
+  int64_t id1, id2;
+  assert_int_equal(ledger_callback_put(l, &c, &id1), LEDGER_OK);
+  assert_int_equal(ledger_callback_put(l, &c, &id2), LEDGER_OK);
+  assert_int_equal(ledger_callback_attempt(l, id1, "HTTP 503"), LEDGER_OK);
+  assert_int_equal(ledger_callback_finish(l, id2, "completed", "succeeded", NULL), LEDGER_OK);
+  assert_int_equal(ledger_callback_finish(l, id2, "failed", NULL, "again"), LEDGER_NOT_FOUND);
+  ledger_callback *v;
+  size_t n;
+  assert_int_equal(ledger_callbacks_pending(l, &v, &n), LEDGER_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(v[0].id, id1);
+  assert_int_equal(v[0].attempts, 1);
+  assert_string_equal(v[0].last_error, "HTTP 503");
+  assert_int_equal(v[0].token_sealed_len, 3);
+  assert_int_equal(v[0].deadline_ms, 123);
+  ledger_callbacks_free(v, n);
+  ledger_close(l);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_spec_names_stay_inside),
+    cmocka_unit_test(test_callback_allow_list),
+    cmocka_unit_test(test_seal_round_trip_and_tamper),
+    cmocka_unit_test(test_task_completed_ids),
+    cmocka_unit_test(test_status_mapping_fails_closed),
+    cmocka_unit_test(test_frames),
+    cmocka_unit_test(test_ledger_pending_callbacks),
+  };
+  return cmocka_run_group_tests(tests, setup_specs, NULL);
+}
