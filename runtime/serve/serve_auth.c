@@ -1,13 +1,16 @@
 /* serve_auth.c: the inbound shared secret: read from UB_SERVE_TOKEN or
- * UB_SERVE_TOKEN_FILE, presented as "Authorization: Bearer TOKEN" or as
- * ?code=TOKEN (how Azure Functions keys were passed), compared in
- * constant time (digests of equal length, CRYPTO_memcmp). */
+ * UB_SERVE_TOKEN_FILE, presented as "Authorization: Bearer TOKEN", as the
+ * password of Basic auth (what an Azure DevOps generic service connection
+ * sends; the user name is ignored) or as ?code=TOKEN (how Azure Functions
+ * keys were passed), compared in constant time (digests of equal length,
+ * CRYPTO_memcmp). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "serve/serve.h"
@@ -56,11 +59,31 @@ static int same_secret(const char *given, const char *want) {
   return CRYPTO_memcmp(a, b, sizeof a) == 0;
 }
 
+/* The password of "Basic base64(user:password)". */
+static int basic_matches(const char *b64, const char *want) {
+  size_t n = strlen(b64);
+  if (n == 0 || n > 4096 || n % 4) return 0;
+  unsigned char *plain = malloc(n);
+  if (!plain) return 0;
+  int len = EVP_DecodeBlock(plain, (const unsigned char *)b64, (int)n);
+  int ok = 0;
+  if (len > 0) {
+    while (len > 0 && n > 0 && b64[n - 1] == '=') len--, n--; /* padding decodes as zero bytes */
+    plain[len] = '\0';
+    const char *colon = memchr(plain, ':', (size_t)len);
+    if (colon && strlen((const char *)plain) == (size_t)len) ok = same_secret(colon + 1, want);
+  }
+  memset(plain, 0, n);
+  free(plain);
+  return ok;
+}
+
 int serve_auth_ok(const serve_config *c, const ub_srv_request *rq) {
   if (!c->token) return 1;
   const char *auth = ub_srv_header(rq, "Authorization");
   int ok = 0;
   if (auth && strncasecmp(auth, "Bearer ", 7) == 0) ok |= same_secret(auth + 7, c->token);
+  if (auth && strncasecmp(auth, "Basic ", 6) == 0) ok |= basic_matches(auth + 6, c->token);
   const char *code = ub_srv_query(rq, "code");
   if (code) ok |= same_secret(code, c->token);
   return ok;

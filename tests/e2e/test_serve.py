@@ -225,6 +225,15 @@ class Sync(Env, unittest.TestCase):
         path = "/v1/gate?code=" + urllib.parse.quote(TOKEN)
         status, _, data = self.srv.request("POST", path, gate_body("pass.lua"), token=None)
         self.assertEqual((status, json.loads(data)["status"]), (200, "success"))
+        import base64
+        basic = "Basic " + base64.b64encode(b"any-user:" + TOKEN.encode()).decode()
+        status, _, data = self.srv.request("POST", "/v1/gate", gate_body("pass.lua"), token=None,
+                                           headers={"Authorization": basic})
+        self.assertEqual((status, json.loads(data)["status"]), (200, "success"))
+        wrong = "Basic " + base64.b64encode(b"any-user:" + TOKEN.encode() + b"x").decode()
+        status, _, _ = self.srv.request("POST", "/v1/gate", gate_body("pass.lua"), token=None,
+                                        headers={"Authorization": wrong})
+        self.assertEqual(status, 401)
         self.assertEqual(self.srv.request("GET", "/healthz", token=None)[0], 200)
 
     def test_body_over_one_mib_is_413(self):
