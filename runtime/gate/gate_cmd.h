@@ -13,6 +13,7 @@
  * the CLI leaves gate_args.host NULL. */
 typedef struct ub_gate_host {
   ub_dt_client *client;        /* reused across gates (kept-alive connections) */
+  struct ub_ledger *ledger;    /* kept open across gates, or NULL */
   const char *dt_token;        /* its token, redacted from the ledger */
   const char *requested_by;    /* "http:..." instead of the CLI user */
   const char *request_meta;    /* JSON object recorded with the evaluation */

@@ -54,8 +54,9 @@ static int ledger_start(gate_args *a, const ub_gate_job *job, const char *token,
   char path[2048], err[600], who[300], service[256], stage[256];
   *l = NULL;
   if (a->no_ledger) return 0;
-  if (ledger_resolve_path(a->ledger, path, sizeof path, err, sizeof err) != 0 ||
-      !(*l = ledger_open(path, err, sizeof err))) {
+  if (a->host && a->host->ledger) *l = a->host->ledger;
+  else if (ledger_resolve_path(a->ledger, path, sizeof path, err, sizeof err) != 0 ||
+           !(*l = ledger_open(path, err, sizeof err))) {
     fprintf(stderr, "unbreakable gate: ledger: %s (or run with --no-ledger)\n", err);
     return -1;
   }
@@ -72,7 +73,7 @@ static int ledger_start(gate_args *a, const ub_gate_job *job, const char *token,
     .ctx_json = a->ctx_json, .request_meta = a->host ? a->host->request_meta : NULL};
   if (ledger_begin_evaluation(*l, &s, id) != LEDGER_OK) {
     fprintf(stderr, "unbreakable gate: %s\n", ledger_error(*l));
-    ledger_close(*l);
+    if (!(a->host && a->host->ledger)) ledger_close(*l);
     *l = NULL;
     return -1;
   }
@@ -200,7 +201,7 @@ static int evaluate(gate_args *a, ub_gate_job *job, const char *token) {
     fprintf(stderr, "unbreakable gate: %s\n", job->summary);
   if (l) {
     if (record_decision(l, id, job) != 0) rc = UB_EXIT_ERROR;
-    ledger_close(l);
+    if (!(a->host && a->host->ledger)) ledger_close(l);
   }
   if (deliver_report(a, job, l ? id : 0) != 0) rc = UB_EXIT_ERROR;
   return rc;

@@ -17,6 +17,7 @@
 
 #include "cli/cli.h"
 #include "gate/gate_cmd.h"
+#include "ledger/ledger.h"
 #include "serve/serve.h"
 #include "serve/serve_frame.h"
 #include "util/json.h"
@@ -29,6 +30,8 @@ typedef struct worker_env {
   ub_dt_config cfg;
   ub_dt_client *client;        /* NULL when Dynatrace is not configured */
   FILE *capture;               /* stderr of one gate */
+  ub_ledger *ledger;           /* kept open across gates (no reopen, no checkpoint per gate) */
+  char ledger_path[4096];
 } worker_env;
 
 static const char *str_field(lua_State *L, const char *key) {
@@ -83,6 +86,21 @@ static void fill_args(lua_State *L, gate_args *a) {
   a->now = wall_ms();
 }
 
+/* The ledger of the request, opened once; NULL lets the gate open it (and
+ * report why it cannot). */
+static ub_ledger *worker_ledger(worker_env *env, const char *path) {
+  char err[600];
+  if (!path) return NULL;
+  if (env->ledger && strcmp(env->ledger_path, path) == 0) return env->ledger;
+  ledger_close(env->ledger);
+  env->ledger = ledger_open(path, err, sizeof err);
+  if (env->ledger) {
+    snprintf(env->ledger_path, sizeof env->ledger_path, "%s", path);
+    ledger_add_secret(env->ledger, env->cfg.token);
+  }
+  return env->ledger;
+}
+
 static void put_str(ub_buf *b, const char *key, const char *v) {
   ub_buf_printf(b, ",\"%s\":", key);
   json_append_string(b, v ? v : "", v ? strlen(v) : 0);
@@ -125,7 +143,8 @@ static void handle(worker_env *env, const char *json, size_t len) {
     memset(&a, 0, sizeof a);
     fill_args(L, &a);
     host.client = env->client;
-    host.dt_token = env->cfg.token;
+    host.ledger = worker_ledger(env, a.ledger);
+    host.dt_token = host.ledger ? NULL : env->cfg.token; /* the kept ledger knows it already */
     host.requested_by = str_field(L, "requested_by");
     host.request_meta = str_field(L, "meta");
     host.on_begin = send_begin;
@@ -174,6 +193,7 @@ int serve_worker_main(void) {
   while (serve_frame_read(IN_FD, &fr, &frame, 0) == 1) handle(&env, frame.data, frame.len);
   ub_buf_free(&frame);
   serve_frame_reader_free(&fr);
+  ledger_close(env.ledger);
   ub_dt_client_free(env.client);
   ub_dt_config_free(&env.cfg);
   fclose(env.capture);
