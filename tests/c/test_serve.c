@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "azure/ado.h"
 #include "ledger/ledger.h"
@@ -184,6 +185,29 @@ static void test_ledger_pending_callbacks(void **state) {
   ledger_close(l);
 }
 
+/* A ledger written by the first release (schema 1) gains pending_callbacks
+ * when serve opens it, keeping what it held. */
+static void test_ledger_migrates_version_1(void **state) {
+  (void)state;
+  char path[4200], err[600];
+  snprintf(path, sizeof path, "%s/old.db", root);
+  ub_ledger *l = ledger_open(path, err, sizeof err);
+  assert_non_null(l);
+  ledger_close(l);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "DROP TABLE pending_callbacks; DELETE FROM schema_migrations WHERE version = 2;"
+                                    "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  l = ledger_open(path, err, sizeof err);
+  assert_non_null(l);
+  ledger_callback c = {.plan_url = "u", .project_id = "p", .hub_name = "h", .plan_id = "pl", .job_id = "j",
+                       .timeline_id = "t", .task_instance_id = "ti", .request_json = "{}", .deadline_ms = 1};
+  int64_t id;
+  assert_int_equal(ledger_callback_put(l, &c, &id), LEDGER_OK);
+  ledger_close(l);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_spec_names_stay_inside),
@@ -193,6 +217,7 @@ int main(void) {
     cmocka_unit_test(test_status_mapping_fails_closed),
     cmocka_unit_test(test_frames),
     cmocka_unit_test(test_ledger_pending_callbacks),
+    cmocka_unit_test(test_ledger_migrates_version_1),
   };
   return cmocka_run_group_tests(tests, setup_specs, NULL);
 }
