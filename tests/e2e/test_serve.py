@@ -372,9 +372,14 @@ class Callback(Env, unittest.TestCase):
                         "TaskCompleted for " + plan_id)
 
     def events_sent(self, plan_id):
-        with self.ado.state.lock:
-            return [json.loads(r["body"]) for r in self.ado.state.requests
-                    if r["path"].endswith(plan_id + "/events") and r["status"] in (200, 204)]
+        """The accepted events of a plan, once their answers are logged."""
+        def accepted():
+            with self.ado.state.lock:
+                mine = [r for r in self.ado.state.requests if r["path"].endswith(plan_id + "/events")]
+                if any("status" not in r for r in mine):
+                    return None  # an answer is still being sent
+                return [json.loads(r["body"]) for r in mine if r["status"] in (200, 204)] or None
+        return wait_for(accepted, "the events of " + plan_id)
 
     def run_callback(self, p, body):
         self.ado.state.add_plan(p)
@@ -426,6 +431,25 @@ class Callback(Env, unittest.TestCase):
         self.assertIn("PlanUrl 'https://evil.example/' is not allowed", v["error"])
         self.assertEqual(len(self.ado.state.requests), before)
 
+    def test_a_gate_error_completes_failed(self):
+        p = plan("11111111-0000-0000-0000-000000000007", "checks", 14)
+        v, done = self.run_callback(p, gate_body("error.lua"))
+        self.assertEqual((done["result"], done["completions"]), ("failed", 1))
+        self.assertTrue(any("policy failed on purpose" in x["line"] for x in done["feed"]), done["feed"])
+
+    def test_incomplete_headers_are_refused(self):
+        p = plan("11111111-0000-0000-0000-000000000008", "release", 14)
+        h = callback_headers(self.ado.url, p)
+        del h["AuthToken"]
+        status, _, v = self.srv.gate(gate_body("pass.lua"), headers=h)
+        self.assertEqual(status, 400)
+        self.assertIn("'AuthToken' is missing", v["error"])
+        h = callback_headers(self.ado.url, p)
+        h["PlanId"] = "../../other"
+        status, _, v = self.srv.gate(gate_body("pass.lua"), headers=h)
+        self.assertEqual(status, 400)
+        self.assertIn("'PlanId' must be an id", v["error"])
+
     def test_token_never_logged_nor_stored_in_clear(self):
         p = plan("11111111-0000-0000-0000-000000000006", "release", 14)
         self.run_callback(p, gate_body("pass.lua"))
@@ -451,7 +475,7 @@ class Resume(Env, unittest.TestCase):
         first = Server(self.specs, self.ledger, self.dt.url, *args)
         status, _, v = first.gate(gate_body("pass.lua"), headers=callback_headers(self.ado.url, p))
         self.assertEqual((status, v["status"]), (200, "accepted"))
-        wait_for(lambda: any(r["path"].endswith("/events") and r["status"] == 503 for r in self.ado.state.requests),
+        wait_for(lambda: any(r["path"].endswith("/events") and r.get("status") == 503 for r in list(self.ado.state.requests)),
                  "a refused TaskCompleted")
         first.stop(signal.SIGKILL)
         self.assertEqual(self.ado.state.plan_views()[p["planId"]]["completions"], 0)
@@ -550,6 +574,23 @@ class Drain(Env, unittest.TestCase):
 
 
 class Startup(unittest.TestCase):
+    def test_config_file(self):
+        tmp = tempfile.mkdtemp()
+        cfg = os.path.join(tmp, "serve.json")
+        with open(cfg, "w") as f:
+            json.dump({"workers": 1, "allow_callback": ["https://dev.azure.com/myorg/"], "drain_seconds": 3}, f)
+        srv = Server(make_specs(), os.path.join(tmp, "l.db"), "http://127.0.0.1:1", "--config", cfg)
+        try:
+            self.assertIn(", 1 workers,", srv.text())
+        finally:
+            srv.stop()
+        with open(cfg, "w") as f:
+            json.dump({"wokers": 2}, f)
+        env = dict(os.environ, UB_SERVE_TOKEN=TOKEN)
+        p = subprocess.run([BIN, "serve", "--config", cfg], capture_output=True, text=True, env=env, timeout=WAIT)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn('unknown setting "wokers"', p.stderr)
+
     def test_not_ready_when_dynatrace_is_unreachable(self):
         import socket
         s = socket.socket()
