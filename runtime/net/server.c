@@ -15,6 +15,7 @@ struct ub_srv {
   struct MHD_Daemon *d;
   ub_srv_handler handler;
   ub_srv_refused refused;
+  void (*done)(void *ud);
   void *ud;
   size_t max_body;
   int port;
@@ -25,6 +26,7 @@ struct ub_srv {
 typedef struct conn_state {
   ub_buf body;
   int too_large;
+  int dispatched;              /* the handler ran: report its end */
 } conn_state;
 
 const char *ub_srv_header(const ub_srv_request *rq, const char *name) {
@@ -109,14 +111,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return MHD_YES;
   }
   if (cs->too_large) return refuse(s, c, method, url, 413, "request body larger than 1 MiB");
+  cs->dispatched = 1;
   return dispatch(s, c, url, method, cs);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe) {
-  (void)cls, (void)c, (void)toe;
+  (void)c, (void)toe;
+  ub_srv *s = cls;
   conn_state *cs = *req_cls;
   if (!cs) return;
+  if (cs->dispatched && s->done) s->done(s->ud);
   ub_buf_free(&cs->body);
   free(cs);
   *req_cls = NULL;
@@ -140,6 +145,7 @@ ub_srv *ub_srv_start(const ub_srv_opts *o, ub_srv_handler handler, ub_srv_refuse
   }
   s->handler = handler;
   s->refused = refused;
+  s->done = o->done;
   s->ud = ud;
   s->max_body = o->max_body ? o->max_body : (size_t)1 << 20;
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC;

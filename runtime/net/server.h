@@ -43,6 +43,9 @@ typedef struct ub_srv_opts {
   size_t max_body;              /* default 1 MiB */
   unsigned timeout_seconds;     /* inactivity on read and write, default 10 */
   unsigned max_connections;     /* default 256 */
+  /* Called once a request the handler saw has ended (its answer sent, or
+   * the connection lost), so that draining can wait for answers too. */
+  void (*done)(void *ud);
 } ub_srv_opts;
 
 /* Starts listening. NULL with err filled on failure. */

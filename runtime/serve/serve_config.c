@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -189,6 +190,12 @@ static int finish(serve_config *c, raw_settings *r) {
     return ub_usage_error("serve", "--specs '%s' is not a readable folder", r->specs);
   if (ledger_resolve_path(r->ledger[0] ? r->ledger : NULL, c->ledger, sizeof c->ledger, err, sizeof err) != 0)
     return ub_usage_error("serve", "--ledger: %s", err);
+  if (c->ledger[0] != '/') { /* absolute, so that logs and workers agree whatever their folder */
+    char cwd[2048], rel[sizeof c->ledger];
+    snprintf(rel, sizeof rel, "%s", c->ledger);
+    if (!getcwd(cwd, sizeof cwd) || snprintf(c->ledger, sizeof c->ledger, "%s/%s", cwd, rel) >= (int)sizeof c->ledger)
+      return ub_usage_error("serve", "--ledger: the path '%s' is too long", rel);
+  }
   c->workers = (int)r->workers;
   c->drain_seconds = r->drain;
   c->gate_timeout = r->gate_timeout;

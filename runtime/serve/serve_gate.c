@@ -33,10 +33,8 @@ static int take_worker(serve_state *s, ub_srv_response *rs) {
 /* Runs the gate in worker w and records metrics. */
 static void run_sync(serve_state *s, int w, const serve_gate_req *req, serve_gate_result *r) {
   double t0 = now_ms();
-  serve_work_begin(s);
   serve_pool_run(s->pool, w, req->worker_json.data, 2 * s->cfg->gate_timeout + 5, NULL, NULL, r);
   serve_pool_release(s->pool, w);
-  serve_work_end(s);
   serve_metrics_gate(s->metrics, r->verdict[0] ? r->verdict : "error", (now_ms() - t0) / 1000);
   serve_metrics_dynatrace(s->metrics, r->dt_requests, r->dt_retries, r->dt_requests > 0);
   if (r->killed) serve_metrics_sandbox_kill(s->metrics);

@@ -264,8 +264,13 @@ static void route(serve_state *s, const ub_srv_request *rq, ub_srv_response *rs,
   serve_error(rs, 404, "no such route");
 }
 
+/* A request counts as work in flight from the handler until its answer has
+ * been sent (serve_request_done), so that draining never cuts one off. */
+void serve_request_done(void *ud) { serve_work_end(ud); }
+
 void serve_handle(void *ud, const ub_srv_request *rq, ub_srv_response *rs) {
   serve_state *s = ud;
+  serve_work_begin(s);
   pthread_mutex_lock(&s->mu);
   unsigned long long n = ++s->next_request;
   pthread_mutex_unlock(&s->mu);

@@ -560,12 +560,19 @@ class Drain(Env, unittest.TestCase):
         srv = Server(self.specs, self.ledger, self.dt.url, "--workers", "1", "--gate-timeout", "30")
         self.dt.state.add_faults([{"path": "/api/", "latencyMs": 1500}])
         result = {}
-        t = threading.Thread(target=lambda: result.update(v=srv.gate(gate_body())))
+
+        def ask():
+            try:
+                result["v"] = srv.gate(gate_body())
+            except Exception as err:  # shown by the assertion below
+                result["error"] = repr(err)
+        t = threading.Thread(target=ask)
         t.start()
         wait_for(lambda: len(self.dt.state.requests_since(0)) > 0, "the gate to reach Dynatrace")
         srv.proc.send_signal(signal.SIGTERM)
         t.join(WAIT)
         self.dt.state.clear_faults()
+        self.assertIn("v", result, "%s; server log: %s" % (result.get("error"), srv.text()))
         status, _, v = result["v"]
         self.assertEqual((status, v["status"]), (200, "success"), v)
         self.assertEqual(srv.proc.wait(timeout=WAIT), 0)
