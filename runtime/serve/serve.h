@@ -68,6 +68,10 @@ void serve_metrics_gate(serve_metrics *m, const char *verdict, double seconds);
 void serve_metrics_dynatrace(serve_metrics *m, size_t requests, size_t retries, int answered);
 void serve_metrics_sandbox_kill(serve_metrics *m);
 void serve_metrics_callback(serve_metrics *m, int pending_delta, int failed);
+/* Counts a gate's outcome: verdict, latency, Dynatrace reads, and a kill
+ * (a sandbox limit, the process backstop, a dead worker). */
+struct serve_gate_result;
+void serve_metrics_outcome(serve_metrics *m, const struct serve_gate_result *r, double seconds);
 /* Seconds since a Dynatrace answer last arrived, or -1 when never. */
 double serve_metrics_dt_age(serve_metrics *m);
 int serve_metrics_render(serve_metrics *m, ub_buf *out);

@@ -202,9 +202,7 @@ static void run_gate(callback_job *j, serve_gate_result *r) {
   serve_pool_run(s->pool, j->worker, j->request_json, 2 * s->cfg->gate_timeout + 5, on_begin, j, r);
   serve_pool_release(s->pool, j->worker);
   j->worker = -1;
-  serve_metrics_gate(s->metrics, r->verdict[0] ? r->verdict : "error", ((double)epoch_ms() - t0) / 1000);
-  serve_metrics_dynatrace(s->metrics, r->dt_requests, r->dt_retries, r->dt_requests > 0);
-  if (r->killed) serve_metrics_sandbox_kill(s->metrics);
+  serve_metrics_outcome(s->metrics, r, ((double)epoch_ms() - t0) / 1000);
 }
 
 /* The lines shown live in the pipeline's log. */

@@ -35,9 +35,7 @@ static void run_sync(serve_state *s, int w, const serve_gate_req *req, serve_gat
   double t0 = now_ms();
   serve_pool_run(s->pool, w, req->worker_json.data, 2 * s->cfg->gate_timeout + 5, NULL, NULL, r);
   serve_pool_release(s->pool, w);
-  serve_metrics_gate(s->metrics, r->verdict[0] ? r->verdict : "error", (now_ms() - t0) / 1000);
-  serve_metrics_dynatrace(s->metrics, r->dt_requests, r->dt_retries, r->dt_requests > 0);
-  if (r->killed) serve_metrics_sandbox_kill(s->metrics);
+  serve_metrics_outcome(s->metrics, r, (now_ms() - t0) / 1000);
 }
 
 /* The error a caller sees: the gate's own, else the last line it printed. */

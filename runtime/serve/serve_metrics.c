@@ -101,6 +101,13 @@ void serve_metrics_callback(serve_metrics *m, int pending_delta, int failed) {
   pthread_mutex_unlock(&m->mu);
 }
 
+void serve_metrics_outcome(serve_metrics *m, const serve_gate_result *r, double seconds) {
+  serve_metrics_gate(m, r->verdict[0] ? r->verdict : "error", seconds);
+  serve_metrics_dynatrace(m, r->dt_requests, r->dt_retries, r->dt_requests > 0);
+  /* the sandbox's limits stop a policy with "evaluation stopped: ..." */
+  if (r->killed || strstr(r->error, "evaluation stopped: ")) serve_metrics_sandbox_kill(m);
+}
+
 double serve_metrics_dt_age(serve_metrics *m) {
   pthread_mutex_lock(&m->mu);
   double age = m->dt_last_answer > 0 ? mono() - m->dt_last_answer : -1;

@@ -244,6 +244,11 @@ static void route(serve_state *s, const ub_srv_request *rq, ub_srv_response *rs,
     rs->status = 200;
     rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
     serve_metrics_render(s->metrics, &rs->body);
+    ub_buf_printf(&rs->body, "# HELP unbreakable_gate_workers_busy Gate workers running a gate.\n"
+                             "# TYPE unbreakable_gate_workers_busy gauge\nunbreakable_gate_workers_busy %d\n"
+                             "# HELP unbreakable_gate_workers Gate worker processes (--workers).\n"
+                             "# TYPE unbreakable_gate_workers gauge\nunbreakable_gate_workers %d\n",
+                  serve_pool_busy(s->pool), s->cfg->workers);
     return;
   }
   if (strncmp(path, "/v1/", 4) != 0) return serve_error(rs, 404, "no such route");

@@ -267,6 +267,9 @@ class Sync(Env, unittest.TestCase):
             self.assertEqual((status, v["status"]), (200, "error"), v)
             status, _, v = self.srv.gate(gate_body())
             self.assertEqual((status, v["status"]), (200, "success"), v)
+        text = self.srv.request("GET", "/metrics", token=None)[2].decode()
+        kills = int(re.search(r"unbreakable_sandbox_kills_total (\d+)", text).group(1))
+        self.assertGreaterEqual(kills, 2)
 
     def test_metrics_readyz_and_logs(self):
         self.srv.gate(gate_body())
@@ -318,7 +321,8 @@ class Isolation(Env, unittest.TestCase):
         result = {}
         t = threading.Thread(target=lambda: result.update(v=self.srv.gate(gate_body("hang.lua"))))
         t.start()
-        wait_for(lambda: self.srv.gate(gate_body("pass.lua"))[0] == 503, "a 503 while the worker is busy")
+        wait_for(lambda: "unbreakable_gate_workers_busy 1" in self.srv.request("GET", "/metrics", token=None)[2].decode(),
+                 "the hanging gate to hold the only worker")
         status, headers, v = self.srv.gate(gate_body("pass.lua"))
         self.assertEqual(status, 503)
         self.assertIn("retry-after", headers)
