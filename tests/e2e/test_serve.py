@@ -495,6 +495,28 @@ class Resume(Env, unittest.TestCase):
             second.stop()
 
 
+    def test_gate_run_again_when_killed_mid_gate(self):
+        args = ("--workers", "1", "--gate-timeout", "20", "--allow-callback", self.ado.url + "/")
+        p = plan("22222222-0000-0000-0000-000000000002", "gates", 14)
+        self.ado.state.add_plan(p)
+        self.dt.state.add_faults([{"path": "/api/", "latencyMs": 3000, "times": 2}])
+        first = Server(self.specs, self.ledger, self.dt.url, *args)
+        before = len(self.dt.state.requests_since(0))
+        status, _, v = first.gate(gate_body(), headers=callback_headers(self.ado.url, p))
+        self.assertEqual((status, v["status"]), (200, "accepted"))
+        wait_for(lambda: len(self.dt.state.requests_since(0)) > before, "the gate to reach Dynatrace")
+        first.stop(signal.SIGKILL)
+        second = Server(self.specs, self.ledger, self.dt.url, *args)
+        try:
+            wait_for(lambda: self.ado.state.plan_views()[p["planId"]]["completions"] >= 1, "the resumed callback")
+            done = self.ado.state.plan_views()[p["planId"]]
+            self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
+            self.assertIn("running the gate again", second.text())
+        finally:
+            second.stop()
+            self.dt.state.clear_faults()
+
+
 class DtcliCompat(Env, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
