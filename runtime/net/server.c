@@ -22,11 +22,14 @@ struct ub_srv {
   int quiesced;
 };
 
+#define DRAIN_BODY_LIMIT ((unsigned long long)16 << 20)
+
 /* Per-request state kept between the calls of the access handler. */
 typedef struct conn_state {
   ub_buf body;
   int too_large;
   int dispatched;              /* the handler ran: report its end */
+  unsigned long long received; /* body bytes, kept or dropped */
 } conn_state;
 
 const char *ub_srv_header(const ub_srv_request *rq, const char *name) {
@@ -92,8 +95,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   ub_srv *s = cls;
   conn_state *cs = *req_cls;
   if (!cs) {
+    /* A body a little too large is read and dropped, so that the client,
+     * still sending, gets the 413 rather than a reset; a far larger one is
+     * refused at once (the connection then closes). */
     const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-    if (len && strtoull(len, NULL, 10) > s->max_body)
+    if (len && strtoull(len, NULL, 10) > DRAIN_BODY_LIMIT)
       return refuse(s, c, method, url, 413, "request body larger than 1 MiB");
     cs = calloc(1, sizeof *cs);
     if (!cs) return MHD_NO;
@@ -102,6 +108,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return MHD_YES;
   }
   if (*upload_size) {
+    cs->received += *upload_size;
+    if (cs->received > DRAIN_BODY_LIMIT) return refuse(s, c, method, url, 413, "request body larger than 1 MiB");
     if (!cs->too_large && cs->body.len + *upload_size > s->max_body) {
       cs->too_large = 1;
       ub_buf_free(&cs->body);

@@ -1,7 +1,8 @@
 /* server.h: a small HTTP/1.1 server over libmicrohttpd: one thread per
  * connection (a handler may block while a gate runs), request bodies
- * collected up to a cap (larger ones answered 413 without reading them
- * all), an inactivity timeout on reads and writes, a connection limit,
+ * collected up to a cap (larger ones answered 413: read and dropped up to
+ * 16 MiB so the client sees the answer, refused at once beyond), an
+ * inactivity timeout on reads and writes, a connection limit,
  * and a quiesce step for draining (stop accepting, finish what runs). */
 #ifndef UB_NET_SERVER_H
 #define UB_NET_SERVER_H

@@ -130,12 +130,11 @@ static int monspec_policy(const serve_config *c, const char *monspec_name, const
   return rc;
 }
 
-static int put_labels(lua_State *L, ub_buf *b, const char *rid, const char *route, char *err, size_t errlen) {
+static int put_labels(lua_State *L, ub_buf *b, const char *route, char *err, size_t errlen) {
   ub_buf meta;
   ub_buf_init(&meta);
   ub_buf_puts(&meta, "{\"route\":");
   json_append_string(&meta, route, strlen(route));
-  put_str(&meta, "request_id", rid);
   if (lua_getfield(L, 1, "labels") == LUA_TTABLE) {
     int n = 0;
     lua_pushnil(L);
@@ -294,7 +293,7 @@ int serve_parse_gate(const serve_config *c, const char *body, size_t len, const 
     }
   }
   if (rc == 0) rc = numbers(L, out, err, errlen);
-  if (rc == 0) rc = put_labels(L, &out->worker_json, requested_by, "/v1/gate", err, errlen);
+  if (rc == 0) rc = put_labels(L, &out->worker_json, "/v1/gate", err, errlen);
   if (rc == 0) rc = common_tail(c, &out->worker_json, requested_by);
   lua_close(L);
   return rc;
@@ -367,9 +366,9 @@ static int dtcli_number(const char *text, const char *name, double dflt, double 
 }
 
 static int dtcli_fill(const serve_config *c, lua_State *L, serve_gate_req *out, char *err, size_t errlen) {
-  char n1[32], n2[32], n3[32];
-  const char *monspec_url = dtcli_str(L, "monspecUrl", n1, sizeof n1);
-  const char *service = dtcli_str(L, "serviceToCompare", n1, sizeof n1);
+  char n1[32], n2[32], n3[32], n4[32], n5[32]; /* one each: a number is formatted into it */
+  const char *monspec_url = dtcli_str(L, "monspecUrl", n4, sizeof n4);
+  const char *service = dtcli_str(L, "serviceToCompare", n5, sizeof n5);
   if (!monspec_url || !*monspec_url) {
     snprintf(err, errlen, "Required property 'monspecUrl' not found in JSON");
     return -1;

@@ -241,6 +241,13 @@ class Sync(Env, unittest.TestCase):
         status, _, _ = self.srv.request("POST", "/v1/gate", body)
         self.assertEqual(status, 413)
 
+    def test_a_huge_declared_body_is_refused_at_once(self):
+        import socket
+        with socket.create_connection(("127.0.0.1", self.srv.port), timeout=WAIT) as sock:
+            sock.sendall(b"POST /v1/gate HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\n\r\n")
+            answer = sock.recv(4096)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 413"), answer)
+
     def test_bad_requests_name_the_field(self):
         cases = [
             ("{not json", "not valid JSON"),
