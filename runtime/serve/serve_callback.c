@@ -205,17 +205,32 @@ static void run_gate(callback_job *j, serve_gate_result *r) {
   serve_metrics_outcome(s->metrics, r, ((double)epoch_ms() - t0) / 1000);
 }
 
-/* The lines shown live in the pipeline's log. */
-static void stream_lines(callback_job *j, const serve_gate_result *r, const char *status) {
+#define MAX_FEED_LINES 60
+
+/* The lines shown live in the pipeline's log: what the gate printed (the
+ * policy's own lines included, control characters already escaped by the
+ * JSON encoding), then the verdict, summary and error. */
+static void stream_lines(callback_job *j, serve_gate_result *r, const char *status) {
+  const char *lines[MAX_FEED_LINES + 3];
+  size_t n = 0;
+  char *text = r->messages.data;
+  for (char *line = text; line && *line && n < MAX_FEED_LINES;) {
+    char *nl = strchr(line, '\n');
+    if (nl) *nl = '\0';
+    if (*line) lines[n++] = line;
+    line = nl ? nl + 1 : NULL;
+  }
   char l1[256], l2[1100], l3[1500];
   snprintf(l1, sizeof l1, "unbreakable: evaluation %lld: verdict %s, gate %s", (long long)r->evaluation,
            r->verdict[0] ? r->verdict : "error", status);
   snprintf(l2, sizeof l2, "unbreakable: %s", r->summary[0] ? r->summary : "(no summary)");
   snprintf(l3, sizeof l3, "unbreakable: error: %s", r->error);
-  const char *lines[] = {l1, l2, l3};
+  lines[n++] = l1;
+  lines[n++] = l2;
+  if (r->error[0]) lines[n++] = l3;
   ado_plan p = plan_of(&j->ids);
   ado_call c;
-  if (ado_post_feed(&p, j->ids.token, CALL_TIMEOUT_MS, lines, r->error[0] ? 3 : 2, &c) != 0)
+  if (ado_post_feed(&p, j->ids.token, CALL_TIMEOUT_MS, lines, n, &c) != 0)
     serve_logf("warn", j->rid, "callback %lld: the log lines were not accepted: %s", (long long)j->id, c.error);
 }
 

@@ -408,6 +408,8 @@ class Callback(Env, unittest.TestCase):
             want = json.load(f)
         self.assertEqual(self.events_sent(p["planId"]), [want])
         self.assertTrue(any("verdict pass" in x["line"] for x in done["feed"]), done["feed"])
+        self.assertTrue(any("recorded as evaluation %d" % v["evaluation"] in x["line"] for x in done["feed"]),
+                        done["feed"])
 
     def test_gates_hub_with_an_old_plan_uses_the_gates_ids(self):
         p = plan("11111111-0000-0000-0000-000000000002", "Gates", 12)
