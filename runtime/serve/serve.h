@@ -108,10 +108,17 @@ int serve_pool_run(serve_pool *p, int w, const char *request_json, double hard_s
 int serve_worker_main(void);
 
 /* ---- gate requests (serve_request.c) ---- */
+#define SERVE_BODY_CALLBACK_FIELDS 8
+/* The callback data the first generation of the original gate sent in its
+ * body: PlanUrl, ProjectId, HubName, PlanId, JobId, TimelineId,
+ * TaskInstanceId, AuthToken. */
+extern const char *const SERVE_BODY_CALLBACK_NAMES[SERVE_BODY_CALLBACK_FIELDS];
+
 typedef struct serve_gate_req {
   ub_buf worker_json;          /* what the worker runs */
   int fail_on_warning;
   char service[256], stage[256];
+  char *body_callback[SERVE_BODY_CALLBACK_FIELDS]; /* dtcli-compat only; NULL when absent */
 } serve_gate_req;
 /* Parses a POST /v1/gate body into a worker request; 0 or -1 with err
  * naming the field (400). */
@@ -171,6 +178,9 @@ typedef struct serve_callback_ids {
  * -1 when they are incomplete or the PlanUrl is not allowed (err). */
 int serve_callback_from_headers(const serve_config *c, const ub_srv_request *rq,
                                 serve_callback_ids *ids, char *err, size_t errlen);
+/* The same from the first generation's body fields (dtcli-compat). */
+int serve_callback_from_body(const serve_config *c, const serve_gate_req *req,
+                             serve_callback_ids *ids, char *err, size_t errlen);
 void serve_callback_ids_free(serve_callback_ids *ids);
 /* 1 when url starts with an allowed prefix ("*" matches one DNS label). */
 int serve_callback_allowed(const serve_config *c, const char *url);

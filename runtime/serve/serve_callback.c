@@ -63,8 +63,10 @@ static int plain_id(const char *s) {
   return 1;
 }
 
-int serve_callback_from_headers(const serve_config *c, const ub_srv_request *rq,
-                                serve_callback_ids *ids, char *err, size_t errlen) {
+/* The ids from any source: get returns a named value or NULL; where names
+ * the source in messages ("header", "field"). */
+static int callback_from(const serve_config *c, const char *(*get)(void *ud, const char *name), void *ud,
+                         const char *where, serve_callback_ids *ids, char *err, size_t errlen) {
   static const char *const names[] = {"PlanUrl", "ProjectId", "HubName", "PlanId", "JobId",
                                       "TimelineId", "TaskInstanceId", "AuthToken"};
   memset(ids, 0, sizeof *ids);
@@ -74,21 +76,21 @@ int serve_callback_from_headers(const serve_config *c, const ub_srv_request *rq,
                     sizeof ids->plan_id, sizeof ids->job_id, sizeof ids->timeline_id,
                     sizeof ids->task_instance_id};
   int present = 0;
-  for (int i = 0; i < 8; i++) present += ub_srv_header(rq, names[i]) != NULL;
+  for (int i = 0; i < 8; i++) present += get(ud, names[i]) != NULL;
   if (present == 0) return 0;
   for (int i = 0; i < 8; i++) {
-    const char *v = ub_srv_header(rq, names[i]);
+    const char *v = get(ud, names[i]);
     if (!v || !*v) {
-      snprintf(err, errlen, "callback mode needs every Azure DevOps header; '%s' is missing", names[i]);
+      snprintf(err, errlen, "callback mode needs every Azure DevOps %s; '%s' is missing", where, names[i]);
       return -1;
     }
     if (i == 7) continue;
     if (strlen(v) >= sizes[i]) {
-      snprintf(err, errlen, "header '%s' is too long", names[i]);
+      snprintf(err, errlen, "%s '%s' is too long", where, names[i]);
       return -1;
     }
     if (i > 0 && !plain_id(v)) {
-      snprintf(err, errlen, "header '%s' must be an id (letters, digits, '-')", names[i]);
+      snprintf(err, errlen, "%s '%s' must be an id (letters, digits, '-')", where, names[i]);
       return -1;
     }
     snprintf(slots[i], sizes[i], "%s", v);
@@ -102,12 +104,31 @@ int serve_callback_from_headers(const serve_config *c, const ub_srv_request *rq,
              "prefix; nothing was called", shown);
     return -1;
   }
-  ids->token = strdup(ub_srv_header(rq, "AuthToken"));
+  ids->token = strdup(get(ud, "AuthToken"));
   if (!ids->token) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
   return 1;
+}
+
+static const char *header_of(void *ud, const char *name) { return ub_srv_header(ud, name); }
+
+int serve_callback_from_headers(const serve_config *c, const ub_srv_request *rq,
+                                serve_callback_ids *ids, char *err, size_t errlen) {
+  return callback_from(c, header_of, (void *)rq, "header", ids, err, errlen);
+}
+
+static const char *body_value_of(void *ud, const char *name) {
+  const serve_gate_req *req = ud;
+  for (int i = 0; i < SERVE_BODY_CALLBACK_FIELDS; i++)
+    if (strcmp(SERVE_BODY_CALLBACK_NAMES[i], name) == 0) return req->body_callback[i];
+  return NULL;
+}
+
+int serve_callback_from_body(const serve_config *c, const serve_gate_req *req,
+                             serve_callback_ids *ids, char *err, size_t errlen) {
+  return callback_from(c, body_value_of, (void *)req, "field", ids, err, errlen);
 }
 
 static void wipe_free(char *s) {

@@ -128,19 +128,32 @@ static void dtcli_answer(int http, const char *status, const char *comment, cons
   ub_buf_puts(&rs->body, "}");
 }
 
+/* Callback mode of the original gate: the headers, else (first generation)
+ * the same names in the body; headers take precedence. */
+static int dtcli_callback(serve_state *s, const ub_srv_request *rq, const serve_gate_req *req,
+                          serve_callback_ids *ids, char *err, size_t errlen) {
+  int callback = serve_callback_from_headers(s->cfg, rq, ids, err, errlen);
+  return callback != 0 ? callback : serve_callback_from_body(s->cfg, req, ids, err, errlen);
+}
+
 void serve_route_dtcli(serve_state *s, const ub_srv_request *rq, ub_srv_response *rs, const char *rid,
                        int64_t *evaluation) {
   char err[1200], who[128], comment[1600];
   serve_gate_req req;
+  serve_callback_ids ids;
   requested_by(rq, rid, who, sizeof who);
-  if (serve_parse_dtcli(s->cfg, rq->body, rq->body_len, who, &req, err, sizeof err) != 0) {
+  int callback = 0;
+  if (serve_parse_dtcli(s->cfg, rq->body, rq->body_len, who, &req, err, sizeof err) != 0 ||
+      (callback = dtcli_callback(s, rq, &req, &ids, err, sizeof err)) < 0) {
     snprintf(comment, sizeof comment, "Exception: %s", err);
     dtcli_answer(400, "exception", comment, NULL, rs);
     serve_gate_req_free(&req);
     return;
   }
   int w = take_worker(s, rs);
-  if (w >= 0) {
+  if (w >= 0 && callback) {
+    serve_callback_accept(s, &req, &ids, w, rid, rs, evaluation);
+  } else if (w >= 0) {
     ub_buf_reset(&rs->body);
     serve_gate_result r;
     serve_gate_result_init(&r);
@@ -159,5 +172,6 @@ void serve_route_dtcli(serve_state *s, const ub_srv_request *rq, ub_srv_response
     }
     serve_gate_result_free(&r);
   }
+  if (callback) serve_callback_ids_free(&ids);
   serve_gate_req_free(&req);
 }

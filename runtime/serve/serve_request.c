@@ -301,6 +301,9 @@ int serve_parse_gate(const serve_config *c, const char *body, size_t len, const 
 
 /* ---- the original gate's body ------------------------------------------ */
 
+const char *const SERVE_BODY_CALLBACK_NAMES[SERVE_BODY_CALLBACK_FIELDS] = {
+  "PlanUrl", "ProjectId", "HubName", "PlanId", "JobId", "TimelineId", "TaskInstanceId", "AuthToken"};
+
 static const char *const DTCLI_KNOWN[] = {
   "content-type", "planurl", "projectid", "hubname", "planid", "jobid", "timelineid",
   "taskinstanceid", "authtoken", "monspecurl", "pipelineinfourl", "dynatracetennanturl",
@@ -423,6 +426,11 @@ int serve_parse_dtcli(const serve_config *c, const char *body, size_t len, const
   int rc = decode_body(L, body, len, err, errlen);
   if (rc == 0) rc = dtcli_check(L, err, errlen);
   if (rc == 0) rc = dtcli_fill(c, L, out, err, errlen);
+  for (int i = 0; rc == 0 && i < SERVE_BODY_CALLBACK_FIELDS; i++) {
+    char num[32];
+    const char *v = dtcli_str(L, SERVE_BODY_CALLBACK_NAMES[i], num, sizeof num);
+    if (v && !(out->body_callback[i] = strdup(v))) rc = -1;
+  }
   if (rc == 0) {
     ub_buf *b = &out->worker_json;
     ub_buf_puts(b, ",\"meta\":\"{\\\"route\\\":\\\"/v1/gate/dtcli-compat\\\"}\"");
@@ -432,7 +440,14 @@ int serve_parse_dtcli(const serve_config *c, const char *body, size_t len, const
   return rc;
 }
 
-void serve_gate_req_free(serve_gate_req *r) { ub_buf_free(&r->worker_json); }
+void serve_gate_req_free(serve_gate_req *r) {
+  ub_buf_free(&r->worker_json);
+  for (int i = 0; i < SERVE_BODY_CALLBACK_FIELDS; i++) {
+    if (r->body_callback[i]) memset(r->body_callback[i], 0, strlen(r->body_callback[i])); /* the token */
+    free(r->body_callback[i]);
+    r->body_callback[i] = NULL;
+  }
+}
 
 const char *serve_status_of(const serve_gate_result *r, int fail_on_warning) {
   if (r->rc < 0 || !r->verdict[0] || r->error[0]) return "error";

@@ -463,6 +463,28 @@ class Callback(Env, unittest.TestCase):
         self.assertEqual(status, 400)
         self.assertIn("'PlanId' must be an id", v["error"])
 
+    def test_first_generation_body_carries_the_callback(self):
+        with open(os.path.join(FIX, "gate-request_g1_body_as-sent_constructed.json")) as f:
+            body = json.load(f)
+        p = plan("11111111-0000-0000-0000-000000000009", "gates", 12, projectId=body["ProjectId"],
+                 jobId=body["JobId"], timelineId=body["TimelineId"], taskInstanceId=body["TaskInstanceId"],
+                 token=body["AuthToken"] + ".x")
+        self.ado.state.add_plan(p)
+        body.update(PlanUrl=self.ado.url + "/", PlanId=p["planId"], AuthToken=p["token"],
+                    monspecUrl="https://acct.blob.core.windows.net/monspec/demo-v1.monspec.json",
+                    serviceToCompare="CheckoutService/StagingToProduction")
+        status, _, data = self.srv.request("POST", "/v1/gate/dtcli-compat", body)
+        self.assertEqual((status, json.loads(data)["status"]), (200, "accepted"), data)
+        done = self.completed(p["planId"])
+        self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
+        self.assertEqual(self.events_sent(p["planId"])[0]["taskId"], "00000000-0000-0000-0000-000000000000")
+        body["PlanUrl"] = "https://myaccount.visualstudio.com.evil.example/"
+        status, _, data = self.srv.request("POST", "/v1/gate/dtcli-compat", body)
+        answer = json.loads(data)
+        self.assertEqual((status, answer["status"]), (400, "exception"))
+        self.assertIn("is not allowed", answer["comment"])
+        self.assertNotIn(p["token"], self.srv.text())
+
     def test_token_never_logged_nor_stored_in_clear(self):
         p = plan("11111111-0000-0000-0000-000000000006", "release", 14)
         self.run_callback(p, gate_body("pass.lua"))
