@@ -638,6 +638,16 @@ class Drain(Env, unittest.TestCase):
 
 
 class Startup(unittest.TestCase):
+    def test_insecure_no_auth_on_loopback(self):
+        tmp = tempfile.mkdtemp()
+        srv = Server(make_specs(), os.path.join(tmp, "l.db"), "http://127.0.0.1:1", "--insecure-no-auth", token=None)
+        try:
+            self.assertIn("NO AUTHENTICATION", srv.text())
+            status, _, v = srv.gate(gate_body("pass.lua"), token=None)
+            self.assertEqual((status, v["status"]), (200, "success"), v)
+        finally:
+            srv.stop()
+
     def test_config_file(self):
         tmp = tempfile.mkdtemp()
         cfg = os.path.join(tmp, "serve.json")
