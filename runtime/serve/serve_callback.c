@@ -433,14 +433,23 @@ static int request_fail_on_warning(const char *json) {
   return p && p[18] == '1';
 }
 
-/* The verdict of a finished evaluation, or "" when it did not finish. */
+/* The verdict of a finished evaluation, or "" when it did not finish; an
+ * evaluation the restart interrupted is closed as an error (the gate runs
+ * again as a new one), so that history shows no gate running forever. */
 static void finished_verdict(serve_state *s, int64_t id, char *out, size_t size) {
   out[0] = '\0';
   if (id <= 0) return;
   ub_ledger *l = open_ledger(s);
   ledger_evaluation e;
   if (l && ledger_get_evaluation(l, id, &e) == LEDGER_OK) {
-    if (e.verdict && e.status && strcmp(e.status, "running") != 0) snprintf(out, size, "%s", e.verdict);
+    if (e.verdict && e.status && strcmp(e.status, "running") != 0) {
+      snprintf(out, size, "%s", e.verdict);
+    } else if (e.status && strcmp(e.status, "running") == 0) {
+      ledger_eval_result res = {.status = "error", .verdict = "error",
+                                .error = "interrupted: the server stopped before the gate finished; "
+                                         "the callback ran it again as a new evaluation"};
+      ledger_finish_evaluation(l, id, &res);
+    }
     ledger_evaluation_free(&e);
   }
   if (l) ledger_close(l);

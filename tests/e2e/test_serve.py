@@ -543,6 +543,11 @@ class Resume(Env, unittest.TestCase):
             done = self.ado.state.plan_views()[p["planId"]]
             self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
             self.assertIn("running the gate again", second.text())
+            first_id = v["evaluation"]
+            status, _, data = second.request("GET", "/v1/evaluations/%d" % first_id)
+            e = json.loads(data)
+            self.assertEqual((e["status"], e["verdict"]), ("error", "error"), e)
+            self.assertIn("interrupted", e["error"])
         finally:
             second.stop()
             self.dt.state.clear_faults()
