@@ -260,11 +260,24 @@ int serve_pool_run(serve_pool *p, int wi, const char *request_json, double hard_
     snprintf(out->verdict, sizeof out->verdict, "error");
     return -1;
   }
-  int timed_out = 0, rc = -1;
-  if (serve_frame_write(w->to_fd, request_json, strlen(request_json)) == 0)
-    rc = read_answer(w, now_s() + hard_seconds, on_begin, ud, out, &timed_out);
+  int timed_out = 0, rc = -1, status = 0;
+  if (w->pid > 0 && waitpid(w->pid, &status, WNOHANG) == w->pid) { /* died while idle */
+    w->pid = 0;
+    bury(w, &status);
+    if (spawn(p, w, err, sizeof err) != 0) {
+      snprintf(out->error, sizeof out->error, "%s", err);
+      snprintf(out->verdict, sizeof out->verdict, "error");
+      return -1;
+    }
+  }
+  int sent = serve_frame_write(w->to_fd, request_json, strlen(request_json)) == 0;
+  if (!sent) { /* the worker died while idle: the gate never started, so start a new one */
+    bury(w, &status);
+    sent = spawn(p, w, err, sizeof err) == 0 &&
+           serve_frame_write(w->to_fd, request_json, strlen(request_json)) == 0;
+  }
+  if (sent) rc = read_answer(w, now_s() + hard_seconds, on_begin, ud, out, &timed_out);
   if (rc == 0) return 0;
-  int status = 0;
   bury(w, &status);
   describe_death(out, status, timed_out, hard_seconds);
   if (spawn(p, w, err, sizeof err) != 0) w->pid = 0; /* retried at the next gate */

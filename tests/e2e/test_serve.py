@@ -343,6 +343,19 @@ class Isolation(Env, unittest.TestCase):
                                 "the replaced worker")
         self.assertEqual(v["status"], "success", v)
         self.assertEqual(self.srv.proc.poll(), None)
+        idle = self.srv.workers()
+        for pid in idle:   # a worker that died while idle costs nothing
+            os.kill(pid, signal.SIGKILL)
+
+        def dead(pid):
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+            except OSError:
+                return True
+        wait_for(lambda: all(dead(pid) for pid in idle), "the idle worker to die")
+        status, _, v = self.srv.gate(gate_body())
+        self.assertEqual((status, v["status"]), (200, "success"), v)
 
 
 def plan(plan_id, hub, version, **kw):
