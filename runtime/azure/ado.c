@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 
 #include "net/http.h"
+#include "util/clock.h"
 #include "util/buf.h"
 #include "util/json.h"
 
@@ -29,12 +29,6 @@ static void plan_base(const ado_plan *p, ub_buf *url) {
   while (n && p->plan_url[n - 1] == '/') n--;
   ub_buf_append(url, p->plan_url, n);
   ub_buf_printf(url, "/%s/_apis/distributedtask/hubs/%s/plans/%s", p->project_id, p->hub_name, p->plan_id);
-}
-
-static int64_t epoch_ms(void) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
 /* One request, retried by the engine on 429/502/503/504 and transport
@@ -67,11 +61,11 @@ static int call(const char *method, const char *url, const char *token, const ch
   rq.headers = headers;
   rq.body = body;
   rq.body_len = body ? strlen(body) : 0;
-  ub_http_run(h, &rq, 1, ub_http_now_ms() + timeout_ms * 3 + 30000);
+  ub_http_run(h, &rq, 1, ub_clock_ms() + timeout_ms * 3 + 30000);
   memset(auth, 0, auth_len);
   free(auth);
   c->status = rq.status;
-  c->retry_after_ms = ub_http_parse_wait(rq.priv_retry_after, "", epoch_ms());
+  c->retry_after_ms = ub_http_parse_wait(rq.priv_retry_after, "", ub_clock_wall_ms());
   int ok = rq.result == UB_HTTP_DONE && rq.status >= 200 && rq.status < 300;
   if (rq.result != UB_HTTP_DONE)
     snprintf(c->error, sizeof c->error, "%s %s: %s", method, strstr(url, "/_apis/") ? strstr(url, "/_apis/") : url,

@@ -1,3 +1,5 @@
+/* Folder azure/: the Azure DevOps REST client (the service's callbacks;
+ * the Release API of self-healing will join it). May call net/ and util/. */
 /* ado.h: the Azure DevOps calls a gate in callback mode makes back into
  * the pipeline's plan (distributed task API, azure-devops notes in
  * docs/serve.md): read the plan's version, post live log lines to the

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include "azure/ado.h"
 #include "ledger/ledger.h"
 #include "serve/serve.h"
+#include "util/clock.h"
 #include "util/json.h"
 
 #define BACKOFF_BASE_MS 500
@@ -43,12 +43,6 @@ typedef struct callback_job {
   /* resume: the evaluation already finished */
   char known_verdict[16];
 } callback_job;
-
-static int64_t epoch_ms(void) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 static void sleep_ms(long ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -93,7 +87,7 @@ static void on_begin(void *ud, int64_t evaluation) {
 /* Runs the gate in a worker (waiting for a free one on resume). */
 static void run_gate(callback_job *j, serve_gate_result *r) {
   serve_state *s = j->s;
-  while (j->worker < 0 && epoch_ms() < j->deadline_ms) {
+  while (j->worker < 0 && ub_clock_wall_ms() < j->deadline_ms) {
     j->worker = serve_pool_acquire(s->pool);
     if (j->worker < 0) sleep_ms(200);
   }
@@ -101,11 +95,11 @@ static void run_gate(callback_job *j, serve_gate_result *r) {
     snprintf(r->error, sizeof r->error, "no gate worker became free before the callback's deadline");
     return;
   }
-  double t0 = (double)epoch_ms();
+  double t0 = (double)ub_clock_wall_ms();
   serve_pool_run(s->pool, j->worker, j->request_json, 2 * s->cfg->gate_timeout + 5, on_begin, j, r);
   serve_pool_release(s->pool, j->worker);
   j->worker = -1;
-  serve_metrics_outcome(s->metrics, r, ((double)epoch_ms() - t0) / 1000);
+  serve_metrics_outcome(s->metrics, r, ((double)ub_clock_wall_ms() - t0) / 1000);
 }
 
 #define MAX_FEED_LINES 60
@@ -147,7 +141,7 @@ static int complete(callback_job *j, const char *result, char *why, size_t whyle
   int version = 0, have_version = !ado_needs_plan_version(&p);
   ub_ledger *l = open_ledger(j->s);
   int rc = -1;
-  for (int attempt = 0; epoch_ms() < j->deadline_ms; attempt++) {
+  for (int attempt = 0; ub_clock_wall_ms() < j->deadline_ms; attempt++) {
     ado_call c;
     int ok = have_version || ado_get_plan_version(&p, j->ids.token, CALL_TIMEOUT_MS, &version, &c) == 0;
     if (ok) {
@@ -275,7 +269,7 @@ void serve_callback_accept(serve_state *s, serve_gate_req *req, serve_callback_i
   j->ids = *ids;
   ids->token = NULL; /* the job owns it now */
   j->fail_on_warning = req->fail_on_warning;
-  j->deadline_ms = epoch_ms() + (int64_t)(s->cfg->callback_deadline * 1000);
+  j->deadline_ms = ub_clock_wall_ms() + (int64_t)(s->cfg->callback_deadline * 1000);
   if (persist(j, j->request_json, err, sizeof err) != 0) {
     serve_pool_release(s->pool, worker);
     job_free(j);
@@ -357,7 +351,7 @@ static void resume_one(serve_state *s, ledger_callback *c) {
   j->ids.token = c->token_sealed ? serve_unseal(s->seal_key, c->token_sealed, c->token_sealed_len) : NULL;
   j->request_json = strdup(c->request_json);
   const char *why = !j->ids.token ? "the job token cannot be unsealed (was the serve token changed?)"
-                  : epoch_ms() >= j->deadline_ms ? "the callback's deadline passed while the server was down"
+                  : ub_clock_wall_ms() >= j->deadline_ms ? "the callback's deadline passed while the server was down"
                   : !j->request_json ? "out of memory" : NULL;
   if (why) {
     ub_ledger *l = open_ledger(s);

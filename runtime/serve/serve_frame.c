@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
+
 void serve_frame_reader_init(serve_frame_reader *r) { ub_buf_init(&r->pending); }
 void serve_frame_reader_free(serve_frame_reader *r) { ub_buf_free(&r->pending); }
 
@@ -27,12 +29,6 @@ int serve_frame_write(int fd, const char *data, size_t len) {
   unsigned char head[4] = {(unsigned char)(len >> 24), (unsigned char)(len >> 16),
                            (unsigned char)(len >> 8), (unsigned char)len};
   return write_all(fd, head, 4) == 0 && write_all(fd, data, len) == 0 ? 0 : -1;
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* A whole frame at the front of pending: moves it to out. */
@@ -58,7 +54,7 @@ int serve_frame_read(int fd, serve_frame_reader *r, ub_buf *out, double deadline
     if (got != 0) return got;
     int wait_ms = -1;
     if (deadline > 0) {
-      double left = deadline - now_s();
+      double left = deadline - ub_clock_seconds();
       if (left <= 0) return 0;
       wait_ms = (int)(left * 1000) + 1;
     }

@@ -5,16 +5,10 @@
  * DevOps's success criterion eq(root['status'], 'success') reads. */
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "serve/serve.h"
+#include "util/clock.h"
 #include "util/json.h"
-
-static double now_ms(void) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  return (double)tv.tv_sec * 1000 + tv.tv_usec / 1000.0;
-}
 
 static void requested_by(const ub_srv_request *rq, const char *rid, char *out, size_t size) {
   snprintf(out, size, "http:%s %s", rq->remote, rid);
@@ -32,10 +26,10 @@ static int take_worker(serve_state *s, ub_srv_response *rs) {
 
 /* Runs the gate in worker w and records metrics. */
 static void run_sync(serve_state *s, int w, const serve_gate_req *req, serve_gate_result *r) {
-  double t0 = now_ms();
+  double t0 = (double)ub_clock_ms();
   serve_pool_run(s->pool, w, req->worker_json.data, 2 * s->cfg->gate_timeout + 5, NULL, NULL, r);
   serve_pool_release(s->pool, w);
-  serve_metrics_outcome(s->metrics, r, (now_ms() - t0) / 1000);
+  serve_metrics_outcome(s->metrics, r, ((double)ub_clock_ms() - t0) / 1000);
 }
 
 /* The error a caller sees: the gate's own, else the last line it printed. */

@@ -5,10 +5,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 
 #include "serve/serve.h"
+#include "util/clock.h"
 #include "util/json.h"
 
 static void put_string(ub_buf *b, const char *key, const char *value) {
@@ -18,15 +18,15 @@ static void put_string(ub_buf *b, const char *key, const char *value) {
 }
 
 void serve_log(const serve_log_fields *f) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
+  int64_t now = ub_clock_wall_ms();
+  time_t secs = (time_t)(now / 1000);
   struct tm tm;
-  gmtime_r(&tv.tv_sec, &tm);
+  gmtime_r(&secs, &tm);
   char when[40];
   strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
   ub_buf b;
   ub_buf_init(&b);
-  ub_buf_printf(&b, "{\"time\":\"%s.%03ldZ\"", when, (long)(tv.tv_usec / 1000));
+  ub_buf_printf(&b, "{\"time\":\"%s.%03dZ\"", when, (int)(now % 1000));
   put_string(&b, "level", f->level ? f->level : "info");
   put_string(&b, "request_id", f->request_id);
   put_string(&b, "method", f->method);

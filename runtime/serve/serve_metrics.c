@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "serve/serve.h"
+#include "util/clock.h"
 
 #define MAX_SERIES 64
 static const double BUCKETS[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 60};
@@ -34,12 +35,6 @@ struct serve_metrics {
   unsigned long long callbacks_failed, dt_requests, dt_retries, sandbox_kills;
   double dt_last_answer;      /* monotonic seconds, 0 = never */
 };
-
-static double mono(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 serve_metrics *serve_metrics_new(void) {
   serve_metrics *m = calloc(1, sizeof *m);
@@ -84,7 +79,7 @@ void serve_metrics_dynatrace(serve_metrics *m, size_t requests, size_t retries, 
   pthread_mutex_lock(&m->mu);
   m->dt_requests += requests;
   m->dt_retries += retries;
-  if (answered) m->dt_last_answer = mono();
+  if (answered) m->dt_last_answer = ub_clock_seconds();
   pthread_mutex_unlock(&m->mu);
 }
 
@@ -110,7 +105,7 @@ void serve_metrics_outcome(serve_metrics *m, const serve_gate_result *r, double 
 
 double serve_metrics_dt_age(serve_metrics *m) {
   pthread_mutex_lock(&m->mu);
-  double age = m->dt_last_answer > 0 ? mono() - m->dt_last_answer : -1;
+  double age = m->dt_last_answer > 0 ? ub_clock_seconds() - m->dt_last_answer : -1;
   pthread_mutex_unlock(&m->mu);
   return age;
 }

@@ -23,6 +23,7 @@
 
 #include "serve/serve.h"
 #include "serve/serve_frame.h"
+#include "util/clock.h"
 #include "util/json.h"
 
 extern char **environ;
@@ -169,12 +170,6 @@ void serve_gate_result_free(serve_gate_result *r) {
   ub_buf_free(&r->messages);
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void copy_string(lua_State *L, const char *key, char *out, size_t size) {
   if (lua_getfield(L, -1, key) == LUA_TSTRING) snprintf(out, size, "%s", lua_tostring(L, -1));
   lua_pop(L, 1);
@@ -276,7 +271,7 @@ int serve_pool_run(serve_pool *p, int wi, const char *request_json, double hard_
     sent = spawn(p, w, err, sizeof err) == 0 &&
            serve_frame_write(w->to_fd, request_json, strlen(request_json)) == 0;
   }
-  if (sent) rc = read_answer(w, now_s() + hard_seconds, on_begin, ud, out, &timed_out);
+  if (sent) rc = read_answer(w, ub_clock_seconds() + hard_seconds, on_begin, ud, out, &timed_out);
   if (rc == 0) return 0;
   bury(w, &status);
   describe_death(out, status, timed_out, hard_seconds);

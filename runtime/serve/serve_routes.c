@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,16 +15,11 @@
 #include "net/http.h"
 #include "report/report_html.h"
 #include "serve/serve.h"
+#include "util/clock.h"
 #include "util/json.h"
 
 #define DT_FRESH_SECONDS 300.0
 #define DT_PROBE_EVERY 30.0
-
-static double mono(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void serve_error(ub_srv_response *rs, int status, const char *msg) {
   rs->status = status;
@@ -151,7 +145,7 @@ static int probe_dynatrace(serve_state *s) {
   memset(&x, 0, sizeof x);
   x.method = (char *)"GET";
   x.target = (char *)"/api/v2/metrics/builtin:service.response.time";
-  ub_dt_fetch(s->dt, &x, 1, ub_http_now_ms() + 5000);
+  ub_dt_fetch(s->dt, &x, 1, ub_clock_ms() + 5000);
   int ok = x.status >= 200 && x.status < 500 && x.status != 401 && x.status != 403;
   x.method = x.target = NULL;
   ub_exchange_clear(&x);
@@ -180,9 +174,9 @@ int serve_ready(serve_state *s, char *why, size_t whylen) {
     return -1;
   }
   pthread_mutex_lock(&s->dt_mu);
-  if (s->dt_checked == 0 || mono() - s->dt_checked > DT_PROBE_EVERY) {
+  if (s->dt_checked == 0 || ub_clock_seconds() - s->dt_checked > DT_PROBE_EVERY) {
     s->dt_ok = probe_dynatrace(s);
-    s->dt_checked = mono();
+    s->dt_checked = ub_clock_seconds();
   }
   int ok = s->dt_ok;
   pthread_mutex_unlock(&s->dt_mu);
@@ -280,14 +274,14 @@ void serve_handle(void *ud, const ub_srv_request *rq, ub_srv_response *rs) {
   unsigned long long n = ++s->next_request;
   pthread_mutex_unlock(&s->mu);
   snprintf(rs->request_id, sizeof rs->request_id, "%s-%llu", s->id_prefix, n);
-  double t0 = mono();
+  double t0 = ub_clock_seconds();
   int64_t evaluation = 0;
   route(s, rq, rs, rs->request_id, &evaluation);
   const char *name = route_name(rq->path);
   serve_metrics_request(s->metrics, name, rs->status);
   serve_log_fields f = {.level = rs->status >= 500 ? "error" : rs->status >= 400 ? "warn" : "info",
                         .request_id = rs->request_id, .method = rq->method, .route = name,
-                        .status = rs->status, .duration_ms = (mono() - t0) * 1000,
+                        .status = rs->status, .duration_ms = (ub_clock_seconds() - t0) * 1000,
                         .evaluation = evaluation};
   serve_log(&f);
 }

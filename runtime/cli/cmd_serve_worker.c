@@ -1,4 +1,5 @@
-/* serve_worker.c: a gate worker process (`serve --internal-worker`): reads
+/* cmd_serve_worker.c: a gate worker process of `unbreakable serve`
+ * (`serve --internal-worker`, started by serve/serve_pool.c): reads
  * one gate request at a time from fd 3, runs it exactly as `unbreakable
  * gate` would (the same sandbox limits), and answers on fd 4 with a
  * "begin" frame once the evaluation is recorded and a final frame with the
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -20,6 +20,7 @@
 #include "ledger/ledger.h"
 #include "serve/serve.h"
 #include "serve/serve_frame.h"
+#include "util/clock.h"
 #include "util/json.h"
 
 #define IN_FD 3
@@ -55,12 +56,6 @@ static void send_begin(void *ud, int64_t id) {
   serve_frame_write(OUT_FD, frame, (size_t)n);
 }
 
-static int64_t wall_ms(void) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 /* gate_args from the request table at index 1 (serve_request.c wrote it). */
 static void fill_args(lua_State *L, gate_args *a) {
   a->window = num_field(L, "window", 5);
@@ -83,7 +78,7 @@ static void fill_args(lua_State *L, gate_args *a) {
   a->policy = str_field(L, "policy");
   a->compat = str_field(L, "compat");
   a->ledger = str_field(L, "ledger");
-  a->now = wall_ms();
+  a->now = ub_clock_wall_ms();
 }
 
 /* The ledger of the request, opened once; NULL lets the gate open it (and

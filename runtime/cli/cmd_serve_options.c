@@ -1,5 +1,6 @@
-/* serve_config.c: the options of `unbreakable serve`, from the command
- * line and an optional JSON --config file (flags win). */
+/* cmd_serve_options.c: the options of `unbreakable serve`, from the
+ * command line and an optional JSON --config file (flags win), into the
+ * service's serve_config (serve/serve.h). */
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
