@@ -64,7 +64,8 @@ static void fill_args(lua_State *L, gate_args *a) {
   a->memory_mib = num_field(L, "memory_mib", 64);
   a->concurrency = 10;
   a->format = "json";
-  a->output = NULL; /* fd 1 of a worker is /dev/null: never a path, which a writer could replace */
+  a->output = NULL;        /* fd 1 of a worker is /dev/null: the report is not wanted (never
+                              a path: reports are written by rename, which would replace it) */
   a->no_wait = 1;          /* the window's data exists: never sleep in a request */
   a->fail_on_warning = num_field(L, "fail_on_warning", 0) != 0;
   a->monspec = str_field(L, "monspec");
@@ -169,7 +170,7 @@ static void handle(worker_env *env, const char *json, size_t len) {
 int serve_worker_main(void) {
   worker_env env;
   memset(&env, 0, sizeof env);
-  signal(SIGPIPE, SIG_DFL);
+  signal(SIGPIPE, SIG_IGN); /* a server gone away shows as a failed write: then exit */
   char err[600];
   ub_dt_flags none = {0};
   if (ub_dt_config_resolve(&env.cfg, &none, err, sizeof err) == 0) {

@@ -185,9 +185,9 @@ static void test_ledger_pending_callbacks(void **state) {
   ledger_close(l);
 }
 
-/* A ledger written by the first release (schema 1) gains pending_callbacks
- * when serve opens it, keeping what it held. */
-static void test_ledger_migrates_version_1(void **state) {
+/* A ledger of schema 2 (before serve) gains pending_callbacks when it is
+ * opened, keeping what it held. */
+static void test_ledger_migrates_version_2(void **state) {
   (void)state;
   char path[4200], err[600];
   snprintf(path, sizeof path, "%s/old.db", root);
@@ -196,8 +196,8 @@ static void test_ledger_migrates_version_1(void **state) {
   ledger_close(l);
   sqlite3 *db;
   assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "DROP TABLE pending_callbacks; DELETE FROM schema_migrations WHERE version = 2;"
-                                    "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "DROP TABLE pending_callbacks; DELETE FROM schema_migrations WHERE version = 3;"
+                                    "PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(db);
   l = ledger_open(path, err, sizeof err);
   assert_non_null(l);
@@ -217,7 +217,7 @@ int main(void) {
     cmocka_unit_test(test_status_mapping_fails_closed),
     cmocka_unit_test(test_frames),
     cmocka_unit_test(test_ledger_pending_callbacks),
-    cmocka_unit_test(test_ledger_migrates_version_1),
+    cmocka_unit_test(test_ledger_migrates_version_2),
   };
   return cmocka_run_group_tests(tests, setup_specs, NULL);
 }

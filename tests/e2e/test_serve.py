@@ -30,13 +30,14 @@ SLOW = 4 if "asan" in BIN.lower() else 1      # sanitizer builds run slower
 WAIT = 60 * SLOW
 
 POLICIES = {
-    "pass.lua": 'return { verdict = "pass", summary = "constant pass", objectives = {} }',
-    "warning.lua": 'return { verdict = "warning", summary = "constant warning", objectives = {} }',
+    "pass.lua": 'return { verdict = "pass", summary = "constant pass", '
+                'objectives = { { name = "constant", status = "pass" } } }',
+    "warning.lua": 'return { verdict = "warning", summary = "constant warning", '
+                   'objectives = { { name = "constant", status = "warning" } } }',
     "inconclusive.lua": 'return { verdict = "inconclusive", summary = "no data yet", objectives = {} }',
     "error.lua": 'error("policy failed on purpose")',
     "hang.lua": "while true do end",
     "bomb.lua": 'local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 4096) .. i end',
-    "slow.lua": "local x = 0 for i = 1, 3e8 do x = x + i end return { verdict = 'pass', summary = 's', objectives = {} }",
 }
 
 
@@ -558,9 +559,9 @@ class Resume(Env, unittest.TestCase):
             self.assertIn("running the gate again", second.text())
             first_id = v["evaluation"]
             status, _, data = second.request("GET", "/v1/evaluations/%d" % first_id)
-            e = json.loads(data)
-            self.assertEqual((e["status"], e["verdict"]), ("error", "error"), e)
-            self.assertIn("interrupted", e["error"])
+            e = json.loads(data)   # closed: abandoned by the ledger (its worker died) or by the resume
+            self.assertIn(e["status"], ("abandoned", "error"), e)
+            self.assertNotEqual(e["verdict"], "pass", e)
         finally:
             second.stop()
             self.dt.state.clear_faults()
