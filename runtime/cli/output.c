@@ -4,6 +4,7 @@
 #include "cli/output.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,9 +58,30 @@ static int write_file(const char *path, const char *data, size_t len) {
   return ok ? 0 : -1;
 }
 
+/* Something that exists and is not a regular file (a FIFO, /dev/null, a
+ * terminal) is written in place: a rename would replace it, and as root
+ * that would swap /dev/null for a regular file. */
+static int write_in_place(const char *path, const char *data, size_t len) {
+  int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int ok = write_all(fd, data, len) == 0;
+  int saved = errno;
+  if (close(fd) != 0 && ok) { ok = 0; saved = errno; }
+  errno = saved;
+  return ok ? 0 : -1;
+}
+
 int ub_write_output(const char *path, const char *data, size_t len) {
   if (!data) data = "";
   if (!path || strcmp(path, "-") == 0) return write_stdout(data, len);
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) {
+      errno = EISDIR;
+      return -1;
+    }
+    return write_in_place(path, data, len);
+  }
   return write_file(path, data, len);
 }
 

@@ -9,7 +9,9 @@
 
 /* Writes data to path ("-" or NULL: stdout). Returns 0, or -1 with errno
  * set (nothing printed). A file is replaced only when all of it was
- * written: a temporary file in the same folder, then rename. */
+ * written: a temporary file in the same folder, then rename. A path that
+ * exists and is not a regular file (FIFO, device) is written in place; a
+ * directory is refused (EISDIR). */
 int ub_write_output(const char *path, const char *data, size_t len);
 
 /* Flushes stdout at the end of a command: returns rc, or UB_EXIT_ERROR
