@@ -20,24 +20,15 @@
 #include "deploy/deploy_event.h"
 #include "util/json.h"
 
-/* ---- helpers ------------------------------------------------------------ */
+#include "test_support.h"
 
-static char *read_shared(const char *rel, size_t *len) {
-  const char *shared = getenv("UB_SHARED");
-  char path[1024], err[256];
-  size_t n;
-  snprintf(path, sizeof path, "%s/fixtures/%s", shared ? shared : "/work/shared", rel);
-  char *data = ub_read_all(path, (size_t)64 << 20, &n, err, sizeof err);
-  if (!data) fail_msg("%s", err);
-  if (len) *len = n;
-  return data;
-}
+/* ---- helpers ------------------------------------------------------------ */
 
 /* The agent-environment fixture as an environ-style array (keys without
  * a leading '_'), plus extra "K=V" entries. */
 static char **fixture_env(const char *const *extra) {
   size_t len;
-  char *text = read_shared("azure-devops/agent-environment_release-job_constructed.json", &len);
+  char *text = read_fixture("azure-devops/agent-environment_release-job_constructed.json", &len);
   char **env = calloc(128, sizeof *env);
   size_t n = 0;
   json_reader r;
@@ -300,7 +291,7 @@ static void test_body_v1_matches_original_task(void **state) {
   ub_buf_init(&b);
   char err[256];
   assert_int_equal(de_body_v1(&ev, &t, &b, err, sizeof err), 0);
-  char *fixture = read_shared(
+  char *fixture = read_fixture(
       "dynatrace/events-v1-POST-request_CUSTOM_DEPLOYMENT_tagRule_unbreakable-push-task_constructed.json", NULL);
   char *want = canonical(fixture), *got = canonical(b.data);
   assert_string_equal(got, want);
@@ -517,7 +508,7 @@ static void test_property_rules(void **state) {
 static void test_monspec_tags(void **state) {
   (void)state;
   size_t len;
-  char *doc = read_shared("monspec/unbreakable-pipeline_monspec.json", &len);
+  char *doc = read_fixture("monspec/unbreakable-pipeline_monspec.json", &len);
   de_target t;
   char err[600];
   assert_int_equal(de_target_from_monspec(doc, len, "m.json", "SampleJSonService/Production", NULL, &t,
@@ -532,7 +523,7 @@ static void test_monspec_tags(void **state) {
   de_target_free(&t);
   free(doc);
 
-  doc = read_shared("monspec/dtcli_monspec_multi-entity.json", &len);
+  doc = read_fixture("monspec/dtcli_monspec_multi-entity.json", &len);
   assert_int_equal(de_target_from_monspec(doc, len, "m.json", "FrontendAppBuild1/Dev", NULL, &t, err,
                                           sizeof err), 0);
   ub_buf b;
@@ -553,7 +544,7 @@ static void test_monspec_tags(void **state) {
 static void test_monspec_entities(void **state) {
   (void)state;
   size_t len;
-  char *doc = read_shared("monspec/edge-cases_monspec.json", &len);
+  char *doc = read_fixture("monspec/edge-cases_monspec.json", &len);
   de_target t;
   char err[600];
   assert_int_equal(de_target_from_monspec(doc, len, "e.json", "EdgeService/Staging", NULL, &t, err,
@@ -612,7 +603,7 @@ static void test_answers(void **state) {
   (void)state;
   de_answer a;
   char err[256];
-  char *body = read_shared("dynatrace/events-v2-ingest_201_response.json", NULL);
+  char *body = read_fixture("dynatrace/events-v2-ingest_201_response.json", NULL);
   assert_int_equal(de_answer_parse(2, body, strlen(body), &a, err, sizeof err), 0);
   assert_int_equal(a.matched, 1);
   assert_int_equal(a.nids, 1);
@@ -620,12 +611,12 @@ static void test_answers(void **state) {
   assert_int_equal(a.not_ok, 0);
   de_answer_free(&a);
   free(body);
-  body = read_shared("dynatrace/events-v2-ingest_201_response_no-entity-matched.json", NULL);
+  body = read_fixture("dynatrace/events-v2-ingest_201_response_no-entity-matched.json", NULL);
   assert_int_equal(de_answer_parse(2, body, strlen(body), &a, err, sizeof err), 0);
   assert_int_equal(a.matched, 0);
   de_answer_free(&a);
   free(body);
-  body = read_shared("dynatrace/events-v1-POST_200_response_multiple-entities.json", NULL);
+  body = read_fixture("dynatrace/events-v1-POST_200_response_multiple-entities.json", NULL);
   assert_int_equal(de_answer_parse(1, body, strlen(body), &a, err, sizeof err), 0);
   assert_int_equal(a.matched, 3);
   assert_int_equal(a.nids, 3);

@@ -25,16 +25,9 @@
 #include "util/buf.h"
 #include "sandbox/sandbox.h"
 
-#define TOKEN "dt0c01.ABCDEFGHIJKLMNOPQRSTUVWX.SECRETSECRETSECRETSECRET"
+#include "test_support.h"
 
-static char *read_fixture(const char *name, size_t *len) {
-  const char *shared = getenv("UB_SHARED");
-  char path[1024], err[256];
-  snprintf(path, sizeof path, "%s/fixtures/dynatrace/%s", shared ? shared : "/work/shared", name);
-  char *data = ub_read_all(path, (size_t)64 << 20, len, err, sizeof err);
-  if (!data) fail_msg("%s", err);
-  return data;
-}
+#define TOKEN "dt0c01.ABCDEFGHIJKLMNOPQRSTUVWX.SECRETSECRETSECRETSECRET"
 
 static void clear_env(void) {
   unsetenv("DT_TENANT_URL");
@@ -183,17 +176,17 @@ static void check_message(long status, const char *ctype, const char *body, cons
 static void test_error_envelopes_from_fixtures(void **state) {
   (void)state;
   size_t n;
-  char *body = read_fixture("api-error_400_constraints-violated_metrics-query.json", &n);
+  char *body = read_fixture("dynatrace/api-error_400_constraints-violated_metrics-query.json", &n);
   check_message(400, "application/json", body, NULL,
                 "Dynatrace API error (400): Constraints violated. [path: nextPageKey - msg: expected one "
                 "of nextPageKey or metricSelector to be specified] - URL: /api/v2/metrics/query?metricSelector=x");
   free(body);
-  body = read_fixture("api-error_403_missing-token-scope.json", &n);
+  body = read_fixture("dynatrace/api-error_403_missing-token-scope.json", &n);
   check_message(403, "application/json", body, NULL,
                 "Dynatrace API error (403): Token is missing required scope. Use one of: problems.read "
                 "(Read problems) - URL: /api/v2/metrics/query?metricSelector=x");
   free(body);
-  body = read_fixture("api-error_429_too-many-requests.json", &n);
+  body = read_fixture("dynatrace/api-error_429_too-many-requests.json", &n);
   check_message(429, "application/json", body, "not retried: waiting 90000 ms would pass the deadline",
                 "Dynatrace API error (429): Too many requests. (not retried: waiting 90000 ms would pass "
                 "the deadline) - URL: /api/v2/metrics/query?metricSelector=x");
@@ -337,7 +330,7 @@ static void run_lua(ub_recorder *rec, const char *code) {
 static void test_metrics_decode_into_series(void **state) {
   (void)state;
   size_t n;
-  char *body = read_fixture("metrics-v2-query_200_three-series_splitby-service_resolution-10m.json", &n);
+  char *body = read_fixture("dynatrace/metrics-v2-query_200_three-series_splitby-service_resolution-10m.json", &n);
   canned c[] = {{"/api/v2/metrics/query?metricSelector=builtin%3Aservice.response.time%3Apercentile%2895%29"
                  "&resolution=10m", 200, "application/json", body}};
   ub_recorder *rec = replay_of(c, 1);
@@ -384,8 +377,8 @@ static void test_metrics_pages_are_followed_and_merged(void **state) {
 static void test_timeseries_both_shapes(void **state) {
   (void)state;
   size_t n;
-  char *data_result = read_fixture("timeseries-v1_GET-by-id_200_dataResult_service-responsetime_constructed.json", &n);
-  char *result = read_fixture("timeseries-v1_200_docs-example_POST_app-actionspersession.json", &n);
+  char *data_result = read_fixture("dynatrace/timeseries-v1_GET-by-id_200_dataResult_service-responsetime_constructed.json", &n);
+  char *result = read_fixture("dynatrace/timeseries-v1_200_docs-example_POST_app-actionspersession.json", &n);
   canned c[] = {
       {"/api/v1/timeseries/com.dynatrace.builtin:service.responsetime?startTimestamp=1501771380000"
        "&endTimestamp=1501771620000&aggregationType=avg&includeData=true&entity=SERVICE-F08D806E7EF685CF",
@@ -415,7 +408,7 @@ static void test_timeseries_both_shapes(void **state) {
 static void test_bad_bodies_are_errors_never_empty_series(void **state) {
   (void)state;
   size_t n;
-  char *body = read_fixture("metrics-v2-query_200_single-series_resolution-1h_24values.json", &n);
+  char *body = read_fixture("dynatrace/metrics-v2-query_200_single-series_resolution-1h_24values.json", &n);
   body[n / 2] = '\0';                                   /* truncated mid-document */
   canned c[] = {
       {"/api/v2/metrics/query?metricSelector=trunc", 200, "application/json", body},
@@ -486,7 +479,7 @@ static void test_wrong_shapes_are_errors_for_every_call(void **state) {
 static void test_events_keep_large_ids_exact(void **state) {
   (void)state;
   size_t n;
-  char *body = read_fixture("events-v1-GET_200_custom-deployment_vsts_constructed.json", &n);
+  char *body = read_fixture("dynatrace/events-v1-GET_200_custom-deployment_vsts_constructed.json", &n);
   canned c[] = {{"/api/v1/events?from=1546290000000&to=1546300800000&eventType=CUSTOM_DEPLOYMENT", 200,
                  "application/json", body}};
   ub_recorder *rec = replay_of(c, 1);
@@ -578,7 +571,7 @@ static void test_decoders_survive_mutations(void **state) {
   int decoded = 0, rejected = 0;
   for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
     size_t n;
-    char *orig = read_fixture(files[f], &n);
+    char *orig = read_fixture_in("dynatrace", files[f], &n);
     char *buf = malloc(n + 16);
     for (int i = 0; i < 400; i++) {
       memcpy(buf, orig, n);

@@ -19,10 +19,9 @@
 #include "sandbox/sandbox.h"
 #include "sandbox/sb_strlib.h"
 
-#include "budget_fixture.h"
+#include "stock_compare.h"
 
-/* ---- two states: stock and ours ---- */
-
+/* ---- two states: stock and ours (stock_compare.h) ---- */
 
 /* Snippets run identically in both states with globals S, P, I. */
 static const char *const snippets[] = {
@@ -39,61 +38,22 @@ static const char *const snippets[] = {
 };
 #define N_SNIPPETS (sizeof snippets / sizeof snippets[0])
 
-static lua_State *new_state(int ours) {
-  lua_State *L = luaL_newstate();
-  assert_non_null(L);
-  luaL_openlibs(L);
-  if (ours) {
-    lua_getglobal(L, "string");
-    lua_getglobal(L, "table");
-    sb_strlib_install_with(L, -2, -1, test_budget);
-    lua_pop(L, 2);
-  }
+/* Compiles the snippets into the global SNIPPETS of L. */
+static void load_snippets(lua_State *L) {
   lua_createtable(L, (int)N_SNIPPETS, 0);
   for (size_t i = 0; i < N_SNIPPETS; i++) {
     assert_int_equal(luaL_loadstring(L, snippets[i]), LUA_OK);
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   lua_setglobal(L, "SNIPPETS");
-  return L;
 }
-
-typedef struct states {
-  lua_State *stock, *ours;
-} states;
 
 static int setup_states(void **state) {
-  static states st;
-  st.stock = new_state(0);
-  st.ours = new_state(1);
-  *state = &st;
-  return 0;
-}
-
-static int teardown_states(void **state) {
+  stock_compare_setup(state, NULL);
   states *st = *state;
-  lua_close(st->stock);
-  lua_close(st->ours);
+  load_snippets(st->stock);
+  load_snippets(st->ours);
   return 0;
-}
-
-/* Appends a description of the values at [first, top] to out. */
-static void describe_values(lua_State *L, int first, ub_buf *out) {
-  for (int i = first; i <= lua_gettop(L); i++) {
-    size_t len = 0;
-    const char *text = "";
-    ub_buf_puts(out, luaL_typename(L, i));
-    if (lua_type(L, i) == LUA_TSTRING || lua_type(L, i) == LUA_TNUMBER) {
-      lua_pushvalue(L, i);
-      text = lua_tolstring(L, -1, &len);
-      ub_buf_putc(out, '=');
-      ub_buf_append(out, text, len);
-      lua_pop(L, 1);
-    } else if (lua_type(L, i) == LUA_TBOOLEAN) {
-      ub_buf_puts(out, lua_toboolean(L, i) ? "=true" : "=false");
-    }
-    ub_buf_putc(out, '|');
-  }
 }
 
 /* Runs snippet k with S, P, I set; describes its results or its error. */
@@ -114,7 +74,7 @@ static void run_snippet(lua_State *L, size_t k, const char *s, size_t ls,
     ub_buf_puts(out, "error: ");
     ub_buf_puts(out, lua_tostring(L, -1) ? lua_tostring(L, -1) : "(not a string)");
   } else {
-    describe_values(L, base + 1, out);
+    stock_compare_describe(L, base + 1, out);
   }
   lua_settop(L, base);
 }
@@ -122,22 +82,21 @@ static void run_snippet(lua_State *L, size_t k, const char *s, size_t ls,
 /* Runs every snippet in both states; fails with the case on a difference. */
 static void compare_case(states *st, const char *s, size_t ls, const char *p,
                          size_t lp, lua_Integer init) {
-  ub_buf a, b;
+  ub_buf a, b, what;
   ub_buf_init(&a);
   ub_buf_init(&b);
+  ub_buf_init(&what);
   for (size_t k = 0; k < N_SNIPPETS; k++) {
     run_snippet(st->stock, k, s, ls, p, lp, init, &a);
     run_snippet(st->ours, k, s, ls, p, lp, init, &b);
-    assert_false(a.failed || b.failed);
-    if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0) {
-      print_error("snippet %zu, subject \"%.*s\", pattern \"%.*s\", init %lld:\n"
-                  "  stock: %s\n  ours:  %s\n",
-                  k, (int)ls, s, (int)lp, p, (long long)init, a.data, b.data);
-      fail();
-    }
+    ub_buf_reset(&what);
+    ub_buf_printf(&what, "snippet %zu, subject \"%.*s\", pattern \"%.*s\", init %lld",
+                  k, (int)ls, s, (int)lp, p, (long long)init);
+    stock_compare_outputs(what.data, &a, &b);
   }
   ub_buf_free(&a);
   ub_buf_free(&b);
+  ub_buf_free(&what);
 }
 
 /* ---- differential tests ---- */
@@ -252,63 +211,11 @@ static void test_differential_arguments(void **state) {
     ("local co = coroutine.wrap(function(it) return it() end)\n"
      "local it = string.gmatch('a1b2', '%a(%d)') return co(it), it()"),
   };
-  ub_buf a, b;
-  ub_buf_init(&a);
-  ub_buf_init(&b);
-  for (size_t i = 0; i < sizeof chunks / sizeof chunks[0]; i++) {
-    lua_State *Ls[2] = {st->stock, st->ours};
-    ub_buf *outs[2] = {&a, &b};
-    for (int k = 0; k < 2; k++) {
-      ub_buf_reset(outs[k]);
-      int base = lua_gettop(Ls[k]);
-      if (luaL_dostring(Ls[k], chunks[i]) != LUA_OK) ub_buf_puts(outs[k], "error: ");
-      describe_values(Ls[k], base + 1, outs[k]);
-      lua_settop(Ls[k], base);
-    }
-    if (strcmp(a.data, b.data) != 0) {
-      print_error("%s\n  stock: %s\n  ours:  %s\n", chunks[i], a.data, b.data);
-      fail();
-    }
-  }
-  ub_buf_free(&a);
-  ub_buf_free(&b);
+  stock_compare_chunks(st, chunks, sizeof chunks / sizeof chunks[0]);
 }
 
 /* ---- hand-computed results in our state ---- */
 
-/* Runs src in our state; returns its results joined by '|' (static). */
-static const char *ours(states *st, const char *src) {
-  static char result[512];
-  lua_State *L = st->ours;
-  int base = lua_gettop(L);
-  ub_buf out;
-  ub_buf_init(&out);
-  if (luaL_dostring(L, src) != LUA_OK) {
-    ub_buf_puts(&out, "error: ");
-    ub_buf_puts(&out, lua_tostring(L, -1));
-  } else {
-    for (int i = base + 1; i <= lua_gettop(L); i++) {
-      if (i > base + 1) ub_buf_putc(&out, '|');
-      ub_buf_puts(&out, luaL_tolstring(L, i, NULL));
-      lua_pop(L, 1);
-    }
-  }
-  lua_settop(L, base);
-  snprintf(result, sizeof result, "%s", out.data ? out.data : "");
-  ub_buf_free(&out);
-  return result;
-}
-
-/* The chunk src must fail in our state with an error ending with msg
- * (errors raised by C functions carry the caller's position, as in stock). */
-static void assert_error(states *st, const char *src, const char *msg) {
-  const char *got = ours(st, src);
-  size_t lg = strlen(got), lm = strlen(msg);
-  if (strncmp(got, "error: ", 7) != 0 || lg < lm || strcmp(got + lg - lm, msg) != 0) {
-    print_error("%s\n  expected error: %s\n  got: %s\n", src, msg, got);
-    fail();
-  }
-}
 
 static void test_gsub_replacements(void **state) {
   states *st = *state;
@@ -469,5 +376,5 @@ int main(void) {
     cmocka_unit_test(test_budget_stops_backtracking),
     cmocka_unit_test(test_sandbox_kills_catastrophic_patterns),
   };
-  return cmocka_run_group_tests(tests, setup_states, teardown_states);
+  return cmocka_run_group_tests(tests, setup_states, stock_compare_teardown);
 }

@@ -19,10 +19,9 @@
 #include "sandbox/sandbox.h"
 #include "sandbox/sb_strlib.h"
 
-#include "budget_fixture.h"
+#include "stock_compare.h"
 
-/* ---- two states: stock and ours ---- */
-
+/* ---- two states: stock and ours (stock_compare.h) ---- */
 
 /* Helpers both states see: a deterministic generator and a list printer. */
 static const char prelude[] =
@@ -31,105 +30,8 @@ static const char prelude[] =
   "function list(t, n) local r = {} for i = 1, n or #t do r[i] = tostring(rawget(t, i)) end\n"
   "  return table.concat(r, ',') end\n";
 
-typedef struct states {
-  lua_State *stock, *ours;
-} states;
-
-static lua_State *new_state(int ours) {
-  lua_State *L = luaL_newstate();
-  assert_non_null(L);
-  luaL_openlibs(L);
-  if (ours) {
-    lua_getglobal(L, "string");
-    lua_getglobal(L, "table");
-    sb_strlib_install_with(L, -2, -1, test_budget);
-    lua_pop(L, 2);
-  }
-  assert_int_equal(luaL_dostring(L, prelude), LUA_OK);
-  return L;
-}
-
 static int setup_states(void **state) {
-  static states st;
-  st.stock = new_state(0);
-  st.ours = new_state(1);
-  *state = &st;
-  return 0;
-}
-
-static int teardown_states(void **state) {
-  states *st = *state;
-  lua_close(st->stock);
-  lua_close(st->ours);
-  return 0;
-}
-
-/* Runs src in L and describes its results (or its error) in out. */
-static void run_describe(lua_State *L, const char *src, ub_buf *out) {
-  int base = lua_gettop(L);
-  ub_buf_reset(out);
-  if (luaL_dostring(L, src) != LUA_OK) ub_buf_puts(out, "error: ");
-  for (int i = base + 1; i <= lua_gettop(L); i++) {
-    size_t len = 0;
-    ub_buf_puts(out, luaL_typename(L, i));
-    ub_buf_putc(out, '=');
-    if (lua_type(L, i) == LUA_TSTRING || lua_type(L, i) == LUA_TNUMBER) {
-      lua_pushvalue(L, i);
-      const char *text = lua_tolstring(L, -1, &len);
-      ub_buf_append(out, text, len);
-      lua_pop(L, 1);
-    } else if (lua_type(L, i) == LUA_TBOOLEAN) {
-      ub_buf_puts(out, lua_toboolean(L, i) ? "true" : "false");
-    }
-    ub_buf_putc(out, '|');
-  }
-  lua_settop(L, base);
-}
-
-static void compare_chunks(states *st, const char *const *chunks, size_t n) {
-  ub_buf a, b;
-  ub_buf_init(&a);
-  ub_buf_init(&b);
-  for (size_t i = 0; i < n; i++) {
-    run_describe(st->stock, chunks[i], &a);
-    run_describe(st->ours, chunks[i], &b);
-    assert_false(a.failed || b.failed);
-    if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0) {
-      print_error("%s\n  stock: %.300s\n  ours:  %.300s\n", chunks[i], a.data, b.data);
-      fail();
-    }
-  }
-  ub_buf_free(&a);
-  ub_buf_free(&b);
-}
-
-/* Runs src in our state; its results joined by '|' (static buffer). */
-static const char *ours(states *st, const char *src) {
-  static char result[512];
-  lua_State *L = st->ours;
-  int base = lua_gettop(L);
-  if (luaL_dostring(L, src) != LUA_OK) {
-    snprintf(result, sizeof result, "error: %s", lua_tostring(L, -1));
-  } else {
-    result[0] = '\0';
-    for (int i = base + 1; i <= lua_gettop(L); i++) {
-      size_t used = strlen(result);
-      snprintf(result + used, sizeof result - used, "%s%s", i > base + 1 ? "|" : "",
-               luaL_tolstring(L, i, NULL));
-      lua_pop(L, 1);
-    }
-  }
-  lua_settop(L, base);
-  return result;
-}
-
-static void assert_error(states *st, const char *src, const char *msg) {
-  const char *got = ours(st, src);
-  size_t lg = strlen(got), lm = strlen(msg);
-  if (strncmp(got, "error: ", 7) != 0 || lg < lm || strcmp(got + lg - lm, msg) != 0) {
-    print_error("%s\n  expected error: %s\n  got: %s\n", src, msg, got);
-    fail();
-  }
+  return stock_compare_setup(state, prelude);
 }
 
 /* ---- installation ---- */
@@ -150,7 +52,7 @@ static void test_install_replaces_only_the_listed_functions(void **state) {
     {"table", "remove"}, {"table", "sort"}};
   static const char *const kept[][2] = {
     {"string", "format"}, {"string", "sub"}, {"table", "unpack"}, {"table", "pack"}};
-  lua_State *stock = new_state(0), *L = new_state(1);
+  lua_State *stock = stock_compare_state(0, prelude), *L = stock_compare_state(1, prelude);
   for (size_t i = 0; i < sizeof replaced / sizeof replaced[0]; i++) {
     lua_CFunction f = field_function(L, replaced[i][0], replaced[i][1]);
     assert_non_null(f);
@@ -187,7 +89,7 @@ static void test_rep_like_stock(void **state) {
     "return string.rep(('q'):rep(2000000) .. 'r', 2, '|')",
     "return string.rep('a\\0b', 5, '\\0')",
   };
-  compare_chunks(*state, chunks, sizeof chunks / sizeof chunks[0]);
+  stock_compare_chunks(*state, chunks, sizeof chunks / sizeof chunks[0]);
 }
 
 static void test_rep_empty_never_loops(void **state) {
@@ -218,7 +120,7 @@ static void test_concat_like_stock(void **state) {
     ("local u = setmetatable({}, {__index = function(_, i) return 'x' end, __len = function() return 2 end})\n"
      "return table.concat(u)"),
   };
-  compare_chunks(*state, chunks, sizeof chunks / sizeof chunks[0]);
+  stock_compare_chunks(*state, chunks, sizeof chunks / sizeof chunks[0]);
 }
 
 static void test_move_like_stock(void **state) {
@@ -243,7 +145,7 @@ static void test_move_like_stock(void **state) {
     "  __newindex = function(_, k, v) log[#log + 1] = 'w' .. k data[k] = v end})\n"
     "table.move(t, 1, 4, 2) return table.concat(log, ' '), list(data)",
   };
-  compare_chunks(*state, chunks, sizeof chunks / sizeof chunks[0]);
+  stock_compare_chunks(*state, chunks, sizeof chunks / sizeof chunks[0]);
 }
 
 /* ---- table.insert and table.remove ---- */
@@ -269,7 +171,7 @@ static void test_insert_remove_like_stock(void **state) {
     "table.insert(t, 2, 'x') local r = table.remove(t, 1)\n"
     "return r, table.concat(log, ' '), list(data)",
   };
-  compare_chunks(*state, chunks, sizeof chunks / sizeof chunks[0]);
+  stock_compare_chunks(*state, chunks, sizeof chunks / sizeof chunks[0]);
 }
 
 /* ---- table.sort ---- */
@@ -302,7 +204,7 @@ static void test_sort_like_stock(void **state) {
     "return table.sort({1, 'x'})", "return table.sort({3, 2, 1}, function(a, b) error('boom') end)",
     "return table.sort({3, 2, 1}, function(a, b) error({}) end)",
   };
-  compare_chunks(*state, chunks, sizeof chunks / sizeof chunks[0]);
+  stock_compare_chunks(*state, chunks, sizeof chunks / sizeof chunks[0]);
 }
 
 /* Sorts with a broken comparator must end, with an error or with the same
@@ -407,5 +309,5 @@ int main(void) {
     cmocka_unit_test(test_budget_stops_long_loops),
     cmocka_unit_test(test_sandbox_stops_move_and_rep),
   };
-  return cmocka_run_group_tests(tests, setup_states, teardown_states);
+  return cmocka_run_group_tests(tests, setup_states, stock_compare_teardown);
 }

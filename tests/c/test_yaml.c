@@ -17,6 +17,8 @@
 
 #include "lualib/yaml_lua.h"
 
+#include "test_support.h"
+
 /* ---- helpers ----------------------------------------------------------- */
 
 static int setup_state(void **state) {
@@ -53,23 +55,9 @@ static int field(lua_State *L, const char *key) {
   return lua_getfield(L, -1, key);
 }
 
-static char *read_fixture(const char *rel, size_t *len) {
-  const char *shared = getenv("UB_SHARED");
-  char path[1024];
-  snprintf(path, sizeof path, "%s/fixtures/keptn/%s", shared ? shared : "/work/shared", rel);
-  FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot open %s", path);
-  char *data = malloc(1 << 20);
-  assert_non_null(data);
-  *len = fread(data, 1, (1 << 20) - 1, f);
-  data[*len] = '\0';
-  fclose(f);
-  return data;
-}
-
 static void decode_fixture(lua_State *L, const char *rel) {
   size_t len;
-  char *text = read_fixture(rel, &len);
+  char *text = read_fixture_in("keptn", rel, &len);
   int rc = yaml_decode_lua(L, text, len, rel, NULL);
   free(text);
   if (rc != 0) fail_msg("%s: %s", rel, lua_tostring(L, -1));
