@@ -114,7 +114,7 @@ def run_case(path):
     cmd = [BIN, "eval", path, "--timeout", str(deadline)] + args
     start = time.monotonic()
     p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=env,
-                       timeout=60)
+                       timeout=60 * TIME_SCALE + deadline)
     elapsed = time.monotonic() - start
     problems = []
     if "backstop" in p.stderr or "died from signal" in p.stderr:

@@ -17,10 +17,10 @@ import time
 import urllib.request
 
 ROOT = os.environ.get("UB_SOURCE", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-SHARED = os.environ.get("UB_SHARED", os.path.join(ROOT, "..", "shared"))
 BIN = os.environ.get("UB_BIN", "build/unbreakable")
 sys.path.insert(0, os.path.join(ROOT, "tests", "sim"))
 import dynatrace_sim  # noqa: E402
+from launch import FIXTURES, scaled  # noqa: E402
 
 TOKEN = "dt0c01.DEPLOYEVENTE2E.TOKENSECRET7f3a9cTOKENSECRET"
 WRONG_TOKEN = "dt0c01.WRONGWRONGWRONG.NOTACCEPTEDNOTACCEPTED1234"
@@ -93,7 +93,7 @@ class Harness:
         data = json.dumps(doc).encode() if doc is not None else None
         req = urllib.request.Request(self.sim.url + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=scaled(10)) as resp:
             return json.loads(resp.read().decode())
 
     def reset(self, faults=None):
@@ -110,14 +110,14 @@ class Harness:
         if token_env:
             env["DT_API_TOKEN"] = TOKEN
         if azure:
-            with open(os.path.join(SHARED, "fixtures", "azure-devops",
+            with open(os.path.join(FIXTURES, "azure-devops",
                                    "agent-environment_release-job_constructed.json")) as f:
                 env.update({k: v for k, v in json.load(f).items() if not k.startswith("_")})
         return env
 
     def run(self, args, env):
         start = time.monotonic()
-        p = subprocess.run([BIN, "deploy-event"] + args, capture_output=True, text=True, env=env, timeout=60)
+        p = subprocess.run([BIN, "deploy-event"] + args, capture_output=True, text=True, env=env, timeout=scaled(60))
         self.outputs.append(p.stdout + p.stderr)
         print("  %-60s exit %d in %.2f s" % (" ".join(args)[:60], p.returncode, time.monotonic() - start))
         return p

@@ -4,10 +4,11 @@ every fault the simulator injects, retries measured with the simulator's own
 request times, the overall deadline, record/replay, and that the API token never
 appears in any output or recording.
 
-Runs `$UB_BIN dt` when the main binary has the command, else the test binary
-`$UB_BUILD/tests/test_dt_cli dt` (same code, runtime/cli/cmd_dt.c). Standard library
-only; timing is never asserted except as "at least" relations between the
-simulator's timestamps, which a correct client cannot violate."""
+Runs `$UB_BIN dt` (runtime/cli/cmd_dt.c): a broken `dt` command fails this
+test, there is no fallback. Standard library only; timing is never asserted
+except as "at least" relations between the simulator's timestamps, which a
+correct client cannot violate, and deadlines scale with the build
+(UB_TIME_SCALE, tests/sim/launch.py)."""
 
 import json
 import os
@@ -19,9 +20,11 @@ import time
 import urllib.request
 
 SOURCE = os.environ.get("UB_SOURCE", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BUILD = os.environ.get("UB_BUILD", os.path.join(SOURCE, "build"))
-SIM = os.path.join(SOURCE, "tests", "sim", "dynatrace_sim.py")
-SCENARIO = os.path.join(SOURCE, "tests", "sim", "scenarios", "demo.json")
+sys.path.insert(0, os.path.join(SOURCE, "tests", "sim"))
+from launch import SCENARIOS, SimProcess, scaled  # noqa: E402
+
+BIN = os.environ.get("UB_BIN", os.path.join(SOURCE, "build", "unbreakable"))
+SCENARIO = os.path.join(SCENARIOS, "demo.json")
 TOKEN = "dt0c01.E2E%s.%s" % (secrets.token_hex(8).upper(), secrets.token_hex(16).upper())
 SCOPED = "dt0c01.SCOPED%s" % secrets.token_hex(8).upper()
 SERVICE = "SERVICE-C4EC4A0E5A3B1001"
@@ -34,37 +37,15 @@ FAILURES = []
 
 
 def command():
-    ub_bin = os.environ.get("UB_BIN")
-    if ub_bin and os.path.exists(ub_bin):
-        probe = subprocess.run([ub_bin, "dt", "--help"], capture_output=True, timeout=30)
-        if probe.returncode == 0:
-            return [ub_bin, "dt"]
-    return [os.path.join(BUILD, "tests", "test_dt_cli"), "dt"]
+    return [BIN, "dt"]
 
 
-class Sim:
+class Sim(SimProcess):
+    """The simulator of these tests: the demo scenario, our two tokens."""
+
     def __init__(self, workdir):
-        port_file = os.path.join(workdir, "sim.port")
-        self.log = open(os.path.join(workdir, "sim.log"), "w")
-        self.proc = subprocess.Popen([sys.executable, SIM, "--scenario", SCENARIO, "--port", "0",
-                                      "--port-file", port_file, "--token", TOKEN,
-                                      "--token", SCOPED + "=metrics.read"],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        for _ in range(200):
-            if os.path.exists(port_file):
-                break
-            if self.proc.poll() is not None:
-                raise RuntimeError("simulator exited: see %s" % self.log.name)
-            time.sleep(0.05)
-        with open(port_file) as handle:
-            self.url = "http://127.0.0.1:%d" % int(handle.read().strip())
-
-    def control(self, method, path, doc=None):
-        data = json.dumps(doc).encode() if doc is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return json.loads(resp.read())
+        super().__init__(SCENARIO, tokens=[TOKEN, SCOPED + "=metrics.read"],
+                         log_path=os.path.join(workdir, "sim.log"))
 
     def reset(self):
         self.control("POST", "/_sim/reset", {})
@@ -74,14 +55,6 @@ class Sim:
     def fault(self, **rule):
         self.control("POST", "/_sim/faults", rule)
 
-    def requests(self, path_prefix="/api/"):
-        return [r for r in self.control("GET", "/_sim/requests")["requests"] if r["path"].startswith(path_prefix)]
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-        self.log.close()
-
 
 def run(cmd, sim, args, token=TOKEN, env_extra=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DT_") and "proxy" not in k.lower()}
@@ -89,7 +62,7 @@ def run(cmd, sim, args, token=TOKEN, env_extra=None):
     if token is not None:
         env["DT_API_TOKEN"] = token
     env.update(env_extra or {})
-    proc = subprocess.run(cmd + args, capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(cmd + args, capture_output=True, text=True, env=env, timeout=scaled(120))
     OUTPUTS.append(proc.stdout)
     OUTPUTS.append(proc.stderr)
     check("Sanitizer" not in proc.stderr and "runtime error:" not in proc.stderr,
@@ -230,18 +203,22 @@ def test_auth_errors(cmd, sim):
 def test_overall_deadline_holds(cmd, sim):
     sim.reset()
     sim.fault(path="/api/v2/metrics/query", status=503, retryAfter=1)
-    rc, doc, err = run(cmd, sim, ["--timeout-ms", "2500", "--attempts", "10"] + metric_args())
+    deadline_ms = int(scaled(2500))
+    rc, doc, err = run(cmd, sim, ["--timeout-ms", str(deadline_ms), "--attempts", "100"] + metric_args())
     reqs = sim.requests("/api/v2/metrics/query")
     check(rc == 3 and not doc["ok"] and doc["status"] == 503, "retries stop at the deadline (%s)" % err)
-    check(2 <= len(reqs) <= 3, "at most 3 attempts fit in 2.5 s with 1 s waits: %d" % len(reqs))
+    most = deadline_ms // 1000 + 1     # one attempt at 0 s, then one per 1 s wait
+    check(2 <= len(reqs) <= most, "at most %d attempts fit in %d ms with 1 s waits: %d"
+          % (most, deadline_ms, len(reqs)))
     check("deadline" in doc["error"], "error names the deadline: %s" % doc["error"])
 
 
 def test_hang_and_latency_hit_the_deadline(cmd, sim):
-    for rule in ({"hang": True}, {"latencyMs": 5000}):
+    deadline_ms = int(scaled(1000))
+    for rule in ({"hang": True}, {"latencyMs": 5 * deadline_ms}):
         sim.reset()
         sim.fault(path="/api/v2/metrics/query", **rule)
-        rc, doc, err = run(cmd, sim, ["--timeout-ms", "1000"] + metric_args())
+        rc, doc, err = run(cmd, sim, ["--timeout-ms", str(deadline_ms)] + metric_args())
         check(rc == 3 and not doc["ok"] and doc["status"] == 0 and "deadline" in doc["error"],
               "%r ends at the deadline: %s" % (rule, err))
         check("result" not in doc, "%r gives no result" % rule)
@@ -333,7 +310,7 @@ def main():
             print("-- test_record_and_replay")
             test_record_and_replay(cmd, sim, workdir)
         finally:
-            if sim.proc.poll() is None:
+            if sim.running():
                 sim.stop()
         test_token_never_printed(workdir)
     print("%d failure(s)" % len(FAILURES))

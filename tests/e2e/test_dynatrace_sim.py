@@ -3,7 +3,7 @@
 
 Starts the simulator as real processes on 127.0.0.1 (ephemeral ports) and talks
 to it over HTTP with urllib: every endpoint against the payloads in
-/work/shared/fixtures, every fault, the request log (never containing a token),
+tests/fixtures, every fault, the request log (never containing a token),
 the clock, bad scenario files and clean shutdown. Standard library only; exits
 non-zero when a test fails and ends with "N passed, M failed"."""
 
@@ -25,16 +25,13 @@ import urllib.request
 from collections import OrderedDict
 
 SOURCE = os.environ.get("UB_SOURCE") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SHARED = os.environ.get("UB_SHARED") or os.path.abspath(os.path.join(SOURCE, "..", "shared"))
 SIM_DIR = os.path.join(SOURCE, "tests", "sim")
-SIM = os.path.join(SIM_DIR, "dynatrace_sim.py")
-SCENARIOS = os.path.join(SIM_DIR, "scenarios")
-FIX = os.path.join(SHARED, "fixtures", "dynatrace")
-MONSPEC = os.path.join(SHARED, "fixtures", "monspec")
-PYTHON = sys.executable or "/usr/bin/python3"
-
 sys.path.insert(0, SIM_DIR)
 import dtsim_dtcli_reference as dtcli  # noqa: E402
+from launch import FIXTURES, PYTHON, SCENARIOS, SIM, SimProcess, scaled, wait_for  # noqa: E402
+
+FIX = os.path.join(FIXTURES, "dynatrace")
+MONSPEC = os.path.join(FIXTURES, "monspec")
 
 FIX_TOKEN = "dt0c01.SIM.FIXTURES.ALL"
 FIX_NOPROBLEMS = "dt0c01.SIM.FIXTURES.NOPROBLEMS"
@@ -62,25 +59,9 @@ class Reply:
         return json.loads(self.raw.decode("utf-8"))
 
 
-class Sim:
-    """A simulator process started from the command line."""
-
-    def __init__(self, scenario, tokens=(), record=None):
-        self.port_file = os.path.join(TMP, "port-%d-%d" % (os.getpid(), id(self)))
-        args = [PYTHON, SIM, "--scenario", scenario, "--port", "0", "--port-file", self.port_file]
-        for token in tokens:
-            args += ["--token", token]
-        if record:
-            args += ["--record", record]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        line = self._first_line(10.0)
-        assert line.startswith(b"LISTENING "), "no LISTENING line, got %r / %r" % (line, self.proc.stderr.read())
-        self.port = int(line.split()[1])
-        self.url = "http://127.0.0.1:%d" % self.port
-
-    def _first_line(self, timeout):
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        return self.proc.stdout.readline() if ready else b""
+class Sim(SimProcess):
+    """A simulator process started from the command line (tests/sim/launch.py),
+    with the API calls of these tests."""
 
     def request(self, method, path, token=None, body=None, headers=None, timeout=15):
         all_headers = dict(headers or {})
@@ -92,7 +73,7 @@ class Sim:
             all_headers.setdefault("Content-Type", "application/json; charset=utf-8")
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=all_headers)
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as answer:
+            with urllib.request.urlopen(req, timeout=scaled(timeout)) as answer:
                 return Reply(answer.status, answer.headers, answer.read())
         except urllib.error.HTTPError as err:
             return Reply(err.code, err.headers, err.read())
@@ -104,20 +85,6 @@ class Sim:
     def post(self, path, body, token=DEMO_TOKEN):
         reply = self.request("POST", path, token, body)
         return reply.status, reply.json()
-
-    def control(self, method, path, doc=None):
-        reply = self.request(method, path, None, doc)
-        assert reply.status == 200, "control %s %s: %d %s" % (method, path, reply.status, reply.raw[:300])
-        return reply.json()
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=10)
-        finally:
-            self.proc.stdout.close()
-            self.proc.stderr.close()
 
 
 def derived_scenario(base, name, change):

@@ -7,45 +7,17 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
-import urllib.request
 import xml.etree.ElementTree as ET
 
 BIN = os.environ.get("UB_BIN", "build/unbreakable")
 SRC = os.environ.get("UB_SOURCE", ".")
-SHARED = os.environ.get("UB_SHARED", os.path.join(SRC, "..", "shared"))
-FIX = os.path.join(SHARED, "fixtures", "monspec")
-SIM = os.path.join(SRC, "tests", "sim", "dynatrace_sim.py")
+sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
+from launch import FIXTURES, SimProcess as Sim, scaled  # noqa: E402
+
+FIX = os.path.join(FIXTURES, "monspec")
 DTCLI_TOKEN = "dt0c01.SIMTOKEN.DTCLI"
 DEMO_TOKEN = "dt0c01.DEMO.READONLY"
-
-
-class Sim:
-    """A simulator process on an ephemeral port."""
-
-    def __init__(self, scenario):
-        self.dir = tempfile.mkdtemp()
-        port_file = os.path.join(self.dir, "port")
-        self.proc = subprocess.Popen([sys.executable, SIM, "--scenario", scenario, "--port", "0",
-                                      "--port-file", port_file],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for _ in range(100):
-            if os.path.exists(port_file) and open(port_file).read().strip():
-                break
-            time.sleep(0.05)
-        self.url = "http://127.0.0.1:%s" % open(port_file).read().strip()
-
-    def control(self, path, doc=None, method=None):
-        data = json.dumps(doc).encode() if doc is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method or ("POST" if data else "GET"),
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req) as r:
-            return json.load(r)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 def gate(sim, token, *args, ledger=None, env_extra=None):
@@ -54,7 +26,7 @@ def gate(sim, token, *args, ledger=None, env_extra=None):
     env["UB_LEDGER"] = ledger or os.path.join(tempfile.mkdtemp(), "ledger.db")
     if env_extra:
         env.update(env_extra)
-    p = subprocess.run([BIN, "gate"] + list(args), capture_output=True, text=True, env=env, timeout=120)
+    p = subprocess.run([BIN, "gate"] + list(args), capture_output=True, text=True, env=env, timeout=scaled(120))
     return p
 
 
@@ -198,12 +170,12 @@ class DefaultMode(unittest.TestCase):
         self.assertIn("did you mean", p.stdout + p.stderr)
 
     def test_api_error_fails_closed(self):
-        self.sim.control("/_sim/faults", {"path": "/api/v1/timeseries/", "status": 503})
+        self.sim.control("POST", "/_sim/faults", {"path": "/api/v1/timeseries/", "status": 503})
         try:
             p = gate(self.sim, DTCLI_TOKEN, "--monspec", os.path.join(FIX, "unbreakable-pipeline_monspec.json"),
                      "--compare", "SampleJSonService/StagingToProduction", "--format", "json")
         finally:
-            self.sim.control("/_sim/faults", method="DELETE")
+            self.sim.control("DELETE", "/_sim/faults")
         self.assertEqual(p.returncode, 3, p.stderr)
         v = json.loads(p.stdout)
         self.assertEqual(v["verdict"], "error")
@@ -316,12 +288,12 @@ class DemoScenario(unittest.TestCase):
                 with open(ledger + suffix, "rb") as f:
                     self.assertNotIn(DEMO_TOKEN.encode(), f.read())
         # replay offline: stop answering (any request now would fail) and compare
-        self.sim.control("/_sim/faults", {"path": "/api", "status": 500})
+        self.sim.control("POST", "/_sim/faults", {"path": "/api", "status": 500})
         try:
             env = dict(os.environ, UB_LEDGER=ledger)
-            r = subprocess.run([BIN, "replay", "1"], capture_output=True, text=True, env=env, timeout=60)
+            r = subprocess.run([BIN, "replay", "1"], capture_output=True, text=True, env=env, timeout=scaled(60))
         finally:
-            self.sim.control("/_sim/faults", method="DELETE")
+            self.sim.control("DELETE", "/_sim/faults")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("identical verdict (fail), byte for byte", r.stdout)
 

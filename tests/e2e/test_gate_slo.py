@@ -2,7 +2,7 @@
 simulator: Keptn files evaluated across several runs on one ledger, so that
 later runs compare against earlier ones (keptn-slo.md section 9, worked
 through the real binary), invalidation, the Keptn output shape, and the
-fixture files of ../shared/fixtures/keptn."""
+fixture files of tests/fixtures/keptn."""
 import json
 import os
 import subprocess
@@ -12,7 +12,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_gate_monspec import BIN, SHARED, SRC, Sim  # noqa: E402
+from test_gate_monspec import BIN, SRC  # noqa: E402
+
+sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
+from launch import FIXTURES, SimProcess as Sim, scaled  # noqa: E402
 
 TOKEN = "dt0c01.SLO.E2E"
 SERVICE_ID = "SERVICE-CA27500000000001"
@@ -100,7 +103,7 @@ class SloAcrossRuns(unittest.TestCase):
                    "--sli", os.path.join(self.dir, "sli.yaml"), "--project", "sockshop",
                    "--service", "carts", "--stage", "staging", "--from", self.window[0],
                    "--to", self.window[1], "--format", fmt] + list(extra)
-            p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+            p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=scaled(120))
         finally:
             sim.stop()
         self.assertNotIn(TOKEN, p.stdout + p.stderr)
@@ -165,7 +168,7 @@ class SloAcrossRuns(unittest.TestCase):
             p = subprocess.run([BIN, "gate", "--slo", os.path.join(self.dir, "slo.yaml"),
                                 "--sli", os.path.join(self.dir, "sli.yaml"), "--service", "carts",
                                 "--stage", "staging", "--window", "5", "--no-wait", "--no-ledger",
-                                "--format", "json"], capture_output=True, text=True, env=env, timeout=60)
+                                "--format", "json"], capture_output=True, text=True, env=env, timeout=scaled(60))
         finally:
             sim.stop()
         self.assertEqual(p.returncode, 4, p.stderr)
@@ -184,7 +187,7 @@ class SloAcrossRuns(unittest.TestCase):
                             "--sli", os.path.join(self.dir, "sli.yaml"), "--service", "carts",
                             "--stage", "staging", "--now", str(now), "--from", str(now - 714000),
                             "--to", str(now - 114000), "--timeout", "0.1", "--no-ledger"],
-                           capture_output=True, text=True, env=env, timeout=60)
+                           capture_output=True, text=True, env=env, timeout=scaled(60))
         self.assertNotIn("backstop", p.stderr)
         self.assertIn("waiting 6 s", p.stderr)
         self.assertEqual(p.returncode, 2, p.stderr)
@@ -225,7 +228,7 @@ class SloAcrossRuns(unittest.TestCase):
             p = subprocess.run([BIN, "gate", "--slo", os.path.join(self.dir, "slo.yaml"), "--sli", path,
                                 "--service", "carts", "--stage", "staging", "--project", "sockshop",
                                 "--from", self.window[0], "--to", self.window[1], "--no-ledger",
-                                "--format", "json"], capture_output=True, text=True, env=env, timeout=60)
+                                "--format", "json"], capture_output=True, text=True, env=env, timeout=scaled(60))
         finally:
             sim.stop()
         v = json.loads(p.stdout)
@@ -233,7 +236,7 @@ class SloAcrossRuns(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
 
     def test_fixture_files_load(self):
-        fix = os.path.join(SHARED, "fixtures", "keptn")
+        fix = os.path.join(FIXTURES, "keptn")
         sim_path = os.path.join(self.dir, "s2.json")
         with open(sim_path, "w") as f:
             json.dump(scenario(480, 1.0, 1500, 40), f)
@@ -245,7 +248,7 @@ class SloAcrossRuns(unittest.TestCase):
                                 "--service", "carts", "--stage", "staging", "--project", "sockshop",
                                 "--deployment", "primary", "--from", self.window[0], "--to", self.window[1],
                                 "--no-ledger", "--format", "json"],
-                               capture_output=True, text=True, env=env, timeout=60)
+                               capture_output=True, text=True, env=env, timeout=scaled(60))
             legacy_slo = os.path.join(self.dir, "legacy-slo.yaml")
             with open(legacy_slo, "w") as f:
                 f.write('objectives:\n  - sli: camp_adoption\n    pass:\n      - criteria: [">10"]\n'
@@ -254,7 +257,7 @@ class SloAcrossRuns(unittest.TestCase):
                                      "--sli", os.path.join(fix, "dynatrace-sli-service_sli_mixed-metrics-usql-legacy.yaml"),
                                      "--service", "carts", "--stage", "staging", "--from", self.window[0],
                                      "--to", self.window[1], "--no-ledger"],
-                                    capture_output=True, text=True, env=env, timeout=60)
+                                    capture_output=True, text=True, env=env, timeout=scaled(60))
         finally:
             sim.stop()
         v = json.loads(p.stdout)

@@ -18,7 +18,8 @@ import time
 
 BIN = os.environ["UB_BIN"]
 SRC = os.environ.get("UB_SOURCE", os.getcwd())
-SIM = os.path.join(SRC, "tests", "sim", "dynatrace_sim.py")
+sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
+from launch import SimProcess, scaled  # noqa: E402
 TOKEN = "dt0c01.DEMO.READONLY"
 STAGING_ENTITY = "SERVICE-C4EC4A0E5A3B1002"   # response time constant 126000 us
 FAILURES = []
@@ -54,28 +55,8 @@ def check(cond, what):
         print("FAIL:", what)
 
 
-class Sim:
-    """The simulator on an ephemeral port."""
-
-    def __init__(self, scenario, work):
-        port_file = os.path.join(work, "port")
-        self.proc = subprocess.Popen([sys.executable, SIM, "--scenario", scenario, "--port", "0",
-                                      "--port-file", port_file],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            if os.path.exists(port_file) and open(port_file).read().strip():
-                break
-            time.sleep(0.05)
-        self.url = "http://127.0.0.1:%s" % open(port_file).read().strip()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-
-
 def ub(*args, env=None):
-    return subprocess.run([BIN] + list(args), capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run([BIN] + list(args), capture_output=True, text=True, timeout=scaled(120), env=env)
 
 
 def slo_gate(env, work, ledger, window, *extra):
@@ -174,7 +155,7 @@ def exercise(work):
         with open(os.path.join(work, name), "w") as f:
             f.write(text)
     ledger = os.path.join(work, "ledger.db")
-    sim = Sim(os.path.join(SRC, "tests", "sim", "scenarios", "demo.json"), work)
+    sim = SimProcess(os.path.join(SRC, "tests", "sim", "scenarios", "demo.json"))
     env = dict(os.environ, DT_TENANT_URL=sim.url, DT_API_TOKEN=TOKEN, NO_COLOR="1")
     env.pop("DT_API_TOKEN_FILE", None)
     try:

@@ -6,14 +6,9 @@ local sli = require("unbreakable.slo.sli")
 local cjson = require("cjson")
 local stats = require("fake_stats")
 
-local SHARED = os.getenv("UB_SHARED") or "/work/shared"
+local fixtures = require("fixtures")
 
-local function json_fixture(name)
-  local f = assert(io.open(SHARED .. "/fixtures/dynatrace/" .. name, "rb"))
-  local doc = cjson.decode(f:read("a"))
-  f:close()
-  return doc
-end
+local function json_fixture(name) return cjson.decode(fixtures.read("dynatrace/" .. name)) end
 
 -- A Metrics v2 fixture in the binding's shape (series with nil = null).
 local function metrics_answer(name, request)

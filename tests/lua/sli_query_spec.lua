@@ -2,14 +2,9 @@
 -- indicators (Q3) and placeholder replacement (Q27), on the Keptn fixtures.
 local q = require("unbreakable.slo.sli_query")
 
-local SHARED = os.getenv("UB_SHARED") or "/work/shared"
+local fixtures = require("fixtures")
 
-local function fixture(name)
-  local f = assert(io.open(SHARED .. "/fixtures/keptn/" .. name, "rb"))
-  local text = f:read("a")
-  f:close()
-  return text
-end
+local function fixture(name) return fixtures.read("keptn/" .. name) end
 
 local function load_fixture(name)
   return q.load(fixture(name), name)

@@ -4,14 +4,9 @@
 local loader = require("unbreakable.slo.load")
 local yaml = require("unbreakable.yaml")
 
-local SHARED = os.getenv("UB_SHARED") or "/work/shared"
+local fixtures = require("fixtures")
 
-local function fixture(name)
-  local f = assert(io.open(SHARED .. "/fixtures/keptn/" .. name, "rb"))
-  local text = f:read("a")
-  f:close()
-  return text
-end
+local function fixture(name) return fixtures.read("keptn/" .. name) end
 
 local function count_matching(list, needle)
   local n = 0

@@ -7,14 +7,9 @@ local slo_load = require("unbreakable.slo.load")
 local sli = require("unbreakable.slo.sli")
 local stats = require("fake_stats")
 
-local SHARED = os.getenv("UB_SHARED") or "/work/shared"
+local fixtures = require("fixtures")
 
-local function fixture(name)
-  local f = assert(io.open(SHARED .. "/fixtures/keptn/" .. name, "rb"))
-  local text = f:read("a")
-  f:close()
-  return text
-end
+local function fixture(name) return fixtures.read("keptn/" .. name) end
 
 -- Answers every metrics query with one value and records the selectors.
 local function fake_dt(value)

@@ -460,11 +460,8 @@ describe("series", function()
   it("pools a real Dynatrace payload like Python's sum(values) / len(values)", function()
     local ok, json = pcall(require, "unbreakable.json")
     if not ok then return pending("unbreakable.json not available") end
-    local path = (os.getenv("UB_SHARED") or "../shared")
-      .. "/fixtures/dynatrace/metrics-v2-query_200_three-series_splitby-service_resolution-10m.json"
-    local f = assert(io.open(path, "rb"))
-    local doc = json.decode(f:read("a"))
-    f:close()
+    local doc = json.decode(require("fixtures").read(
+      "dynatrace/metrics-v2-query_200_three-series_splitby-service_resolution-10m.json"))
     local list = {}
     for _, item in ipairs(doc.result[1].data) do
       list[#list + 1] = stats.series(item.values, {

@@ -1,5 +1,5 @@
 """A re-statement of the original dtcli 4954a85 `monspec pull` / `pullcompare`
-client logic as reference/monspec.md section 4 describes it, written for this
+client logic as docs/reference/monspec.md section 4 describes it, written for this
 project (not the original code). The simulator tests use it to prove that
 scenarios/dtcli-synthetic.json answers the way the fake the fixtures were
 generated against did: the output must equal fixtures/monspec/dtcli-output_*.

@@ -112,6 +112,12 @@ class State:
             self.requests.append(entry)
             return entry
 
+    def note_fault(self, entry, fault_name):
+        """Names the fault applied to a request as soon as it is taken, so the
+        log shows it while the answer is still pending (a hang answers never)."""
+        with self.lock:
+            entry["fault"] = fault_name
+
     def finish(self, entry, status, fault_name):
         """Adds the answer's status (None for a hang) and writes the --record line."""
         with self.lock:

@@ -150,6 +150,8 @@ class Handler(BaseHTTPRequestHandler):
         entry = state.record(self.log_entry(path, split, body))
         fault = state.take_fault(self.command, path, split.query)
         fault_name = fault.get("name", fault.get("path", fault.get("pathRegex"))) if fault else None
+        if fault_name is not None:
+            state.note_fault(entry, fault_name)   # in the log while the answer is pending (a hang)
         status = self.answer(path, split.query, body, fault)
         state.finish(entry, status, fault_name)
 

@@ -5,9 +5,8 @@
 
 local M = {}
 
-M.shared = os.getenv("UB_SHARED") or "/work/shared"
 M.source = os.getenv("UB_SOURCE") or "."
-M.fixtures = M.shared .. "/fixtures/monspec/"
+M.fixtures = require("fixtures").dir .. "/monspec/"
 
 -- NOW of the specs: 2026-11-20 10:11:05 UTC in ms (whole seconds).
 M.NOW = 1795657865000
