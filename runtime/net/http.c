@@ -134,7 +134,7 @@ long ub_http_parse_wait(const char *retry_after, const char *ratelimit_reset,
     if (t != -1) return clamp_wait((int64_t)t * 1000 - now_epoch_ms);
   }
   if (ratelimit_reset && *ratelimit_reset && parse_int64(ratelimit_reset, &v) == 0)
-    return clamp_wait(v / 1000 - now_epoch_ms);           /* epoch microseconds */
+    return clamp_wait((v + 999) / 1000 - now_epoch_ms);   /* epoch µs, rounded up */
   return -1;
 }
 
@@ -305,7 +305,10 @@ static void retry_or_finish(ub_http *h, ub_http_request *r, long wait, int64_t n
     r->result = final;
     add_note(r, "not retried: waiting %ld ms would pass the deadline", wait);
   } else {
-    r->priv_not_before = now + wait;
+    /* from the clock now, not `now`: a wait until an absolute time (a
+     * rate-limit reset) was measured against the clock now, and counting
+     * it from the older `now` would send the retry early */
+    r->priv_not_before = ub_http_now_ms() + wait;
     r->waited_ms += wait;
   }
 }

@@ -27,6 +27,8 @@
 
 #include "net/http.h"
 
+#include "test_support.h"
+
 enum { MAX_HITS = 16 };
 
 typedef struct route_log {
@@ -42,6 +44,9 @@ typedef struct test_server {
   pthread_mutex_t mu;
   route_log routes[16];
   int in_flight, max_in_flight, connections;
+  pthread_cond_t flight_changed;   /* signalled when in_flight changes */
+  int barrier;                     /* /slow holds until this many are in flight */
+  int barrier_open;                /* set once the barrier was reached */
   int64_t reset_us;             /* X-RateLimit-Reset sent by /reset */
 } test_server;
 
@@ -90,7 +95,26 @@ static void track_flight(int delta) {
   pthread_mutex_lock(&srv.mu);
   srv.in_flight += delta;
   if (srv.in_flight > srv.max_in_flight) srv.max_in_flight = srv.in_flight;
+  pthread_cond_broadcast(&srv.flight_changed);
   pthread_mutex_unlock(&srv.mu);
+}
+
+/* A /slow request enters and waits until srv.barrier requests are in
+ * flight together (then the barrier stays open for the rest), or until a
+ * generous deadline passes, so that a client that never reaches the
+ * concurrency asked for fails the test's count instead of hanging it. */
+static void slow_request(void) {
+  track_flight(1);
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += (time_t)(10 * test_time_scale());
+  pthread_mutex_lock(&srv.mu);
+  while (!srv.barrier_open && srv.in_flight < srv.barrier &&
+         pthread_cond_timedwait(&srv.flight_changed, &srv.mu, &until) == 0) {
+  }
+  srv.barrier_open = 1;   /* reached or timed out: the others pass freely */
+  pthread_mutex_unlock(&srv.mu);
+  track_flight(-1);
 }
 
 static enum MHD_Result route_request(struct MHD_Connection *c, const char *url) {
@@ -127,9 +151,7 @@ static enum MHD_Result route_request(struct MHD_Connection *c, const char *url) 
   }
   if (!strcmp(url, "/hang")) { sleep(2); return reply(c, 200, "{}", NULL, NULL); }
   if (!strcmp(url, "/slow")) {
-    track_flight(1);
-    usleep(50000);
-    track_flight(-1);
+    slow_request();
     return reply(c, 200, "{}", NULL, NULL);
   }
   return reply(c, 404, "{}", NULL, NULL);
@@ -158,6 +180,7 @@ static int start_server(void **state) {
   (void)state;
   memset(&srv, 0, sizeof srv);
   pthread_mutex_init(&srv.mu, NULL);
+  pthread_cond_init(&srv.flight_changed, NULL);
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   srv.daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
@@ -346,14 +369,20 @@ static void test_concurrency_is_bounded(void **state) {
   ub_http_request reqs[12];
   memset(reqs, 0, sizeof reqs);
   for (int i = 0; i < 12; i++) reqs[i].url = url;
+  pthread_mutex_lock(&srv.mu);
   srv.max_in_flight = 0;
+  srv.barrier = 3;
+  srv.barrier_open = 0;
+  pthread_mutex_unlock(&srv.mu);
   assert_int_equal(ub_http_run(h, reqs, 12, 0), 0);
   for (int i = 0; i < 12; i++) {
     assert_int_equal(reqs[i].status, 200);
     ub_http_request_clear(&reqs[i]);
   }
   assert_int_equal(hits("/slow"), 12);
-  assert_true(srv.max_in_flight >= 1 && srv.max_in_flight <= 3);
+  /* the barrier holds the first requests until 3 are in flight together:
+   * exactly the concurrency asked for, never more */
+  assert_int_equal(srv.max_in_flight, 3);
   ub_http_free(h);
 }
 
@@ -452,6 +481,9 @@ static void test_parse_wait(void **state) {
   assert_int_equal(ub_http_parse_wait(NULL, "1700000001500000", now), 1500);
   assert_int_equal(ub_http_parse_wait("3", "1700000001500000", now), 3000);
   assert_int_equal(ub_http_parse_wait(NULL, "1699999999000000", now), 0);
+  /* a reset between two milliseconds is waited for up to the later one,
+   * never retried a fraction of a millisecond early */
+  assert_int_equal(ub_http_parse_wait(NULL, "1700000001500001", now), 1501);
   assert_int_equal(ub_http_parse_wait("soon", NULL, now), -1);
   assert_int_equal(ub_http_parse_wait(NULL, NULL, now), -1);
   /* HTTP-date: Tue, 14 Nov 2023 22:13:25 GMT is 1700000005 s */

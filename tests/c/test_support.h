@@ -9,6 +9,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UB_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UB_TEST_ASAN 1
+#endif
+#endif
+#ifdef UB_TEST_ASAN
+/* libasan's allocator statistics (gcc ships no header declaring it) */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#else
+#include <malloc.h>
+#endif
+
 #include "util/buf.h"
 
 /* The folder of the fixtures: $UB_FIXTURES, else tests/fixtures beside
@@ -49,6 +63,17 @@ static inline double test_time_scale(void) {
 /* A deadline of ms milliseconds in a normal build, scaled for this one. */
 static inline long test_scaled_ms(long ms) {
   return (long)((double)ms * test_time_scale());
+}
+
+/* Bytes of C heap in use now, in either build: ASan's allocator replaces
+ * glibc's (whose mallinfo2 then reads 0), so under ASan ask ASan. */
+static inline size_t test_heap_in_use(void) {
+#ifdef UB_TEST_ASAN
+  return __sanitizer_get_current_allocated_bytes();
+#else
+  struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+#endif
 }
 
 #endif
