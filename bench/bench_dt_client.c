@@ -32,6 +32,13 @@
 #define TOKEN "dt0c01.BENCH.TOKEN"
 enum { QUERIES = 100, CONCURRENCY = 10, LATENCY_MS = 50, RUNS = 5 };
 
+/* What one run measures: the full benchmark, or the short mode (--quick). */
+typedef struct dt_bench_plan {
+  int runs;       /* repetitions per figure, at most RUNS */
+  int queries;    /* metric queries in the batch */
+  int series;     /* series in the generated metrics answer (1440 points each) */
+} dt_bench_plan;
+
 /* ---- simulator ---------------------------------------------------- */
 
 static pid_t start_sim(const char *source, int *port) {
@@ -108,7 +115,8 @@ static double timed_batch(ub_dt_client *cl, int n) {
   return rc == LUA_OK ? t : -1;
 }
 
-static int bench_parallel(int port) {
+static int bench_parallel(int port, const dt_bench_plan *plan) {
+  const int runs = plan->runs, queries = plan->queries;
   char url[64];
   snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
   ub_dt_config cfg = {.base_url = url, .token = TOKEN, .concurrency = CONCURRENCY,
@@ -124,16 +132,16 @@ static int bench_parallel(int port) {
   double single[15], wall[RUNS];
   timed_batch(cl, 1);                                   /* warm-up: connection, caches */
   for (int i = 0; i < 15; i++) single[i] = timed_batch(cl, 1);
-  for (int i = 0; i < RUNS; i++) wall[i] = timed_batch(cl, QUERIES);
-  for (int i = 0; i < RUNS; i++)
+  for (int i = 0; i < runs; i++) wall[i] = timed_batch(cl, queries);
+  for (int i = 0; i < runs; i++)
     if (wall[i] < 0) return -1;
-  double one = bench_median(single, 15), w = bench_median(wall, RUNS);
-  int waves = (QUERIES + CONCURRENCY - 1) / CONCURRENCY;
+  double one = bench_median(single, 15), w = bench_median(wall, runs);
+  int waves = (queries + CONCURRENCY - 1) / CONCURRENCY;
   double floor_measured = waves * one, floor_nominal = waves * LATENCY_MS / 1000.0;
-  printf("parallel fetch: %d metric queries, concurrency %d, simulator latency %d ms\n", QUERIES,
+  printf("parallel fetch: %d metric queries, concurrency %d, simulator latency %d ms\n", queries,
          CONCURRENCY, LATENCY_MS);
   printf("  one query alone (median of 15):        %8.1f ms\n", one * 1000);
-  printf("  batch of %d (median of %d runs):       %8.1f ms\n", QUERIES, RUNS, w * 1000);
+  printf("  batch of %d (median of %d runs):       %8.1f ms\n", queries, runs, w * 1000);
   printf("  floor %d x one query (same run):        %8.1f ms   ratio %.2fx (target <= 1.30x)\n", waves,
          floor_measured * 1000, w / floor_measured);
   printf("  floor %d x %d ms (nominal):              %8.1f ms   ratio %.2fx\n", waves, LATENCY_MS,
@@ -221,25 +229,27 @@ static double time_python(const char *code, const char *path) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? t : -1;
 }
 
-static int bench_decode(void) {
+static int bench_decode(const dt_bench_plan *plan) {
+  const int runs = plan->runs;
   char path[] = "/tmp/ub_bench_dt_metricsXXXXXX";
   int fd = mkstemp(path);
   if (fd < 0) return -1;
   close(fd);
   size_t len;
   char *data = NULL;
-  if (write_large_answer(path, 2000, 1440) != 0 || !(data = slurp(path, &len))) return -1;
+  if (write_large_answer(path, plan->series, 1440) != 0 || !(data = slurp(path, &len))) return -1;
   double stream[RUNS], tables[RUNS], cjson[RUNS], py[RUNS], py_start[RUNS];
-  for (int i = 0; i < RUNS; i++) {
+  for (int i = 0; i < runs; i++) {
     stream[i] = time_decoder(data, len, 1);
     tables[i] = time_decoder(data, len, 0);
     cjson[i] = time_cjson(data, len);
     py[i] = time_python("import json, sys; json.load(open(sys.argv[1]))", path);
     py_start[i] = time_python("import json, sys", path);
   }
-  double mb = len / 1048576.0, s = bench_median(stream, RUNS), t = bench_median(tables, RUNS);
-  double p = bench_median(py, RUNS), ps = bench_median(py_start, RUNS), cj = bench_median(cjson, RUNS);
-  printf("decode: metrics answer of %.1f MB (2000 series x 1440 points, 1/7 null), median of %d\n", mb, RUNS);
+  double mb = len / 1048576.0, s = bench_median(stream, runs), t = bench_median(tables, runs);
+  double p = bench_median(py, runs), ps = bench_median(py_start, runs), cj = bench_median(cjson, runs);
+  printf("decode: metrics answer of %.1f MB (%d series x 1440 points, 1/7 null), median of %d\n", mb,
+         plan->series, runs);
   printf("  streaming into series (dt_decode_metrics): %7.1f ms  %7.1f MB/s\n", s * 1000, mb / s);
   printf("  generic JSON to Lua tables (json_decode):  %7.1f ms  %7.1f MB/s\n", t * 1000, mb / t);
   if (cj > 0)
@@ -254,6 +264,8 @@ static int bench_decode(void) {
 }
 
 int main(int argc, char **argv) {
+  dt_bench_plan plan = {RUNS, QUERIES, 2000};
+  if (bench_quick_mode(&argc, argv)) plan = (dt_bench_plan){1, 20, 50};
   const char *source = argc > 1 ? argv[1] : getenv("UB_SOURCE") ? getenv("UB_SOURCE") : ".";
   int port = 0;
   pid_t sim = start_sim(source, &port);
@@ -261,9 +273,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "cannot start the simulator from %s (give the source directory)\n", source);
     return 2;
   }
-  int rc = bench_parallel(port);
+  int rc = bench_parallel(port, &plan);
   kill(sim, SIGTERM);
   waitpid(sim, NULL, 0);
-  if (bench_decode() != 0) rc = -1;
+  if (bench_decode(&plan) != 0) rc = -1;
   return rc == 0 ? 0 : 1;
 }

@@ -391,7 +391,12 @@ def parse_args():
     parser.add_argument("--latency", type=int, default=100, help="simulator latency per request, ms")
     parser.add_argument("--backlog", type=int, default=128,
                         help="listen backlog of the second simulator (0: only the shipped one)")
+    parser.add_argument("--quick", action="store_true", default=os.environ.get("UB_BENCH_QUICK") == "1",
+                        help="short mode (ctest label bench): 1 run per row, 20 ms latency, the shipped"
+                             " simulator only; proves the benchmark runs, its figures are not to be quoted")
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.latency, args.backlog = 1, 20, 0
     if args.runs < 1 or args.latency < 1 or args.backlog < 0:
         parser.error("--runs and --latency must be positive, --backlog not negative")
     if not os.access(args.bin, os.X_OK):

@@ -24,7 +24,7 @@
 
 #define REQUESTS 50
 #define BODY 4096
-#define RUNS 7
+#define RUNS 7   /* at most; --quick runs 2 */
 
 /* One gate's worth of records; bodies differ per evaluation (no dedup). */
 static int record_one(ub_ledger *l, unsigned salt, int batch) {
@@ -60,10 +60,10 @@ static ub_ledger *open_or_die(const char *path) {
 }
 
 /* Seconds per evaluation recorded by this process, median of RUNS. */
-static double time_records(const char *path, unsigned salt0, int batch) {
+static double time_records(const char *path, unsigned salt0, int batch, int runs) {
   double t[RUNS];
   ub_ledger *l = open_or_die(path);
-  for (int r = 0; r < RUNS; r++) {
+  for (int r = 0; r < runs; r++) {
     double t0 = ub_clock_seconds();
     if (record_one(l, salt0 + (unsigned)r, batch) != 0) {
       fprintf(stderr, "%s\n", ledger_error(l));
@@ -72,7 +72,7 @@ static double time_records(const char *path, unsigned salt0, int batch) {
     t[r] = ub_clock_seconds() - t0;
   }
   ledger_close(l);
-  return bench_median(t, RUNS);
+  return bench_median(t, runs);
 }
 
 static pid_t spawn_writer(const char *path, int count, unsigned salt) {
@@ -102,19 +102,21 @@ static long long file_size(const char *path) {
 }
 
 int main(int argc, char **argv) {
-  int n = argc > 1 ? atoi(argv[1]) : 400;
+  int quick = bench_quick_mode(&argc, argv);
+  int n = argc > 1 ? atoi(argv[1]) : quick ? 20 : 400;
+  int runs = quick ? 2 : RUNS, writes = quick ? 3 : 30;
   char dir[] = "/tmp/ub-bench-ledger-XXXXXX", path[128], empty[128];
   if (n <= 0 || !mkdtemp(dir)) return 2;
   snprintf(path, sizeof path, "%s/ledger.db", dir);
   snprintf(empty, sizeof empty, "%s/empty.db", dir);
 
-  double alone = time_records(path, 1000, 0);
-  double batched = time_records(path, 3000, 1);
+  double alone = time_records(path, 1000, 0, runs);
+  double batched = time_records(path, 3000, 1, runs);
   printf("record one evaluation (%d requests x %d B): a transaction per request %.2f ms, "
          "one batch %.2f ms (x%.2f)\n", REQUESTS, BODY, alone * 1e3, batched * 1e3, batched / alone);
   pid_t pids[3];
-  for (int w = 0; w < 3; w++) pids[w] = spawn_writer(path, 30, 100000u * (unsigned)(w + 1));
-  double contended = time_records(path, 2000, 0);
+  for (int w = 0; w < 3; w++) pids[w] = spawn_writer(path, writes, 100000u * (unsigned)(w + 1));
+  double contended = time_records(path, 2000, 0, runs);
   for (int w = 0; w < 3; w++) waitpid(pids[w], NULL, 0);
   printf("record one evaluation (%d requests x %d B): alone %.2f ms, with 3 other writers "
          "%.2f ms (x%.2f)\n", REQUESTS, BODY, alone * 1e3, contended * 1e3, contended / alone);

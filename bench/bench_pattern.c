@@ -111,7 +111,8 @@ static void bench_sort(lua_State *L, int rounds) {
 }
 
 int main(int argc, char **argv) {
-  int rounds = argc > 1 ? atoi(argv[1]) : 5;
+  int quick = bench_quick_mode(&argc, argv);
+  int rounds = argc > 1 ? atoi(argv[1]) : quick ? 1 : 5;
   if (rounds < 1 || rounds > 64) rounds = 5;
   lua_State *L = luaL_newstate();
   if (!L) return 1;

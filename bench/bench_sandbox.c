@@ -16,8 +16,7 @@
 #include "sandbox/sandbox.h"
 #include "bench_util.h"
 
-#define ROUNDS 15
-#define PER_ROUND 200
+#define ROUNDS 15      /* at most; --quick runs 3 */
 
 static const char policy[] =
   "local json = require 'unbreakable.json'\n"
@@ -35,50 +34,52 @@ static int take_verdict(lua_State *L, void *ud) {
 
 static const sb_policy the_policy = {"bench.lua", policy, sizeof policy - 1, NULL};
 
-static double reused(sandbox *sb) {
+static double reused(sandbox *sb, int per_round) {
   double t0 = ub_clock_seconds() * 1e6;
-  for (int i = 0; i < PER_ROUND; i++)
+  for (int i = 0; i < per_round; i++)
     if (sb_run_policy(sb, &the_policy, NULL, take_verdict, NULL) != SB_OK) {
       fprintf(stderr, "policy failed: %s\n", sb_error(sb));
       exit(1);
     }
-  return (ub_clock_seconds() * 1e6 - t0) / PER_ROUND;
+  return (ub_clock_seconds() * 1e6 - t0) / per_round;
 }
 
-static double fresh(void) {
+static double fresh(int per_round) {
   double t0 = ub_clock_seconds() * 1e6;
-  for (int i = 0; i < PER_ROUND; i++) {
+  for (int i = 0; i < per_round; i++) {
     sandbox *sb = sb_new(NULL, ub_stdlib_dir());
     ub_grant_defaults(sb);
     if (sb_run_policy(sb, &the_policy, NULL, take_verdict, NULL) != SB_OK) exit(1);
     sb_free(sb);
   }
-  return (ub_clock_seconds() * 1e6 - t0) / PER_ROUND;
+  return (ub_clock_seconds() * 1e6 - t0) / per_round;
 }
 
-static double bare_state(void) {
+static double bare_state(int per_round) {
   double t0 = ub_clock_seconds() * 1e6;
-  for (int i = 0; i < PER_ROUND; i++) {
+  for (int i = 0; i < per_round; i++) {
     lua_State *L = luaL_newstate();
     luaL_openlibs(L);
     lua_close(L);
   }
-  return (ub_clock_seconds() * 1e6 - t0) / PER_ROUND;
+  return (ub_clock_seconds() * 1e6 - t0) / per_round;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  int quick = bench_quick_mode(&argc, argv);
+  int rounds = quick ? 3 : ROUNDS, per_round = quick ? 20 : 200;
   double a[ROUNDS], b[ROUNDS], c[ROUNDS];
   sandbox *sb = sb_new(NULL, ub_stdlib_dir());
   ub_grant_defaults(sb);
-  reused(sb); /* warm up */
-  for (int r = 0; r < ROUNDS; r++) {
-    a[r] = reused(sb);
-    b[r] = fresh();
-    c[r] = bare_state();
+  reused(sb, per_round); /* warm up */
+  for (int r = 0; r < rounds; r++) {
+    a[r] = reused(sb, per_round);
+    b[r] = fresh(per_round);
+    c[r] = bare_state(per_round);
   }
   sb_free(sb);
-  double ma = bench_median(a, ROUNDS), mb = bench_median(b, ROUNDS), mc = bench_median(c, ROUNDS);
-  printf("policy evaluation, median of %d rounds x %d evaluations\n", ROUNDS, PER_ROUND);
+  double ma = bench_median(a, rounds), mb = bench_median(b, rounds), mc = bench_median(c, rounds);
+  printf("policy evaluation, median of %d rounds x %d evaluations\n", rounds, per_round);
   printf("  reused sandbox (pool of one):   %8.2f us/eval   (target < 50 us)\n", ma);
   printf("  fresh sandbox per evaluation:   %8.2f us/eval   (%.1fx the reused one)\n", mb, mb / ma);
   printf("  bare luaL_newstate+openlibs+close: %5.2f us      (floor of a fresh state)\n", mc);

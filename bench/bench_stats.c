@@ -105,7 +105,7 @@ static const char *LUA_KERNELS =
     "local function sorted(t, from, to) local xs, m = {}, 0\n"
     "  for i = from, to do local v = t[i] if v ~= nil then m = m + 1; xs[m] = v end end\n"
     "  table.sort(xs) return xs, m end\n"
-    "function K.bench_median(t, n) local xs, m = sorted(t, 1, n)\n"
+    "function K.median(t, n) local xs, m = sorted(t, 1, n)\n"
     "  if m % 2 == 1 then return xs[(m + 1) // 2] end return (xs[m // 2] + xs[m // 2 + 1]) / 2 end\n"
     "function K.p90_nearest(t, n) local xs, m = sorted(t, 1, n)\n"
     "  return xs[math.max(1, math.ceil(90 * m / 100))] end\n"
@@ -273,12 +273,13 @@ static void print_row(const char *name, const row_timing *t, size_t n) {
          t->lua_s * 1e9 / (double)n, t->lua_ratio, t->floor_ratio);
 }
 
-static void bench_size(size_t n, const double *v, double *scratch) {
+static void bench_size(size_t n, const double *v, double *scratch, int quick) {
   bench_data d = {v, n, scratch};
   lua_bench lb;
   lua_setup(&lb, v, n);
   int big = n >= 10000000;
   int rounds = big ? 5 : 9, lua_rounds = big ? 3 : n >= 1000000 ? 5 : 9;
+  if (quick) rounds = lua_rounds = 3;
   runner floor_r = {k_floor, NULL, &d, &lb};
   row_timing fl = time_row(&floor_r, NULL, &floor_r, rounds, 0);
   printf("\nn = %zu  (medians of %d rounds; Lua: %d rounds, %s for sorting kernels)\n", n,
@@ -307,7 +308,8 @@ static void bench_size(size_t n, const double *v, double *scratch) {
 }
 
 int main(int argc, char **argv) {
-  size_t max_n = argc > 1 ? (size_t)strtoull(argv[1], NULL, 10) : 10000000;
+  int quick = bench_quick_mode(&argc, argv);
+  size_t max_n = argc > 1 ? (size_t)strtoull(argv[1], NULL, 10) : quick ? 1000 : 10000000;
   if (max_n < 1000) max_n = 1000;
   double *v = malloc(max_n * sizeof *v), *scratch = malloc((max_n + 1) * sizeof *v);
   if (!v || !scratch) die("memory", "cannot allocate the arrays");
@@ -321,7 +323,7 @@ int main(int argc, char **argv) {
   printf("bench_stats: ns per point (lower is better); 'Lua / C' = how many times\n"
          "faster the C kernel is than the same statistic in plain Lua on a table;\n"
          "'C / read floor' = C kernel time over a C loop that only reads the array.\n");
-  for (size_t n = 1000; n <= max_n; n *= 10) bench_size(n, v, scratch);
+  for (size_t n = 1000; n <= max_n; n *= 10) bench_size(n, v, scratch, quick);
   free(v);
   free(scratch);
   return 0;
