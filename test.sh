@@ -34,7 +34,9 @@ if [ "${UB_SANITIZE:-ON}" != "OFF" ]; then
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fi
 # libFuzzer smoke runs of every decoder (fixtures and past crashes as seeds).
-if [ "${UB_FUZZ:-ON}" != "OFF" ] && command -v clang >/dev/null; then
+# setup.sh --test installs clang: without it the fuzz runs fail, never vanish.
+if [ "${UB_FUZZ:-ON}" != "OFF" ]; then
+  command -v clang >/dev/null || { echo "test.sh: clang missing (setup.sh --test installs it)" >&2; exit 1; }
   CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUB_FUZZ=ON >/dev/null
   cmake --build build-fuzz -j"$(nproc)" --target fuzz_json fuzz_dt_metrics fuzz_dt_timeseries fuzz_yaml fuzz_recorder
   (cd build-fuzz && ctest -R '^fuzz\.' --output-on-failure -j2)

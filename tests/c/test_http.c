@@ -44,9 +44,10 @@ typedef struct test_server {
   pthread_mutex_t mu;
   route_log routes[16];
   int in_flight, max_in_flight, connections;
-  pthread_cond_t flight_changed;   /* signalled when in_flight changes */
+  pthread_cond_t flight_changed;   /* signalled when in_flight or hang_released changes */
   int barrier;                     /* /slow holds until this many are in flight */
   int barrier_open;                /* set once the barrier was reached */
+  int hang_released;               /* /hang answers once this is set */
   int64_t reset_us;             /* X-RateLimit-Reset sent by /reset */
 } test_server;
 
@@ -117,6 +118,26 @@ static void slow_request(void) {
   track_flight(-1);
 }
 
+/* A /hang request answers only once the test has seen the client give up
+ * (release_hang), or after a generous deadline. */
+static void hang_request(void) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += (time_t)(30 * test_time_scale());
+  pthread_mutex_lock(&srv.mu);
+  while (!srv.hang_released &&
+         pthread_cond_timedwait(&srv.flight_changed, &srv.mu, &until) == 0) {
+  }
+  pthread_mutex_unlock(&srv.mu);
+}
+
+static void release_hang(void) {
+  pthread_mutex_lock(&srv.mu);
+  srv.hang_released = 1;
+  pthread_cond_broadcast(&srv.flight_changed);
+  pthread_mutex_unlock(&srv.mu);
+}
+
 static enum MHD_Result route_request(struct MHD_Connection *c, const char *url) {
   int n = log_hit(url);
   char hdr[64];
@@ -149,7 +170,10 @@ static enum MHD_Result route_request(struct MHD_Connection *c, const char *url) 
     memset(big, 'x', sizeof big - 1);
     return reply(c, 200, big, NULL, NULL);
   }
-  if (!strcmp(url, "/hang")) { sleep(2); return reply(c, 200, "{}", NULL, NULL); }
+  if (!strcmp(url, "/hang")) {
+    hang_request();
+    return reply(c, 200, "{}", NULL, NULL);
+  }
   if (!strcmp(url, "/slow")) {
     slow_request();
     return reply(c, 200, "{}", NULL, NULL);
@@ -352,6 +376,7 @@ static void test_overall_deadline_holds(void **state) {
   ub_http_request r;
   char url[128];
   run_one(&r, url, "/hang", NULL, ub_clock_ms() + 300);
+  release_hang();
   assert_int_equal(r.result, UB_HTTP_EDEADLINE);
   assert_int_equal(r.status, 0);
   assert_non_null(strstr(r.error, "deadline"));

@@ -1,7 +1,8 @@
 -- monspec_support: shared set-up of the monspec busted specs: the native
--- unbreakable.stats when build/lua/unbreakable.so exports it (else the
--- plain-Lua fake), fixture paths, the synthetic scenario and a runner that
--- evaluates a monspec against a fake Dynatrace.
+-- unbreakable.stats of the build (build/lua/unbreakable.so; a missing or
+-- broken one fails the specs, there is no fallback), fixture paths, the
+-- synthetic scenario and a runner that evaluates a monspec against a fake
+-- Dynatrace.
 
 local M = {}
 
@@ -12,13 +13,10 @@ M.fixtures = require("fixtures").dir .. "/monspec/"
 M.NOW = 1795657865000
 
 do
-  local ok, native = pcall(require, "unbreakable.stats")
-  if ok and type(native) == "table" and native.series and native.merge and native.mean then
-    M.stats_kind = "native"
-  else
-    package.loaded["unbreakable.stats"] = require "fake_stats"
-    M.stats_kind = "fake"
-  end
+  local native = require "unbreakable.stats"
+  assert(type(native) == "table" and native.series and native.merge and native.mean,
+         "unbreakable.stats lacks series/merge/mean: the build's native module is broken")
+  M.stats_kind = "native"
 end
 
 local cjson = require "cjson"
