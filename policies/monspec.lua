@@ -1,5 +1,5 @@
 -- policies/monspec.lua: the default monspec gate policy. It evaluates the
--- monspec exactly as reference/monspec.md describes: default mode (real
+-- monspec exactly as docs/reference/monspec.md describes: default mode (real
 -- time shifts, no data is inconclusive, errors fail closed) or, with
 -- compat "dtcli", the original tool's document and numbers.
 --

@@ -20,8 +20,8 @@ end
 
 -- Results of runs that were evaluations (the host reports an errored run
 -- as fail, as Keptn did). An inconclusive run only answered "not ready"
--- (Q28): it has no values, and taken as a baseline it would make every
--- relative criterion pass without one (Q11).
+-- (docs/reference/keptn-slo.md Q28): it has no values, and taken as a
+-- baseline it would make every relative criterion pass without one (Q11).
 local EVALUATED = { pass = true, warning = true, fail = true }
 
 -- Earlier evaluations from the ledger, newest first, in the shape
@@ -144,7 +144,7 @@ return function(ctx)
   v.keptn = slo.finished(r, { project = ctx.project, stage = ctx.stage, service = ctx.service,
                               timeStart = ctx.from, timeEnd = ctx.to, sloFileContent = ctx.slo_text,
                               comparedEvents = ids, null = json.null, array = json.array })
-  -- the stored shape is Keptn's (keptn-slo.md section 8): nulls and lists as there
+  -- the stored shape is Keptn's (docs/reference/keptn-slo.md section 8): nulls and lists as there
   v.indicatorResults = v.keptn.evaluation.indicatorResults
   return v
 end

@@ -25,7 +25,7 @@
 extern char **environ;
 
 #define CMD "deploy-event"
-#define DT_MAX_PAYLOAD ((size_t)1 << 20)   /* request payload limit, dynatrace-api.md 2.2 */
+#define DT_MAX_PAYLOAD ((size_t)1 << 20)   /* request payload limit, docs/reference/dynatrace-api.md 2.2 */
 
 static const char deploy_help[] =
   "usage: unbreakable deploy-event TARGET [FIELDS] [OPTIONS]\n"

@@ -1,7 +1,7 @@
 /* isolate.h: runs work in a child process with a hard wall-clock
  * backstop, so that a defect reachable from a policy (a crash in the Lua VM
  * or a C library, a loop the in-process limits missed) can never kill or
- * hang the host process (sandbox.md: "keep a process-level backstop"). */
+ * hang the host process (docs/reference/sandbox.md: "keep a process-level backstop"). */
 #ifndef UB_ISOLATE_H
 #define UB_ISOLATE_H
 

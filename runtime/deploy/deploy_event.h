@@ -7,7 +7,7 @@
  * deployed (fields and properties), the release context read from a CI
  * environment, where the event goes (tags, entity ids or a selector, from
  * flags or a monspec environment), and the Events v1 and v2 request bodies
- * (dynatrace-api.md 7.1 and 8.1). No network and no files here: callers pass
+ * (docs/reference/dynatrace-api.md 7.1 and 8.1). No network and no files here: callers pass
  * the environment and file contents in. Property names: docs/deploy-event.md. */
 #ifndef UB_DEPLOY_EVENT_H
 #define UB_DEPLOY_EVENT_H
@@ -120,7 +120,7 @@ int de_entity_type_valid(const char *type);
 /* TYPE-ID with TYPE as above and ID letters and digits. */
 int de_entity_id_valid(const char *id);
 
-/* The target of "ENTITY/ENVIRONMENT" in a monspec document (monspec.md
+/* The target of "ENTITY/ENVIRONMENT" in a monspec document (docs/reference/monspec.md
  * 2.3): its entity ids (they take precedence), else its tags with the
  * entity definition's etype; type_override (NULL: none) replaces etype.
  * An environment with neither is refused (it would mean every entity of the

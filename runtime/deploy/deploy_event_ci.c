@@ -1,5 +1,5 @@
 /* deploy_event_ci.c: the release context of the pipeline a deploy-event runs
- * in, read from its environment variables (azure-devops-api.md 5.3 for Azure
+ * in, read from its environment variables (docs/reference/azure-devops-api.md 5.3 for Azure
  * Pipelines; GitHub Actions and GitLab CI default variables). Each system is
  * a table: which variable fills which deployment field (first non-empty
  * wins) and which documented property (docs/deploy-event.md). */

@@ -1,5 +1,5 @@
 /* deploy_event_target.c: the target of a deployment event taken from a
- * monspec environment (monspec.md 2.3): its entity ids, or its tags with the
+ * monspec environment (docs/reference/monspec.md 2.3): its entity ids, or its tags with the
  * entity definition's etype. The document is decoded into a private Lua
  * state (json_decode_lua) and walked with raw reads; every error names the
  * file, the JSON pointer and the fix. */

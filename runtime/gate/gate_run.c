@@ -208,7 +208,7 @@ static void render_junit(lua_State *L, ub_gate_job *job, int v) {
 }
 
 /* The original document is printed only for runs that did not end in an
- * error (monspec.md M6): errors go to stderr and the exit status. */
+ * error (docs/reference/monspec.md M6): errors go to stderr and the exit status. */
 static void render_dtcli(lua_State *L, ub_gate_job *job, int v) {
   if (strcmp(job->verdict, "error") == 0) return;
   lua_pushliteral(L, "dtcli");

@@ -56,7 +56,8 @@ static int timeframe(const gate_args *a, int64_t *from, int64_t *to) {
   return 0;
 }
 
-/* Keptn waited until 2 min after the end of the timeframe (Q28). */
+/* Keptn waited until 2 min after the end of the timeframe
+ * (docs/reference/keptn-slo.md Q28). */
 static void wait_for_data(gate_args *a, int64_t to) {
   int64_t wait = READY_AFTER_MS - (a->now - to);
   if (wait <= 0 || wait > UB_GATE_SLO_MAX_WAIT_MS || a->no_wait) return;

@@ -1,6 +1,6 @@
 /* json_encode.c: deterministic JSON encoder for Lua values. It reads
  * tables with raw accessors only, so no policy metamethod runs while a
- * result is converted (sandbox.md fact 6), sorts object keys, rejects
+ * result is converted (docs/reference/sandbox.md fact 6), sorts object keys, rejects
  * cycles, functions, NaN and infinities with the path of the bad value.
  * In a sandbox the text it builds counts against the policy's memory
  * limit (the buffer's capacity, and the next growth before it happens),

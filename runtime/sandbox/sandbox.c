@@ -5,7 +5,7 @@
  *  - instructions and wall clock: a count hook every SB_HOOK_COUNT
  *    instructions, and ub_budget_check() (budget.h) for long C functions.
  * A kill is sticky: every later hook call raises again and the sandbox's
- * pcall, xpcall and coroutine functions re-raise it (sandbox.md facts 1-2).
+ * pcall, xpcall and coroutine functions re-raise it (docs/reference/sandbox.md facts 1-2).
  * One VM instruction can be long C work (comparing two 30 MiB strings), so
  * a timer signal at the deadline also sets the hook of the running threads
  * to fire at their next instruction, as lua.c stops a script on Ctrl-C.
@@ -395,7 +395,7 @@ typedef struct run_args {
 } run_args;
 
 /* Message handler of the top-level call: turns any error object into a
- * string without running policy metamethods (sandbox.md fact 6). */
+ * string without running policy metamethods (docs/reference/sandbox.md fact 6). */
 static int top_handler(lua_State *L) {
   if (lua_touserdata(L, 1) == KILL_OBJECT) return 1;
   if (lua_type(L, 1) == LUA_TSTRING) return 1;

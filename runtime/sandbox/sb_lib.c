@@ -52,7 +52,7 @@ static int sb_pcall(lua_State *L) {
 }
 
 /* Runs the user's message handler only while the evaluation is alive:
- * after a kill, handlers run with hooks disabled (sandbox.md fact 2). */
+ * after a kill, handlers run with hooks disabled (docs/reference/sandbox.md fact 2). */
 static int guarded_handler(lua_State *L) {
   sandbox *sb = sb_from_lua(L);
   if (sb && sb->killed) return 1;

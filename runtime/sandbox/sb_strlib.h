@@ -1,6 +1,6 @@
 /* sb_strlib.h: budgeted replacements for the string and table library
  * functions that would otherwise loop in C beyond the sandbox's reach
- * (sandbox.md fact 4): string.find, match, gmatch, gsub, rep and
+ * (docs/reference/sandbox.md fact 4): string.find, match, gmatch, gsub, rep and
  * table.concat, insert, move, remove, sort. Same results and error
  * messages as stock Lua 5.4 for valid input; each calls a budget function
  * every ~1000 steps of work. */

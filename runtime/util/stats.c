@@ -462,7 +462,7 @@ static double linear_rank(double *x, size_t m, double p, ub_tick *tick) {
   return interpolate(x, m, (size_t)lo, h - lo, tick);
 }
 
-/* keptn-slo.md §6.3, with p/100 computed first so that p = 90 reproduces
+/* docs/reference/keptn-slo.md §6.3, with p/100 computed first so that p = 90 reproduces
  * Keptn's p = 0.9 bit for bit. */
 static double keptn_rank(double *x, size_t m, double p, ub_tick *tick) {
   double pos = p / 100.0 * (double)(m + 1);

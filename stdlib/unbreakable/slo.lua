@@ -1,5 +1,5 @@
 -- unbreakable.slo: Keptn lighthouse scoring of slo.yaml objectives, usable
--- without Dynatrace (reference keptn-slo.md sections 5-8, quirks of
+-- without Dynatrace (docs/reference/keptn-slo.md sections 5-8, quirks of
 -- section 10; docs/slo.md says what differs from Keptn and why).
 --
 --   slo.score(slo, values, previous [, options]) -> result table

@@ -177,7 +177,7 @@ static void sums_are_strictly_left_to_right(void **state) {
   assert_false(signbit(out)); /* Python: 0 + -0.0 == 0.0 */
 }
 
-/* vals = 0..10 (keptn-slo.md §6.3), given out of order */
+/* vals = 0..10 (docs/reference/keptn-slo.md §6.3), given out of order */
 static const double ZERO_TO_TEN[] = {7, 3, 10, 0, 5, 1, 9, 2, 8, 6, 4};
 
 static void percentile_keptn_definition(void **state) {

@@ -78,7 +78,7 @@ class DtcliCompat(unittest.TestCase):
 
 class DefaultMode(unittest.TestCase):
     """Default semantics: hand-worked numbers from the synthetic scenario
-    (monspec.md 4.11): response time avg source 150000,170000,null -> 160000,
+    (docs/reference/monspec.md 4.11): response time avg source 150000,170000,null -> 160000,
     compare 100000,120000 -> 110000; p90 300000 vs 250000; failure rate has
     no source data; requests/min 10,12 -> 11 vs 100,110 -> 105."""
 

@@ -1,6 +1,6 @@
 """End-to-end tests of `unbreakable gate --slo --sli` against the Dynatrace
 simulator: Keptn files evaluated across several runs on one ledger, so that
-later runs compare against earlier ones (keptn-slo.md section 9, worked
+later runs compare against earlier ones (docs/reference/keptn-slo.md section 9, worked
 through the real binary), invalidation, the Keptn output shape, and the
 fixture files of tests/fixtures/keptn."""
 import json

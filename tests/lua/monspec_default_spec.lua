@@ -1,4 +1,4 @@
--- Default mode of the monspec gate (reference/monspec.md §5, "default"
+-- Default mode of the monspec gate (docs/reference/monspec.md §5, "default"
 -- column): verdicts on a constructed scenario whose numbers are worked out
 -- by hand in the comments.
 

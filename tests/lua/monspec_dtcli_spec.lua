@@ -1,5 +1,5 @@
 -- compat dtcli: the original tool's document, byte for byte, for every G
--- fixture (reference/monspec.md §4.10), its request set, and the compat
+-- fixture (docs/reference/monspec.md §4.10), its request set, and the compat
 -- verdict rule of §5 (error > fail > inconclusive > pass).
 
 local S = require "monspec_support"

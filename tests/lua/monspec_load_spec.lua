@@ -1,4 +1,4 @@
--- Loading and validating monspec files (reference/monspec.md §2, §2.8):
+-- Loading and validating monspec files (docs/reference/monspec.md §2, §2.8):
 -- every fixture monspec, and invalid files whose messages must name the
 -- file, the JSON path and the fix.
 

@@ -1,5 +1,5 @@
 -- Fetching SLIs through a fake unbreakable.dynatrace (one dt.batch) and
--- reducing each Metrics v2 fixture to one value exactly as keptn-slo.md
+-- reducing each Metrics v2 fixture to one value exactly as docs/reference/keptn-slo.md
 -- 3.4 says: every warning/failure message, the descriptor retry with
 -- resolution=Inf or :fold, MV2 units, SLO; and PV2;, readiness (Q28).
 local sli = require("unbreakable.slo.sli")

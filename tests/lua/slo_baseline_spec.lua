@@ -1,4 +1,4 @@
--- Baseline selection (keptn-slo.md 2.2, 6.1, 6.2; quirks Q8, Q9, Q10, Q26)
+-- Baseline selection (docs/reference/keptn-slo.md 2.2, 6.1, 6.2; quirks Q8, Q9, Q10, Q26)
 -- and the evaluation.finished builder (section 8).
 local slo = require("unbreakable.slo")
 

@@ -74,7 +74,7 @@ describe("policies/slo.lua baseline", function()
   end)
 end)
 
-describe("policies/slo.lua output shape (keptn-slo.md section 8)", function()
+describe("policies/slo.lua output shape (docs/reference/keptn-slo.md section 8)", function()
   it("writes the targets of an info objective as JSON arrays, in the Keptn data and the verdict", function()
     local json = require("unbreakable.json")
     local info_slo = SLO:gsub("total_score:", "  - sli: cpu\ntotal_score:")

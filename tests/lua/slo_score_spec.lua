@@ -1,4 +1,4 @@
--- Scoring of slo.yaml objectives (keptn-slo.md sections 5-7, 9, 10):
+-- Scoring of slo.yaml objectives (docs/reference/keptn-slo.md sections 5-7, 9, 10):
 -- the worked example and every quirk, default against compat = "keptn".
 -- SLO tables are written inline: no YAML loader and no Dynatrace needed.
 local slo = require("unbreakable.slo")

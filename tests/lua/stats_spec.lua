@@ -72,7 +72,7 @@ ref.percentile = {
     local lo = math.floor(h)
     return between(s, lo + 1, h - lo)
   end,
-  keptn = function(xs, p) -- keptn-slo.md §6.3, literally
+  keptn = function(xs, p) -- docs/reference/keptn-slo.md §6.3, literally
     local vals = sorted(xs)
     local n = #vals
     local pos = p / 100 * (n + 1)
@@ -342,7 +342,7 @@ describe("stats on empty and tiny series", function()
     assert.are.equal(5, stats.percentile(one, 0, "keptn"))
   end)
 
-  it("matches the Keptn values of keptn-slo.md §6.3", function()
+  it("matches the Keptn values of docs/reference/keptn-slo.md §6.3", function()
     local s = stats.series({ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 })
     assert.are.equal(5, s:percentile(50, "keptn"))
     assert.is_true(math.abs(s:percentile(90, "keptn") - 9.8) < 1e-12)

@@ -1,7 +1,7 @@
 """Entities endpoints: the v1 Topology & Smartscape lists (applications, services,
 hosts, process groups, processes) with repeated `tag` (AND) and `entity`
 parameters, and v2 GET /api/v2/entities with an entitySelector
-(dynatrace-api.md sections 5 and 6)."""
+(docs/reference/dynatrace-api.md sections 5 and 6)."""
 
 from dtsim_common import ApiError, Response, constraints, decode_page_key, first, page, parse_int
 from dtsim_selectors import EntitySelector, parse_tag, tag_matches, tag_string

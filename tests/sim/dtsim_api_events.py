@@ -1,5 +1,5 @@
 """Events endpoints: POST/GET /api/v1/events, POST /api/v2/events/ingest and
-GET /api/v2/events (dynatrace-api.md sections 7 and 8)."""
+GET /api/v2/events (docs/reference/dynatrace-api.md sections 7 and 8)."""
 
 from dtsim_common import (ApiError, Response, body_violation, constraints, decode_page_key, first, page,
                           parse_int)

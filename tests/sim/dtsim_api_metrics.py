@@ -1,5 +1,5 @@
 """Metrics endpoints: v2 GET /api/v2/metrics/query and the v2 descriptor
-(dynatrace-api.md 3), v1 GET /api/v1/timeseries[/{id}] (section 4).
+(docs/reference/dynatrace-api.md 3), v1 GET /api/v1/timeseries[/{id}] (section 4).
 
 Simulator approximations (documented in tests/sim/README.md): per-entity values
 come from the scenario variant of the requested aggregation; Inf/fold combine the

@@ -1,5 +1,5 @@
 """Problems, problem comments (v1 and v2) and SLO endpoints
-(dynatrace-api.md sections 9 and 10; SLO shape from the fixture)."""
+(docs/reference/dynatrace-api.md sections 9 and 10; SLO shape from the fixture)."""
 
 import copy
 import re

@@ -1,5 +1,5 @@
 """Shared pieces of the Dynatrace simulator: the error envelope, the response
-object handlers return, opaque page keys and the scope table (dynatrace-api.md
+object handlers return, opaque page keys and the scope table (docs/reference/dynatrace-api.md
 sections 2.1 and 13)."""
 
 import base64
@@ -52,7 +52,7 @@ class Response:
         return json.dumps(self.body, ensure_ascii=False).encode("utf-8")
 
 
-# Token scopes (dynatrace-api.md section 13) and the labels the 403 message uses.
+# Token scopes (docs/reference/dynatrace-api.md section 13) and the labels the 403 message uses.
 SCOPE_LABELS = {
     "metrics.read": "Read metrics",
     "entities.read": "Read entities",

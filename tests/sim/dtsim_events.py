@@ -1,6 +1,6 @@
 """Events for the simulator: one internal record per (event, entity), created from
 the scenario (v1 or v2 shape) or by POST /api/v1/events and /api/v2/events/ingest,
-and rendered in the v1 or v2 shape (dynatrace-api.md sections 7 and 8).
+and rendered in the v1 or v2 shape (docs/reference/dynatrace-api.md sections 7 and 8).
 
 v1 deployment fields map to v2 properties as below; other v1 customProperties
 become plain v2 properties and vice versa (an assumption, [I])."""

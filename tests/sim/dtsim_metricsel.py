@@ -1,4 +1,4 @@
-"""Metric selector parsing for GET /api/v2/metrics/query (dynatrace-api.md 3.3):
+"""Metric selector parsing for GET /api/v2/metrics/query (docs/reference/dynatrace-api.md 3.3):
 `key(:transformation)*`, several selectors separated by top-level commas.
 Syntax errors raise the real 400 "Metric selector parse error" envelope."""
 

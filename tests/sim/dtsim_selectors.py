@@ -1,5 +1,5 @@
 """Tag strings and selector expressions: `[context]key:value` tags (v1 `tag=`),
-entitySelector, problemSelector and eventSelector (dynatrace-api.md 5 and 6).
+entitySelector, problemSelector and eventSelector (docs/reference/dynatrace-api.md 5 and 6).
 Selectors are comma-separated conditions `name(arg,...)`; values may be quoted
 with double quotes, `~` escapes a quote or a tilde inside quotes."""
 

@@ -10,7 +10,7 @@ HOUR = 60 * MINUTE
 DAY = 24 * HOUR
 UNIT_MS = {"s": 1000, "m": MINUTE, "h": HOUR, "d": DAY, "w": 7 * DAY}
 
-# v1 relativeTime values (dynatrace-api.md 4.2).
+# v1 relativeTime values (docs/reference/dynatrace-api.md 4.2).
 RELATIVE_TIME_MS = {
     "min": MINUTE, "5mins": 5 * MINUTE, "10mins": 10 * MINUTE, "15mins": 15 * MINUTE,
     "30mins": 30 * MINUTE, "hour": HOUR, "2hours": 2 * HOUR, "6hours": 6 * HOUR,

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Dynatrace API simulator: a real HTTP server on 127.0.0.1 that answers the
-Dynatrace endpoints the product uses (dynatrace-api.md) from a scenario file,
+Dynatrace endpoints the product uses (docs/reference/dynatrace-api.md) from a scenario file,
 with token scopes, rate-limit headers, fault injection, a request log and an
 injectable clock. Standard library only. Usage and formats: tests/sim/README.md.
 

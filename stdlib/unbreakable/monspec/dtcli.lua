@@ -1,5 +1,5 @@
 -- unbreakable.monspec.dtcli: the original tool's output document
--- (reference/monspec.md §4.10) and its exact one-line text. Each
+-- (docs/reference/monspec.md §4.10) and its exact one-line text. Each
 -- perfsignature entry keeps its own keys in file order (comments "_..." and
 -- metricId/metricDef removed), then result, result_compare, threshold and
 -- violation in the order the original wrote them.

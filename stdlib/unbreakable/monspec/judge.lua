@@ -1,6 +1,6 @@
 -- unbreakable.monspec.judge: turns the measurements of one measure (source
 -- and, for pullcompare, compare side) into an objective that explains
--- itself. Two rule sets (reference/monspec.md §4.9 and §5):
+-- itself. Two rule sets (docs/reference/monspec.md §4.9 and §5):
 --   default: no data is null/no_data, both static limits apply (a band),
 --            errors on either side are "error", an empty baseline is
 --            inconclusive unless allow_missing_baseline;
@@ -196,7 +196,7 @@ function M.judge_default(m, target)
 end
 
 ---------------------------------------------------------------------------
--- compat dtcli rules (reference/monspec.md §4.9, §5)
+-- compat dtcli rules (docs/reference/monspec.md §4.9, §5)
 
 -- The original's float(): a numeric string becomes a float, a number stays.
 local function py_limit(raw)

@@ -6,7 +6,7 @@
 --     notes = {...} }
 -- value nil with no error means "no data". Timeseries v1 values are the
 -- pooled flat mean of the non-null points, in dataPoints key order then
--- point order (reference/monspec.md §4.6, kept on purpose: M12).
+-- point order (docs/reference/monspec.md §4.6, kept on purpose: M12).
 
 local plan_mod = require "unbreakable.monspec.plan"
 local pyjson = require "unbreakable.monspec.pyjson"

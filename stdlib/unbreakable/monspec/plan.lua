@@ -39,7 +39,7 @@ function M.resolution_request(ent, env)
 end
 
 -- Service methods with this exact name under the environment's services
--- (reference/monspec.md M15; this project's design, see docs/gate.md).
+-- (docs/reference/monspec.md M15; this project's design, see docs/gate.md).
 -- The method must have been seen in the 3 days before the window ends (the
 -- default activity window of the v1 entity API).
 function M.method_request(ent, env, method_name, window)

@@ -1,5 +1,5 @@
 -- unbreakable.monspec.schema: validates a decoded monspec document and
--- normalizes it (reference/monspec.md §2, rules of §2.8). Every problem is
+-- normalizes it (docs/reference/monspec.md §2, rules of §2.8). Every problem is
 -- reported with the JSON path inside the file and a hint; an unknown key
 -- close to a known one gets "did you mean ...". Keys starting with "_" are
 -- comments at every level. Nothing here makes a request.

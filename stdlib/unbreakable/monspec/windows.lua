@@ -2,7 +2,7 @@
 -- clock of the run (ctx.now, Unix ms). Default mode moves a window of W
 -- minutes back by a shift in seconds: [now - S - W*60 s, now - S], in whole
 -- seconds. compat dtcli reproduces the original's timestamps exactly
--- (reference/monspec.md §4.4, defects M1/M2): the window length is the
+-- (docs/reference/monspec.md §4.4, defects M1/M2): the window length is the
 -- *start* offset and the shift, read as minutes, the *end* offset.
 
 local M = {}

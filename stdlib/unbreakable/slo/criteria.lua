@@ -1,6 +1,6 @@
 -- unbreakable.slo.criteria: the Keptn criteria grammar ("<=+10%", "<600"),
 -- the evaluation of one criterion against a baseline, and the baseline
--- aggregation (avg, p50, p90, p95) of lighthouse (reference keptn-slo.md
+-- aggregation (avg, p50, p90, p95) of lighthouse (docs/reference/keptn-slo.md
 -- sections 4, 5 and 6.3). Pure functions, no I/O.
 
 local M = {}

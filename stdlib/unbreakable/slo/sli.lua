@@ -1,6 +1,6 @@
 -- unbreakable.slo.sli: fetches the indicators an slo.yaml names through the
 -- unbreakable.dynatrace binding, in one dt.batch, and reduces each answer
--- to the single value lighthouse scores (reference keptn-slo.md 3.4, 3.5:
+-- to the single value lighthouse scores (docs/reference/keptn-slo.md 3.4, 3.5:
 -- every warning and failure message, the one retry with the metric
 -- descriptor, MV2 unit conversion, data readiness delay).
 --
