@@ -11,7 +11,6 @@ import copy
 import http.client
 import json
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -28,7 +27,7 @@ SOURCE = os.environ.get("UB_SOURCE") or os.path.abspath(os.path.join(os.path.dir
 SIM_DIR = os.path.join(SOURCE, "tests", "sim")
 sys.path.insert(0, SIM_DIR)
 import dtsim_dtcli_reference as dtcli  # noqa: E402
-from launch import FIXTURES, PYTHON, SCENARIOS, SIM, SimProcess, scaled, wait_for  # noqa: E402
+from launch import FIXTURES, PYTHON, SCENARIOS, SIM, SimProcess, scaled  # noqa: E402
 
 FIX = os.path.join(FIXTURES, "dynatrace")
 MONSPEC = os.path.join(FIXTURES, "monspec")
