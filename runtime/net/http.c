@@ -308,7 +308,7 @@ static void retry_or_finish(ub_http *h, ub_http_request *r, long wait, int64_t n
     /* from the clock now, not `now`: a wait until an absolute time (a
      * rate-limit reset) was measured against the clock now, and counting
      * it from the older `now` would send the retry early */
-    r->priv_not_before = ub_http_now_ms() + wait;
+    r->priv_not_before = ub_clock_ms() + wait;
     r->waited_ms += wait;
   }
 }

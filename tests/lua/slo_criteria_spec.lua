@@ -1,5 +1,5 @@
 -- Criteria grammar, criterion evaluation and baseline aggregation of
--- lighthouse (keptn-slo.md sections 4, 5, 6.3), with hand-worked numbers.
+-- lighthouse (docs/reference/keptn-slo.md sections 4, 5, 6.3), with hand-worked numbers.
 local criteria = require("unbreakable.slo.criteria")
 
 describe("criteria grammar", function()

@@ -1,4 +1,4 @@
--- Timeframe rules of Keptn's evaluation.triggered (keptn-slo.md section 1).
+-- Timeframe rules of Keptn's evaluation.triggered (docs/reference/keptn-slo.md section 1).
 local tf = require("unbreakable.slo.timeframe")
 
 local NOW = 1574076576000          -- 2019-11-18T11:29:36.000Z

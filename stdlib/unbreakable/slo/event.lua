@@ -1,5 +1,5 @@
--- unbreakable.slo.event: builds Keptn's evaluation.finished data (reference
--- keptn-slo.md section 8) from a result of unbreakable.slo.score, with
+-- unbreakable.slo.event: builds Keptn's evaluation.finished data
+-- (docs/reference/keptn-slo.md section 8) from a result of unbreakable.slo.score, with
 -- ISO 8601 times and the slo.yaml text in base64 (RFC 4648, padded).
 
 local M = {}

@@ -1,6 +1,6 @@
 -- unbreakable.slo.load: validates a parsed slo.yaml and turns it into the
--- model that unbreakable.slo scores: types checked, defaults of section 2.2
--- applied, criteria parsed at load (Q20), weights (Q15), aggregate function
+-- model that unbreakable.slo scores: types checked, defaults of
+-- docs/reference/keptn-slo.md 2.2 applied, criteria parsed at load (Q20), weights (Q15), aggregate function
 -- (Q14), and lint warnings (Q8, Q13, Q15, Q18). Errors name the file, the
 -- path inside it and the fix. compat = "keptn" defers to evaluation what
 -- lighthouse only notices there (criteria, total_score) and keeps its

@@ -1,5 +1,5 @@
 -- unbreakable.slo.sli_query: the Dynatrace sli.yaml of dynatrace-service
--- (reference keptn-slo.md 3.1-3.3): indicator files and their merge,
+-- (docs/reference/keptn-slo.md 3.1-3.3): indicator files and their merge,
 -- the five built-in indicators, query forms (metricSelector=..., MV2;,
 -- SLO;, PV2; supported; SECPV2;, USQL; and legacy ?scope= rejected) and
 -- placeholder replacement (whole names by default, Keptn's plain text

@@ -1,5 +1,5 @@
 -- unbreakable.slo.timeframe: the evaluation timeframe rules of Keptn's
--- evaluation.triggered (reference keptn-slo.md section 1): start/end
+-- evaluation.triggered (docs/reference/keptn-slo.md section 1): start/end
 -- timestamps, Go durations ("15m", "1h30m"), the 5 minute default and the
 -- errors. Times are Unix milliseconds (integers).
 
