@@ -18,7 +18,10 @@ import unittest
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_wrong_shapes import BIN, SIM  # noqa: E402
+from test_wrong_shapes import BIN, SRC  # noqa: E402
+
+sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
+from launch import SimProcess, scaled  # noqa: E402
 
 TOKEN = "dt0c01.SLOFAILCLOSED.TEST"
 SERVICE_ID = "SERVICE-F00D000000000001"
@@ -87,30 +90,13 @@ class SloFailClosed(unittest.TestCase):
 
     def gate(self, slo, values, ledger, *extra, fmt="json"):
         scen = self.write("scenario.json", json.dumps(scenario(*values)))
-        port_file = os.path.join(self.dir, "port")
-        if os.path.exists(port_file):
-            os.remove(port_file)
-        sim = subprocess.Popen([sys.executable, SIM, "--scenario", scen, "--port", "0", "--port-file", port_file],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            port = ""
-            for _ in range(400):
-                if os.path.exists(port_file):
-                    with open(port_file) as f:
-                        port = f.read().strip()
-                    if port:
-                        break
-                self.assertIsNone(sim.poll(), "the simulator exited")
-                time.sleep(0.05)
+        with SimProcess(scen) as sim:
             env = {k: v for k, v in os.environ.items() if not k.startswith("DT_")}
-            env.update(DT_TENANT_URL="http://127.0.0.1:%s" % port, DT_API_TOKEN=TOKEN, UB_LEDGER=ledger, NO_COLOR="1")
+            env.update(DT_TENANT_URL=sim.url, DT_API_TOKEN=TOKEN, UB_LEDGER=ledger, NO_COLOR="1")
             cmd = [BIN, "gate", "--slo", self.write("slo.yaml", slo), "--sli", self.write("sli.yaml", SLI),
                    "--service", "carts", "--stage", "staging", "--from", self.window[0], "--to", self.window[1],
                    "--format", fmt] + list(extra)
-            return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
-        finally:
-            sim.terminate()
-            sim.wait(timeout=10)
+            return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=scaled(120))
 
     def test_fresh_agent_bad_release_is_inconclusive_not_pass(self):
         ledger = os.path.join(self.dir, "fresh.db")

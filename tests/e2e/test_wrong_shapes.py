@@ -10,13 +10,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
-import urllib.request
 
 BIN = os.environ.get("UB_BIN", "build/unbreakable")
 SRC = os.environ.get("UB_SOURCE", ".")
-SIM = os.path.join(SRC, "tests", "sim", "dynatrace_sim.py")
+sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
+from launch import SimProcess, scaled  # noqa: E402
+
 DEMO = os.path.join(SRC, "tests", "sim", "scenarios", "demo.json")
 MONSPEC = os.path.join(SRC, "examples", "monspec", "demo.monspec.json")
 TOKEN = "dt0c01.DEMO.ALLSCOPES"
@@ -26,42 +26,16 @@ SLO = "2c6f1a54-8d7e-3b9a-a1c2-0d4e5f6a7b8c"
 ERROR_ENVELOPE = {"error": {"code": 500, "message": "boom"}}
 
 
-class Sim:
-    """The Dynatrace simulator on an ephemeral port."""
+class Sim(SimProcess):
+    """The Dynatrace simulator on an ephemeral port (tests/sim/launch.py)."""
 
     def __init__(self, workdir):
-        port_file = os.path.join(workdir, "port")
-        self.log = open(os.path.join(workdir, "sim.log"), "w")
-        self.proc = subprocess.Popen([sys.executable, SIM, "--scenario", DEMO, "--port", "0",
-                                      "--port-file", port_file], stdout=self.log, stderr=subprocess.STDOUT)
-        port = ""
-        for _ in range(400):
-            if os.path.exists(port_file):
-                with open(port_file) as f:
-                    port = f.read().strip()
-                if port:
-                    break
-            if self.proc.poll() is not None:
-                raise RuntimeError("simulator exited: see %s" % self.log.name)
-            time.sleep(0.05)
-        self.url = "http://127.0.0.1:%s" % port
-
-    def control(self, method, path, doc=None):
-        data = json.dumps(doc).encode() if doc is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return json.loads(resp.read())
+        super().__init__(DEMO, log_path=os.path.join(workdir, "sim.log"))
 
     def only_fault(self, **rule):
         self.control("DELETE", "/_sim/faults")
         if rule:
             self.control("POST", "/_sim/faults", rule)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-        self.log.close()
 
 
 def env_for(sim, ledger=None):
@@ -72,7 +46,7 @@ def env_for(sim, ledger=None):
 
 
 def dt(sim, *args):
-    return subprocess.run([BIN, "dt"] + list(args), capture_output=True, text=True, env=env_for(sim), timeout=120)
+    return subprocess.run([BIN, "dt"] + list(args), capture_output=True, text=True, env=env_for(sim), timeout=scaled(120))
 
 
 # call -> (its arguments, path prefix of its request, wrong bodies)
@@ -168,7 +142,7 @@ class WrongShapes(unittest.TestCase):
                 args = ["--tag", "app:checkout"] if api == "v1" else ["--entity-selector", "type(SERVICE)"]
                 p = subprocess.run([BIN, "deploy-event"] + args + ["--api", api, "--name", "n", "--version", "1",
                                                                    "--no-ledger"],
-                                   capture_output=True, text=True, env=env_for(self.sim), timeout=120)
+                                   capture_output=True, text=True, env=env_for(self.sim), timeout=scaled(120))
                 self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
                 self.assertNotIn("recorded on", p.stdout)
         self.sim.only_fault()
@@ -187,7 +161,7 @@ class WrongShapes(unittest.TestCase):
                 self.sim.only_fault(path="/api/v1/entity/services", queryContains="Production", json=body)
                 p = subprocess.run([BIN, "gate", "--monspec", path, "--compare", "CheckoutService/CanaryToProduction",
                                     "--format", "json", "--no-ledger"], capture_output=True, text=True,
-                                   env=env_for(self.sim), timeout=120)
+                                   env=env_for(self.sim), timeout=scaled(120))
                 verdict = json.loads(p.stdout)
                 self.assertEqual(verdict["verdict"], "error", p.stdout)
                 self.assertEqual(p.returncode, 3, p.stderr)
