@@ -251,13 +251,17 @@ def wrk_part(args, tmp, specs, dt_port):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--bin", default=os.path.join(SOURCE, "build", "unbreakable"))
+    parser.add_argument("--bin", default=os.environ.get("UB_BIN") or os.path.join(SOURCE, "build", "unbreakable"))
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--latency", type=int, default=50)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--wrk-workers", type=int, default=16)
     parser.add_argument("--wrk-seconds", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", default=os.environ.get("UB_BENCH_QUICK") == "1",
+                        help="short mode (ctest label bench): proves the benchmark runs; figures not to be quoted")
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.latency, args.wrk_workers, args.wrk_seconds = 2, 10, 4, 1
     tmp = tempfile.mkdtemp(prefix="bench-serve-")
     specs = os.path.join(tmp, "specs")
     os.mkdir(specs)

@@ -1,6 +1,6 @@
 """run_quick.py: runs one benchmark in its short mode for ctest (label
 "bench") and checks that it did not rot: it must exit 0, print at least one
-ratio line (a figure like "1.43x", "(x2.10)" or a line with "ratio"), and no
+ratio line (a figure like "1.43x", "(x2.10)", a line with "ratio" or an "x floor" column), and no
 sanitizer report. Timing is never asserted: the figures are printed for the
 log only.
 
@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 
-RATIO = re.compile(r"\d\.?\d*x\b|\(x\d|\bratio\b")
+RATIO = re.compile(r"\d\.?\d*x\b|\(x\d|\bratio\b|\bx floor\b")
 
 
 def main(argv):

@@ -38,12 +38,10 @@ static sb_status run(sandbox *sb, const char *name, const char *src, ub_buf *out
   return sb_run_policy(sb, &p, NULL, take_json, out);
 }
 
-/* A sandbox with a deadline of `seconds` in a normal build (scaled for a
- * sanitizer build: a case that must end by another limit never races it). */
 static sandbox *new_sandbox(double seconds, size_t memory) {
   sb_limits lim;
   sb_default_limits(&lim);
-  lim.seconds = seconds * test_time_scale();
+  lim.seconds = seconds;
   if (memory) lim.memory = memory;
   sandbox *sb = sb_new(&lim, tmpdir);
   assert_non_null(sb);
