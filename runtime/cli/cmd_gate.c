@@ -59,6 +59,9 @@ static const char gate_help[] =
   "  --dt-token-file F    file holding the API token (default $DT_API_TOKEN, $DT_API_TOKEN_FILE)\n"
   "  --dt-ca-bundle F     CA certificates for the tenant's TLS\n"
   "  --concurrency N      Dynatrace requests in flight at once (default 10, at most 1000)\n"
+  "  --dump-ctx FILE      also write the context the policy received, every Dynatrace\n"
+  "                       response and the verdict to FILE: a fixture for specs\n"
+  "                       (fixture.evaluation in 'unbreakable test', docs/policies.md)\n"
   "\n"
   "Exit status: 0 pass (and warning), 1 fail, 2 usage or invalid input file,\n"
   "3 evaluation error (data source, policy) or a report that could not be written\n"
@@ -133,6 +136,7 @@ static int parse_args(gate_args *a, int argc, char **argv) {
     UB_STRING("to", &a->to),
     UB_STRING("deployment", &a->deployment),
     UB_FLAG("no-wait", &a->no_wait),
+    UB_PATH("dump-ctx", &a->dump_ctx),
     UB_OPTS_END};
   const ub_opt_spec spec = {"gate", gate_help, opts, 0};
   int rc = ub_opts_parse(&spec, argc, argv, NULL, 0, NULL, NULL);

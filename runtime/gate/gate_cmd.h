@@ -43,6 +43,7 @@ typedef struct gate_args {
   int64_t now;
   const char *ledger;
   int no_ledger;
+  const char *dump_ctx;                  /* write the evaluation as a spec fixture */
   ub_dt_flags dt;
   /* filled by the form before ub_gate_execute */
   const char *kind;                      /* "monspec" or "slo" */

@@ -14,6 +14,7 @@
 #include "util/json.h"
 #include "util/text.h"
 #include "ledger/ledger.h"
+#include "policytest/pt_fixture.h"
 
 /* The policy path: --policy, else the monspec's "policy" key (relative to
  * the monspec's folder; the host decoded and checked the whole monspec
@@ -194,6 +195,15 @@ static int evaluate(gate_args *a, ub_gate_job *job, const char *token) {
   if (a->host) host_outcome(a->host, job, id);
   ub_print_policy_log(job->log.data, job->log.len);
   int rc = ub_gate_exit_status(job->verdict, job->error_kind, a->fail_on_warning);
+  if (a->dump_ctx) {
+    char err[600];
+    pt_fixture f = {a->kind, job->policy.name, a->ctx_json, a->ctx_len, job->rec,
+                    job->verdict_json.data};
+    if (pt_fixture_write(a->dump_ctx, &f, err, sizeof err) != 0) {
+      fprintf(stderr, "unbreakable gate: --dump-ctx: %s\n", err);
+      rc = UB_EXIT_ERROR;
+    }
+  }
   ub_text_sanitize(job->error); /* the policy wrote it */
   ub_text_sanitize(job->summary);
   if (job->error[0]) fprintf(stderr, "unbreakable gate: %s\n", job->error);

@@ -39,6 +39,7 @@ void pt_coverage_free(pt_coverage *c) {
 }
 
 static cov_file *find_file(pt_coverage *c, const char *path) {
+  while (path[0] == '.' && path[1] == '/') path += 2; /* "./x.lua" is "x.lua" */
   if (c->last < c->n && strcmp(c->files[c->last].path, path) == 0) return &c->files[c->last];
   for (size_t i = 0; i < c->n; i++)
     if (strcmp(c->files[i].path, path) == 0) {
