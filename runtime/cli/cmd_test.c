@@ -347,6 +347,7 @@ static int run_tests(void *ud) {
   tally t = {0, 0, 0, 0};
   for (size_t i = 0; rs && i < a->nspecs; i++) {
     if (pt_run_spec(a->specs[i], &o, &rs[i]) != 0) rc = UB_EXIT_ERROR;
+    if (rs[i].log) ub_print_policy_log(rs[i].log, rs[i].log_len); /* made safe there */
     for (size_t k = 0; k < rs[i].ncases; k++) count(&t, &rs[i].cases[k]);
   }
   ub_buf out;

@@ -49,6 +49,8 @@ typedef struct pt_file_result {
   char *path;
   pt_case *cases;
   size_t ncases;
+  char *log;           /* what the spec printed (bounded), or NULL */
+  size_t log_len;
 } pt_file_result;
 
 typedef struct pt_options {

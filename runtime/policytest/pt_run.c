@@ -120,6 +120,12 @@ int pt_run_spec(const char *path, const pt_options *o, pt_file_result *out) {
     sb_status st = sb_run_policy(sb, &runner, push_spec, take_results, &r);
     if (st != SB_OK) /* the whole file: a limit, or the runner failed */
       rc = add_case(out, "(spec file)", "error", sb_error(sb), NULL);
+    size_t log_len;
+    const char *log = sb_log(sb, &log_len);
+    if (log_len && (out->log = malloc(log_len))) {
+      memcpy(out->log, log, log_len);
+      out->log_len = log_len;
+    }
   }
   sb_free(sb);
   pt_spec_env_free(env);
@@ -135,6 +141,7 @@ void pt_file_result_free(pt_file_result *r) {
     free(r->cases[i].where);
   }
   free(r->cases);
+  free(r->log);
   free(r->path);
   memset(r, 0, sizeof *r);
 }
