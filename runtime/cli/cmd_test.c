@@ -13,6 +13,9 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/isolate.h"
+#include "bundle/bundle.h"
+#include <fcntl.h>
+#include <unistd.h>
 #include "policytest/policytest.h"
 #include "report/report_junit.h"
 #include "util/json.h"
@@ -22,7 +25,7 @@ static const char test_help[] =
   "usage: unbreakable test [PATH...] [--run TEXT] [--format text|json|junit] [--output FILE]\n"
   "                        [--coverage] [--coverage-min PCT] [--coverage-out DIR]\n"
   "                        [--coverage-stdlib] [--timeout S] [--memory MIB]\n"
-  "                        [--instructions N]\n"
+  "                        [--instructions N] [--bundle B --pubkey KEY.pub]\n"
   "\n"
   "Runs the *_spec.lua files found under each PATH (default: .) in the sandbox,\n"
   "each spec file in a fresh evaluation with the limits of a gate. Specs use\n"
@@ -38,6 +41,8 @@ static const char test_help[] =
   "  --coverage-min PCT  fail (exit 1) when the total coverage is below PCT\n"
   "  --coverage-out DIR  where the coverage files go (default: .)\n"
   "  --coverage-stdlib   also report the standard library's modules\n"
+  "  --bundle B --pubkey K   run the specs of bundle B only after its signature (key\n"
+  "                      K) and every file verify; PATHs are then inside the bundle\n"
   "  --timeout S, --memory MIB, --instructions N   limits of each spec file\n"
   "                      (default 60 s, 64 MiB, 1e9 instructions, as a gate)\n"
   "\n"
@@ -50,7 +55,7 @@ static const char test_help[] =
 typedef struct test_args {
   char **paths;
   int npaths;
-  const char *run, *format, *output, *coverage_out;
+  const char *run, *format, *output, *coverage_out, *bundle, *pubkey;
   int coverage, coverage_stdlib;
   double coverage_min;       /* < 0: none */
   sb_limits limits;
@@ -61,7 +66,7 @@ typedef struct test_args {
 } test_args;
 
 enum { OPT_RUN = 256, OPT_FORMAT, OPT_OUTPUT, OPT_COVERAGE, OPT_COVERAGE_MIN, OPT_COVERAGE_OUT,
-       OPT_COVERAGE_STDLIB, OPT_TIMEOUT, OPT_MEMORY, OPT_INSTRUCTIONS };
+       OPT_COVERAGE_STDLIB, OPT_TIMEOUT, OPT_MEMORY, OPT_INSTRUCTIONS, OPT_BUNDLE, OPT_PUBKEY };
 
 static int parse_test(test_args *a, int argc, char **argv) {
   static const struct option opts[] = {
@@ -72,6 +77,7 @@ static int parse_test(test_args *a, int argc, char **argv) {
     {"coverage-stdlib", no_argument, 0, OPT_COVERAGE_STDLIB},
     {"timeout", required_argument, 0, OPT_TIMEOUT}, {"memory", required_argument, 0, OPT_MEMORY},
     {"instructions", required_argument, 0, OPT_INSTRUCTIONS},
+    {"bundle", required_argument, 0, OPT_BUNDLE}, {"pubkey", required_argument, 0, OPT_PUBKEY},
     {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
   int c, li = -1;
   optind = 1;
@@ -81,6 +87,8 @@ static int parse_test(test_args *a, int argc, char **argv) {
     switch (c) {
       case 'h': fputs(test_help, stdout); return 1;
       case OPT_RUN: a->run = optarg; break;
+      case OPT_BUNDLE: a->bundle = optarg; break;
+      case OPT_PUBKEY: a->pubkey = optarg; break;
       case OPT_FORMAT: a->format = optarg; break;
       case OPT_OUTPUT: a->output = optarg; break;
       case OPT_COVERAGE: a->coverage = 1; break;
@@ -108,9 +116,49 @@ static int parse_test(test_args *a, int argc, char **argv) {
   }
   if (strcmp(a->format, "text") && strcmp(a->format, "json") && strcmp(a->format, "junit"))
     return ub_usage_error("test", "unknown --format '%s' (text, json or junit)", a->format);
+  if (!a->bundle != !a->pubkey) return ub_usage_error("test", "--bundle and --pubkey go together");
   a->paths = argv + optind;
   a->npaths = argc - optind;
   return 0;
+}
+
+/* ---- specs from a verified bundle ---- */
+
+/* Makes a relative output path absolute before the run moves into the
+ * bundle's folder. */
+static const char *absolute(const char *path, char *buf, size_t size) {
+  char cwd[2048];
+  if (!path || path[0] == '/' || !getcwd(cwd, sizeof cwd)) return path;
+  snprintf(buf, size, "%s/%s", cwd, path);
+  return buf;
+}
+
+/* Verifies the bundle, writes its files to a private folder and moves
+ * there. Returns 0 or the exit status (error printed). */
+static int enter_bundle(test_args *a, char *dir, size_t dirlen) {
+  char err[800];
+  ub_bundle *b = ub_bundle_open(a->bundle, a->pubkey, err, sizeof err);
+  if (!b) {
+    fprintf(stderr, "unbreakable test: %s\n", err);
+    return UB_EXIT_USAGE;
+  }
+  const char *tmp = getenv("TMPDIR");
+  snprintf(dir, dirlen, "%s/unbreakable-bundle-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  int rc = ub_bundle_extract(b, dir, err, sizeof err);
+  if (rc == 0 && chdir(dir) != 0) {
+    ub_bundle_remove_dir(b, dir);
+    snprintf(err, sizeof err, "%s: cannot enter the bundle's folder", dir);
+    rc = -1;
+  }
+  if (rc != 0) {
+    dir[0] = '\0';
+    fprintf(stderr, "unbreakable test: %s\n", err);
+  } else {
+    fprintf(stderr, "unbreakable test: specs of bundle %s, signed with key %s at %s\n",
+            a->bundle, b->key_id, b->signed_at);
+  }
+  ub_bundle_free(b);
+  return rc ? UB_EXIT_ERROR : 0;
 }
 
 /* ---- finding spec files ---- */
@@ -388,6 +436,14 @@ int ub_cmd_test(int argc, char **argv) {
   a.limits.seconds = 60;
   int rc = parse_test(&a, argc, argv);
   if (rc == 1) return UB_EXIT_OK; /* --help */
+  char bundle_dir[1024] = "", out_buf[4096], cov_buf[4096];
+  int home = -1;
+  if (rc == 0 && a.bundle) {
+    a.output = absolute(a.output, out_buf, sizeof out_buf);
+    a.coverage_out = absolute(a.coverage_out ? a.coverage_out : ".", cov_buf, sizeof cov_buf);
+    home = open(".", O_RDONLY | O_DIRECTORY);
+    rc = enter_bundle(&a, bundle_dir, sizeof bundle_dir);
+  }
   if (rc == 0) rc = find_specs(&a);
   if (rc == 0) {
     double backstop = (double)a.nspecs * (2 * a.limits.seconds + 5) + 10;
@@ -395,5 +451,10 @@ int ub_cmd_test(int argc, char **argv) {
   }
   free_list(a.specs, a.nspecs);
   free_list(a.sources, a.nsources);
+  if (home >= 0) {
+    if (fchdir(home) != 0) rc = rc ? rc : UB_EXIT_ERROR;
+    close(home);
+  }
+  if (bundle_dir[0]) ub_bundle_remove_dir(NULL, bundle_dir);
   return rc;
 }

@@ -297,9 +297,15 @@ local function install(env, root)
   -- stand-in rewound to the start of its recording, the verdict checked
   -- and passed through the host's JSON encoding.
   env.gate = function(ctx, policy)
+    -- the host's own refusals are reported at the spec's line
+    local function host_call(fn, ...)
+      local result = table.pack(pcall(fn, ...))
+      if not result[1] then error(strip_where(message_of(result[2])), 3) end
+      return table.unpack(result, 2, result.n)
+    end
     local fn = policy
     if type(policy) == "string" then
-      local source, chunkname = host.read_policy(policy)
+      local source, chunkname = host_call(host.read_policy, policy)
       local chunk, err = load(source, chunkname, "t")
       if not chunk then error(err, 0) end
       fn = chunk()
@@ -308,8 +314,8 @@ local function install(env, root)
       error("gate: the policy must be a file name next to the spec or a function", 2)
     end
     host.rewind()
-    local verdict = fn(host.copy(ctx))
-    return host.check_verdict(verdict)
+    local verdict = fn(host_call(host.copy, ctx))
+    return host_call(host.check_verdict, verdict)
   end
 end
 
