@@ -126,6 +126,22 @@ class Tutorial(unittest.TestCase):
         low = self.ub("test", "--coverage", "--coverage-min", "99.9")
         self.assertEqual(low.returncode, 1, low.stderr)
         self.assertIn("below --coverage-min", low.stderr)
+        with open(path, "w") as f:
+            f.write(policy)
+
+        # step 7: sign it; the keys live outside the bundled folder
+        key = os.path.join(self.tmp, "reviewer")
+        bundle = os.path.join(self.tmp, "checkout.tar.gz")
+        for args in (("bundle", "keygen", "--out", key), ("bundle", "build", ".", "-o", bundle),
+                     ("bundle", "sign", bundle, "--key", key),
+                     ("bundle", "verify", bundle, "--pubkey", key + ".pub"),
+                     ("test", "--bundle", bundle, "--pubkey", key + ".pub")):
+            p = self.ub(*args)
+            self.assertEqual(p.returncode, 0, " ".join(args) + ": " + p.stdout + p.stderr)
+        g = self.ub("gate", "--monspec", "demo.monspec.json", "--compare", "CheckoutService/CanaryToProduction",
+                    "--bundle", bundle, "--pubkey", key + ".pub", "--policy", "checkout_gate.lua")
+        self.assertEqual(g.returncode, 1, g.stderr)
+        self.assertIn("from bundle", g.stderr)
 
 
 if __name__ == "__main__":
