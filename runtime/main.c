@@ -16,6 +16,7 @@ static const ub_command commands[] = {
   {"eval", ub_cmd_eval, "run a policy in the sandbox and print its result as JSON"},
   {"dt", ub_cmd_dt, "read Dynatrace (one call, a batch or a raw GET) as JSON"},
   {"test", ub_cmd_test, "run policy specs (*_spec.lua) in the sandbox, with coverage"},
+  {"check", ub_cmd_check, "validate monspec, slo.yaml, sli.yaml and policies without a gate"},
   {"bundle", ub_cmd_bundle, "build, sign and verify signed policy bundles"},
   {"history", ub_cmd_history, "list recorded evaluations"},
   {"replay", ub_cmd_replay, "re-run a recorded evaluation offline and show what changed"},
