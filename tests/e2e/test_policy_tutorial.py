@@ -103,6 +103,15 @@ class Tutorial(unittest.TestCase):
         self.assertIn("SF:checkout_gate.lua", lcov)
         self.assertIn("LH:%d" % cov["hit"], lcov)
 
+        # --run selects tests by name; nothing selected fails; no spec file is a usage error
+        r = self.ub("test", "--run", "fails the bad")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("1 passed, 0 failed", r.stdout)
+        self.assertEqual(self.ub("test", "--run", "no such test").returncode, 1)
+        empty = os.path.join(self.tmp, "empty")
+        os.mkdir(empty)
+        self.assertEqual(self.ub("test", empty).returncode, 2)
+
         # JSON and JUnit reports of the same run
         j = self.ub("test", "--format", "json")
         self.assertEqual(json.loads(j.stdout)["passed"], 3)
