@@ -153,6 +153,11 @@ static int sh_evaluation(lua_State *L) {
     e->recording = ub_buf_steal(&rec, NULL);
     if (!e->recording || set_recording(L, e, e->recording, e->recording_len) != 0)
       return luaL_error(L, "%s: \"recording\" is not a recording of Dynatrace responses", path);
+  } else { /* no recording: the stand-in answers nothing */
+    free(e->recording);
+    e->recording = NULL;
+    e->recording_len = 0;
+    if (set_recording(L, e, NULL, 0) != 0) return luaL_error(L, "out of memory");
   }
   lua_pop(L, 1);
   lua_getfield(L, doc, "verdict");

@@ -107,6 +107,10 @@ for _, name in ipairs({"number", "string", "table", "function", "boolean"}) do
   checks[name] = function(v) return type(v) == name, "expected a " .. name .. ", got " .. repr(v) end
 end
 
+-- The argument after a check's own values is the failure's message.
+local arity = {same = 2, equals = 2, equal = 2, matches = 2, match = 2, near = 3,
+               error = 2, errors = 2, error_matches = 2}
+
 local modifiers = {is = true, are = true, has = true, was = true, ["not"] = "not", no = "not"}
 
 -- assert.X, assert.is_X, assert.are.X, assert.is_not.X, assert.has_no.X ...
@@ -133,8 +137,9 @@ local function asserter(negated)
         local n = select("#", ...)
         local ok, msg = check(...)
         if (not not ok) == neg then
-          local extra = n >= 3 and rest ~= "near" and select(n, ...)
-          if neg then msg = "expected the opposite: " .. msg end
+          local values = arity[rest] or 1
+          local extra = n > values and select(values + 1, ...)
+          if neg then msg = "expected the opposite of: " .. msg end
           if type(extra) == "string" then msg = extra .. "\n" .. msg end
           error(msg, 2)
         end
@@ -315,7 +320,8 @@ local function install(env, root)
     end
     host.rewind()
     local verdict = fn(host_call(host.copy, ctx))
-    return host_call(host.check_verdict, verdict)
+    local checked = host_call(host.check_verdict, verdict)
+    return checked -- not a tail call: the error level must reach the spec
   end
 end
 
