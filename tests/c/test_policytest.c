@@ -50,7 +50,41 @@ static void safe_paths(void **state) {
   assert_false(ub_bundle_safe_path(longest));
 }
 
+static sb_status run_source(sandbox *sb, const char *src) {
+  sb_policy p = {"/virtual/policy.lua", src, strlen(src), NULL};
+  return sb_run_policy(sb, &p, NULL, NULL, NULL);
+}
+
+/* The line hook records the lines that ran, and the limits still hold
+ * while it is on (the count events keep coming). */
+static void line_hook_and_limits(void **state) {
+  (void)state;
+  sb_limits lim;
+  sb_default_limits(&lim);
+  lim.instructions = 200000;
+  sandbox *sb = sb_new(&lim, getenv("UB_STDLIB"));
+  assert_non_null(sb);
+  pt_coverage *cov = pt_coverage_new();
+  sb_set_line_hook(sb, pt_coverage_hook, cov);
+  assert_int_equal(run_source(sb, "local x = 1\nif x > 2 then\n  x = 3\nend\nreturn x\n"), SB_OK);
+  ub_buf b;
+  ub_buf_init(&b);
+  pt_coverage_lcov(cov, &b);
+  assert_non_null(strstr(b.data, "SF:/virtual/policy.lua\n"));
+  assert_non_null(strstr(b.data, "DA:1,1\n"));
+  assert_non_null(strstr(b.data, "DA:2,1\n"));
+  assert_null(strstr(b.data, "DA:3,1\n")); /* not run */
+  assert_non_null(strstr(b.data, "DA:5,1\n"));
+  ub_buf_free(&b);
+  assert_int_equal(run_source(sb, "while true do end\n"), SB_ELIMIT);
+  assert_int_equal(sb_killed(sb), SB_KILL_INSTRUCTIONS);
+  assert_int_equal(run_source(sb, "local t = {}\nfor i = 1, 10 do t[i] = i end\nreturn #t\n"), SB_OK);
+  sb_free(sb);
+  pt_coverage_free(cov);
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(code_lines), cmocka_unit_test(safe_paths)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(code_lines), cmocka_unit_test(safe_paths),
+                                     cmocka_unit_test(line_hook_and_limits)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

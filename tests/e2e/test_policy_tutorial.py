@@ -112,6 +112,15 @@ class Tutorial(unittest.TestCase):
         os.mkdir(empty)
         self.assertEqual(self.ub("test", empty).returncode, 2)
 
+        # --coverage-stdlib adds the standard library's modules the policy ran
+        std = self.ub("test", "--coverage-stdlib", "--coverage-out", self.tmp)
+        self.assertEqual(std.returncode, 0, std.stderr)
+        with open(os.path.join(self.tmp, "coverage.json")) as f:
+            paths = [f["path"] for f in json.load(f)["files"]]
+        self.assertIn("checkout_gate.lua", paths)
+        self.assertTrue(any(p.endswith("stdlib/unbreakable/monspec.lua") for p in paths), paths)
+        self.assertFalse(any(p.endswith("testing.lua") or p.endswith("_spec.lua") for p in paths), paths)
+
         # JSON and JUnit reports of the same run
         j = self.ub("test", "--format", "json")
         self.assertEqual(json.loads(j.stdout)["passed"], 3)
