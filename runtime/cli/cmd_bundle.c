@@ -7,10 +7,11 @@
 #include "bundle/bundle.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 
 static const char bundle_help[] =
   "usage: unbreakable bundle keygen --out KEY\n"
-  "       unbreakable bundle build DIR -o BUNDLE.tar.gz\n"
+  "       unbreakable bundle build DIR -o BUNDLE.tar.gz   (-o: --output)\n"
   "       unbreakable bundle sign BUNDLE.tar.gz --key KEY\n"
   "       unbreakable bundle verify BUNDLE.tar.gz --pubkey KEY.pub\n"
   "\n"
@@ -29,33 +30,38 @@ static const char bundle_help[] =
   "Exit status: 0 done (verify: everything verifies), 1 the bundle does not\n"
   "verify, 2 usage error or unreadable input, 3 the command failed.\n";
 
-/* Finds "--name VALUE" (or "-o VALUE" for build); one positional argument
- * at most. Returns 0 or prints a usage error. */
-static int args_of(int argc, char **argv, const char *opt, const char *alias, const char **value,
+/* One subcommand's options through the shared parser (options.h): the
+ * option named opt is required, and want_positional arguments (0 or 1). */
+static int args_of(int argc, char **argv, const char *opt, const char **value,
                    const char **positional, int want_positional) {
   *value = NULL;
   *positional = NULL;
-  for (int i = 2; i < argc; i++) {
-    if (strcmp(argv[i], opt) == 0 || (alias && strcmp(argv[i], alias) == 0)) {
-      if (i + 1 >= argc) return ub_usage_error("bundle", "%s needs a value", opt);
-      *value = argv[++i];
-    } else if (argv[i][0] == '-' && argv[i][1]) {
-      return ub_usage_error("bundle", "unknown option '%s'", argv[i]);
-    } else if (!*positional && want_positional) {
-      *positional = argv[i];
-    } else {
-      return ub_usage_error("bundle", "unexpected argument '%s'", argv[i]);
-    }
-  }
-  if (!*value) return ub_usage_error("bundle", "%s %s is required", argv[1], opt);
-  if (want_positional && !*positional) return ub_usage_error("bundle", "%s needs a %s", argv[1],
-                                                             strcmp(argv[1], "build") == 0 ? "folder" : "bundle");
+  const ub_opt opts[] = {{.name = opt, .kind = UB_OPT_PATH, .dest = value}, UB_OPTS_END};
+  char cmd[32];
+  snprintf(cmd, sizeof cmd, "bundle %s", argv[0]);
+  const ub_opt_spec spec = {cmd, bundle_help, opts, 0};
+  const char *pos[1];
+  int npos = 0;
+  char *args[64];                       /* "-o" is short for "--output" (build) */
+  if (argc > 64) return ub_usage_error("bundle", "too many arguments");
+  for (int i = 0; i < argc; i++) args[i] = strcmp(argv[i], "-o") == 0 ? "--output" : argv[i];
+  int rc = ub_opts_parse(&spec, argc, args, pos, want_positional, &npos, NULL);
+  if (rc == UB_OPTS_HELP) return 1;
+  if (rc != 0) return rc;
+  if (!*value) return ub_usage_error("bundle", "%s --%s is required", argv[0], opt);
+  if (want_positional && npos != 1)
+    return ub_usage_error("bundle", "%s needs a %s", argv[0], strcmp(argv[0], "build") == 0 ? "folder" : "bundle");
+  if (want_positional) *positional = pos[0];
   return 0;
 }
 
+/* 0: go on; otherwise the exit status (help printed: 0). */
+static int parsed(int rc) { return rc == 1 ? UB_EXIT_OK : rc; }
+
 static int keygen(int argc, char **argv) {
   const char *out, *pos;
-  if (args_of(argc, argv, "--out", NULL, &out, &pos, 0) != 0) return UB_EXIT_USAGE;
+  int rc = args_of(argc, argv, "out", &out, &pos, 0);
+  if (rc != 0) return parsed(rc);
   char err[600], key_id[UB_BUNDLE_KEY_ID_LEN + 1];
   if (ub_bundle_keygen(out, key_id, err, sizeof err) != 0) {
     fprintf(stderr, "unbreakable bundle keygen: %s\n", err);
@@ -67,14 +73,15 @@ static int keygen(int argc, char **argv) {
 
 static int build(int argc, char **argv) {
   const char *out, *dir;
-  if (args_of(argc, argv, "--output", "-o", &out, &dir, 1) != 0) return UB_EXIT_USAGE;
+  int rc = args_of(argc, argv, "output", &out, &dir, 1);
+  if (rc != 0) return parsed(rc);
   char err[600];
   ub_bundle *b = NULL;
   if (ub_bundle_from_dir(dir, &b, err, sizeof err) != 0) {
     fprintf(stderr, "unbreakable bundle build: %s\n", err);
     return UB_EXIT_USAGE;
   }
-  int rc = ub_bundle_write(b, out, err, sizeof err);
+  rc = ub_bundle_write(b, out, err, sizeof err);
   if (rc != 0) fprintf(stderr, "unbreakable bundle build: %s\n", err);
   else printf("%s: %zu files, unsigned (sign it with 'unbreakable bundle sign %s --key KEY')\n",
               out, b->nfiles, out);
@@ -84,14 +91,15 @@ static int build(int argc, char **argv) {
 
 static int sign(int argc, char **argv) {
   const char *key, *path;
-  if (args_of(argc, argv, "--key", NULL, &key, &path, 1) != 0) return UB_EXIT_USAGE;
+  int rc = args_of(argc, argv, "key", &key, &path, 1);
+  if (rc != 0) return parsed(rc);
   char err[600];
   ub_bundle *b = NULL;
   if (ub_bundle_read(path, &b, err, sizeof err) != 0) {
     fprintf(stderr, "unbreakable bundle sign: %s\n", err);
     return UB_EXIT_USAGE;
   }
-  int rc = ub_bundle_sign(b, key, err, sizeof err);
+  rc = ub_bundle_sign(b, key, err, sizeof err);
   if (rc == 0) rc = ub_bundle_write(b, path, err, sizeof err);
   if (rc != 0) fprintf(stderr, "unbreakable bundle sign: %s: %s\n", path, err);
   else printf("%s: signed with key %s at %s\n", path, b->key_id, b->signed_at);
@@ -101,7 +109,8 @@ static int sign(int argc, char **argv) {
 
 static int verify(int argc, char **argv) {
   const char *pub, *path;
-  if (args_of(argc, argv, "--pubkey", NULL, &pub, &path, 1) != 0) return UB_EXIT_USAGE;
+  int rc = args_of(argc, argv, "pubkey", &pub, &path, 1);
+  if (rc != 0) return parsed(rc);
   char err[800];
   ub_bundle *b = ub_bundle_open(path, pub, err, sizeof err);
   if (!b) {
@@ -118,10 +127,10 @@ int ub_cmd_bundle(int argc, char **argv) {
     fputs(bundle_help, argc < 2 ? stderr : stdout);
     return argc < 2 ? UB_EXIT_USAGE : UB_EXIT_OK;
   }
-  if (ub_wants_help(argc, argv)) { fputs(bundle_help, stdout); return UB_EXIT_OK; }
-  if (strcmp(argv[1], "keygen") == 0) return keygen(argc, argv);
-  if (strcmp(argv[1], "build") == 0) return build(argc, argv);
-  if (strcmp(argv[1], "sign") == 0) return sign(argc, argv);
-  if (strcmp(argv[1], "verify") == 0) return verify(argc, argv);
+  /* each subcommand parses its own arguments, argv[0] being its name */
+  if (strcmp(argv[1], "keygen") == 0) return keygen(argc - 1, argv + 1);
+  if (strcmp(argv[1], "build") == 0) return build(argc - 1, argv + 1);
+  if (strcmp(argv[1], "sign") == 0) return sign(argc - 1, argv + 1);
+  if (strcmp(argv[1], "verify") == 0) return verify(argc - 1, argv + 1);
   return ub_usage_error("bundle", "unknown subcommand '%s' (keygen, build, sign or verify)", argv[1]);
 }

@@ -18,6 +18,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "lualib/bindings.h"
 #include "sandbox/sandbox.h"
 #include "util/text.h"
@@ -45,19 +46,18 @@ typedef struct check_args {
   int no_luacheck;
 } check_args;
 
+#define CHECK_MAX_FILES 1024
+
+/* The options of check, through the shared parser (options.h). */
 static int parse_check(check_args *a, int argc, char **argv) {
-  int n = 0;
-  a->files = calloc((size_t)argc, sizeof *a->files);
+  const ub_opt opts[] = {UB_STRING("kind", &a->kind), UB_FLAG("no-luacheck", &a->no_luacheck), UB_OPTS_END};
+  const ub_opt_spec spec = {"check", check_help, opts, 0};
+  a->files = calloc(CHECK_MAX_FILES, sizeof *a->files);
   if (!a->files) return UB_EXIT_ERROR;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { fputs(check_help, stdout); return 1; }
-    if (strcmp(argv[i], "--no-luacheck") == 0) a->no_luacheck = 1;
-    else if (strcmp(argv[i], "--kind") == 0 && i + 1 < argc) a->kind = argv[++i];
-    else if (argv[i][0] == '-' && argv[i][1]) return ub_usage_error("check", "unknown or incomplete option '%s'", argv[i]);
-    else a->files[n++] = argv[i];
-  }
-  a->nfiles = n;
-  if (n == 0) return ub_usage_error("check", "name the files to check");
+  int rc = ub_opts_parse(&spec, argc, argv, (const char **)a->files, CHECK_MAX_FILES, &a->nfiles, NULL);
+  if (rc == UB_OPTS_HELP) return 1;
+  if (rc != 0) return rc;
+  if (a->nfiles == 0) return ub_usage_error("check", "name the files to check");
   if (a->kind && strcmp(a->kind, "monspec") && strcmp(a->kind, "slo") && strcmp(a->kind, "sli") &&
       strcmp(a->kind, "policy"))
     return ub_usage_error("check", "unknown --kind '%s' (monspec, slo, sli or policy)", a->kind);

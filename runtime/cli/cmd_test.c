@@ -4,7 +4,6 @@
  * the policies and modules next to the specs. Argument handling is kept in
  * parse_test() so that it can move to the table-driven parser. */
 #include <dirent.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/isolate.h"
+#include "cli/options.h"
 #include "bundle/bundle.h"
 #include <fcntl.h>
 #include <unistd.h>
@@ -51,6 +51,7 @@ static const char test_help[] =
 
 #define TEST_MAX_FILES 4096
 #define TEST_MAX_DEPTH 32
+#define TEST_MAX_PATHS 256
 
 typedef struct test_args {
   char **paths;
@@ -65,60 +66,41 @@ typedef struct test_args {
   size_t nsources;
 } test_args;
 
-enum { OPT_RUN = 256, OPT_FORMAT, OPT_OUTPUT, OPT_COVERAGE, OPT_COVERAGE_MIN, OPT_COVERAGE_OUT,
-       OPT_COVERAGE_STDLIB, OPT_TIMEOUT, OPT_MEMORY, OPT_INSTRUCTIONS, OPT_BUNDLE, OPT_PUBKEY };
-
+/* The options of test, checked by the shared parser (options.h). */
 static int parse_test(test_args *a, int argc, char **argv) {
-  static const struct option opts[] = {
-    {"run", required_argument, 0, OPT_RUN}, {"format", required_argument, 0, OPT_FORMAT},
-    {"output", required_argument, 0, OPT_OUTPUT}, {"coverage", no_argument, 0, OPT_COVERAGE},
-    {"coverage-min", required_argument, 0, OPT_COVERAGE_MIN},
-    {"coverage-out", required_argument, 0, OPT_COVERAGE_OUT},
-    {"coverage-stdlib", no_argument, 0, OPT_COVERAGE_STDLIB},
-    {"timeout", required_argument, 0, OPT_TIMEOUT}, {"memory", required_argument, 0, OPT_MEMORY},
-    {"instructions", required_argument, 0, OPT_INSTRUCTIONS},
-    {"bundle", required_argument, 0, OPT_BUNDLE}, {"pubkey", required_argument, 0, OPT_PUBKEY},
-    {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-  int c, li = -1;
-  optind = 1;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
-    double v = optarg ? ub_parse_positive(optarg) : 0;
-    switch (c) {
-      case 'h': fputs(test_help, stdout); return 1;
-      case OPT_RUN: a->run = optarg; break;
-      case OPT_BUNDLE: a->bundle = optarg; break;
-      case OPT_PUBKEY: a->pubkey = optarg; break;
-      case OPT_FORMAT: a->format = optarg; break;
-      case OPT_OUTPUT: a->output = optarg; break;
-      case OPT_COVERAGE: a->coverage = 1; break;
-      case OPT_COVERAGE_OUT: a->coverage_out = optarg; a->coverage = 1; break;
-      case OPT_COVERAGE_STDLIB: a->coverage_stdlib = 1; a->coverage = 1; break;
-      case OPT_COVERAGE_MIN:
-        if (v < 0 || v > 100) return ub_usage_error("test", "--coverage-min wants a percentage, not '%s'", optarg);
-        a->coverage_min = v;
-        a->coverage = 1;
-        break;
-      case OPT_TIMEOUT:
-        if (v < 0 || v > 86400) return ub_usage_error("test", "invalid --timeout '%s'", optarg);
-        a->limits.seconds = v;
-        break;
-      case OPT_MEMORY:
-        if (v < 1 || v > 65536) return ub_usage_error("test", "invalid --memory '%s'", optarg);
-        a->limits.memory = (size_t)(v * 1024 * 1024);
-        break;
-      case OPT_INSTRUCTIONS:
-        if (v < 1000) return ub_usage_error("test", "invalid --instructions '%s'", optarg);
-        a->limits.instructions = (uint64_t)v;
-        break;
-      default: return ub_usage_error("test", "unknown or incomplete option '%s'", argv[optind - 1]);
-    }
-  }
+  double seconds = a->limits.seconds, mib = (double)(a->limits.memory >> 20),
+         instructions = (double)a->limits.instructions;
+  int min_seen = 0;
+  const ub_opt opts[] = {
+    UB_STRING("run", &a->run),
+    UB_STRING("format", &a->format),
+    UB_PATH("output", &a->output),
+    UB_FLAG("coverage", &a->coverage),
+    UB_NUMBER("coverage-min", &a->coverage_min, 0, 100, .unit = "(percent)", .seen = &min_seen),
+    UB_PATH("coverage-out", &a->coverage_out),
+    UB_FLAG("coverage-stdlib", &a->coverage_stdlib),
+    UB_NUMBER("timeout", &seconds, 0, 86400, .above_min = 1, .unit = "(seconds)"),
+    UB_NUMBER("memory", &mib, 1, 65536, .unit = "(MiB)"),
+    UB_NUMBER("instructions", &instructions, 1000, 1e15, .whole = 1),
+    UB_PATH("bundle", &a->bundle),
+    UB_PATH("pubkey", &a->pubkey),
+    UB_OPTS_END};
+  const ub_opt_spec spec = {"test", test_help, opts, 0};
+  static const char *pos[TEST_MAX_PATHS];
+  int npos = 0;
+  int rc = ub_opts_parse(&spec, argc, argv, pos, TEST_MAX_PATHS, &npos, NULL);
+  if (rc == UB_OPTS_HELP) return 1;
+  if (rc != 0) return rc;
+  a->limits.seconds = seconds;
+  a->limits.memory = (size_t)(mib * 1024 * 1024);
+  a->limits.instructions = (uint64_t)instructions;
+  if (!min_seen) a->coverage_min = -1;
+  if (min_seen || a->coverage_out || a->coverage_stdlib) a->coverage = 1;
   if (strcmp(a->format, "text") && strcmp(a->format, "json") && strcmp(a->format, "junit"))
     return ub_usage_error("test", "unknown --format '%s' (text, json or junit)", a->format);
   if (!a->bundle != !a->pubkey) return ub_usage_error("test", "--bundle and --pubkey go together");
-  a->paths = argv + optind;
-  a->npaths = argc - optind;
+  a->paths = (char **)pos;
+  a->npaths = npos;
   return 0;
 }
 

@@ -53,8 +53,11 @@ function M.monspec(text, name)
   end
   if not spec then
     for _, p in ipairs(problems or {}) do
-      local offset = p.message:match("invalid JSON: offset (%d+)")
-      if offset then
+      local line, col = p.message:match("line (%d+), column (%d+)")
+      local offset = p.message:match("offset (%d+)")
+      if line then
+        out[#out + 1] = {severity = "error", line = tonumber(line), col = tonumber(col), message = p.message}
+      elseif offset then
         local line, col = line_col(text, tonumber(offset) + 1)
         out[#out + 1] = {severity = "error", line = line, col = col, message = p.message}
       else

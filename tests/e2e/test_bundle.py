@@ -21,7 +21,8 @@ BIN = os.path.abspath(os.environ.get("UB_BIN", "build/unbreakable"))
 POLICY = """local helper = require("helper")
 return function(ctx)
   print("policy ran")
-  return {verdict = helper.verdict(), summary = "from the bundle"}
+  return {verdict = helper.verdict(), summary = "from the bundle",
+          objectives = {{name = "bundled", status = "pass", outcome = "pass", critical = true}}}
 end
 """
 HELPER = """return {verdict = function() return "pass" end}
