@@ -1,9 +1,9 @@
 /* pt_spechost.c: the native module unbreakable.spechost, granted only to
  * spec files run by `unbreakable test`. It reads fixtures and policies
- * from the spec's own folder (relative names, no "..", regular files),
+ * from the spec's own folder (relative names, no "..", regular files) and
  * gives the Dynatrace binding a replay recording (the stand-in answers
- * only what the recorded evaluation answered; anything else fails), and
- * checks a verdict the way the host does (gate/gate_run.c). */
+ * only what the recorded evaluation answered; anything else fails). The
+ * JSON work is done by unbreakable.json on the Lua side (testing.lua). */
 #include "policytest/policytest.h"
 
 #include <ctype.h>
@@ -17,7 +17,7 @@
 #include "dynatrace/recorder.h"
 #include "lualib/ldynatrace.h"
 #include "util/clock.h"
-#include "util/json.h"
+#include "sandbox/budget.h"
 
 #define PT_MAX_FILE ((size_t)16 << 20)
 
@@ -87,81 +87,51 @@ static void spec_path(lua_State *L, pt_spec_env *e, const char *name, char *path
     luaL_error(L, "%s: no such file next to the spec", path);
 }
 
-/* Reads a file of the spec's folder; the bytes count against the memory
- * limit before they are read. Caller frees. */
-static char *read_spec_file(lua_State *L, const char *path, size_t *len) {
-  struct stat st;
-  if (stat(path, &st) != 0 || (size_t)st.st_size > PT_MAX_FILE)
-    luaL_error(L, "%s: missing or larger than 16 MiB", path);
-  if (sb_budget_left(L, (size_t)st.st_size) != 0) sb_check_budget(L);
-  char err[300];
-  char *text = ub_read_all(path, PT_MAX_FILE, len, err, sizeof err);
-  if (!text) luaL_error(L, "%s", err);
-  return text;
-}
-
-static void decode_file(lua_State *L, const char *path) {
-  size_t len;
-  char err[256];
-  char *text = read_spec_file(L, path, &len);
-  int rc = json_decode_lua(L, text, len, 200, err, sizeof err);
-  free(text);
-  if (rc != 0) luaL_error(L, "%s: not valid JSON: %s", path, err);
-}
-
-/* fixture.json(name): the decoded JSON file. */
-static int sh_json(lua_State *L) {
-  char path[1200];
-  spec_path(L, env_of(L), luaL_checkstring(L, 1), path, sizeof path);
-  decode_file(L, path);
-  return 1;
-}
-
-/* Encodes the value at idx as the host would (raw, sorted, no NaN). */
-static void encode(lua_State *L, int idx, const char *root, ub_buf *out) {
-  char err[300];
-  json_enc_opts o = {0, 0, 100, 1, root};
-  if (json_encode_lua(L, idx, &o, out, err, sizeof err) != 0) {
-    ub_buf_free(out);
-    luaL_error(L, "%s", err);
-  }
-  if (sb_budget_left(L, out->len) != 0) {
-    ub_buf_free(out);
-    sb_check_budget(L);
-  }
-}
-
-/* fixture.evaluation(name): a file written by `gate --dump-ctx` or
- * `replay --export`: returns its context and recorded verdict, and makes
- * the Dynatrace stand-in answer from its recording. */
-static int sh_evaluation(lua_State *L) {
+/* read(name): the bytes of a file of the spec's folder, as a Lua string.
+ * The bytes count against the memory limit before they are read, and no
+ * C resource is held while Lua may raise (the sandbox's hard stop never
+ * returns into this function): the file is read into a Lua userdata
+ * between two Lua calls, with no Lua call while it is open. */
+static int sh_read(lua_State *L) {
   pt_spec_env *e = env_of(L);
   char path[1200];
   spec_path(L, e, luaL_checkstring(L, 1), path, sizeof path);
-  decode_file(L, path);
-  int doc = lua_gettop(L);
-  if (lua_type(L, doc) != LUA_TTABLE || lua_getfield(L, doc, "context") != LUA_TTABLE)
-    return luaL_error(L, "%s: not an evaluation fixture (no \"context\" object; write one "
-                         "with 'unbreakable gate --dump-ctx FILE' or 'unbreakable replay ID "
-                         "--export FILE')", path);
-  if (lua_getfield(L, doc, "recording") == LUA_TTABLE) {
-    ub_buf rec;
-    ub_buf_init(&rec);
-    encode(L, lua_gettop(L), "recording", &rec);
-    free(e->recording);
-    e->recording_len = rec.len;
-    e->recording = ub_buf_steal(&rec, NULL);
-    if (!e->recording || set_recording(L, e, e->recording, e->recording_len) != 0)
-      return luaL_error(L, "%s: \"recording\" is not a recording of Dynatrace responses", path);
-  } else { /* no recording: the stand-in answers nothing */
+  struct stat st;
+  if (stat(path, &st) != 0 || st.st_size < 0 || (size_t)st.st_size > PT_MAX_FILE)
+    return luaL_error(L, "%s: missing or larger than 16 MiB", path);
+  size_t size = (size_t)st.st_size;
+  if (ub_budget_charge(L, size) != 0) ub_budget_check(L);
+  char *data = lua_newuserdatauv(L, size ? size : 1, 0);
+  FILE *f = fopen(path, "rb");
+  size_t got = f ? fread(data, 1, size, f) : 0;
+  int more = f ? fgetc(f) != EOF : 0;
+  if (f) fclose(f);
+  if (!f || got != size || more) return luaL_error(L, "%s: cannot read it whole", path);
+  lua_pushlstring(L, data, size);
+  lua_pushfstring(L, "@%s", path);
+  return 2;
+}
+
+/* set_recording(text | nil): the Dynatrace stand-in answers from this
+ * recording (JSON of a fixture's "recording"), or from nothing. */
+static int sh_set_recording(lua_State *L) {
+  pt_spec_env *e = env_of(L);
+  size_t len = 0;
+  const char *text = luaL_optlstring(L, 1, NULL, &len);
+  char *copy = NULL;
+  if (text && !(copy = malloc(len + 1))) return luaL_error(L, "out of memory");
+  if (copy) memcpy(copy, text, len + 1);
+  free(e->recording); /* host memory, freed with the env; no Lua call from here */
+  e->recording = copy;
+  e->recording_len = len;
+  if (set_recording(L, e, e->recording, e->recording_len) != 0) {
     free(e->recording);
     e->recording = NULL;
     e->recording_len = 0;
-    if (set_recording(L, e, NULL, 0) != 0) return luaL_error(L, "out of memory");
+    set_recording(L, e, NULL, 0);
+    return luaL_error(L, "not a recording of Dynatrace responses (\"recording\" of a fixture)");
   }
-  lua_pop(L, 1);
-  lua_getfield(L, doc, "verdict");
-  return 2;
+  return 0;
 }
 
 /* rewind(): the stand-in answers again from the start of the recording. */
@@ -172,60 +142,9 @@ static int sh_rewind(lua_State *L) {
   return 0;
 }
 
-/* read_policy(name): source and chunk name of a policy next to the spec. */
-static int sh_read_policy(lua_State *L) {
-  pt_spec_env *e = env_of(L);
-  char path[1200];
-  spec_path(L, e, luaL_checkstring(L, 1), path, sizeof path);
-  size_t len;
-  char *text = read_spec_file(L, path, &len);
-  lua_pushlstring(L, text, len);
-  free(text);
-  lua_pushfstring(L, "@%s", path);
-  return 2;
-}
-
-/* copy(v): v through the host's JSON, as a policy receives its context. */
-static int sh_copy(lua_State *L) {
-  ub_buf b;
-  char err[256];
-  luaL_checkany(L, 1);
-  ub_buf_init(&b);
-  encode(L, 1, "context", &b);
-  int rc = json_decode_lua(L, b.data, b.len, 200, err, sizeof err);
-  ub_buf_free(&b);
-  if (rc != 0) return luaL_error(L, "context: %s", err);
-  return 1;
-}
-
-/* check_verdict(v): the checks of the host, then v through its JSON. */
-static int sh_check_verdict(lua_State *L) {
-  static const char *const verdicts[] = {"pass", "warning", "fail", "inconclusive", "error", NULL};
-  if (lua_type(L, 1) != LUA_TTABLE)
-    return luaL_error(L, "the policy returned a %s, not a verdict table", luaL_typename(L, 1));
-  lua_pushliteral(L, "verdict");
-  const char *v = lua_rawget(L, 1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-  int ok = 0;
-  for (int i = 0; v && verdicts[i]; i++) ok |= strcmp(v, verdicts[i]) == 0;
-  if (!ok)
-    return luaL_error(L, "the policy returned verdict %s; expected pass, warning, fail, "
-                         "inconclusive or error", v ? v : "(none)");
-  lua_pop(L, 1);
-  ub_buf b;
-  char err[256];
-  ub_buf_init(&b);
-  encode(L, 1, "verdict", &b);
-  int rc = json_decode_lua(L, b.data, b.len, 200, err, sizeof err);
-  ub_buf_free(&b);
-  if (rc != 0) return luaL_error(L, "verdict: %s", err);
-  return 1;
-}
-
 int luaopen_unbreakable_spechost(lua_State *L) {
   static const luaL_Reg fns[] = {
-    {"evaluation", sh_evaluation}, {"json", sh_json}, {"rewind", sh_rewind},
-    {"read_policy", sh_read_policy}, {"copy", sh_copy}, {"check_verdict", sh_check_verdict},
-    {NULL, NULL}};
+    {"read", sh_read}, {"set_recording", sh_set_recording}, {"rewind", sh_rewind}, {NULL, NULL}};
   luaL_newlib(L, fns);
   return 1;
 }

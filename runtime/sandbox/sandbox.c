@@ -185,7 +185,9 @@ void sb_charge_thread(lua_State *L, lua_State *co) {
   if (!sb || !sb->active || !co) return;
   sb_check_cstack(L);
   sb->instructions += SB_CO_HOOK_COUNT;
-  if (co != L) lua_sethook(co, sb_hook, LUA_MASKCOUNT, sb->killed ? 1 : SB_CO_HOOK_COUNT);
+  if (co != L) /* coverage (the line mask) reaches coroutines too */
+    lua_sethook(co, sb_hook, LUA_MASKCOUNT | (sb->line_hook && !sb->killed ? LUA_MASKLINE : 0),
+                sb->killed ? 1 : SB_CO_HOOK_COUNT);
   ub_budget_check(L);
 }
 

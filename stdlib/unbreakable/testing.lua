@@ -8,6 +8,7 @@
 --     message = "...", where = "file:line" }
 local host = require("unbreakable.spechost")
 local dynatrace = require("unbreakable.dynatrace")
+local json = require("unbreakable.json")
 
 local M = {}
 
@@ -292,25 +293,70 @@ local function install(env, root)
   env.teardown = add_hook("teardown")
   env.lazy_teardown = env.teardown
   env.assert = asserter(false)
+  -- the host's refusals are reported at the spec's line (level 3: the
+  -- spec's function, through the helper; never a tail call)
+  local function host_call(fn, ...)
+    local result = table.pack(pcall(fn, ...))
+    if not result[1] then error(strip_where(message_of(result[2])), 3) end
+    return table.unpack(result, 2, result.n)
+  end
+  local function read_json(name)
+    local text, chunkname = host.read(name)
+    local ok, value = pcall(json.decode, text)
+    if not ok then error(chunkname:sub(2) .. ": " .. strip_where(message_of(value)), 0) end
+    return value
+  end
   env.fixture = {
-    evaluation = host.evaluation,
-    json = host.json,
+    json = function(name)
+      local value = host_call(read_json, name)
+      return value
+    end,
+    -- evaluation(name): the context and verdict of a fixture written by
+    -- gate --dump-ctx or replay --export; the stand-in answers from its
+    -- recording (or from nothing when it has none)
+    evaluation = function(name)
+      local doc = host_call(read_json, name)
+      if type(doc) ~= "table" or type(doc.context) ~= "table" then
+        error(name .. ": not an evaluation fixture (no \"context\" object; write one with " ..
+              "'unbreakable gate --dump-ctx FILE' or 'unbreakable replay ID --export FILE')", 2)
+      end
+      local recording = type(doc.recording) == "table" and host_call(json.encode, doc.recording) or nil
+      host_call(host.set_recording, recording)
+      return doc.context, doc.verdict
+    end,
   }
   env.dynatrace = dynatrace
   -- gate(ctx, policy): runs the policy (a file next to the spec, or a
   -- function) as the host does: a copy of the context, the Dynatrace
   -- stand-in rewound to the start of its recording, the verdict checked
   -- and passed through the host's JSON encoding.
-  env.gate = function(ctx, policy)
-    -- the host's own refusals are reported at the spec's line
-    local function host_call(fn, ...)
-      local result = table.pack(pcall(fn, ...))
-      if not result[1] then error(strip_where(message_of(result[2])), 3) end
-      return table.unpack(result, 2, result.n)
+  local verdicts = {pass = true, warning = true, fail = true, inconclusive = true, error = true}
+  -- what the host does with a returned verdict (gate/gate_run.c): a table
+  -- with a known verdict, passed through its JSON encoding
+  local function check_verdict(v)
+    if type(v) ~= "table" then
+      error("the policy returned a " .. type(v) .. ", not a verdict table", 0)
     end
+    local name = rawget(v, "verdict")
+    if not verdicts[name] then
+      error("the policy returned verdict " .. tostring(name or "(none)") ..
+            "; expected pass, warning, fail, inconclusive or error", 0)
+    end
+    local ok, text = pcall(json.encode, v)
+    if not ok then error("verdict: " .. strip_where(message_of(text)), 0) end
+    return json.decode(text)
+  end
+  local function copy(ctx)
+    return json.decode(json.encode(ctx))
+  end
+  -- gate(ctx, policy): runs the policy (a file next to the spec, or a
+  -- function) as the host does: a copy of the context as it comes out of
+  -- JSON, the Dynatrace stand-in rewound to the start of its recording,
+  -- the verdict checked and passed through the host's JSON encoding.
+  env.gate = function(ctx, policy)
     local fn = policy
     if type(policy) == "string" then
-      local source, chunkname = host_call(host.read_policy, policy)
+      local source, chunkname = host_call(host.read, policy)
       local chunk, err = load(source, chunkname, "t")
       if not chunk then error(err, 0) end
       fn = chunk()
@@ -319,8 +365,8 @@ local function install(env, root)
       error("gate: the policy must be a file name next to the spec or a function", 2)
     end
     host.rewind()
-    local verdict = fn(host_call(host.copy, ctx))
-    local checked = host_call(host.check_verdict, verdict)
+    local verdict = fn(host_call(copy, ctx))
+    local checked = host_call(check_verdict, verdict)
     return checked -- not a tail call: the error level must reach the spec
   end
 end

@@ -50,6 +50,11 @@ static void safe_paths(void **state) {
   assert_false(ub_bundle_safe_path(longest));
 }
 
+static sb_status run_named(sandbox *sb, const char *name, const char *src) {
+  sb_policy p = {name, src, strlen(src), NULL};
+  return sb_run_policy(sb, &p, NULL, NULL, NULL);
+}
+
 static sb_status run_source(sandbox *sb, const char *src) {
   sb_policy p = {"/virtual/policy.lua", src, strlen(src), NULL};
   return sb_run_policy(sb, &p, NULL, NULL, NULL);
@@ -75,6 +80,17 @@ static void line_hook_and_limits(void **state) {
   assert_non_null(strstr(b.data, "DA:2,1\n"));
   assert_null(strstr(b.data, "DA:3,1\n")); /* not run */
   assert_non_null(strstr(b.data, "DA:5,1\n"));
+  ub_buf_free(&b);
+  /* lines run inside a coroutine are covered too */
+  assert_int_equal(run_named(sb, "/virtual/co.lua",
+                             "local co = coroutine.wrap(function()\n  coroutine.yield(1)\n"
+                             "  local a = 2\n  return a\nend)\nco()\nreturn co()\n"), SB_OK);
+  ub_buf_init(&b);
+  pt_coverage_lcov(cov, &b);
+  const char *co = strstr(b.data, "SF:/virtual/co.lua\n");
+  assert_non_null(co);
+  assert_non_null(strstr(co, "DA:3,1\n")); /* after a yield: a resumed coroutine */
+  assert_non_null(strstr(co, "DA:4,1\n"));
   ub_buf_free(&b);
   assert_int_equal(run_source(sb, "while true do end\n"), SB_ELIMIT);
   assert_int_equal(sb_killed(sb), SB_KILL_INSTRUCTIONS);
