@@ -8,8 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 runtime_pkgs=(gcc make cmake pkg-config python3 lua5.4 liblua5.4-dev libcurl4-openssl-dev
-              libyaml-dev libmicrohttpd-dev libsqlite3-dev libssl-dev ca-certificates)
-test_pkgs=(lua-busted lua-cjson libcmocka-dev chromium sqlite3 procps clang libclang-rt-14-dev wrk)
+              libyaml-dev libmicrohttpd-dev libsqlite3-dev libssl-dev ca-certificates
+              libsodium-dev libarchive-dev)
+test_pkgs=(lua-busted lua-cjson libcmocka-dev chromium sqlite3 procps clang libclang-rt-14-dev wrk
+           lua-check python3-jsonschema)
 
 want=("${runtime_pkgs[@]}")
 build=1

@@ -59,6 +59,12 @@ static const char gate_help[] =
   "  --dt-token-file F    file holding the API token (default $DT_API_TOKEN, $DT_API_TOKEN_FILE)\n"
   "  --dt-ca-bundle F     CA certificates for the tenant's TLS\n"
   "  --concurrency N      Dynatrace requests in flight at once (default 10, at most 1000)\n"
+  "  --dump-ctx FILE      also write the context the policy received, every Dynatrace\n"
+  "                       response and the verdict to FILE: a fixture for specs\n"
+  "                       (fixture.evaluation in 'unbreakable test', docs/policies.md)\n"
+  "  --bundle B --pubkey K   take the policy only from bundle B, verified with public key\n"
+  "                       K (signature and every file); --policy names a file inside it\n"
+  "                       (default policy.lua)\n"
   "\n"
   "Exit status: 0 pass (and warning), 1 fail, 2 usage or invalid input file,\n"
   "3 evaluation error (data source, policy) or a report that could not be written\n"
@@ -67,6 +73,8 @@ static const char gate_help[] =
 static int check_args(gate_args *a) {
   static const char *const formats[] = {"text", "json", "junit", "dtcli", "keptn", NULL};
   int ok = 0;
+  if (a->pubkey && !a->bundle) return ub_usage_error("gate", "--pubkey goes with --bundle");
+  if (a->bundle && !a->pubkey) return ub_usage_error("gate", "--bundle needs --pubkey KEY.pub");
   for (int i = 0; formats[i]; i++) ok |= strcmp(a->format, formats[i]) == 0;
   if (!ok) return ub_usage_error("gate", "unknown --format '%s'", a->format);
   if (ub_check_output("gate", "--output", a->output) != 0) return UB_EXIT_USAGE;
@@ -133,6 +141,9 @@ static int parse_args(gate_args *a, int argc, char **argv) {
     UB_STRING("to", &a->to),
     UB_STRING("deployment", &a->deployment),
     UB_FLAG("no-wait", &a->no_wait),
+    UB_PATH("dump-ctx", &a->dump_ctx),
+    UB_PATH("bundle", &a->bundle),
+    UB_PATH("pubkey", &a->pubkey),
     UB_OPTS_END};
   const ub_opt_spec spec = {"gate", gate_help, opts, 0};
   int rc = ub_opts_parse(&spec, argc, argv, NULL, 0, NULL, NULL);

@@ -17,10 +17,12 @@
 #include "util/json.h"
 #include "ledger/ledger.h"
 #include "util/text.h"
+#include "policytest/pt_fixture.h"
 
 static const char replay_help[] =
   "usage: unbreakable replay ID [--policy FILE.lua] [--format text|json|junit|dtcli|keptn]\n"
   "                             [--output FILE] [--ledger PATH]\n"
+  "       unbreakable replay ID --export FILE [--ledger PATH]\n"
   "\n"
   "Re-runs evaluation ID offline from what the ledger recorded: the context, the\n"
   "policy (or FILE.lua) and every Dynatrace response. Prints the replayed report,\n"
@@ -34,7 +36,11 @@ static const char replay_help[] =
   "Exit status with the recorded policy: 0 identical, 1 the verdict differs.\n"
   "With --policy, the new verdict as gate answers it: 0 pass or warning, 1 fail,\n"
   "3 error (the policy failed), 4 inconclusive. Both: 2 usage error or unknown ID,\n"
-  "3 the replay itself failed.\n";
+  "3 the replay itself failed.\n"
+  "\n"
+  "--export FILE writes the evaluation's exact context, every recorded Dynatrace\n"
+  "response and the verdict to FILE, as a fixture for specs (fixture.evaluation in\n"
+  "'unbreakable test', docs/policies.md), and runs nothing.\n";
 
 /* Content type kept in a recorded request's response headers. */
 static char *recorded_content_type(const char *headers) {
@@ -80,7 +86,7 @@ static ub_recorder *replay_source(const ledger_evaluation *e) {
 
 typedef struct replay_args {
   int64_t id;
-  const char *policy, *format, *ledger, *output;
+  const char *policy, *format, *ledger, *output, *export_path;
 } replay_args;
 
 static int parse_replay(replay_args *a, int argc, char **argv) {
@@ -89,6 +95,7 @@ static int parse_replay(replay_args *a, int argc, char **argv) {
     UB_STRING("format", &a->format),
     UB_PATH("ledger", &a->ledger),
     UB_PATH("output", &a->output),
+    UB_PATH("export", &a->export_path),
     UB_OPTS_END};
   const ub_opt_spec spec = {"replay", replay_help, opts, 0};
   const char *pos[1];
@@ -255,6 +262,23 @@ static int replay(const replay_args *a, ledger_evaluation *e) {
   return rc;
 }
 
+/* --export: the recorded evaluation as a spec fixture; nothing runs. */
+static int export_fixture(const replay_args *a, const ledger_evaluation *e) {
+  char err[600];
+  if (a->policy) return ub_usage_error("replay", "--export writes what was recorded: drop --policy");
+  ub_recorder *rec = replay_source(e);
+  if (!rec) return UB_EXIT_ERROR;
+  pt_fixture f = {e->kind, e->policy.name, e->ctx.data, e->ctx.len, rec, e->verdict_json};
+  int rc = pt_fixture_write(a->export_path, &f, err, sizeof err);
+  ub_recorder_free(rec);
+  if (rc != 0) {
+    fprintf(stderr, "unbreakable replay: %s\n", err);
+    return UB_EXIT_ERROR;
+  }
+  fprintf(stderr, "unbreakable replay: evaluation %lld written to %s\n", (long long)a->id, a->export_path);
+  return UB_EXIT_OK;
+}
+
 int ub_cmd_replay(int argc, char **argv) {
   replay_args a;
   memset(&a, 0, sizeof a);
@@ -263,7 +287,7 @@ int ub_cmd_replay(int argc, char **argv) {
   ledger_evaluation e;
   memset(&e, 0, sizeof e);
   rc = load_evaluation(&a, &e);
-  if (rc == 0) rc = replay(&a, &e);
+  if (rc == 0) rc = a.export_path ? export_fixture(&a, &e) : replay(&a, &e);
   ledger_evaluation_free(&e);
   return rc;
 }

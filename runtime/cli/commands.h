@@ -11,5 +11,8 @@ int ub_cmd_replay(int argc, char **argv);
 int ub_cmd_deploy_event(int argc, char **argv);
 int ub_cmd_dt(int argc, char **argv);
 int ub_cmd_serve(int argc, char **argv);
+int ub_cmd_test(int argc, char **argv);
+int ub_cmd_bundle(int argc, char **argv);
+int ub_cmd_check(int argc, char **argv);
 
 #endif

@@ -43,6 +43,8 @@ typedef struct gate_args {
   int64_t now;
   const char *ledger;
   int no_ledger;
+  const char *dump_ctx;                  /* write the evaluation as a spec fixture */
+  const char *bundle, *pubkey;           /* policy only from this verified bundle */
   ub_dt_flags dt;
   /* filled by the form before ub_gate_execute */
   const char *kind;                      /* "monspec" or "slo" */

@@ -14,6 +14,8 @@
 #include "util/json.h"
 #include "util/text.h"
 #include "ledger/ledger.h"
+#include "policytest/pt_fixture.h"
+#include "gate/gate_bundle.h"
 
 /* The policy path: --policy, else the monspec's "policy" key (relative to
  * the monspec's folder; the host decoded and checked the whole monspec
@@ -118,8 +120,22 @@ static int ledger_finish(ub_ledger *l, int64_t id, const ub_gate_job *job, ub_re
   return ledger_finish_evaluation(l, id, &res) == LEDGER_OK ? 0 : -1;
 }
 
-static int read_policy(gate_args *a, ub_gate_job *job, char **src, char *dir, size_t dirlen) {
+static int read_policy(gate_args *a, ub_gate_job *job, char **src, char *dir, size_t dirlen,
+                       ub_gate_bundle *bundle) {
   char err[600] = "";
+  if (a->bundle) { /* only from the verified bundle */
+    int rc = ub_gate_bundle_policy(a->bundle, a->pubkey, a->policy, bundle);
+    if (rc != 0) return rc;
+    *src = bundle->source;
+    bundle->source = NULL;
+    job->policy.len = bundle->len;
+    job->policy.name = bundle->name;
+    bundle->name = NULL;
+    job->policy.source = *src;
+    snprintf(dir, dirlen, "%s", bundle->dir);
+    job->policy.dir = dir;
+    return 0;
+  }
   char *path = choose_policy(a);
   if (!path) return ub_usage_error("gate", "out of memory choosing the policy");
   *src = sb_read_source(path, &job->policy.len, err, sizeof err);
@@ -194,6 +210,15 @@ static int evaluate(gate_args *a, ub_gate_job *job, const char *token) {
   if (a->host) host_outcome(a->host, job, id);
   ub_print_policy_log(job->log.data, job->log.len);
   int rc = ub_gate_exit_status(job->verdict, job->error_kind, a->fail_on_warning);
+  if (a->dump_ctx) {
+    char err[600];
+    pt_fixture f = {a->kind, job->policy.name, a->ctx_json, a->ctx_len, job->rec,
+                    job->verdict_json.data};
+    if (pt_fixture_write(a->dump_ctx, &f, err, sizeof err) != 0) {
+      fprintf(stderr, "unbreakable gate: --dump-ctx: %s\n", err);
+      rc = UB_EXIT_ERROR;
+    }
+  }
   ub_text_sanitize(job->error); /* the policy wrote it */
   ub_text_sanitize(job->summary);
   if (job->error[0]) fprintf(stderr, "unbreakable gate: %s\n", job->error);
@@ -214,7 +239,9 @@ int ub_gate_execute(gate_args *a) {
   ub_dt_config cfg;
   memset(&cfg, 0, sizeof cfg);
   ub_dt_client *client = NULL;
-  int rc = read_policy(a, &job, &src, dir, sizeof dir);
+  ub_gate_bundle bundle;
+  memset(&bundle, 0, sizeof bundle);
+  int rc = read_policy(a, &job, &src, dir, sizeof dir, &bundle);
   if (rc == 0 && a->host && a->host->client) client = a->host->client;
   else if (rc == 0) rc = connect_dynatrace(a, &cfg, &client);
   if (rc == 0) {
@@ -236,6 +263,7 @@ int ub_gate_execute(gate_args *a) {
   ub_dt_config_free(&cfg);
   free((char *)job.policy.name);
   free(src);
+  ub_gate_bundle_done(&bundle);
   ub_gate_job_free(&job);
   return rc;
 }

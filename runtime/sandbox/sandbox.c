@@ -109,8 +109,12 @@ static void check_limits(sandbox *sb) {
 
 static void sb_hook(lua_State *L, lua_Debug *ar) {
   sandbox *sb = sb_from_lua(L);
-  (void)ar;
   if (!sb || !sb->active) return;
+  if (ar->event == LUA_HOOKLINE) { /* coverage: the budget is the count events' job */
+    if (sb->line_hook && !sb->killed && lua_getinfo(L, "S", ar))
+      sb->line_hook(sb->line_ud, ar->source, ar->currentline);
+    return;
+  }
   sb->instructions += (uint64_t)lua_gethookcount(L);
   check_limits(sb);
   if (!sb->killed && sb->mem_used - sb->mem_base > sb->lim.memory / 2)
@@ -181,7 +185,9 @@ void sb_charge_thread(lua_State *L, lua_State *co) {
   if (!sb || !sb->active || !co) return;
   sb_check_cstack(L);
   sb->instructions += SB_CO_HOOK_COUNT;
-  if (co != L) lua_sethook(co, sb_hook, LUA_MASKCOUNT, sb->killed ? 1 : SB_CO_HOOK_COUNT);
+  if (co != L) /* coverage (the line mask) reaches coroutines too */
+    lua_sethook(co, sb_hook, LUA_MASKCOUNT | (sb->line_hook && !sb->killed ? LUA_MASKLINE : 0),
+                sb->killed ? 1 : SB_CO_HOOK_COUNT);
   ub_budget_check(L);
 }
 
@@ -331,6 +337,11 @@ void sb_free(sandbox *sb) {
 
 void sb_set_limits(sandbox *sb, const sb_limits *lim) { sb->lim = *lim; }
 
+void sb_set_line_hook(sandbox *sb, sb_line_fn fn, void *ud) {
+  sb->line_hook = fn;
+  sb->line_ud = ud;
+}
+
 void sb_set_prepare(sandbox *sb, sb_prepare_fn fn, void *ud) {
   sb->prepare = fn;
   sb->prepare_ud = ud;
@@ -451,7 +462,7 @@ static void begin_run(sandbox *sb, const sb_policy *p) {
   sb->gc_stopped = 0;
   sb->stop_armed = 0;
   sb_measure_stack(sb);
-  lua_sethook(sb->L, sb_hook, LUA_MASKCOUNT, SB_HOOK_COUNT);
+  lua_sethook(sb->L, sb_hook, LUA_MASKCOUNT | (sb->line_hook ? LUA_MASKLINE : 0), SB_HOOK_COUNT);
   sb->active = 1;
 }
 

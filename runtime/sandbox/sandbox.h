@@ -71,6 +71,12 @@ int sb_grant(sandbox *sb, const char *name, sb_opener opener);
 typedef int (*sb_prepare_fn)(lua_State *L, void *ud);
 void sb_set_prepare(sandbox *sb, sb_prepare_fn fn, void *ud);
 
+/* Coverage: called for every Lua line an evaluation runs, with the
+ * chunk's source name ("@path/to/file.lua") and the line. The callback
+ * runs inside the hook: it must not touch L. NULL removes it. */
+typedef void (*sb_line_fn)(void *ud, const char *source, int line);
+void sb_set_line_hook(sandbox *sb, sb_line_fn fn, void *ud);
+
 /* Runs the policy file in a fresh environment. If the chunk returns a
  * function it is called with the values pushed by push_args (none when
  * push_args is NULL); take_result then sees the returned value. On error,

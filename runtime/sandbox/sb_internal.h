@@ -61,6 +61,8 @@ struct sandbox {
   int ngrants;
   sb_prepare_fn prepare;
   void *prepare_ud;
+  sb_line_fn line_hook;         /* coverage, or NULL (sb_set_line_hook) */
+  void *line_ud;
 
   /* memory accounting (the allocator's ud); headers count as memory */
   size_t mem_used, mem_cap, mem_base, mem_peak, mem_fresh;

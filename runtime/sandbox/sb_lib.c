@@ -190,6 +190,7 @@ static int sb_load(lua_State *L) {
                       (int)(len > (size_t)INT32_MAX ? INT32_MAX : len));
   const char *name = luaL_optstring(L, 2, "=(load)");
   const char *mode = luaL_optstring(L, 3, "t");
+  int has_env = !lua_isnone(L, 4); /* before the chunk is pushed at 4 */
   if (strchr(mode, 't') == NULL) {
     luaL_pushfail(L);
     lua_pushliteral(L, "attempt to load a binary chunk: the sandbox loads text only");
@@ -201,7 +202,7 @@ static int sb_load(lua_State *L) {
     lua_insert(L, -2);
     return 2;
   }
-  if (!lua_isnone(L, 4)) lua_pushvalue(L, 4);
+  if (has_env) lua_pushvalue(L, 4);
   else push_env(L);
   if (!lua_setupvalue(L, -2, 1)) lua_pop(L, 1);
   return 1;
