@@ -11,5 +11,8 @@ int ub_cmd_replay(int argc, char **argv);
 int ub_cmd_deploy_event(int argc, char **argv);
 int ub_cmd_dt(int argc, char **argv);
 int ub_cmd_serve(int argc, char **argv);
+int ub_cmd_selfheal(int argc, char **argv);
+/* history --kind selfheal (cmd_selfheal.c) */
+int ub_selfheal_history(const char *ledger_path, const char *format, int limit);
 
 #endif
