@@ -23,6 +23,7 @@ static const ub_command commands[] = {
   {"invalidate", ub_cmd_invalidate, "exclude an evaluation from later baselines"},
   {"report", ub_cmd_report, "write a self-contained HTML report of an evaluation"},
   {"serve", ub_cmd_serve, "serve release gates over HTTP (Azure DevOps gates and checks)"},
+  {"selfheal", ub_cmd_selfheal, "handle a Dynatrace problem notification: roll back, comment, once"},
   {NULL, NULL, NULL}};
 
 static void print_help(FILE *out) {

@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "cli/output.h"
+#include "cli/commands.h"
 #include "util/json.h"
 #include "ledger/ledger.h"
 #include "report/report_html.h"
@@ -21,11 +22,13 @@
 
 static const char history_help[] =
     "usage: unbreakable history [--service S] [--stage S] [--limit N]\n"
+    "                           [--kind monspec|slo|selfheal]\n"
     "                           [--format text|json] [--ledger PATH]\n"
     "\n"
     "Lists recorded gate evaluations, newest first (default: the last 20;\n"
     "--limit 0 lists all). Invalidated evaluations are marked; an evaluation whose\n"
     "process ended without a verdict (killed, crashed) shows as abandoned.\n"
+    "--kind selfheal lists the self-healings instead (docs/selfheal.md).\n"
     "The ledger is --ledger PATH, else $UB_LEDGER, else\n"
     "$XDG_DATA_HOME/unbreakable/ledger.db, else ~/.local/share/unbreakable/ledger.db.\n"
     "\n"
@@ -169,6 +172,7 @@ int ub_cmd_history(int argc, char **argv) {
     UB_STRING("stage", &f.stage),
     UB_NUMBER("limit", &limit, 0, 1000000, .whole = 1),
     UB_STRING("format", &format),
+    UB_STRING("kind", &f.kind),
     UB_PATH("ledger", &ledger_flag),
     UB_FLAG("no-ledger", &no_ledger),
     UB_OPTS_END};
@@ -180,6 +184,9 @@ int ub_cmd_history(int argc, char **argv) {
   f.limit = (int)limit;
   if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0)
     return ub_usage_error("history", "--format is text or json, not '%s'", format);
+  if (f.kind && strcmp(f.kind, "selfheal") == 0) return ub_selfheal_history(ledger_flag, format, f.limit);
+  if (f.kind && strcmp(f.kind, "monspec") != 0 && strcmp(f.kind, "slo") != 0)
+    return ub_usage_error("history", "--kind is monspec, slo or selfheal, not '%s'", f.kind);
   char path[4096];
   int missing;
   ub_ledger *l = open_existing("history", ledger_flag, &missing, path, sizeof path);

@@ -74,6 +74,7 @@ static int run(serve_config *c, const sigset_t *stop) {
     return UB_EXIT_ERROR;
   }
   start_dt_probe(&s);
+  s.heal = serve_heal_start(&s); /* intake ready before the first request */
   ub_srv_opts o = {.address = c->listen_addr, .port = c->listen_port, .max_body = (size_t)1 << 20,
                    .timeout_seconds = 10, .max_connections = 512, .done = serve_request_done};
   ub_srv *srv = ub_srv_start(&o, serve_handle, serve_refused, &s, err, sizeof err);
@@ -81,11 +82,13 @@ static int run(serve_config *c, const sigset_t *stop) {
   if (!srv) {
     fprintf(stderr, "unbreakable serve: %s\n", err);
     rc = UB_EXIT_USAGE;
+    serve_heal_stop(s.heal);
   } else {
     serve_logf("info", NULL, "listening on %s:%d (port %d), %d workers, specs %s, ledger %s%s",
                c->listen_addr, ub_srv_port(srv), ub_srv_port(srv), c->workers, c->specs, c->ledger,
                c->token ? "" : ", NO AUTHENTICATION");
     serve_callback_resume(&s);
+    serve_heal_run(s.heal, ub_srv_port(srv));
     int sig = 0;
     while (sigwait(stop, &sig) != 0) {}
     serve_logf("info", NULL, "signal %d: draining (at most %g s)", sig, c->drain_seconds);
@@ -97,6 +100,7 @@ static int run(serve_config *c, const sigset_t *stop) {
     if (left) serve_logf("warn", NULL, "%d gate(s) or callback(s) still running at the drain deadline; "
                          "pending callbacks resume at the next start", left);
     else serve_logf("info", NULL, "drained; exiting");
+    serve_heal_stop(s.heal);
     if (left == 0) ub_srv_stop(srv);
     else _exit(UB_EXIT_OK); /* callbacks are in the ledger; workers die with us */
   }

@@ -19,7 +19,7 @@ static const char serve_help[] =
   "usage: unbreakable serve [--listen ADDR:PORT] [--specs DIR] [--ledger PATH] [--workers N]\n"
   "                         [--allow-callback URL-PREFIX]... [--config FILE]\n"
   "                         [--drain-seconds N] [--gate-timeout S] [--callback-deadline S]\n"
-  "                         [--insecure-no-auth]\n"
+  "                         [--insecure-no-auth] [--dry-run]\n"
   "\n"
   "Serves release gates over HTTP to Azure DevOps (classic release gates and YAML\n"
   "environment checks, sync or callback mode) and any other caller (docs/serve.md).\n"
@@ -39,12 +39,14 @@ static const char serve_help[] =
   "  --gate-timeout S       budget of one gate's policy and Dynatrace reads (default 15)\n"
   "  --callback-deadline S  how long a callback is retried (default 3600)\n"
   "  --insecure-no-auth     run without UB_SERVE_TOKEN(_FILE); loopback only\n"
+  "  --dry-run              self-healing reads and decides but executes no intent\n"
+  "                         (POST /v1/problems, docs/selfheal.md)\n"
   "\n"
   "Environment: UB_SERVE_TOKEN or UB_SERVE_TOKEN_FILE (the shared secret callers send\n"
   "as 'Authorization: Bearer TOKEN' or '?code=TOKEN'), DT_TENANT_URL, DT_API_TOKEN(_FILE).\n";
 
 enum { OPT_LISTEN = 256, OPT_SPECS, OPT_LEDGER, OPT_WORKERS, OPT_ALLOW, OPT_CONFIG, OPT_DRAIN,
-       OPT_GATE_TIMEOUT, OPT_CB_DEADLINE, OPT_INSECURE, OPT_HELP };
+       OPT_GATE_TIMEOUT, OPT_CB_DEADLINE, OPT_INSECURE, OPT_HELP, OPT_DRY_RUN };
 
 static const struct option opts[] = {
   {"listen", required_argument, 0, OPT_LISTEN}, {"specs", required_argument, 0, OPT_SPECS},
@@ -54,12 +56,13 @@ static const struct option opts[] = {
   {"gate-timeout", required_argument, 0, OPT_GATE_TIMEOUT},
   {"callback-deadline", required_argument, 0, OPT_CB_DEADLINE},
   {"insecure-no-auth", no_argument, 0, OPT_INSECURE}, {"help", no_argument, 0, OPT_HELP},
+  {"dry-run", no_argument, 0, OPT_DRY_RUN},
   {0, 0, 0, 0}};
 
 typedef struct raw_settings {
   char listen[300], specs[4096], ledger[4096];
   double workers, drain, gate_timeout, cb_deadline;
-  int insecure;
+  int insecure, dry_run;
   char *allow[SERVE_MAX_ALLOW];
   int nallow, allow_from_flags;
 } raw_settings;
@@ -161,6 +164,7 @@ static int parse_flag(raw_settings *r, int c, const char *arg) {
     case OPT_GATE_TIMEOUT: return number("gate-timeout", arg, 1, 3600, &r->gate_timeout);
     case OPT_CB_DEADLINE: return number("callback-deadline", arg, 10, 72 * 3600, &r->cb_deadline);
     case OPT_INSECURE: r->insecure = 1; return 0;
+    case OPT_DRY_RUN: r->dry_run = 1; return 0;
     case OPT_ALLOW:
       if (!r->allow_from_flags) { /* flags replace the config file's list */
         for (int i = 0; i < r->nallow; i++) free(r->allow[i]);
@@ -202,6 +206,9 @@ static int finish(serve_config *c, raw_settings *r) {
   c->gate_timeout = r->gate_timeout;
   c->callback_deadline = r->cb_deadline;
   c->insecure_no_auth = r->insecure;
+  c->heal_dry_run = r->dry_run;
+  snprintf(c->stdlib_dir, sizeof c->stdlib_dir, "%s", ub_stdlib_dir());
+  snprintf(c->policies_dir, sizeof c->policies_dir, "%s", ub_policies_dir());
   if (r->nallow == 0) {
     add_allow(r, "https://dev.azure.com/");
     add_allow(r, "https://*.visualstudio.com/");

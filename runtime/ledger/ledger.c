@@ -174,6 +174,18 @@ static int enable_wal(ub_ledger *l) {
   return LEDGER_OK;
 }
 
+int ledger_set_autocheckpoint(ub_ledger *l, int pages) {
+  char sql[64];
+  snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint=%d", pages < 0 ? 0 : pages);
+  return exec_pragma(l, sql);
+}
+
+int ledger_checkpoint(ub_ledger *l) {
+  int rc = sqlite3_wal_checkpoint_v2(l->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+  if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_BUSY) return LEDGER_OK;
+  return ledger_sql_error(l, "checkpointing the WAL");
+}
+
 /* Runs one PRAGMA quick_check statement; "ok" or a clear error. */
 static int run_check(ub_ledger *l, const char *sql) {
   sqlite3_stmt *st;

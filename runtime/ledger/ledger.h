@@ -30,7 +30,7 @@
 #define LEDGER_ERROR (-1)
 
 /* Schema version this build writes (PRAGMA user_version). */
-#define LEDGER_SCHEMA_VERSION 3
+#define LEDGER_SCHEMA_VERSION 4
 
 typedef struct ub_ledger ub_ledger;
 
@@ -209,6 +209,13 @@ int ledger_record_event(ub_ledger *l, const ledger_event *e, int64_t *id);
 int ledger_action_put(ub_ledger *l, const char *kind, const char *key,
                       const char *idempotency_key, const char *state,
                       const char *payload_json, int64_t *id, int *existed);
+/* Many ledger_action_put in one transaction (group commit): v[i] is
+ * {kind, key, idempotency_key, state, payload_json}; ids[i] and existed[i]
+ * as for one. All or nothing. */
+typedef struct ledger_action_new {
+  const char *kind, *key, *idempotency_key, *state, *payload_json;
+} ledger_action_new;
+int ledger_actions_put_many(ub_ledger *l, const ledger_action_new *v, size_t n, int64_t *ids, int *existed);
 /* Updates state (and payload when non-NULL) of action id. */
 int ledger_action_update(ub_ledger *l, int64_t id, const char *state,
                          const char *payload_json);
@@ -222,6 +229,12 @@ int ledger_action_get(ub_ledger *l, const char *idempotency_key, ledger_action *
 /* Every action of kind (NULL: any) recorded for key, oldest first. */
 int ledger_actions_for_key(ub_ledger *l, const char *kind, const char *key,
                            ledger_action **out, size_t *count);
+/* The oldest action of kind in state (the selfheal queue); LEDGER_NOT_FOUND
+ * when there is none. */
+int ledger_action_next(ub_ledger *l, const char *kind, const char *state, ledger_action *out);
+/* The newest actions of kind (NULL: any), newest first, at most limit. */
+int ledger_actions_recent(ub_ledger *l, const char *kind, int limit, ledger_action **out,
+                          size_t *count);
 void ledger_action_free(ledger_action *a);
 void ledger_actions_free(ledger_action *v, size_t count);
 
@@ -250,6 +263,13 @@ int ledger_callback_attempt(ub_ledger *l, int64_t id, const char *error);
 int ledger_callback_finish(ub_ledger *l, int64_t id, const char *state, const char *result,
                            const char *error);
 void ledger_callbacks_free(ledger_callback *v, size_t count);
+
+/* WAL checkpoints: by default a commit that finds the WAL over 1000 pages
+ * checkpoints it (and with synchronous=NORMAL that syncs the file). A
+ * connection on a latency-bound path sets 0 (never) and another one calls
+ * ledger_checkpoint (PASSIVE: never waits for readers or writers). */
+int ledger_set_autocheckpoint(ub_ledger *l, int pages);
+int ledger_checkpoint(ub_ledger *l);
 
 /* Formats Unix ms as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
 void ledger_format_time(int64_t ms, char out[32]);

@@ -105,6 +105,8 @@ static const migration MIGRATIONS[] = {
    "  state TEXT NOT NULL CHECK (state IN ('pending','completed','failed')),"
    "  result TEXT, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT);"
    "CREATE INDEX pending_callbacks_by_state ON pending_callbacks(state, id);"},
+  {4, /* selfheal: the healing worker takes the oldest pending notification */
+   "CREATE INDEX IF NOT EXISTS actions_by_state ON actions(kind, state, id);"},
 };
 
 static int pragma_int(ub_ledger *l, const char *sql, int *value) {

@@ -31,6 +31,9 @@ typedef struct serve_config {
   double callback_deadline;    /* how long a callback is retried, s */
   int insecure_no_auth;
   char *token;                 /* inbound shared secret (NULL: none) */
+  int heal_dry_run;            /* --dry-run: self-healing executes no intent */
+  char stdlib_dir[4096];       /* for self-healing's sandbox (cli/ resolves it) */
+  char policies_dir[4096];     /* where the default selfheal.lua is */
 } serve_config;
 
 /* ---- configuration (cli/cmd_serve_options.c) ---- */
@@ -156,6 +159,7 @@ typedef struct serve_state {
   pthread_mutex_t dt_mu;
   double dt_checked;           /* monotonic s of the last probe */
   int dt_ok;
+  struct serve_heal *heal;     /* self-healing (serve_heal.c), NULL when off */
 } serve_state;
 
 /* Readiness probe: 0 when ready, else -1 with why. */
@@ -196,6 +200,18 @@ void serve_callback_accept(serve_state *s, serve_gate_req *req, serve_callback_i
                            int worker, const char *rid, ub_srv_response *rs, int64_t *evaluation);
 /* Resumes every pending callback of the ledger (at start-up). */
 void serve_callback_resume(serve_state *s);
+
+/* ---- self-healing (serve_heal.c, docs/selfheal.md) ---- */
+/* Prepares intake (before the server starts); then serve_heal_run starts
+ * the healing worker once the port is known (the evaluation links). */
+struct serve_heal *serve_heal_start(serve_state *s);
+void serve_heal_run(struct serve_heal *h, int port);
+void serve_heal_stop(struct serve_heal *h);
+/* 1 when a self-healing freeze holds stage (why in reason). */
+int serve_heal_frozen(serve_state *s, const char *stage, char *reason, size_t n);
+/* POST /v1/problems and GET /v1/selfheal[/{id}]. */
+void serve_route_problems(serve_state *s, const ub_srv_request *rq, ub_srv_response *rs);
+void serve_route_selfheal(serve_state *s, const ub_srv_request *rq, ub_srv_response *rs);
 
 /* ---- sealing the job token at rest (serve_seal.c) ---- */
 void serve_seal_key(const char *secret, unsigned char key[32]);

@@ -94,6 +94,15 @@ void serve_route_gate(serve_state *s, const ub_srv_request *rq, ub_srv_response 
     serve_error(rs, 400, err);
     return;
   }
+  if (!callback && serve_heal_frozen(s, req.stage, err, sizeof err)) { /* docs/selfheal.md: freeze */
+    rs->status = 200;
+    ub_buf_puts(&rs->body, "{\"status\":\"failure\",\"frozen\":true");
+    put_string(&rs->body, "summary", err);
+    ub_buf_puts(&rs->body, "}");
+    serve_callback_ids_free(&ids);
+    serve_gate_req_free(&req);
+    return;
+  }
   int w = take_worker(s, rs);
   if (w >= 0 && callback) {
     serve_callback_accept(s, &req, &ids, w, rid, rs, evaluation);

@@ -213,6 +213,8 @@ static const char *route_name(const char *path) {
   if (strcmp(path, "/v1/gate") == 0) return "/v1/gate";
   if (strcmp(path, "/v1/gate/dtcli-compat") == 0) return "/v1/gate/dtcli-compat";
   if (strcmp(path, "/v1/evaluations") == 0) return "/v1/evaluations";
+  if (strcmp(path, "/v1/problems") == 0) return "/v1/problems";
+  if (strncmp(path, "/v1/selfheal", 12) == 0) return "/v1/selfheal";
   if (strncmp(path, "/v1/evaluations/", 16) == 0)
     return strstr(path, "/report") ? "/v1/evaluations/{id}/report" : "/v1/evaluations/{id}";
   if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0)
@@ -252,6 +254,8 @@ static void route(serve_state *s, const ub_srv_request *rq, ub_srv_response *rs,
   if (strcmp(path, "/v1/gate/dtcli-compat") == 0)
     return post ? serve_route_dtcli(s, rq, rs, rid, evaluation) : method_not_allowed(rs);
   if (strcmp(path, "/v1/evaluations") == 0) return get ? route_history(s, rq, rs) : method_not_allowed(rs);
+  if (strcmp(path, "/v1/problems") == 0) return post ? serve_route_problems(s, rq, rs) : method_not_allowed(rs);
+  if (strncmp(path, "/v1/selfheal", 12) == 0) return get ? serve_route_selfheal(s, rq, rs) : method_not_allowed(rs);
   if (strncmp(path, "/v1/evaluations/", 16) == 0) {
     int html = 0;
     int64_t id = evaluation_id(path, &html);

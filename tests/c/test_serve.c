@@ -196,7 +196,7 @@ static void test_ledger_migrates_version_2(void **state) {
   ledger_close(l);
   sqlite3 *db;
   assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "DROP TABLE pending_callbacks; DELETE FROM schema_migrations WHERE version = 3;"
+  assert_int_equal(sqlite3_exec(db, "DROP TABLE pending_callbacks; DELETE FROM schema_migrations WHERE version >= 3;"
                                     "PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(db);
   l = ledger_open(path, err, sizeof err);

@@ -211,6 +211,43 @@ def patch_environment(state, ctx, project, release_id, environment_id):
     return Response(200, env)
 
 
+# ---- YAML runs: builds and the stages API (re-run a stage: the YAML rollback) ----
+
+BUILD_API_VERSIONS = ("7.1", "7.1-preview.1", "7.1-preview.7", "7.0", "6.0")
+
+
+def list_builds(state, ctx, project):
+    api_version(ctx, BUILD_API_VERSIONS)
+    state.check_pat(ctx)
+    p = {k: v[0] for k, v in ctx.params.items()}
+    wanted = set((p.get("definitions") or "").split(",")) - {""}
+    rows = [b for b in state.builds_of(project) if not wanted or str(b["definition"]["id"]) in wanted]
+    rows.sort(key=lambda b: b["id"], reverse=True)
+    rows = rows[:int(p.get("$top", "50"))]
+    return Response(200, {"count": len(rows), "value": rows})
+
+
+def get_build(state, ctx, project, build_id):
+    api_version(ctx, BUILD_API_VERSIONS)
+    state.check_pat(ctx)
+    build = next((b for b in state.builds_of(project) if b["id"] == int(build_id)), None)
+    if build is None:
+        raise AdoError(404, "The requested build %s could not be found." % build_id, "BuildNotFoundException")
+    return Response(200, build)
+
+
+def retry_stage(state, ctx, project, build_id, stage):
+    api_version(ctx, BUILD_API_VERSIONS)
+    state.check_pat(ctx)
+    body = json_body(ctx)
+    if not isinstance(body, dict) or body.get("state") != "retry":
+        raise AdoError(400, "The stage update must set state to retry.", "InvalidRequestException")
+    build = state.retry_stage(project, int(build_id), stage, bool(body.get("forceRetryAllJobs")))
+    if build is None:
+        raise AdoError(404, "Stage %s of build %s was not found." % (stage, build_id), "StageNotFoundException")
+    return Response(204)
+
+
 PLAN = r"/([^/]+)/_apis/distributedtask/hubs/([^/]+)/plans/([^/]+)"
 ROUTES = [
     ("GET", re.compile("^" + PLAN + "$"), get_plan),
@@ -224,4 +261,7 @@ ROUTES = [
     ("GET", re.compile(r"^/([^/]+)/_apis/release/releases$", re.I), list_releases),
     ("GET", re.compile(r"^/([^/]+)/_apis/release/deployments$", re.I), list_deployments),
     ("PATCH", re.compile(r"^/([^/]+)/_apis/release/releases/(\d+)/environments/(\d+)$", re.I), patch_environment),
+    ("GET", re.compile(r"^/([^/]+)/_apis/build/builds$", re.I), list_builds),
+    ("GET", re.compile(r"^/([^/]+)/_apis/build/builds/(\d+)$", re.I), get_build),
+    ("PATCH", re.compile(r"^/([^/]+)/_apis/build/builds/(\d+)/stages/([^/]+)$", re.I), retry_stage),
 ]

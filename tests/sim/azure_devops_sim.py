@@ -84,6 +84,7 @@ class State:
             self.pats = set(self.scenario.get("pats", []))
             self.releases = copy.deepcopy(self.scenario.get("releases", {}))
             self.deployments = copy.deepcopy(self.scenario.get("deployments", {}))
+            self.builds = copy.deepcopy(self.scenario.get("builds", {}))
             self.requests = []
             self.faults = [validate_rule(r, "/faults/%d" % i) for i, r in enumerate(self.scenario.get("faults", []))]
             self.next_log = 1
@@ -231,8 +232,36 @@ class State:
                     if env["id"] == env_id:
                         env["status"] = "queued" if status.lower() == "inprogress" else status
                         env.setdefault("_redeploys", []).append({"status": status, "comment": comment})
+                        if status.lower() == "inprogress":
+                            self._add_redeployment(project, release, env)
                         return copy.deepcopy(env)
         return None
+
+    def builds_of(self, project):
+        with self.lock:
+            return copy.deepcopy(self.builds.get(project, []))
+
+    def retry_stage(self, project, build_id, stage, force):
+        """Re-runs a stage of a run: the run is in progress again (YAML rollback)."""
+        with self.lock:
+            for build in self.builds.get(project, []):
+                if build["id"] == build_id and stage in build.get("stages", []):
+                    build["status"], build["result"] = "inProgress", None
+                    build.setdefault("_stageRetries", []).append({"stage": stage, "forceRetryAllJobs": force})
+                    return copy.deepcopy(build)
+        return None
+
+    def _add_redeployment(self, project, release, env):
+        """A redeploy starts a deployment, listed newest first like the service does (lock held)."""
+        rows = self.deployments.setdefault(project, [])
+        rows.append({"id": max([d["id"] for d in rows] + [0]) + 1,
+                     "release": {"id": release["id"], "name": release.get("name")},
+                     "releaseDefinition": release.get("releaseDefinition"),
+                     "releaseEnvironment": {"id": env["id"], "name": env["name"]},
+                     "definitionEnvironmentId": env.get("definitionEnvironmentId"),
+                     "attempt": len(env["_redeploys"]) + 1, "reason": "redeployTrigger",
+                     "deploymentStatus": "inProgress", "operationStatus": "Queued",
+                     "queuedOn": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
     def close(self):
         self.stop.set()

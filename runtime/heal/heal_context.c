@@ -1,0 +1,461 @@
+/* heal_context.c: what the selfheal policy sees. For each impacted entity
+ * the CUSTOM_DEPLOYMENT events from the window before the problem started
+ * until now (Events API v2, falling back to v1), each normalised to
+ * {start_ms, api, title, name, version, properties, release}; for each
+ * event that carries the release context deploy-event wrote, the release
+ * and the deployments of that stage read from Azure DevOps (for a YAML
+ * run: the pipeline's runs). Every read is listed under ctx.reads. A URL
+ * found in an event is only compared with the configured organisation,
+ * never called. Builds the tables in a host lua_State and pushes two: the
+ * allowed rollback targets ("project/stage" -> what Azure DevOps said)
+ * and the context. */
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dynatrace/dynatrace.h"
+#include "heal/heal_internal.h"
+#include "net/http.h"
+#include "util/json.h"
+
+typedef struct ctx_build {
+  const heal_config *c;
+  char *dt_auth, *ado_auth;
+  int reads;             /* index of ctx.reads */
+  int targets;           /* index of the targets table */
+  int cache;             /* project/release/stage -> ado table */
+} ctx_build;
+
+static void note_read(lua_State *L, ctx_build *b, const char *method, const char *url, const heal_call *call) {
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, method);
+  lua_setfield(L, -2, "method");
+  const char *path = strstr(url, "/_apis/") ? strstr(url, "/_apis/") : strstr(url, "/api/");
+  lua_pushstring(L, path ? path : url);
+  lua_setfield(L, -2, "url");
+  lua_pushinteger(L, call->status);
+  lua_setfield(L, -2, "status");
+  if (call->error[0]) {
+    lua_pushstring(L, call->error);
+    lua_setfield(L, -2, "error");
+  }
+  lua_rawseti(L, b->reads, (lua_Integer)luaL_len(L, b->reads) + 1);
+}
+
+static void set_str(lua_State *L, int t, const char *key, const char *v) {
+  if (!v) return;
+  lua_pushstring(L, v);
+  lua_setfield(L, t, key);
+}
+
+/* properties: the v2 list of {key, value} or the v1 customProperties map,
+ * as one map at the top of the stack. */
+static void push_properties(lua_State *L, int ev, int v2) {
+  lua_newtable(L);
+  int out = lua_gettop(L);
+  lua_getfield(L, ev, v2 ? "properties" : "customProperties");
+  int src = lua_gettop(L);
+  if (lua_istable(L, src)) {
+    if (v2) {
+      lua_Integer n = luaL_len(L, src);
+      for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, src, i);
+        const char *k = heal_str(L, -1, "key"), *v = heal_str(L, -1, "value");
+        if (k && v) set_str(L, out, k, v);
+        lua_pop(L, 1);
+      }
+    } else {
+      lua_pushnil(L);
+      while (lua_next(L, src)) {
+        if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+          lua_pushvalue(L, -2);
+          lua_pushvalue(L, -2);
+          lua_settable(L, out);
+        }
+        lua_pop(L, 1);
+      }
+    }
+  }
+  lua_pop(L, 1);
+}
+
+/* release = {kind, project, release_id, definition_id, ...} from the
+ * ado.* properties deploy-event wrote; nil when absent. */
+static void push_release(lua_State *L, int props) {
+  const char *rid = heal_str(L, props, "ado.releaseId");
+  const char *build = heal_str(L, props, "ado.buildId");
+  const char *project = heal_str(L, props, "ado.project");
+  if (!project || (!rid && !build)) {
+    lua_pushnil(L);
+    return;
+  }
+  lua_newtable(L);
+  int r = lua_gettop(L);
+  set_str(L, r, "kind", rid ? "classic" : "yaml");
+  set_str(L, r, "project", project);
+  static const char *const map[][2] = {
+    {"release_id", "ado.releaseId"}, {"release_name", "ado.releaseName"},
+    {"definition_id", "ado.releaseDefinitionId"}, {"definition_name", "ado.releaseDefinitionName"},
+    {"definition_environment_id", "ado.definitionEnvironmentId"},
+    {"environment_id", "ado.environmentId"}, {"stage", "ado.environmentName"},
+    {"collection_uri", "ado.collectionUri"}, {"release_api_uri", "ado.releaseApiUri"},
+    {"pipeline_id", "ado.pipelineId"}, {"build_id", "ado.buildId"}, {"build_number", "ado.buildNumber"},
+    {"stage_name", "ado.stageName"},
+  };
+  for (size_t i = 0; i < sizeof map / sizeof *map; i++) set_str(L, r, map[i][0], heal_str(L, props, map[i][1]));
+  if (!heal_str(L, r, "stage")) set_str(L, r, "stage", heal_str(L, props, "ado.stageName"));
+  if (!heal_str(L, r, "stage")) set_str(L, r, "stage", heal_str(L, props, "dt.event.deployment.release_stage"));
+}
+
+/* One raw event (v1 or v2) at ev -> normalised table pushed. */
+static void push_event(lua_State *L, int ev, int v2) {
+  lua_newtable(L);
+  int e = lua_gettop(L);
+  lua_pushinteger(L, heal_int(L, ev, "startTime", 0));
+  lua_setfield(L, e, "start_ms");
+  set_str(L, e, "api", v2 ? "v2" : "v1");
+  set_str(L, e, "title", heal_str(L, ev, "title"));
+  push_properties(L, ev, v2);
+  int props = lua_gettop(L);
+  if (!v2) {
+    static const char *const v1[] = {"deploymentName", "deploymentVersion", "deploymentProject", "source",
+                                     "ciBackLink"};
+    for (size_t i = 0; i < sizeof v1 / sizeof *v1; i++) set_str(L, e, v1[i], heal_str(L, ev, v1[i]));
+  }
+  const char *name = heal_str(L, props, "dt.event.deployment.name");
+  const char *version = heal_str(L, props, "dt.event.deployment.version");
+  set_str(L, e, "name", name ? name : heal_str(L, ev, "deploymentName"));
+  set_str(L, e, "version", version ? version : heal_str(L, ev, "deploymentVersion"));
+  push_release(L, props);
+  lua_setfield(L, e, "release");
+  lua_setfield(L, e, "properties");
+}
+
+/* Events of one entity: v2 first, v1 when v2 is not answered. */
+static void read_events(lua_State *L, ctx_build *b, int ent, const char *id, int64_t from, int64_t to) {
+  char num[2][24];
+  snprintf(num[0], sizeof num[0], "%lld", (long long)from);
+  snprintf(num[1], sizeof num[1], "%lld", (long long)to);
+  char selector[300];
+  snprintf(selector, sizeof selector, "entityId(\"%s\")", id);
+  heal_call call;
+  memset(&call, 0, sizeof call);
+  ub_dt_target t;
+  for (int v2 = 1; v2 >= 0; v2--) {
+    ub_dt_target_init(&t, v2 ? "/api/v2/events" : "/api/v1/events", NULL);
+    if (v2) {
+      ub_dt_target_param(&t, "eventSelector", "eventType(CUSTOM_DEPLOYMENT)");
+      ub_dt_target_param(&t, "entitySelector", selector);
+      ub_dt_target_param(&t, "pageSize", "500");
+    } else {
+      ub_dt_target_param(&t, "eventType", "CUSTOM_DEPLOYMENT");
+      ub_dt_target_param(&t, "entityId", id);
+    }
+    ub_dt_target_param(&t, "from", num[0]);
+    ub_dt_target_param(&t, "to", num[1]);
+    char *target = ub_dt_target_take(&t);
+    ub_buf url;
+    ub_buf_init(&url);
+    ub_buf_printf(&url, "%s%s", b->c->dt_url, target ? target : "");
+    free(target);
+    int rc = heal_fetch_json(L, "GET", url.data, b->dt_auth, NULL, b->c->timeout_ms, &call);
+    note_read(L, b, "GET", url.data, &call);
+    ub_buf_free(&url);
+    if (rc == 0) {
+      int answer = lua_gettop(L);
+      lua_newtable(L);
+      int list = lua_gettop(L);
+      lua_getfield(L, answer, "events");
+      lua_Integer n = lua_istable(L, -1) ? luaL_len(L, -1) : 0;
+      for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        if (lua_istable(L, -1)) {
+          push_event(L, lua_gettop(L), v2);
+          lua_rawseti(L, list, (lua_Integer)luaL_len(L, list) + 1);
+        }
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
+      json_mark_array(L, list);
+      lua_setfield(L, ent, "deployments");
+      set_str(L, ent, "events_api", v2 ? "v2" : "v1");
+      lua_pop(L, 1);
+      heal_call_free(&call);
+      return;
+    }
+    lua_pop(L, 1);
+    set_str(L, ent, v2 ? "events_v2_error" : "events_error", call.error);
+  }
+  heal_call_free(&call);
+  lua_newtable(L);
+  json_mark_array(L, -1);
+  lua_setfield(L, ent, "deployments");
+}
+
+/* The environment of release table rel whose name is stage: index pushed
+ * (nil when absent). */
+static void push_stage_env(lua_State *L, int rel, const char *stage) {
+  lua_getfield(L, rel, "environments");
+  int envs = lua_gettop(L);
+  lua_Integer n = lua_istable(L, envs) ? luaL_len(L, envs) : 0;
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, envs, i);
+    const char *name = heal_str(L, -1, "name");
+    if (name && stage && strcmp(name, stage) == 0) {
+      lua_remove(L, envs);
+      return;
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_pushnil(L);
+}
+
+/* YAML run: ado = {kind = "yaml", builds} (the runs of the pipeline, newest
+ * first), and an allowed target "project/stage_name". */
+static void read_yaml(lua_State *L, ctx_build *b, int rel, int ado) {
+  const heal_config *c = b->c;
+  const char *project = heal_str(L, rel, "project"), *stage = heal_str(L, rel, "stage_name");
+  int64_t pipeline = heal_int(L, rel, "pipeline_id", 0);
+  set_str(L, ado, "kind", "yaml");
+  if (!stage || pipeline <= 0 || heal_int(L, rel, "build_id", 0) <= 0) {
+    set_str(L, ado, "error", "the YAML run's event carries no pipeline id, run id and stage name");
+    return;
+  }
+  ub_buf url;
+  ub_buf_init(&url);
+  ub_buf_printf(&url, "%s/", c->ado_org_url);
+  heal_url_segment(&url, project);
+  ub_buf_printf(&url, "/_apis/build/builds?definitions=%lld&queryOrder=finishTimeDescending&$top=25&api-version=7.1",
+                (long long)pipeline);
+  heal_call call;
+  memset(&call, 0, sizeof call);
+  int rc = heal_fetch_json(L, "GET", url.data, b->ado_auth, NULL, c->timeout_ms, &call);
+  note_read(L, b, "GET", url.data, &call);
+  if (rc != 0) {
+    set_str(L, ado, "error", call.error);
+  } else {
+    lua_getfield(L, -1, "value");
+    if (lua_istable(L, -1)) json_mark_array(L, -1);
+    lua_setfield(L, ado, "builds");
+    char key[600];
+    snprintf(key, sizeof key, "%s/%s", project, stage);
+    lua_pushvalue(L, ado);
+    lua_setfield(L, b->targets, key);
+  }
+  lua_pop(L, 1);
+  ub_buf_free(&url);
+  heal_call_free(&call);
+}
+
+/* ado = {release, deployments, error} of a classic release event. */
+static void read_ado(lua_State *L, ctx_build *b, int rel) {
+  const heal_config *c = b->c;
+  lua_newtable(L);
+  int ado = lua_gettop(L);
+  const char *project = heal_str(L, rel, "project"), *stage = heal_str(L, rel, "stage");
+  const char *coll = heal_str(L, rel, "collection_uri"), *api = heal_str(L, rel, "release_api_uri");
+  int64_t release = heal_int(L, rel, "release_id", 0);
+  if (*c->ado_error) {
+    set_str(L, ado, "error", c->ado_error);
+    return;
+  }
+  if ((coll && !heal_same_url(coll, c->ado_org_url)) || (api && !heal_same_url(api, c->ado_release_url))) {
+    set_str(L, ado, "error", "the event names another Azure DevOps organisation than AZURE_DEVOPS_ORG_URL; "
+                             "not read and not rolled back");
+    return;
+  }
+  if (strcmp(heal_str(L, rel, "kind"), "yaml") == 0) {
+    read_yaml(L, b, rel, ado);
+    return;
+  }
+  if (!stage || release <= 0) {
+    set_str(L, ado, "error", "the event carries no classic release id and stage");
+    return;
+  }
+  heal_call call;
+  memset(&call, 0, sizeof call);
+  ub_buf url;
+  ub_buf_init(&url);
+  heal_release_url(&url, c, project, release);
+  int rc = heal_fetch_json(L, "GET", url.data, b->ado_auth, NULL, c->timeout_ms, &call);
+  note_read(L, b, "GET", url.data, &call);
+  int rtab = lua_gettop(L);
+  if (rc != 0) {
+    set_str(L, ado, "error", call.error);
+  } else {
+    push_stage_env(L, rtab, stage);
+    lua_getfield(L, rtab, "releaseDefinition");
+    int64_t def = heal_int(L, -1, "id", heal_int(L, rel, "definition_id", 0));
+    lua_pop(L, 1);
+    int64_t denv = heal_int(L, -1, "definitionEnvironmentId", heal_int(L, rel, "definition_environment_id", 0));
+    lua_pop(L, 1);
+    lua_pushvalue(L, rtab);
+    lua_setfield(L, ado, "release");
+    if (def <= 0 || denv <= 0) {
+      set_str(L, ado, "error", "the release has no such stage; nothing to compare");
+    } else {
+      ub_buf_reset(&url);
+      heal_deployments_url(&url, c, project, def, denv, 25);
+      rc = heal_fetch_json(L, "GET", url.data, b->ado_auth, NULL, c->timeout_ms, &call);
+      note_read(L, b, "GET", url.data, &call);
+      if (rc != 0) {
+        set_str(L, ado, "error", call.error);
+      } else {
+        lua_getfield(L, -1, "value");
+        if (lua_istable(L, -1)) json_mark_array(L, -1);
+        lua_setfield(L, ado, "deployments");
+        /* an allowed rollback target: the host checks intents against it */
+        char key[600];
+        snprintf(key, sizeof key, "%s/%s", project, stage);
+        lua_pushvalue(L, ado);
+        lua_setfield(L, b->targets, key);
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_settop(L, ado);
+  ub_buf_free(&url);
+  heal_call_free(&call);
+}
+
+/* Each event with a release context gets its Azure DevOps state (read
+ * once per project, release and stage). */
+static void read_releases(lua_State *L, ctx_build *b, int ent) {
+  lua_getfield(L, ent, "deployments");
+  int list = lua_gettop(L);
+  lua_Integer n = luaL_len(L, list);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, list, i);
+    int ev = lua_gettop(L);
+    lua_getfield(L, ev, "release");
+    int rel = lua_gettop(L);
+    if (lua_istable(L, rel)) {
+      char key[700];
+      snprintf(key, sizeof key, "%s/%s/%s", heal_str(L, rel, "project"),
+               heal_str(L, rel, "release_id") ? heal_str(L, rel, "release_id") : "",
+               heal_str(L, rel, "stage") ? heal_str(L, rel, "stage") : "");
+      lua_getfield(L, b->cache, key);
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        read_ado(L, b, rel);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, b->cache, key);
+      }
+      lua_setfield(L, ev, "ado");
+    }
+    lua_settop(L, list);
+  }
+  lua_pop(L, 1);
+}
+
+static void push_problem(lua_State *L, const heal_problem *p, int payload, const char *received) {
+  lua_newtable(L);
+  int t = lua_gettop(L);
+  set_str(L, t, "state", p->state);
+  set_str(L, t, "pid", p->pid);
+  set_str(L, t, "problem_id", p->problem_id);
+  set_str(L, t, "title", p->title);
+  set_str(L, t, "received", received);
+  lua_pushinteger(L, p->start_ms);
+  lua_setfield(L, t, "start_ms");
+  lua_pushboolean(L, p->is_test);
+  lua_setfield(L, t, "test");
+  static const char *const text[][2] = {{"url", "ProblemURL"}, {"impact", "ProblemImpact"},
+                                        {"severity", "ProblemSeverity"}, {"tags", "Tags"},
+                                        {"impacted_entity", "ImpactedEntity"}};
+  for (size_t i = 0; i < sizeof text / sizeof *text; i++) set_str(L, t, text[i][0], heal_str(L, payload, text[i][1]));
+  lua_pushvalue(L, payload);
+  lua_setfield(L, t, "payload");
+}
+
+/* problem.status_now: the problem's status in Dynatrace right now (the
+ * reference's advice: confirm OPEN before acting); absent when unknown. */
+static void read_problem_status(lua_State *L, ctx_build *b, int problem, const char *pid) {
+  ub_buf url;
+  ub_buf_init(&url);
+  ub_buf_printf(&url, "%s/api/v2/problems/", b->c->dt_url);
+  heal_url_segment(&url, pid);
+  heal_call call;
+  memset(&call, 0, sizeof call);
+  int rc = heal_fetch_json(L, "GET", url.data, b->dt_auth, NULL, b->c->timeout_ms, &call);
+  note_read(L, b, "GET", url.data, &call);
+  if (rc == 0) set_str(L, problem, "status_now", heal_str(L, -1, "status"));
+  lua_pop(L, 1);
+  ub_buf_free(&url);
+  heal_call_free(&call);
+}
+
+int heal_context_push(lua_State *L, const heal_config *c, const heal_problem *p, int payload, int64_t now_ms,
+                      int64_t notification_id) {
+  ctx_build b = {c, heal_dt_auth(c), heal_ado_auth(c), 0, 0, 0};
+  lua_newtable(L); /* targets */
+  b.targets = lua_gettop(L);
+  lua_newtable(L);
+  b.cache = lua_gettop(L);
+  lua_newtable(L);
+  int ctx = lua_gettop(L);
+  lua_newtable(L);
+  json_mark_array(L, -1);
+  b.reads = lua_gettop(L);
+  lua_pushvalue(L, b.reads);
+  lua_setfield(L, ctx, "reads");
+  push_problem(L, p, payload, NULL);
+  if (!p->is_test && strcmp(p->state, "OPEN") == 0) read_problem_status(L, &b, lua_gettop(L), p->pid);
+  lua_setfield(L, ctx, "problem");
+  lua_pushinteger(L, now_ms);
+  lua_setfield(L, ctx, "now_ms");
+  lua_newtable(L);
+  lua_pushnumber(L, c->window_minutes);
+  lua_setfield(L, -2, "window_minutes");
+  lua_pushboolean(L, c->dry_run);
+  lua_setfield(L, -2, "dry_run");
+  lua_setfield(L, ctx, "settings");
+  lua_newtable(L);
+  if (c->link_base[0]) {
+    lua_pushfstring(L, "%s/v1/selfheal/%I", c->link_base, (lua_Integer)notification_id);
+    lua_setfield(L, -2, "evaluation");
+  }
+  lua_setfield(L, ctx, "links");
+  lua_newtable(L);
+  lua_pushboolean(L, c->ado_error[0] == 0);
+  lua_setfield(L, -2, "configured");
+  set_str(L, lua_gettop(L), "error", c->ado_error[0] ? c->ado_error : NULL);
+  set_str(L, lua_gettop(L), "org_url", c->ado_org_url);
+  lua_setfield(L, ctx, "azure_devops");
+  /* entities */
+  lua_newtable(L);
+  int ents = lua_gettop(L);
+  json_mark_array(L, ents);
+  int64_t start = p->start_ms > 0 ? p->start_ms : now_ms;
+  int64_t from = start - (int64_t)(c->window_minutes * 60000.0);
+  if (!p->is_test && strcmp(p->state, "MERGED") != 0) {
+    lua_getfield(L, payload, "ImpactedEntities");
+    int src = lua_gettop(L);
+    lua_Integer n = lua_istable(L, src) ? luaL_len(L, src) : 0;
+    for (lua_Integer i = 1; i <= n && i <= 20; i++) {
+      lua_rawgeti(L, src, i);
+      int e = lua_gettop(L);
+      lua_newtable(L);
+      int ent = lua_gettop(L);
+      const char *id = heal_str(L, e, "entity");
+      set_str(L, ent, "id", id);
+      set_str(L, ent, "name", heal_str(L, e, "name"));
+      set_str(L, ent, "type", heal_str(L, e, "type"));
+      if (id) {
+        read_events(L, &b, ent, id, from, now_ms > start ? now_ms : start);
+        read_releases(L, &b, ent);
+      }
+      lua_rawseti(L, ents, (lua_Integer)luaL_len(L, ents) + 1);
+      lua_settop(L, src);
+    }
+    lua_pop(L, 1);
+  }
+  lua_setfield(L, ctx, "entities");
+  heal_wipe_free(b.dt_auth);
+  heal_wipe_free(b.ado_auth);
+  lua_settop(L, ctx); /* leaves targets, then ctx */
+  lua_remove(L, b.cache);
+  return 0;
+}

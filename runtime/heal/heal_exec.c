@@ -1,0 +1,473 @@
+/* heal_exec.c: executing one intent exactly once. The idempotency key
+ * (PID, state, intent, target) is recorded as "started" before the call
+ * and confirmed "done" after it; a key found "done" is not called again;
+ * a key found "started" means a crash between the call and its
+ * confirmation, so the remote side is checked first (is that release
+ * already redeploying or redeployed to the stage? is the comment already
+ * on the problem? is that YAML run running again?). The same check runs
+ * before retrying a write whose answer was lost or a 500. A rollback is
+ * executed only towards a stage the context read from the configured
+ * organisation, and only to a release whose deployment to that stage
+ * succeeded (classic: redeploy PATCH) or a run that succeeded (YAML: the
+ * stage re-run of the stages API). */
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "heal/heal_internal.h"
+#include "util/json.h"
+
+#define WRITE_ROUNDS 3
+
+typedef struct intent_run {
+  const heal_config *c;
+  const heal_problem *p;
+  lua_State *L;
+  int intent, targets;
+  char error[400];
+  char detail[400];
+} intent_run;
+
+/* ---- rollback ------------------------------------------------------------ */
+
+/* The target entry of the context for project/stage, pushed (nil when the
+ * context has none). */
+static void push_target(intent_run *r, const char *project, const char *stage) {
+  char key[600];
+  snprintf(key, sizeof key, "%s/%s", project, stage);
+  lua_getfield(r->L, r->targets, key);
+}
+
+/* 1 when the deployments of the target list release as succeeded. */
+static int release_succeeded_there(lua_State *L, int target, int64_t release, int64_t *env_id,
+                                   int64_t *def_env) {
+  lua_getfield(L, target, "deployments");
+  int list = lua_gettop(L);
+  lua_Integer n = lua_istable(L, list) ? luaL_len(L, list) : 0;
+  int found = 0;
+  for (lua_Integer i = 1; i <= n && !found; i++) {
+    lua_rawgeti(L, list, i);
+    int d = lua_gettop(L);
+    lua_getfield(L, d, "release");
+    int64_t id = heal_int(L, -1, "id", 0);
+    lua_pop(L, 1);
+    const char *status = heal_str(L, d, "deploymentStatus");
+    if (id == release && status && strcasecmp(status, "succeeded") == 0) {
+      found = 1;
+      lua_getfield(L, d, "releaseEnvironment");
+      *env_id = heal_int(L, -1, "id", 0);
+      lua_pop(L, 1);
+      *def_env = heal_int(L, d, "definitionEnvironmentId", 0);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return found;
+}
+
+/* Is release already redeploying or redeployed to the stage: the newest
+ * deployment of the stage is of that release and newer than the ones the
+ * context saw. 1 yes, 0 no, -1 unknown (error set). */
+static int rollback_applied(intent_run *r, const char *project, int64_t release, int64_t definition,
+                            int64_t def_env, int64_t newest_seen) {
+  lua_State *L = r->L;
+  heal_call call;
+  memset(&call, 0, sizeof call);
+  ub_buf url;
+  ub_buf_init(&url);
+  heal_deployments_url(&url, r->c, project, definition, def_env, 5);
+  char *auth = heal_ado_auth(r->c);
+  int rc = heal_fetch_json(L, "GET", url.data, auth, NULL, r->c->timeout_ms, &call);
+  heal_wipe_free(auth);
+  ub_buf_free(&url);
+  int applied = -1;
+  if (rc == 0) {
+    lua_getfield(L, -1, "value");
+    lua_rawgeti(L, -1, 1);
+    applied = 0;
+    if (lua_istable(L, -1)) {
+      int64_t id = heal_int(L, -1, "id", 0);
+      lua_getfield(L, -1, "release");
+      applied = heal_int(L, -1, "id", 0) == release && id > newest_seen;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+  } else {
+    snprintf(r->error, sizeof r->error, "checking the stage: %s", call.error);
+  }
+  lua_pop(L, 1);
+  heal_call_free(&call);
+  return applied;
+}
+
+static int64_t newest_deployment_id(lua_State *L, int target) {
+  lua_getfield(L, target, "deployments");
+  lua_rawgeti(L, -1, 1);
+  int64_t id = heal_int(L, -1, "id", 0);
+  lua_pop(L, 2);
+  return id;
+}
+
+/* YAML: 1 when run build succeeded according to the target's builds. */
+static int build_succeeded_there(lua_State *L, int target, int64_t build) {
+  lua_getfield(L, target, "builds");
+  int list = lua_gettop(L);
+  lua_Integer n = lua_istable(L, list) ? luaL_len(L, list) : 0;
+  int found = 0;
+  for (lua_Integer i = 1; i <= n && !found; i++) {
+    lua_rawgeti(L, list, i);
+    const char *result = heal_str(L, -1, "result");
+    found = heal_int(L, -1, "id", 0) == build && result && strcasecmp(result, "succeeded") == 0;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return found;
+}
+
+/* Is that run running again (its stage re-run already requested)? 1, 0,
+ * or -1 (error set). */
+static int yaml_applied(intent_run *r, const char *project, int64_t build) {
+  heal_call call;
+  memset(&call, 0, sizeof call);
+  ub_buf url;
+  ub_buf_init(&url);
+  ub_buf_printf(&url, "%s/", r->c->ado_org_url);
+  heal_url_segment(&url, project);
+  ub_buf_printf(&url, "/_apis/build/builds/%lld?api-version=7.1", (long long)build);
+  char *auth = heal_ado_auth(r->c);
+  int rc = heal_fetch_json(r->L, "GET", url.data, auth, NULL, r->c->timeout_ms, &call);
+  heal_wipe_free(auth);
+  ub_buf_free(&url);
+  int applied = -1;
+  if (rc == 0) {
+    const char *status = heal_str(r->L, -1, "status");
+    applied = status && strcasecmp(status, "completed") != 0;
+  } else {
+    snprintf(r->error, sizeof r->error, "checking the run: %s", call.error);
+  }
+  lua_pop(r->L, 1);
+  heal_call_free(&call);
+  return applied;
+}
+
+/* YAML rollback: re-run the stage of the last good run (stages API). */
+static int do_yaml_rollback(intent_run *r, int target, const char *project, const char *stage) {
+  lua_State *L = r->L;
+  int64_t build = heal_int(L, r->intent, "build", 0);
+  if (!build_succeeded_there(L, target, build)) {
+    snprintf(r->error, sizeof r->error, "refused: run %lld did not succeed according to the context", (long long)build);
+    return -1;
+  }
+  char *auth = heal_ado_auth(r->c);
+  ub_buf url;
+  ub_buf_init(&url);
+  ub_buf_printf(&url, "%s/", r->c->ado_org_url);
+  heal_url_segment(&url, project);
+  ub_buf_printf(&url, "/_apis/build/builds/%lld/stages/", (long long)build);
+  heal_url_segment(&url, stage);
+  ub_buf_puts(&url, "?api-version=7.1");
+  int rc = -1, check = 1;
+  for (int round = 0; round < WRITE_ROUNDS && rc != 0; round++) {
+    if (check) {
+      int applied = yaml_applied(r, project, build);
+      if (applied == 1) {
+        snprintf(r->detail, sizeof r->detail, "run %lld is already running again; not called again", (long long)build);
+        rc = 0;
+        break;
+      }
+      if (applied < 0) break;
+    }
+    heal_call call;
+    memset(&call, 0, sizeof call);
+    if (heal_http("PATCH", url.data, auth, "{\"state\":\"retry\",\"forceRetryAllJobs\":true}", r->c->timeout_ms, 4,
+                  &call) == 0) {
+      snprintf(r->detail, sizeof r->detail, "re-ran stage %s of run %lld: HTTP %ld", stage, (long long)build,
+               call.status);
+      rc = 0;
+    } else {
+      snprintf(r->error, sizeof r->error, "%s", call.error);
+      check = call.status == 0 || call.status >= 500 || call.status == 429;
+      if (!check) round = WRITE_ROUNDS;
+    }
+    heal_call_free(&call);
+  }
+  heal_wipe_free(auth);
+  ub_buf_free(&url);
+  return rc;
+}
+
+static int do_rollback(intent_run *r, int crashed) {
+  lua_State *L = r->L;
+  const char *project = heal_str(L, r->intent, "project"), *stage = heal_str(L, r->intent, "stage");
+  int64_t release = heal_int(L, r->intent, "release", 0), env_id = 0, def_env = 0;
+  if (*r->c->ado_error) {
+    snprintf(r->error, sizeof r->error, "%s", r->c->ado_error);
+    return -1;
+  }
+  push_target(r, project, stage);
+  int target = lua_gettop(L);
+  int rc = -1;
+  const char *kind = lua_istable(L, target) ? heal_str(L, target, "kind") : NULL;
+  if (!lua_istable(L, target)) {
+    snprintf(r->error, sizeof r->error, "refused: the context read no stage %s/%s from the configured "
+             "organisation", project, stage);
+  } else if ((kind && strcmp(kind, "yaml") == 0) != (heal_int(L, r->intent, "build", 0) > 0)) {
+    snprintf(r->error, sizeof r->error, "refused: %s/%s is a %s stage", project, stage,
+             kind && strcmp(kind, "yaml") == 0 ? "YAML (give build)" : "classic release (give release)");
+  } else if (kind && strcmp(kind, "yaml") == 0) {
+    rc = do_yaml_rollback(r, target, project, stage);
+  } else if (!release_succeeded_there(L, target, release, &env_id, &def_env) || env_id <= 0) {
+    snprintf(r->error, sizeof r->error, "refused: release %lld has no succeeded deployment to %s",
+             (long long)release, stage);
+  } else {
+    lua_getfield(L, target, "release");
+    lua_getfield(L, -1, "releaseDefinition");
+    int64_t definition = heal_int(L, -1, "id", 0);
+    lua_pop(L, 2);
+    int64_t seen = newest_deployment_id(L, target);
+    char *auth = heal_ado_auth(r->c);
+    ub_buf url, body;
+    ub_buf_init(&url);
+    ub_buf_init(&body);
+    ub_buf_printf(&url, "%s/", r->c->ado_release_url);
+    heal_url_segment(&url, project);
+    ub_buf_printf(&url, "/_apis/Release/releases/%lld/environments/%lld?api-version=7.1", (long long)release,
+                  (long long)env_id);
+    char comment[600];
+    snprintf(comment, sizeof comment, "Automatic rollback by unbreakable: Dynatrace problem %s (%s): %s",
+             r->p->problem_id[0] ? r->p->problem_id : r->p->pid, r->p->title, heal_str(L, r->intent, "reason"));
+    ub_buf_puts(&body, "{\"status\":\"inProgress\",\"scheduledDeploymentTime\":null,\"variables\":{},\"comment\":");
+    json_append_string(&body, comment, strlen(comment));
+    ub_buf_putc(&body, '}');
+    int check = 1; /* always look first: an existing redeploy of the target is success (4.6 step 5),
+                      and after a crash (crashed) it is what tells whether the call happened */
+    (void)crashed;
+    for (int round = 0; round < WRITE_ROUNDS && rc != 0; round++) {
+      if (check) {
+        int applied = rollback_applied(r, project, release, definition, def_env, seen);
+        if (applied == 1) {
+          snprintf(r->detail, sizeof r->detail, "already redeploying or redeployed; not called again");
+          rc = 0;
+          break;
+        }
+        if (applied < 0) break;
+      }
+      heal_call call;
+      memset(&call, 0, sizeof call);
+      int w = heal_http("PATCH", url.data, auth, body.data, r->c->timeout_ms, 4, &call);
+      if (w == 0) {
+        snprintf(r->detail, sizeof r->detail, "PATCH release %lld environment %lld: HTTP %ld", (long long)release,
+                 (long long)env_id, call.status);
+        rc = 0;
+      } else {
+        snprintf(r->error, sizeof r->error, "%s", call.error);
+        check = call.status == 0 || call.status >= 500 || call.status == 429;
+        if (!check) round = WRITE_ROUNDS; /* a 4xx will not change */
+      }
+      heal_call_free(&call);
+    }
+    heal_wipe_free(auth);
+    ub_buf_free(&url);
+    ub_buf_free(&body);
+  }
+  lua_settop(L, target - 1);
+  return rc;
+}
+
+/* ---- Dynatrace writes ------------------------------------------------------ */
+
+static void problem_url(ub_buf *b, const intent_run *r, const char *suffix) {
+  ub_buf_printf(b, "%s/api/v2/problems/", r->c->dt_url);
+  heal_url_segment(b, r->p->pid);
+  ub_buf_puts(b, suffix);
+}
+
+/* 1 when the problem already carries a comment with exactly text. */
+static int comment_present(intent_run *r, const char *text) {
+  lua_State *L = r->L;
+  heal_call call;
+  memset(&call, 0, sizeof call);
+  ub_buf url;
+  ub_buf_init(&url);
+  problem_url(&url, r, "/comments?pageSize=500");
+  char *auth = heal_dt_auth(r->c);
+  int rc = heal_fetch_json(L, "GET", url.data, auth, NULL, r->c->timeout_ms, &call);
+  heal_wipe_free(auth);
+  ub_buf_free(&url);
+  int found = rc == 0 ? 0 : -1;
+  if (rc == 0) {
+    lua_getfield(L, -1, "comments");
+    lua_Integer n = lua_istable(L, -1) ? luaL_len(L, -1) : 0;
+    for (lua_Integer i = 1; i <= n && !found; i++) {
+      lua_rawgeti(L, -1, i);
+      const char *content = heal_str(L, -1, "content");
+      found = content && strcmp(content, text) == 0;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  } else {
+    snprintf(r->error, sizeof r->error, "checking the comments: %s", call.error);
+  }
+  lua_pop(L, 1);
+  heal_call_free(&call);
+  return found;
+}
+
+/* POST body to url; before a retry (and after a crash) present() says
+ * whether the write already happened. */
+static int dt_write(intent_run *r, const char *url, const char *body, int check_first, const char *text) {
+  char *auth = heal_dt_auth(r->c);
+  int rc = -1, check = check_first;
+  for (int round = 0; round < WRITE_ROUNDS && rc != 0; round++) {
+    if (check && text) {
+      int present = comment_present(r, text);
+      if (present == 1) {
+        snprintf(r->detail, sizeof r->detail, "already on the problem; not posted again");
+        rc = 0;
+        break;
+      }
+      if (present < 0) break;
+    }
+    heal_call call;
+    memset(&call, 0, sizeof call);
+    if (heal_http("POST", url, auth, body, r->c->timeout_ms, 4, &call) == 0) {
+      snprintf(r->detail, sizeof r->detail, "HTTP %ld", call.status);
+      rc = 0;
+    } else {
+      snprintf(r->error, sizeof r->error, "%s", call.error);
+      check = call.status == 0 || call.status >= 500;
+      if (!check || !text) round = WRITE_ROUNDS; /* only a checkable write is retried */
+    }
+    heal_call_free(&call);
+  }
+  heal_wipe_free(auth);
+  return rc;
+}
+
+static int do_comment(intent_run *r, int crashed) {
+  const char *text = heal_str(r->L, r->intent, "text");
+  ub_buf url, body;
+  ub_buf_init(&url);
+  ub_buf_init(&body);
+  problem_url(&url, r, "/comments");
+  ub_buf_puts(&body, "{\"context\":\"unbreakable selfheal\",\"message\":");
+  json_append_string(&body, text, strlen(text));
+  ub_buf_putc(&body, '}');
+  int rc = dt_write(r, url.data, body.data, crashed, text);
+  ub_buf_free(&url);
+  ub_buf_free(&body);
+  return rc;
+}
+
+/* A CUSTOM_* event on the impacted entities (Events API v2 ingest). */
+static int do_event(intent_run *r, int crashed) {
+  lua_State *L = r->L;
+  if (crashed) {
+    snprintf(r->detail, sizeof r->detail, "interrupted earlier; not sent twice");
+    return 0; /* an annotation sent twice is worse than one missing: say so */
+  }
+  ub_buf url, body;
+  ub_buf_init(&url);
+  ub_buf_init(&body);
+  ub_buf_printf(&url, "%s/api/v2/events/ingest", r->c->dt_url);
+  lua_newtable(L);
+  int ev = lua_gettop(L);
+  lua_getfield(L, r->intent, "type");
+  lua_setfield(L, ev, "eventType");
+  lua_getfield(L, r->intent, "title");
+  lua_setfield(L, ev, "title");
+  lua_getfield(L, r->intent, "properties");
+  lua_setfield(L, ev, "properties");
+  lua_getfield(L, r->intent, "entity_selector");
+  lua_setfield(L, ev, "entitySelector");
+  char err[200];
+  json_enc_opts o = {0, 0, 20, 1, "event"};
+  int rc = json_encode_lua(L, ev, &o, &body, err, sizeof err);
+  lua_pop(L, 1);
+  if (rc != 0) snprintf(r->error, sizeof r->error, "the event cannot be encoded: %s", err);
+  else rc = dt_write(r, url.data, body.data, 0, NULL);
+  ub_buf_free(&url);
+  ub_buf_free(&body);
+  return rc;
+}
+
+/* ---- the key and its record ------------------------------------------------ */
+
+static void intent_key(lua_State *L, int intent, const heal_problem *p, int ordinal, char *key, size_t n) {
+  const char *kind = heal_str(L, intent, "kind");
+  if (strcmp(kind, "rollback") == 0)
+    snprintf(key, n, "selfheal:%s:%s:rollback:%s/%s", p->pid, p->state, heal_str(L, intent, "project"),
+             heal_str(L, intent, "stage"));
+  else if (strcmp(kind, "freeze") == 0)
+    snprintf(key, n, "selfheal:%s:%s:freeze:%s", p->pid, p->state, heal_str(L, intent, "stage"));
+  else
+    snprintf(key, n, "selfheal:%s:%s:%s:#%d", p->pid, p->state, kind, ordinal);
+}
+
+static void outcome(ub_buf *out, int ordinal, const char *kind, const char *status, const char *key,
+                    const char *detail) {
+  ub_buf_printf(out, "{\"intent\":%d,\"kind\":", ordinal);
+  json_append_string(out, kind, strlen(kind));
+  ub_buf_puts(out, ",\"status\":");
+  json_append_string(out, status, strlen(status));
+  ub_buf_puts(out, ",\"key\":");
+  json_append_string(out, key, strlen(key));
+  if (detail && *detail) {
+    ub_buf_puts(out, ",\"detail\":");
+    json_append_string(out, detail, strlen(detail));
+  }
+  ub_buf_putc(out, '}');
+}
+
+int heal_exec_intent(const heal_config *c, ub_ledger *l, const heal_problem *p, lua_State *L, int intent,
+                     int ordinal, int targets, ub_buf *outcomes, int *executed, int *skipped) {
+  intent_run r;
+  memset(&r, 0, sizeof r);
+  r.c = c, r.p = p, r.L = L, r.intent = intent, r.targets = targets;
+  const char *kind = heal_str(L, intent, "kind");
+  char key[900];
+  intent_key(L, intent, p, ordinal, key, sizeof key);
+  ub_buf payload;
+  ub_buf_init(&payload);
+  char err[200];
+  json_enc_opts o = {0, 0, 20, 1, "intent"};
+  json_encode_lua(L, intent, &o, &payload, err, sizeof err);
+  int64_t id = 0;
+  int existed = 0;
+  int put = ledger_action_put(l, strcmp(kind, "freeze") == 0 ? "freeze" : "selfheal.intent",
+                              strcmp(kind, "freeze") == 0 ? heal_str(L, intent, "stage") : p->pid, key, "started",
+                              payload.data, &id, &existed);
+  ub_buf_free(&payload);
+  if (put != LEDGER_OK) {
+    outcome(outcomes, ordinal, kind, "failed", key, "the ledger could not record the intent; not executed");
+    return -1;
+  }
+  if (existed) {
+    ledger_action prior;
+    if (ledger_action_get(l, key, &prior) == LEDGER_OK) {
+      int settled = strcmp(prior.state, "started") != 0;
+      if (settled) {
+        outcome(outcomes, ordinal, kind, "already-done", key, prior.state);
+        (*skipped)++;
+      }
+      ledger_action_free(&prior);
+      if (settled) return 0;
+    }
+  }
+  int rc;
+  if (strcmp(kind, "rollback") == 0) rc = do_rollback(&r, existed);
+  else if (strcmp(kind, "comment") == 0) rc = do_comment(&r, existed);
+  else if (strcmp(kind, "event") == 0) rc = do_event(&r, existed);
+  else rc = 0, snprintf(r.detail, sizeof r.detail, "gates on this stage answer failure until lifted");
+  const char *state = rc == 0 ? (strcmp(kind, "freeze") == 0 ? "active" : "done") : "failed";
+  if (ledger_action_update(l, id, state, NULL) != LEDGER_OK) {
+    /* the call happened but is not confirmed: the next run checks before calling again */
+    outcome(outcomes, ordinal, kind, "unconfirmed", key, "executed, but the ledger could not confirm it");
+    return -1;
+  }
+  outcome(outcomes, ordinal, kind, rc == 0 ? "done" : "failed", key, rc == 0 ? r.detail : r.error);
+  if (rc == 0) (*executed)++;
+  return rc;
+}

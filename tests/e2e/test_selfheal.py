@@ -1,0 +1,498 @@
+"""End-to-end tests of self-healing (docs/selfheal.md): the real binary
+(`serve` with POST /v1/problems and its healing worker, `selfheal`,
+`deploy-event`, `history`) against the Dynatrace and Azure DevOps
+simulators. deploy-event records release 41 then 42 to Production; a problem
+on that service must end in exactly one redeploy PATCH of 41 to Production
+and one problem comment, whatever happens in between: duplicates, a storm of
+20 copies, a kill -9 of serve between the call and its confirmation, Azure
+DevOps answering 500 and 429. Waits are on conditions, never sleeps alone."""
+import concurrent.futures
+import copy
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+SRC = os.environ.get("UB_SOURCE", ".")
+BIN = os.environ.get("UB_BIN", os.path.join(SRC, "build", "unbreakable"))
+sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
+import azure_devops_sim  # noqa: E402
+import dynatrace_sim  # noqa: E402
+
+FIX = os.path.join(SRC, "tests", "fixtures")
+DEMO = os.path.join(SRC, "tests", "sim", "scenarios", "demo.json")
+DT_TOKEN = "dt0c01.DEMO.ALLSCOPES"
+TOKEN = "serve-token-0123456789abcdef"
+PAT = "ado-pat-0123456789abcdefghij"
+SLOW = max(1, round(float(os.environ.get("UB_TIME_SCALE", "1"))))  # 4 under ASan (tests/CMakeLists.txt)
+WAIT = 60 * SLOW
+
+SERVICE = "SERVICE-C4EC4A0E5A3B1001"        # checkout, tagged Production
+QUIET = "SERVICE-C4EC4A0E5A3B1002"          # checkout in Staging: never deployed here
+PID = "-5823370287731021622_1641224100000V2"
+PID_QUIET = "-1111111111111111111_1641224100000V2"
+PROJECT = "SampleProject"
+
+
+def wait_for(cond, what, timeout=WAIT):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def load_fixture(*parts):
+    with open(os.path.join(FIX, *parts)) as f:
+        return json.load(f)
+
+
+def dt_scenario():
+    with open(DEMO) as f:
+        doc = json.load(f)
+    template = doc["problems"][0]
+    doc["problems"] = []
+    for pid, display, entity in ((PID, "P-22013995", SERVICE), (PID_QUIET, "P-22013996", QUIET)):
+        p = copy.deepcopy(template)
+        p.update({"problemId": pid, "displayId": display, "startTime": "now-5m"})
+        ref = [{"entityId": {"id": entity, "type": "SERVICE"}, "name": "checkout"}]
+        p["affectedEntities"] = p["impactedEntities"] = ref
+        p["rootCauseEntity"] = ref[0]
+        doc["problems"].append(p)
+    return doc
+
+
+def ado_scenario():
+    """Releases 41 and 42 of definition 7, both deployed successfully to Production (42 last)."""
+    r42 = load_fixture("azure-devops", "release_GET_200_trimmed_constructed.json")
+    r41 = json.loads(json.dumps(r42).replace("Release-42", "Release-41").replace("releases/42", "releases/41"))
+    r41["id"] = 41
+    for env, env_id in zip(r41["environments"], (97, 98)):
+        env["id"], env["releaseId"], env["release"]["id"] = env_id, 41, 41
+    deployments = load_fixture("azure-devops", "deployments_list_200_succeeded_descending_constructed.json")["value"]
+    builds = [{"id": run, "buildNumber": "2026120%d.1" % (run - 99), "status": "completed", "result": "succeeded",
+               "definition": {"id": 12, "name": "checkout-yaml"}, "stages": ["Build", "Production"]}
+              for run in (100, 101)]
+    return {"pats": [PAT], "releases": {PROJECT: [r41, r42]}, "deployments": {PROJECT: deployments},
+            "builds": {PROJECT: builds}}
+
+
+def payload(state="OPEN", pid=PID, display="P-22013995", entity=SERVICE, start=None):
+    details = {"id": pid, "displayName": display, "status": "OPEN" if state == "OPEN" else "CLOSED",
+               "startTime": start or int(time.time() * 1000), "endTime": -1}
+    return {"State": state, "ProblemID": display, "PID": pid, "ProblemTitle": "Response time degradation",
+            "ProblemImpact": "SERVICE", "ImpactedEntity": "checkout", "Tags": "app:checkout",
+            "ImpactedEntities": [{"entity": entity, "name": "checkout", "type": "SERVICE"}],
+            "ProblemDetails": details}
+
+
+class Harness:
+    """Both simulators, a ledger, and serve started on demand."""
+
+    def __init__(self):
+        self.dt = dynatrace_sim.start(dt_scenario(), tokens=[DT_TOKEN])
+        self.ado = azure_devops_sim.start(ado_scenario())
+        self.dir = tempfile.mkdtemp(prefix="ub-heal-")
+        self.ledger = os.path.join(self.dir, "ledger.db")
+        self.specs = os.path.join(self.dir, "specs")
+        os.mkdir(self.specs)
+        self.ado_url = "http://127.0.0.1:%d" % self.ado.port
+        self.env = dict(os.environ, DT_TENANT_URL="http://127.0.0.1:%d" % self.dt.port, DT_API_TOKEN=DT_TOKEN,
+                        AZURE_DEVOPS_ORG_URL=self.ado_url, AZURE_DEVOPS_RELEASE_URL=self.ado_url,
+                        AZURE_DEVOPS_TOKEN=PAT, UB_SERVE_TOKEN=TOKEN, UB_LEDGER=self.ledger)
+        for k in ("DT_API_TOKEN_FILE", "AZURE_DEVOPS_TOKEN_FILE", "UB_SERVE_TOKEN_FILE", "UB_PUBLIC_URL"):
+            self.env.pop(k, None)
+        self.proc = None
+        self.log = None
+
+    def close(self):
+        self.stop()
+        self.dt.stop()
+        self.ado.stop()
+
+    # ---- the pipeline's side ----
+    def deploy(self, release, collection=None):
+        env = dict(self.env, RELEASE_RELEASEID=str(release), RELEASE_RELEASENAME="Release-%d" % release,
+                   RELEASE_DEFINITIONNAME="SampleDevOpsPipeline", RELEASE_DEFINITIONID="7",
+                   RELEASE_ENVIRONMENTNAME="Production", RELEASE_DEFINITIONENVIRONMENTID="2",
+                   RELEASE_ENVIRONMENTID=str(102 if release == 42 else 98), SYSTEM_TEAMPROJECT=PROJECT,
+                   SYSTEM_TEAMFOUNDATIONCOLLECTIONURI=collection or self.ado_url + "/",
+                   SYSTEM_TEAMFOUNDATIONSERVERURI=self.ado_url + "/")
+        p = subprocess.run([BIN, "deploy-event", "--entity-selector", 'entityId("%s")' % SERVICE, "--no-ledger"],
+                           capture_output=True, text=True, env=env, timeout=WAIT)
+        assert p.returncode == 0, p.stderr
+
+    def deploy_yaml(self, run):
+        """deploy-event from a YAML pipeline's deployment job (TF_BUILD, BUILD_BUILDID, SYSTEM_STAGENAME)."""
+        env = dict(self.env, TF_BUILD="True", BUILD_BUILDID=str(run), BUILD_BUILDNUMBER="2026120%d.1" % (run - 99),
+                   BUILD_DEFINITIONNAME="checkout-yaml", SYSTEM_DEFINITIONID="12", SYSTEM_STAGENAME="Production",
+                   ENVIRONMENT_NAME="production", SYSTEM_TEAMPROJECT=PROJECT,
+                   SYSTEM_TEAMFOUNDATIONCOLLECTIONURI=self.ado_url + "/")
+        for k in [k for k in env if k.startswith("RELEASE_")]:
+            env.pop(k)
+        p = subprocess.run([BIN, "deploy-event", "--entity-selector", 'entityId("%s")' % SERVICE, "--no-ledger"],
+                           capture_output=True, text=True, env=env, timeout=WAIT)
+        assert p.returncode == 0, p.stderr
+
+    # ---- serve ----
+    def start(self, *args):
+        self.log_path = os.path.join(self.dir, "serve-%d.log" % time.monotonic_ns())
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--specs", self.specs,
+                                      "--ledger", self.ledger] + list(args),
+                                     stdout=subprocess.DEVNULL, stderr=self.log, env=self.env)
+        self.port = int(wait_for(self.listening_port, "serve to listen"))
+
+    def text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def listening_port(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("serve exited: " + self.text())
+        m = re.search(r"\(port (\d+)\)", self.text())
+        return m and m.group(1)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=WAIT)
+        if self.log:
+            self.log.close()
+        self.proc = self.log = None
+
+    def request(self, method, path, body=None, token=TOKEN):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=WAIT)
+        headers = {"Authorization": "Bearer " + token} if token else {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            body = body if isinstance(body, (str, bytes)) else json.dumps(body)
+        conn.request(method, path, body=body, headers=headers)
+        r = conn.getresponse()
+        data = r.read()
+        conn.close()
+        return r.status, (json.loads(data) if data else None)
+
+    def notify(self, body):
+        status, doc = self.request("POST", "/v1/problems", body)
+        if status == 503:
+            sys.stderr.write(self.text())
+        return status, doc
+
+    def healing(self, notification):
+        status, doc = self.request("GET", "/v1/selfheal/%d" % notification)
+        return doc if status == 200 and doc["state"] not in ("running", "executing") else None
+
+    def wait_healed(self, notification):
+        return wait_for(lambda: self.healing(notification), "notification %d to be handled" % notification)
+
+    # ---- what the simulators saw ----
+    def patches(self, answered_only=True):
+        return [r for r in list(self.ado.state.requests)
+                if r["method"] == "PATCH" and (not answered_only or r.get("status") == 200)]
+
+    def redeploys(self, release=41, env_id=98):
+        rel = self.ado.state.release(PROJECT, release)
+        env = next(e for e in rel["environments"] if e["id"] == env_id)
+        return env.get("_redeploys", [])
+
+    def comments(self, pid=PID):
+        with self.dt.state.lock:
+            return [c["content"] for c in self.dt.state.comments.get(pid, [])]
+
+    def selfheal(self, path, *args):
+        return subprocess.run([BIN, "selfheal", "--payload", path, "--specs", self.specs] + list(args),
+                              capture_output=True, text=True, env=self.env, timeout=WAIT)
+
+
+class SelfHealTest(unittest.TestCase):
+    def setUp(self):
+        self.h = Harness()
+
+    def tearDown(self):
+        self.h.close()
+
+    def deployed(self):
+        self.h.deploy(41)
+        self.h.deploy(42)
+
+    def test_open_rolls_back_once_then_resolved_comments(self):
+        self.deployed()
+        self.h.start()
+        status, doc = self.h.notify(payload())
+        self.assertEqual(status, 202)
+        self.assertEqual(doc["problem"], PID)
+        self.assertFalse(doc["duplicate"])
+        healed = self.h.wait_healed(doc["notification"])
+        self.assertEqual(healed["state"], "done", healed)
+        kinds = [i["kind"] for i in healed["decision"]["intents"]]
+        self.assertEqual(kinds, ["rollback", "comment"])
+        patches = self.h.patches()
+        self.assertEqual(len(patches), 1)
+        self.assertEqual(patches[0]["path"], "/%s/_apis/Release/releases/41/environments/98" % PROJECT)
+        self.assertEqual(json.loads(patches[0]["body"])["status"], "inProgress")
+        self.assertEqual(len(self.h.redeploys()), 1)
+        comments = self.h.comments()
+        self.assertEqual(len(comments), 1)
+        self.assertIn("Release-41", comments[0])
+        self.assertIn("Release-42", comments[0])
+        self.assertIn("/v1/selfheal/%d" % doc["notification"], comments[0])
+        # the same notification again: a duplicate, nothing new
+        status, again = self.h.notify(payload())
+        self.assertEqual((status, again["duplicate"]), (202, True))
+        # RESOLVED: one closing comment, no second rollback
+        status, res = self.h.notify(payload("RESOLVED"))
+        self.assertEqual((status, res["state"], res["duplicate"]), (202, "RESOLVED", False))
+        closed = self.h.wait_healed(res["notification"])
+        self.assertEqual(closed["state"], "done", closed)
+        self.assertEqual(len(self.h.patches()), 1)
+        self.assertEqual(len(self.h.comments()), 2)
+        self.assertIn("closed", self.h.comments()[1])
+        # history and the CLI show the healings
+        p = subprocess.run([BIN, "history", "--kind", "selfheal", "--ledger", self.h.ledger, "--format", "json"],
+                           capture_output=True, text=True, env=self.h.env, timeout=WAIT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(json.loads(p.stdout)["healings"]), 2)
+        self.assertNotIn(PAT, p.stdout)
+        self.assertNotIn(DT_TOKEN, p.stdout)
+        # the HTML page of the healing, from serve and from the CLI
+        conn = http.client.HTTPConnection("127.0.0.1", self.h.port, timeout=WAIT)
+        conn.request("GET", "/v1/selfheal/%d/report" % doc["notification"], headers={"Authorization": "Bearer " + TOKEN})
+        r = conn.getresponse()
+        page = r.read().decode()
+        conn.close()
+        self.assertEqual(r.status, 200)
+        self.assertIn("text/html", r.getheader("Content-Type"))
+        for text in ("rollback", "Release-41", "Release-42", "Production", SERVICE, "done"):
+            self.assertIn(text, page)
+        html = os.path.join(self.h.dir, "heal.html")
+        p = subprocess.run([BIN, "selfheal", "--report", str(doc["notification"]), "--html", html, "--ledger",
+                            self.h.ledger], capture_output=True, text=True, env=self.h.env, timeout=WAIT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(html) as f:
+            self.assertEqual(f.read(), page)
+        self.assertNotIn(PAT, page)
+        self.assertNotIn("<script", page)
+
+    def test_test_notification_is_recorded_never_acted_on(self):
+        self.deployed()
+        self.h.start()
+        with open(os.path.join(FIX, "webhook", "unbreakable_test-notification_constructed.json")) as f:
+            test_body = f.read()
+        status, doc = self.h.notify(test_body)
+        self.assertEqual(status, 202)
+        self.assertTrue(doc["test"])
+        # a real notification after it is handled; the test one never is
+        status, quiet = self.h.notify(payload(pid=PID_QUIET, display="P-22013996", entity=QUIET))
+        self.h.wait_healed(quiet["notification"])
+        status, _ = self.h.request("GET", "/v1/selfheal/%d" % doc["notification"])
+        self.assertEqual(status, 404)
+        self.assertEqual(self.h.patches(answered_only=False), [])
+        self.assertEqual(self.h.comments("99999"), [])
+
+    def test_no_deployment_comments_and_does_not_roll_back(self):
+        self.deployed()
+        self.h.start()
+        status, doc = self.h.notify(payload(pid=PID_QUIET, display="P-22013996", entity=QUIET))
+        healed = self.h.wait_healed(doc["notification"])
+        self.assertEqual([i["kind"] for i in healed["decision"]["intents"]], ["comment"])
+        self.assertEqual(self.h.patches(answered_only=False), [])
+        comments = self.h.comments(PID_QUIET)
+        self.assertEqual(len(comments), 1)
+        self.assertIn("no deployment", comments[0])
+
+    def test_storm_of_twenty_and_kill_between_call_and_confirmation(self):
+        self.deployed()
+        # the PATCH takes its effect, then answers slowly: serve dies before it can confirm
+        self.h.ado.state.add_faults([{"method": "PATCH", "path": "/%s/_apis/Release/releases/41" % PROJECT,
+                                      "latencyMs": 3000 * SLOW, "times": 1}])
+        self.h.start()
+        body = json.dumps(payload())
+        with concurrent.futures.ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(lambda _: self.h.notify(body), range(20)))
+        self.assertTrue(all(s == 202 for s, _ in answers), answers)
+        self.assertEqual(sum(1 for _, d in answers if not d["duplicate"]), 1)
+        wait_for(lambda: self.h.patches(answered_only=False), "the PATCH to reach Azure DevOps")
+        self.h.stop(signal.SIGKILL)
+        # the simulator applies the PATCH after its latency; then serve comes back
+        wait_for(lambda: self.h.patches(), "the PATCH to be answered")
+        self.h.start()
+        notification = answers[0][1]["notification"]
+        healed = self.h.wait_healed(notification)
+        self.assertEqual(healed["state"], "done", healed)
+        self.assertEqual(len(self.h.patches(answered_only=False)), 1)
+        self.assertEqual(len(self.h.redeploys()), 1)
+        self.assertEqual(len(self.h.comments()), 1)
+        outcome = healed["decision"]["outcomes"][0]
+        self.assertIn("already", outcome.get("detail", ""))
+
+    def test_kill_between_comment_and_confirmation(self):
+        self.deployed()
+        self.h.dt.state.add_faults([{"method": "POST", "path": "/api/v2/problems/", "latencyMs": 3000 * SLOW,
+                                     "times": 1}])
+        self.h.start()
+        status, doc = self.h.notify(payload())
+        wait_for(lambda: any(r["method"] == "POST" and "/comments" in r["path"] for r in self.dt_requests()),
+                 "the comment to reach Dynatrace")
+        self.h.stop(signal.SIGKILL)
+        wait_for(lambda: self.h.comments(), "the delayed comment to be stored")
+        self.h.start()
+        healed = self.h.wait_healed(doc["notification"])
+        self.assertEqual(healed["state"], "done", healed)
+        self.assertEqual(len(self.h.comments()), 1)
+        self.assertEqual(len(self.h.patches(answered_only=False)), 1)
+        self.assertIn("already on the problem", healed["decision"]["outcomes"][1].get("detail", ""))
+
+    def dt_requests(self):
+        with self.h.dt.state.lock:
+            return list(self.h.dt.state.requests)
+
+    def test_dry_run_executes_nothing_and_records_intents(self):
+        self.deployed()
+        self.h.start("--dry-run")
+        status, doc = self.h.notify(payload())
+        healed = self.h.wait_healed(doc["notification"])
+        self.assertEqual(healed["state"], "dry-run")
+        self.assertEqual([i["kind"] for i in healed["decision"]["intents"]], ["rollback", "comment"])
+        self.assertEqual([o["status"] for o in healed["decision"]["outcomes"]], ["dry-run", "dry-run"])
+        self.assertEqual(self.h.patches(answered_only=False), [])
+        self.assertEqual(self.h.comments(), [])
+        self.h.stop()
+        # the CLI: the same path, --dry-run, json
+        path = os.path.join(self.h.dir, "open.json")
+        with open(path, "w") as f:
+            json.dump(payload(), f)
+        p = self.h.selfheal(path, "--dry-run", "--format", "json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        decision = json.loads(p.stdout)
+        self.assertEqual([i["kind"] for i in decision["intents"]], ["rollback", "comment"])
+        self.assertEqual(self.h.patches(answered_only=False), [])
+
+    def test_cli_selfheal_executes_once(self):
+        self.deployed()
+        path = os.path.join(self.h.dir, "open.json")
+        with open(path, "w") as f:
+            json.dump(payload(), f)
+        p = self.h.selfheal(path)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("rollback", p.stdout)
+        p = self.h.selfheal(path)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("duplicate", p.stdout)
+        self.assertEqual(len(self.h.patches()), 1)
+        self.assertEqual(len(self.h.comments()), 1)
+
+    def test_azure_devops_500_and_429_are_retried_still_once(self):
+        self.deployed()
+        rel = "/%s/_apis/release/releases/42" % PROJECT
+        self.h.ado.state.add_faults([
+            {"method": "GET", "path": rel, "status": 500, "times": 1},
+            {"method": "PATCH", "path": "/%s/_apis/Release/releases/41" % PROJECT, "status": 429,
+             "retryAfter": 1, "times": 1},
+            {"method": "PATCH", "path": "/%s/_apis/Release/releases/41" % PROJECT, "status": 500, "times": 1},
+        ])
+        # and Dynatrace losing the first comment with a 500
+        self.h.dt.state.add_faults([{"method": "POST", "path": "/api/v2/problems/", "status": 500, "times": 1}])
+        self.h.start()
+        status, doc = self.h.notify(payload())
+        healed = self.h.wait_healed(doc["notification"])
+        self.assertEqual(healed["state"], "done", healed)
+        self.assertEqual(len(self.h.patches(answered_only=False)), 3)
+        self.assertEqual(len(self.h.patches()), 1)
+        self.assertEqual(len(self.h.redeploys()), 1)
+        self.assertEqual(len(self.h.comments()), 1)
+        posts = [r for r in self.dt_requests() if r["method"] == "POST" and r["path"].endswith("/comments")]
+        self.assertEqual(len(posts), 2)  # the one answered 500, then the one that took
+
+    def test_freeze_and_event_intents_from_a_specs_policy(self):
+        os.mkdir(os.path.join(self.h.specs, "policies"))
+        with open(os.path.join(self.h.specs, "policies", "freeze.lua"), "w") as f:
+            f.write('return function(ctx) return { summary = "freeze", intents = {\n'
+                    '  { kind = "freeze", stage = "Production", reason = "problem " .. ctx.problem.problem_id },\n'
+                    '  { kind = "event", type = "CUSTOM_ANNOTATION", title = "unbreakable froze Production",\n'
+                    '    entity_selector = \'entityId("%s")\', properties = { problem = ctx.problem.pid },\n'
+                    '    reason = "say so on the entity" } } } end\n' % SERVICE)
+        with open(os.path.join(self.h.specs, "selfheal.json"), "w") as f:
+            json.dump({"selfheal_policy": "policies/freeze.lua"}, f)
+        shutil.copy(os.path.join(SRC, "examples", "monspec", "demo.monspec.json"), self.h.specs)
+        self.h.start()
+        status, doc = self.h.notify(payload())
+        healed = self.h.wait_healed(doc["notification"])
+        self.assertEqual(healed["state"], "done", healed)
+        gate = {"monspec": "demo.monspec.json", "compare": "CheckoutService/Production"}
+        status, answer = self.h.request("POST", "/v1/gate", gate)
+        self.assertEqual((status, answer["status"], answer.get("frozen")), (200, "failure", True), answer)
+        self.assertIn("problem P-22013995", answer["summary"])
+        with self.h.dt.state.lock:
+            notes = [e for e in self.h.dt.state.events if e["eventType"] == "CUSTOM_ANNOTATION"]
+        self.assertEqual(len(notes), 1)
+        p = subprocess.run([BIN, "selfheal", "--lift-freeze", "Production", "--ledger", self.h.ledger],
+                           capture_output=True, text=True, env=self.h.env, timeout=WAIT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("1 freeze", p.stdout)
+        status, answer = self.h.request("POST", "/v1/gate", gate)
+        self.assertFalse(answer.get("frozen"), answer)
+
+    def test_events_v1_when_v2_does_not_answer(self):
+        self.deployed()
+        self.h.dt.state.add_faults([{"method": "GET", "path": "/api/v2/events", "status": 404}])
+        self.h.start()
+        status, doc = self.h.notify(payload())
+        healed = self.h.wait_healed(doc["notification"])
+        self.assertEqual(healed["state"], "done", healed)
+        entity = healed["decision"]["context"]["entities"][0]
+        self.assertEqual(entity["events_api"], "v1")
+        self.assertEqual([i["kind"] for i in healed["decision"]["intents"]], ["rollback", "comment"])
+        self.assertEqual(len(self.h.patches()), 1)
+
+    def test_an_event_naming_another_organisation_is_not_followed(self):
+        self.h.deploy(41, collection="https://dev.azure.com/someone-else/")
+        self.h.deploy(42, collection="https://dev.azure.com/someone-else/")
+        self.h.start()
+        status, doc = self.h.notify(payload())
+        healed = self.h.wait_healed(doc["notification"])
+        self.assertEqual([i["kind"] for i in healed["decision"]["intents"]], ["comment"])
+        self.assertIn("another Azure DevOps organisation", healed["decision"]["intents"][0]["text"])
+        self.assertEqual([r for r in self.h.ado.state.requests if "/_apis/release/" in r["path"].lower()], [])
+
+    def test_yaml_run_rolls_back_by_re_running_the_stage_of_the_last_good_run(self):
+        self.h.deploy_yaml(100)
+        self.h.deploy_yaml(101)
+        self.h.start()
+        status, doc = self.h.notify(payload())
+        healed = self.h.wait_healed(doc["notification"])
+        self.assertEqual(healed["state"], "done", healed)
+        retries = [r for r in self.h.ado.state.requests if r["method"] == "PATCH"]
+        self.assertEqual([r["path"] for r in retries], ["/%s/_apis/build/builds/100/stages/Production" % PROJECT])
+        self.assertEqual(json.loads(retries[0]["body"]), {"state": "retry", "forceRetryAllJobs": True})
+        comments = self.h.comments()
+        self.assertEqual(len(comments), 1)
+        self.assertIn("20261201.1", comments[0])
+        # RESOLVED, then OPEN again: no second re-run
+        self.h.notify(payload("RESOLVED"))
+        self.h.notify(payload())
+        wait_for(lambda: len(self.h.comments()) == 2, "the closing comment")
+        self.assertEqual(len([r for r in self.h.ado.state.requests if r["method"] == "PATCH"]), 1)
+
+    def test_invalid_payloads_are_refused_with_the_field(self):
+        self.h.start()
+        for body, field in (({"State": "OPEN"}, "PID"), (dict(payload(), ImpactedEntities="x"), "ImpactedEntities"),
+                            (dict(payload(), State="open"), "State"), ("{not json", "not JSON")):
+            status, doc = self.h.notify(body)
+            self.assertEqual(status, 400, body)
+            self.assertIn(field, doc["error"])
+        status, _ = self.h.request("POST", "/v1/problems", payload(), token="wrong")
+        self.assertEqual(status, 401)
+
+
+if __name__ == "__main__":
+    unittest.main()
