@@ -6,7 +6,7 @@
 #include <curl/curl.h>
 
 #include "cli/cli.h"
-#include "cli/commands.h"
+#include "commands/commands.h"
 #include "cli/output.h"
 #include "cli/version.h"
 

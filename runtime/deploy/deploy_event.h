@@ -1,7 +1,7 @@
 /* Folder deploy/: deployment events: what was deployed, the release
  * context read from a CI environment, where the event goes, and the
  * Events v1/v2 request bodies and answers. Pure: no network, no files
- * (cli/cmd_deploy_event.c sends and records). May call dynatrace/ (types,
+ * (commands/cmd_deploy_event.c sends and records). May call dynatrace/ (types,
  * selectors) and util/. */
 /* deploy_event.h: the pure parts of `unbreakable deploy-event`: what was
  * deployed (fields and properties), the release context read from a CI

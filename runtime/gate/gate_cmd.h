@@ -68,7 +68,7 @@ int ub_gate_execute(gate_args *a);
 /* The SLO form (gate_slo.c). */
 int ub_gate_slo(gate_args *a);
 
-/* The monspec form (cli/cmd_gate.c): reads a->monspec, builds the
+/* The monspec form (commands/cmd_gate.c): reads a->monspec, builds the
  * context and runs ub_gate_execute. */
 int ub_gate_monspec(gate_args *a);
 

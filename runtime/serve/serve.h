@@ -2,7 +2,7 @@
  * over HTTP (docs/serve.md): routes, auth, gate requests, the gate worker
  * pool, callbacks, metrics and logs. May call net/, azure/, ledger/,
  * report/, dynatrace/ and util/; gates run in worker processes (the
- * worker's side is cli/cmd_serve_worker.c), so serve/ never calls gate/
+ * worker's side is commands/cmd_serve_worker.c), so serve/ never calls gate/
  * or cli/. */
 /* serve.h: what the files of runtime/serve/ share: the configuration, the
  * service state, and the entry points of each concern. */
@@ -36,7 +36,7 @@ typedef struct serve_config {
   char policies_dir[4096];     /* where the default selfheal.lua is */
 } serve_config;
 
-/* ---- configuration (cli/cmd_serve_options.c) ---- */
+/* ---- configuration (commands/cmd_serve_options.c) ---- */
 /* Parses the flags (and --config FILE); returns 0, 1 for --help, or an
  * exit status (usage error printed). */
 int serve_config_parse(serve_config *c, int argc, char **argv);
@@ -85,7 +85,7 @@ double serve_metrics_dt_age(serve_metrics *m);
 int serve_metrics_render(serve_metrics *m, ub_buf *out);
 
 /* ---- the gate worker processes (serve_pool.c; the worker's side is
- * cli/cmd_serve_worker.c, which runs gates as the CLI does) ---- */
+ * commands/cmd_serve_worker.c, which runs gates as the CLI does) ---- */
 typedef struct serve_pool serve_pool;
 /* Starts n workers running `exe serve --internal-worker`. */
 serve_pool *serve_pool_new(const char *exe, int n, char *err, size_t errlen);

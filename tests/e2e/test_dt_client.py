@@ -4,7 +4,7 @@ every fault the simulator injects, retries measured with the simulator's own
 request times, the overall deadline, record/replay, and that the API token never
 appears in any output or recording.
 
-Runs `$UB_BIN dt` (runtime/cli/cmd_dt.c): a broken `dt` command fails this
+Runs `$UB_BIN dt` (runtime/commands/cmd_dt.c): a broken `dt` command fails this
 test, there is no fallback. Standard library only; timing is never asserted
 except as "at least" relations between the simulator's timestamps, which a
 correct client cannot violate, and deadlines scale with the build

@@ -12,7 +12,7 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "cli/output.h"
-#include "cli/commands.h"
+#include "commands/commands.h"
 #include "util/json.h"
 #include "ledger/ledger.h"
 #include "report/report_html.h"

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/commands.h"
+#include "commands/commands.h"
 #include "cli/options.h"
 #include "cli/output.h"
 #include "gate/gate_run.h"

@@ -13,7 +13,7 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "cli/output.h"
-#include "cli/commands.h"
+#include "commands/commands.h"
 #include "heal/heal.h"
 #include "ledger/ledger.h"
 #include "util/clock.h"

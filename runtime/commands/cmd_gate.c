@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/commands.h"
+#include "commands/commands.h"
 #include "cli/options.h"
 #include "gate/gate_cmd.h"
 #include "gate/gate_monspec.h"

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/commands.h"
+#include "commands/commands.h"
 #include "dynatrace/dynatrace.h"
 #include "ledger/ledger.h"
 #include "serve/serve.h"

@@ -1,4 +1,9 @@
-/* commands.h: entry points of the CLI commands (one file each). */
+/* commands.h: entry points of the CLI commands (one file each).
+ *
+ * commands/ owns the `unbreakable` commands: each cmd_*.c turns its
+ * arguments (through cli/options.h) into a call of the room that does the
+ * work and maps the outcome to an exit status. It may call every other
+ * folder; no folder calls it except main.c and serve's worker start-up. */
 #ifndef UB_COMMANDS_H
 #define UB_COMMANDS_H
 

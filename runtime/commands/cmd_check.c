@@ -17,7 +17,7 @@
 #include <lauxlib.h>
 
 #include "cli/cli.h"
-#include "cli/commands.h"
+#include "commands/commands.h"
 #include "cli/options.h"
 #include "lualib/bindings.h"
 #include "sandbox/sandbox.h"

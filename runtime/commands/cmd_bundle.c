@@ -6,7 +6,7 @@
 
 #include "bundle/bundle.h"
 #include "cli/cli.h"
-#include "cli/commands.h"
+#include "commands/commands.h"
 #include "cli/options.h"
 
 static const char bundle_help[] =

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
-#include "cli/commands.h"
+#include "commands/commands.h"
 #include "cli/isolate.h"
 #include "cli/options.h"
 #include "bundle/bundle.h"
