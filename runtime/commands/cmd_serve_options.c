@@ -1,7 +1,6 @@
 /* cmd_serve_options.c: the options of `unbreakable serve`, from the
  * command line and an optional JSON --config file (flags win), into the
  * service's serve_config (serve/serve.h). */
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include <lauxlib.h>
 
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "ledger/ledger.h"
 #include "serve/serve.h"
 #include "util/json.h"
@@ -45,26 +45,21 @@ static const char serve_help[] =
   "Environment: UB_SERVE_TOKEN or UB_SERVE_TOKEN_FILE (the shared secret callers send\n"
   "as 'Authorization: Bearer TOKEN' or '?code=TOKEN'), DT_TENANT_URL, DT_API_TOKEN(_FILE).\n";
 
-enum { OPT_LISTEN = 256, OPT_SPECS, OPT_LEDGER, OPT_WORKERS, OPT_ALLOW, OPT_CONFIG, OPT_DRAIN,
-       OPT_GATE_TIMEOUT, OPT_CB_DEADLINE, OPT_INSECURE, OPT_HELP, OPT_DRY_RUN };
-
-static const struct option opts[] = {
-  {"listen", required_argument, 0, OPT_LISTEN}, {"specs", required_argument, 0, OPT_SPECS},
-  {"ledger", required_argument, 0, OPT_LEDGER}, {"workers", required_argument, 0, OPT_WORKERS},
-  {"allow-callback", required_argument, 0, OPT_ALLOW}, {"config", required_argument, 0, OPT_CONFIG},
-  {"drain-seconds", required_argument, 0, OPT_DRAIN},
-  {"gate-timeout", required_argument, 0, OPT_GATE_TIMEOUT},
-  {"callback-deadline", required_argument, 0, OPT_CB_DEADLINE},
-  {"insecure-no-auth", no_argument, 0, OPT_INSECURE}, {"help", no_argument, 0, OPT_HELP},
-  {"dry-run", no_argument, 0, OPT_DRY_RUN},
-  {0, 0, 0, 0}};
+/* The flags as given, before they are laid over the config file's settings. */
+typedef struct serve_flags {
+  const char *listen, *specs, *ledger;
+  double workers, drain, gate_timeout, cb_deadline;
+  int has_workers, has_drain, has_gate_timeout, has_cb_deadline;
+  int insecure, dry_run;
+  ub_opt_list allow, config;
+} serve_flags;
 
 typedef struct raw_settings {
   char listen[300], specs[4096], ledger[4096];
   double workers, drain, gate_timeout, cb_deadline;
   int insecure, dry_run;
   char *allow[SERVE_MAX_ALLOW];
-  int nallow, allow_from_flags;
+  int nallow;
 } raw_settings;
 
 static int add_allow(raw_settings *r, const char *prefix) {
@@ -75,15 +70,6 @@ static int add_allow(raw_settings *r, const char *prefix) {
   }
   if (r->nallow == SERVE_MAX_ALLOW) return ub_usage_error("serve", "at most %d --allow-callback prefixes", SERVE_MAX_ALLOW);
   r->allow[r->nallow++] = strdup(prefix);
-  return 0;
-}
-
-static int number(const char *name, const char *text, double min, double max, double *out) {
-  char *end;
-  double v = strtod(text, &end);
-  if (end == text || *end || !(v >= min) || v > max)
-    return ub_usage_error("serve", "invalid value '%s' for --%s (%g to %g)", text, name, min, max);
-  *out = v;
   return 0;
 }
 
@@ -154,25 +140,48 @@ static int read_config(const char *file, raw_settings *r) {
 
 /* ---- flags ---- */
 
-static int parse_flag(raw_settings *r, int c, const char *arg) {
-  switch (c) {
-    case OPT_LISTEN: snprintf(r->listen, sizeof r->listen, "%s", arg); return 0;
-    case OPT_SPECS: snprintf(r->specs, sizeof r->specs, "%s", arg); return 0;
-    case OPT_LEDGER: snprintf(r->ledger, sizeof r->ledger, "%s", arg); return 0;
-    case OPT_WORKERS: return number("workers", arg, 1, 256, &r->workers);
-    case OPT_DRAIN: return number("drain-seconds", arg, 0, 3600, &r->drain);
-    case OPT_GATE_TIMEOUT: return number("gate-timeout", arg, 1, 3600, &r->gate_timeout);
-    case OPT_CB_DEADLINE: return number("callback-deadline", arg, 10, 72 * 3600, &r->cb_deadline);
-    case OPT_INSECURE: r->insecure = 1; return 0;
-    case OPT_DRY_RUN: r->dry_run = 1; return 0;
-    case OPT_ALLOW:
-      if (!r->allow_from_flags) { /* flags replace the config file's list */
-        for (int i = 0; i < r->nallow; i++) free(r->allow[i]);
-        r->nallow = 0;
-        r->allow_from_flags = 1;
-      }
-      return add_allow(r, arg);
+static int parse_flags(serve_flags *f, int argc, char **argv) {
+  const ub_opt opts[] = {
+    UB_STRING("listen", &f->listen),
+    UB_PATH("specs", &f->specs),
+    UB_PATH("ledger", &f->ledger),
+    UB_NUMBER("workers", &f->workers, 1, 256, .whole = 1, .seen = &f->has_workers),
+    UB_LIST("allow-callback", &f->allow),
+    UB_LIST("config", &f->config), /* repeatable: each file in turn, the later winning */
+    UB_NUMBER("drain-seconds", &f->drain, 0, 3600, .unit = "seconds", .seen = &f->has_drain),
+    UB_NUMBER("gate-timeout", &f->gate_timeout, 1, 3600, .unit = "seconds", .seen = &f->has_gate_timeout),
+    UB_NUMBER("callback-deadline", &f->cb_deadline, 10, 72 * 3600, .unit = "seconds",
+              .seen = &f->has_cb_deadline),
+    UB_FLAG("insecure-no-auth", &f->insecure),
+    UB_FLAG("dry-run", &f->dry_run),
+    UB_OPTS_END};
+  const ub_opt_spec spec = {.cmd = "serve", .help = serve_help, .opts = opts};
+  int rc = ub_opts_parse(&spec, argc, argv, NULL, 0, NULL, NULL);
+  if (rc != 0) return rc == UB_OPTS_HELP ? 1 : rc;
+  for (size_t i = 0; i < f->config.n; i++)
+    if (!f->config.items[i][0]) return ub_usage_error("serve", "--config: the path is empty (give a file name)");
+  return 0;
+}
+
+/* The config files first, then the flags over them: flags win. */
+static int apply_settings(raw_settings *r, const serve_flags *f) {
+  for (size_t i = 0; i < f->config.n; i++)
+    if (read_config(f->config.items[i], r) != 0) return UB_EXIT_USAGE;
+  if (f->listen) snprintf(r->listen, sizeof r->listen, "%s", f->listen);
+  if (f->specs) snprintf(r->specs, sizeof r->specs, "%s", f->specs);
+  if (f->ledger) snprintf(r->ledger, sizeof r->ledger, "%s", f->ledger);
+  if (f->has_workers) r->workers = f->workers;
+  if (f->has_drain) r->drain = f->drain;
+  if (f->has_gate_timeout) r->gate_timeout = f->gate_timeout;
+  if (f->has_cb_deadline) r->cb_deadline = f->cb_deadline;
+  r->insecure = f->insecure;
+  r->dry_run = f->dry_run;
+  if (f->allow.n > 0) { /* flags replace the config file's list */
+    for (int i = 0; i < r->nallow; i++) free(r->allow[i]);
+    r->nallow = 0;
   }
+  for (size_t i = 0; i < f->allow.n; i++)
+    if (add_allow(r, f->allow.items[i]) != 0) return UB_EXIT_USAGE;
   return 0;
 }
 
@@ -226,24 +235,14 @@ int serve_config_parse(serve_config *c, int argc, char **argv) {
   snprintf(r.listen, sizeof r.listen, "127.0.0.1:8080");
   snprintf(r.specs, sizeof r.specs, ".");
   r.workers = 4, r.drain = 25, r.gate_timeout = 15, r.cb_deadline = 3600;
-  for (int i = 1; i + 1 < argc; i++) /* the file first, so that flags win */
-    if (strcmp(argv[i], "--config") == 0 && read_config(argv[i + 1], &r) != 0) return UB_EXIT_USAGE;
-  int ch, li = -1, rc = 0;
-  optind = 1;
-  opterr = 0;
-  while (rc == 0 && (ch = getopt_long(argc, argv, "h", opts, &li)) != -1) {
-    if (ch == 'h' || ch == OPT_HELP) {
-      fputs(serve_help, stdout);
-      rc = 1;
-    } else if (ch == '?' || ch == ':') {
-      rc = ub_usage_error("serve", "unknown or incomplete option '%s'", argv[optind - 1]);
-    } else {
-      rc = parse_flag(&r, ch, optarg);
-    }
-  }
-  if (rc == 0 && optind != argc) rc = ub_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+  serve_flags f;
+  memset(&f, 0, sizeof f);
+  int rc = parse_flags(&f, argc, argv);
+  if (rc == 0) rc = apply_settings(&r, &f);
   if (rc == 0) rc = finish(c, &r);
   for (int i = 0; i < r.nallow; i++) free(r.allow[i]);
+  ub_opt_list_free(&f.allow);
+  ub_opt_list_free(&f.config);
   return rc;
 }
 

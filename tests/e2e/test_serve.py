@@ -381,8 +381,10 @@ class Callback(Env, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.start_env()
+        # two --allow-callback prefixes, both naming the simulator: each one must be kept
         cls.srv = Server(cls.specs, cls.ledger, cls.dt.url, "--workers", "2", "--gate-timeout", "5",
-                         "--allow-callback", cls.ado.url + "/")
+                         "--allow-callback", cls.ado.url + "/",
+                         "--allow-callback", cls.ado.url.replace("127.0.0.1", "localhost") + "/")
 
     @classmethod
     def tearDownClass(cls):
@@ -406,9 +408,9 @@ class Callback(Env, unittest.TestCase):
                 return [json.loads(r["body"]) for r in mine if r["status"] in (200, 204)] or None
         return wait_for(accepted, "the events of " + plan_id)
 
-    def run_callback(self, p, body):
+    def run_callback(self, p, body, ado_url=None):
         self.ado.state.add_plan(p)
-        status, _, v = self.srv.gate(body, headers=callback_headers(self.ado.url, p))
+        status, _, v = self.srv.gate(body, headers=callback_headers(ado_url or self.ado.url, p))
         self.assertEqual(status, 200, v)
         self.assertEqual(v["status"], "accepted", v)
         return v, self.completed(p["planId"])
@@ -447,6 +449,11 @@ class Callback(Env, unittest.TestCase):
         self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
         time.sleep(0.5)  # a duplicate would have been sent by now; the count must stay one
         self.assertEqual(self.plans()[p["planId"]]["completions"], 1)
+
+    def test_the_second_allow_callback_prefix_is_kept_too(self):
+        p = plan("11111111-0000-0000-0000-000000000010", "checks", 14)
+        _, done = self.run_callback(p, gate_body("pass.lua"), ado_url=self.ado.url.replace("127.0.0.1", "localhost"))
+        self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
 
     def test_refused_plan_url_calls_nothing(self):
         p = plan("11111111-0000-0000-0000-000000000005", "release", 14)
@@ -677,12 +684,41 @@ class Startup(unittest.TestCase):
             self.assertIn(", 1 workers,", srv.text())
         finally:
             srv.stop()
+        srv = Server(make_specs(), os.path.join(tmp, "l.db"), "http://127.0.0.1:1", "--workers", "2", "--config=" + cfg)
+        try:
+            self.assertIn(", 2 workers,", srv.text())   # the flag wins over the file, wherever it stands
+        finally:
+            srv.stop()
         with open(cfg, "w") as f:
             json.dump({"wokers": 2}, f)
         env = dict(os.environ, UB_SERVE_TOKEN=TOKEN)
         p = subprocess.run([BIN, "serve", "--config", cfg], capture_output=True, text=True, env=env, timeout=WAIT)
         self.assertEqual(p.returncode, 2)
         self.assertIn('unknown setting "wokers"', p.stderr)
+
+    def refused(self, *args):
+        env = dict(os.environ, UB_SERVE_TOKEN=TOKEN)
+        p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--specs", SRC] + list(args),
+                           capture_output=True, text=True, env=env, timeout=WAIT)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("unbreakable serve: ", p.stderr)
+        return p.stderr
+
+    def test_bad_numbers_are_usage_errors(self):
+        self.assertIn("--workers: '0' is below the minimum of 1", self.refused("--workers", "0"))
+        self.assertIn("--workers: 'nan' is not a number", self.refused("--workers", "nan"))
+        self.assertIn("--workers: '1.5' is not a whole number", self.refused("--workers", "1.5"))
+        self.assertIn("--gate-timeout: 'inf' is not a number", self.refused("--gate-timeout", "inf"))
+        self.assertIn("--callback-deadline: '5' is below the minimum of 10", self.refused("--callback-deadline=5"))
+
+    def test_empty_paths_are_refused(self):
+        # an empty --ledger used to fall back to the default ledger silently
+        for opt in ("--ledger", "--specs", "--config"):
+            self.assertIn(opt + ": the path is empty", self.refused(opt, ""))
+
+    def test_each_allow_callback_is_checked(self):
+        self.assertIn("--allow-callback 'ftp://x/' must be an http(s) URL prefix",
+                      self.refused("--allow-callback", "https://dev.azure.com/myorg/", "--allow-callback", "ftp://x/"))
 
     def test_not_ready_when_dynatrace_is_unreachable(self):
         import socket
