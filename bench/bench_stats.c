@@ -21,7 +21,7 @@
 #include <time.h>
 
 #include "lualib/lseries.h"
-#include "util/stats.h"
+#include "kernels/stats.h"
 #include "bench_util.h"
 
 typedef struct bench_data {

@@ -15,7 +15,7 @@
 
 #include "util/json.h"
 #include "sandbox/budget.h"
-#include "util/stats.h"
+#include "kernels/stats.h"
 
 enum { LABEL_ENTITY = 1, LABEL_METRIC = 2, LABEL_UNIT = 3, N_LABELS = 3 };
 enum { BUDGET_EVERY = 0xFFFF }; /* points between two budget checks */

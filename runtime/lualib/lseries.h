@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <lua.h>
 
-#include "util/series.h"
+#include "kernels/series.h"
 
 /* Metatable name in the registry. */
 #define UB_SERIES_MT "unbreakable.series"

@@ -15,7 +15,7 @@
 
 #include "lualib/lseries.h"
 #include "sandbox/sandbox.h"
-#include "util/series.h"
+#include "kernels/series.h"
 
 static ub_series *new_block(size_t n, int with_ts, void **block) {
   size_t bytes = ub_series_block_size(n, with_ts);

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/stats.h"
+#include "kernels/stats.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 

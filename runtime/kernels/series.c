@@ -1,7 +1,7 @@
 /* series.c: layout and copy helpers for packed metric series (series.h).
  * No allocation here: callers provide the blocks (the Lua binding takes
  * them from the Lua allocator so the sandbox memory cap counts them). */
-#include "util/series.h"
+#include "kernels/series.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* stats.c: aggregation kernels over packed double arrays (see stats.h for
  * the conventions: NaN is missing, empty input is a status, strict
  * left-to-right sums, in-place selection with a progress tick). */
-#include "util/stats.h"
+#include "kernels/stats.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,5 +1,9 @@
 /* stats.h: aggregation kernels over packed double arrays (pure C, no Lua).
  *
+ * kernels/ owns the numeric heart: the packed series layout (series.h) and
+ * the statistics over it (stats.h). Pure C with no allocation of its own;
+ * it may call nothing but libc and libm. lualib/ exposes it to policies.
+ *
  * Conventions shared by every kernel (docs/stats.md says the same for
  * policy authors):
  * - A NaN value is a missing point. Kernels skip missing points; they never
