@@ -18,13 +18,9 @@ import base64
 import copy
 import json
 import os
-import select
-import signal
-import socket
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -33,6 +29,7 @@ import adosim_api  # noqa: E402
 from adosim_api import AdoError  # noqa: E402
 from dtsim_common import Response, ScenarioError  # noqa: E402
 from dtsim_faults import public_view, take, validate_rule  # noqa: E402
+from sim_http import SimHandler, SimServer, run_until_signalled  # noqa: E402
 
 MAX_BODY = 4 * 1024 * 1024
 REDACTED = "<redacted>"
@@ -286,59 +283,17 @@ def route_for(method, path):
                    "ControllerNotFoundException")
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(SimHandler):
     server_version = "AzureDevOpsSim/1.0"
-    disable_nagle_algorithm = True
-
-    def log_message(self, fmt, *args):
-        if self.server.verbose:
-            sys.stderr.write("azure_devops_sim: %s\n" % (fmt % args))
-
-    def do_GET(self):
-        self.dispatch()
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
-
-    def send(self, response, cut=False, extra=None):
-        payload = response.payload()
-        self.send_response(response.status)
-        if response.status != 204:
-            self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in dict(extra or {}, **response.headers).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if cut:
-            payload = payload[:len(payload) // 2]
-            self.close_connection = True
-        try:
-            self.wfile.write(payload)
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    def hang(self):
-        self.close_connection = True
-        while not self.server.state.stop.is_set():
-            readable, _, _ = select.select([self.connection], [], [], 0.2)
-            if readable:
-                try:
-                    if not self.connection.recv(1, socket.MSG_PEEK):
-                        return
-                except OSError:
-                    return
-                self.server.state.stop.wait(0.2)
+    sim_name = "azure_devops_sim"
 
     def dispatch(self):
         split = urlsplit(self.path)
         path = unquote(split.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self.close_connection = True
+        body = self.read_body(MAX_BODY)
+        if body is None:
             self.send(AdoError(413, "The request body is too large.", "RequestTooLargeException").response())
             return
-        body = self.rfile.read(length) if length > 0 else b""
         if path.startswith("/_sim/"):
             self.send(self.control(path, split.query, body))
             return
@@ -425,32 +380,6 @@ class Handler(BaseHTTPRequestHandler):
         return Response(404, {"error": "unknown control path %s %s" % (self.command, path)})
 
 
-class SimServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, state, port, verbose=False):
-        super().__init__(("127.0.0.1", port), Handler)
-        self.state = state
-        self.verbose = verbose
-        self.port = self.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
-        self._thread = None
-
-    def start_background(self):
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self.state.close()
-        self.shutdown()
-        self.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-
 def load(scenario):
     if scenario is None:
         return {}
@@ -465,14 +394,7 @@ def load(scenario):
 
 def start(scenario=None, port=0, record=None, verbose=False):
     """Starts a simulator in a background thread; returns the server (.port, .url, .state, .stop())."""
-    return SimServer(State(load(scenario), record), port, verbose).start_background()
-
-
-def write_port_file(path, port):
-    temp = path + ".tmp"
-    with open(temp, "w", encoding="ascii") as handle:
-        handle.write("%d\n" % port)
-    os.replace(temp, path)
+    return SimServer(State(load(scenario), record), port, Handler, verbose).start_background()
 
 
 def main(argv=None):
@@ -483,23 +405,8 @@ def main(argv=None):
     parser.add_argument("--record", help="append every API request as a JSON line to this file")
     parser.add_argument("--verbose", action="store_true", help="log requests on stderr")
     args = parser.parse_args(argv)
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    try:
-        server = start(args.scenario, args.port, args.record, args.verbose)
-    except (ScenarioError, ValueError, OSError) as err:
-        sys.stderr.write("azure_devops_sim: %s\n" % err)
-        return 2
-    if args.port_file:
-        write_port_file(args.port_file, server.port)
-    sys.stdout.write("LISTENING %d\n" % server.port)
-    sys.stdout.flush()
-    while not stopping.wait(0.5):
-        pass
-    server.stop()
-    return 0
-
+    return run_until_signalled("azure_devops_sim", lambda: start(args.scenario, args.port, args.record, args.verbose),
+                               args.port_file, (ScenarioError, ValueError, OSError))
 
 if __name__ == "__main__":
     sys.exit(main())

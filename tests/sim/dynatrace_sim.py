@@ -13,12 +13,7 @@ import argparse
 import json
 import os
 import re
-import select
-import signal
-import socket
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,6 +26,7 @@ from dtsim_common import ALL_SCOPES, ApiError, Context, Response, ScenarioError,
 from dtsim_events import render_v1, render_v2  # noqa: E402
 from dtsim_scenario import ScenarioFileError, from_document, load  # noqa: E402
 from dtsim_state import AUTH_MARKER, State  # noqa: E402
+from sim_http import SimHandler, SimServer, run_until_signalled  # noqa: E402
 
 ROUTES = [(method, re.compile(pattern), scope, handler)
           for module in (dtsim_api_metrics, dtsim_api_entities, dtsim_api_events, dtsim_api_problems)
@@ -59,90 +55,17 @@ def route_for(method, path):
     return ApiError(404, "No API at %s" % path)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(SimHandler):
     server_version = "DynatraceSim/1.0"
-    # Headers and body go out in separate writes: without TCP_NODELAY each
-    # answer waited ~40 ms for the client's delayed ACK (seen in the client
-    # benchmark), which no real tenant adds.
-    disable_nagle_algorithm = True
-
-    def log_message(self, fmt, *args):
-        if self.server.verbose:
-            sys.stderr.write("dynatrace_sim: %s\n" % (fmt % args))
-
-    def do_GET(self):
-        self.dispatch()
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
-
-    # ---- plumbing ----------------------------------------------------------------
-    def read_body(self):
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            return self.read_chunked()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > READ_LIMIT:
-            self.close_connection = True
-            return b"x" * (MAX_BODY + 1)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def read_chunked(self):
-        parts, total = [], 0
-        while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                self.rfile.readline()
-                return b"".join(parts)
-            total += size
-            if total > READ_LIMIT:
-                self.close_connection = True
-                return b"x" * (MAX_BODY + 1)
-            parts.append(self.rfile.read(size))
-            self.rfile.readline()
-
-    def send(self, response, extra_headers=None, cut=False, truncate=False):
-        payload = response.payload()
-        length = len(payload)
-        if truncate:
-            payload = payload[:len(payload) // 2]
-            length = len(payload)
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(length))
-        headers = dict(extra_headers or {})
-        headers.update(response.headers)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if cut:
-            payload = payload[:len(payload) // 2]
-            self.close_connection = True
-        try:
-            self.wfile.write(payload)
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    def hang(self):
-        """Accept and never answer, until the client goes away or the server stops."""
-        state = self.server.state
-        self.close_connection = True
-        while not state.stop.is_set():
-            readable, _, _ = select.select([self.connection], [], [], 0.2)
-            if not readable:
-                continue
-            try:
-                if not self.connection.recv(1, socket.MSG_PEEK):
-                    return
-            except OSError:
-                return
-            state.stop.wait(0.2)
+    sim_name = "dynatrace_sim"
 
     # ---- dispatch ----------------------------------------------------------------
     def dispatch(self):
         split = urlsplit(self.path)
         path = unquote(split.path)
-        body = self.read_body()
+        body = self.read_body(READ_LIMIT)
+        if body is None:   # over the limit: answered 413 like any body over MAX_BODY
+            body = b"x" * (MAX_BODY + 1)
         if path.startswith("/_sim/") or path == "/_sim":
             self.send(self.control(path, split.query, body))
             return
@@ -319,36 +242,6 @@ def control_response(state, method, path, params, doc):
 
 # ---- server ------------------------------------------------------------------------
 
-class SimServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    # socketserver's default listen backlog of 5 dropped handshakes when a
-    # client opened 10-50 connections at once (bench/bench_gate.py): each
-    # dropped one cost a 1 s SYN retransmit, or a 30 s client timeout.
-    request_queue_size = 128
-
-    def __init__(self, state, port, verbose=False):
-        super().__init__(("127.0.0.1", port), Handler)
-        self.state = state
-        self.verbose = verbose
-        self.port = self.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
-        self._thread = None
-
-    def start_background(self):
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        """Stops accepting, releases hanging handlers, closes the socket and the record file."""
-        self.state.close()
-        self.shutdown()
-        self.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-
 def parse_token_args(values):
     """['tok', 'tok2=metrics.read,DataExport'] -> {token: set(scopes)}."""
     tokens = {}
@@ -372,14 +265,7 @@ def start(scenario, port=0, tokens=None, record=None, verbose=False):
     .state, .stop())."""
     loaded = load(scenario) if isinstance(scenario, str) else from_document(scenario)
     state = State(loaded, parse_token_args(tokens), record)
-    return SimServer(state, port, verbose).start_background()
-
-
-def write_port_file(path, port):
-    temp = path + ".tmp"
-    with open(temp, "w", encoding="ascii") as handle:
-        handle.write("%d\n" % port)
-    os.replace(temp, path)
+    return SimServer(state, port, Handler, verbose).start_background()
 
 
 def main(argv=None):
@@ -392,23 +278,9 @@ def main(argv=None):
     parser.add_argument("--record", help="append every API request as a JSON line to this file")
     parser.add_argument("--verbose", action="store_true", help="log requests on stderr")
     args = parser.parse_args(argv)
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    try:
-        server = start(args.scenario, args.port, args.token, args.record, args.verbose)
-    except (ScenarioFileError, ValueError, OSError) as err:
-        sys.stderr.write("dynatrace_sim: %s\n" % err)
-        return 2
-    if args.port_file:
-        write_port_file(args.port_file, server.port)
-    sys.stdout.write("LISTENING %d\n" % server.port)
-    sys.stdout.flush()
-    while not stopping.wait(0.5):
-        pass
-    server.stop()
-    return 0
-
+    return run_until_signalled("dynatrace_sim",
+                               lambda: start(args.scenario, args.port, args.token, args.record, args.verbose),
+                               args.port_file, (ScenarioFileError, ValueError, OSError))
 
 if __name__ == "__main__":
     sys.exit(main())
