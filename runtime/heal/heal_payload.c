@@ -9,6 +9,7 @@
 
 #include "heal/heal.h"
 #include "util/json.h"
+#include "util/text.h"
 
 #define MAX_DEPTH 40
 
@@ -19,30 +20,40 @@ static int fail(char *err, size_t errlen, const char *fmt, const char *field) {
 
 /* The string field key of the table at idx: NULL when absent; *bad set
  * when present but not a string. */
-static const char *opt_string(lua_State *L, int idx, const char *key, int *bad) {
+static const char *opt_string(lua_State *L, int idx, const char *key, int *bad, size_t *len) {
   lua_getfield(L, idx, key);
   const char *s = NULL;
-  if (lua_type(L, -1) == LUA_TSTRING) s = lua_tostring(L, -1);
+  *len = 0;
+  if (lua_type(L, -1) == LUA_TSTRING) s = lua_tolstring(L, -1, len);
   else if (!lua_isnil(L, -1)) *bad = 1;
   lua_pop(L, 1); /* the string stays anchored in the table */
   return s;
 }
 
-static int printable(const char *s) {
-  for (; *s; s++)
-    if ((unsigned char)*s < 0x20 || *s == 0x7f) return 0;
+/* Well-formed UTF-8 without controls (util/text.h: C0 with NUL, DEL, C1,
+ * separators, bidi overrides) over all len bytes: a "\u0000" would
+ * otherwise cut the C text short, so that "PID\u0000x" became PID. */
+static int printable(const char *s, size_t len) {
+  for (size_t i = 0; i < len;) {
+    unsigned cp;
+    size_t n = ub_utf8_decode((const unsigned char *)s + i, len - i, &cp);
+    if (n == 0 || ub_text_is_control(cp)) return 0;
+    i += n;
+  }
   return 1;
 }
 
 static int copy_field(lua_State *L, const char *key, char *out, size_t outlen, int required,
                       char *err, size_t errlen) {
   int bad = 0;
-  const char *s = opt_string(L, 1, key, &bad);
+  size_t len;
+  const char *s = opt_string(L, 1, key, &bad, &len);
   if (bad) return fail(err, errlen, "payload field %s must be a string (put the placeholder in quotes)", key);
   if (!s && required) return fail(err, errlen, "payload field %s is missing (add it to the payload template)", key);
   if (!s) return 0;
-  if (strlen(s) >= outlen) return fail(err, errlen, "payload field %s is too long", key);
-  if (!printable(s)) return fail(err, errlen, "payload field %s has control characters", key);
+  if (len >= outlen) return fail(err, errlen, "payload field %s is too long", key);
+  if (!printable(s, len))
+    return fail(err, errlen, "payload field %s has control characters or is not UTF-8", key);
   snprintf(out, outlen, "%s", s);
   return 0;
 }
@@ -57,8 +68,9 @@ static int check_entities(lua_State *L, int *has_placeholder_ids, char *err, siz
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, -1, i);
     int bad = lua_type(L, -1) != LUA_TTABLE;
-    const char *id = bad ? NULL : opt_string(L, lua_gettop(L), "entity", &bad);
-    if (bad || !id || !*id || !printable(id)) {
+    size_t len = 0;
+    const char *id = bad ? NULL : opt_string(L, lua_gettop(L), "entity", &bad, &len);
+    if (bad || !id || !*id || !printable(id, len)) {
       snprintf(err, errlen, "payload field ImpactedEntities[%lld] must be an object with a string 'entity'",
                (long long)(i - 1));
       return -1;
@@ -100,8 +112,8 @@ static int parse_in(lua_State *L, const char *body, size_t len, heal_problem *p,
       copy_field(L, "ProblemTitle", p->title, sizeof p->title, 0, err, errlen) != 0)
     return -1;
   int bad = 0;
-  const char *tags = opt_string(L, 1, "Tags", &bad);
-  (void)tags;
+  size_t tags_len;
+  opt_string(L, 1, "Tags", &bad, &tags_len);
   if (bad) return fail(err, errlen, "payload field %s must be a string", "Tags");
   if (strcmp(p->state, "OPEN") != 0 && strcmp(p->state, "RESOLVED") != 0 && strcmp(p->state, "MERGED") != 0)
     return fail(err, errlen, "payload field State must be OPEN, RESOLVED or MERGED, not '%s'", p->state);

@@ -14,6 +14,7 @@
 #include "sandbox/sandbox.h"
 #include "util/clock.h"
 #include "util/json.h"
+#include "util/text.h"
 
 typedef struct policy_job {
   const char *ctx_json;
@@ -139,16 +140,31 @@ static void set_intents(lua_State *L, int decision, int result, const heal_probl
   lua_setfield(L, decision, "summary");
 }
 
-static int encode(lua_State *L, int idx, ub_buf *out) {
-  char err[300];
+static int encode(lua_State *L, int idx, ub_buf *out, char *err, size_t errlen) {
   json_enc_opts o = {0, 0, 200, 1, "decision"};
   ub_buf_reset(out);
-  return json_encode_lua(L, idx, &o, out, err, sizeof err);
+  return json_encode_lua(L, idx, &o, out, err, errlen);
 }
+
+/* A decision that cannot be encoded will not encode on the next try
+ * either: it is recorded as failed with why, and so is the notification,
+ * rather than left pending to be retried, every second, ahead of every
+ * notification after it. */
+static int give_up(ub_ledger *l, const ledger_action *n, int64_t decision_id, const char *why, heal_result *out) {
+  ub_buf_reset(&out->json);
+  ub_buf_printf(&out->json, "{\"notification\":%lld,\"error\":", (long long)n->id);
+  json_append_string(&out->json, why, strlen(why));
+  ub_buf_puts(&out->json, "}");
+  out->failed = 1;
+  if (ledger_action_update(l, decision_id, "failed", out->json.data) != LEDGER_OK) return -1;
+  return ledger_action_update(l, n->id, "failed", NULL);
+}
+
+#define DECIDE_UNENCODABLE (-2)
 
 /* Reads, runs the policy and records the decision (state "executing"). */
 static int decide(const heal_config *c, ub_ledger *l, const ledger_action *n, const heal_problem *p, lua_State *L,
-                  int payload, int decision, int64_t decision_id, ub_buf *json) {
+                  int payload, int decision, int64_t decision_id, ub_buf *json, char *json_err, size_t json_errlen) {
   heal_context_push(L, c, p, payload, ub_clock_wall_ms(), n->id);
   int ctx = lua_gettop(L);
   lua_pushvalue(L, ctx - 1);
@@ -161,21 +177,31 @@ static int decide(const heal_config *c, ub_ledger *l, const ledger_action *n, co
   ub_buf_init(&log);
   char err[600];
   const char *policy_error = NULL;
-  if (encode(L, ctx, &ctx_json) != 0) policy_error = "the context could not be encoded";
+  if (encode(L, ctx, &ctx_json, err, sizeof err) != 0) policy_error = "the context could not be encoded";
   else if (run_policy(c, ctx_json.data, ctx_json.len, &result, &log, err, sizeof err) != 0) policy_error = err;
   if (!policy_error && json_decode_lua(L, result.data, result.len, 100, err, sizeof err) != 0)
     policy_error = "the policy's result is not JSON";
+  /* what the policy printed and its error message are any bytes it chose
+   * (not UTF-8, terminal controls): made safe text before they are recorded */
+  if (policy_error == err) ub_text_sanitize(err);
   if (policy_error) lua_newtable(L);
   set_intents(L, decision, lua_gettop(L), p, policy_error);
   if (log.len) {
-    lua_pushlstring(L, log.data, log.len);
+    ub_buf clean;
+    ub_buf_init(&clean);
+    ub_text_lines(&clean, log.data, log.len, NULL);
+    lua_pushlstring(L, clean.data ? clean.data : "", clean.len);
     lua_setfield(L, decision, "log");
+    ub_buf_free(&clean);
   }
   ub_buf_free(&ctx_json);
   ub_buf_free(&result);
   ub_buf_free(&log);
   lua_settop(L, decision);
-  if (encode(L, decision, json) != 0) return -1;
+  if (encode(L, decision, json, err, sizeof err) != 0) {
+    snprintf(json_err, json_errlen, "the decision cannot be recorded: %.300s", err);
+    return DECIDE_UNENCODABLE;
+  }
   return ledger_action_update(l, decision_id, "executing", json->data) == LEDGER_OK ? 0 : -1;
 }
 
@@ -263,14 +289,20 @@ static int handle_in(const heal_config *c, ub_ledger *l, const ledger_action *n,
     lua_newtable(L);
     json_mark_array(L, -1);
     lua_setfield(L, decision, "intents");
-  } else if (!resume && decide(c, l, n, &p, L, payload, decision, out->decision_id, &out->json) != 0) {
-    return -1;
+  } else if (!resume) {
+    int rc = decide(c, l, n, &p, L, payload, decision, out->decision_id, &out->json, err, sizeof err);
+    if (rc == DECIDE_UNENCODABLE) return give_up(l, n, out->decision_id, err, out);
+    if (rc != 0) return -1;
   }
   execute(c, l, &p, L, decision, out);
   lua_getfield(L, decision, "policy_error");
   int policy_failed = !lua_isnil(L, -1);
   lua_pop(L, 1);
-  if (encode(L, decision, &out->json) != 0) return -1;
+  char why[400];
+  if (encode(L, decision, &out->json, why, sizeof why) != 0) {
+    snprintf(err, sizeof err, "the decision cannot be recorded: %.300s", why);
+    return give_up(l, n, out->decision_id, err, out);
+  }
   const char *state = out->failed ? "failed" : c->dry_run ? "dry-run" : policy_failed ? "policy-error" : "done";
   if (ledger_action_update(l, out->decision_id, state, out->json.data) != LEDGER_OK) return -1;
   out->failed |= policy_failed;

@@ -32,12 +32,23 @@ typedef struct conn_state {
   unsigned long long received; /* body bytes, kept or dropped */
 } conn_state;
 
+/* A value holding a NUL byte (a raw one in a header, %00 in a query) would
+ * be read as C text shorter than what was sent: "Bearer TOKEN\0junk" would
+ * pass as the token. Such a value is treated as absent. */
+static const char *lookup(const ub_srv_request *rq, enum MHD_ValueKind kind, const char *name) {
+  const char *value = NULL;
+  size_t len = 0;
+  if (MHD_lookup_connection_value_n(rq->priv, kind, name, strlen(name), &value, &len) != MHD_YES || !value)
+    return NULL;
+  return strlen(value) == len ? value : NULL;
+}
+
 const char *ub_srv_header(const ub_srv_request *rq, const char *name) {
-  return MHD_lookup_connection_value(rq->priv, MHD_HEADER_KIND, name);
+  return lookup(rq, MHD_HEADER_KIND, name);
 }
 
 const char *ub_srv_query(const ub_srv_request *rq, const char *name) {
-  return MHD_lookup_connection_value(rq->priv, MHD_GET_ARGUMENT_KIND, name);
+  return lookup(rq, MHD_GET_ARGUMENT_KIND, name);
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *c, ub_srv_response *rs) {

@@ -21,7 +21,8 @@ typedef struct ub_srv_request {
   void *priv;             /* the connection */
 } ub_srv_request;
 
-/* Header (case-insensitive) or query argument of a request, or NULL. */
+/* Header (case-insensitive) or query argument of a request, or NULL (also
+ * when the value holds a NUL byte: it would read as shorter text). */
 const char *ub_srv_header(const ub_srv_request *rq, const char *name);
 const char *ub_srv_query(const ub_srv_request *rq, const char *name);
 

@@ -1,0 +1,147 @@
+"""End-to-end attacks on `serve` (docs/serve.md, docs/selfheal.md) as a
+hostile HTTP client, webhook sender and policy author would try them, on
+127.0.0.1 only, with the simulators and the serve harness of
+test_selfheal.py. Each test is the regression test of a defect found by
+attacking it: a credential that holds a NUL byte, webhook fields whose text
+a "\\u0000" cut short or that carry terminal controls, and a selfheal policy
+whose printed bytes or error message could not be recorded, which left its
+notification pending and retried forever ahead of every later one. Waits
+are on conditions (test_selfheal.wait_for), never sleeps alone."""
+import glob
+import json
+import os
+import shutil
+import socket
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_selfheal as heal  # noqa: E402  (the simulators and the serve harness)
+
+SRC = heal.SRC
+TOKEN = heal.TOKEN
+
+
+def status_line(port, request):
+    """Sends raw request bytes; returns the status code of the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=heal.WAIT) as s:
+        s.sendall(request)
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else None
+
+
+class HostileClientTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.h = heal.Harness()
+        cls.h.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.h.close()
+
+    def get(self, target, headers=b""):
+        return status_line(self.h.port, b"GET " + target.encode() + b" HTTP/1.1\r\nHost: x\r\n" + headers +
+                           b"Connection: close\r\n\r\n")
+
+    def test_a_credential_is_the_token_exactly(self):
+        self.assertEqual(self.get("/v1/evaluations", b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"), 200)
+        self.assertEqual(self.get("/v1/evaluations?code=" + TOKEN), 200)
+        # ?code= decodes %00: the NUL must not cut the credential down to the token
+        self.assertEqual(self.get("/v1/evaluations?code=" + TOKEN + "%00junk"), 401)
+        for header in (b"Bearer " + TOKEN[:-1].encode(), b"Bearer " + TOKEN.encode() + b"x" * 5000, b"Bearer ",
+                       b"Bearer  " + TOKEN.encode(), b"Token " + TOKEN.encode()):
+            self.assertEqual(self.get("/v1/evaluations", b"Authorization: " + header + b"\r\n"), 401, header[:40])
+        self.assertEqual(self.get("/v1/evaluations"), 401)
+
+    def test_webhook_text_fields_are_checked_over_their_whole_length(self):
+        base = heal.payload(pid="-4242_1641224100000V2")
+        status, doc = self.h.notify(base)
+        self.assertEqual(status, 202, doc)
+        # a "\u0000" used to end the C text: State "OPEN\u0000x" passed as OPEN, and the PID
+        # "P\u0000x" was recorded as P, a duplicate that silenced the real notification
+        for field, value in (("State", "OPEN\u0000x"), ("PID", "-4242_1641224100000V2\u0000x"),
+                             ("ProblemTitle", "t\u0000\u001b[2J"), ("ProblemTitle", "csi \u009b31m"),
+                             ("ProblemTitle", "bidi \u202eexe.txt"), ("ProblemID", "P-1\u2028x")):
+            status, doc = self.h.notify(dict(base, **{field: value}))
+            self.assertEqual(status, 400, (field, value, doc))
+            self.assertIn(field, doc["error"])
+        bad_entity = dict(base, ImpactedEntities=[{"entity": "SERVICE-1\u0000x"}])
+        self.assertEqual(self.h.notify(bad_entity)[0], 400)
+
+
+class HostileSelfhealPolicyTest(unittest.TestCase):
+    """The selfheal policy runs inside serve's healing thread: whatever it
+    does must end as a recorded decision, with serve still answering and
+    the next notification handled."""
+
+    def setUp(self):
+        self.h = heal.Harness()
+        self.policy = os.path.join(self.h.specs, "hostile.lua")
+        with open(self.policy, "w") as f:
+            f.write("return nil\n")
+        with open(os.path.join(self.h.specs, "selfheal.json"), "w") as f:
+            json.dump({"selfheal_policy": "hostile.lua", "dry_run": True}, f)
+        self.h.start()
+        self.count = 0
+
+    def tearDown(self):
+        self.h.close()
+
+    def run_policy(self, source_path):
+        shutil.copy(source_path, self.policy)
+        self.count += 1
+        status, doc = self.h.notify(heal.payload(pid="-%d_1641224100000V2" % (7000 + self.count)))
+        self.assertEqual(status, 202, doc)
+        healed = self.h.wait_healed(doc["notification"])
+        self.assertIsNone(self.h.proc.poll(), "serve died: " + self.h.text()[-2000:])
+        self.assertEqual(self.h.request("GET", "/healthz")[0], 200)
+        return healed
+
+    def test_printed_bytes_and_error_text_are_recorded_cleaned(self):
+        healed = self.run_policy(os.path.join(SRC, "tests", "hostile", "print_terminal_escapes.lua"))
+        self.assertEqual(healed["state"], "dry-run", healed)
+        decision = healed["decision"]
+        self.assertIn("done escaping", decision["policy_error"])
+        for text in (decision["log"], decision["policy_error"]):
+            self.assertFalse(any(ord(ch) < 0x20 and ch != "\n" or 0x7F <= ord(ch) <= 0x9F or ch == "\u202e"
+                                 for ch in text), repr(text))
+        healed = self.run_policy(os.path.join(SRC, "tests", "hostile", "error_ci_command.lua"))
+        self.assertNotIn("##vso[", healed["decision"]["policy_error"])
+
+    def test_a_decision_that_cannot_be_recorded_fails_and_blocks_nothing(self):
+        """A specs folder whose name is not UTF-8 makes the policy's path,
+        part of every decision, impossible to encode as JSON: the decision
+        and its notification are recorded as failed with why, never left
+        pending to be retried ahead of every later notification."""
+        self.h.stop()
+        odd = os.path.join(self.h.dir, os.fsdecode(b"specs-\xff"))
+        os.rename(self.h.specs, odd)
+        self.h.specs = odd
+        self.h.start()
+        ids = []
+        for n in range(2):
+            status, doc = self.h.notify(heal.payload(pid="-%d_1641224100000V2" % (7100 + n)))
+            self.assertEqual(status, 202, doc)
+            ids.append(doc["notification"])
+        for notification in ids:
+            healed = self.h.wait_healed(notification)
+            self.assertEqual(healed["state"], "failed", healed)
+            self.assertIn("cannot be recorded", healed["decision"]["error"])
+
+    def test_every_hostile_policy_ends_in_a_decision(self):
+        """The whole corpus of tests/hostile/ as the selfheal policy, one
+        notification each; dry run, so nothing is executed."""
+        for path in sorted(glob.glob(os.path.join(SRC, "tests", "hostile", "*.lua"))):
+            with self.subTest(policy=os.path.basename(path)):
+                healed = self.run_policy(path)
+                self.assertIn(healed["state"], ("dry-run", "failed", "policy-error"), healed)
+
+
+if __name__ == "__main__":
+    unittest.main()
