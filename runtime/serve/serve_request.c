@@ -31,6 +31,25 @@ static const char *type_word(int t) {
        : t == LUA_TBOOLEAN ? "true or false" : "an object";
 }
 
+/* 1 when a string of the table at idx (keys and values, nested tables
+ * included) holds a NUL byte: read as C text it would be shorter than what
+ * was sent ("a.json\u0000x" naming a.json, "planurl\u0000" matching
+ * planurl); name gets its key. */
+static int holds_nul(lua_State *L, int idx, int depth, char *name, size_t namelen) {
+  int found = 0;
+  lua_pushnil(L);
+  while (!found && lua_next(L, idx)) {
+    size_t klen = 0, vlen = 0;
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &klen) : NULL;
+    const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &vlen) : NULL;
+    found = (k && strlen(k) != klen) || (v && strlen(v) != vlen) ||
+            (lua_type(L, -1) == LUA_TTABLE && depth > 0 && holds_nul(L, lua_gettop(L), depth - 1, name, namelen));
+    if (found && k && !name[0]) snprintf(name, namelen, "%.*s", (int)strnlen(k, 100), k);
+    lua_pop(L, found ? 2 : 1);
+  }
+  return found;
+}
+
 /* Decodes body; the object is left at index 1. */
 static int decode_body(lua_State *L, const char *body, size_t len, char *err, size_t errlen) {
   char why[200];
@@ -44,6 +63,11 @@ static int decode_body(lua_State *L, const char *body, size_t len, char *err, si
   }
   if (!lua_istable(L, 1) || (lua_rawlen(L, 1) > 0)) {
     snprintf(err, errlen, "the body must be a JSON object");
+    return -1;
+  }
+  char name[104] = "";
+  if (holds_nul(L, 1, 20, name, sizeof name)) {
+    snprintf(err, errlen, "field '%s' holds a NUL character (\\u0000): remove it", name);
     return -1;
   }
   return 0;

@@ -8,6 +8,7 @@ whose printed bytes or error message could not be recorded, which left its
 notification pending and retried forever ahead of every later one. Waits
 are on conditions (test_selfheal.wait_for), never sleeps alone."""
 import glob
+import http.client
 import json
 import os
 import shutil
@@ -75,6 +76,23 @@ class HostileClientTest(unittest.TestCase):
         self.assertEqual(self.h.notify(bad_entity)[0], 400)
 
 
+    def test_gate_fields_with_a_nul_are_refused(self):
+        with open(os.path.join(self.h.specs, "a.json"), "w") as f:
+            f.write("{}")
+        for body, field in (({"monspec": "a.json\u0000../../x", "compare": "svc/stage"}, "monspec"),
+                            ({"slo": "a.json", "sli": "a.json", "service": "svc", "stage": "Production\u0000x"},
+                             "stage"),
+                            ({"slo": "a.json", "sli": "a.json", "service": "svc", "stage": "Production",
+                              "labels": {"team\u0000": "x"}}, "team")):
+            status, doc = self.h.request("POST", "/v1/gate", body)
+            self.assertEqual(status, 400, (body, doc))
+            self.assertIn("NUL", doc["error"])
+            self.assertIn(field, doc["error"])
+        status, doc = self.h.request("POST", "/v1/gate/dtcli-compat", {"MonspecUrl": "a.json\u0000x"})
+        self.assertEqual(status, 400, doc)
+        self.assertIn("'MonspecUrl' holds a NUL", doc["comment"])  # the original gate's answer shape
+
+
 class HostileSelfhealPolicyTest(unittest.TestCase):
     """The selfheal policy runs inside serve's healing thread: whatever it
     does must end as a recorded decision, with serve still answering and
@@ -133,6 +151,34 @@ class HostileSelfhealPolicyTest(unittest.TestCase):
             healed = self.h.wait_healed(notification)
             self.assertEqual(healed["state"], "failed", healed)
             self.assertIn("cannot be recorded", healed["decision"]["error"])
+
+    def test_no_token_reaches_the_policy_the_ledger_the_log_or_metrics(self):
+        dump = os.path.join(self.h.dir, "dump.lua")
+        with open(dump, "w") as f:
+            f.write('return function(ctx)\n'
+                    '  local json = require("unbreakable.json")\n'
+                    '  print(json.encode(ctx))\n'
+                    '  return {summary = json.encode(ctx)}\n'
+                    'end\n')
+        seen = [self.run_policy(dump),
+                self.run_policy(os.path.join(SRC, "tests", "hostile", "secret_search.lua"))]
+        self.assertIn('"problem"', seen[0]["decision"]["summary"])  # the context was there to leak
+        conn = http.client.HTTPConnection("127.0.0.1", self.h.port, timeout=heal.WAIT)
+        conn.request("GET", "/metrics")
+        metrics = conn.getresponse().read()
+        conn.close()
+        self.h.stop()
+        stored = b""
+        for name in os.listdir(self.h.dir):
+            if name.startswith("ledger.db"):
+                with open(os.path.join(self.h.dir, name), "rb") as f:
+                    stored += f.read()
+        with open(self.h.log_path, "rb") as f:
+            log = f.read()
+        for secret in (heal.TOKEN, heal.DT_TOKEN, heal.PAT):
+            for where, text in (("a decision", json.dumps(seen).encode()), ("the ledger", stored),
+                                ("the log", log), ("/metrics", metrics)):
+                self.assertNotIn(secret.encode(), text, "%s holds %s" % (where, secret))
 
     def test_every_hostile_policy_ends_in_a_decision(self):
         """The whole corpus of tests/hostile/ as the selfheal policy, one
