@@ -167,12 +167,15 @@ ub_srv *ub_srv_start(const ub_srv_opts *o, ub_srv_handler handler, ub_srv_refuse
   s->done = o->done;
   s->ud = ud;
   s->max_body = o->max_body ? o->max_body : (size_t)1 << 20;
+  unsigned max_connections = o->max_connections ? o->max_connections : 256;
+  unsigned per_address = o->max_per_address ? o->max_per_address : max_connections / 4;
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC;
   s->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s,
                           MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->timeout_seconds ? o->timeout_seconds : 10),
-                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o->max_connections ? o->max_connections : 256),
+                          MHD_OPTION_CONNECTION_LIMIT, max_connections,
+                          MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_address,
                           MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
                           MHD_OPTION_LISTEN_BACKLOG_SIZE, 256u,
                           MHD_OPTION_END);

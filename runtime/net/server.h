@@ -45,6 +45,10 @@ typedef struct ub_srv_opts {
   size_t max_body;              /* default 1 MiB */
   unsigned timeout_seconds;     /* inactivity on read and write, default 10 */
   unsigned max_connections;     /* default 256 */
+  /* Connections one client address may hold at once (default a quarter of
+   * max_connections): one slow client cannot take every connection, and
+   * with it /healthz and every other caller's gate. */
+  unsigned max_per_address;
   /* Called once a request the handler saw has ended (its answer sent, or
    * the connection lost), so that draining can wait for answers too. */
   void (*done)(void *ud);

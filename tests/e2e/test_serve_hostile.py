@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import sys
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -91,6 +92,40 @@ class HostileClientTest(unittest.TestCase):
         status, doc = self.h.request("POST", "/v1/gate/dtcli-compat", {"MonspecUrl": "a.json\u0000x"})
         self.assertEqual(status, 400, doc)
         self.assertIn("'MonspecUrl' holds a NUL", doc["comment"])  # the original gate's answer shape
+
+
+    def test_one_slow_client_cannot_hold_every_connection(self):
+        """Slowloris: one address opens more connections than serve takes
+        (512) and keeps each alive with a header line now and then, never
+        ending its headers. Another caller must still be answered."""
+        held, stop = [], threading.Event()
+        try:
+            for _ in range(600):
+                s = socket.create_connection(("127.0.0.1", self.h.port), timeout=heal.WAIT)
+                held.append(s)
+                try:
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                except OSError:
+                    pass  # refused by serve: what is expected past a share
+
+            def trickle():
+                while not stop.wait(1):
+                    for s in held:
+                        try:
+                            s.sendall(b"X-Slow: 1\r\n")
+                        except OSError:
+                            pass
+            threading.Thread(target=trickle, daemon=True).start()
+            with socket.socket() as probe:
+                probe.settimeout(heal.WAIT)
+                probe.bind(("127.0.0.2", 0))
+                probe.connect(("127.0.0.1", self.h.port))
+                probe.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                self.assertTrue(probe.recv(64).startswith(b"HTTP/1.1 200"))
+        finally:
+            stop.set()
+            for s in held:
+                s.close()
 
 
 class HostileSelfhealPolicyTest(unittest.TestCase):
