@@ -76,6 +76,11 @@ static int run_policy(const heal_config *c, const char *ctx_json, size_t len, ub
 
 static const char *const KINDS[] = {"rollback", "comment", "event", "freeze"};
 
+/* More intents than any healing needs: a policy returning thousands would
+ * post as many comments or events and hold the one healing worker, every
+ * later notification waiting, for as long as they take. */
+#define MAX_INTENTS 32
+
 /* Checks intent i of the array at list; NULL when fine, else why. */
 static const char *check_intent(lua_State *L, int list, lua_Integer i) {
   lua_rawgeti(L, list, i);
@@ -109,6 +114,8 @@ static void set_intents(lua_State *L, int decision, int result, const heal_probl
   int list = lua_gettop(L);
   if (!*why && !lua_isnil(L, list) && !lua_istable(L, list)) snprintf(why, sizeof why, "result.intents must be a list");
   lua_Integer n = lua_istable(L, list) ? luaL_len(L, list) : 0;
+  if (!*why && n > MAX_INTENTS)
+    snprintf(why, sizeof why, "result.intents has %lld intents; at most %d", (long long)n, MAX_INTENTS);
   for (lua_Integer i = 1; i <= n && !*why; i++) {
     const char *bad = check_intent(L, list, i);
     if (bad) snprintf(why, sizeof why, "intent %lld: %s", (long long)i, bad);

@@ -167,6 +167,18 @@ class HostileSelfhealPolicyTest(unittest.TestCase):
         healed = self.run_policy(os.path.join(SRC, "tests", "hostile", "error_ci_command.lua"))
         self.assertNotIn("##vso[", healed["decision"]["policy_error"])
 
+    def test_thousands_of_intents_are_refused_not_executed(self):
+        many = os.path.join(self.h.dir, "many.lua")
+        with open(many, "w") as f:
+            f.write('return function()\n'
+                    '  local t = {}\n'
+                    '  for i = 1, 3000 do t[i] = {kind = "comment", reason = "r", text = "spam " .. i} end\n'
+                    '  return {summary = "many", intents = t}\n'
+                    'end\n')
+        decision = self.run_policy(many)["decision"]
+        self.assertIn("at most 32", decision.get("policy_error", ""), decision.get("summary"))
+        self.assertEqual([i["kind"] for i in decision["intents"]], ["comment"])  # the one saying so
+
     def test_a_decision_that_cannot_be_recorded_fails_and_blocks_nothing(self):
         """A specs folder whose name is not UTF-8 makes the policy's path,
         part of every decision, impossible to encode as JSON: the decision
