@@ -78,6 +78,21 @@ static void test_callback_allow_list(void **state) {
   assert_false(serve_callback_allowed(&c, "https://dev.azure.com@evil.example/"));
   assert_false(serve_callback_allowed(&c, "http://dev.azure.com/"));
   assert_false(serve_callback_allowed(&c, "https://dev.azure.com/ x"));
+  /* the review's SSRF variants (all held): userinfo, suffix and label tricks,
+   * ports, trailing dots, IDN bytes, encoded separators, controls */
+  assert_true(serve_callback_allowed(&c, "HTTPS://DEV.AZURE.COM/myorg/"));
+  const char *refused[] = {
+    "https://dev.azure.com@evil/", "https://x:y@dev.azure.com/", "https://dev.azure.com%40evil/",
+    "https://dev.azure.com.evil/", "https://dev.azure.com./", "https://dev.azure.com:8443/",
+    "https://dev.azure.com\\@evil/", "https://evil.com/x.visualstudio.com/",
+    "https://evil.com#.visualstudio.com/", "https://evil.com?.visualstudio.com/",
+    "https://x.visualstudio.com.evil/", "https://x.visualstudio.com:444/", "https://x.visualstudio.com./",
+    "https://\xd0\xb5vil.visualstudio.com/", "https://x%2eevil.visualstudio.com/",
+    "https://dev.azure.com\t/", "https://dev.azure.com/\r\nHost: evil/", "//dev.azure.com/",
+    "https:/dev.azure.com/", "", NULL};
+  for (int i = 0; refused[i]; i++) {
+    if (serve_callback_allowed(&c, refused[i])) fail_msg("allowed: %s", refused[i]);
+  }
 }
 
 static void test_seal_round_trip_and_tamper(void **state) {
