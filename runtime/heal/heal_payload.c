@@ -1,6 +1,7 @@
 /* heal_payload.c: the Dynatrace "custom integration" payload (reference
  * dynatrace-api.md 11): validation, the test notification, and recording
  * it durably with (PID, State) as its idempotency key. */
+#include <ctype.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdio.h>
@@ -58,7 +59,17 @@ static int copy_field(lua_State *L, const char *key, char *out, size_t outlen, i
   return 0;
 }
 
-/* ImpactedEntities: an array of objects whose "entity" is a string. */
+/* A Dynatrace entity id ("SERVICE-C4EC4A0E5A3B1001"): letters, digits,
+ * '-' and '_'. It goes into an entity selector, entityId("ID"), where a
+ * quote or a parenthesis would change which entities are read. */
+static int entity_id(const char *s, size_t len) {
+  if (len == 0) return 0;
+  for (size_t i = 0; i < len; i++)
+    if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_') return 0;
+  return 1;
+}
+
+/* ImpactedEntities: an array of objects whose "entity" is an entity id. */
 static int check_entities(lua_State *L, int *has_placeholder_ids, char *err, size_t errlen) {
   lua_getfield(L, 1, "ImpactedEntities");
   if (lua_type(L, -1) != LUA_TTABLE)
@@ -70,9 +81,9 @@ static int check_entities(lua_State *L, int *has_placeholder_ids, char *err, siz
     int bad = lua_type(L, -1) != LUA_TTABLE;
     size_t len = 0;
     const char *id = bad ? NULL : opt_string(L, lua_gettop(L), "entity", &bad, &len);
-    if (bad || !id || !*id || !printable(id, len)) {
-      snprintf(err, errlen, "payload field ImpactedEntities[%lld] must be an object with a string 'entity'",
-               (long long)(i - 1));
+    if (bad || !id || !entity_id(id, len)) {
+      snprintf(err, errlen, "payload field ImpactedEntities[%lld] must be an object whose 'entity' is a "
+               "Dynatrace entity id (e.g. SERVICE-C4EC4A0E5A3B1001)", (long long)(i - 1));
       return -1;
     }
     if (strstr(id, "XXXXXXXXXXXXX")) *has_placeholder_ids = 1;

@@ -73,8 +73,11 @@ class HostileClientTest(unittest.TestCase):
             status, doc = self.h.notify(dict(base, **{field: value}))
             self.assertEqual(status, 400, (field, value, doc))
             self.assertIn(field, doc["error"])
-        bad_entity = dict(base, ImpactedEntities=[{"entity": "SERVICE-1\u0000x"}])
-        self.assertEqual(self.h.notify(bad_entity)[0], 400)
+        # an entity id goes into the selector entityId("ID"): a quote would change what is read
+        for entity in ("SERVICE-1\u0000x", 'SERVICE-C4EC4A0E5A3B1001"),type("HOST', "SERVICE-1 ", ""):
+            status, doc = self.h.notify(dict(base, ImpactedEntities=[{"entity": entity}]))
+            self.assertEqual(status, 400, (entity, doc))
+            self.assertIn("ImpactedEntities[0]", doc["error"])
 
 
     def test_gate_fields_with_a_nul_are_refused(self):
