@@ -76,7 +76,8 @@ static int run(serve_config *c, const sigset_t *stop) {
   start_dt_probe(&s);
   s.heal = serve_heal_start(&s); /* intake ready before the first request */
   ub_srv_opts o = {.address = c->listen_addr, .port = c->listen_port, .max_body = (size_t)1 << 20,
-                   .timeout_seconds = 10, .max_connections = 512, .done = serve_request_done};
+                   .timeout_seconds = 10, .max_connections = 512, .done = serve_request_done,
+                   .admit = serve_admit};
   ub_srv *srv = ub_srv_start(&o, serve_handle, serve_refused, &s, err, sizeof err);
   int rc = UB_EXIT_OK;
   if (!srv) {

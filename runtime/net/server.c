@@ -15,6 +15,7 @@ struct ub_srv {
   struct MHD_Daemon *d;
   ub_srv_handler handler;
   ub_srv_refused refused;
+  ub_srv_admit admit;
   void (*done)(void *ud);
   void *ud;
   size_t max_body;
@@ -69,8 +70,8 @@ static enum MHD_Result refuse(ub_srv *s, struct MHD_Connection *c, const char *m
                               const char *url, int status, const char *message) {
   ub_srv_response rs = {.status = status};
   ub_buf_init(&rs.body);
-  ub_buf_printf(&rs.body, "{\"status\":\"error\",\"error\":\"%s\"}", message);
-  if (s->refused) s->refused(s->ud, method, url, status);
+  ub_buf_printf(&rs.body, "{\"status\":\"error\",\"error\":\"%s\"}", message); /* our own words */
+  if (s->refused) s->refused(s->ud, method, url, status, message);
   enum MHD_Result ret = send_response(c, &rs);
   ub_buf_free(&rs.body);
   return ret;
@@ -112,6 +113,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (len && strtoull(len, NULL, 10) > DRAIN_BODY_LIMIT)
       return refuse(s, c, method, url, 413, "request body larger than 1 MiB");
+    if (s->admit) {
+      char remote[64];
+      remote_address(c, remote, sizeof remote);
+      ub_srv_request rq = {method, url, remote, "", 0, c};
+      const char *message = "refused";
+      int status = s->admit(s->ud, &rq, &message);
+      if (status) return refuse(s, c, method, url, status, message);
+    }
     cs = calloc(1, sizeof *cs);
     if (!cs) return MHD_NO;
     ub_buf_init(&cs->body);
@@ -164,6 +173,7 @@ ub_srv *ub_srv_start(const ub_srv_opts *o, ub_srv_handler handler, ub_srv_refuse
   }
   s->handler = handler;
   s->refused = refused;
+  s->admit = o->admit;
   s->done = o->done;
   s->ud = ud;
   s->max_body = o->max_body ? o->max_body : (size_t)1 << 20;

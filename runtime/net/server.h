@@ -35,9 +35,16 @@ typedef struct ub_srv_response {
 } ub_srv_response;
 
 typedef void (*ub_srv_handler)(void *ud, const ub_srv_request *rq, ub_srv_response *rs);
-/* Called with the status when a body was refused before the handler ran
- * (413), so the caller can count and log it. */
-typedef void (*ub_srv_refused)(void *ud, const char *method, const char *path, int status);
+/* Called with the status and why when a request was refused before the
+ * handler ran (413, or the admit callback's answer), so the caller can
+ * count and log it. */
+typedef void (*ub_srv_refused)(void *ud, const char *method, const char *path, int status,
+                               const char *why);
+/* Called once the headers are in, before any body is read (rq->body is
+ * ""): 0 admits the request; an HTTP status refuses it at once, with
+ * *message as its error, so that a caller who may not send a body (no
+ * token) never has one read and held. */
+typedef int (*ub_srv_admit)(void *ud, const ub_srv_request *rq, const char **message);
 
 typedef struct ub_srv_opts {
   const char *address;          /* IPv4 literal, default 127.0.0.1 */
@@ -52,6 +59,7 @@ typedef struct ub_srv_opts {
   /* Called once a request the handler saw has ended (its answer sent, or
    * the connection lost), so that draining can wait for answers too. */
   void (*done)(void *ud);
+  ub_srv_admit admit;           /* NULL: every request is read */
 } ub_srv_opts;
 
 /* Starts listening. NULL with err filled on failure. */

@@ -166,7 +166,8 @@ typedef struct serve_state {
 int serve_ready(serve_state *s, char *why, size_t whylen);
 void serve_handle(void *ud, const ub_srv_request *rq, ub_srv_response *rs);
 void serve_request_done(void *ud);
-void serve_refused(void *ud, const char *method, const char *path, int status);
+void serve_refused(void *ud, const char *method, const char *path, int status, const char *why);
+int serve_admit(void *ud, const ub_srv_request *rq, const char **message);
 void serve_route_gate(serve_state *s, const ub_srv_request *rq, ub_srv_response *rs,
                       const char *rid, int64_t *evaluation);
 void serve_route_dtcli(serve_state *s, const ub_srv_request *rq, ub_srv_response *rs,

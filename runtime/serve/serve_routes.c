@@ -290,11 +290,21 @@ void serve_handle(void *ud, const ub_srv_request *rq, ub_srv_response *rs) {
   serve_log(&f);
 }
 
-void serve_refused(void *ud, const char *method, const char *path, int status) {
+void serve_refused(void *ud, const char *method, const char *path, int status, const char *why) {
   serve_state *s = ud;
   const char *name = route_name(path);
   serve_metrics_request(s->metrics, name, status);
   serve_log_fields f = {.level = "warn", .method = method, .route = name, .status = status,
-                        .duration_ms = -1, .msg = "request body too large"};
+                        .duration_ms = -1, .msg = why};
   serve_log(&f);
+}
+
+/* Before a body is read: a request under /v1 without the token is refused
+ * at once, so that nobody without it has a body of up to 1 MiB read and
+ * held (route() checks again, for requests admitted here). */
+int serve_admit(void *ud, const ub_srv_request *rq, const char **message) {
+  serve_state *s = ud;
+  if (strncmp(rq->path, "/v1/", 4) != 0 || serve_auth_ok(s->cfg, rq)) return 0;
+  *message = "unauthorized";
+  return 401;
 }

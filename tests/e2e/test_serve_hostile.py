@@ -61,6 +61,19 @@ class HostileClientTest(unittest.TestCase):
             self.assertEqual(self.get("/v1/evaluations", b"Authorization: " + header + b"\r\n"), 401, header[:40])
         self.assertEqual(self.get("/v1/evaluations"), 401)
 
+    def test_no_body_is_read_from_a_caller_without_the_token(self):
+        """Headers announcing a 1 MiB body and no token: the 401 comes at
+        once; the body is never asked for, read or held."""
+        for target, auth in (("/v1/problems", b""), ("/v1/gate", b"Authorization: Bearer wrong-token-0123456789\r\n"),
+                             ("/v1/gate/dtcli-compat?code=wrong", b"")):
+            status = status_line(self.h.port, b"POST " + target.encode() + b" HTTP/1.1\r\nHost: x\r\n" + auth +
+                                 b"Content-Type: application/json\r\nContent-Length: 1048576\r\n\r\n")
+            self.assertEqual(status, 401, target)
+        # with the token the body is read as before
+        status = status_line(self.h.port, b"POST /v1/problems HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                             TOKEN.encode() + b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        self.assertEqual(status, 400)
+
     def test_webhook_text_fields_are_checked_over_their_whole_length(self):
         base = heal.payload(pid="-4242_1641224100000V2")
         status, doc = self.h.notify(base)
