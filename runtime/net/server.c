@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -100,6 +101,26 @@ static enum MHD_Result dispatch(ub_srv *s, struct MHD_Connection *c, const char 
   return ret;
 }
 
+/* Counts the Content-Length and Transfer-Encoding headers. */
+typedef struct framing { int lengths, encodings; } framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind, (void)value;
+  framing *f = cls;
+  if (strcasecmp(key, "Content-Length") == 0) f->lengths++;
+  if (strcasecmp(key, "Transfer-Encoding") == 0) f->encodings++;
+  return MHD_YES;
+}
+
+/* 1 when where the body ends is ambiguous: two Content-Length headers, or
+ * one beside a Transfer-Encoding. A proxy in front may read the other one
+ * and take the rest of this body for a request of its own (smuggling). */
+static int ambiguous_framing(struct MHD_Connection *c) {
+  framing f = {0, 0};
+  MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+  return f.lengths > 1 || f.encodings > 1 || (f.lengths && f.encodings);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **req_cls) {
@@ -111,6 +132,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
      * still sending, gets the 413 rather than a reset; a far larger one is
      * refused at once (the connection then closes). */
     const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (ambiguous_framing(c))
+      return refuse(s, c, method, url, 400, "send one Content-Length or one Transfer-Encoding, not both or two");
     if (len && strtoull(len, NULL, 10) > DRAIN_BODY_LIMIT)
       return refuse(s, c, method, url, 413, "request body larger than 1 MiB");
     if (s->admit) {

@@ -110,8 +110,9 @@ static void route_evaluation(serve_state *s, int64_t id, int html, ub_srv_respon
 
 static void route_history(serve_state *s, const ub_srv_request *rq, ub_srv_response *rs) {
   const char *limit_text = ub_srv_query(rq, "limit");
-  long limit = limit_text ? strtol(limit_text, NULL, 10) : 50;
-  if (limit <= 0 || limit > 500) {
+  char *end = NULL;
+  long limit = limit_text ? strtol(limit_text, &end, 10) : 50;
+  if (limit <= 0 || limit > 500 || (end && (*end || end == limit_text))) {
     serve_error(rs, 400, "query 'limit' must be 1 to 500");
     return;
   }

@@ -74,6 +74,26 @@ class HostileClientTest(unittest.TestCase):
                              TOKEN.encode() + b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
         self.assertEqual(status, 400)
 
+    def test_history_limit_is_a_whole_number(self):
+        auth = b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
+        self.assertEqual(self.get("/v1/evaluations?limit=5", auth), 200)
+        for limit in ("1e9", "5x", "", "0", "501", "-1", "99999999999999999999"):
+            self.assertEqual(self.get("/v1/evaluations?limit=" + limit, auth), 400, limit)
+
+    def test_ambiguous_body_framing_is_refused(self):
+        """Two Content-Length headers, or one beside Transfer-Encoding: a
+        proxy in front could read the other and smuggle a request."""
+        auth = b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
+        payload = json.dumps(heal.payload(pid="-4343_1641224100000V2")).encode()  # accepted when framed well
+        length = b"Content-Length: %d\r\n" % len(payload)
+        chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(payload), payload)
+        for framing, body in ((length + length, payload),
+                              (length + b"Transfer-Encoding: chunked\r\n", chunked),
+                              (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", chunked)):
+            status = status_line(self.h.port, b"POST /v1/problems HTTP/1.1\r\nHost: x\r\n" + auth + framing +
+                                 b"Connection: close\r\n\r\n" + body)
+            self.assertEqual(status, 400, framing)
+
     def test_webhook_text_fields_are_checked_over_their_whole_length(self):
         base = heal.payload(pid="-4242_1641224100000V2")
         status, doc = self.h.notify(base)
