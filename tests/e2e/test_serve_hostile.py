@@ -69,6 +69,18 @@ class HostileClientTest(unittest.TestCase):
             status = status_line(self.h.port, b"POST " + target.encode() + b" HTTP/1.1\r\nHost: x\r\n" + auth +
                                  b"Content-Type: application/json\r\nContent-Length: 1048576\r\n\r\n")
             self.assertEqual(status, 401, target)
+        # the unread body is never taken for the next request on the connection
+        inner = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", self.h.port), timeout=heal.WAIT) as s:
+            s.sendall(b"POST /v1/problems HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(inner) + inner)
+            answers = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                answers += chunk
+        self.assertEqual(answers.count(b"HTTP/1.1 "), 1, answers)
+        self.assertTrue(answers.startswith(b"HTTP/1.1 401"), answers)
         # with the token the body is read as before
         status = status_line(self.h.port, b"POST /v1/problems HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
                              TOKEN.encode() + b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
