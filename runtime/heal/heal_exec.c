@@ -73,14 +73,12 @@ static int release_succeeded_there(lua_State *L, int target, int64_t release, in
 static int rollback_applied(intent_run *r, const char *project, int64_t release, int64_t definition,
                             int64_t def_env, int64_t newest_seen) {
   lua_State *L = r->L;
-  heal_call call;
+  ub_http_reply call;
   memset(&call, 0, sizeof call);
   ub_buf url;
   ub_buf_init(&url);
   heal_deployments_url(&url, r->c, project, definition, def_env, 5);
-  char *auth = heal_ado_auth(r->c);
-  int rc = heal_fetch_json(L, "GET", url.data, auth, NULL, r->c->timeout_ms, &call);
-  heal_wipe_free(auth);
+  int rc = heal_fetch_json(L, r->c, HEAL_ADO, url.data, &call);
   ub_buf_free(&url);
   int applied = -1;
   if (rc == 0) {
@@ -98,7 +96,7 @@ static int rollback_applied(intent_run *r, const char *project, int64_t release,
     snprintf(r->error, sizeof r->error, "checking the stage: %s", call.error);
   }
   lua_pop(L, 1);
-  heal_call_free(&call);
+  ub_http_reply_free(&call);
   return applied;
 }
 
@@ -129,16 +127,14 @@ static int build_succeeded_there(lua_State *L, int target, int64_t build) {
 /* Is that run running again (its stage re-run already requested)? 1, 0,
  * or -1 (error set). */
 static int yaml_applied(intent_run *r, const char *project, int64_t build) {
-  heal_call call;
+  ub_http_reply call;
   memset(&call, 0, sizeof call);
   ub_buf url;
   ub_buf_init(&url);
   ub_buf_printf(&url, "%s/", r->c->ado_org_url);
   heal_url_segment(&url, project);
   ub_buf_printf(&url, "/_apis/build/builds/%lld?api-version=7.1", (long long)build);
-  char *auth = heal_ado_auth(r->c);
-  int rc = heal_fetch_json(r->L, "GET", url.data, auth, NULL, r->c->timeout_ms, &call);
-  heal_wipe_free(auth);
+  int rc = heal_fetch_json(r->L, r->c, HEAL_ADO, url.data, &call);
   ub_buf_free(&url);
   int applied = -1;
   if (rc == 0) {
@@ -148,7 +144,7 @@ static int yaml_applied(intent_run *r, const char *project, int64_t build) {
     snprintf(r->error, sizeof r->error, "checking the run: %s", call.error);
   }
   lua_pop(r->L, 1);
-  heal_call_free(&call);
+  ub_http_reply_free(&call);
   return applied;
 }
 
@@ -160,7 +156,6 @@ static int do_yaml_rollback(intent_run *r, int target, const char *project, cons
     snprintf(r->error, sizeof r->error, "refused: run %lld did not succeed according to the context", (long long)build);
     return -1;
   }
-  char *auth = heal_ado_auth(r->c);
   ub_buf url;
   ub_buf_init(&url);
   ub_buf_printf(&url, "%s/", r->c->ado_org_url);
@@ -179,10 +174,9 @@ static int do_yaml_rollback(intent_run *r, int target, const char *project, cons
       }
       if (applied < 0) break;
     }
-    heal_call call;
+    ub_http_reply call;
     memset(&call, 0, sizeof call);
-    if (heal_http("PATCH", url.data, auth, "{\"state\":\"retry\",\"forceRetryAllJobs\":true}", r->c->timeout_ms, 4,
-                  &call) == 0) {
+    if (heal_http(r->c, HEAL_ADO, "PATCH", url.data, "{\"state\":\"retry\",\"forceRetryAllJobs\":true}", &call) == 0) {
       snprintf(r->detail, sizeof r->detail, "re-ran stage %s of run %lld: HTTP %ld", stage, (long long)build,
                call.status);
       rc = 0;
@@ -191,9 +185,8 @@ static int do_yaml_rollback(intent_run *r, int target, const char *project, cons
       check = call.status == 0 || call.status >= 500 || call.status == 429;
       if (!check) round = WRITE_ROUNDS;
     }
-    heal_call_free(&call);
+    ub_http_reply_free(&call);
   }
-  heal_wipe_free(auth);
   ub_buf_free(&url);
   return rc;
 }
@@ -227,8 +220,7 @@ static int do_rollback(intent_run *r, int crashed) {
     int64_t definition = heal_int(L, -1, "id", 0);
     lua_pop(L, 2);
     int64_t seen = newest_deployment_id(L, target);
-    char *auth = heal_ado_auth(r->c);
-    ub_buf url, body;
+      ub_buf url, body;
     ub_buf_init(&url);
     ub_buf_init(&body);
     ub_buf_printf(&url, "%s/", r->c->ado_release_url);
@@ -254,9 +246,9 @@ static int do_rollback(intent_run *r, int crashed) {
         }
         if (applied < 0) break;
       }
-      heal_call call;
+      ub_http_reply call;
       memset(&call, 0, sizeof call);
-      int w = heal_http("PATCH", url.data, auth, body.data, r->c->timeout_ms, 4, &call);
+      int w = heal_http(r->c, HEAL_ADO, "PATCH", url.data, body.data, &call);
       if (w == 0) {
         snprintf(r->detail, sizeof r->detail, "PATCH release %lld environment %lld: HTTP %ld", (long long)release,
                  (long long)env_id, call.status);
@@ -266,10 +258,9 @@ static int do_rollback(intent_run *r, int crashed) {
         check = call.status == 0 || call.status >= 500 || call.status == 429;
         if (!check) round = WRITE_ROUNDS; /* a 4xx will not change */
       }
-      heal_call_free(&call);
+      ub_http_reply_free(&call);
     }
-    heal_wipe_free(auth);
-    ub_buf_free(&url);
+      ub_buf_free(&url);
     ub_buf_free(&body);
   }
   lua_settop(L, target - 1);
@@ -287,14 +278,12 @@ static void problem_url(ub_buf *b, const intent_run *r, const char *suffix) {
 /* 1 when the problem already carries a comment with exactly text. */
 static int comment_present(intent_run *r, const char *text) {
   lua_State *L = r->L;
-  heal_call call;
+  ub_http_reply call;
   memset(&call, 0, sizeof call);
   ub_buf url;
   ub_buf_init(&url);
   problem_url(&url, r, "/comments?pageSize=500");
-  char *auth = heal_dt_auth(r->c);
-  int rc = heal_fetch_json(L, "GET", url.data, auth, NULL, r->c->timeout_ms, &call);
-  heal_wipe_free(auth);
+  int rc = heal_fetch_json(L, r->c, HEAL_DT, url.data, &call);
   ub_buf_free(&url);
   int found = rc == 0 ? 0 : -1;
   if (rc == 0) {
@@ -311,14 +300,13 @@ static int comment_present(intent_run *r, const char *text) {
     snprintf(r->error, sizeof r->error, "checking the comments: %s", call.error);
   }
   lua_pop(L, 1);
-  heal_call_free(&call);
+  ub_http_reply_free(&call);
   return found;
 }
 
 /* POST body to url; before a retry (and after a crash) present() says
  * whether the write already happened. */
 static int dt_write(intent_run *r, const char *url, const char *body, int check_first, const char *text) {
-  char *auth = heal_dt_auth(r->c);
   int rc = -1, check = check_first;
   for (int round = 0; round < WRITE_ROUNDS && rc != 0; round++) {
     if (check && text) {
@@ -330,9 +318,9 @@ static int dt_write(intent_run *r, const char *url, const char *body, int check_
       }
       if (present < 0) break;
     }
-    heal_call call;
+    ub_http_reply call;
     memset(&call, 0, sizeof call);
-    if (heal_http("POST", url, auth, body, r->c->timeout_ms, 4, &call) == 0) {
+    if (heal_http(r->c, HEAL_DT, "POST", url, body, &call) == 0) {
       snprintf(r->detail, sizeof r->detail, "HTTP %ld", call.status);
       rc = 0;
     } else {
@@ -340,9 +328,8 @@ static int dt_write(intent_run *r, const char *url, const char *body, int check_
       check = call.status == 0 || call.status >= 500;
       if (!check || !text) round = WRITE_ROUNDS; /* only a checkable write is retried */
     }
-    heal_call_free(&call);
+    ub_http_reply_free(&call);
   }
-  heal_wipe_free(auth);
   return rc;
 }
 

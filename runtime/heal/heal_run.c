@@ -149,8 +149,10 @@ static int encode(lua_State *L, int idx, ub_buf *out) {
 /* Reads, runs the policy and records the decision (state "executing"). */
 static int decide(const heal_config *c, ub_ledger *l, const ledger_action *n, const heal_problem *p, lua_State *L,
                   int payload, int decision, int64_t decision_id, ub_buf *json) {
-  heal_context_push(L, c, p, payload, ub_clock_wall_ms(), n->id);
+  int failed_reads = heal_context_push(L, c, p, payload, ub_clock_wall_ms(), n->id);
   int ctx = lua_gettop(L);
+  lua_pushinteger(L, failed_reads);
+  lua_setfield(L, decision, "failed_reads");
   lua_pushvalue(L, ctx - 1);
   lua_setfield(L, decision, "targets");
   lua_pushvalue(L, ctx);
@@ -270,6 +272,7 @@ static int handle_in(const heal_config *c, ub_ledger *l, const ledger_action *n,
   lua_getfield(L, decision, "policy_error");
   int policy_failed = !lua_isnil(L, -1);
   lua_pop(L, 1);
+  out->failed |= heal_int(L, decision, "failed_reads", 0) > 0; /* from the record: a resumed run keeps it */
   if (encode(L, decision, &out->json) != 0) return -1;
   const char *state = out->failed ? "failed" : c->dry_run ? "dry-run" : policy_failed ? "policy-error" : "done";
   if (ledger_action_update(l, out->decision_id, state, out->json.data) != LEDGER_OK) return -1;

@@ -454,6 +454,23 @@ class SelfHealTest(unittest.TestCase):
         self.assertEqual([i["kind"] for i in healed["decision"]["intents"]], ["rollback", "comment"])
         self.assertEqual(len(self.h.patches()), 1)
 
+    def test_answers_that_are_not_objects_fail_the_read_not_the_process(self):
+        """Dynatrace answering a JSON number for the events (v2 and v1) is a failed read: the
+        process does not abort, nothing is rolled back, and the healing says it failed (exit 3)."""
+        self.deployed()
+        self.h.dt.state.add_faults([{"method": "GET", "path": "/api/v2/events", "json": 7},
+                                    {"method": "GET", "path": "/api/v1/events", "json": 7}])
+        path = os.path.join(self.h.dir, "open.json")
+        with open(path, "w") as f:
+            json.dump(payload(), f)
+        p = self.h.selfheal(path, "--format", "json")
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        decision = json.loads(p.stdout)
+        entity = decision["context"]["entities"][0]
+        self.assertIn("not a JSON object", entity["events_error"])
+        self.assertEqual([i["kind"] for i in decision["intents"]], ["comment"])
+        self.assertEqual(self.h.patches(answered_only=False), [])
+
     def test_an_event_naming_another_organisation_is_not_followed(self):
         self.h.deploy(41, collection="https://dev.azure.com/someone-else/")
         self.h.deploy(42, collection="https://dev.azure.com/someone-else/")
