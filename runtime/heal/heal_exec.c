@@ -50,6 +50,10 @@ static int release_succeeded_there(lua_State *L, int target, int64_t release, in
   for (lua_Integer i = 1; i <= n && !found; i++) {
     lua_rawgeti(L, list, i);
     int d = lua_gettop(L);
+    if (!lua_istable(L, d)) { /* an answer may list anything */
+      lua_pop(L, 1);
+      continue;
+    }
     lua_getfield(L, d, "release");
     int64_t id = heal_int(L, -1, "id", 0);
     lua_pop(L, 1);
@@ -83,8 +87,13 @@ static int rollback_applied(intent_run *r, const char *project, int64_t release,
   int applied = -1;
   if (rc == 0) {
     lua_getfield(L, -1, "value");
-    lua_rawgeti(L, -1, 1);
-    applied = 0;
+    if (lua_istable(L, -1)) {
+      lua_rawgeti(L, -1, 1);
+      applied = 0;
+    } else { /* no list: unknown, never "not applied" */
+      lua_pushnil(L);
+      snprintf(r->error, sizeof r->error, "checking the stage: the answer lists no deployments");
+    }
     if (lua_istable(L, -1)) {
       int64_t id = heal_int(L, -1, "id", 0);
       lua_getfield(L, -1, "release");
@@ -137,9 +146,11 @@ static int yaml_applied(intent_run *r, const char *project, int64_t build) {
   int rc = heal_fetch_json(r->L, r->c, HEAL_ADO, url.data, &call);
   ub_buf_free(&url);
   int applied = -1;
-  if (rc == 0) {
-    const char *status = heal_str(r->L, -1, "status");
-    applied = status && strcasecmp(status, "completed") != 0;
+  const char *status = rc == 0 ? heal_str(r->L, -1, "status") : NULL;
+  if (status) {
+    applied = strcasecmp(status, "completed") != 0;
+  } else if (rc == 0) { /* no status: unknown, never "not running" */
+    snprintf(r->error, sizeof r->error, "checking the run: the answer has no status");
   } else {
     snprintf(r->error, sizeof r->error, "checking the run: %s", call.error);
   }
@@ -285,9 +296,11 @@ static int comment_present(intent_run *r, const char *text) {
   problem_url(&url, r, "/comments?pageSize=500");
   int rc = heal_fetch_json(L, r->c, HEAL_DT, url.data, &call);
   ub_buf_free(&url);
-  int found = rc == 0 ? 0 : -1;
+  int found = -1;
   if (rc == 0) {
     lua_getfield(L, -1, "comments");
+    if (lua_istable(L, -1)) found = 0; /* no list: unknown, never "absent" */
+    else snprintf(r->error, sizeof r->error, "checking the comments: the answer lists no comments");
     lua_Integer n = lua_istable(L, -1) ? luaL_len(L, -1) : 0;
     for (lua_Integer i = 1; i <= n && !found; i++) {
       lua_rawgeti(L, -1, i);

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -352,6 +353,29 @@ class SelfHealTest(unittest.TestCase):
         self.assertEqual(len(self.h.patches(answered_only=False)), 1)
         self.assertIn("already on the problem", healed["decision"]["outcomes"][1].get("detail", ""))
 
+    def test_after_a_crash_an_unreadable_check_posts_nothing(self):
+        """The comment reached Dynatrace, serve died before confirming it, and on restart the
+        comments answer lists nothing (no "comments" key): unknown is not "absent", so the
+        comment is not posted again and the healing says it failed."""
+        self.deployed()
+        self.h.dt.state.add_faults([{"method": "POST", "path": "/api/v2/problems/", "latencyMs": 3000 * SLOW,
+                                     "times": 1}])
+        self.h.start()
+        status, doc = self.h.notify(payload())
+        wait_for(lambda: any(r["method"] == "POST" and "/comments" in r["path"] for r in self.dt_requests()),
+                 "the comment to reach Dynatrace")
+        self.h.stop(signal.SIGKILL)
+        wait_for(lambda: self.h.comments(), "the delayed comment to be stored")
+        self.h.dt.state.add_faults([{"method": "GET", "path": "/api/v2/problems/", "queryContains": "pageSize",
+                                     "json": {"totalCount": 1}}])
+        self.h.start()
+        healed = self.h.wait_healed(doc["notification"])
+        self.assertEqual(healed["state"], "failed", healed)
+        self.assertEqual(len(self.h.comments()), 1)
+        posts = [r for r in self.dt_requests() if r["method"] == "POST" and r["path"].endswith("/comments")]
+        self.assertEqual(len(posts), 1)
+        self.assertIn("lists no comments", healed["decision"]["outcomes"][1].get("detail", ""))
+
     def dt_requests(self):
         with self.h.dt.state.lock:
             return list(self.h.dt.state.requests)
@@ -390,6 +414,33 @@ class SelfHealTest(unittest.TestCase):
         self.assertIn("duplicate", p.stdout)
         self.assertEqual(len(self.h.patches()), 1)
         self.assertEqual(len(self.h.comments()), 1)
+
+    def test_history_and_report_read_an_interrupted_healing_with_odd_answers(self):
+        """A decision recorded but interrupted before its outcomes (state executing), whose context
+        holds Azure DevOps deployments that are not objects: history and the HTML page show it."""
+        self.deployed()
+        path = os.path.join(self.h.dir, "open.json")
+        with open(path, "w") as f:
+            json.dump(payload(), f)
+        p = self.h.selfheal(path, "--dry-run")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        db = sqlite3.connect(self.h.ledger)
+        row_id, text = db.execute("SELECT id, payload FROM actions WHERE kind = 'selfheal'").fetchone()
+        decision = json.loads(text)
+        del decision["outcomes"]
+        ent = decision["context"]["entities"][0]
+        ent["deployments"][-1]["ado"]["deployments"] = [1, "x", None]
+        db.execute("UPDATE actions SET state = 'executing', payload = ? WHERE id = ?", (json.dumps(decision), row_id))
+        db.commit()
+        db.close()
+        p = subprocess.run([BIN, "history", "--kind", "selfheal", "--ledger", self.h.ledger],
+                           capture_output=True, text=True, env=self.h.env, timeout=WAIT)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("rollback", p.stdout)
+        p = subprocess.run([BIN, "selfheal", "--report", str(decision["notification"]), "--html", "-", "--ledger",
+                            self.h.ledger], capture_output=True, text=True, env=self.h.env, timeout=WAIT)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("executing", p.stdout)
 
     def test_azure_devops_500_and_429_are_retried_still_once(self):
         self.deployed()
