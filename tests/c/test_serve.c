@@ -18,6 +18,7 @@
 #include "azure/ado.h"
 #include "ledger/ledger.h"
 #include "serve/serve.h"
+#include "util/spec_path.h"
 #include "serve/serve_frame.h"
 
 static char root[4096];
@@ -52,13 +53,13 @@ static int setup_specs(void **state) {
 static void test_spec_names_stay_inside(void **state) {
   (void)state;
   char out[4096], err[600];
-  assert_int_equal(serve_spec_path(root, "a.json", out, sizeof out, err, sizeof err), 0);
-  assert_int_equal(serve_spec_path(root, "gates/p.lua", out, sizeof out, err, sizeof err), 0);
+  assert_int_equal(ub_spec_path(root, "a.json", out, sizeof out, err, sizeof err), 0);
+  assert_int_equal(ub_spec_path(root, "gates/p.lua", out, sizeof out, err, sizeof err), 0);
   const char *bad[] = {"", "/etc/passwd", "../a.json", "gates/../a.json", "gates//p.lua", "./a.json",
                        "gates/link.lua", "gates", "missing.json", "gates\\p.lua", NULL};
   for (int i = 0; bad[i]; i++) {
     err[0] = '\0';
-    assert_int_equal(serve_spec_path(root, bad[i], out, sizeof out, err, sizeof err), -1);
+    assert_int_equal(ub_spec_path(root, bad[i], out, sizeof out, err, sizeof err), -1);
     assert_true(err[0] != '\0');
   }
 }

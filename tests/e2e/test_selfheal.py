@@ -493,6 +493,21 @@ class SelfHealTest(unittest.TestCase):
         status, answer = self.h.request("POST", "/v1/gate", gate)
         self.assertFalse(answer.get("frozen"), answer)
 
+    def test_cli_takes_the_specs_policy_from_a_relative_specs_folder(self):
+        """selfheal --specs specs (relative, as typed in a pipeline) finds selfheal_policy inside it."""
+        os.mkdir(os.path.join(self.h.specs, "policies"))
+        with open(os.path.join(self.h.specs, "policies", "quiet.lua"), "w") as f:
+            f.write('return function(ctx) return { summary = "from the specs policy", intents = {} } end\n')
+        with open(os.path.join(self.h.specs, "selfheal.json"), "w") as f:
+            json.dump({"selfheal_policy": "policies/quiet.lua"}, f)
+        path = os.path.join(self.h.dir, "open.json")
+        with open(path, "w") as f:
+            json.dump(payload(), f)
+        p = subprocess.run([BIN, "selfheal", "--payload", path, "--specs", "specs"], capture_output=True, text=True,
+                           env=self.h.env, timeout=WAIT, cwd=self.h.dir)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("from the specs policy", p.stdout)
+
     def test_events_v1_when_v2_does_not_answer(self):
         self.deployed()
         self.h.dt.state.add_faults([{"method": "GET", "path": "/api/v2/events", "status": 404}])
