@@ -23,10 +23,7 @@ typedef struct policy_job {
 
 static int push_ctx(lua_State *L, void *ud) {
   policy_job *job = ud;
-  char err[256];
-  if (json_decode_lua(L, job->ctx_json, job->ctx_len, 200, err, sizeof err) != 0)
-    return luaL_error(L, "the context is not valid JSON: %s", err);
-  return 1;
+  return json_decode_lua_or_raise(L, job->ctx_json, job->ctx_len, 200, "the context");
 }
 
 static int take_result(lua_State *L, void *ud) {
@@ -182,20 +179,17 @@ static int decide(const heal_config *c, ub_ledger *l, const ledger_action *n, co
 }
 
 static void put_base(lua_State *L, int decision, const heal_config *c, const ledger_action *n, const heal_problem *p) {
+  const char *const text[][2] = {
+    {"pid", p->pid}, {"problem_id", p->problem_id}, {"state", p->state}, {"title", p->title}, {"policy", c->policy},
+  };
+  for (size_t i = 0; i < sizeof text / sizeof *text; i++) {
+    lua_pushstring(L, text[i][1]);
+    lua_setfield(L, decision, text[i][0]);
+  }
   lua_pushinteger(L, n->id);
   lua_setfield(L, decision, "notification");
-  lua_pushstring(L, p->pid);
-  lua_setfield(L, decision, "pid");
-  lua_pushstring(L, p->problem_id);
-  lua_setfield(L, decision, "problem_id");
-  lua_pushstring(L, p->state);
-  lua_setfield(L, decision, "state");
-  lua_pushstring(L, p->title);
-  lua_setfield(L, decision, "title");
   lua_pushboolean(L, c->dry_run);
   lua_setfield(L, decision, "dry_run");
-  lua_pushstring(L, c->policy);
-  lua_setfield(L, decision, "policy");
 }
 
 /* Executes decision.intents; outcomes go to decision.outcomes. */

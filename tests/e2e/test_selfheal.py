@@ -535,6 +535,7 @@ class SelfHealTest(unittest.TestCase):
         entity = decision["context"]["entities"][0]
         self.assertIn("not a JSON object", entity["events_error"])
         self.assertEqual([i["kind"] for i in decision["intents"]], ["comment"])
+        self.assertIn("could not be read", decision["intents"][0]["text"])
         self.assertEqual(self.h.patches(answered_only=False), [])
 
     def test_an_event_naming_another_organisation_is_not_followed(self):

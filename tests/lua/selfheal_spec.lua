@@ -133,6 +133,26 @@ describe("policies/selfheal.lua", function()
     assert.is_truthy(r.intents[1].text:find("HTTP 401", 1, true))
   end)
 
+  it("does not roll back when Dynatrace could not confirm the problem is still open", function()
+    local ctx = context("open_deployed")
+    ctx.problem.status_now = nil -- GET /api/v2/problems/{PID} failed
+    local r = policy(ctx)
+    assert.are.equal("comment", kinds(r))
+    assert.is_truthy(r.intents[1].text:find("did not confirm", 1, true))
+    assert.is_truthy(r.intents[1].text:find("nothing was rolled back", 1, true))
+  end)
+
+  it("says the events could not be read rather than that nothing was deployed", function()
+    local ctx = context("open_no_deployment")
+    local e = ctx.entities[1]
+    e.events_api, e.events_error = nil, "GET /api/v1/events: HTTP 503"
+    local r = policy(ctx)
+    assert.are.equal("comment", kinds(r))
+    assert.is_truthy(r.intents[1].text:find("could not be read", 1, true))
+    assert.is_truthy(r.intents[1].text:find("HTTP 503", 1, true))
+    assert.is_falsy(r.intents[1].text:find("no deployment", 1, true))
+  end)
+
   it("comments once that a RESOLVED problem closed, and rolls nothing back", function()
     local ctx = context("open_deployed")
     ctx.problem.state = "RESOLVED"
