@@ -17,6 +17,7 @@
 
 #include "azure/ado.h"
 #include "ledger/ledger.h"
+#include "ledger_downgrade.h"
 #include "serve/serve.h"
 #include "util/spec_path.h"
 #include "serve/serve_frame.h"
@@ -192,15 +193,9 @@ static void test_ledger_migrates_version_2(void **state) {
   (void)state;
   char path[4200], err[600];
   snprintf(path, sizeof path, "%s/old.db", root);
+  assert_int_equal(ledger_downgrade(path, "DROP TABLE pending_callbacks; DELETE FROM schema_migrations WHERE version >= 3;"
+                                          "PRAGMA user_version = 2;"), 0);
   ub_ledger *l = ledger_open(path, err, sizeof err);
-  assert_non_null(l);
-  ledger_close(l);
-  sqlite3 *db;
-  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "DROP TABLE pending_callbacks; DELETE FROM schema_migrations WHERE version >= 3;"
-                                    "PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close(db);
-  l = ledger_open(path, err, sizeof err);
   assert_non_null(l);
   ledger_callback c = {.plan_url = "u", .project_id = "p", .hub_name = "h", .plan_id = "pl", .job_id = "j",
                        .timeline_id = "t", .task_instance_id = "ti", .request_json = "{}", .deadline_ms = 1};

@@ -8,7 +8,6 @@ and one problem comment, whatever happens in between: duplicates, a storm of
 DevOps answering 500 and 429. Waits are on conditions, never sleeps alone."""
 import concurrent.futures
 import copy
-import http.client
 import json
 import os
 import re
@@ -26,6 +25,7 @@ BIN = os.environ.get("UB_BIN", os.path.join(SRC, "build", "unbreakable"))
 sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
 import azure_devops_sim  # noqa: E402
 import dynatrace_sim  # noqa: E402
+import launch  # noqa: E402
 
 FIX = os.path.join(SRC, "tests", "fixtures")
 DEMO = os.path.join(SRC, "tests", "sim", "scenarios", "demo.json")
@@ -42,14 +42,8 @@ PID_QUIET = "-1111111111111111111_1641224100000V2"
 PROJECT = "SampleProject"
 
 
-def wait_for(cond, what, timeout=WAIT):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
+def wait_for(cond, what, seconds=60):
+    return launch.wait_for(cond, seconds, what, interval=0.05)
 
 
 def load_fixture(*parts):
@@ -112,8 +106,7 @@ class Harness:
                         AZURE_DEVOPS_TOKEN=PAT, UB_SERVE_TOKEN=TOKEN, UB_LEDGER=self.ledger)
         for k in ("DT_API_TOKEN_FILE", "AZURE_DEVOPS_TOKEN_FILE", "UB_SERVE_TOKEN_FILE", "UB_PUBLIC_URL"):
             self.env.pop(k, None)
-        self.proc = None
-        self.log = None
+        self.serve = None
 
     def close(self):
         self.stop()
@@ -144,44 +137,22 @@ class Harness:
                            capture_output=True, text=True, env=env, timeout=WAIT)
         assert p.returncode == 0, p.stderr
 
-    # ---- serve ----
+    # ---- serve (tests/sim/launch.py) ----
     def start(self, *args):
-        self.log_path = os.path.join(self.dir, "serve-%d.log" % time.monotonic_ns())
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--specs", self.specs,
-                                      "--ledger", self.ledger] + list(args),
-                                     stdout=subprocess.DEVNULL, stderr=self.log, env=self.env)
-        self.port = int(wait_for(self.listening_port, "serve to listen"))
+        self.serve = launch.ServeProcess(BIN, self.specs, self.ledger, args, env=self.env, token=TOKEN)
+        self.port = self.serve.port
 
     def text(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-    def listening_port(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("serve exited: " + self.text())
-        m = re.search(r"\(port (\d+)\)", self.text())
-        return m and m.group(1)
+        return self.serve.text()
 
     def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=WAIT)
-        if self.log:
-            self.log.close()
-        self.proc = self.log = None
+        if self.serve:
+            self.serve.stop(sig)
+        self.serve = None
 
     def request(self, method, path, body=None, token=TOKEN):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=WAIT)
-        headers = {"Authorization": "Bearer " + token} if token else {}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-            body = body if isinstance(body, (str, bytes)) else json.dumps(body)
-        conn.request(method, path, body=body, headers=headers)
-        r = conn.getresponse()
-        data = r.read()
-        conn.close()
-        return r.status, (json.loads(data) if data else None)
+        status, _, data = self.serve.request(method, path, body, token=token)
+        return status, (json.loads(data) if data else None)
 
     def notify(self, body):
         status, doc = self.request("POST", "/v1/problems", body)
@@ -266,13 +237,10 @@ class SelfHealTest(unittest.TestCase):
         self.assertNotIn(PAT, p.stdout)
         self.assertNotIn(DT_TOKEN, p.stdout)
         # the HTML page of the healing, from serve and from the CLI
-        conn = http.client.HTTPConnection("127.0.0.1", self.h.port, timeout=WAIT)
-        conn.request("GET", "/v1/selfheal/%d/report" % doc["notification"], headers={"Authorization": "Bearer " + TOKEN})
-        r = conn.getresponse()
-        page = r.read().decode()
-        conn.close()
-        self.assertEqual(r.status, 200)
-        self.assertIn("text/html", r.getheader("Content-Type"))
+        status, headers, page = self.h.serve.request("GET", "/v1/selfheal/%d/report" % doc["notification"])
+        page = page.decode()
+        self.assertEqual(status, 200)
+        self.assertIn("text/html", headers["content-type"])
         for text in ("rollback", "Release-41", "Release-42", "Production", SERVICE, "done"):
             self.assertIn(text, page)
         html = os.path.join(self.h.dir, "heal.html")
@@ -336,7 +304,9 @@ class SelfHealTest(unittest.TestCase):
         outcome = healed["decision"]["outcomes"][0]
         self.assertIn("already", outcome.get("detail", ""))
 
-    def test_kill_between_comment_and_confirmation(self):
+    def kill_after_the_comment_reached_dynatrace(self):
+        """serve posts the comment (held 3 s by Dynatrace) and is killed before it can confirm it;
+        returns the notification's answer once the comment is stored."""
         self.deployed()
         self.h.dt.state.add_faults([{"method": "POST", "path": "/api/v2/problems/", "latencyMs": 3000 * SLOW,
                                      "times": 1}])
@@ -346,6 +316,10 @@ class SelfHealTest(unittest.TestCase):
                  "the comment to reach Dynatrace")
         self.h.stop(signal.SIGKILL)
         wait_for(lambda: self.h.comments(), "the delayed comment to be stored")
+        return doc
+
+    def test_kill_between_comment_and_confirmation(self):
+        doc = self.kill_after_the_comment_reached_dynatrace()
         self.h.start()
         healed = self.h.wait_healed(doc["notification"])
         self.assertEqual(healed["state"], "done", healed)
@@ -357,15 +331,7 @@ class SelfHealTest(unittest.TestCase):
         """The comment reached Dynatrace, serve died before confirming it, and on restart the
         comments answer lists nothing (no "comments" key): unknown is not "absent", so the
         comment is not posted again and the healing says it failed."""
-        self.deployed()
-        self.h.dt.state.add_faults([{"method": "POST", "path": "/api/v2/problems/", "latencyMs": 3000 * SLOW,
-                                     "times": 1}])
-        self.h.start()
-        status, doc = self.h.notify(payload())
-        wait_for(lambda: any(r["method"] == "POST" and "/comments" in r["path"] for r in self.dt_requests()),
-                 "the comment to reach Dynatrace")
-        self.h.stop(signal.SIGKILL)
-        wait_for(lambda: self.h.comments(), "the delayed comment to be stored")
+        doc = self.kill_after_the_comment_reached_dynatrace()
         self.h.dt.state.add_faults([{"method": "GET", "path": "/api/v2/problems/", "queryContains": "pageSize",
                                      "json": {"totalCount": 1}}])
         self.h.start()
