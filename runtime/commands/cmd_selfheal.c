@@ -156,24 +156,10 @@ static int run(const selfheal_args *a, heal_config *cfg, ub_ledger *l, const cha
     fprintf(stderr, "unbreakable selfheal: %s\n", ledger_error(l));
     return UB_EXIT_ERROR;
   }
-  char key[64];
-  snprintf(key, sizeof key, "selfheal:%lld", (long long)id);
-  ledger_action n, prior;
+  /* handled already (by serve or an earlier run): heal_handle shows the
+   * record and does nothing; interrupted: it resumes */
+  ledger_action n;
   memset(&n, 0, sizeof n);
-  int have = ledger_action_get(l, key, &prior) == LEDGER_OK;
-  if (have && (strcmp(prior.state, "executing") == 0 || strcmp(prior.state, "running") == 0)) {
-    ledger_action_free(&prior); /* interrupted: resume it below */
-    have = 0;
-  }
-  if (have) {
-    /* handled already (by serve or an earlier run): show it, do nothing */
-    const char *j = prior.payload_json ? prior.payload_json : "{}";
-    if (strcmp(a->format, "json") == 0) printf("%s\n", j);
-    else print_text(j, strlen(j), duplicate);
-    int failed = strcmp(prior.state, "done") != 0 && strcmp(prior.state, "dry-run") != 0;
-    ledger_action_free(&prior);
-    return failed ? UB_EXIT_ERROR : UB_EXIT_OK;
-  }
   n.id = id;
   n.key = (char *)p->pid;
   n.payload_json = (char *)body;

@@ -227,6 +227,35 @@ static void execute(const heal_config *c, ub_ledger *l, const heal_problem *p, l
   lua_settop(L, decision);
 }
 
+enum { PRIOR_NONE, PRIOR_RESUME, PRIOR_SETTLED, PRIOR_ERROR };
+
+/* The healing already recorded under idem. NONE (or only "running": the
+ * crash came before the decision was recorded, so nothing ran); RESUME:
+ * interrupted after its decision, which is pushed; SETTLED: finished
+ * (out holds the record and whether it failed), so its notification
+ * only needs marking handled: deciding again would overwrite the record
+ * of what was done; ERROR: the ledger failed, so nothing is decided. */
+static int prior_decision(ub_ledger *l, const char *idem, lua_State *L, heal_result *out) {
+  ledger_action prior;
+  int rc = ledger_action_get(l, idem, &prior);
+  if (rc == LEDGER_NOT_FOUND) return PRIOR_NONE;
+  if (rc != LEDGER_OK) return PRIOR_ERROR;
+  const char *json = prior.payload_json ? prior.payload_json : "";
+  char err[200];
+  int kind = PRIOR_NONE;
+  if (strcmp(prior.state, "executing") == 0) { /* a record that does not decode is decided again */
+    if (json_decode_lua(L, json, strlen(json), 200, err, sizeof err) == 0)
+      kind = lua_istable(L, -1) ? PRIOR_RESUME : (lua_pop(L, 1), PRIOR_NONE);
+  } else if (strcmp(prior.state, "running") != 0) {
+    kind = PRIOR_SETTLED;
+    out->decision_id = prior.id;
+    out->failed = strcmp(prior.state, "done") != 0 && strcmp(prior.state, "dry-run") != 0;
+    ub_buf_puts(&out->json, *json ? json : "{}");
+  }
+  ledger_action_free(&prior);
+  return kind;
+}
+
 static int handle_in(const heal_config *c, ub_ledger *l, const ledger_action *n, lua_State *L, heal_result *out) {
   heal_problem p;
   char err[400];
@@ -242,11 +271,10 @@ static int handle_in(const heal_config *c, ub_ledger *l, const ledger_action *n,
   int payload = lua_gettop(L);
   char idem[64];
   snprintf(idem, sizeof idem, "selfheal:%lld", (long long)n->id);
-  ledger_action prior;
-  int have = ledger_action_get(l, idem, &prior) == LEDGER_OK;
-  int resume = have && strcmp(prior.state, "executing") == 0 && prior.payload_json &&
-               json_decode_lua(L, prior.payload_json, strlen(prior.payload_json), 200, err, sizeof err) == 0;
-  if (have) ledger_action_free(&prior);
+  int prior = prior_decision(l, idem, L, out);
+  if (prior == PRIOR_ERROR) return -1;
+  if (prior == PRIOR_SETTLED) return ledger_action_update(l, n->id, p.is_test ? "test" : "handled", NULL);
+  int resume = prior == PRIOR_RESUME;
   if (!resume) lua_newtable(L);
   int decision = lua_gettop(L);
   put_base(L, decision, c, n, &p);

@@ -346,6 +346,33 @@ class SelfHealTest(unittest.TestCase):
         with self.h.dt.state.lock:
             return list(self.h.dt.state.requests)
 
+    def test_a_settled_healing_whose_notification_was_not_marked_is_not_decided_again(self):
+        """serve died between recording the healing's outcome and marking its notification
+        handled: on restart the notification is marked, the recorded decision stays as it was,
+        and nothing is read or decided again."""
+        self.deployed()
+        self.h.start()
+        status, doc = self.h.notify(payload())
+        n = doc["notification"]
+        before = self.h.wait_healed(n)
+        self.assertEqual(before["state"], "done", before)
+        self.h.stop()
+        db = sqlite3.connect(self.h.ledger)
+        db.execute("UPDATE actions SET state = 'pending' WHERE id = ?", (n,))
+        db.commit()
+        reads = len(self.dt_requests())
+
+        def notification_state():
+            return db.execute("SELECT state FROM actions WHERE id = ?", (n,)).fetchone()[0]
+        try:
+            self.h.start()
+            wait_for(lambda: notification_state() == "handled", "the notification to be marked handled")
+        finally:
+            db.close()
+        self.assertEqual(self.h.healing(n), before)
+        self.assertEqual(len(self.dt_requests()), reads)
+        self.assertEqual(len(self.h.patches()), 1)
+
     def test_dry_run_executes_nothing_and_records_intents(self):
         self.deployed()
         self.h.start("--dry-run")
