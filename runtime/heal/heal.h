@@ -69,7 +69,8 @@ typedef struct heal_config {
 int heal_config_load(heal_config *c, const char *stdlib_dir, const char *policies_dir,
                      const char *specs_dir, const char *policy, char *err, size_t errlen);
 void heal_config_free(heal_config *c);
-/* 1 when url is https, or http to a loopback host. */
+/* 1 when url is https, or http to a loopback host, and names no user or
+ * password (credentials go in the token variables, never in a URL). */
 int heal_url_allowed(const char *url);
 
 /* ---- one healing run (heal_run.c) ---- */

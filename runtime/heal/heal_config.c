@@ -17,6 +17,8 @@
 #include "util/spec_path.h"
 
 int heal_url_allowed(const char *url) {
+  const char *authority = strstr(url, "://");
+  if (authority && memchr(authority + 3, '@', strcspn(authority + 3, "/?#"))) return 0; /* user:secret@host */
   if (strncasecmp(url, "https://", 8) == 0) return url[8] != '\0';
   if (strncasecmp(url, "http://", 7) != 0) return 0;
   const char *h = url + 7;
@@ -81,7 +83,8 @@ static void load_ado(heal_config *c) {
   if (!*c->ado_error && (!heal_url_allowed(c->ado_org_url) || !heal_url_allowed(c->ado_release_url)))
     snprintf(c->ado_error, sizeof c->ado_error,
              "AZURE_DEVOPS_ORG_URL and AZURE_DEVOPS_RELEASE_URL must be https:// (plain http:// only to "
-             "loopback, where the token cannot be overheard)");
+             "loopback, where the token cannot be overheard), without user:password@ (the token goes in "
+             "AZURE_DEVOPS_TOKEN_FILE)");
 }
 
 /* selfheal_policy (field 1 of the settings at index 1): a file inside the

@@ -31,7 +31,7 @@ static void note_read(lua_State *L, ctx_build *b, const char *method, const char
   lua_pushstring(L, method);
   lua_setfield(L, -2, "method");
   const char *path = strstr(url, "/_apis/") ? strstr(url, "/_apis/") : strstr(url, "/api/");
-  lua_pushstring(L, path ? path : url);
+  lua_pushstring(L, path ? path : ""); /* never the host part */
   lua_setfield(L, -2, "url");
   lua_pushinteger(L, call->status);
   lua_setfield(L, -2, "status");

@@ -220,6 +220,10 @@ static void tokens_go_only_over_tls_or_loopback(void **state) {
   assert_false(heal_url_allowed("http://10.0.0.1/"));
   assert_false(heal_url_allowed("ftp://dev.azure.com/"));
   assert_false(heal_url_allowed("https://"));
+  /* credentials belong in AZURE_DEVOPS_TOKEN, never in a URL the context, reads and logs show */
+  assert_false(heal_url_allowed("https://user:pat-secret@dev.azure.com/org"));
+  assert_false(heal_url_allowed("http://x@127.0.0.1:8080"));
+  assert_true(heal_url_allowed("https://dev.azure.com/org/a@b"));
 }
 
 int main(void) {
