@@ -421,6 +421,27 @@ static void outcome(ub_buf *out, int ordinal, const char *kind, const char *stat
   ub_buf_putc(out, '}');
 }
 
+/* An intent whose key was already recorded: 0 done before (outcome
+ * "already-done"), -1 failed before (outcome "failed": not retried, and
+ * the healing still counts as failed), 1 "started" or unreadable (a crash
+ * between call and confirmation: the caller checks and calls). */
+static int settled_outcome(ub_ledger *l, const char *key, const char *kind, int ordinal, ub_buf *outcomes,
+                           int *skipped) {
+  ledger_action prior;
+  if (ledger_action_get(l, key, &prior) != LEDGER_OK) return 1;
+  int rc = 1;
+  if (strcmp(prior.state, "failed") == 0) {
+    outcome(outcomes, ordinal, kind, "failed", key, "failed in an earlier run; not tried again");
+    rc = -1;
+  } else if (strcmp(prior.state, "started") != 0) {
+    outcome(outcomes, ordinal, kind, "already-done", key, prior.state);
+    (*skipped)++;
+    rc = 0;
+  }
+  ledger_action_free(&prior);
+  return rc;
+}
+
 int heal_exec_intent(const heal_config *c, ub_ledger *l, const heal_problem *p, lua_State *L, int intent,
                      int ordinal, int targets, ub_buf *outcomes, int *executed, int *skipped) {
   intent_run r;
@@ -445,16 +466,8 @@ int heal_exec_intent(const heal_config *c, ub_ledger *l, const heal_problem *p, 
     return -1;
   }
   if (existed) {
-    ledger_action prior;
-    if (ledger_action_get(l, key, &prior) == LEDGER_OK) {
-      int settled = strcmp(prior.state, "started") != 0;
-      if (settled) {
-        outcome(outcomes, ordinal, kind, "already-done", key, prior.state);
-        (*skipped)++;
-      }
-      ledger_action_free(&prior);
-      if (settled) return 0;
-    }
+    int settled = settled_outcome(l, key, kind, ordinal, outcomes, skipped);
+    if (settled != 1) return settled;
   }
   int rc;
   if (strcmp(kind, "rollback") == 0) rc = do_rollback(&r, existed);

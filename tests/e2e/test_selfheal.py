@@ -373,6 +373,28 @@ class SelfHealTest(unittest.TestCase):
         self.assertEqual(len(self.dt_requests()), reads)
         self.assertEqual(len(self.h.patches()), 1)
 
+    def test_an_intent_that_failed_stays_failed_when_the_healing_resumes(self):
+        """The rollback failed (Azure DevOps answered 400) and the healing was interrupted before
+        its end was recorded: resumed, it reports the rollback failed, not already done."""
+        self.deployed()
+        self.h.ado.state.add_faults([{"method": "PATCH", "path": "/%s/_apis/Release/releases/41" % PROJECT,
+                                      "status": 400}])
+        self.h.start()
+        status, doc = self.h.notify(payload())
+        n = doc["notification"]
+        self.assertEqual(self.h.wait_healed(n)["state"], "failed")
+        self.h.stop()
+        db = sqlite3.connect(self.h.ledger)
+        db.execute("UPDATE actions SET state = 'pending' WHERE id = ?", (n,))
+        db.execute("UPDATE actions SET state = 'executing' WHERE idempotency_key = ?", ("selfheal:%d" % n,))
+        db.commit()
+        db.close()
+        self.h.start()
+        healed = self.h.wait_healed(n)
+        self.assertEqual(healed["state"], "failed", healed)
+        self.assertEqual(healed["decision"]["outcomes"][0]["status"], "failed", healed["decision"]["outcomes"])
+        self.assertEqual(len(self.h.patches(answered_only=False)), 1)
+
     def test_dry_run_executes_nothing_and_records_intents(self):
         self.deployed()
         self.h.start("--dry-run")
