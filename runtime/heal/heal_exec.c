@@ -202,7 +202,7 @@ static int do_yaml_rollback(intent_run *r, int target, const char *project, cons
   return rc;
 }
 
-static int do_rollback(intent_run *r, int crashed) {
+static int do_rollback(intent_run *r) {
   lua_State *L = r->L;
   const char *project = heal_str(L, r->intent, "project"), *stage = heal_str(L, r->intent, "stage");
   int64_t release = heal_int(L, r->intent, "release", 0), env_id = 0, def_env = 0;
@@ -245,8 +245,7 @@ static int do_rollback(intent_run *r, int crashed) {
     json_append_string(&body, comment, strlen(comment));
     ub_buf_putc(&body, '}');
     int check = 1; /* always look first: an existing redeploy of the target is success (4.6 step 5),
-                      and after a crash (crashed) it is what tells whether the call happened */
-    (void)crashed;
+                      and after a crash it is what tells whether the call happened */
     for (int round = 0; round < WRITE_ROUNDS && rc != 0; round++) {
       if (check) {
         int applied = rollback_applied(r, project, release, definition, def_env, seen);
@@ -470,7 +469,7 @@ int heal_exec_intent(const heal_config *c, ub_ledger *l, const heal_problem *p, 
     if (settled != 1) return settled;
   }
   int rc;
-  if (strcmp(kind, "rollback") == 0) rc = do_rollback(&r, existed);
+  if (strcmp(kind, "rollback") == 0) rc = do_rollback(&r);
   else if (strcmp(kind, "comment") == 0) rc = do_comment(&r, existed);
   else if (strcmp(kind, "event") == 0) rc = do_event(&r, existed);
   else rc = 0, snprintf(r.detail, sizeof r.detail, "gates on this stage answer failure until lifted");
