@@ -71,41 +71,50 @@ static int release_succeeded_there(lua_State *L, int target, int64_t release, in
   return found;
 }
 
+/* GET url (freed) for the check before a write: pushes the answer's field
+ * and returns 0 when it has the type want; else returns -1 with nothing
+ * pushed and r->error saying "checking <what>: why". An answer without the
+ * field is unknown, never "not done". */
+static int check_read(intent_run *r, heal_service to, ub_buf *url, const char *what, const char *field, int want) {
+  lua_State *L = r->L;
+  ub_http_reply call;
+  memset(&call, 0, sizeof call);
+  int rc = heal_fetch_json(L, r->c, to, url->data, &call);
+  ub_buf_free(url);
+  if (rc != 0) {
+    snprintf(r->error, sizeof r->error, "checking %s: %s", what, call.error);
+  } else {
+    lua_getfield(L, -1, field);
+    lua_remove(L, -2);
+    if (lua_type(L, -1) != want) {
+      snprintf(r->error, sizeof r->error, "checking %s: the answer has no %s", what, field);
+      rc = -1;
+    }
+  }
+  if (rc != 0) lua_pop(L, 1);
+  ub_http_reply_free(&call);
+  return rc;
+}
+
 /* Is release already redeploying or redeployed to the stage: the newest
  * deployment of the stage is of that release and newer than the ones the
  * context saw. 1 yes, 0 no, -1 unknown (error set). */
 static int rollback_applied(intent_run *r, const char *project, int64_t release, int64_t definition,
                             int64_t def_env, int64_t newest_seen) {
   lua_State *L = r->L;
-  ub_http_reply call;
-  memset(&call, 0, sizeof call);
   ub_buf url;
   ub_buf_init(&url);
   heal_deployments_url(&url, r->c, project, definition, def_env, 5);
-  int rc = heal_fetch_json(L, r->c, HEAL_ADO, url.data, &call);
-  ub_buf_free(&url);
-  int applied = -1;
-  if (rc == 0) {
-    lua_getfield(L, -1, "value");
-    if (lua_istable(L, -1)) {
-      lua_rawgeti(L, -1, 1);
-      applied = 0;
-    } else { /* no list: unknown, never "not applied" */
-      lua_pushnil(L);
-      snprintf(r->error, sizeof r->error, "checking the stage: the answer lists no deployments");
-    }
-    if (lua_istable(L, -1)) {
-      int64_t id = heal_int(L, -1, "id", 0);
-      lua_getfield(L, -1, "release");
-      applied = heal_int(L, -1, "id", 0) == release && id > newest_seen;
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 2);
-  } else {
-    snprintf(r->error, sizeof r->error, "checking the stage: %s", call.error);
+  if (check_read(r, HEAL_ADO, &url, "the stage", "value", LUA_TTABLE) != 0) return -1;
+  lua_rawgeti(L, -1, 1);
+  int applied = 0;
+  if (lua_istable(L, -1)) {
+    int64_t id = heal_int(L, -1, "id", 0);
+    lua_getfield(L, -1, "release");
+    applied = heal_int(L, -1, "id", 0) == release && id > newest_seen;
+    lua_pop(L, 1);
   }
-  lua_pop(L, 1);
-  ub_http_reply_free(&call);
+  lua_pop(L, 2);
   return applied;
 }
 
@@ -136,26 +145,14 @@ static int build_succeeded_there(lua_State *L, int target, int64_t build) {
 /* Is that run running again (its stage re-run already requested)? 1, 0,
  * or -1 (error set). */
 static int yaml_applied(intent_run *r, const char *project, int64_t build) {
-  ub_http_reply call;
-  memset(&call, 0, sizeof call);
   ub_buf url;
   ub_buf_init(&url);
   ub_buf_printf(&url, "%s/", r->c->ado_org_url);
   heal_url_segment(&url, project);
   ub_buf_printf(&url, "/_apis/build/builds/%lld?api-version=7.1", (long long)build);
-  int rc = heal_fetch_json(r->L, r->c, HEAL_ADO, url.data, &call);
-  ub_buf_free(&url);
-  int applied = -1;
-  const char *status = rc == 0 ? heal_str(r->L, -1, "status") : NULL;
-  if (status) {
-    applied = strcasecmp(status, "completed") != 0;
-  } else if (rc == 0) { /* no status: unknown, never "not running" */
-    snprintf(r->error, sizeof r->error, "checking the run: the answer has no status");
-  } else {
-    snprintf(r->error, sizeof r->error, "checking the run: %s", call.error);
-  }
+  if (check_read(r, HEAL_ADO, &url, "the run", "status", LUA_TSTRING) != 0) return -1;
+  int applied = strcasecmp(lua_tostring(r->L, -1), "completed") != 0;
   lua_pop(r->L, 1);
-  ub_http_reply_free(&call);
   return applied;
 }
 
@@ -285,34 +282,23 @@ static void problem_url(ub_buf *b, const intent_run *r, const char *suffix) {
   ub_buf_puts(b, suffix);
 }
 
-/* 1 when the problem already carries a comment with exactly text. */
+/* 1 when the problem already carries a comment with exactly text, 0 when
+ * not, -1 unknown (error set). */
 static int comment_present(intent_run *r, const char *text) {
   lua_State *L = r->L;
-  ub_http_reply call;
-  memset(&call, 0, sizeof call);
   ub_buf url;
   ub_buf_init(&url);
   problem_url(&url, r, "/comments?pageSize=500");
-  int rc = heal_fetch_json(L, r->c, HEAL_DT, url.data, &call);
-  ub_buf_free(&url);
-  int found = -1;
-  if (rc == 0) {
-    lua_getfield(L, -1, "comments");
-    if (lua_istable(L, -1)) found = 0; /* no list: unknown, never "absent" */
-    else snprintf(r->error, sizeof r->error, "checking the comments: the answer lists no comments");
-    lua_Integer n = lua_istable(L, -1) ? luaL_len(L, -1) : 0;
-    for (lua_Integer i = 1; i <= n && !found; i++) {
-      lua_rawgeti(L, -1, i);
-      const char *content = heal_str(L, -1, "content");
-      found = content && strcmp(content, text) == 0;
-      lua_pop(L, 1);
-    }
+  if (check_read(r, HEAL_DT, &url, "the comments", "comments", LUA_TTABLE) != 0) return -1;
+  lua_Integer n = luaL_len(L, -1);
+  int found = 0;
+  for (lua_Integer i = 1; i <= n && !found; i++) {
+    lua_rawgeti(L, -1, i);
+    const char *content = heal_str(L, -1, "content");
+    found = content && strcmp(content, text) == 0;
     lua_pop(L, 1);
-  } else {
-    snprintf(r->error, sizeof r->error, "checking the comments: %s", call.error);
   }
   lua_pop(L, 1);
-  ub_http_reply_free(&call);
   return found;
 }
 

@@ -340,7 +340,7 @@ class SelfHealTest(unittest.TestCase):
         self.assertEqual(len(self.h.comments()), 1)
         posts = [r for r in self.dt_requests() if r["method"] == "POST" and r["path"].endswith("/comments")]
         self.assertEqual(len(posts), 1)
-        self.assertIn("lists no comments", healed["decision"]["outcomes"][1].get("detail", ""))
+        self.assertIn("the answer has no comments", healed["decision"]["outcomes"][1].get("detail", ""))
 
     def dt_requests(self):
         with self.h.dt.state.lock:
