@@ -30,6 +30,46 @@ typedef struct intent_run {
   char detail[400];
 } intent_run;
 
+/* ---- a write under its check ---------------------------------------------- */
+
+/* Did the write already happen? 1 yes, 0 no, -1 unknown (r->error set). */
+typedef int (*happened_fn)(intent_run *r, const void *what);
+
+typedef struct checked_write {
+  heal_service to;
+  const char *method, *url, *body;
+  happened_fn happened;    /* NULL: the write cannot be checked, so it is never retried */
+  const void *what;        /* happened's argument */
+  int look_first;          /* check before the first call too */
+  const char *already;     /* the detail when it had happened */
+  const char *called;      /* the detail's prefix when the call took */
+} checked_write;
+
+/* Calls w once: looks first when asked, and after an answer that may hide
+ * a write that happened (none, 5xx, 429) looks again before calling again,
+ * WRITE_ROUNDS calls at most; a check that cannot tell ends it with no
+ * call, a 4xx ends it. 0 (r->detail says how), or -1 (r->error says why). */
+static int write_checked(intent_run *r, const checked_write *w) {
+  int look = w->look_first && w->happened;
+  for (int round = 0; round < WRITE_ROUNDS; round++) {
+    int happened = look ? w->happened(r, w->what) : 0;
+    if (happened != 0) {
+      if (happened == 1) snprintf(r->detail, sizeof r->detail, "%s", w->already);
+      return happened == 1 ? 0 : -1;
+    }
+    ub_http_reply call;
+    memset(&call, 0, sizeof call);
+    int rc = heal_http(r->c, w->to, w->method, w->url, w->body, &call);
+    if (rc == 0) snprintf(r->detail, sizeof r->detail, "%sHTTP %ld", w->called, call.status);
+    else snprintf(r->error, sizeof r->error, "%s", call.error);
+    look = call.status == 0 || call.status >= 500 || call.status == 429;
+    ub_http_reply_free(&call);
+    if (rc == 0) return 0;
+    if (!look || !w->happened) return -1;
+  }
+  return -1;
+}
+
 /* ---- rollback ------------------------------------------------------------ */
 
 /* The target entry of the context for project/stage, pushed (nil when the
@@ -99,19 +139,24 @@ static int check_read(intent_run *r, heal_service to, ub_buf *url, const char *w
 /* Is release already redeploying or redeployed to the stage: the newest
  * deployment of the stage is of that release and newer than the ones the
  * context saw. 1 yes, 0 no, -1 unknown (error set). */
-static int rollback_applied(intent_run *r, const char *project, int64_t release, int64_t definition,
-                            int64_t def_env, int64_t newest_seen) {
+typedef struct redeploy {
+  const char *project;
+  int64_t release, definition, def_env, newest_seen;
+} redeploy;
+
+static int rollback_happened(intent_run *r, const void *what) {
+  const redeploy *d = what;
   lua_State *L = r->L;
   ub_buf url;
   ub_buf_init(&url);
-  heal_deployments_url(&url, r->c, project, definition, def_env, 5);
+  heal_deployments_url(&url, r->c, d->project, d->definition, d->def_env, 5);
   if (check_read(r, HEAL_ADO, &url, "the stage", "value", LUA_TTABLE) != 0) return -1;
   lua_rawgeti(L, -1, 1);
   int applied = 0;
   if (lua_istable(L, -1)) {
     int64_t id = heal_int(L, -1, "id", 0);
     lua_getfield(L, -1, "release");
-    applied = heal_int(L, -1, "id", 0) == release && id > newest_seen;
+    applied = heal_int(L, -1, "id", 0) == d->release && id > d->newest_seen;
     lua_pop(L, 1);
   }
   lua_pop(L, 2);
@@ -144,12 +189,18 @@ static int build_succeeded_there(lua_State *L, int target, int64_t build) {
 
 /* Is that run running again (its stage re-run already requested)? 1, 0,
  * or -1 (error set). */
-static int yaml_applied(intent_run *r, const char *project, int64_t build) {
+typedef struct rerun {
+  const char *project;
+  int64_t build;
+} rerun;
+
+static int yaml_happened(intent_run *r, const void *what) {
+  const rerun *y = what;
   ub_buf url;
   ub_buf_init(&url);
   ub_buf_printf(&url, "%s/", r->c->ado_org_url);
-  heal_url_segment(&url, project);
-  ub_buf_printf(&url, "/_apis/build/builds/%lld?api-version=7.1", (long long)build);
+  heal_url_segment(&url, y->project);
+  ub_buf_printf(&url, "/_apis/build/builds/%lld?api-version=7.1", (long long)y->build);
   if (check_read(r, HEAL_ADO, &url, "the run", "status", LUA_TSTRING) != 0) return -1;
   int applied = strcasecmp(lua_tostring(r->L, -1), "completed") != 0;
   lua_pop(r->L, 1);
@@ -171,31 +222,49 @@ static int do_yaml_rollback(intent_run *r, int target, const char *project, cons
   ub_buf_printf(&url, "/_apis/build/builds/%lld/stages/", (long long)build);
   heal_url_segment(&url, stage);
   ub_buf_puts(&url, "?api-version=7.1");
-  int rc = -1, check = 1;
-  for (int round = 0; round < WRITE_ROUNDS && rc != 0; round++) {
-    if (check) {
-      int applied = yaml_applied(r, project, build);
-      if (applied == 1) {
-        snprintf(r->detail, sizeof r->detail, "run %lld is already running again; not called again", (long long)build);
-        rc = 0;
-        break;
-      }
-      if (applied < 0) break;
-    }
-    ub_http_reply call;
-    memset(&call, 0, sizeof call);
-    if (heal_http(r->c, HEAL_ADO, "PATCH", url.data, "{\"state\":\"retry\",\"forceRetryAllJobs\":true}", &call) == 0) {
-      snprintf(r->detail, sizeof r->detail, "re-ran stage %s of run %lld: HTTP %ld", stage, (long long)build,
-               call.status);
-      rc = 0;
-    } else {
-      snprintf(r->error, sizeof r->error, "%s", call.error);
-      check = call.status == 0 || call.status >= 500 || call.status == 429;
-      if (!check) round = WRITE_ROUNDS;
-    }
-    ub_http_reply_free(&call);
-  }
+  rerun y = {project, build};
+  char called[300], already[100];
+  snprintf(called, sizeof called, "re-ran stage %s of run %lld: ", stage, (long long)build);
+  snprintf(already, sizeof already, "run %lld is already running again; not called again", (long long)build);
+  checked_write w = {HEAL_ADO, "PATCH", url.data, "{\"state\":\"retry\",\"forceRetryAllJobs\":true}", yaml_happened,
+                     &y, 1, already, called};
+  int rc = write_checked(r, &w);
   ub_buf_free(&url);
+  return rc;
+}
+
+/* Classic release: redeploy release to the stage (its release environment
+ * env_id) with the Release API's PATCH. */
+static int do_classic_rollback(intent_run *r, int target, const char *project, int64_t release,
+                               int64_t env_id, int64_t def_env) {
+  lua_State *L = r->L;
+  lua_getfield(L, target, "release");
+  lua_getfield(L, -1, "releaseDefinition");
+  int64_t definition = heal_int(L, -1, "id", 0);
+  lua_pop(L, 2);
+  ub_buf url, body;
+  ub_buf_init(&url);
+  ub_buf_init(&body);
+  ub_buf_printf(&url, "%s/", r->c->ado_release_url);
+  heal_url_segment(&url, project);
+  ub_buf_printf(&url, "/_apis/Release/releases/%lld/environments/%lld?api-version=7.1", (long long)release,
+                (long long)env_id);
+  char comment[600];
+  snprintf(comment, sizeof comment, "Automatic rollback by unbreakable: Dynatrace problem %s (%s): %s",
+           r->p->problem_id[0] ? r->p->problem_id : r->p->pid, r->p->title, heal_str(L, r->intent, "reason"));
+  ub_buf_puts(&body, "{\"status\":\"inProgress\",\"scheduledDeploymentTime\":null,\"variables\":{},\"comment\":");
+  json_append_string(&body, comment, strlen(comment));
+  ub_buf_putc(&body, '}');
+  /* always look first: an existing redeploy of the target is success (4.6 step 5), and after a crash
+     it is what tells whether the call happened */
+  redeploy d = {project, release, definition, def_env, newest_deployment_id(L, target)};
+  char called[200];
+  snprintf(called, sizeof called, "PATCH release %lld environment %lld: ", (long long)release, (long long)env_id);
+  checked_write w = {HEAL_ADO, "PATCH", url.data, body.data, rollback_happened, &d, 1,
+                     "already redeploying or redeployed; not called again", called};
+  int rc = write_checked(r, &w);
+  ub_buf_free(&url);
+  ub_buf_free(&body);
   return rc;
 }
 
@@ -223,52 +292,7 @@ static int do_rollback(intent_run *r) {
     snprintf(r->error, sizeof r->error, "refused: release %lld has no succeeded deployment to %s",
              (long long)release, stage);
   } else {
-    lua_getfield(L, target, "release");
-    lua_getfield(L, -1, "releaseDefinition");
-    int64_t definition = heal_int(L, -1, "id", 0);
-    lua_pop(L, 2);
-    int64_t seen = newest_deployment_id(L, target);
-      ub_buf url, body;
-    ub_buf_init(&url);
-    ub_buf_init(&body);
-    ub_buf_printf(&url, "%s/", r->c->ado_release_url);
-    heal_url_segment(&url, project);
-    ub_buf_printf(&url, "/_apis/Release/releases/%lld/environments/%lld?api-version=7.1", (long long)release,
-                  (long long)env_id);
-    char comment[600];
-    snprintf(comment, sizeof comment, "Automatic rollback by unbreakable: Dynatrace problem %s (%s): %s",
-             r->p->problem_id[0] ? r->p->problem_id : r->p->pid, r->p->title, heal_str(L, r->intent, "reason"));
-    ub_buf_puts(&body, "{\"status\":\"inProgress\",\"scheduledDeploymentTime\":null,\"variables\":{},\"comment\":");
-    json_append_string(&body, comment, strlen(comment));
-    ub_buf_putc(&body, '}');
-    int check = 1; /* always look first: an existing redeploy of the target is success (4.6 step 5),
-                      and after a crash it is what tells whether the call happened */
-    for (int round = 0; round < WRITE_ROUNDS && rc != 0; round++) {
-      if (check) {
-        int applied = rollback_applied(r, project, release, definition, def_env, seen);
-        if (applied == 1) {
-          snprintf(r->detail, sizeof r->detail, "already redeploying or redeployed; not called again");
-          rc = 0;
-          break;
-        }
-        if (applied < 0) break;
-      }
-      ub_http_reply call;
-      memset(&call, 0, sizeof call);
-      int w = heal_http(r->c, HEAL_ADO, "PATCH", url.data, body.data, &call);
-      if (w == 0) {
-        snprintf(r->detail, sizeof r->detail, "PATCH release %lld environment %lld: HTTP %ld", (long long)release,
-                 (long long)env_id, call.status);
-        rc = 0;
-      } else {
-        snprintf(r->error, sizeof r->error, "%s", call.error);
-        check = call.status == 0 || call.status >= 500 || call.status == 429;
-        if (!check) round = WRITE_ROUNDS; /* a 4xx will not change */
-      }
-      ub_http_reply_free(&call);
-    }
-      ub_buf_free(&url);
-    ub_buf_free(&body);
+    rc = do_classic_rollback(r, target, project, release, env_id, def_env);
   }
   lua_settop(L, target - 1);
   return rc;
@@ -284,7 +308,8 @@ static void problem_url(ub_buf *b, const intent_run *r, const char *suffix) {
 
 /* 1 when the problem already carries a comment with exactly text, 0 when
  * not, -1 unknown (error set). */
-static int comment_present(intent_run *r, const char *text) {
+static int comment_present(intent_run *r, const void *what) {
+  const char *text = what;
   lua_State *L = r->L;
   ub_buf url;
   ub_buf_init(&url);
@@ -302,35 +327,6 @@ static int comment_present(intent_run *r, const char *text) {
   return found;
 }
 
-/* POST body to url; before a retry (and after a crash) present() says
- * whether the write already happened. */
-static int dt_write(intent_run *r, const char *url, const char *body, int check_first, const char *text) {
-  int rc = -1, check = check_first;
-  for (int round = 0; round < WRITE_ROUNDS && rc != 0; round++) {
-    if (check && text) {
-      int present = comment_present(r, text);
-      if (present == 1) {
-        snprintf(r->detail, sizeof r->detail, "already on the problem; not posted again");
-        rc = 0;
-        break;
-      }
-      if (present < 0) break;
-    }
-    ub_http_reply call;
-    memset(&call, 0, sizeof call);
-    if (heal_http(r->c, HEAL_DT, "POST", url, body, &call) == 0) {
-      snprintf(r->detail, sizeof r->detail, "HTTP %ld", call.status);
-      rc = 0;
-    } else {
-      snprintf(r->error, sizeof r->error, "%s", call.error);
-      check = call.status == 0 || call.status >= 500;
-      if (!check || !text) round = WRITE_ROUNDS; /* only a checkable write is retried */
-    }
-    ub_http_reply_free(&call);
-  }
-  return rc;
-}
-
 static int do_comment(intent_run *r, int crashed) {
   const char *text = heal_str(r->L, r->intent, "text");
   ub_buf url, body;
@@ -340,7 +336,9 @@ static int do_comment(intent_run *r, int crashed) {
   ub_buf_puts(&body, "{\"context\":\"unbreakable selfheal\",\"message\":");
   json_append_string(&body, text, strlen(text));
   ub_buf_putc(&body, '}');
-  int rc = dt_write(r, url.data, body.data, crashed, text);
+  checked_write w = {HEAL_DT, "POST", url.data, body.data, comment_present, text, crashed,
+                     "already on the problem; not posted again", ""};
+  int rc = write_checked(r, &w);
   ub_buf_free(&url);
   ub_buf_free(&body);
   return rc;
@@ -372,7 +370,10 @@ static int do_event(intent_run *r, int crashed) {
   int rc = json_encode_lua(L, ev, &o, &body, err, sizeof err);
   lua_pop(L, 1);
   if (rc != 0) snprintf(r->error, sizeof r->error, "the event cannot be encoded: %s", err);
-  else rc = dt_write(r, url.data, body.data, 0, NULL);
+  else {
+    checked_write w = {HEAL_DT, "POST", url.data, body.data, NULL, NULL, 0, NULL, ""};
+    rc = write_checked(r, &w); /* cannot be checked: called once */
+  }
   ub_buf_free(&url);
   ub_buf_free(&body);
   return rc;
