@@ -1,11 +1,13 @@
 /* heal_exec.c: executing one intent exactly once. The idempotency key
  * (PID, state, intent, target) is recorded as "started" before the call
- * and confirmed "done" after it; a key found "done" is not called again;
- * a key found "started" means a crash between the call and its
- * confirmation, so the remote side is checked first (is that release
- * already redeploying or redeployed to the stage? is the comment already
- * on the problem? is that YAML run running again?). The same check runs
- * before retrying a write whose answer was lost or a 500. A rollback is
+ * and confirmed "done" (or "failed") after it; a key found "done" is not
+ * called again, nor one found "failed" (still reported failed); a key
+ * found "started" means a crash between the call and its confirmation, so
+ * the remote side is checked first (is that release already redeploying
+ * or redeployed to the stage? is the comment already on the problem? is
+ * that YAML run running again?), and a check that cannot tell calls
+ * nothing. The same check runs before retrying a write whose answer was
+ * lost, a 5xx or a 429 (write_checked). A rollback is
  * executed only towards a stage the context read from the configured
  * organisation, and only to a release whose deployment to that stage
  * succeeded (classic: redeploy PATCH) or a run that succeeded (YAML: the
