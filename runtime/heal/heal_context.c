@@ -159,61 +159,79 @@ static void push_event(lua_State *L, int ev, int v2) {
   lua_setfield(L, e, "properties");
 }
 
-/* Events of one entity: v2 first, v1 when v2 is not answered. */
-static void read_events(lua_State *L, ctx_build *b, int ent, const char *id, int64_t from, int64_t to) {
+/* The CUSTOM_DEPLOYMENT events of entity id between from and to: the
+ * Events API v2 URL (selector: the quoted entityId term), or v1's. */
+static void events_url(ub_buf *url, const ctx_build *b, int v2, const char *id, const char *selector, int64_t from,
+                       int64_t to) {
   char num[2][24];
   snprintf(num[0], sizeof num[0], "%lld", (long long)from);
   snprintf(num[1], sizeof num[1], "%lld", (long long)to);
-  char selector[300];
-  snprintf(selector, sizeof selector, "entityId(\"%s\")", id);
-  ub_http_reply call;
-  memset(&call, 0, sizeof call);
   ub_dt_target t;
-  for (int v2 = 1; v2 >= 0; v2--) {
-    ub_dt_target_init(&t, v2 ? "/api/v2/events" : "/api/v1/events", NULL);
-    if (v2) {
-      ub_dt_target_param(&t, "eventSelector", "eventType(CUSTOM_DEPLOYMENT)");
-      ub_dt_target_param(&t, "entitySelector", selector);
-      ub_dt_target_param(&t, "pageSize", "500");
-    } else {
-      ub_dt_target_param(&t, "eventType", "CUSTOM_DEPLOYMENT");
-      ub_dt_target_param(&t, "entityId", id);
-    }
-    ub_dt_target_param(&t, "from", num[0]);
-    ub_dt_target_param(&t, "to", num[1]);
-    char *target = ub_dt_target_take(&t);
-    ub_buf url;
-    ub_buf_init(&url);
-    ub_buf_printf(&url, "%s%s", b->c->dt_url, target ? target : "");
-    free(target);
-    int rc = fetch(L, b, HEAL_DT, url.data, &call);
-    ub_buf_free(&url);
-    if (rc == 0) {
-      int answer = lua_gettop(L);
-      lua_newtable(L);
-      int list = lua_gettop(L);
-      lua_getfield(L, answer, "events");
-      lua_Integer n = lua_istable(L, -1) ? luaL_len(L, -1) : 0;
-      for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, -1, i);
-        if (lua_istable(L, -1)) {
-          push_event(L, lua_gettop(L), v2);
-          lua_rawseti(L, list, (lua_Integer)luaL_len(L, list) + 1);
-        }
-        lua_pop(L, 1);
-      }
-      lua_pop(L, 1);
-      json_mark_array(L, list);
-      lua_setfield(L, ent, "deployments");
-      set_str(L, ent, "events_api", v2 ? "v2" : "v1");
-      lua_pop(L, 1);
-      ub_http_reply_free(&call);
-      return;
+  ub_dt_target_init(&t, v2 ? "/api/v2/events" : "/api/v1/events", NULL);
+  if (v2) {
+    ub_dt_target_param(&t, "eventSelector", "eventType(CUSTOM_DEPLOYMENT)");
+    ub_dt_target_param(&t, "entitySelector", selector);
+    ub_dt_target_param(&t, "pageSize", "500");
+  } else {
+    ub_dt_target_param(&t, "eventType", "CUSTOM_DEPLOYMENT");
+    ub_dt_target_param(&t, "entityId", id);
+  }
+  ub_dt_target_param(&t, "from", num[0]);
+  ub_dt_target_param(&t, "to", num[1]);
+  char *target = ub_dt_target_take(&t);
+  ub_buf_printf(url, "%s%s", b->c->dt_url, target ? target : "");
+  free(target);
+}
+
+/* ent.deployments: the events of the answer on top (popped), normalised. */
+static void take_events(lua_State *L, int ent, int v2) {
+  int answer = lua_gettop(L);
+  lua_newtable(L);
+  int list = lua_gettop(L);
+  lua_getfield(L, answer, "events");
+  lua_Integer n = lua_istable(L, -1) ? luaL_len(L, -1) : 0;
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    if (lua_istable(L, -1)) {
+      push_event(L, lua_gettop(L), v2);
+      lua_rawseti(L, list, (lua_Integer)luaL_len(L, list) + 1);
     }
     lua_pop(L, 1);
-    set_str(L, ent, v2 ? "events_v2_error" : "events_error", call.error);
+  }
+  lua_pop(L, 1);
+  json_mark_array(L, list);
+  lua_setfield(L, ent, "deployments");
+  set_str(L, ent, "events_api", v2 ? "v2" : "v1");
+  lua_pop(L, 1);
+}
+
+/* Events of one entity: v2 first, v1 when v2 is not answered; neither is a
+ * failed read (and no deployments). */
+static void read_events(lua_State *L, ctx_build *b, int ent, const char *id, int64_t from, int64_t to) {
+  ub_buf selector, url;
+  ub_buf_init(&selector);
+  ub_buf_init(&url);
+  ub_buf_puts(&selector, "entityId(");
+  ub_dt_selector_quote(&selector, id, strlen(id));
+  ub_buf_putc(&selector, ')');
+  ub_http_reply call;
+  memset(&call, 0, sizeof call);
+  int read = 0;
+  for (int v2 = 1; v2 >= 0 && !read; v2--) {
+    ub_buf_reset(&url);
+    events_url(&url, b, v2, id, selector.data ? selector.data : "", from, to);
+    read = fetch(L, b, HEAL_DT, url.data, &call) == 0;
+    if (read) {
+      take_events(L, ent, v2);
+    } else {
+      lua_pop(L, 1);
+      set_str(L, ent, v2 ? "events_v2_error" : "events_error", call.error);
+    }
   }
   ub_http_reply_free(&call);
+  ub_buf_free(&selector);
+  ub_buf_free(&url);
+  if (read) return;
   b->failed_reads++; /* neither API answered */
   lua_newtable(L);
   json_mark_array(L, -1);

@@ -553,6 +553,18 @@ class SelfHealTest(unittest.TestCase):
         self.assertIn("could not be read", decision["intents"][0]["text"])
         self.assertEqual(self.h.patches(answered_only=False), [])
 
+    def test_an_entity_id_is_quoted_in_the_events_selector(self):
+        """An impacted entity's id goes into entityId("...") quoted as selectors want ('"' and '~'
+        escaped by '~'): a quote in it cannot close the value and add selector terms."""
+        odd = 'SERVICE-1"),type("HOST'
+        path = os.path.join(self.h.dir, "odd.json")
+        with open(path, "w") as f:
+            json.dump(payload(entity=odd), f)
+        self.h.selfheal(path, "--dry-run")
+        selectors = [r["params"]["entitySelector"][0] for r in self.dt_requests()
+                     if r["path"] == "/api/v2/events" and "entitySelector" in r["params"]]
+        self.assertEqual(selectors, ['entityId("SERVICE-1~"),type(~"HOST")'])
+
     def test_an_event_naming_another_organisation_is_not_followed(self):
         self.h.deploy(41, collection="https://dev.azure.com/someone-else/")
         self.h.deploy(42, collection="https://dev.azure.com/someone-else/")
