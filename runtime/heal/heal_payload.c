@@ -100,8 +100,7 @@ static int parse_in(lua_State *L, const char *body, size_t len, heal_problem *p,
       copy_field(L, "ProblemTitle", p->title, sizeof p->title, 0, err, errlen) != 0)
     return -1;
   int bad = 0;
-  const char *tags = opt_string(L, 1, "Tags", &bad);
-  (void)tags;
+  opt_string(L, 1, "Tags", &bad);
   if (bad) return fail(err, errlen, "payload field %s must be a string", "Tags");
   if (strcmp(p->state, "OPEN") != 0 && strcmp(p->state, "RESOLVED") != 0 && strcmp(p->state, "MERGED") != 0)
     return fail(err, errlen, "payload field State must be OPEN, RESOLVED or MERGED, not '%s'", p->state);
@@ -149,14 +148,17 @@ int heal_record_many(ub_ledger *l, heal_intake *v, size_t n) {
 
 int heal_record(ub_ledger *l, const heal_problem *p, const char *body, size_t len, int64_t *id,
                 int *duplicate) {
-  char idem[256];
-  snprintf(idem, sizeof idem, "problem:%s:%s", p->pid, p->state);
-  char *text = malloc(len + 1);
+  heal_intake in = {*p, NULL, 0, 0};
+  char *text = malloc(len + 1); /* heal_record_many takes NUL-terminated bodies */
   if (!text) return LEDGER_ERROR;
   memcpy(text, body, len);
   text[len] = '\0';
-  int rc = ledger_action_put(l, "problem", p->pid, idem, p->is_test ? "test" : "pending", text, id,
-                             duplicate);
+  in.body = text;
+  int rc = heal_record_many(l, &in, 1);
   free(text);
+  if (rc == LEDGER_OK) {
+    *id = in.id;
+    if (duplicate) *duplicate = in.duplicate;
+  }
   return rc;
 }
