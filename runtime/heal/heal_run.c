@@ -178,7 +178,8 @@ static int decide(const heal_config *c, ub_ledger *l, const ledger_action *n, co
   return ledger_action_update(l, decision_id, "executing", json->data) == LEDGER_OK ? 0 : -1;
 }
 
-static void put_base(lua_State *L, int decision, const heal_config *c, const ledger_action *n, const heal_problem *p) {
+static void put_base(lua_State *L, int decision, const heal_config *c, const ledger_action *n, const heal_problem *p,
+                     int dry_run) {
   const char *const text[][2] = {
     {"pid", p->pid}, {"problem_id", p->problem_id}, {"state", p->state}, {"title", p->title}, {"policy", c->policy},
   };
@@ -188,13 +189,13 @@ static void put_base(lua_State *L, int decision, const heal_config *c, const led
   }
   lua_pushinteger(L, n->id);
   lua_setfield(L, decision, "notification");
-  lua_pushboolean(L, c->dry_run);
+  lua_pushboolean(L, dry_run);
   lua_setfield(L, decision, "dry_run");
 }
 
 /* Executes decision.intents; outcomes go to decision.outcomes. */
 static void execute(const heal_config *c, ub_ledger *l, const heal_problem *p, lua_State *L, int decision,
-                    heal_result *out) {
+                    int dry_run, heal_result *out) {
   lua_getfield(L, decision, "intents");
   int list = lua_gettop(L);
   lua_getfield(L, decision, "targets");
@@ -210,7 +211,7 @@ static void execute(const heal_config *c, ub_ledger *l, const heal_problem *p, l
   for (lua_Integer i = 1; i <= n; i++) {
     if (i > 1) ub_buf_putc(&outcomes, ',');
     lua_rawgeti(L, list, i);
-    if (c->dry_run) {
+    if (dry_run) {
       ub_buf_printf(&outcomes, "{\"intent\":%lld,\"status\":\"dry-run\"}", (long long)i);
     } else if (heal_exec_intent(c, l, p, L, lua_gettop(L), (int)i, targets, &outcomes, &out->executed,
                                 &out->skipped) != 0) {
@@ -277,7 +278,10 @@ static int handle_in(const heal_config *c, ub_ledger *l, const ledger_action *n,
   int resume = prior == PRIOR_RESUME;
   if (!resume) lua_newtable(L);
   int decision = lua_gettop(L);
-  put_base(L, decision, c, n, &p);
+  lua_getfield(L, decision, "dry_run"); /* a dry run's decision stays one when resumed */
+  int dry_run = c->dry_run || lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  put_base(L, decision, c, n, &p, dry_run);
   int existed = 0;
   if (ledger_action_put(l, "selfheal", p.pid, idem, "running", NULL, &out->decision_id, &existed) != LEDGER_OK)
     return -1;
@@ -290,13 +294,13 @@ static int handle_in(const heal_config *c, ub_ledger *l, const ledger_action *n,
   } else if (!resume && decide(c, l, n, &p, L, payload, decision, out->decision_id, &out->json) != 0) {
     return -1;
   }
-  execute(c, l, &p, L, decision, out);
+  execute(c, l, &p, L, decision, dry_run, out);
   lua_getfield(L, decision, "policy_error");
   int policy_failed = !lua_isnil(L, -1);
   lua_pop(L, 1);
   out->failed |= heal_int(L, decision, "failed_reads", 0) > 0; /* from the record: a resumed run keeps it */
   if (encode(L, decision, &out->json) != 0) return -1;
-  const char *state = out->failed ? "failed" : c->dry_run ? "dry-run" : policy_failed ? "policy-error" : "done";
+  const char *state = out->failed ? "failed" : dry_run ? "dry-run" : policy_failed ? "policy-error" : "done";
   if (ledger_action_update(l, out->decision_id, state, out->json.data) != LEDGER_OK) return -1;
   out->failed |= policy_failed;
   return ledger_action_update(l, n->id, p.is_test ? "test" : "handled", NULL);

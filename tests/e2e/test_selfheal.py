@@ -395,6 +395,27 @@ class SelfHealTest(unittest.TestCase):
         self.assertEqual(healed["decision"]["outcomes"][0]["status"], "failed", healed["decision"]["outcomes"])
         self.assertEqual(len(self.h.patches(answered_only=False)), 1)
 
+    def test_a_dry_run_decision_resumed_without_dry_run_still_executes_nothing(self):
+        """serve --dry-run decided and was interrupted before its end was recorded; restarted
+        without --dry-run, the resumed decision is still a dry run: no rollback, no comment."""
+        self.deployed()
+        self.h.start("--dry-run")
+        status, doc = self.h.notify(payload())
+        n = doc["notification"]
+        self.assertEqual(self.h.wait_healed(n)["state"], "dry-run")
+        self.h.stop()
+        db = sqlite3.connect(self.h.ledger)
+        db.execute("UPDATE actions SET state = 'pending' WHERE id = ?", (n,))
+        db.execute("UPDATE actions SET state = 'executing' WHERE idempotency_key = ?", ("selfheal:%d" % n,))
+        db.commit()
+        db.close()
+        self.h.start()
+        healed = self.h.wait_healed(n)
+        self.assertEqual(healed["state"], "dry-run", healed)
+        self.assertTrue(healed["decision"]["dry_run"])
+        self.assertEqual(self.h.patches(answered_only=False), [])
+        self.assertEqual(self.h.comments(), [])
+
     def test_dry_run_executes_nothing_and_records_intents(self):
         self.deployed()
         self.h.start("--dry-run")
