@@ -154,6 +154,18 @@ class Harness:
         status, _, data = self.serve.request(method, path, body, token=token)
         return status, (json.loads(data) if data else None)
 
+    def rewind(self, notification, healing_state, *args):
+        """Stops serve, sets the ledger back to what a kill after the healing's decision leaves
+        (the notification pending, its healing in healing_state) and starts serve again."""
+        self.stop()
+        db = sqlite3.connect(self.ledger)
+        db.execute("UPDATE actions SET state = 'pending' WHERE id = ?", (notification,))
+        db.execute("UPDATE actions SET state = ? WHERE idempotency_key = ?",
+                   (healing_state, "selfheal:%d" % notification))
+        db.commit()
+        db.close()
+        self.start(*args)
+
     def notify(self, body):
         status, doc = self.request("POST", "/v1/problems", body)
         if status == 503:
@@ -383,13 +395,7 @@ class SelfHealTest(unittest.TestCase):
         status, doc = self.h.notify(payload())
         n = doc["notification"]
         self.assertEqual(self.h.wait_healed(n)["state"], "failed")
-        self.h.stop()
-        db = sqlite3.connect(self.h.ledger)
-        db.execute("UPDATE actions SET state = 'pending' WHERE id = ?", (n,))
-        db.execute("UPDATE actions SET state = 'executing' WHERE idempotency_key = ?", ("selfheal:%d" % n,))
-        db.commit()
-        db.close()
-        self.h.start()
+        self.h.rewind(n, "executing")
         healed = self.h.wait_healed(n)
         self.assertEqual(healed["state"], "failed", healed)
         self.assertEqual(healed["decision"]["outcomes"][0]["status"], "failed", healed["decision"]["outcomes"])
@@ -403,13 +409,7 @@ class SelfHealTest(unittest.TestCase):
         status, doc = self.h.notify(payload())
         n = doc["notification"]
         self.assertEqual(self.h.wait_healed(n)["state"], "dry-run")
-        self.h.stop()
-        db = sqlite3.connect(self.h.ledger)
-        db.execute("UPDATE actions SET state = 'pending' WHERE id = ?", (n,))
-        db.execute("UPDATE actions SET state = 'executing' WHERE idempotency_key = ?", ("selfheal:%d" % n,))
-        db.commit()
-        db.close()
-        self.h.start()
+        self.h.rewind(n, "executing")
         healed = self.h.wait_healed(n)
         self.assertEqual(healed["state"], "dry-run", healed)
         self.assertTrue(healed["decision"]["dry_run"])
