@@ -110,12 +110,13 @@ local function run_label(b)
 end
 
 -- YAML runs: the newest earlier run whose result is succeeded, unless
--- another run is in progress or a newer one succeeded since.
+-- another run is not completed (in progress, queued, cancelling, or of
+-- unknown status) or a newer one succeeded since.
 local function choose_run(d)
   local runs, current = stage_list(d, "builds", "build_id")
   if not runs then return nil, current end
   for _, b in ipairs(runs) do
-    if b.id ~= current and (lower(b.status) == "inprogress" or lower(b.status) == "notstarted") then
+    if b.id ~= current and lower(b.status) ~= "completed" then -- also cancelling, postponed, unknown
       return nil, ("%s of the pipeline is in progress"):format(run_label(b))
     end
     if b.id > current and lower(b.result) == "succeeded" then

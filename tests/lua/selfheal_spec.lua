@@ -203,6 +203,15 @@ describe("policies/selfheal.lua", function()
     assert.are.equal("comment", kinds(r))
   end)
 
+  it("does not re-run a YAML stage while another run is still cancelling or of unknown status", function()
+    for _, other in ipairs({ { id = 102, status = "cancelling" }, { id = 102, status = "postponed" }, { id = 102 } }) do
+      local r = policy(yaml(context("open_deployed"), {
+        other, { id = 101, status = "completed", result = "succeeded" },
+        { id = 100, status = "completed", result = "succeeded" } }))
+      assert.are.equal("comment", kinds(r))
+    end
+  end)
+
   it("never acts on the test notification nor on MERGED", function()
     local ctx = context("open_deployed")
     ctx.problem.test = true
