@@ -15,9 +15,11 @@
 --  * RESOLVED: a comment that the problem closed.
 --  * anything else (MERGED, the test notification): nothing.
 
+-- operationStatus values of a deployment that has not ended (Release API).
 local IN_PROGRESS = {
   inprogress = true, queued = true, queuedforagent = true, queuedforpipeline = true,
-  scheduled = true, pending = true, phaseinprogress = true,
+  scheduled = true, pending = true, phaseinprogress = true, cancelling = true, deferred = true,
+  evaluatinggates = true, manualinterventionpending = true,
 }
 
 local function lower(s) return type(s) == "string" and string.lower(s) or "" end

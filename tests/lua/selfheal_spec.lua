@@ -75,6 +75,16 @@ describe("policies/selfheal.lua", function()
     assert.are.equal("comment", kinds(policy(ctx)))
   end)
 
+  it("treats a deployment waiting on gates, an intervention, a schedule or a cancel as in progress", function()
+    for _, op in ipairs({ "EvaluatingGates", "ManualInterventionPending", "Deferred", "Cancelling" }) do
+      local ctx = context("open_deployed")
+      table.insert(newest_deployment(ctx).ado.deployments, 1,
+                   { id = 231, deploymentStatus = "notDeployed", operationStatus = op,
+                     release = { id = 43, name = "Release-43" } })
+      assert.are.equal("comment", kinds(policy(ctx)), op)
+    end
+  end)
+
   it("does not roll back when a newer deployment succeeded since (the problem is stale)", function()
     local ctx = context("open_deployed")
     local d = newest_deployment(ctx)
