@@ -10,12 +10,16 @@
 --    (azure-devops-api.md 4.6), unless a deployment of that stage is in
 --    progress or a newer one has happened since; then a comment with both
 --    release names and the evaluation link.
+--    Nothing is rolled back unless Dynatrace confirmed the problem is still
+--    OPEN (problem.status_now) and the deployment events could be read.
 --  * RESOLVED: a comment that the problem closed.
 --  * anything else (MERGED, the test notification): nothing.
 
+-- operationStatus values of a deployment that has not ended (Release API).
 local IN_PROGRESS = {
   inprogress = true, queued = true, queuedforagent = true, queuedforpipeline = true,
-  scheduled = true, pending = true, phaseinprogress = true,
+  scheduled = true, pending = true, phaseinprogress = true, cancelling = true, deferred = true,
+  evaluatinggates = true, manualinterventionpending = true,
 }
 
 local function lower(s) return type(s) == "string" and string.lower(s) or "" end
@@ -52,18 +56,35 @@ local function recent_deployment(ctx, start, window_ms)
   return best
 end
 
+-- Why the deployment events of the impacted entities could not be read
+-- (neither Events API answered), or nil.
+local function unread_events(ctx)
+  for _, e in ipairs(ctx.entities or {}) do
+    if e.events_error and not e.events_api then
+      return ("the deployment events of %s could not be read (%s)"):format(e.name or e.id, e.events_error)
+    end
+  end
+end
+
 local function release_label(d)
   local r = d.release or {}
   return (r.name or ("release " .. tostring(r.id)))
 end
 
+-- What Azure DevOps listed for d's stage (field: deployments, or builds for
+-- a YAML run) and the id of d's own release or run (id_field); or nil and
+-- why it could not be read.
+local function stage_list(d, field, id_field)
+  local ado = d.ado or {}
+  if ado.error then return nil, ado.error end
+  return ado[field] or {}, math.tointeger(tonumber(d.release[id_field]))
+end
+
 -- What to do about deployment d: the rollback target (a deployment item of
 -- Azure DevOps) or nil and why not.
 local function choose_target(d)
-  local ado = d.ado or {}
-  if ado.error then return nil, ado.error end
-  local current = math.tointeger(tonumber(d.release.release_id))
-  local items = ado.deployments or {}
+  local items, current = stage_list(d, "deployments", "release_id")
+  if not items then return nil, current end
   for _, item in ipairs(items) do
     if lower(item.deploymentStatus) == "inprogress" or IN_PROGRESS[lower(item.operationStatus)] then
       return nil, ("a deployment of %s to %s is in progress"):format(release_label(item), d.release.stage)
@@ -91,14 +112,13 @@ local function run_label(b)
 end
 
 -- YAML runs: the newest earlier run whose result is succeeded, unless
--- another run is in progress or a newer one succeeded since.
+-- another run is not completed (in progress, queued, cancelling, or of
+-- unknown status) or a newer one succeeded since.
 local function choose_run(d)
-  local ado = d.ado or {}
-  if ado.error then return nil, ado.error end
-  local current = math.tointeger(tonumber(d.release.build_id))
-  local runs = ado.builds or {}
+  local runs, current = stage_list(d, "builds", "build_id")
+  if not runs then return nil, current end
   for _, b in ipairs(runs) do
-    if b.id ~= current and (lower(b.status) == "inprogress" or lower(b.status) == "notstarted") then
+    if b.id ~= current and lower(b.status) ~= "completed" then -- also cancelling, postponed, unknown
       return nil, ("%s of the pipeline is in progress"):format(run_label(b))
     end
     if b.id > current and lower(b.result) == "succeeded" then
@@ -140,6 +160,12 @@ local function on_open(ctx, intents)
   local d = recent_deployment(ctx, start, minutes * 60000)
   local function comment(text, reason)
     intents[#intents + 1] = { kind = "comment", text = text, reason = reason }
+  end
+  local unread = not d and unread_events(ctx)
+  if unread then
+    comment(("unbreakable selfheal: %s, so nothing was rolled back for problem %s. %s")
+              :format(unread, name, evaluation_text(ctx)), unread)
+    return unread
   end
   if not d then
     comment(("unbreakable selfheal: no deployment by a pipeline to %s within %g minutes before problem %s "
@@ -184,6 +210,14 @@ return function(ctx)
                    text = ("unbreakable selfheal: problem %s was already closed when its notification was "
                            .. "handled; nothing was rolled back. %s"):format(problem_name(p), evaluation_text(ctx)) }
     return { summary = "the problem closed meanwhile", intents = intents }
+  end
+  if p.status_now ~= "OPEN" then -- the confirmation failed: unknown is not open
+    local why = "Dynatrace did not confirm that the problem is still open"
+    intents[1] = { kind = "comment", reason = why,
+                   text = ("unbreakable selfheal: Dynatrace did not confirm that problem %s is still open "
+                           .. "(status %s); nothing was rolled back. %s")
+                            :format(problem_name(p), tostring(p.status_now or "unknown"), evaluation_text(ctx)) }
+    return { summary = why, intents = intents }
   end
   local summary = on_open(ctx, intents)
   return { summary = summary, intents = intents }

@@ -6,8 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "net/http.h"
-#include "util/clock.h"
+#include "net/http_call.h"
 #include "util/buf.h"
 #include "util/json.h"
 
@@ -31,8 +30,9 @@ static void plan_base(const ado_plan *p, ub_buf *url) {
   ub_buf_printf(url, "/%s/_apis/distributedtask/hubs/%s/plans/%s", p->project_id, p->hub_name, p->plan_id);
 }
 
-/* One request, retried by the engine on 429/502/503/504 and transport
- * errors (honouring Retry-After); the caller retries the rest. */
+/* One request: the engine retries 429/502/503/504 and transport errors
+ * (3 attempts, honouring Retry-After up to 30 s); the caller
+ * (serve_callback.c) retries the rest, waiting at least retry_after_ms. */
 static int call(const char *method, const char *url, const char *token, const char *body,
                 long timeout_ms, ub_buf *answer, ado_call *c) {
   ub_http_opts o;
@@ -41,42 +41,15 @@ static int call(const char *method, const char *url, const char *token, const ch
   o.max_attempts = 3;
   o.attempt_timeout_ms = timeout_ms;
   o.max_wait_ms = 30000;
-  size_t auth_len = strlen(token) + 32;
-  char *auth = malloc(auth_len);
-  ub_http *h = ub_http_new(&o);
-  memset(c, 0, sizeof *c);
-  c->retry_after_ms = -1;
-  if (!auth || !h) {
-    snprintf(c->error, sizeof c->error, "cannot start an HTTP client");
-    free(auth);
-    ub_http_free(h);
-    return -1;
-  }
-  snprintf(auth, auth_len, "Authorization: Bearer %s", token);
-  const char *headers[] = {auth, "Content-Type: application/json", "Accept: application/json", NULL};
-  ub_http_request rq;
-  memset(&rq, 0, sizeof rq);
-  rq.method = method;
-  rq.url = url;
-  rq.headers = headers;
-  rq.body = body;
-  rq.body_len = body ? strlen(body) : 0;
-  ub_http_run(h, &rq, 1, ub_clock_ms() + timeout_ms * 3 + 30000);
-  memset(auth, 0, auth_len);
-  free(auth);
-  c->status = rq.status;
-  c->retry_after_ms = ub_http_parse_wait(rq.priv_retry_after, "", ub_clock_wall_ms());
-  int ok = rq.result == UB_HTTP_DONE && rq.status >= 200 && rq.status < 300;
-  if (rq.result != UB_HTTP_DONE)
-    snprintf(c->error, sizeof c->error, "%s %s: %s", method, strstr(url, "/_apis/") ? strstr(url, "/_apis/") : url,
-             rq.error);
-  else if (!ok)
-    snprintf(c->error, sizeof c->error, "%s %s: HTTP %ld", method,
-             strstr(url, "/_apis/") ? strstr(url, "/_apis/") : url, rq.status);
-  if (answer && rq.response.data) ub_buf_append(answer, rq.response.data, rq.response.len);
-  ub_http_request_clear(&rq);
-  ub_http_free(h);
-  return ok ? 0 : -1;
+  ub_http_reply r;
+  memset(&r, 0, sizeof r);
+  int rc = ub_http_call(method, url, "Bearer", token, body, &o, &r);
+  c->status = r.status;
+  c->retry_after_ms = r.retry_after_ms;
+  snprintf(c->error, sizeof c->error, "%s", r.error);
+  if (answer && r.body.data) ub_buf_append(answer, r.body.data, r.body.len);
+  ub_http_reply_free(&r);
+  return rc;
 }
 
 int ado_get_plan_version(const ado_plan *p, const char *token, long timeout_ms, int *version, ado_call *c) {

@@ -44,14 +44,11 @@ typedef struct eval_job {
 
 static int push_input(lua_State *L, void *ud) {
   eval_job *job = ud;
-  char err[256];
   if (!job->input) {
     lua_newtable(L);
     return 1;
   }
-  if (json_decode_lua(L, job->input, job->input_len, 200, err, sizeof err) != 0)
-    return luaL_error(L, "input is not valid JSON: %s", err);
-  return 1;
+  return json_decode_lua_or_raise(L, job->input, job->input_len, 200, "input");
 }
 
 static int take_result(lua_State *L, void *ud) {

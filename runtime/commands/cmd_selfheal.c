@@ -6,6 +6,7 @@
  * an intent failed. */
 #include <errno.h>
 #include <lauxlib.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,27 @@ static int parse_args(int argc, char **argv, selfheal_args *a) {
   return 0;
 }
 
+/* Field key of the table at idx when it is a string, else NULL (a record
+ * interrupted before its outcomes, or written by another version, may
+ * lack any part). */
+static const char *text_field(lua_State *L, int idx, const char *key) {
+  if (!lua_istable(L, idx)) return NULL;
+  lua_getfield(L, idx, key);
+  const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  lua_pop(L, 1); /* the string stays anchored in the table */
+  return s;
+}
+
+static void print_line(const char *fmt, ...) {
+  char line[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  ub_text_sanitize(line);
+  printf("%s\n", line);
+}
+
 /* One line per intent and outcome, from the decision JSON. */
 static void print_text(const char *json, size_t len, int duplicate) {
   lua_State *L = luaL_newstate();
@@ -93,39 +115,26 @@ static void print_text(const char *json, size_t len, int duplicate) {
     if (L) lua_close(L);
     return;
   }
-  lua_getfield(L, 1, "problem_id");
-  lua_getfield(L, 1, "state");
-  lua_getfield(L, 1, "summary");
+  const char *id = text_field(L, 1, "problem_id"), *state = text_field(L, 1, "state");
+  const char *summary = text_field(L, 1, "summary"), *policy_error = text_field(L, 1, "policy_error");
   lua_getfield(L, 1, "dry_run");
-  char line[600];
-  snprintf(line, sizeof line, "problem %s (%s)%s%s: %s", lua_tostring(L, 2) ? lua_tostring(L, 2) : "?",
-           lua_tostring(L, 3) ? lua_tostring(L, 3) : "?", duplicate ? ", duplicate notification" : "",
-           lua_toboolean(L, 5) ? ", dry run" : "", lua_tostring(L, 4) ? lua_tostring(L, 4) : "-");
-  ub_text_sanitize(line);
-  printf("%s\n", line);
-  lua_settop(L, 1);
-  lua_getfield(L, 1, "policy_error");
-  if (lua_isstring(L, -1)) {
-    snprintf(line, sizeof line, "  policy error: %s", lua_tostring(L, -1));
-    ub_text_sanitize(line);
-    printf("%s\n", line);
-  }
+  int dry_run = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  print_line("problem %s (%s)%s%s: %s", id ? id : "?", state ? state : "?",
+             duplicate ? ", duplicate notification" : "", dry_run ? ", dry run" : "", summary ? summary : "-");
+  if (policy_error) print_line("  policy error: %s", policy_error);
   lua_getfield(L, 1, "intents");
   lua_getfield(L, 1, "outcomes");
-  int intents = 3, outcomes = 4;
+  const int intents = 2, outcomes = 3;
   lua_Integer n = lua_istable(L, intents) ? luaL_len(L, intents) : 0;
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, intents, i);
-    lua_getfield(L, -1, "kind");
-    lua_getfield(L, -2, "reason");
-    lua_rawgeti(L, outcomes, i);
-    lua_getfield(L, -1, "status");
-    lua_getfield(L, -2, "detail");
-    snprintf(line, sizeof line, "  %lld. %s: %s -> %s%s%s", (long long)i, lua_tostring(L, -5) ? lua_tostring(L, -5) : "?",
-             lua_tostring(L, -4) ? lua_tostring(L, -4) : "", lua_tostring(L, -2) ? lua_tostring(L, -2) : "not run",
-             lua_isstring(L, -1) ? " " : "", lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
-    ub_text_sanitize(line);
-    printf("%s\n", line);
+    if (lua_istable(L, outcomes)) lua_rawgeti(L, outcomes, i);
+    else lua_pushnil(L);
+    const char *kind = text_field(L, -2, "kind"), *reason = text_field(L, -2, "reason");
+    const char *status = text_field(L, -1, "status"), *detail = text_field(L, -1, "detail");
+    print_line("  %lld. %s: %s -> %s%s%s", (long long)i, kind ? kind : "?", reason ? reason : "",
+               status ? status : "not run", detail ? " " : "", detail ? detail : "");
     lua_settop(L, outcomes);
   }
   if (n == 0) printf("  no intents\n");
@@ -147,24 +156,10 @@ static int run(const selfheal_args *a, heal_config *cfg, ub_ledger *l, const cha
     fprintf(stderr, "unbreakable selfheal: %s\n", ledger_error(l));
     return UB_EXIT_ERROR;
   }
-  char key[64];
-  snprintf(key, sizeof key, "selfheal:%lld", (long long)id);
-  ledger_action n, prior;
+  /* handled already (by serve or an earlier run): heal_handle shows the
+   * record and does nothing; interrupted: it resumes */
+  ledger_action n;
   memset(&n, 0, sizeof n);
-  int have = ledger_action_get(l, key, &prior) == LEDGER_OK;
-  if (have && (strcmp(prior.state, "executing") == 0 || strcmp(prior.state, "running") == 0)) {
-    ledger_action_free(&prior); /* interrupted: resume it below */
-    have = 0;
-  }
-  if (have) {
-    /* handled already (by serve or an earlier run): show it, do nothing */
-    const char *j = prior.payload_json ? prior.payload_json : "{}";
-    if (strcmp(a->format, "json") == 0) printf("%s\n", j);
-    else print_text(j, strlen(j), duplicate);
-    int failed = strcmp(prior.state, "done") != 0 && strcmp(prior.state, "dry-run") != 0;
-    ledger_action_free(&prior);
-    return failed ? UB_EXIT_ERROR : UB_EXIT_OK;
-  }
   n.id = id;
   n.key = (char *)p->pid;
   n.payload_json = (char *)body;

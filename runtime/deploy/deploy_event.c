@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dynatrace/dynatrace.h"
 #include "util/json.h"
 
 /* ---- properties ------------------------------------------------------- */
@@ -341,16 +342,6 @@ int de_entity_id_valid(const char *id) {
   return 1;
 }
 
-/* "value" with '"' and '~' escaped by '~' (entity selector quoting). */
-static void put_selector_quoted(ub_buf *out, const char *s, size_t len) {
-  ub_buf_putc(out, '"');
-  for (size_t i = 0; i < len; i++) {
-    if (s[i] == '"' || s[i] == '~') ub_buf_putc(out, '~');
-    ub_buf_putc(out, s[i]);
-  }
-  ub_buf_putc(out, '"');
-}
-
 int de_target_selector(const de_target *t, ub_buf *out) {
   if (t->kind == DE_TARGET_SELECTOR) {
     ub_buf_puts(out, t->selector);
@@ -361,7 +352,7 @@ int de_target_selector(const de_target *t, ub_buf *out) {
       ub_buf_init(&tag);
       de_tag_string(&t->tags[i], &tag);
       ub_buf_puts(out, ",tag(");
-      put_selector_quoted(out, tag.data ? tag.data : "", tag.len);
+      ub_dt_selector_quote(out, tag.data ? tag.data : "", tag.len);
       ub_buf_putc(out, ')');
       if (tag.failed) out->failed = 1;
       ub_buf_free(&tag);
@@ -370,7 +361,7 @@ int de_target_selector(const de_target *t, ub_buf *out) {
     ub_buf_puts(out, "entityId(");
     for (size_t i = 0; i < t->nids; i++) {
       if (i) ub_buf_putc(out, ',');
-      put_selector_quoted(out, t->ids[i], strlen(t->ids[i]));
+      ub_dt_selector_quote(out, t->ids[i], strlen(t->ids[i]));
     }
     ub_buf_putc(out, ')');
   } else {

@@ -347,6 +347,15 @@ int ub_dt_encode(ub_buf *out, const char *s, int path_segment) {
   return out->failed ? -1 : 0;
 }
 
+void ub_dt_selector_quote(ub_buf *out, const char *s, size_t len) {
+  ub_buf_putc(out, '"');
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] == '"' || s[i] == '~') ub_buf_putc(out, '~');
+    ub_buf_putc(out, s[i]);
+  }
+  ub_buf_putc(out, '"');
+}
+
 int ub_dt_target_init(ub_dt_target *t, const char *prefix, const char *segment) {
   ub_buf_init(&t->buf);
   t->has_query = 0;

@@ -77,6 +77,10 @@ void ub_dt_redact(const ub_dt_client *client, ub_buf *b);
  * percent-encoded; in a path segment ':' is kept (as Dynatrace ids and
  * the original CLI use it). */
 int ub_dt_encode(ub_buf *out, const char *s, int path_segment);
+/* Appends s as a quoted selector value: in double quotes, with '"' and
+ * '~' escaped by '~' (so an id or tag cannot close the value and add
+ * terms of its own). */
+void ub_dt_selector_quote(ub_buf *out, const char *s, size_t len);
 
 typedef struct ub_dt_target {
   ub_buf buf;

@@ -69,21 +69,9 @@ typedef struct heal_config {
 int heal_config_load(heal_config *c, const char *stdlib_dir, const char *policies_dir,
                      const char *specs_dir, const char *policy, char *err, size_t errlen);
 void heal_config_free(heal_config *c);
-/* 1 when url is https, or http to a loopback host. */
+/* 1 when url is https, or http to a loopback host, and names no user or
+ * password (credentials go in the token variables, never in a URL). */
 int heal_url_allowed(const char *url);
-
-/* ---- HTTP (heal_http.c) ---- */
-typedef struct heal_call {
-  long status;             /* 0: no answer */
-  ub_buf body;
-  char error[300];
-} heal_call;
-/* One request with retries on 429/5xx and transport errors (the engine
- * honours Retry-After). auth is the whole header value. A 500 is not
- * retried by the engine; callers that change state check first. */
-int heal_http(const char *method, const char *url, const char *auth, const char *body,
-              long timeout_ms, int max_attempts, heal_call *out);
-void heal_call_free(heal_call *c);
 
 /* ---- one healing run (heal_run.c) ---- */
 typedef struct heal_result {

@@ -4,6 +4,7 @@
  * AZURE_DEVOPS_TOKEN_FILE), and the optional selfheal.json of the specs
  * folder (selfheal_policy, window_minutes, dry_run). */
 #include <lauxlib.h>
+#include <limits.h>
 #include <lua.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +13,12 @@
 
 #include "dynatrace/dynatrace.h"
 #include "heal/heal.h"
-#include "serve/serve.h"
 #include "util/json.h"
+#include "util/spec_path.h"
 
 int heal_url_allowed(const char *url) {
+  const char *authority = strstr(url, "://");
+  if (authority && memchr(authority + 3, '@', strcspn(authority + 3, "/?#"))) return 0; /* user:secret@host */
   if (strncasecmp(url, "https://", 8) == 0) return url[8] != '\0';
   if (strncasecmp(url, "http://", 7) != 0) return 0;
   const char *h = url + 7;
@@ -80,43 +83,73 @@ static void load_ado(heal_config *c) {
   if (!*c->ado_error && (!heal_url_allowed(c->ado_org_url) || !heal_url_allowed(c->ado_release_url)))
     snprintf(c->ado_error, sizeof c->ado_error,
              "AZURE_DEVOPS_ORG_URL and AZURE_DEVOPS_RELEASE_URL must be https:// (plain http:// only to "
-             "loopback, where the token cannot be overheard)");
+             "loopback, where the token cannot be overheard), without user:password@ (the token goes in "
+             "AZURE_DEVOPS_TOKEN_FILE)");
 }
 
-/* specs_dir/selfheal.json, when present. */
+/* selfheal_policy (field 1 of the settings at index 1): a file inside the
+ * specs folder; ignored when the command line names the policy. */
+static int settings_policy(lua_State *L, heal_config *c, const char *specs_dir, const char *path, char *err,
+                           size_t errlen) {
+  lua_getfield(L, 1, "selfheal_policy");
+  const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  int absent = lua_isnil(L, -1);
+  char root[PATH_MAX + 1], why[300];
+  int rc = 0;
+  if (absent) {
+  } else if (!name) {
+    snprintf(err, errlen, "%s: selfheal_policy must be a file name inside the specs folder", path);
+    rc = -1;
+  } else if (!realpath(specs_dir, root)) { /* ub_spec_path compares real paths */
+    snprintf(err, errlen, "%s: the specs folder cannot be resolved", path);
+    rc = -1;
+  } else if (ub_spec_path(root, name, c->policy, sizeof c->policy, why, sizeof why) != 0) {
+    snprintf(err, errlen, "%s: selfheal_policy: %s", path, why);
+    rc = -1;
+  }
+  lua_pop(L, 1);
+  return rc;
+}
+
+/* specs_dir/selfheal.json, when present: the settings at index 1. */
+static int settings_fields(lua_State *L, heal_config *c, const char *specs_dir, const char *path, int policy_given,
+                           char *err, size_t errlen) {
+  if (!policy_given && settings_policy(L, c, specs_dir, path, err, errlen) != 0) return -1;
+  lua_getfield(L, 1, "window_minutes");
+  int ok = lua_isnil(L, -1) || (lua_isnumber(L, -1) && lua_tonumber(L, -1) > 0 && lua_tonumber(L, -1) <= 7 * 24 * 60);
+  if (ok && !lua_isnil(L, -1)) c->window_minutes = lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  if (!ok) {
+    snprintf(err, errlen, "%s: window_minutes must be 1 to 10080", path);
+    return -1;
+  }
+  lua_getfield(L, 1, "dry_run");
+  ok = lua_isnil(L, -1) || lua_isboolean(L, -1);
+  c->dry_run |= lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (!ok) {
+    snprintf(err, errlen, "%s: dry_run must be true or false", path);
+    return -1;
+  }
+  return 0;
+}
+
 static int load_settings(heal_config *c, const char *specs_dir, const char *policy, char *err, size_t errlen) {
-  char path[4200], ferr[300];
+  char path[4200], ferr[300], jerr[200];
   snprintf(path, sizeof path, "%s/selfheal.json", specs_dir);
   size_t len;
   char *text = ub_read_all(path, 64 * 1024, &len, ferr, sizeof ferr);
   if (!text) return 0; /* no settings file: defaults */
   lua_State *L = luaL_newstate();
   int rc = -1;
-  char jerr[200];
-  if (!L) {
+  if (!L)
     snprintf(err, errlen, "out of memory");
-  } else if (json_decode_lua(L, text, len, 10, jerr, sizeof jerr) != 0 || !lua_istable(L, 1)) {
+  else if (json_decode_lua(L, text, len, 10, jerr, sizeof jerr) != 0)
     snprintf(err, errlen, "%s: not a JSON object (%s); fix the file", path, jerr);
-  } else {
-    rc = 0;
-    lua_getfield(L, 1, "selfheal_policy");
-    if (lua_type(L, -1) == LUA_TSTRING && !policy) {
-      char perr[300];
-      if (serve_spec_path(specs_dir, lua_tostring(L, -1), c->policy, sizeof c->policy, perr, sizeof perr) != 0) {
-        snprintf(err, errlen, "%s: selfheal_policy: %s", path, perr);
-        rc = -1;
-      }
-    } else if (!lua_isnil(L, -1)) {
-      if (!policy) snprintf(err, errlen, "%s: selfheal_policy must be a file name inside the specs folder", path), rc = -1;
-    }
-    lua_getfield(L, 1, "window_minutes");
-    if (lua_isnumber(L, -1) && lua_tonumber(L, -1) > 0 && lua_tonumber(L, -1) <= 7 * 24 * 60)
-      c->window_minutes = lua_tonumber(L, -1);
-    else if (!lua_isnil(L, -1)) snprintf(err, errlen, "%s: window_minutes must be 1 to 10080", path), rc = -1;
-    lua_getfield(L, 1, "dry_run");
-    if (lua_isboolean(L, -1)) c->dry_run |= lua_toboolean(L, -1);
-    else if (!lua_isnil(L, -1)) snprintf(err, errlen, "%s: dry_run must be true or false", path), rc = -1;
-  }
+  else if (!lua_istable(L, 1))
+    snprintf(err, errlen, "%s: not a JSON object; fix the file", path);
+  else
+    rc = settings_fields(L, c, specs_dir, path, policy != NULL, err, errlen);
   if (L) lua_close(L);
   free(text);
   return rc;

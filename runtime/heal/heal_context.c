@@ -16,23 +16,22 @@
 
 #include "dynatrace/dynatrace.h"
 #include "heal/heal_internal.h"
-#include "net/http.h"
 #include "util/json.h"
 
 typedef struct ctx_build {
   const heal_config *c;
-  char *dt_auth, *ado_auth;
   int reads;             /* index of ctx.reads */
   int targets;           /* index of the targets table */
   int cache;             /* project/release/stage -> ado table */
+  int failed_reads;      /* reads that got no usable answer */
 } ctx_build;
 
-static void note_read(lua_State *L, ctx_build *b, const char *method, const char *url, const heal_call *call) {
+static void note_read(lua_State *L, ctx_build *b, const char *method, const char *url, const ub_http_reply *call) {
   lua_createtable(L, 0, 4);
   lua_pushstring(L, method);
   lua_setfield(L, -2, "method");
   const char *path = strstr(url, "/_apis/") ? strstr(url, "/_apis/") : strstr(url, "/api/");
-  lua_pushstring(L, path ? path : url);
+  lua_pushstring(L, path ? path : ""); /* never the host part */
   lua_setfield(L, -2, "url");
   lua_pushinteger(L, call->status);
   lua_setfield(L, -2, "status");
@@ -47,6 +46,34 @@ static void set_str(lua_State *L, int t, const char *key, const char *v) {
   if (!v) return;
   lua_pushstring(L, v);
   lua_setfield(L, t, key);
+}
+
+/* GET url, noted under ctx.reads; the decoded answer pushed (nil when the
+ * read failed). */
+static int fetch(lua_State *L, ctx_build *b, heal_service to, const char *url, ub_http_reply *call) {
+  int rc = heal_fetch_json(L, b->c, to, url, call);
+  note_read(L, b, "GET", url, call);
+  return rc;
+}
+
+/* An Azure DevOps list answered (rc 0, the answer on top): its value
+ * becomes ado[field], and ado the allowed rollback target project/stage
+ * (the host checks intents against it). Else the read's error becomes
+ * ado.error, counted as a failed read. */
+static void take_list(lua_State *L, ctx_build *b, int ado, int rc, const ub_http_reply *call, const char *field,
+                      const char *project, const char *stage) {
+  if (rc != 0) {
+    set_str(L, ado, "error", call->error);
+    b->failed_reads++;
+    return;
+  }
+  lua_getfield(L, -1, "value");
+  if (lua_istable(L, -1)) json_mark_array(L, -1);
+  lua_setfield(L, ado, field);
+  char key[600];
+  snprintf(key, sizeof key, "%s/%s", project, stage);
+  lua_pushvalue(L, ado);
+  lua_setfield(L, b->targets, key);
 }
 
 /* properties: the v2 list of {key, value} or the v1 customProperties map,
@@ -132,62 +159,80 @@ static void push_event(lua_State *L, int ev, int v2) {
   lua_setfield(L, e, "properties");
 }
 
-/* Events of one entity: v2 first, v1 when v2 is not answered. */
-static void read_events(lua_State *L, ctx_build *b, int ent, const char *id, int64_t from, int64_t to) {
+/* The CUSTOM_DEPLOYMENT events of entity id between from and to: the
+ * Events API v2 URL (selector: the quoted entityId term), or v1's. */
+static void events_url(ub_buf *url, const ctx_build *b, int v2, const char *id, const char *selector, int64_t from,
+                       int64_t to) {
   char num[2][24];
   snprintf(num[0], sizeof num[0], "%lld", (long long)from);
   snprintf(num[1], sizeof num[1], "%lld", (long long)to);
-  char selector[300];
-  snprintf(selector, sizeof selector, "entityId(\"%s\")", id);
-  heal_call call;
-  memset(&call, 0, sizeof call);
   ub_dt_target t;
-  for (int v2 = 1; v2 >= 0; v2--) {
-    ub_dt_target_init(&t, v2 ? "/api/v2/events" : "/api/v1/events", NULL);
-    if (v2) {
-      ub_dt_target_param(&t, "eventSelector", "eventType(CUSTOM_DEPLOYMENT)");
-      ub_dt_target_param(&t, "entitySelector", selector);
-      ub_dt_target_param(&t, "pageSize", "500");
-    } else {
-      ub_dt_target_param(&t, "eventType", "CUSTOM_DEPLOYMENT");
-      ub_dt_target_param(&t, "entityId", id);
-    }
-    ub_dt_target_param(&t, "from", num[0]);
-    ub_dt_target_param(&t, "to", num[1]);
-    char *target = ub_dt_target_take(&t);
-    ub_buf url;
-    ub_buf_init(&url);
-    ub_buf_printf(&url, "%s%s", b->c->dt_url, target ? target : "");
-    free(target);
-    int rc = heal_fetch_json(L, "GET", url.data, b->dt_auth, NULL, b->c->timeout_ms, &call);
-    note_read(L, b, "GET", url.data, &call);
-    ub_buf_free(&url);
-    if (rc == 0) {
-      int answer = lua_gettop(L);
-      lua_newtable(L);
-      int list = lua_gettop(L);
-      lua_getfield(L, answer, "events");
-      lua_Integer n = lua_istable(L, -1) ? luaL_len(L, -1) : 0;
-      for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, -1, i);
-        if (lua_istable(L, -1)) {
-          push_event(L, lua_gettop(L), v2);
-          lua_rawseti(L, list, (lua_Integer)luaL_len(L, list) + 1);
-        }
-        lua_pop(L, 1);
-      }
-      lua_pop(L, 1);
-      json_mark_array(L, list);
-      lua_setfield(L, ent, "deployments");
-      set_str(L, ent, "events_api", v2 ? "v2" : "v1");
-      lua_pop(L, 1);
-      heal_call_free(&call);
-      return;
+  ub_dt_target_init(&t, v2 ? "/api/v2/events" : "/api/v1/events", NULL);
+  if (v2) {
+    ub_dt_target_param(&t, "eventSelector", "eventType(CUSTOM_DEPLOYMENT)");
+    ub_dt_target_param(&t, "entitySelector", selector);
+    ub_dt_target_param(&t, "pageSize", "500");
+  } else {
+    ub_dt_target_param(&t, "eventType", "CUSTOM_DEPLOYMENT");
+    ub_dt_target_param(&t, "entityId", id);
+  }
+  ub_dt_target_param(&t, "from", num[0]);
+  ub_dt_target_param(&t, "to", num[1]);
+  char *target = ub_dt_target_take(&t);
+  ub_buf_printf(url, "%s%s", b->c->dt_url, target ? target : "");
+  free(target);
+}
+
+/* ent.deployments: the events of the answer on top (popped), normalised. */
+static void take_events(lua_State *L, int ent, int v2) {
+  int answer = lua_gettop(L);
+  lua_newtable(L);
+  int list = lua_gettop(L);
+  lua_getfield(L, answer, "events");
+  lua_Integer n = lua_istable(L, -1) ? luaL_len(L, -1) : 0;
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    if (lua_istable(L, -1)) {
+      push_event(L, lua_gettop(L), v2);
+      lua_rawseti(L, list, (lua_Integer)luaL_len(L, list) + 1);
     }
     lua_pop(L, 1);
-    set_str(L, ent, v2 ? "events_v2_error" : "events_error", call.error);
   }
-  heal_call_free(&call);
+  lua_pop(L, 1);
+  json_mark_array(L, list);
+  lua_setfield(L, ent, "deployments");
+  set_str(L, ent, "events_api", v2 ? "v2" : "v1");
+  lua_pop(L, 1);
+}
+
+/* Events of one entity: v2 first, v1 when v2 is not answered; neither is a
+ * failed read (and no deployments). */
+static void read_events(lua_State *L, ctx_build *b, int ent, const char *id, int64_t from, int64_t to) {
+  ub_buf selector, url;
+  ub_buf_init(&selector);
+  ub_buf_init(&url);
+  ub_buf_puts(&selector, "entityId(");
+  ub_dt_selector_quote(&selector, id, strlen(id));
+  ub_buf_putc(&selector, ')');
+  ub_http_reply call;
+  memset(&call, 0, sizeof call);
+  int read = 0;
+  for (int v2 = 1; v2 >= 0 && !read; v2--) {
+    ub_buf_reset(&url);
+    events_url(&url, b, v2, id, selector.data ? selector.data : "", from, to);
+    read = fetch(L, b, HEAL_DT, url.data, &call) == 0;
+    if (read) {
+      take_events(L, ent, v2);
+    } else {
+      lua_pop(L, 1);
+      set_str(L, ent, v2 ? "events_v2_error" : "events_error", call.error);
+    }
+  }
+  ub_http_reply_free(&call);
+  ub_buf_free(&selector);
+  ub_buf_free(&url);
+  if (read) return;
+  b->failed_reads++; /* neither API answered */
   lua_newtable(L);
   json_mark_array(L, -1);
   lua_setfield(L, ent, "deployments");
@@ -229,24 +274,13 @@ static void read_yaml(lua_State *L, ctx_build *b, int rel, int ado) {
   heal_url_segment(&url, project);
   ub_buf_printf(&url, "/_apis/build/builds?definitions=%lld&queryOrder=finishTimeDescending&$top=25&api-version=7.1",
                 (long long)pipeline);
-  heal_call call;
+  ub_http_reply call;
   memset(&call, 0, sizeof call);
-  int rc = heal_fetch_json(L, "GET", url.data, b->ado_auth, NULL, c->timeout_ms, &call);
-  note_read(L, b, "GET", url.data, &call);
-  if (rc != 0) {
-    set_str(L, ado, "error", call.error);
-  } else {
-    lua_getfield(L, -1, "value");
-    if (lua_istable(L, -1)) json_mark_array(L, -1);
-    lua_setfield(L, ado, "builds");
-    char key[600];
-    snprintf(key, sizeof key, "%s/%s", project, stage);
-    lua_pushvalue(L, ado);
-    lua_setfield(L, b->targets, key);
-  }
+  int rc = fetch(L, b, HEAL_ADO, url.data, &call);
+  take_list(L, b, ado, rc, &call, "builds", project, stage);
   lua_pop(L, 1);
   ub_buf_free(&url);
-  heal_call_free(&call);
+  ub_http_reply_free(&call);
 }
 
 /* ado = {release, deployments, error} of a classic release event. */
@@ -274,16 +308,15 @@ static void read_ado(lua_State *L, ctx_build *b, int rel) {
     set_str(L, ado, "error", "the event carries no classic release id and stage");
     return;
   }
-  heal_call call;
+  ub_http_reply call;
   memset(&call, 0, sizeof call);
   ub_buf url;
   ub_buf_init(&url);
   heal_release_url(&url, c, project, release);
-  int rc = heal_fetch_json(L, "GET", url.data, b->ado_auth, NULL, c->timeout_ms, &call);
-  note_read(L, b, "GET", url.data, &call);
+  int rc = fetch(L, b, HEAL_ADO, url.data, &call);
   int rtab = lua_gettop(L);
   if (rc != 0) {
-    set_str(L, ado, "error", call.error);
+    take_list(L, b, ado, rc, &call, NULL, NULL, NULL);
   } else {
     push_stage_env(L, rtab, stage);
     lua_getfield(L, rtab, "releaseDefinition");
@@ -298,26 +331,14 @@ static void read_ado(lua_State *L, ctx_build *b, int rel) {
     } else {
       ub_buf_reset(&url);
       heal_deployments_url(&url, c, project, def, denv, 25);
-      rc = heal_fetch_json(L, "GET", url.data, b->ado_auth, NULL, c->timeout_ms, &call);
-      note_read(L, b, "GET", url.data, &call);
-      if (rc != 0) {
-        set_str(L, ado, "error", call.error);
-      } else {
-        lua_getfield(L, -1, "value");
-        if (lua_istable(L, -1)) json_mark_array(L, -1);
-        lua_setfield(L, ado, "deployments");
-        /* an allowed rollback target: the host checks intents against it */
-        char key[600];
-        snprintf(key, sizeof key, "%s/%s", project, stage);
-        lua_pushvalue(L, ado);
-        lua_setfield(L, b->targets, key);
-      }
+      rc = fetch(L, b, HEAL_ADO, url.data, &call);
+      take_list(L, b, ado, rc, &call, "deployments", project, stage);
       lua_pop(L, 1);
     }
   }
   lua_settop(L, ado);
   ub_buf_free(&url);
-  heal_call_free(&call);
+  ub_http_reply_free(&call);
 }
 
 /* Each event with a release context gets its Azure DevOps state (read
@@ -377,19 +398,18 @@ static void read_problem_status(lua_State *L, ctx_build *b, int problem, const c
   ub_buf_init(&url);
   ub_buf_printf(&url, "%s/api/v2/problems/", b->c->dt_url);
   heal_url_segment(&url, pid);
-  heal_call call;
+  ub_http_reply call;
   memset(&call, 0, sizeof call);
-  int rc = heal_fetch_json(L, "GET", url.data, b->dt_auth, NULL, b->c->timeout_ms, &call);
-  note_read(L, b, "GET", url.data, &call);
-  if (rc == 0) set_str(L, problem, "status_now", heal_str(L, -1, "status"));
+  if (fetch(L, b, HEAL_DT, url.data, &call) == 0) set_str(L, problem, "status_now", heal_str(L, -1, "status"));
+  else b->failed_reads++;
   lua_pop(L, 1);
   ub_buf_free(&url);
-  heal_call_free(&call);
+  ub_http_reply_free(&call);
 }
 
 int heal_context_push(lua_State *L, const heal_config *c, const heal_problem *p, int payload, int64_t now_ms,
                       int64_t notification_id) {
-  ctx_build b = {c, heal_dt_auth(c), heal_ado_auth(c), 0, 0, 0};
+  ctx_build b = {c, 0, 0, 0, 0};
   lua_newtable(L); /* targets */
   b.targets = lua_gettop(L);
   lua_newtable(L);
@@ -453,9 +473,7 @@ int heal_context_push(lua_State *L, const heal_config *c, const heal_problem *p,
     lua_pop(L, 1);
   }
   lua_setfield(L, ctx, "entities");
-  heal_wipe_free(b.dt_auth);
-  heal_wipe_free(b.ado_auth);
   lua_settop(L, ctx); /* leaves targets, then ctx */
   lua_remove(L, b.cache);
-  return 0;
+  return b.failed_reads;
 }

@@ -1,11 +1,13 @@
 /* heal_exec.c: executing one intent exactly once. The idempotency key
  * (PID, state, intent, target) is recorded as "started" before the call
- * and confirmed "done" after it; a key found "done" is not called again;
- * a key found "started" means a crash between the call and its
- * confirmation, so the remote side is checked first (is that release
- * already redeploying or redeployed to the stage? is the comment already
- * on the problem? is that YAML run running again?). The same check runs
- * before retrying a write whose answer was lost or a 500. A rollback is
+ * and confirmed "done" (or "failed") after it; a key found "done" is not
+ * called again, nor one found "failed" (still reported failed); a key
+ * found "started" means a crash between the call and its confirmation, so
+ * the remote side is checked first (is that release already redeploying
+ * or redeployed to the stage? is the comment already on the problem? is
+ * that YAML run running again?), and a check that cannot tell calls
+ * nothing. The same check runs before retrying a write whose answer was
+ * lost, a 5xx or a 429 (write_checked). A rollback is
  * executed only towards a stage the context read from the configured
  * organisation, and only to a release whose deployment to that stage
  * succeeded (classic: redeploy PATCH) or a run that succeeded (YAML: the
@@ -30,6 +32,46 @@ typedef struct intent_run {
   char detail[400];
 } intent_run;
 
+/* ---- a write under its check ---------------------------------------------- */
+
+/* Did the write already happen? 1 yes, 0 no, -1 unknown (r->error set). */
+typedef int (*happened_fn)(intent_run *r, const void *what);
+
+typedef struct checked_write {
+  heal_service to;
+  const char *method, *url, *body;
+  happened_fn happened;    /* NULL: the write cannot be checked, so it is never retried */
+  const void *what;        /* happened's argument */
+  int look_first;          /* check before the first call too */
+  const char *already;     /* the detail when it had happened */
+  const char *called;      /* the detail's prefix when the call took */
+} checked_write;
+
+/* Calls w once: looks first when asked, and after an answer that may hide
+ * a write that happened (none, 5xx, 429) looks again before calling again,
+ * WRITE_ROUNDS calls at most; a check that cannot tell ends it with no
+ * call, a 4xx ends it. 0 (r->detail says how), or -1 (r->error says why). */
+static int write_checked(intent_run *r, const checked_write *w) {
+  int look = w->look_first && w->happened;
+  for (int round = 0; round < WRITE_ROUNDS; round++) {
+    int happened = look ? w->happened(r, w->what) : 0;
+    if (happened != 0) {
+      if (happened == 1) snprintf(r->detail, sizeof r->detail, "%s", w->already);
+      return happened == 1 ? 0 : -1;
+    }
+    ub_http_reply call;
+    memset(&call, 0, sizeof call);
+    int rc = heal_http(r->c, w->to, w->method, w->url, w->body, &call);
+    if (rc == 0) snprintf(r->detail, sizeof r->detail, "%sHTTP %ld", w->called, call.status);
+    else snprintf(r->error, sizeof r->error, "%s", call.error);
+    look = call.status == 0 || call.status >= 500 || call.status == 429;
+    ub_http_reply_free(&call);
+    if (rc == 0) return 0;
+    if (!look || !w->happened) return -1;
+  }
+  return -1;
+}
+
 /* ---- rollback ------------------------------------------------------------ */
 
 /* The target entry of the context for project/stage, pushed (nil when the
@@ -50,6 +92,10 @@ static int release_succeeded_there(lua_State *L, int target, int64_t release, in
   for (lua_Integer i = 1; i <= n && !found; i++) {
     lua_rawgeti(L, list, i);
     int d = lua_gettop(L);
+    if (!lua_istable(L, d)) { /* an answer may list anything */
+      lua_pop(L, 1);
+      continue;
+    }
     lua_getfield(L, d, "release");
     int64_t id = heal_int(L, -1, "id", 0);
     lua_pop(L, 1);
@@ -67,38 +113,55 @@ static int release_succeeded_there(lua_State *L, int target, int64_t release, in
   return found;
 }
 
+/* GET url (freed) for the check before a write: pushes the answer's field
+ * and returns 0 when it has the type want; else returns -1 with nothing
+ * pushed and r->error saying "checking <what>: why". An answer without the
+ * field is unknown, never "not done". */
+static int check_read(intent_run *r, heal_service to, ub_buf *url, const char *what, const char *field, int want) {
+  lua_State *L = r->L;
+  ub_http_reply call;
+  memset(&call, 0, sizeof call);
+  int rc = heal_fetch_json(L, r->c, to, url->data, &call);
+  ub_buf_free(url);
+  if (rc != 0) {
+    snprintf(r->error, sizeof r->error, "checking %s: %s", what, call.error);
+  } else {
+    lua_getfield(L, -1, field);
+    lua_remove(L, -2);
+    if (lua_type(L, -1) != want) {
+      snprintf(r->error, sizeof r->error, "checking %s: the answer has no %s", what, field);
+      rc = -1;
+    }
+  }
+  if (rc != 0) lua_pop(L, 1);
+  ub_http_reply_free(&call);
+  return rc;
+}
+
 /* Is release already redeploying or redeployed to the stage: the newest
  * deployment of the stage is of that release and newer than the ones the
  * context saw. 1 yes, 0 no, -1 unknown (error set). */
-static int rollback_applied(intent_run *r, const char *project, int64_t release, int64_t definition,
-                            int64_t def_env, int64_t newest_seen) {
+typedef struct redeploy {
+  const char *project;
+  int64_t release, definition, def_env, newest_seen;
+} redeploy;
+
+static int rollback_happened(intent_run *r, const void *what) {
+  const redeploy *d = what;
   lua_State *L = r->L;
-  heal_call call;
-  memset(&call, 0, sizeof call);
   ub_buf url;
   ub_buf_init(&url);
-  heal_deployments_url(&url, r->c, project, definition, def_env, 5);
-  char *auth = heal_ado_auth(r->c);
-  int rc = heal_fetch_json(L, "GET", url.data, auth, NULL, r->c->timeout_ms, &call);
-  heal_wipe_free(auth);
-  ub_buf_free(&url);
-  int applied = -1;
-  if (rc == 0) {
-    lua_getfield(L, -1, "value");
-    lua_rawgeti(L, -1, 1);
-    applied = 0;
-    if (lua_istable(L, -1)) {
-      int64_t id = heal_int(L, -1, "id", 0);
-      lua_getfield(L, -1, "release");
-      applied = heal_int(L, -1, "id", 0) == release && id > newest_seen;
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 2);
-  } else {
-    snprintf(r->error, sizeof r->error, "checking the stage: %s", call.error);
+  heal_deployments_url(&url, r->c, d->project, d->definition, d->def_env, 5);
+  if (check_read(r, HEAL_ADO, &url, "the stage", "value", LUA_TTABLE) != 0) return -1;
+  lua_rawgeti(L, -1, 1);
+  int applied = 0;
+  if (lua_istable(L, -1)) {
+    int64_t id = heal_int(L, -1, "id", 0);
+    lua_getfield(L, -1, "release");
+    applied = heal_int(L, -1, "id", 0) == d->release && id > d->newest_seen;
+    lua_pop(L, 1);
   }
-  lua_pop(L, 1);
-  heal_call_free(&call);
+  lua_pop(L, 2);
   return applied;
 }
 
@@ -128,27 +191,21 @@ static int build_succeeded_there(lua_State *L, int target, int64_t build) {
 
 /* Is that run running again (its stage re-run already requested)? 1, 0,
  * or -1 (error set). */
-static int yaml_applied(intent_run *r, const char *project, int64_t build) {
-  heal_call call;
-  memset(&call, 0, sizeof call);
+typedef struct rerun {
+  const char *project;
+  int64_t build;
+} rerun;
+
+static int yaml_happened(intent_run *r, const void *what) {
+  const rerun *y = what;
   ub_buf url;
   ub_buf_init(&url);
   ub_buf_printf(&url, "%s/", r->c->ado_org_url);
-  heal_url_segment(&url, project);
-  ub_buf_printf(&url, "/_apis/build/builds/%lld?api-version=7.1", (long long)build);
-  char *auth = heal_ado_auth(r->c);
-  int rc = heal_fetch_json(r->L, "GET", url.data, auth, NULL, r->c->timeout_ms, &call);
-  heal_wipe_free(auth);
-  ub_buf_free(&url);
-  int applied = -1;
-  if (rc == 0) {
-    const char *status = heal_str(r->L, -1, "status");
-    applied = status && strcasecmp(status, "completed") != 0;
-  } else {
-    snprintf(r->error, sizeof r->error, "checking the run: %s", call.error);
-  }
+  heal_url_segment(&url, y->project);
+  ub_buf_printf(&url, "/_apis/build/builds/%lld?api-version=7.1", (long long)y->build);
+  if (check_read(r, HEAL_ADO, &url, "the run", "status", LUA_TSTRING) != 0) return -1;
+  int applied = strcasecmp(lua_tostring(r->L, -1), "completed") != 0;
   lua_pop(r->L, 1);
-  heal_call_free(&call);
   return applied;
 }
 
@@ -160,7 +217,6 @@ static int do_yaml_rollback(intent_run *r, int target, const char *project, cons
     snprintf(r->error, sizeof r->error, "refused: run %lld did not succeed according to the context", (long long)build);
     return -1;
   }
-  char *auth = heal_ado_auth(r->c);
   ub_buf url;
   ub_buf_init(&url);
   ub_buf_printf(&url, "%s/", r->c->ado_org_url);
@@ -168,37 +224,53 @@ static int do_yaml_rollback(intent_run *r, int target, const char *project, cons
   ub_buf_printf(&url, "/_apis/build/builds/%lld/stages/", (long long)build);
   heal_url_segment(&url, stage);
   ub_buf_puts(&url, "?api-version=7.1");
-  int rc = -1, check = 1;
-  for (int round = 0; round < WRITE_ROUNDS && rc != 0; round++) {
-    if (check) {
-      int applied = yaml_applied(r, project, build);
-      if (applied == 1) {
-        snprintf(r->detail, sizeof r->detail, "run %lld is already running again; not called again", (long long)build);
-        rc = 0;
-        break;
-      }
-      if (applied < 0) break;
-    }
-    heal_call call;
-    memset(&call, 0, sizeof call);
-    if (heal_http("PATCH", url.data, auth, "{\"state\":\"retry\",\"forceRetryAllJobs\":true}", r->c->timeout_ms, 4,
-                  &call) == 0) {
-      snprintf(r->detail, sizeof r->detail, "re-ran stage %s of run %lld: HTTP %ld", stage, (long long)build,
-               call.status);
-      rc = 0;
-    } else {
-      snprintf(r->error, sizeof r->error, "%s", call.error);
-      check = call.status == 0 || call.status >= 500 || call.status == 429;
-      if (!check) round = WRITE_ROUNDS;
-    }
-    heal_call_free(&call);
-  }
-  heal_wipe_free(auth);
+  rerun y = {project, build};
+  char called[300], already[100];
+  snprintf(called, sizeof called, "re-ran stage %s of run %lld: ", stage, (long long)build);
+  snprintf(already, sizeof already, "run %lld is already running again; not called again", (long long)build);
+  checked_write w = {HEAL_ADO, "PATCH", url.data, "{\"state\":\"retry\",\"forceRetryAllJobs\":true}", yaml_happened,
+                     &y, 1, already, called};
+  int rc = write_checked(r, &w);
   ub_buf_free(&url);
   return rc;
 }
 
-static int do_rollback(intent_run *r, int crashed) {
+/* Classic release: redeploy release to the stage (its release environment
+ * env_id) with the Release API's PATCH. */
+static int do_classic_rollback(intent_run *r, int target, const char *project, int64_t release,
+                               int64_t env_id, int64_t def_env) {
+  lua_State *L = r->L;
+  lua_getfield(L, target, "release");
+  lua_getfield(L, -1, "releaseDefinition");
+  int64_t definition = heal_int(L, -1, "id", 0);
+  lua_pop(L, 2);
+  ub_buf url, body;
+  ub_buf_init(&url);
+  ub_buf_init(&body);
+  ub_buf_printf(&url, "%s/", r->c->ado_release_url);
+  heal_url_segment(&url, project);
+  ub_buf_printf(&url, "/_apis/Release/releases/%lld/environments/%lld?api-version=7.1", (long long)release,
+                (long long)env_id);
+  char comment[600];
+  snprintf(comment, sizeof comment, "Automatic rollback by unbreakable: Dynatrace problem %s (%s): %s",
+           r->p->problem_id[0] ? r->p->problem_id : r->p->pid, r->p->title, heal_str(L, r->intent, "reason"));
+  ub_buf_puts(&body, "{\"status\":\"inProgress\",\"scheduledDeploymentTime\":null,\"variables\":{},\"comment\":");
+  json_append_string(&body, comment, strlen(comment));
+  ub_buf_putc(&body, '}');
+  /* always look first: an existing redeploy of the target is success (4.6 step 5), and after a crash
+     it is what tells whether the call happened */
+  redeploy d = {project, release, definition, def_env, newest_deployment_id(L, target)};
+  char called[200];
+  snprintf(called, sizeof called, "PATCH release %lld environment %lld: ", (long long)release, (long long)env_id);
+  checked_write w = {HEAL_ADO, "PATCH", url.data, body.data, rollback_happened, &d, 1,
+                     "already redeploying or redeployed; not called again", called};
+  int rc = write_checked(r, &w);
+  ub_buf_free(&url);
+  ub_buf_free(&body);
+  return rc;
+}
+
+static int do_rollback(intent_run *r) {
   lua_State *L = r->L;
   const char *project = heal_str(L, r->intent, "project"), *stage = heal_str(L, r->intent, "stage");
   int64_t release = heal_int(L, r->intent, "release", 0), env_id = 0, def_env = 0;
@@ -222,55 +294,7 @@ static int do_rollback(intent_run *r, int crashed) {
     snprintf(r->error, sizeof r->error, "refused: release %lld has no succeeded deployment to %s",
              (long long)release, stage);
   } else {
-    lua_getfield(L, target, "release");
-    lua_getfield(L, -1, "releaseDefinition");
-    int64_t definition = heal_int(L, -1, "id", 0);
-    lua_pop(L, 2);
-    int64_t seen = newest_deployment_id(L, target);
-    char *auth = heal_ado_auth(r->c);
-    ub_buf url, body;
-    ub_buf_init(&url);
-    ub_buf_init(&body);
-    ub_buf_printf(&url, "%s/", r->c->ado_release_url);
-    heal_url_segment(&url, project);
-    ub_buf_printf(&url, "/_apis/Release/releases/%lld/environments/%lld?api-version=7.1", (long long)release,
-                  (long long)env_id);
-    char comment[600];
-    snprintf(comment, sizeof comment, "Automatic rollback by unbreakable: Dynatrace problem %s (%s): %s",
-             r->p->problem_id[0] ? r->p->problem_id : r->p->pid, r->p->title, heal_str(L, r->intent, "reason"));
-    ub_buf_puts(&body, "{\"status\":\"inProgress\",\"scheduledDeploymentTime\":null,\"variables\":{},\"comment\":");
-    json_append_string(&body, comment, strlen(comment));
-    ub_buf_putc(&body, '}');
-    int check = 1; /* always look first: an existing redeploy of the target is success (4.6 step 5),
-                      and after a crash (crashed) it is what tells whether the call happened */
-    (void)crashed;
-    for (int round = 0; round < WRITE_ROUNDS && rc != 0; round++) {
-      if (check) {
-        int applied = rollback_applied(r, project, release, definition, def_env, seen);
-        if (applied == 1) {
-          snprintf(r->detail, sizeof r->detail, "already redeploying or redeployed; not called again");
-          rc = 0;
-          break;
-        }
-        if (applied < 0) break;
-      }
-      heal_call call;
-      memset(&call, 0, sizeof call);
-      int w = heal_http("PATCH", url.data, auth, body.data, r->c->timeout_ms, 4, &call);
-      if (w == 0) {
-        snprintf(r->detail, sizeof r->detail, "PATCH release %lld environment %lld: HTTP %ld", (long long)release,
-                 (long long)env_id, call.status);
-        rc = 0;
-      } else {
-        snprintf(r->error, sizeof r->error, "%s", call.error);
-        check = call.status == 0 || call.status >= 500 || call.status == 429;
-        if (!check) round = WRITE_ROUNDS; /* a 4xx will not change */
-      }
-      heal_call_free(&call);
-    }
-    heal_wipe_free(auth);
-    ub_buf_free(&url);
-    ub_buf_free(&body);
+    rc = do_classic_rollback(r, target, project, release, env_id, def_env);
   }
   lua_settop(L, target - 1);
   return rc;
@@ -284,66 +308,25 @@ static void problem_url(ub_buf *b, const intent_run *r, const char *suffix) {
   ub_buf_puts(b, suffix);
 }
 
-/* 1 when the problem already carries a comment with exactly text. */
-static int comment_present(intent_run *r, const char *text) {
+/* 1 when the problem already carries a comment with exactly text, 0 when
+ * not, -1 unknown (error set). */
+static int comment_present(intent_run *r, const void *what) {
+  const char *text = what;
   lua_State *L = r->L;
-  heal_call call;
-  memset(&call, 0, sizeof call);
   ub_buf url;
   ub_buf_init(&url);
   problem_url(&url, r, "/comments?pageSize=500");
-  char *auth = heal_dt_auth(r->c);
-  int rc = heal_fetch_json(L, "GET", url.data, auth, NULL, r->c->timeout_ms, &call);
-  heal_wipe_free(auth);
-  ub_buf_free(&url);
-  int found = rc == 0 ? 0 : -1;
-  if (rc == 0) {
-    lua_getfield(L, -1, "comments");
-    lua_Integer n = lua_istable(L, -1) ? luaL_len(L, -1) : 0;
-    for (lua_Integer i = 1; i <= n && !found; i++) {
-      lua_rawgeti(L, -1, i);
-      const char *content = heal_str(L, -1, "content");
-      found = content && strcmp(content, text) == 0;
-      lua_pop(L, 1);
-    }
+  if (check_read(r, HEAL_DT, &url, "the comments", "comments", LUA_TTABLE) != 0) return -1;
+  lua_Integer n = luaL_len(L, -1);
+  int found = 0;
+  for (lua_Integer i = 1; i <= n && !found; i++) {
+    lua_rawgeti(L, -1, i);
+    const char *content = heal_str(L, -1, "content");
+    found = content && strcmp(content, text) == 0;
     lua_pop(L, 1);
-  } else {
-    snprintf(r->error, sizeof r->error, "checking the comments: %s", call.error);
   }
   lua_pop(L, 1);
-  heal_call_free(&call);
   return found;
-}
-
-/* POST body to url; before a retry (and after a crash) present() says
- * whether the write already happened. */
-static int dt_write(intent_run *r, const char *url, const char *body, int check_first, const char *text) {
-  char *auth = heal_dt_auth(r->c);
-  int rc = -1, check = check_first;
-  for (int round = 0; round < WRITE_ROUNDS && rc != 0; round++) {
-    if (check && text) {
-      int present = comment_present(r, text);
-      if (present == 1) {
-        snprintf(r->detail, sizeof r->detail, "already on the problem; not posted again");
-        rc = 0;
-        break;
-      }
-      if (present < 0) break;
-    }
-    heal_call call;
-    memset(&call, 0, sizeof call);
-    if (heal_http("POST", url, auth, body, r->c->timeout_ms, 4, &call) == 0) {
-      snprintf(r->detail, sizeof r->detail, "HTTP %ld", call.status);
-      rc = 0;
-    } else {
-      snprintf(r->error, sizeof r->error, "%s", call.error);
-      check = call.status == 0 || call.status >= 500;
-      if (!check || !text) round = WRITE_ROUNDS; /* only a checkable write is retried */
-    }
-    heal_call_free(&call);
-  }
-  heal_wipe_free(auth);
-  return rc;
 }
 
 static int do_comment(intent_run *r, int crashed) {
@@ -355,7 +338,9 @@ static int do_comment(intent_run *r, int crashed) {
   ub_buf_puts(&body, "{\"context\":\"unbreakable selfheal\",\"message\":");
   json_append_string(&body, text, strlen(text));
   ub_buf_putc(&body, '}');
-  int rc = dt_write(r, url.data, body.data, crashed, text);
+  checked_write w = {HEAL_DT, "POST", url.data, body.data, comment_present, text, crashed,
+                     "already on the problem; not posted again", ""};
+  int rc = write_checked(r, &w);
   ub_buf_free(&url);
   ub_buf_free(&body);
   return rc;
@@ -387,7 +372,10 @@ static int do_event(intent_run *r, int crashed) {
   int rc = json_encode_lua(L, ev, &o, &body, err, sizeof err);
   lua_pop(L, 1);
   if (rc != 0) snprintf(r->error, sizeof r->error, "the event cannot be encoded: %s", err);
-  else rc = dt_write(r, url.data, body.data, 0, NULL);
+  else {
+    checked_write w = {HEAL_DT, "POST", url.data, body.data, NULL, NULL, 0, NULL, ""};
+    rc = write_checked(r, &w); /* cannot be checked: called once */
+  }
   ub_buf_free(&url);
   ub_buf_free(&body);
   return rc;
@@ -421,6 +409,27 @@ static void outcome(ub_buf *out, int ordinal, const char *kind, const char *stat
   ub_buf_putc(out, '}');
 }
 
+/* An intent whose key was already recorded: 0 done before (outcome
+ * "already-done"), -1 failed before (outcome "failed": not retried, and
+ * the healing still counts as failed), 1 "started" or unreadable (a crash
+ * between call and confirmation: the caller checks and calls). */
+static int settled_outcome(ub_ledger *l, const char *key, const char *kind, int ordinal, ub_buf *outcomes,
+                           int *skipped) {
+  ledger_action prior;
+  if (ledger_action_get(l, key, &prior) != LEDGER_OK) return 1;
+  int rc = 1;
+  if (strcmp(prior.state, "failed") == 0) {
+    outcome(outcomes, ordinal, kind, "failed", key, "failed in an earlier run; not tried again");
+    rc = -1;
+  } else if (strcmp(prior.state, "started") != 0) {
+    outcome(outcomes, ordinal, kind, "already-done", key, prior.state);
+    (*skipped)++;
+    rc = 0;
+  }
+  ledger_action_free(&prior);
+  return rc;
+}
+
 int heal_exec_intent(const heal_config *c, ub_ledger *l, const heal_problem *p, lua_State *L, int intent,
                      int ordinal, int targets, ub_buf *outcomes, int *executed, int *skipped) {
   intent_run r;
@@ -445,19 +454,11 @@ int heal_exec_intent(const heal_config *c, ub_ledger *l, const heal_problem *p, 
     return -1;
   }
   if (existed) {
-    ledger_action prior;
-    if (ledger_action_get(l, key, &prior) == LEDGER_OK) {
-      int settled = strcmp(prior.state, "started") != 0;
-      if (settled) {
-        outcome(outcomes, ordinal, kind, "already-done", key, prior.state);
-        (*skipped)++;
-      }
-      ledger_action_free(&prior);
-      if (settled) return 0;
-    }
+    int settled = settled_outcome(l, key, kind, ordinal, outcomes, skipped);
+    if (settled != 1) return settled;
   }
   int rc;
-  if (strcmp(kind, "rollback") == 0) rc = do_rollback(&r, existed);
+  if (strcmp(kind, "rollback") == 0) rc = do_rollback(&r);
   else if (strcmp(kind, "comment") == 0) rc = do_comment(&r, existed);
   else if (strcmp(kind, "event") == 0) rc = do_event(&r, existed);
   else rc = 0, snprintf(r.detail, sizeof r.detail, "gates on this stage answer failure until lifted");

@@ -1,78 +1,67 @@
-/* heal_http.c: one HTTP call of self-healing (Dynatrace or Azure DevOps)
- * through the HTTP engine: 429/502/503/504 and transport errors are
- * retried by the engine (Retry-After honoured); a 500 is retried here for
- * reads only, since a write that answered 500 may have happened (the
- * intent executor checks before calling again). The Authorization value
- * goes only into the header and is wiped after the call. */
+/* heal_http.c: one HTTP call of self-healing to Dynatrace or Azure DevOps
+ * (net/http_call.h): 429/502/503/504 and transport errors are retried by
+ * the engine (4 attempts, Retry-After honoured up to 30 s); a 500 is
+ * retried here for reads only, since a write that answered 500 may have
+ * happened (the intent executor checks before calling again). The
+ * credential goes only into the header. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "heal/heal.h"
-#include "net/http.h"
-#include "util/clock.h"
+#include "heal/heal_internal.h"
+
+#define HEAL_ATTEMPTS 4     /* the engine's, per call */
+#define HEAL_READ_ROUNDS 3  /* a read answered 500 is asked again, twice */
 
 static void pause_ms(long ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
 }
 
-static int once(const char *method, const char *url, const char *auth, const char *body, long timeout_ms,
-                int max_attempts, heal_call *out) {
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void base64(ub_buf *out, const unsigned char *s, size_t n) {
+  for (size_t i = 0; i < n; i += 3) {
+    unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) | (i + 2 < n ? s[i + 2] : 0);
+    ub_buf_putc(out, B64[v >> 18 & 63]);
+    ub_buf_putc(out, B64[v >> 12 & 63]);
+    ub_buf_putc(out, i + 1 < n ? B64[v >> 6 & 63] : '=');
+    ub_buf_putc(out, i + 2 < n ? B64[v & 63] : '=');
+  }
+}
+
+/* Azure DevOps takes a PAT as Basic base64(":" + PAT); wiped after use. */
+static void ado_credential(const heal_config *c, ub_buf *out) {
+  ub_buf plain;
+  ub_buf_init(&plain);
+  ub_buf_printf(&plain, ":%s", c->ado_token ? c->ado_token : "");
+  base64(out, (const unsigned char *)plain.data, plain.len);
+  if (plain.data) memset(plain.data, 0, plain.len);
+  ub_buf_free(&plain);
+}
+
+int heal_http(const heal_config *c, heal_service to, const char *method, const char *url, const char *body,
+              ub_http_reply *out) {
   ub_http_opts o;
   ub_http_default_opts(&o);
   o.concurrency = 1;
-  o.max_attempts = max_attempts;
-  o.attempt_timeout_ms = timeout_ms;
+  o.max_attempts = HEAL_ATTEMPTS;
+  o.attempt_timeout_ms = c->timeout_ms;
   o.max_wait_ms = 30000;
   o.backoff_base_ms = 100;
-  size_t auth_len = strlen(auth) + 32;
-  char *header = malloc(auth_len);
-  ub_http *h = ub_http_new(&o);
-  if (!header || !h) {
-    snprintf(out->error, sizeof out->error, "cannot start an HTTP client");
-    free(header);
-    ub_http_free(h);
-    return -1;
+  ub_buf ado;
+  ub_buf_init(&ado);
+  if (to == HEAL_ADO) ado_credential(c, &ado);
+  const char *scheme = to == HEAL_ADO ? "Basic" : "Api-Token";
+  const char *credential = to == HEAL_ADO ? (ado.data ? ado.data : "") : c->dt_token;
+  int read = strcmp(method, "GET") == 0, rc;
+  for (int round = 1;; round++) {
+    rc = ub_http_call(method, url, scheme, credential, body, &o, out);
+    if (rc == 0 || !read || out->status != 500 || round >= HEAL_READ_ROUNDS) break;
+    pause_ms(200L << (round - 1));
   }
-  snprintf(header, auth_len, "Authorization: %s", auth);
-  const char *headers[] = {header, "Content-Type: application/json", "Accept: application/json", NULL};
-  ub_http_request rq;
-  memset(&rq, 0, sizeof rq);
-  rq.method = method;
-  rq.url = url;
-  rq.headers = headers;
-  rq.body = body;
-  rq.body_len = body ? strlen(body) : 0;
-  ub_http_run(h, &rq, 1, ub_clock_ms() + timeout_ms * (max_attempts + 1) + 30000);
-  memset(header, 0, auth_len);
-  free(header);
-  out->status = rq.result == UB_HTTP_DONE ? rq.status : 0;
-  ub_buf_reset(&out->body);
-  if (rq.response.data) ub_buf_append(&out->body, rq.response.data, rq.response.len);
-  const char *path = strstr(url, "/_apis/") ? strstr(url, "/_apis/") : strstr(url, "/api/");
-  if (!path) path = "";
-  int ok = rq.result == UB_HTTP_DONE && rq.status >= 200 && rq.status < 300;
-  if (rq.result != UB_HTTP_DONE)
-    snprintf(out->error, sizeof out->error, "%s %.120s: %.150s", method, path, rq.error);
-  else if (!ok)
-    snprintf(out->error, sizeof out->error, "%s %.120s: HTTP %ld", method, path, rq.status);
-  else
-    out->error[0] = '\0';
-  ub_http_request_clear(&rq);
-  ub_http_free(h);
-  return ok ? 0 : -1;
+  if (ado.data) memset(ado.data, 0, ado.len);
+  ub_buf_free(&ado);
+  return rc;
 }
-
-int heal_http(const char *method, const char *url, const char *auth, const char *body, long timeout_ms,
-              int max_attempts, heal_call *out) {
-  int read = strcmp(method, "GET") == 0;
-  for (int round = 0;; round++) {
-    int rc = once(method, url, auth, body, timeout_ms, max_attempts, out);
-    if (rc == 0 || !read || out->status != 500 || round >= 2) return rc;
-    pause_ms(200L << round);
-  }
-}
-
-void heal_call_free(heal_call *c) { ub_buf_free(&c->body); }

@@ -8,19 +8,23 @@
 #include <stdint.h>
 
 #include "heal/heal.h"
+#include "net/http_call.h"
 
 /* Field key of the table at idx as a string (numbers converted), or NULL. */
 const char *heal_str(lua_State *L, int idx, const char *key);
 /* Field key as an integer (numeric strings accepted), or dflt. */
 int64_t heal_int(lua_State *L, int idx, const char *key, int64_t dflt);
-/* GET/POST url (Dynatrace: Api-Token; Azure DevOps: Basic ":" + PAT) and
- * push the decoded JSON answer (nil when it failed; call->error says why). */
-int heal_fetch_json(lua_State *L, const char *method, const char *url, const char *auth, const char *body,
-                    long timeout_ms, heal_call *call);
-/* "Api-Token <t>" / "Basic base64(:<t>)" (caller frees and wipes). */
-char *heal_dt_auth(const heal_config *c);
-char *heal_ado_auth(const heal_config *c);
-void heal_wipe_free(char *s);
+/* ---- HTTP (heal_http.c) ---- */
+typedef enum heal_service { HEAL_DT, HEAL_ADO } heal_service;
+/* One request to Dynatrace (Api-Token) or Azure DevOps (Basic ":" + PAT)
+ * with c's credential and timeout, retried as heal_http.c says. 0 on a
+ * 2xx answer, -1 otherwise (out->error says why; caller frees out). */
+int heal_http(const heal_config *c, heal_service to, const char *method, const char *url, const char *body,
+              ub_http_reply *out);
+/* GET url and push the decoded answer, which must be a JSON object (an
+ * empty answer is an empty one); nil pushed and -1 when not (call->error
+ * says why). */
+int heal_fetch_json(lua_State *L, const heal_config *c, heal_service to, const char *url, ub_http_reply *call);
 /* Appends s percent-encoded for a path segment. */
 void heal_url_segment(ub_buf *b, const char *s);
 /* Azure DevOps Release API urls. */
@@ -32,7 +36,9 @@ int heal_same_url(const char *a, const char *b);
 
 /* Reads everything the policy sees (heal_context.c) and pushes two
  * tables: the allowed rollback targets ("project/stage" -> Azure DevOps
- * state) and the context. payload is the decoded notification. */
+ * state) and the context. payload is the decoded notification. Returns
+ * how many reads got no usable answer (each is in ctx.reads with its
+ * error): the healing then counts as failed, whatever its intents did. */
 int heal_context_push(lua_State *L, const heal_config *c, const heal_problem *p, int payload, int64_t now_ms,
                       int64_t notification_id);
 

@@ -172,14 +172,17 @@ int heal_record_many(ub_ledger *l, heal_intake *v, size_t n) {
 
 int heal_record(ub_ledger *l, const heal_problem *p, const char *body, size_t len, int64_t *id,
                 int *duplicate) {
-  char idem[256];
-  snprintf(idem, sizeof idem, "problem:%s:%s", p->pid, p->state);
-  char *text = malloc(len + 1);
+  heal_intake in = {*p, NULL, 0, 0};
+  char *text = malloc(len + 1); /* heal_record_many takes NUL-terminated bodies */
   if (!text) return LEDGER_ERROR;
   memcpy(text, body, len);
   text[len] = '\0';
-  int rc = ledger_action_put(l, "problem", p->pid, idem, p->is_test ? "test" : "pending", text, id,
-                             duplicate);
+  in.body = text;
+  int rc = heal_record_many(l, &in, 1);
   free(text);
+  if (rc == LEDGER_OK) {
+    *id = in.id;
+    if (duplicate) *duplicate = in.duplicate;
+  }
   return rc;
 }

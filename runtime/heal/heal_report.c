@@ -41,20 +41,74 @@ static void row2(ub_buf *out, const char *k, const char *v) {
   ub_buf_puts(out, "</td></tr>");
 }
 
+/* Pushes field key of the value at idx, nil when that is not a table (a
+ * record may hold any JSON an answer held). */
+static int push_field(lua_State *L, int idx, const char *key) {
+  idx = lua_absindex(L, idx);
+  if (!lua_istable(L, idx)) {
+    lua_pushnil(L);
+    return lua_gettop(L);
+  }
+  lua_getfield(L, idx, key);
+  return lua_gettop(L);
+}
+
+static lua_Integer list_len(lua_State *L, int idx) { return lua_istable(L, idx) ? luaL_len(L, idx) : 0; }
+
+/* The stage's deployments as Azure DevOps listed them (the newest six), or
+ * why they were not read. */
+static void ado_cell(lua_State *L, int ado, ub_buf *out) {
+  if (heal_str(L, ado, "error")) {
+    esc(out, heal_str(L, ado, "error"));
+    return;
+  }
+  int list = push_field(L, ado, "deployments");
+  lua_Integer k = list_len(L, list);
+  for (lua_Integer x = 1; x <= k && x <= 6; x++) {
+    lua_rawgeti(L, list, x);
+    push_field(L, -1, "release");
+    esc(out, heal_str(L, -1, "name"));
+    ub_buf_puts(out, ": ");
+    esc(out, heal_str(L, -2, "deploymentStatus"));
+    ub_buf_puts(out, "<br>");
+    lua_settop(L, list);
+  }
+  lua_pop(L, 1);
+}
+
+/* The cells of pipeline deployment d (an event of the context). */
+static void deployment_cells(lua_State *L, int d, ub_buf *out) {
+  ub_buf_puts(out, "<td>");
+  esc(out, heal_str(L, d, "name"));
+  ub_buf_puts(out, " ");
+  esc(out, heal_str(L, d, "version"));
+  ub_buf_printf(out, " <span class=\"muted\">(%s, start %lld)</span></td><td>",
+                heal_str(L, d, "api") ? heal_str(L, d, "api") : "?", (long long)heal_int(L, d, "start_ms", 0));
+  int rel = push_field(L, d, "release");
+  esc(out, heal_str(L, rel, "project"));
+  ub_buf_puts(out, " / ");
+  esc(out, heal_str(L, rel, "release_name") ? heal_str(L, rel, "release_name") : heal_str(L, rel, "release_id"));
+  ub_buf_puts(out, " / ");
+  esc(out, heal_str(L, rel, "stage"));
+  ub_buf_puts(out, "</td><td>");
+  ado_cell(L, push_field(L, d, "ado"), out);
+  ub_buf_puts(out, "</td>");
+  lua_settop(L, rel - 1);
+}
+
+/* One row per pipeline deployment of each entity (one saying there was
+ * none when the entity had none). */
 static void entities(lua_State *L, int ctx, ub_buf *out) {
   ub_buf_puts(out, "<h2>What the policy saw</h2><table><tr><th>entity</th><th>pipeline deployment</th>"
                    "<th>release, stage</th><th>Azure DevOps deployments of the stage (newest first)</th></tr>");
-  lua_getfield(L, ctx, "entities");
-  int ents = lua_gettop(L);
-  lua_Integer n = lua_istable(L, ents) ? luaL_len(L, ents) : 0;
+  int ents = push_field(L, ctx, "entities");
+  lua_Integer n = list_len(L, ents);
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, ents, i);
     int e = lua_gettop(L);
-    lua_getfield(L, e, "deployments");
-    int deps = lua_gettop(L);
-    lua_Integer m = lua_istable(L, deps) ? luaL_len(L, deps) : 0;
-    for (lua_Integer j = 0; j <= m; j++) {
-      if (j == 0 && m > 0) continue;
+    int deps = push_field(L, e, "deployments");
+    lua_Integer m = list_len(L, deps);
+    for (lua_Integer j = m > 0 ? 1 : 0; j <= m; j++) {
       ub_buf_puts(out, "<tr><td><code>");
       esc(out, heal_str(L, e, "id"));
       ub_buf_puts(out, "</code> ");
@@ -65,41 +119,8 @@ static void entities(lua_State *L, int ctx, ub_buf *out) {
         continue;
       }
       lua_rawgeti(L, deps, j);
-      int d = lua_gettop(L);
-      ub_buf_puts(out, "<td>");
-      esc(out, heal_str(L, d, "name"));
-      ub_buf_puts(out, " ");
-      esc(out, heal_str(L, d, "version"));
-      ub_buf_printf(out, " <span class=\"muted\">(%s, start %lld)</span></td><td>",
-                    heal_str(L, d, "api") ? heal_str(L, d, "api") : "?", (long long)heal_int(L, d, "start_ms", 0));
-      lua_getfield(L, d, "release");
-      esc(out, heal_str(L, -1, "project"));
-      ub_buf_puts(out, " / ");
-      esc(out, heal_str(L, -1, "release_name") ? heal_str(L, -1, "release_name") : heal_str(L, -1, "release_id"));
-      ub_buf_puts(out, " / ");
-      esc(out, heal_str(L, -1, "stage"));
-      lua_pop(L, 1);
-      ub_buf_puts(out, "</td><td>");
-      lua_getfield(L, d, "ado");
-      int ado = lua_gettop(L);
-      if (heal_str(L, ado, "error")) {
-        esc(out, heal_str(L, ado, "error"));
-      } else {
-        lua_getfield(L, ado, "deployments");
-        lua_Integer k = lua_istable(L, -1) ? luaL_len(L, -1) : 0;
-        for (lua_Integer x = 1; x <= k && x <= 6; x++) {
-          lua_rawgeti(L, -1, x);
-          lua_getfield(L, -1, "release");
-          esc(out, heal_str(L, -1, "name"));
-          lua_pop(L, 1);
-          ub_buf_puts(out, ": ");
-          esc(out, heal_str(L, -1, "deploymentStatus"));
-          ub_buf_puts(out, "<br>");
-          lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
-      }
-      ub_buf_puts(out, "</td></tr>");
+      deployment_cells(L, lua_gettop(L), out);
+      ub_buf_puts(out, "</tr>");
       lua_settop(L, deps);
     }
     lua_settop(L, ents);
@@ -108,37 +129,43 @@ static void entities(lua_State *L, int ctx, ub_buf *out) {
   ub_buf_puts(out, "</table>");
 }
 
+/* The intent's target: project / release / stage of a rollback, else its
+ * text or title. */
+static void intent_cell(lua_State *L, int t, ub_buf *out) {
+  const char *kind = heal_str(L, t, "kind");
+  ub_buf_puts(out, "<b>");
+  esc(out, kind);
+  ub_buf_puts(out, "</b> ");
+  if (kind && strcmp(kind, "rollback") == 0) {
+    esc(out, heal_str(L, t, "project"));
+    ub_buf_puts(out, " / release ");
+    esc(out, heal_str(L, t, "release"));
+    ub_buf_puts(out, " / ");
+    esc(out, heal_str(L, t, "stage"));
+  } else {
+    esc(out, heal_str(L, t, "text") ? heal_str(L, t, "text") : heal_str(L, t, "title"));
+  }
+}
+
 static void intents(lua_State *L, int dec, ub_buf *out) {
   ub_buf_puts(out, "<h2>What it decided, and what happened</h2><table><tr><th>#</th><th>intent</th>"
                    "<th>reason</th><th>outcome</th></tr>");
-  lua_getfield(L, dec, "intents");
-  int list = lua_gettop(L);
-  lua_getfield(L, dec, "outcomes");
-  int outs = lua_gettop(L);
-  lua_Integer n = lua_istable(L, list) ? luaL_len(L, list) : 0;
+  int list = push_field(L, dec, "intents");
+  int outs = push_field(L, dec, "outcomes");
+  lua_Integer n = list_len(L, list);
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, list, i);
     int t = lua_gettop(L);
-    const char *kind = heal_str(L, t, "kind");
-    ub_buf_printf(out, "<tr><td>%lld</td><td><b>", (long long)i);
-    esc(out, kind);
-    ub_buf_puts(out, "</b> ");
-    if (kind && strcmp(kind, "rollback") == 0) {
-      esc(out, heal_str(L, t, "project"));
-      ub_buf_puts(out, " / release ");
-      esc(out, heal_str(L, t, "release"));
-      ub_buf_puts(out, " / ");
-      esc(out, heal_str(L, t, "stage"));
-    } else {
-      esc(out, heal_str(L, t, "text") ? heal_str(L, t, "text") : heal_str(L, t, "title"));
-    }
+    ub_buf_printf(out, "<tr><td>%lld</td><td>", (long long)i);
+    intent_cell(L, t, out);
     ub_buf_puts(out, "</td><td>");
     esc(out, heal_str(L, t, "reason"));
     ub_buf_puts(out, "</td><td>");
-    lua_rawgeti(L, outs, i);
-    badge(out, lua_istable(L, -1) ? heal_str(L, -1, "status") : NULL);
+    if (lua_istable(L, outs)) lua_rawgeti(L, outs, i);
+    else lua_pushnil(L);
+    badge(out, heal_str(L, -1, "status"));
     ub_buf_puts(out, " ");
-    esc(out, lua_istable(L, -1) ? heal_str(L, -1, "detail") : NULL);
+    esc(out, heal_str(L, -1, "detail"));
     ub_buf_puts(out, "</td></tr>");
     lua_settop(L, outs);
   }
@@ -152,7 +179,10 @@ int heal_report_html(const ledger_action *decision, ub_buf *out) {
   char err[200];
   if (!L) return -1;
   const char *json = decision->payload_json ? decision->payload_json : "{}";
-  if (json_decode_lua(L, json, strlen(json), 200, err, sizeof err) != 0) lua_newtable(L);
+  if (json_decode_lua(L, json, strlen(json), 200, err, sizeof err) != 0 || !lua_istable(L, -1)) {
+    lua_settop(L, 0);
+    lua_newtable(L);
+  }
   int dec = lua_gettop(L);
   ub_buf_printf(out, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
                      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src "

@@ -24,10 +24,7 @@ typedef struct policy_job {
 
 static int push_ctx(lua_State *L, void *ud) {
   policy_job *job = ud;
-  char err[256];
-  if (json_decode_lua(L, job->ctx_json, job->ctx_len, 200, err, sizeof err) != 0)
-    return luaL_error(L, "the context is not valid JSON: %s", err);
-  return 1;
+  return json_decode_lua_or_raise(L, job->ctx_json, job->ctx_len, 200, "the context");
 }
 
 static int take_result(lua_State *L, void *ud) {
@@ -172,8 +169,10 @@ static int give_up(ub_ledger *l, const ledger_action *n, int64_t decision_id, co
 /* Reads, runs the policy and records the decision (state "executing"). */
 static int decide(const heal_config *c, ub_ledger *l, const ledger_action *n, const heal_problem *p, lua_State *L,
                   int payload, int decision, int64_t decision_id, ub_buf *json, char *json_err, size_t json_errlen) {
-  heal_context_push(L, c, p, payload, ub_clock_wall_ms(), n->id);
+  int failed_reads = heal_context_push(L, c, p, payload, ub_clock_wall_ms(), n->id);
   int ctx = lua_gettop(L);
+  lua_pushinteger(L, failed_reads);
+  lua_setfield(L, decision, "failed_reads");
   lua_pushvalue(L, ctx - 1);
   lua_setfield(L, decision, "targets");
   lua_pushvalue(L, ctx);
@@ -212,26 +211,24 @@ static int decide(const heal_config *c, ub_ledger *l, const ledger_action *n, co
   return ledger_action_update(l, decision_id, "executing", json->data) == LEDGER_OK ? 0 : -1;
 }
 
-static void put_base(lua_State *L, int decision, const heal_config *c, const ledger_action *n, const heal_problem *p) {
+static void put_base(lua_State *L, int decision, const heal_config *c, const ledger_action *n, const heal_problem *p,
+                     int dry_run) {
+  const char *const text[][2] = {
+    {"pid", p->pid}, {"problem_id", p->problem_id}, {"state", p->state}, {"title", p->title}, {"policy", c->policy},
+  };
+  for (size_t i = 0; i < sizeof text / sizeof *text; i++) {
+    lua_pushstring(L, text[i][1]);
+    lua_setfield(L, decision, text[i][0]);
+  }
   lua_pushinteger(L, n->id);
   lua_setfield(L, decision, "notification");
-  lua_pushstring(L, p->pid);
-  lua_setfield(L, decision, "pid");
-  lua_pushstring(L, p->problem_id);
-  lua_setfield(L, decision, "problem_id");
-  lua_pushstring(L, p->state);
-  lua_setfield(L, decision, "state");
-  lua_pushstring(L, p->title);
-  lua_setfield(L, decision, "title");
-  lua_pushboolean(L, c->dry_run);
+  lua_pushboolean(L, dry_run);
   lua_setfield(L, decision, "dry_run");
-  lua_pushstring(L, c->policy);
-  lua_setfield(L, decision, "policy");
 }
 
 /* Executes decision.intents; outcomes go to decision.outcomes. */
 static void execute(const heal_config *c, ub_ledger *l, const heal_problem *p, lua_State *L, int decision,
-                    heal_result *out) {
+                    int dry_run, heal_result *out) {
   lua_getfield(L, decision, "intents");
   int list = lua_gettop(L);
   lua_getfield(L, decision, "targets");
@@ -247,7 +244,7 @@ static void execute(const heal_config *c, ub_ledger *l, const heal_problem *p, l
   for (lua_Integer i = 1; i <= n; i++) {
     if (i > 1) ub_buf_putc(&outcomes, ',');
     lua_rawgeti(L, list, i);
-    if (c->dry_run) {
+    if (dry_run) {
       ub_buf_printf(&outcomes, "{\"intent\":%lld,\"status\":\"dry-run\"}", (long long)i);
     } else if (heal_exec_intent(c, l, p, L, lua_gettop(L), (int)i, targets, &outcomes, &out->executed,
                                 &out->skipped) != 0) {
@@ -262,6 +259,35 @@ static void execute(const heal_config *c, ub_ledger *l, const heal_problem *p, l
   lua_setfield(L, decision, "outcomes");
   ub_buf_free(&outcomes);
   lua_settop(L, decision);
+}
+
+enum { PRIOR_NONE, PRIOR_RESUME, PRIOR_SETTLED, PRIOR_ERROR };
+
+/* The healing already recorded under idem. NONE (or only "running": the
+ * crash came before the decision was recorded, so nothing ran); RESUME:
+ * interrupted after its decision, which is pushed; SETTLED: finished
+ * (out holds the record and whether it failed), so its notification
+ * only needs marking handled: deciding again would overwrite the record
+ * of what was done; ERROR: the ledger failed, so nothing is decided. */
+static int prior_decision(ub_ledger *l, const char *idem, lua_State *L, heal_result *out) {
+  ledger_action prior;
+  int rc = ledger_action_get(l, idem, &prior);
+  if (rc == LEDGER_NOT_FOUND) return PRIOR_NONE;
+  if (rc != LEDGER_OK) return PRIOR_ERROR;
+  const char *json = prior.payload_json ? prior.payload_json : "";
+  char err[200];
+  int kind = PRIOR_NONE;
+  if (strcmp(prior.state, "executing") == 0) { /* a record that does not decode is decided again */
+    if (json_decode_lua(L, json, strlen(json), 200, err, sizeof err) == 0)
+      kind = lua_istable(L, -1) ? PRIOR_RESUME : (lua_pop(L, 1), PRIOR_NONE);
+  } else if (strcmp(prior.state, "running") != 0) {
+    kind = PRIOR_SETTLED;
+    out->decision_id = prior.id;
+    out->failed = strcmp(prior.state, "done") != 0 && strcmp(prior.state, "dry-run") != 0;
+    ub_buf_puts(&out->json, *json ? json : "{}");
+  }
+  ledger_action_free(&prior);
+  return kind;
 }
 
 static int handle_in(const heal_config *c, ub_ledger *l, const ledger_action *n, lua_State *L, heal_result *out) {
@@ -279,14 +305,16 @@ static int handle_in(const heal_config *c, ub_ledger *l, const ledger_action *n,
   int payload = lua_gettop(L);
   char idem[64];
   snprintf(idem, sizeof idem, "selfheal:%lld", (long long)n->id);
-  ledger_action prior;
-  int have = ledger_action_get(l, idem, &prior) == LEDGER_OK;
-  int resume = have && strcmp(prior.state, "executing") == 0 && prior.payload_json &&
-               json_decode_lua(L, prior.payload_json, strlen(prior.payload_json), 200, err, sizeof err) == 0;
-  if (have) ledger_action_free(&prior);
+  int prior = prior_decision(l, idem, L, out);
+  if (prior == PRIOR_ERROR) return -1;
+  if (prior == PRIOR_SETTLED) return ledger_action_update(l, n->id, p.is_test ? "test" : "handled", NULL);
+  int resume = prior == PRIOR_RESUME;
   if (!resume) lua_newtable(L);
   int decision = lua_gettop(L);
-  put_base(L, decision, c, n, &p);
+  lua_getfield(L, decision, "dry_run"); /* a dry run's decision stays one when resumed */
+  int dry_run = c->dry_run || lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  put_base(L, decision, c, n, &p, dry_run);
   int existed = 0;
   if (ledger_action_put(l, "selfheal", p.pid, idem, "running", NULL, &out->decision_id, &existed) != LEDGER_OK)
     return -1;
@@ -301,16 +329,17 @@ static int handle_in(const heal_config *c, ub_ledger *l, const ledger_action *n,
     if (rc == DECIDE_UNENCODABLE) return give_up(l, n, out->decision_id, err, out);
     if (rc != 0) return -1;
   }
-  execute(c, l, &p, L, decision, out);
+  execute(c, l, &p, L, decision, dry_run, out);
   lua_getfield(L, decision, "policy_error");
   int policy_failed = !lua_isnil(L, -1);
   lua_pop(L, 1);
+  out->failed |= heal_int(L, decision, "failed_reads", 0) > 0; /* from the record: a resumed run keeps it */
   char why[400];
   if (encode(L, decision, &out->json, why, sizeof why) != 0) {
     snprintf(err, sizeof err, "the decision cannot be recorded: %.300s", why);
     return give_up(l, n, out->decision_id, err, out);
   }
-  const char *state = out->failed ? "failed" : c->dry_run ? "dry-run" : policy_failed ? "policy-error" : "done";
+  const char *state = out->failed ? "failed" : dry_run ? "dry-run" : policy_failed ? "policy-error" : "done";
   if (ledger_action_update(l, out->decision_id, state, out->json.data) != LEDGER_OK) return -1;
   out->failed |= policy_failed;
   return ledger_action_update(l, n->id, p.is_test ? "test" : "handled", NULL);

@@ -45,54 +45,21 @@ int64_t heal_int(lua_State *L, int idx, const char *key, int64_t dflt) {
   return v;
 }
 
-int heal_fetch_json(lua_State *L, const char *method, const char *url, const char *auth, const char *body,
-                    long timeout_ms, heal_call *call) {
+int heal_fetch_json(lua_State *L, const heal_config *c, heal_service to, const char *url, ub_http_reply *call) {
   char err[200];
-  int rc = heal_http(method, url, auth, body, timeout_ms, 4, call);
+  int rc = heal_http(c, to, "GET", url, NULL, call);
   if (rc == 0 && call->body.len == 0) {
     lua_newtable(L);
     return 0;
   }
-  if (rc == 0 && json_decode_lua(L, call->body.data, call->body.len, 64, err, sizeof err) == 0) return 0;
-  if (rc == 0) snprintf(call->error, sizeof call->error, "%s: the answer is not JSON (%s)", method, err);
+  if (rc == 0 && json_decode_lua(L, call->body.data, call->body.len, 64, err, sizeof err) == 0) {
+    if (lua_istable(L, -1)) return 0;
+    lua_pop(L, 1);
+    snprintf(err, sizeof err, "a JSON object was expected");
+  }
+  if (rc == 0) snprintf(call->error, sizeof call->error, "GET: the answer is not a JSON object (%s)", err);
   lua_pushnil(L);
   return -1;
-}
-
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void base64(ub_buf *out, const unsigned char *s, size_t n) {
-  for (size_t i = 0; i < n; i += 3) {
-    unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) | (i + 2 < n ? s[i + 2] : 0);
-    ub_buf_putc(out, B64[v >> 18 & 63]);
-    ub_buf_putc(out, B64[v >> 12 & 63]);
-    ub_buf_putc(out, i + 1 < n ? B64[v >> 6 & 63] : '=');
-    ub_buf_putc(out, i + 2 < n ? B64[v & 63] : '=');
-  }
-}
-
-char *heal_dt_auth(const heal_config *c) {
-  ub_buf b;
-  ub_buf_init(&b);
-  ub_buf_printf(&b, "Api-Token %s", c->dt_token);
-  return ub_buf_steal(&b, NULL);
-}
-
-char *heal_ado_auth(const heal_config *c) {
-  ub_buf b, plain;
-  ub_buf_init(&b);
-  ub_buf_init(&plain);
-  ub_buf_printf(&plain, ":%s", c->ado_token ? c->ado_token : "");
-  ub_buf_puts(&b, "Basic ");
-  base64(&b, (const unsigned char *)plain.data, plain.len);
-  if (plain.data) memset(plain.data, 0, plain.len);
-  ub_buf_free(&plain);
-  return ub_buf_steal(&b, NULL);
-}
-
-void heal_wipe_free(char *s) {
-  if (s) memset(s, 0, strlen(s));
-  free(s);
 }
 
 void heal_url_segment(ub_buf *b, const char *s) { ub_dt_encode(b, s, 1); }

@@ -219,19 +219,15 @@ static void read_action(sqlite3_stmt *st, ledger_action *out, int *oom) {
   out->payload_json = ledger_col_dup(st, 7, oom);
 }
 
-int ledger_action_get(ub_ledger *l, const char *idempotency_key, ledger_action *out) {
-  sqlite3_stmt *st;
+/* Steps a prepared one-row action query whose binding left rc, reads the
+ * row into out and finalizes the statement. */
+static int read_one_action(ub_ledger *l, sqlite3_stmt *st, int rc, ledger_action *out, const char *what) {
   int oom = 0;
-  memset(out, 0, sizeof *out);
-  if (ledger_prepare(l, "SELECT " ACTION_COLUMNS " FROM actions WHERE idempotency_key = ?",
-                     &st) != LEDGER_OK)
-    return LEDGER_ERROR;
-  int rc = ledger_bind_redacted(l, st, 1, idempotency_key);
   if (rc == SQLITE_OK) rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) read_action(st, out, &oom);
   sqlite3_finalize(st);
   if (rc == SQLITE_DONE) return LEDGER_NOT_FOUND;
-  if (rc != SQLITE_ROW) return ledger_sql_error(l, "reading an action");
+  if (rc != SQLITE_ROW) return ledger_sql_error(l, what);
   if (oom) {
     ledger_action_free(out);
     ledger_set_error(l, "out of memory");
@@ -240,26 +236,24 @@ int ledger_action_get(ub_ledger *l, const char *idempotency_key, ledger_action *
   return LEDGER_OK;
 }
 
+int ledger_action_get(ub_ledger *l, const char *idempotency_key, ledger_action *out) {
+  sqlite3_stmt *st;
+  memset(out, 0, sizeof *out);
+  if (ledger_prepare(l, "SELECT " ACTION_COLUMNS " FROM actions WHERE idempotency_key = ?",
+                     &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  return read_one_action(l, st, ledger_bind_redacted(l, st, 1, idempotency_key), out, "reading an action");
+}
+
 int ledger_action_next(ub_ledger *l, const char *kind, const char *state, ledger_action *out) {
   sqlite3_stmt *st;
-  int oom = 0;
   memset(out, 0, sizeof *out);
   if (ledger_prepare(l, "SELECT " ACTION_COLUMNS " FROM actions WHERE kind = ? AND state = ?"
                         " ORDER BY id LIMIT 1", &st) != LEDGER_OK)
     return LEDGER_ERROR;
   int rc = ledger_bind_redacted(l, st, 1, kind);
   if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 2, state);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) read_action(st, out, &oom);
-  sqlite3_finalize(st);
-  if (rc == SQLITE_DONE) return LEDGER_NOT_FOUND;
-  if (rc != SQLITE_ROW) return ledger_sql_error(l, "reading the next action");
-  if (oom) {
-    ledger_action_free(out);
-    ledger_set_error(l, "out of memory");
-    return LEDGER_ERROR;
-  }
-  return LEDGER_OK;
+  return read_one_action(l, st, rc, out, "reading the next action");
 }
 
 void ledger_action_free(ledger_action *a) {

@@ -50,12 +50,6 @@ int serve_auth_load(serve_config *c);
  * constant time; always 1 without a token (--insecure-no-auth). */
 int serve_auth_ok(const serve_config *c, const ub_srv_request *rq);
 
-/* ---- spec names (serve_paths.c) ---- */
-/* Resolves a relative name under root to a regular file whose real path
- * stays inside root. 0, or -1 with err saying why (for a 400). */
-int serve_spec_path(const char *root, const char *name, char *out, size_t outlen,
-                    char *err, size_t errlen);
-
 /* ---- logging (serve_log.c): one JSON object per line on stderr ---- */
 typedef struct serve_log_fields {
   const char *level, *request_id, *route, *method, *msg;

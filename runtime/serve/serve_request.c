@@ -12,6 +12,7 @@
 #include <lauxlib.h>
 
 #include "serve/serve.h"
+#include "util/spec_path.h"
 #include "util/json.h"
 
 typedef struct field {
@@ -115,7 +116,7 @@ static void put_str(ub_buf *b, const char *key, const char *v) {
 static int put_path(const serve_config *c, ub_buf *b, const char *key, const char *name,
                     char *err, size_t errlen) {
   char path[4096], why[600];
-  if (serve_spec_path(c->specs, name, path, sizeof path, why, sizeof why) != 0) {
+  if (ub_spec_path(c->specs, name, path, sizeof path, why, sizeof why) != 0) {
     snprintf(err, errlen, "field '%s': %s", key, why);
     return -1;
   }
@@ -141,7 +142,7 @@ static int monspec_policy(const serve_config *c, const char *monspec_name, const
     if (slash) snprintf(name, sizeof name, "%.*s/%s", (int)(slash - monspec_name), monspec_name, key);
     else snprintf(name, sizeof name, "%s", key);
     char real[4096];
-    if (key[0] == '/' || serve_spec_path(c->specs, name, real, sizeof real, why, sizeof why) != 0) {
+    if (key[0] == '/' || ub_spec_path(c->specs, name, real, sizeof real, why, sizeof why) != 0) {
       snprintf(err, errlen, "monspec '%s' names policy '%s', which is not a file under the specs "
                "folder: give \"policy\" in the request or fix the monspec", monspec_name, key);
       rc = -1;
@@ -230,7 +231,7 @@ static int monspec_request(const serve_config *c, lua_State *L, serve_gate_req *
     if (put_path(c, b, "policy", policy, err, errlen) != 0) return -1;
   } else {
     char path[4096], why[600];
-    serve_spec_path(c->specs, monspec, path, sizeof path, why, sizeof why);
+    ub_spec_path(c->specs, monspec, path, sizeof path, why, sizeof why);
     if (monspec_policy(c, monspec, path, b, err, errlen) != 0) return -1;
   }
   put_str(b, "target", target);
@@ -426,7 +427,7 @@ static int dtcli_fill(const serve_config *c, lua_State *L, serve_gate_req *out, 
   ub_buf_puts(b, "{\"kind\":\"monspec\",\"compat\":\"dtcli\"");
   if (put_path(c, b, "monspec", clean, err, errlen) != 0) return -1;
   char path[4096], why[600];
-  serve_spec_path(c->specs, clean, path, sizeof path, why, sizeof why);
+  ub_spec_path(c->specs, clean, path, sizeof path, why, sizeof why);
   if (monspec_policy(c, clean, path, b, err, errlen) != 0) return -1;
   int pull = type && strcmp(type, "pull") == 0;
   put_str(b, "target", service);

@@ -505,3 +505,10 @@ int json_decode_lua(lua_State *L, const char *data, size_t len, int max_depth,
   if (status != LUA_OK) return lua_error(L);
   return rc;
 }
+
+int json_decode_lua_or_raise(lua_State *L, const char *data, size_t len, int max_depth, const char *what) {
+  char err[256];
+  if (json_decode_lua(L, data, len, max_depth, err, sizeof err) != 0)
+    return luaL_error(L, "%s is not valid JSON: %s", what, err);
+  return 1;
+}

@@ -61,6 +61,9 @@ int json_validate(const char *data, size_t len, int max_depth, char *err, size_t
  * their holes visible). Returns 0 or -1 with err filled ("line L, column C (offset N): ..."). */
 int json_decode_lua(lua_State *L, const char *data, size_t len, int max_depth,
                     char *err, size_t errlen);
+/* The same for a host callback that hands a document to Lua code: pushes
+ * the value and returns 1, or raises "<what> is not valid JSON: ...". */
+int json_decode_lua_or_raise(lua_State *L, const char *data, size_t len, int max_depth, const char *what);
 void *json_null(void);
 /* Marks the table at idx as an array, so that it encodes as [] even when
  * empty (the metatable json.array() uses). */

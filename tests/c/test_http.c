@@ -26,6 +26,7 @@
 #include <openssl/x509v3.h>
 
 #include "net/http.h"
+#include "net/http_call.h"
 
 #include "test_support.h"
 
@@ -49,6 +50,7 @@ typedef struct test_server {
   int barrier_open;                /* set once the barrier was reached */
   int hang_released;               /* /hang answers once this is set */
   int64_t reset_us;             /* X-RateLimit-Reset sent by /reset */
+  char last_auth[128];          /* Authorization of the last /api/auth */
 } test_server;
 
 static test_server srv;
@@ -161,6 +163,13 @@ static enum MHD_Result route_request(struct MHD_Connection *c, const char *url) 
     return reply(c, 503, "{}", "X-RateLimit-Reset", hdr);
   }
   if (!strcmp(url, "/long-wait")) return reply(c, 429, "{}", "Retry-After", "3600");
+  if (!strcmp(url, "/api/auth")) {
+    const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    pthread_mutex_lock(&srv.mu);
+    snprintf(srv.last_auth, sizeof srv.last_auth, "%s", a ? a : "");
+    pthread_mutex_unlock(&srv.mu);
+    return reply(c, 401, "{}", "Retry-After", "2");
+  }
   if (!strcmp(url, "/bad")) return reply(c, 400, "{\"error\":{\"code\":400}}", NULL, NULL);
   if (!strcmp(url, "/always503")) return reply(c, 503, "{}", NULL, NULL);
   if (!strcmp(url, "/bad-gateway")) return reply(c, 502, "{}", NULL, NULL);
@@ -498,6 +507,38 @@ static void test_proxy_from_environment(void **state) {
   ub_http_free(h);
 }
 
+/* ub_http_call (http_call.h): the credential travels in the Authorization
+ * header only; errors name the method and the path from the API segment
+ * on, never the host part a URL may carry credentials in. */
+static void test_call_keeps_credentials_out_of_errors(void **state) {
+  (void)state;
+  ub_http_opts o;
+  ub_http_default_opts(&o);
+  o.max_attempts = 1;
+  o.attempt_timeout_ms = 10000;
+  o.max_wait_ms = 1000;
+  char url[200];
+  ub_http_reply r;
+  memset(&r, 0, sizeof r);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/api/auth?x=1", srv.port);
+  assert_int_equal(ub_http_call("GET", url, "Bearer", "tok-secret", NULL, &o, &r), -1);
+  assert_int_equal(r.status, 401);
+  assert_int_equal(r.retry_after_ms, 2000);
+  assert_string_equal(r.error, "GET /api/auth?x=1: HTTP 401");
+  pthread_mutex_lock(&srv.mu);
+  assert_string_equal(srv.last_auth, "Bearer tok-secret");
+  pthread_mutex_unlock(&srv.mu);
+  snprintf(url, sizeof url, "http://user:url-secret@127.0.0.1:1/_apis/x");
+  assert_int_equal(ub_http_call("POST", url, "Basic", "tok-secret", "{}", &o, &r), -1);
+  assert_int_equal(r.status, 0);
+  assert_non_null(strstr(r.error, "POST /_apis/x: "));
+  assert_null(strstr(r.error, "secret"));
+  snprintf(url, sizeof url, "http://user:url-secret@127.0.0.1:1/elsewhere");
+  assert_int_equal(ub_http_call("GET", url, "Basic", "tok-secret", NULL, &o, &r), -1);
+  assert_null(strstr(r.error, "secret"));
+  ub_http_reply_free(&r);
+}
+
 static void test_parse_wait(void **state) {
   (void)state;
   int64_t now = 1700000000000;
@@ -619,6 +660,7 @@ static void test_tls_is_verified_and_ca_bundle_is_used(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_plain_get),
+      cmocka_unit_test(test_call_keeps_credentials_out_of_errors),
       cmocka_unit_test(test_retries_503_then_succeeds),
       cmocka_unit_test(test_retry_after_seconds_is_honoured),
       cmocka_unit_test(test_ratelimit_reset_is_honoured),

@@ -17,7 +17,9 @@
 
 #include "azure/ado.h"
 #include "ledger/ledger.h"
+#include "ledger_downgrade.h"
 #include "serve/serve.h"
+#include "util/spec_path.h"
 #include "serve/serve_frame.h"
 
 static char root[4096];
@@ -52,13 +54,13 @@ static int setup_specs(void **state) {
 static void test_spec_names_stay_inside(void **state) {
   (void)state;
   char out[4096], err[600];
-  assert_int_equal(serve_spec_path(root, "a.json", out, sizeof out, err, sizeof err), 0);
-  assert_int_equal(serve_spec_path(root, "gates/p.lua", out, sizeof out, err, sizeof err), 0);
+  assert_int_equal(ub_spec_path(root, "a.json", out, sizeof out, err, sizeof err), 0);
+  assert_int_equal(ub_spec_path(root, "gates/p.lua", out, sizeof out, err, sizeof err), 0);
   const char *bad[] = {"", "/etc/passwd", "../a.json", "gates/../a.json", "gates//p.lua", "./a.json",
                        "gates/link.lua", "gates", "missing.json", "gates\\p.lua", NULL};
   for (int i = 0; bad[i]; i++) {
     err[0] = '\0';
-    assert_int_equal(serve_spec_path(root, bad[i], out, sizeof out, err, sizeof err), -1);
+    assert_int_equal(ub_spec_path(root, bad[i], out, sizeof out, err, sizeof err), -1);
     assert_true(err[0] != '\0');
   }
 }
@@ -206,15 +208,9 @@ static void test_ledger_migrates_version_2(void **state) {
   (void)state;
   char path[4200], err[600];
   snprintf(path, sizeof path, "%s/old.db", root);
+  assert_int_equal(ledger_downgrade(path, "DROP TABLE pending_callbacks; DELETE FROM schema_migrations WHERE version >= 3;"
+                                          "PRAGMA user_version = 2;"), 0);
   ub_ledger *l = ledger_open(path, err, sizeof err);
-  assert_non_null(l);
-  ledger_close(l);
-  sqlite3 *db;
-  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "DROP TABLE pending_callbacks; DELETE FROM schema_migrations WHERE version >= 3;"
-                                    "PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close(db);
-  l = ledger_open(path, err, sizeof err);
   assert_non_null(l);
   ledger_callback c = {.plan_url = "u", .project_id = "p", .hub_name = "h", .plan_id = "pl", .job_id = "j",
                        .timeline_id = "t", .task_instance_id = "ti", .request_json = "{}", .deadline_ms = 1};

@@ -8,12 +8,12 @@ and one problem comment, whatever happens in between: duplicates, a storm of
 DevOps answering 500 and 429. Waits are on conditions, never sleeps alone."""
 import concurrent.futures
 import copy
-import http.client
 import json
 import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -25,6 +25,7 @@ BIN = os.environ.get("UB_BIN", os.path.join(SRC, "build", "unbreakable"))
 sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
 import azure_devops_sim  # noqa: E402
 import dynatrace_sim  # noqa: E402
+import launch  # noqa: E402
 
 FIX = os.path.join(SRC, "tests", "fixtures")
 DEMO = os.path.join(SRC, "tests", "sim", "scenarios", "demo.json")
@@ -41,14 +42,8 @@ PID_QUIET = "-1111111111111111111_1641224100000V2"
 PROJECT = "SampleProject"
 
 
-def wait_for(cond, what, timeout=WAIT):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
+def wait_for(cond, what, seconds=60):
+    return launch.wait_for(cond, seconds, what, interval=0.05)
 
 
 def load_fixture(*parts):
@@ -111,8 +106,7 @@ class Harness:
                         AZURE_DEVOPS_TOKEN=PAT, UB_SERVE_TOKEN=TOKEN, UB_LEDGER=self.ledger)
         for k in ("DT_API_TOKEN_FILE", "AZURE_DEVOPS_TOKEN_FILE", "UB_SERVE_TOKEN_FILE", "UB_PUBLIC_URL"):
             self.env.pop(k, None)
-        self.proc = None
-        self.log = None
+        self.serve = None
 
     def close(self):
         self.stop()
@@ -143,44 +137,34 @@ class Harness:
                            capture_output=True, text=True, env=env, timeout=WAIT)
         assert p.returncode == 0, p.stderr
 
-    # ---- serve ----
+    # ---- serve (tests/sim/launch.py) ----
     def start(self, *args):
-        self.log_path = os.path.join(self.dir, "serve-%d.log" % time.monotonic_ns())
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--specs", self.specs,
-                                      "--ledger", self.ledger] + list(args),
-                                     stdout=subprocess.DEVNULL, stderr=self.log, env=self.env)
-        self.port = int(wait_for(self.listening_port, "serve to listen"))
+        self.serve = launch.ServeProcess(BIN, self.specs, self.ledger, args, env=self.env, token=TOKEN)
+        self.port = self.serve.port
 
     def text(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-    def listening_port(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("serve exited: " + self.text())
-        m = re.search(r"\(port (\d+)\)", self.text())
-        return m and m.group(1)
+        return self.serve.text()
 
     def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=WAIT)
-        if self.log:
-            self.log.close()
-        self.proc = self.log = None
+        if self.serve:
+            self.serve.stop(sig)
+        self.serve = None
 
     def request(self, method, path, body=None, token=TOKEN):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=WAIT)
-        headers = {"Authorization": "Bearer " + token} if token else {}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-            body = body if isinstance(body, (str, bytes)) else json.dumps(body)
-        conn.request(method, path, body=body, headers=headers)
-        r = conn.getresponse()
-        data = r.read()
-        conn.close()
-        return r.status, (json.loads(data) if data else None)
+        status, _, data = self.serve.request(method, path, body, token=token)
+        return status, (json.loads(data) if data else None)
+
+    def rewind(self, notification, healing_state, *args):
+        """Stops serve, sets the ledger back to what a kill after the healing's decision leaves
+        (the notification pending, its healing in healing_state) and starts serve again."""
+        self.stop()
+        db = sqlite3.connect(self.ledger)
+        db.execute("UPDATE actions SET state = 'pending' WHERE id = ?", (notification,))
+        db.execute("UPDATE actions SET state = ? WHERE idempotency_key = ?",
+                   (healing_state, "selfheal:%d" % notification))
+        db.commit()
+        db.close()
+        self.start(*args)
 
     def notify(self, body):
         status, doc = self.request("POST", "/v1/problems", body)
@@ -265,13 +249,10 @@ class SelfHealTest(unittest.TestCase):
         self.assertNotIn(PAT, p.stdout)
         self.assertNotIn(DT_TOKEN, p.stdout)
         # the HTML page of the healing, from serve and from the CLI
-        conn = http.client.HTTPConnection("127.0.0.1", self.h.port, timeout=WAIT)
-        conn.request("GET", "/v1/selfheal/%d/report" % doc["notification"], headers={"Authorization": "Bearer " + TOKEN})
-        r = conn.getresponse()
-        page = r.read().decode()
-        conn.close()
-        self.assertEqual(r.status, 200)
-        self.assertIn("text/html", r.getheader("Content-Type"))
+        status, headers, page = self.h.serve.request("GET", "/v1/selfheal/%d/report" % doc["notification"])
+        page = page.decode()
+        self.assertEqual(status, 200)
+        self.assertIn("text/html", headers["content-type"])
         for text in ("rollback", "Release-41", "Release-42", "Production", SERVICE, "done"):
             self.assertIn(text, page)
         html = os.path.join(self.h.dir, "heal.html")
@@ -335,7 +316,9 @@ class SelfHealTest(unittest.TestCase):
         outcome = healed["decision"]["outcomes"][0]
         self.assertIn("already", outcome.get("detail", ""))
 
-    def test_kill_between_comment_and_confirmation(self):
+    def kill_after_the_comment_reached_dynatrace(self):
+        """serve posts the comment (held 3 s by Dynatrace) and is killed before it can confirm it;
+        returns the notification's answer once the comment is stored."""
         self.deployed()
         self.h.dt.state.add_faults([{"method": "POST", "path": "/api/v2/problems/", "latencyMs": 3000 * SLOW,
                                      "times": 1}])
@@ -345,6 +328,10 @@ class SelfHealTest(unittest.TestCase):
                  "the comment to reach Dynatrace")
         self.h.stop(signal.SIGKILL)
         wait_for(lambda: self.h.comments(), "the delayed comment to be stored")
+        return doc
+
+    def test_kill_between_comment_and_confirmation(self):
+        doc = self.kill_after_the_comment_reached_dynatrace()
         self.h.start()
         healed = self.h.wait_healed(doc["notification"])
         self.assertEqual(healed["state"], "done", healed)
@@ -352,9 +339,82 @@ class SelfHealTest(unittest.TestCase):
         self.assertEqual(len(self.h.patches(answered_only=False)), 1)
         self.assertIn("already on the problem", healed["decision"]["outcomes"][1].get("detail", ""))
 
+    def test_after_a_crash_an_unreadable_check_posts_nothing(self):
+        """The comment reached Dynatrace, serve died before confirming it, and on restart the
+        comments answer lists nothing (no "comments" key): unknown is not "absent", so the
+        comment is not posted again and the healing says it failed."""
+        doc = self.kill_after_the_comment_reached_dynatrace()
+        self.h.dt.state.add_faults([{"method": "GET", "path": "/api/v2/problems/", "queryContains": "pageSize",
+                                     "json": {"totalCount": 1}}])
+        self.h.start()
+        healed = self.h.wait_healed(doc["notification"])
+        self.assertEqual(healed["state"], "failed", healed)
+        self.assertEqual(len(self.h.comments()), 1)
+        posts = [r for r in self.dt_requests() if r["method"] == "POST" and r["path"].endswith("/comments")]
+        self.assertEqual(len(posts), 1)
+        self.assertIn("the answer has no comments", healed["decision"]["outcomes"][1].get("detail", ""))
+
     def dt_requests(self):
         with self.h.dt.state.lock:
             return list(self.h.dt.state.requests)
+
+    def test_a_settled_healing_whose_notification_was_not_marked_is_not_decided_again(self):
+        """serve died between recording the healing's outcome and marking its notification
+        handled: on restart the notification is marked, the recorded decision stays as it was,
+        and nothing is read or decided again."""
+        self.deployed()
+        self.h.start()
+        status, doc = self.h.notify(payload())
+        n = doc["notification"]
+        before = self.h.wait_healed(n)
+        self.assertEqual(before["state"], "done", before)
+        self.h.stop()
+        db = sqlite3.connect(self.h.ledger)
+        db.execute("UPDATE actions SET state = 'pending' WHERE id = ?", (n,))
+        db.commit()
+        reads = len(self.dt_requests())
+
+        def notification_state():
+            return db.execute("SELECT state FROM actions WHERE id = ?", (n,)).fetchone()[0]
+        try:
+            self.h.start()
+            wait_for(lambda: notification_state() == "handled", "the notification to be marked handled")
+        finally:
+            db.close()
+        self.assertEqual(self.h.healing(n), before)
+        self.assertEqual(len(self.dt_requests()), reads)
+        self.assertEqual(len(self.h.patches()), 1)
+
+    def test_an_intent_that_failed_stays_failed_when_the_healing_resumes(self):
+        """The rollback failed (Azure DevOps answered 400) and the healing was interrupted before
+        its end was recorded: resumed, it reports the rollback failed, not already done."""
+        self.deployed()
+        self.h.ado.state.add_faults([{"method": "PATCH", "path": "/%s/_apis/Release/releases/41" % PROJECT,
+                                      "status": 400}])
+        self.h.start()
+        status, doc = self.h.notify(payload())
+        n = doc["notification"]
+        self.assertEqual(self.h.wait_healed(n)["state"], "failed")
+        self.h.rewind(n, "executing")
+        healed = self.h.wait_healed(n)
+        self.assertEqual(healed["state"], "failed", healed)
+        self.assertEqual(healed["decision"]["outcomes"][0]["status"], "failed", healed["decision"]["outcomes"])
+        self.assertEqual(len(self.h.patches(answered_only=False)), 1)
+
+    def test_a_dry_run_decision_resumed_without_dry_run_still_executes_nothing(self):
+        """serve --dry-run decided and was interrupted before its end was recorded; restarted
+        without --dry-run, the resumed decision is still a dry run: no rollback, no comment."""
+        self.deployed()
+        self.h.start("--dry-run")
+        status, doc = self.h.notify(payload())
+        n = doc["notification"]
+        self.assertEqual(self.h.wait_healed(n)["state"], "dry-run")
+        self.h.rewind(n, "executing")
+        healed = self.h.wait_healed(n)
+        self.assertEqual(healed["state"], "dry-run", healed)
+        self.assertTrue(healed["decision"]["dry_run"])
+        self.assertEqual(self.h.patches(answered_only=False), [])
+        self.assertEqual(self.h.comments(), [])
 
     def test_dry_run_executes_nothing_and_records_intents(self):
         self.deployed()
@@ -390,6 +450,33 @@ class SelfHealTest(unittest.TestCase):
         self.assertIn("duplicate", p.stdout)
         self.assertEqual(len(self.h.patches()), 1)
         self.assertEqual(len(self.h.comments()), 1)
+
+    def test_history_and_report_read_an_interrupted_healing_with_odd_answers(self):
+        """A decision recorded but interrupted before its outcomes (state executing), whose context
+        holds Azure DevOps deployments that are not objects: history and the HTML page show it."""
+        self.deployed()
+        path = os.path.join(self.h.dir, "open.json")
+        with open(path, "w") as f:
+            json.dump(payload(), f)
+        p = self.h.selfheal(path, "--dry-run")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        db = sqlite3.connect(self.h.ledger)
+        row_id, text = db.execute("SELECT id, payload FROM actions WHERE kind = 'selfheal'").fetchone()
+        decision = json.loads(text)
+        del decision["outcomes"]
+        ent = decision["context"]["entities"][0]
+        ent["deployments"][-1]["ado"]["deployments"] = [1, "x", None]
+        db.execute("UPDATE actions SET state = 'executing', payload = ? WHERE id = ?", (json.dumps(decision), row_id))
+        db.commit()
+        db.close()
+        p = subprocess.run([BIN, "history", "--kind", "selfheal", "--ledger", self.h.ledger],
+                           capture_output=True, text=True, env=self.h.env, timeout=WAIT)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("rollback", p.stdout)
+        p = subprocess.run([BIN, "selfheal", "--report", str(decision["notification"]), "--html", "-", "--ledger",
+                            self.h.ledger], capture_output=True, text=True, env=self.h.env, timeout=WAIT)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("executing", p.stdout)
 
     def test_azure_devops_500_and_429_are_retried_still_once(self):
         self.deployed()
@@ -442,6 +529,21 @@ class SelfHealTest(unittest.TestCase):
         status, answer = self.h.request("POST", "/v1/gate", gate)
         self.assertFalse(answer.get("frozen"), answer)
 
+    def test_cli_takes_the_specs_policy_from_a_relative_specs_folder(self):
+        """selfheal --specs specs (relative, as typed in a pipeline) finds selfheal_policy inside it."""
+        os.mkdir(os.path.join(self.h.specs, "policies"))
+        with open(os.path.join(self.h.specs, "policies", "quiet.lua"), "w") as f:
+            f.write('return function(ctx) return { summary = "from the specs policy", intents = {} } end\n')
+        with open(os.path.join(self.h.specs, "selfheal.json"), "w") as f:
+            json.dump({"selfheal_policy": "policies/quiet.lua"}, f)
+        path = os.path.join(self.h.dir, "open.json")
+        with open(path, "w") as f:
+            json.dump(payload(), f)
+        p = subprocess.run([BIN, "selfheal", "--payload", path, "--specs", "specs"], capture_output=True, text=True,
+                           env=self.h.env, timeout=WAIT, cwd=self.h.dir)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("from the specs policy", p.stdout)
+
     def test_events_v1_when_v2_does_not_answer(self):
         self.deployed()
         self.h.dt.state.add_faults([{"method": "GET", "path": "/api/v2/events", "status": 404}])
@@ -453,6 +555,36 @@ class SelfHealTest(unittest.TestCase):
         self.assertEqual(entity["events_api"], "v1")
         self.assertEqual([i["kind"] for i in healed["decision"]["intents"]], ["rollback", "comment"])
         self.assertEqual(len(self.h.patches()), 1)
+
+    def test_answers_that_are_not_objects_fail_the_read_not_the_process(self):
+        """Dynatrace answering a JSON number for the events (v2 and v1) is a failed read: the
+        process does not abort, nothing is rolled back, and the healing says it failed (exit 3)."""
+        self.deployed()
+        self.h.dt.state.add_faults([{"method": "GET", "path": "/api/v2/events", "json": 7},
+                                    {"method": "GET", "path": "/api/v1/events", "json": 7}])
+        path = os.path.join(self.h.dir, "open.json")
+        with open(path, "w") as f:
+            json.dump(payload(), f)
+        p = self.h.selfheal(path, "--format", "json")
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        decision = json.loads(p.stdout)
+        entity = decision["context"]["entities"][0]
+        self.assertIn("not a JSON object", entity["events_error"])
+        self.assertEqual([i["kind"] for i in decision["intents"]], ["comment"])
+        self.assertIn("could not be read", decision["intents"][0]["text"])
+        self.assertEqual(self.h.patches(answered_only=False), [])
+
+    def test_an_entity_id_is_quoted_in_the_events_selector(self):
+        """An impacted entity's id goes into entityId("...") quoted as selectors want ('"' and '~'
+        escaped by '~'): a quote in it cannot close the value and add selector terms."""
+        odd = 'SERVICE-1"),type("HOST'
+        path = os.path.join(self.h.dir, "odd.json")
+        with open(path, "w") as f:
+            json.dump(payload(entity=odd), f)
+        self.h.selfheal(path, "--dry-run")
+        selectors = [r["params"]["entitySelector"][0] for r in self.dt_requests()
+                     if r["path"] == "/api/v2/events" and "entitySelector" in r["params"]]
+        self.assertEqual(selectors, ['entityId("SERVICE-1~"),type(~"HOST")'])
 
     def test_an_event_naming_another_organisation_is_not_followed(self):
         self.h.deploy(41, collection="https://dev.azure.com/someone-else/")

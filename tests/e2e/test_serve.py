@@ -2,7 +2,6 @@
 loopback, the Dynatrace simulator behind it, the Azure DevOps simulator for
 callbacks, a real ledger file. Waits are on conditions (a log line, a request
 in a simulator's log, a completed plan), never on sleeps alone."""
-import http.client
 import json
 import os
 import re
@@ -20,6 +19,8 @@ BIN = os.environ.get("UB_BIN", os.path.join(SRC, "build", "unbreakable"))
 sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
 import azure_devops_sim  # noqa: E402
 import dynatrace_sim  # noqa: E402
+import launch  # noqa: E402
+from launch import ServeProcess  # noqa: E402
 
 FIX = os.path.join(SRC, "tests", "fixtures", "azure-devops")
 DEMO = os.path.join(SRC, "tests", "sim", "scenarios", "demo.json")
@@ -41,14 +42,8 @@ POLICIES = {
 }
 
 
-def wait_for(cond, what, timeout=WAIT):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
+def wait_for(cond, what, seconds=60):
+    return launch.wait_for(cond, seconds, what, interval=0.05)
 
 
 def make_specs():
@@ -72,12 +67,10 @@ def make_specs():
     return specs
 
 
-class Server:
-    """`unbreakable serve` on an ephemeral port; its stderr goes to a file."""
+class Server(ServeProcess):
+    """`unbreakable serve` on an ephemeral port (tests/sim/launch.py) against dt_url."""
 
     def __init__(self, specs, ledger, dt_url, *args, token=TOKEN, env_extra=None):
-        self.dir = tempfile.mkdtemp(prefix="ub-serve-")
-        self.log_path = os.path.join(self.dir, "serve.log")
         env = dict(os.environ, DT_TENANT_URL=dt_url, DT_API_TOKEN=DT_TOKEN)
         env.pop("DT_API_TOKEN_FILE", None)
         env.pop("UB_SERVE_TOKEN_FILE", None)
@@ -86,35 +79,7 @@ class Server:
         else:
             env.pop("UB_SERVE_TOKEN", None)
         env.update(env_extra or {})
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--specs", specs,
-                                      "--ledger", ledger] + list(args),
-                                     stdout=subprocess.DEVNULL, stderr=self.log, env=env)
-        self.port = int(wait_for(self.listening_port, "the server to listen"))
-
-    def listening_port(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("serve exited with %s: %s" % (self.proc.returncode, self.text()))
-        m = re.search(r"\(port (\d+)\)", self.text())
-        return m and m.group(1)
-
-    def text(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-    def request(self, method, path, body=None, headers=None, token=TOKEN, timeout=WAIT):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        h = dict(headers or {})
-        if token:
-            h["Authorization"] = "Bearer " + token
-        if body is not None and not isinstance(body, (bytes, str)):
-            body = json.dumps(body)
-            h.setdefault("Content-Type", "application/json")
-        conn.request(method, path, body=body, headers=h)
-        r = conn.getresponse()
-        data = r.read()
-        conn.close()
-        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), data
+        super().__init__(BIN, specs, ledger, args, env=env, token=token)
 
     def gate(self, body, **kw):
         status, headers, data = self.request("POST", "/v1/gate", body, **kw)
@@ -133,12 +98,6 @@ class Server:
                     pass
         return kids
 
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=WAIT)
-        self.log.close()
-        return self.proc.returncode
 
 
 def gate_body(policy=None, target="CheckoutService/StagingToProduction", **extra):

@@ -75,6 +75,16 @@ describe("policies/selfheal.lua", function()
     assert.are.equal("comment", kinds(policy(ctx)))
   end)
 
+  it("treats a deployment waiting on gates, an intervention, a schedule or a cancel as in progress", function()
+    for _, op in ipairs({ "EvaluatingGates", "ManualInterventionPending", "Deferred", "Cancelling" }) do
+      local ctx = context("open_deployed")
+      table.insert(newest_deployment(ctx).ado.deployments, 1,
+                   { id = 231, deploymentStatus = "notDeployed", operationStatus = op,
+                     release = { id = 43, name = "Release-43" } })
+      assert.are.equal("comment", kinds(policy(ctx)), op)
+    end
+  end)
+
   it("does not roll back when a newer deployment succeeded since (the problem is stale)", function()
     local ctx = context("open_deployed")
     local d = newest_deployment(ctx)
@@ -133,6 +143,26 @@ describe("policies/selfheal.lua", function()
     assert.is_truthy(r.intents[1].text:find("HTTP 401", 1, true))
   end)
 
+  it("does not roll back when Dynatrace could not confirm the problem is still open", function()
+    local ctx = context("open_deployed")
+    ctx.problem.status_now = nil -- GET /api/v2/problems/{PID} failed
+    local r = policy(ctx)
+    assert.are.equal("comment", kinds(r))
+    assert.is_truthy(r.intents[1].text:find("did not confirm", 1, true))
+    assert.is_truthy(r.intents[1].text:find("nothing was rolled back", 1, true))
+  end)
+
+  it("says the events could not be read rather than that nothing was deployed", function()
+    local ctx = context("open_no_deployment")
+    local e = ctx.entities[1]
+    e.events_api, e.events_error = nil, "GET /api/v1/events: HTTP 503"
+    local r = policy(ctx)
+    assert.are.equal("comment", kinds(r))
+    assert.is_truthy(r.intents[1].text:find("could not be read", 1, true))
+    assert.is_truthy(r.intents[1].text:find("HTTP 503", 1, true))
+    assert.is_falsy(r.intents[1].text:find("no deployment", 1, true))
+  end)
+
   it("comments once that a RESOLVED problem closed, and rolls nothing back", function()
     local ctx = context("open_deployed")
     ctx.problem.state = "RESOLVED"
@@ -181,6 +211,15 @@ describe("policies/selfheal.lua", function()
     r = policy(yaml(context("open_deployed"), {
       { id = 101, status = "completed", result = "succeeded" }, { id = 100, status = "completed", result = "failed" } }))
     assert.are.equal("comment", kinds(r))
+  end)
+
+  it("does not re-run a YAML stage while another run is still cancelling or of unknown status", function()
+    for _, other in ipairs({ { id = 102, status = "cancelling" }, { id = 102, status = "postponed" }, { id = 102 } }) do
+      local r = policy(yaml(context("open_deployed"), {
+        other, { id = 101, status = "completed", result = "succeeded" },
+        { id = 100, status = "completed", result = "succeeded" } }))
+      assert.are.equal("comment", kinds(r))
+    end
   end)
 
   it("never acts on the test notification nor on MERGED", function()

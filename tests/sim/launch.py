@@ -1,8 +1,9 @@
 """launch.py: what the Python tests need to run against the Dynatrace
 simulator, written once: the simulator as a separate process on a free port
-of 127.0.0.1 (SimProcess), waiting for a condition under a deadline that
-scales with the build (wait_for, scaled), and the paths of the source tree
-and of the fixtures.
+of 127.0.0.1 (SimProcess), `unbreakable serve` likewise (ServeProcess, for
+tests/e2e/test_serve.py and test_selfheal.py), waiting for a condition
+under a deadline that scales with the build (wait_for, scaled), and the
+paths of the source tree and of the fixtures.
 
 Deadlines: ctest sets UB_TIME_SCALE (1 in a normal build, larger under the
 sanitizers, see tests/CMakeLists.txt); every deadline a test sets is
@@ -14,8 +15,10 @@ long it waits, it never decides a pass.
     with SimProcess(scenario, tokens=["dt0c01.X"]) as sim:
         sim.url, sim.control("GET", "/_sim/requests")
 """
+import http.client
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -154,3 +157,67 @@ class SimProcess:
     def __exit__(self, *exc):
         self.stop()
         return False
+
+
+_OWN = object()  # ServeProcess.request: the launcher's own token
+
+
+class ServeProcess:
+    """`unbreakable serve` (binary) on an ephemeral port of 127.0.0.1, its
+    stderr in a file (text() reads it back). Ready when its log says
+    "(port N)"; a serve that exits first fails the wait with its log.
+    request() speaks HTTP to it with `token` as the bearer token."""
+
+    def __init__(self, binary, specs, ledger, args=(), env=None, token=None, start_seconds=60):
+        self.dir = tempfile.mkdtemp(prefix="ub-serve-")
+        self.log_path = os.path.join(self.dir, "serve.log")
+        self.token = token
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--specs", specs,
+                                      "--ledger", ledger] + list(args),
+                                     stdout=subprocess.DEVNULL, stderr=self.log, stdin=subprocess.DEVNULL, env=env)
+        try:
+            self.port = int(wait_for(self._listening_port, start_seconds, "serve to listen"))
+        except BaseException:
+            self.stop(signal.SIGKILL)
+            raise
+
+    def _listening_port(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("serve exited with %s: %s" % (self.proc.returncode, self.text()))
+        m = re.search(r"\(port (\d+)\)", self.text())
+        return m and m.group(1)
+
+    def text(self):
+        """What serve logged so far."""
+        with open(self.log_path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+
+    def request(self, method, path, body=None, headers=None, token=_OWN, timeout=60):
+        """One request (a body that is not bytes or str is sent as JSON; token:
+        this one instead of the launcher's, None for none). Returns (status,
+        headers with lower-case names, body bytes)."""
+        token = self.token if token is _OWN else token
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = "Bearer " + token
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+            h.setdefault("Content-Type", "application/json")
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=scaled(timeout))
+        try:
+            conn.request(method, path, body=body, headers=h)
+            r = conn.getresponse()
+            return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
+        finally:
+            conn.close()
+
+    def stop(self, sig=signal.SIGTERM, seconds=60):
+        """Signals serve (unless it exited) and waits for it; returns its exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=scaled(seconds))
+        finally:
+            if not self.log.closed:
+                self.log.close()

@@ -1,14 +1,15 @@
-/* serve_paths.c: requests name monspec, SLO/SLI files and policies by a
- * name relative to --specs. A name is refused when it is absolute, has a
- * ".." or empty segment, resolves (through symlinks) outside the folder,
- * or is not a regular file. */
+/* spec_path.c: files named relative to a specs folder (spec_path.h):
+ * serve's requests name monspec, SLO/SLI files and policies so, and
+ * selfheal.json its selfheal_policy. A name is refused when it is
+ * absolute, has a ".." or empty segment, resolves (through symlinks)
+ * outside the folder, or is not a regular file. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "serve/serve.h"
+#include "util/spec_path.h"
 
 static int bad_segment(const char *name) {
   const char *p = name;
@@ -21,8 +22,7 @@ static int bad_segment(const char *name) {
   }
 }
 
-int serve_spec_path(const char *root, const char *name, char *out, size_t outlen,
-                    char *err, size_t errlen) {
+int ub_spec_path(const char *root, const char *name, char *out, size_t outlen, char *err, size_t errlen) {
   if (!name[0] || name[0] == '/' || strchr(name, '\\')) {
     snprintf(err, errlen, "must be a relative name under the specs folder (got '%s')", name);
     return -1;
