@@ -43,7 +43,8 @@ int serve_config_parse(serve_config *c, int argc, char **argv);
 void serve_config_free(serve_config *c);
 
 /* ---- inbound auth (serve_auth.c) ---- */
-/* Reads UB_SERVE_TOKEN or UB_SERVE_TOKEN_FILE into c->token. 0 or -1
+/* Reads UB_SERVE_TOKEN or UB_SERVE_TOKEN_FILE into c->token and removes
+ * both from the environment (call it before any thread starts). 0 or -1
  * (message printed). */
 int serve_auth_load(serve_config *c);
 /* 1 when the request carries the token (Bearer or ?code=), compared in

@@ -32,14 +32,16 @@ static void run_sync(serve_state *s, int w, const serve_gate_req *req, serve_gat
   serve_metrics_outcome(s->metrics, r, ((double)ub_clock_ms() - t0) / 1000);
 }
 
-/* The error a caller sees: the gate's own, else the last line it printed. */
+/* The error a caller sees: the gate's own, else the policy's account of
+ * its error verdict, else (a run that failed after the policy decided) the
+ * last line the gate printed. */
 static void error_text(const serve_gate_result *r, char *out, size_t size) {
   out[0] = '\0';
   if (r->error[0]) {
     snprintf(out, size, "%s", r->error);
     return;
   }
-  if (r->summary[0]) { /* the policy's own account of its error */
+  if (r->summary[0] && strcmp(r->verdict, "error") == 0) {
     snprintf(out, size, "%s", r->summary);
     return;
   }

@@ -449,11 +449,18 @@ void serve_gate_req_free(serve_gate_req *r) {
   }
 }
 
+/* The worker's rc is the gate's exit status (docs/gate.md): 0 go, 1 fail,
+ * 4 inconclusive, anything else an error. It is read with the verdict: a
+ * policy that said pass whose decision could not be recorded keeps its
+ * verdict but ends with an error status, and is an error here. */
+enum { GATE_GO = 0, GATE_FAIL = 1, GATE_INCONCLUSIVE = 4 };
+
 const char *serve_status_of(const serve_gate_result *r, int fail_on_warning) {
   if (r->rc < 0 || !r->verdict[0] || r->error[0]) return "error";
-  if (strcmp(r->verdict, "pass") == 0) return "success";
-  if (strcmp(r->verdict, "warning") == 0) return fail_on_warning ? "failure" : "success";
-  if (strcmp(r->verdict, "fail") == 0) return "failure";
+  if (r->rc != GATE_GO && r->rc != GATE_FAIL && r->rc != GATE_INCONCLUSIVE) return "error";
+  int go = strcmp(r->verdict, "pass") == 0 || (strcmp(r->verdict, "warning") == 0 && !fail_on_warning);
+  if (go) return r->rc == GATE_GO ? "success" : "error";
+  if (strcmp(r->verdict, "warning") == 0 || strcmp(r->verdict, "fail") == 0) return "failure";
   if (strcmp(r->verdict, "inconclusive") == 0) return "inconclusive";
   return "error";
 }

@@ -8,10 +8,10 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 import urllib.parse
 
@@ -20,14 +20,15 @@ BIN = os.environ.get("UB_BIN", os.path.join(SRC, "build", "unbreakable"))
 sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
 import azure_devops_sim  # noqa: E402
 import dynatrace_sim  # noqa: E402
+from launch import children, scaled, wait_for  # noqa: E402
 
 FIX = os.path.join(SRC, "tests", "fixtures", "azure-devops")
 DEMO = os.path.join(SRC, "tests", "sim", "scenarios", "demo.json")
 DT_TOKEN = "dt0c01.DEMO.READONLY"
 TOKEN = "serve-token-0123456789abcdef"
 JOB_TOKEN = "eyJ0eXAiOiJKV1QiEXAMPLE.job-token-secret"
-SLOW = max(1.0, float(os.environ.get("UB_TIME_SCALE") or 1))   # sanitizer builds run slower (tests/CMakeLists.txt)
-WAIT = 60 * SLOW
+WAIT_S = 60                # the deadline of every wait, scaled for the build (launch.scaled)
+WAIT = scaled(WAIT_S)
 
 POLICIES = {
     "pass.lua": 'return { verdict = "pass", summary = "constant pass", '
@@ -39,16 +40,6 @@ POLICIES = {
     "hang.lua": "while true do end",
     "bomb.lua": 'local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 4096) .. i end',
 }
-
-
-def wait_for(cond, what, timeout=WAIT):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def make_specs():
@@ -90,7 +81,7 @@ class Server:
         self.proc = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--specs", specs,
                                       "--ledger", ledger] + list(args),
                                      stdout=subprocess.DEVNULL, stderr=self.log, env=env)
-        self.port = int(wait_for(self.listening_port, "the server to listen"))
+        self.port = int(wait_for(self.listening_port, WAIT_S, "the server to listen"))
 
     def listening_port(self):
         if self.proc.poll() is not None:
@@ -120,18 +111,15 @@ class Server:
         status, headers, data = self.request("POST", "/v1/gate", body, **kw)
         return status, headers, json.loads(data) if data else None
 
+    def metrics(self):
+        return self.request("GET", "/metrics", token=None)[2].decode()
+
+    def dtcli(self, body, **kw):
+        status, _, data = self.request("POST", "/v1/gate/dtcli-compat", body, **kw)
+        return status, json.loads(data)
+
     def workers(self):
-        kids = []
-        for pid in os.listdir("/proc"):
-            if pid.isdigit():
-                try:
-                    with open("/proc/%s/stat" % pid) as f:
-                        fields = f.read().rsplit(")", 1)[1].split()
-                    if int(fields[1]) == self.proc.pid:
-                        kids.append(int(pid))
-                except (OSError, IndexError):
-                    pass
-        return kids
+        return children(self.proc.pid)
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc.poll() is None:
@@ -139,6 +127,15 @@ class Server:
             self.proc.wait(timeout=WAIT)
         self.log.close()
         return self.proc.returncode
+
+
+def dtcli_body(service):
+    """The second generation's body of the original gate, on the v1 monspec."""
+    with open(os.path.join(FIX, "gate-request_g2_body_as-sent_constructed.json")) as f:
+        b = json.load(f)
+    b["monspecUrl"] = "https://acct.blob.core.windows.net/monspec/demo-v1.monspec.json?sv=2019"
+    b["serviceToCompare"] = service
+    return b
 
 
 def gate_body(policy=None, target="CheckoutService/StagingToProduction", **extra):
@@ -150,32 +147,42 @@ def gate_body(policy=None, target="CheckoutService/StagingToProduction", **extra
 
 
 class Env:
-    """The simulators and a specs folder shared by a test class."""
+    """The simulators, a specs folder and a ledger shared by a test class,
+    and its server when the class gives server_args (else each test starts
+    its own)."""
 
     @classmethod
-    def start_env(cls):
+    def server_args(cls):
+        return None
+
+    @classmethod
+    def setUpClass(cls):
         cls.dt = dynatrace_sim.start(DEMO, tokens=[DT_TOKEN])
         cls.ado = azure_devops_sim.start({})
         cls.specs = make_specs()
         cls.tmp = tempfile.mkdtemp(prefix="ub-e2e-")
         cls.ledger = os.path.join(cls.tmp, "ledger.db")
+        cls.srv = None
+        args = cls.server_args()
+        try:
+            if args is not None:
+                cls.srv = Server(cls.specs, cls.ledger, cls.dt.url, *args)
+        except BaseException:
+            cls.tearDownClass()
+            raise
 
     @classmethod
-    def stop_env(cls):
+    def tearDownClass(cls):
+        if cls.srv:
+            cls.srv.stop()
         cls.dt.stop()
         cls.ado.stop()
 
 
 class Sync(Env, unittest.TestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.start_env()
-        cls.srv = Server(cls.specs, cls.ledger, cls.dt.url, "--workers", "3", "--gate-timeout", "3")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.rc = cls.srv.stop()
-        cls.stop_env()
+    def server_args(cls):
+        return ("--workers", "3", "--gate-timeout", "3")
 
     def test_pass_and_fail_with_the_shipped_policy(self):
         status, _, v = self.srv.gate(gate_body())
@@ -237,6 +244,16 @@ class Sync(Env, unittest.TestCase):
         self.assertEqual(status, 401)
         self.assertEqual(self.srv.request("GET", "/healthz", token=None)[0], 200)
 
+    def test_workers_never_see_the_serve_token(self):
+        workers = self.srv.workers()
+        self.assertEqual(len(workers), 3)
+        for pid in workers:
+            with open("/proc/%d/environ" % pid, "rb") as f:
+                env = f.read().split(b"\0")
+            self.assertIn(b"DT_API_TOKEN=" + DT_TOKEN.encode(), env)   # the worker reads Dynatrace
+            self.assertFalse([v for v in env if v.startswith(b"UB_SERVE_TOKEN")])
+            self.assertNotIn(TOKEN.encode(), b"\0".join(env))
+
     def test_body_over_one_mib_is_413(self):
         body = json.dumps(gate_body("pass.lua", labels={"x": "y"})) + " " * (1 << 20)
         status, _, _ = self.srv.request("POST", "/v1/gate", body)
@@ -275,7 +292,7 @@ class Sync(Env, unittest.TestCase):
             self.assertEqual((status, v["status"]), (200, "error"), v)
             status, _, v = self.srv.gate(gate_body())
             self.assertEqual((status, v["status"]), (200, "success"), v)
-        text = self.srv.request("GET", "/metrics", token=None)[2].decode()
+        text = self.srv.metrics()
         kills = int(re.search(r"unbreakable_sandbox_kills_total (\d+)", text).group(1))
         self.assertGreaterEqual(kills, 2)
 
@@ -304,14 +321,8 @@ class Isolation(Env, unittest.TestCase):
     worker costs that request only."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.start_env()
-        cls.srv = Server(cls.specs, cls.ledger, cls.dt.url, "--workers", "1", "--gate-timeout", "30")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        cls.stop_env()
+    def server_args(cls):
+        return ("--workers", "1", "--gate-timeout", "30")
 
     def test_a_slow_client_holds_no_worker(self):
         import socket
@@ -329,7 +340,7 @@ class Isolation(Env, unittest.TestCase):
         result = {}
         t = threading.Thread(target=lambda: result.update(v=self.srv.gate(gate_body("hang.lua"))))
         t.start()
-        wait_for(lambda: "unbreakable_gate_workers_busy 1" in self.srv.request("GET", "/metrics", token=None)[2].decode(),
+        wait_for(lambda: "unbreakable_gate_workers_busy 1" in self.srv.metrics(), WAIT_S,
                  "the hanging gate to hold the only worker")
         status, headers, v = self.srv.gate(gate_body("pass.lua"))
         self.assertEqual(status, 503)
@@ -341,6 +352,7 @@ class Isolation(Env, unittest.TestCase):
         self.assertEqual((status, v["status"]), (200, "error"), v)
         self.assertIn("the evaluation process died from signal", v["error"])  # SEGV, or ASan's abort
         status, _, v = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(self.srv.gate(gate_body())),
+                                WAIT_S,
                                 "the replaced worker")
         self.assertEqual(v["status"], "success", v)
         self.assertEqual(self.srv.proc.poll(), None)
@@ -354,7 +366,7 @@ class Isolation(Env, unittest.TestCase):
                     return f.read().rsplit(")", 1)[1].split()[0] == "Z"
             except OSError:
                 return True
-        wait_for(lambda: all(dead(pid) for pid in idle), "the idle worker to die")
+        wait_for(lambda: all(dead(pid) for pid in idle), WAIT_S, "the idle worker to die")
         status, _, v = self.srv.gate(gate_body())
         self.assertEqual((status, v["status"]), (200, "success"), v)
 
@@ -368,6 +380,24 @@ def plan(plan_id, hub, version, **kw):
     return p
 
 
+def completed(ado, plan_id):
+    """The simulator's view of a plan once a TaskCompleted reached it."""
+    return wait_for(lambda: (lambda v: v if v["completions"] >= 1 else None)(ado.state.plan_views()[plan_id]),
+                    WAIT_S, "TaskCompleted for " + plan_id)
+
+
+def callback_row(ledger, p):
+    """The ledger's pending_callbacks row of plan p (a dict), or None."""
+    db = sqlite3.connect("file:%s?mode=ro" % ledger, uri=True, timeout=WAIT)
+    try:
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT state, result, attempts, last_error FROM pending_callbacks WHERE plan_id = ?",
+                         (p["planId"],)).fetchone()
+        return dict(row) if row else None
+    finally:
+        db.close()
+
+
 def callback_headers(ado_url, p):
     with open(os.path.join(FIX, "invoke-rest-api_default-headers_as-sent_constructed.json")) as f:
         h = json.load(f)
@@ -379,34 +409,34 @@ def callback_headers(ado_url, p):
 
 class Callback(Env, unittest.TestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.start_env()
+    def server_args(cls):
         # two --allow-callback prefixes, both naming the simulator: each one must be kept
-        cls.srv = Server(cls.specs, cls.ledger, cls.dt.url, "--workers", "2", "--gate-timeout", "5",
-                         "--allow-callback", cls.ado.url + "/",
-                         "--allow-callback", cls.ado.url.replace("127.0.0.1", "localhost") + "/")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        cls.stop_env()
+        return ("--workers", "2", "--gate-timeout", "5", "--allow-callback", cls.ado.url + "/",
+                "--allow-callback", cls.ado.url.replace("127.0.0.1", "localhost") + "/")
 
     def plans(self):
         return self.ado.state.plan_views()
 
     def completed(self, plan_id):
-        return wait_for(lambda: self.plans()[plan_id]["completions"] >= 1 and self.plans()[plan_id],
-                        "TaskCompleted for " + plan_id)
+        return completed(self.ado, plan_id)
 
-    def events_sent(self, plan_id):
-        """The accepted events of a plan, once their answers are logged."""
-        def accepted():
+    def events(self, plan_id):
+        """The event requests of a plan, once their answers are logged."""
+        def logged():
             with self.ado.state.lock:
                 mine = [r for r in self.ado.state.requests if r["path"].endswith(plan_id + "/events")]
-                if any("status" not in r for r in mine):
+                if not mine or any("status" not in r for r in mine):
                     return None  # an answer is still being sent
-                return [json.loads(r["body"]) for r in mine if r["status"] in (200, 204)] or None
-        return wait_for(accepted, "the events of " + plan_id)
+                return mine
+        return wait_for(logged, WAIT_S, "the events of " + plan_id)
+
+    def events_sent(self, plan_id):
+        """The accepted events of a plan."""
+        return [json.loads(r["body"]) for r in self.events(plan_id) if r["status"] in (200, 204)]
+
+    def event_answers(self, plan_id):
+        """The statuses the simulator answered to a plan's events, in order."""
+        return [r["status"] for r in self.events(plan_id)]
 
     def run_callback(self, p, body, ado_url=None):
         self.ado.state.add_plan(p)
@@ -447,7 +477,11 @@ class Callback(Env, unittest.TestCase):
                                    {"pathRegex": p["planId"] + "/events$", "status": 429, "retryAfter": 1, "times": 1}])
         _, done = self.run_callback(p, gate_body("pass.lua"))
         self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
-        time.sleep(0.5)  # a duplicate would have been sent by now; the count must stay one
+        row = wait_for(lambda: (lambda r: r if r and r["state"] != "pending" else None)(callback_row(self.ledger, p)),
+                       WAIT_S, "the callback of %s to be closed in the ledger" % p["planId"])
+        # closed: its thread has sent its last event, so what the simulator saw is final
+        self.assertEqual((row["state"], row["result"]), ("completed", "succeeded"), row)
+        self.assertEqual(self.event_answers(p["planId"]), [503, 503, 429, 204])
         self.assertEqual(self.plans()[p["planId"]]["completions"], 1)
 
     def test_the_second_allow_callback_prefix_is_kept_too(self):
@@ -515,14 +549,6 @@ class Callback(Env, unittest.TestCase):
 
 
 class Resume(Env, unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.start_env()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop_env()
-
     def test_callback_resumed_after_kill_9(self):
         args = ("--workers", "1", "--gate-timeout", "5", "--allow-callback", self.ado.url + "/")
         p = plan("22222222-0000-0000-0000-000000000001", "release", 14)
@@ -531,16 +557,15 @@ class Resume(Env, unittest.TestCase):
         first = Server(self.specs, self.ledger, self.dt.url, *args)
         status, _, v = first.gate(gate_body("pass.lua"), headers=callback_headers(self.ado.url, p))
         self.assertEqual((status, v["status"]), (200, "accepted"))
-        wait_for(lambda: any(r["path"].endswith("/events") and r.get("status") == 503 for r in list(self.ado.state.requests)),
-                 "a refused TaskCompleted")
+        wait_for(lambda: any(r["path"].endswith("/events") and r.get("status") == 503
+                             for r in list(self.ado.state.requests)), WAIT_S, "a refused TaskCompleted")
         first.stop(signal.SIGKILL)
         self.assertEqual(self.ado.state.plan_views()[p["planId"]]["completions"], 0)
         with self.ado.state.lock:
             self.ado.state.faults = []
         second = Server(self.specs, self.ledger, self.dt.url, *args)
         try:
-            wait_for(lambda: self.ado.state.plan_views()[p["planId"]]["completions"] >= 1, "the resumed callback")
-            done = self.ado.state.plan_views()[p["planId"]]
+            done = completed(self.ado, p["planId"])
             self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
             self.assertIn("resuming callback", second.text())
         finally:
@@ -556,12 +581,11 @@ class Resume(Env, unittest.TestCase):
         before = len(self.dt.state.requests_since(0))
         status, _, v = first.gate(gate_body(), headers=callback_headers(self.ado.url, p))
         self.assertEqual((status, v["status"]), (200, "accepted"))
-        wait_for(lambda: len(self.dt.state.requests_since(0)) > before, "the gate to reach Dynatrace")
+        wait_for(lambda: len(self.dt.state.requests_since(0)) > before, WAIT_S, "the gate to reach Dynatrace")
         first.stop(signal.SIGKILL)
         second = Server(self.specs, self.ledger, self.dt.url, *args)
         try:
-            wait_for(lambda: self.ado.state.plan_views()[p["planId"]]["completions"] >= 1, "the resumed callback")
-            done = self.ado.state.plan_views()[p["planId"]]
+            done = completed(self.ado, p["planId"])
             self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
             self.assertIn("running the gate again", second.text())
             first_id = v["evaluation"]
@@ -576,25 +600,14 @@ class Resume(Env, unittest.TestCase):
 
 class DtcliCompat(Env, unittest.TestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.start_env()
-        cls.srv = Server(cls.specs, cls.ledger, cls.dt.url, "--workers", "2")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        cls.stop_env()
+    def server_args(cls):
+        return ("--workers", "2")
 
     def body(self, service):
-        with open(os.path.join(FIX, "gate-request_g2_body_as-sent_constructed.json")) as f:
-            b = json.load(f)
-        b["monspecUrl"] = "https://acct.blob.core.windows.net/monspec/demo-v1.monspec.json?sv=2019"
-        b["serviceToCompare"] = service
-        return b
+        return dtcli_body(service)
 
     def post(self, body):
-        status, _, data = self.srv.request("POST", "/v1/gate/dtcli-compat", body)
-        return status, json.loads(data)
+        return self.srv.dtcli(body)
 
     def test_original_body_success_and_failure(self):
         status, v = self.post(self.body("CheckoutService/StagingToProduction"))
@@ -629,15 +642,43 @@ class DtcliCompat(Env, unittest.TestCase):
         self.assertEqual((status, v["status"]), (200, "success"), v)
 
 
-class Drain(Env, unittest.TestCase):
+class LedgerCannotRecord(Env, unittest.TestCase):
+    """The policy passes but the ledger refuses to record the decision (a
+    trigger stands in for a full disk): no route may answer success."""
+
+    @classmethod
+    def server_args(cls):
+        return ("--workers", "1", "--gate-timeout", "5", "--allow-callback", cls.ado.url + "/")
+
     @classmethod
     def setUpClass(cls):
-        cls.start_env()
+        super().setUpClass()
+        db = sqlite3.connect(cls.ledger, timeout=WAIT)
+        db.execute("CREATE TRIGGER refuse_decisions BEFORE UPDATE OF status ON evaluations "
+                   "WHEN NEW.status <> 'running' BEGIN SELECT RAISE(ABORT, 'the disk is full'); END")
+        db.commit()
+        db.close()
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop_env()
+    def test_sync_gate_is_an_error(self):
+        status, _, v = self.srv.gate(gate_body("pass.lua"))
+        self.assertEqual((status, v["status"]), (200, "error"), v)
+        self.assertIn("could not be recorded", v["error"])
 
+    def test_dtcli_gate_is_an_exception(self):
+        status, v = self.srv.dtcli(dtcli_body("CheckoutService/StagingToProduction"))
+        self.assertEqual((status, v["status"]), (200, "exception"), v)
+        self.assertIn("could not be recorded", v["comment"])
+
+    def test_callback_completes_failed(self):
+        p = plan("33333333-0000-0000-0000-000000000001", "checks", 14)
+        self.ado.state.add_plan(p)
+        status, _, v = self.srv.gate(gate_body("pass.lua"), headers=callback_headers(self.ado.url, p))
+        self.assertEqual((status, v["status"]), (200, "accepted"), v)
+        done = completed(self.ado, p["planId"])
+        self.assertEqual(done["result"], "failed", done)
+
+
+class Drain(Env, unittest.TestCase):
     def test_sigterm_finishes_the_gate_in_flight(self):
         import threading
         srv = Server(self.specs, self.ledger, self.dt.url, "--workers", "1", "--gate-timeout", "30")
@@ -651,7 +692,7 @@ class Drain(Env, unittest.TestCase):
                 result["error"] = repr(err)
         t = threading.Thread(target=ask)
         t.start()
-        wait_for(lambda: len(self.dt.state.requests_since(0)) > 0, "the gate to reach Dynatrace")
+        wait_for(lambda: len(self.dt.state.requests_since(0)) > 0, WAIT_S, "the gate to reach Dynatrace")
         srv.proc.send_signal(signal.SIGTERM)
         t.join(WAIT)
         self.dt.state.clear_faults()
