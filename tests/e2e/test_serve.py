@@ -634,6 +634,23 @@ class DtcliCompat(Env, unittest.TestCase):
         self.assertIn("monspecUrl", v["comment"])
         self.assertNotIn("dt0c01.EXAMPLETOKEN", self.srv.text())
 
+    def test_a_frozen_stage_fails_without_running(self):
+        db = sqlite3.connect(self.ledger, timeout=WAIT)
+        db.execute("INSERT INTO actions (created_ms, updated_ms, kind, key, idempotency_key, state, payload) "
+                   "VALUES (0, 0, 'freeze', 'StagingToProduction', 'test-freeze', 'active', "
+                   "'{\"reason\": \"problem P-1 is open\"}')")
+        db.commit()
+        try:
+            status, v = self.post(self.body("CheckoutService/StagingToProduction"))   # passes when not frozen
+            self.assertEqual((status, v["status"], v.get("frozen")), (200, "failure", True), v)
+            self.assertIn("problem P-1 is open", v["comment"])
+        finally:
+            db.execute("UPDATE actions SET state = 'lifted' WHERE idempotency_key = 'test-freeze'")
+            db.commit()
+            db.close()
+        status, v = self.post(self.body("CheckoutService/StagingToProduction"))
+        self.assertEqual((status, v["status"]), (200, "success"), v)
+
     def test_unsubstituted_variables_count_as_absent(self):
         b = self.body("CheckoutService/StagingToProduction")
         b["compareShift"] = "$(compareShift)"
