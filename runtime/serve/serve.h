@@ -138,6 +138,9 @@ int serve_parse_gate(const serve_config *c, const char *body, size_t len, const 
 int serve_parse_dtcli(const serve_config *c, const char *body, size_t len, const char *requested_by,
                       serve_gate_req *out, char *err, size_t errlen);
 void serve_gate_req_free(serve_gate_req *r);
+/* 1 when the gate ended in an error, whatever verdict its policy gave
+ * (the worker died, the decision could not be recorded, ...). */
+int serve_result_failed(const serve_gate_result *r);
 /* "success" | "failure" | "inconclusive" | "error" for a gate result. */
 const char *serve_status_of(const serve_gate_result *r, int fail_on_warning);
 /* Appends the raw JSON of the top-level key of a JSON object, or "null". */

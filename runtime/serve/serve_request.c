@@ -463,9 +463,13 @@ void serve_gate_req_free(serve_gate_req *r) {
  * verdict but ends with an error status, and is an error here. */
 enum { GATE_GO = 0, GATE_FAIL = 1, GATE_INCONCLUSIVE = 4 };
 
+int serve_result_failed(const serve_gate_result *r) {
+  return r->rc < 0 || !r->verdict[0] || r->error[0] ||
+         (r->rc != GATE_GO && r->rc != GATE_FAIL && r->rc != GATE_INCONCLUSIVE);
+}
+
 const char *serve_status_of(const serve_gate_result *r, int fail_on_warning) {
-  if (r->rc < 0 || !r->verdict[0] || r->error[0]) return "error";
-  if (r->rc != GATE_GO && r->rc != GATE_FAIL && r->rc != GATE_INCONCLUSIVE) return "error";
+  if (serve_result_failed(r)) return "error";
   int go = strcmp(r->verdict, "pass") == 0 || (strcmp(r->verdict, "warning") == 0 && !fail_on_warning);
   if (go) return r->rc == GATE_GO ? "success" : "error";
   if (strcmp(r->verdict, "warning") == 0 || strcmp(r->verdict, "fail") == 0) return "failure";

@@ -680,6 +680,9 @@ class LedgerCannotRecord(Env, unittest.TestCase):
         status, _, v = self.srv.gate(gate_body("pass.lua"))
         self.assertEqual((status, v["status"]), (200, "error"), v)
         self.assertIn("could not be recorded", v["error"])
+        counted = dict(re.findall(r'unbreakable_gate_verdicts_total\{verdict="(\w+)"\} (\d+)', self.srv.metrics()))
+        self.assertEqual(counted["pass"], "0", counted)   # every gate of this class failed to record
+        self.assertNotEqual(counted["error"], "0", counted)
 
     def test_dtcli_gate_is_an_exception(self):
         status, v = self.srv.dtcli(dtcli_body("CheckoutService/StagingToProduction"))
