@@ -39,6 +39,33 @@ POLICIES = {
     "error.lua": 'error("policy failed on purpose")',
     "hang.lua": "while true do end",
     "bomb.lua": 'local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 4096) .. i end',
+    # a worker keeps its sandbox across gates: what one policy changes must not reach the next
+    "tamper.lua": """
+string.upper = function() return "pwned" end
+table.insert = nil
+leaked = "yes"
+math.pi = 3
+local report = require("unbreakable.report")
+for k in pairs(report) do report[k] = function() error("tampered report") end end
+require("unbreakable.json").encode = function() return "{}" end
+setmetatable(_G, {__index = function() return "ghost" end})
+return { verdict = "pass", summary = "tampered", objectives = { { name = "tamper", status = "pass" } } }""",
+    "check.lua": """
+local problems = {}
+local function check(ok, what) if not ok then problems[#problems + 1] = what end end
+check(("a"):upper() == "A", "string.upper")
+check(type(table.insert) == "function", "table.insert")
+check(rawget(_G, "leaked") == nil, "a global")
+check(math.pi ~= 3, "math.pi")
+check(getmetatable(_G) == nil, "the metatable of _G")
+check(require("unbreakable.json").encode({1}) == "[1]", "unbreakable.json")
+for _, f in pairs(require("unbreakable.report")) do
+  local ok, err = pcall(f, { verdict = "pass", summary = "", objectives = {} }, {})
+  check(ok or not tostring(err):find("tampered"), "unbreakable.report")
+end
+local clean = #problems == 0
+return { verdict = clean and "pass" or "fail", summary = clean and "clean" or ("leaked: " .. table.concat(problems, ", ")),
+         objectives = { { name = "isolation", status = clean and "pass" or "fail" } } }""",
 }
 
 
@@ -323,6 +350,14 @@ class Isolation(Env, unittest.TestCase):
     @classmethod
     def server_args(cls):
         return ("--workers", "1", "--gate-timeout", "30")
+
+    def test_a_gate_cannot_reach_the_next_gate_in_its_worker(self):
+        pids = self.srv.workers()
+        for policy in ("tamper.lua", "check.lua"):
+            status, _, v = self.srv.gate(gate_body(policy))
+            self.assertEqual((status, v["status"]), (200, "success"), v)
+        self.assertEqual(v["summary"], "clean", v)
+        self.assertEqual(self.srv.workers(), pids)   # the same worker ran both
 
     def test_a_slow_client_holds_no_worker(self):
         import socket
