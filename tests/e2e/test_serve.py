@@ -785,12 +785,14 @@ class Startup(unittest.TestCase):
             self.assertIn(", 2 workers,", srv.text())   # the flag wins over the file, wherever it stands
         finally:
             srv.stop()
-        with open(cfg, "w") as f:
-            json.dump({"wokers": 2}, f)
         env = dict(os.environ, UB_SERVE_TOKEN=TOKEN)
-        p = subprocess.run([BIN, "serve", "--config", cfg], capture_output=True, text=True, env=env, timeout=WAIT)
-        self.assertEqual(p.returncode, 2)
-        self.assertIn('unknown setting "wokers"', p.stderr)
+        for doc, want in (({"wokers": 2}, 'unknown setting "wokers"'),
+                          ({"workers": 1.5}, '"workers" must be a whole number from 1 to 256')):
+            with open(cfg, "w") as f:
+                json.dump(doc, f)
+            p = subprocess.run([BIN, "serve", "--config", cfg], capture_output=True, text=True, env=env, timeout=WAIT)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn(want, p.stderr)
 
     def refused(self, *args):
         env = dict(os.environ, UB_SERVE_TOKEN=TOKEN)
