@@ -257,8 +257,8 @@ static int numbers(lua_State *L, serve_gate_req *out, char *err, size_t errlen) 
   if (lua_getfield(L, 1, "window") == LUA_TNUMBER) window = lua_tonumber(L, -1);
   if (lua_getfield(L, 1, "shift") == LUA_TNUMBER) shift = lua_tonumber(L, -1);
   lua_pop(L, 2);
-  if (!(window > 0 && window <= 60 * 24 * 31)) {
-    snprintf(err, errlen, "field 'window' must be minutes, more than 0 and at most 44640");
+  if (!(window >= 1 && window <= 60 * 24 * 31)) { /* as the CLI's --window: less is an empty timeframe */
+    snprintf(err, errlen, "field 'window' must be minutes, at least 1 and at most 44640");
     return -1;
   }
   if (!(shift >= 0 && shift <= 60 * 24 * 366)) {
@@ -403,8 +403,8 @@ static int dtcli_fill(const serve_config *c, lua_State *L, serve_gate_req *out, 
   if (dtcli_number(dtcli_str(L, "compareWindow", n2, sizeof n2), "compareWindow", 5, &window, err, errlen) != 0 ||
       dtcli_number(dtcli_str(L, "compareShift", n3, sizeof n3), "compareShift", 0, &shift, err, errlen) != 0)
     return -1;
-  if (window <= 0) {
-    snprintf(err, errlen, "field 'compareWindow' must be more than 0");
+  if (window < 1) {
+    snprintf(err, errlen, "field 'compareWindow' must be at least 1 minute");
     return -1;
   }
   /* the URL is never fetched: its last segment names a file under --specs */

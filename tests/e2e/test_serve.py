@@ -299,6 +299,7 @@ class Sync(Env, unittest.TestCase):
             (gate_body("pass.lua", colour="red"), "unknown field 'colour'"),
             (gate_body("pass.lua", window="5"), "field 'window' must be a number"),
             (gate_body("pass.lua", fail_on_warning="yes"), "field 'fail_on_warning'"),
+            (gate_body("pass.lua", window=0.5), "field 'window' must be minutes, at least 1"),
             ({"monspec": "demo.monspec.json"}, "exactly one of 'compare'"),
             (gate_body("../../../etc/passwd"), "field 'policy'"),
             (dict(gate_body(), monspec="/etc/passwd"), "relative name"),
@@ -685,6 +686,13 @@ class DtcliCompat(Env, unittest.TestCase):
             db.close()
         status, v = self.post(self.body("CheckoutService/StagingToProduction"))
         self.assertEqual((status, v["status"]), (200, "success"), v)
+
+    def test_a_window_under_a_minute_is_an_exception(self):
+        b = self.body("CheckoutService/StagingToProduction")
+        b["compareWindow"] = "0.5"
+        status, v = self.post(b)
+        self.assertEqual((status, v["status"]), (400, "exception"), v)
+        self.assertIn("'compareWindow' must be at least 1 minute", v["comment"])
 
     def test_unsubstituted_variables_count_as_absent(self):
         b = self.body("CheckoutService/StagingToProduction")
