@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -258,7 +259,57 @@ static void test_ledger_migrates_version_2(void **state) {
   ledger_close(l);
 }
 
-int main(void) {
+/* serve opens the ledger from several threads of one process while its
+ * workers write it. Opening one more connection must keep the locks of
+ * the others (a close() of any descriptor of the file drops them all);
+ * else another process that closes its connection takes itself for the
+ * last one and check-points and deletes the WAL under them: the ledger
+ * then reads as "not a database" and recent rows are lost. */
+static void test_ledger_opens_keep_the_process_locks(void **state) {
+  (void)state;
+  char dir[] = "/tmp/ub-serve-locks-XXXXXX", path[4200], wal[4300], err[600];
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/ledger.db", dir);
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  ub_ledger *kept = ledger_open(path, err, sizeof err);
+  assert_non_null(kept);
+  ub_ledger *other = ledger_open(path, err, sizeof err); /* as serve's routes and callbacks do */
+  assert_non_null(other);
+  ledger_close(other);
+  /* another process (this test run again: SQLite must not cross a fork)
+   * tries what only a ledger nobody holds allows */
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    execl("/proc/self/exe", "test_serve", "--leave-wal", path, (char *)NULL);
+    _exit(127);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 1); /* refused: this process still holds the ledger */
+  struct stat st;
+  assert_int_equal(stat(wal, &st), 0); /* still there: this process has a connection open */
+  ledger_close(kept);
+}
+
+/* The other process of test_ledger_opens_keep_the_process_locks: takes
+ * the ledger out of WAL mode, which needs every other connection gone.
+ * 0 when it could, 1 when the ledger is held. */
+static int leave_wal(const char *path) {
+  sqlite3 *db = NULL;
+  int rc = sqlite3_open(path, &db) == SQLITE_OK &&
+           sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) == SQLITE_OK;
+  sqlite3_stmt *st = NULL;
+  int left = rc && sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+             sqlite3_step(st) == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "delete") == 0;
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return left ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--leave-wal") == 0) return leave_wal(argv[2]);
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_spec_names_stay_inside),
     cmocka_unit_test(test_callback_allow_list),
@@ -269,6 +320,7 @@ int main(void) {
     cmocka_unit_test(test_frames),
     cmocka_unit_test(test_ledger_pending_callbacks),
     cmocka_unit_test(test_ledger_migrates_version_2),
+    cmocka_unit_test(test_ledger_opens_keep_the_process_locks),
   };
   return cmocka_run_group_tests(tests, setup_specs, NULL);
 }

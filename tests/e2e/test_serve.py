@@ -416,10 +416,13 @@ def plan(plan_id, hub, version, **kw):
     return p
 
 
-def completed(ado, plan_id):
-    """The simulator's view of a plan once a TaskCompleted reached it."""
-    return wait_for(lambda: (lambda v: v if v["completions"] >= 1 else None)(ado.state.plan_views()[plan_id]),
-                    WAIT_S, "TaskCompleted for " + plan_id)
+def completed(ado, ledger, p):
+    """The simulator's view of plan p once the server closed its callback in
+    the ledger: the callback's thread has sent its last event, so the
+    simulator's count of TaskCompleted is final."""
+    wait_for(lambda: (lambda row: row and row["state"] != "pending")(callback_row(ledger, p)), WAIT_S,
+             "the callback of plan %s to be closed in the ledger" % p["planId"])
+    return ado.state.plan_views()[p["planId"]]
 
 
 def callback_row(ledger, p):
@@ -453,8 +456,8 @@ class Callback(Env, unittest.TestCase):
     def plans(self):
         return self.ado.state.plan_views()
 
-    def completed(self, plan_id):
-        return completed(self.ado, plan_id)
+    def completed(self, p):
+        return completed(self.ado, self.ledger, p)
 
     def events(self, plan_id):
         """The event requests of a plan, once their answers are logged."""
@@ -479,7 +482,7 @@ class Callback(Env, unittest.TestCase):
         status, _, v = self.srv.gate(body, headers=callback_headers(ado_url or self.ado.url, p))
         self.assertEqual(status, 200, v)
         self.assertEqual(v["status"], "accepted", v)
-        return v, self.completed(p["planId"])
+        return v, self.completed(p)
 
     def test_release_hub_uses_job_and_task_ids(self):
         p = plan("11111111-0000-0000-0000-000000000001", "release", 14)
@@ -513,9 +516,7 @@ class Callback(Env, unittest.TestCase):
                                    {"pathRegex": p["planId"] + "/events$", "status": 429, "retryAfter": 1, "times": 1}])
         _, done = self.run_callback(p, gate_body("pass.lua"))
         self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
-        row = wait_for(lambda: (lambda r: r if r and r["state"] != "pending" else None)(callback_row(self.ledger, p)),
-                       WAIT_S, "the callback of %s to be closed in the ledger" % p["planId"])
-        # closed: its thread has sent its last event, so what the simulator saw is final
+        row = callback_row(self.ledger, p)
         self.assertEqual((row["state"], row["result"]), ("completed", "succeeded"), row)
         self.assertEqual(self.event_answers(p["planId"]), [503, 503, 429, 204])
         self.assertEqual(self.plans()[p["planId"]]["completions"], 1)
@@ -566,7 +567,7 @@ class Callback(Env, unittest.TestCase):
                     serviceToCompare="CheckoutService/StagingToProduction")
         status, _, data = self.srv.request("POST", "/v1/gate/dtcli-compat", body)
         self.assertEqual((status, json.loads(data)["status"]), (200, "accepted"), data)
-        done = self.completed(p["planId"])
+        done = self.completed(p)
         self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
         self.assertEqual(self.events_sent(p["planId"])[0]["taskId"], "00000000-0000-0000-0000-000000000000")
         body["PlanUrl"] = "https://myaccount.visualstudio.com.evil.example/"
@@ -601,7 +602,7 @@ class Resume(Env, unittest.TestCase):
             self.ado.state.faults = []
         second = Server(self.specs, self.ledger, self.dt.url, *args)
         try:
-            done = completed(self.ado, p["planId"])
+            done = completed(self.ado, self.ledger, p)
             self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
             self.assertIn("resuming callback", second.text())
         finally:
@@ -621,7 +622,7 @@ class Resume(Env, unittest.TestCase):
         first.stop(signal.SIGKILL)
         second = Server(self.specs, self.ledger, self.dt.url, *args)
         try:
-            done = completed(self.ado, p["planId"])
+            done = completed(self.ado, self.ledger, p)
             self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
             self.assertIn("running the gate again", second.text())
             first_id = v["evaluation"]
@@ -737,7 +738,7 @@ class LedgerCannotRecord(Env, unittest.TestCase):
         self.ado.state.add_plan(p)
         status, _, v = self.srv.gate(gate_body("pass.lua"), headers=callback_headers(self.ado.url, p))
         self.assertEqual((status, v["status"]), (200, "accepted"), v)
-        done = completed(self.ado, p["planId"])
+        done = completed(self.ado, self.ledger, p)
         self.assertEqual(done["result"], "failed", done)
 
 
