@@ -46,6 +46,8 @@ import urllib.request
 
 SOURCE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIM = os.path.join(SOURCE, "tests", "sim", "dynatrace_sim.py")
+sys.path.insert(0, os.path.join(SOURCE, "tests", "sim"))
+from launch import children  # noqa: E402
 DT_TOKEN = "dt0c01.DEMO.READONLY"
 TOKEN = "bench-serve-token-0123456789"
 GATE = {"monspec": "demo.monspec.json", "compare": "CheckoutService/StagingToProduction"}
@@ -158,19 +160,6 @@ def rss_kb(pid):
             return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
     except (OSError, AttributeError):
         return 0
-
-
-def children(pid):
-    kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        kids.append(int(entry))
-            except (OSError, IndexError, ValueError):
-                pass
-    return kids
 
 
 def latency_part(args, tmp, specs, dt_port):

@@ -84,11 +84,16 @@ static int config_string(lua_State *L, const char *file, const char *key, char *
   return rc;
 }
 
-static int config_number(lua_State *L, const char *file, const char *key, double min, double max, double *out) {
+/* A number from min to max (a whole one when whole), as the flag checks it. */
+static int config_number(lua_State *L, const char *file, const char *key, double min, double max, int whole,
+                         double *out) {
   int t = lua_getfield(L, 1, key);
+  double v = lua_tonumber(L, -1);
   int rc = 0;
-  if (t == LUA_TNUMBER && lua_tonumber(L, -1) >= min && lua_tonumber(L, -1) <= max) *out = lua_tonumber(L, -1);
-  else if (t != LUA_TNIL) rc = ub_usage_error("serve", "%s: \"%s\" must be a number from %g to %g", file, key, min, max);
+  if (t == LUA_TNUMBER && v >= min && v <= max && (!whole || v == (double)(long long)v)) *out = v;
+  else if (t != LUA_TNIL)
+    rc = ub_usage_error("serve", "%s: \"%s\" must be a %s from %g to %g", file, key,
+                        whole ? "whole number" : "number", min, max);
   lua_pop(L, 1);
   return rc;
 }
@@ -121,10 +126,10 @@ static int read_config(const char *file, raw_settings *r) {
   if (rc == 0) rc = config_string(L, file, "listen", r->listen, sizeof r->listen);
   if (rc == 0) rc = config_string(L, file, "specs", r->specs, sizeof r->specs);
   if (rc == 0) rc = config_string(L, file, "ledger", r->ledger, sizeof r->ledger);
-  if (rc == 0) rc = config_number(L, file, "workers", 1, 256, &r->workers);
-  if (rc == 0) rc = config_number(L, file, "drain_seconds", 0, 3600, &r->drain);
-  if (rc == 0) rc = config_number(L, file, "gate_timeout", 1, 3600, &r->gate_timeout);
-  if (rc == 0) rc = config_number(L, file, "callback_deadline", 10, 72 * 3600, &r->cb_deadline);
+  if (rc == 0) rc = config_number(L, file, "workers", 1, 256, 1, &r->workers);
+  if (rc == 0) rc = config_number(L, file, "drain_seconds", 0, 3600, 0, &r->drain);
+  if (rc == 0) rc = config_number(L, file, "gate_timeout", 1, 3600, 0, &r->gate_timeout);
+  if (rc == 0) rc = config_number(L, file, "callback_deadline", 10, 72 * 3600, 0, &r->cb_deadline);
   if (rc == 0 && lua_getfield(L, 1, "allow_callback") == LUA_TTABLE) {
     for (lua_Integer i = 1; rc == 0 && lua_rawgeti(L, -1, i) != LUA_TNIL; i++) {
       rc = lua_type(L, -1) == LUA_TSTRING ? add_allow(r, lua_tostring(L, -1))

@@ -4,7 +4,9 @@
  * gate` would (the same sandbox limits), and answers on fd 4 with a
  * "begin" frame once the evaluation is recorded and a final frame with the
  * verdict. It keeps one Dynatrace client for its whole life, so the
- * tenant's connections are reused across gates. What the gate code prints
+ * tenant's connections are reused across gates, and one sandbox, so the
+ * standard library is compiled once (each gate still gets fresh globals,
+ * modules and limits: docs/reference/sandbox.md fact 11). What the gate code prints
  * is captured and returned, never written to the server's log as is. */
 #include <errno.h>
 #include <signal.h>
@@ -18,6 +20,7 @@
 #include "cli/cli.h"
 #include "gate/gate_cmd.h"
 #include "ledger/ledger.h"
+#include "sandbox/sandbox.h"
 #include "serve/serve.h"
 #include "serve/serve_frame.h"
 #include "util/clock.h"
@@ -33,6 +36,7 @@ typedef struct worker_env {
   FILE *capture;               /* stderr of one gate */
   ub_ledger *ledger;           /* kept open across gates (no reopen, no checkpoint per gate) */
   char ledger_path[4096];
+  sandbox *sandbox;            /* kept across gates: the standard library is compiled once */
 } worker_env;
 
 static const char *str_field(lua_State *L, const char *key) {
@@ -144,8 +148,10 @@ static void handle(worker_env *env, const char *json, size_t len) {
     host.requested_by = str_field(L, "requested_by");
     host.request_meta = str_field(L, "meta");
     host.on_begin = send_begin;
+    host.sandbox = env->sandbox;
     a.host = &host;
     rc = run_captured(env, &a);
+    env->sandbox = host.sandbox;
     read_capture(env, &messages);
   } else {
     snprintf(host.error, sizeof host.error, "the gate request is not readable");
@@ -189,6 +195,7 @@ int serve_worker_main(void) {
   while (serve_frame_read(IN_FD, &fr, &frame, 0) == 1) handle(&env, frame.data, frame.len);
   ub_buf_free(&frame);
   serve_frame_reader_free(&fr);
+  sb_free(env.sandbox);
   ledger_close(env.ledger);
   ub_dt_client_free(env.client);
   ub_dt_config_free(&env.cfg);

@@ -19,6 +19,8 @@ typedef struct ub_gate_host {
   const char *request_meta;    /* JSON object recorded with the evaluation */
   void (*on_begin)(void *ud, int64_t evaluation_id); /* once it is recorded */
   void *ud;
+  struct sandbox *sandbox;     /* kept across gates (gate_run.h keep), or NULL: the
+                                  first gate creates it; the caller frees it */
   /* outputs */
   int64_t evaluation_id;       /* 0 when nothing was recorded */
   char verdict[16];            /* "" when the policy never ran */

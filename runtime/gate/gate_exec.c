@@ -255,6 +255,7 @@ int ub_gate_execute(gate_args *a) {
     job.format = a->format;
     job.color = a->color;
     job.fail_on_warning = a->fail_on_warning;
+    job.keep = a->host ? &a->host->sandbox : NULL;
     const char *token = a->host && a->host->client ? a->host->dt_token : cfg.token;
     rc = job.rec ? evaluate(a, &job, token) : UB_EXIT_ERROR;
     ub_recorder_free(job.rec);

@@ -294,15 +294,31 @@ static void describe_failure(ub_gate_job *job) {
   }
 }
 
-int ub_gate_run(ub_gate_job *job) {
-  sandbox *sb = sb_new(&job->limits, ub_stdlib_dir());
-  if (!sb || ub_grant_defaults(sb) != 0 ||
-      sb_grant(sb, "unbreakable.dynatrace", luaopen_unbreakable_dynatrace) != 0) {
-    snprintf(job->error, sizeof job->error, "cannot create the sandbox");
+/* A gate's sandbox: the standard library, the default grants and the
+ * Dynatrace binding. */
+static sandbox *gate_sandbox(const sb_limits *limits) {
+  sandbox *sb = sb_new(limits, ub_stdlib_dir());
+  if (sb && (ub_grant_defaults(sb) != 0 ||
+             sb_grant(sb, "unbreakable.dynatrace", luaopen_unbreakable_dynatrace) != 0)) {
     sb_free(sb);
+    return NULL;
+  }
+  return sb;
+}
+
+/* A kept sandbox serves many jobs: each run gets fresh globals, modules
+ * and limits, its compiled chunks stay cached, and a state that was
+ * killed or grew is replaced (sandbox.c finish_run; docs/reference/
+ * sandbox.md fact 11). */
+int ub_gate_run(ub_gate_job *job) {
+  sandbox *sb = job->keep && *job->keep ? *job->keep : gate_sandbox(&job->limits);
+  if (!sb) {
+    snprintf(job->error, sizeof job->error, "cannot create the sandbox");
     describe_failure(job);
     return -1;
   }
+  if (job->keep) *job->keep = sb;
+  sb_set_limits(sb, &job->limits);
   sb_set_prepare(sb, prepare_binding, job);
   double t0 = (double)ub_clock_ms();
   sb_status st = sb_run_policy(sb, &job->policy, push_ctx, take_verdict, job);
@@ -316,7 +332,8 @@ int ub_gate_run(ub_gate_job *job) {
     describe_failure(job);
     rc = -1;
   }
-  sb_free(sb);
+  sb_set_prepare(sb, NULL, NULL); /* the job ends here */
+  if (!job->keep) sb_free(sb);
   return rc;
 }
 

@@ -29,6 +29,8 @@ typedef struct ub_gate_job {
   int fail_on_warning;        /* a warning fails (exit status and JUnit) */
   const char *compare_json;   /* replay: the recorded verdict to diff with */
   const struct ub_monspec_doc *monspec_doc; /* given to the policy as ctx.monspec, or NULL */
+  sandbox **keep;             /* a long-lived caller's sandbox, reused across jobs (the first
+                                 creates it; the caller frees it), or NULL: one for this job */
   /* outputs */
   char verdict[16];           /* pass|warning|fail|inconclusive|error */
   char error_kind[16];        /* "input" when the inputs were invalid */

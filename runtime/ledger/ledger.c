@@ -268,9 +268,12 @@ ub_ledger *ledger_open(const char *path, char *err, size_t errlen) {
     snprintf(err, errlen, "no ledger path given");
     return NULL;
   }
-  int probe = ub_open_regular(path, err, errlen); /* a FIFO would block SQLite forever */
-  if (probe < 0 && errno != ENOENT) return NULL;
-  if (probe >= 0) close(probe);
+  /* a FIFO would block SQLite forever. stat, never open and close: closing
+   * any descriptor of the database drops every POSIX lock this process
+   * holds on it, those of its other open connections too (serve keeps
+   * several), and another process may then check-point and delete the
+   * WAL under them (sqlite.org/howtocorrupt.html 2.2). */
+  if (ub_check_regular(path, err, errlen) != 0 && errno != ENOENT) return NULL;
   if (make_parent_dirs(path, err, errlen) != 0) return NULL;
   int dir_fd = lock_directory(path, err, errlen);
   if (dir_fd < 0) return NULL;

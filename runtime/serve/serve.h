@@ -43,7 +43,8 @@ int serve_config_parse(serve_config *c, int argc, char **argv);
 void serve_config_free(serve_config *c);
 
 /* ---- inbound auth (serve_auth.c) ---- */
-/* Reads UB_SERVE_TOKEN or UB_SERVE_TOKEN_FILE into c->token. 0 or -1
+/* Reads UB_SERVE_TOKEN or UB_SERVE_TOKEN_FILE into c->token and removes
+ * both from the environment (call it before any thread starts). 0 or -1
  * (message printed). */
 int serve_auth_load(serve_config *c);
 /* 1 when the request carries the token (Bearer or ?code=), compared in
@@ -131,6 +132,9 @@ int serve_parse_gate(const serve_config *c, const char *body, size_t len, const 
 int serve_parse_dtcli(const serve_config *c, const char *body, size_t len, const char *requested_by,
                       serve_gate_req *out, char *err, size_t errlen);
 void serve_gate_req_free(serve_gate_req *r);
+/* 1 when the gate ended in an error, whatever verdict its policy gave
+ * (the worker died, the decision could not be recorded, ...). */
+int serve_result_failed(const serve_gate_result *r);
 /* "success" | "failure" | "inconclusive" | "error" for a gate result. */
 const char *serve_status_of(const serve_gate_result *r, int fail_on_warning);
 /* Appends the raw JSON of the top-level key of a JSON object, or "null". */

@@ -3,7 +3,7 @@
  * password of Basic auth (what an Azure DevOps generic service connection
  * sends; the user name is ignored) or as ?code=TOKEN (how Azure Functions
  * keys were passed), compared in constant time (digests of equal length,
- * CRYPTO_memcmp). */
+ * CRYPTO_memcmp). The gate workers never see it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +39,10 @@ int serve_auth_load(serve_config *c) {
     memset(text, 0, len);
     free(text);
   }
+  /* read once, then gone from the environment the gate workers inherit:
+   * policies run there (called before any thread starts) */
+  unsetenv("UB_SERVE_TOKEN");
+  unsetenv("UB_SERVE_TOKEN_FILE");
   if (c->token && strlen(c->token) < 16) {
     fprintf(stderr, "unbreakable serve: the serve token is shorter than 16 characters; "
                     "generate one with: openssl rand -hex 32\n");

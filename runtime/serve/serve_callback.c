@@ -305,8 +305,12 @@ void serve_callback_accept(serve_state *s, serve_gate_req *req, serve_callback_i
 /* ---- resume after a restart ------------------------------------------ */
 
 static int request_fail_on_warning(const char *json) {
-  const char *p = strstr(json, "\"fail_on_warning\":");
-  return p && p[18] == '1';
+  ub_buf v;
+  ub_buf_init(&v);
+  serve_json_field(&v, json, strlen(json), "fail_on_warning");
+  int on = v.data && strcmp(v.data, "1") == 0;
+  ub_buf_free(&v);
+  return on;
 }
 
 /* The verdict of a finished evaluation, or "" when it did not finish; an

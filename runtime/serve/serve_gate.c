@@ -32,14 +32,16 @@ static void run_sync(serve_state *s, int w, const serve_gate_req *req, serve_gat
   serve_metrics_outcome(s->metrics, r, ((double)ub_clock_ms() - t0) / 1000);
 }
 
-/* The error a caller sees: the gate's own, else the last line it printed. */
+/* The error a caller sees: the gate's own, else the policy's account of
+ * its error verdict, else (a run that failed after the policy decided) the
+ * last line the gate printed. */
 static void error_text(const serve_gate_result *r, char *out, size_t size) {
   out[0] = '\0';
   if (r->error[0]) {
     snprintf(out, size, "%s", r->error);
     return;
   }
-  if (r->summary[0]) { /* the policy's own account of its error */
+  if (r->summary[0] && strcmp(r->verdict, "error") == 0) {
     snprintf(out, size, "%s", r->summary);
     return;
   }
@@ -77,41 +79,41 @@ static void sync_answer(const serve_gate_req *req, const serve_gate_result *r, c
   ub_buf_puts(b, "}");
 }
 
+/* Takes a worker, then accepts the gate for a callback or runs it now
+ * into r. 1 when r holds a result to answer; 0 when rs is answered (a
+ * callback accepted, or 503). */
+static int run_or_accept(serve_state *s, serve_gate_req *req, serve_callback_ids *ids, int callback,
+                         const char *rid, ub_srv_response *rs, int64_t *evaluation, serve_gate_result *r) {
+  int w = take_worker(s, rs);
+  if (w < 0) return 0;
+  if (callback) {
+    serve_callback_accept(s, req, ids, w, rid, rs, evaluation);
+    return 0;
+  }
+  run_sync(s, w, req, r);
+  *evaluation = r->evaluation;
+  return 1;
+}
+
 void serve_route_gate(serve_state *s, const ub_srv_request *rq, ub_srv_response *rs, const char *rid,
                       int64_t *evaluation) {
   char err[1200], who[128];
   serve_callback_ids ids;
-  int callback = serve_callback_from_headers(s->cfg, rq, &ids, err, sizeof err);
-  if (callback < 0) {
-    serve_error(rs, 400, err);
-    return;
-  }
   serve_gate_req req;
+  memset(&req, 0, sizeof req); /* freed below even when it was never parsed */
   requested_by(rq, rid, who, sizeof who);
-  if (serve_parse_gate(s->cfg, rq->body, rq->body_len, who, &req, err, sizeof err) != 0) {
-    serve_gate_req_free(&req);
-    serve_callback_ids_free(&ids);
+  int callback = serve_callback_from_headers(s->cfg, rq, &ids, err, sizeof err);
+  if (callback < 0 || serve_parse_gate(s->cfg, rq->body, rq->body_len, who, &req, err, sizeof err) != 0) {
     serve_error(rs, 400, err);
-    return;
-  }
-  if (!callback && serve_heal_frozen(s, req.stage, err, sizeof err)) { /* docs/selfheal.md: freeze */
+  } else if (!callback && serve_heal_frozen(s, req.stage, err, sizeof err)) { /* docs/selfheal.md: freeze */
     rs->status = 200;
     ub_buf_puts(&rs->body, "{\"status\":\"failure\",\"frozen\":true");
     put_string(&rs->body, "summary", err);
     ub_buf_puts(&rs->body, "}");
-    serve_callback_ids_free(&ids);
-    serve_gate_req_free(&req);
-    return;
-  }
-  int w = take_worker(s, rs);
-  if (w >= 0 && callback) {
-    serve_callback_accept(s, &req, &ids, w, rid, rs, evaluation);
-  } else if (w >= 0) {
+  } else {
     serve_gate_result r;
     serve_gate_result_init(&r);
-    run_sync(s, w, &req, &r);
-    sync_answer(&req, &r, rid, rs);
-    *evaluation = r.evaluation;
+    if (run_or_accept(s, &req, &ids, callback, rid, rs, evaluation, &r)) sync_answer(&req, &r, rid, rs);
     serve_gate_result_free(&r);
   }
   serve_callback_ids_free(&ids);
@@ -122,6 +124,7 @@ void serve_route_gate(serve_state *s, const ub_srv_request *rq, ub_srv_response 
 static void dtcli_answer(int http, const char *status, const char *comment, const serve_gate_result *r,
                          ub_srv_response *rs) {
   rs->status = http;
+  ub_buf_reset(&rs->body);
   ub_buf_printf(&rs->body, "{\"status\":\"%s\"", status);
   put_string(&rs->body, "comment", comment);
   if (r) {
@@ -129,6 +132,22 @@ static void dtcli_answer(int http, const char *status, const char *comment, cons
     if (r->evaluation) ub_buf_printf(&rs->body, ",\"evaluation\":%lld", (long long)r->evaluation);
   }
   ub_buf_puts(&rs->body, "}");
+}
+
+/* A result in the original gate's words: only success passes. */
+static void dtcli_result(const serve_gate_result *r, ub_srv_response *rs) {
+  char err[1500], comment[1600];
+  const char *status = serve_status_of(r, 0);
+  if (strcmp(status, "success") == 0) {
+    dtcli_answer(200, "success", "", r, rs);
+  } else if (strcmp(status, "error") == 0) {
+    error_text(r, err, sizeof err);
+    snprintf(comment, sizeof comment, "Exception: %s", err[0] ? err : "the gate failed");
+    dtcli_answer(200, "exception", comment, r, rs);
+  } else {
+    snprintf(comment, sizeof comment, "%s, sending fail to gate", r->summary[0] ? r->summary : r->verdict);
+    dtcli_answer(200, "failure", comment, r, rs);
+  }
 }
 
 /* Callback mode of the original gate: the headers, else (first generation)
@@ -144,37 +163,25 @@ void serve_route_dtcli(serve_state *s, const ub_srv_request *rq, ub_srv_response
   char err[1200], who[128], comment[1600];
   serve_gate_req req;
   serve_callback_ids ids;
+  memset(&ids, 0, sizeof ids);
   requested_by(rq, rid, who, sizeof who);
   int callback = 0;
   if (serve_parse_dtcli(s->cfg, rq->body, rq->body_len, who, &req, err, sizeof err) != 0 ||
       (callback = dtcli_callback(s, rq, &req, &ids, err, sizeof err)) < 0) {
     snprintf(comment, sizeof comment, "Exception: %s", err);
     dtcli_answer(400, "exception", comment, NULL, rs);
-    serve_gate_req_free(&req);
-    return;
-  }
-  int w = take_worker(s, rs);
-  if (w >= 0 && callback) {
-    serve_callback_accept(s, &req, &ids, w, rid, rs, evaluation);
-  } else if (w >= 0) {
-    ub_buf_reset(&rs->body);
+  } else if (!callback && serve_heal_frozen(s, req.stage, err, sizeof err)) { /* docs/selfheal.md: freeze */
+    snprintf(comment, sizeof comment, "%s, sending fail to gate", err);
+    rs->status = 200;
+    ub_buf_puts(&rs->body, "{\"status\":\"failure\",\"frozen\":true");
+    put_string(&rs->body, "comment", comment);
+    ub_buf_puts(&rs->body, "}");
+  } else {
     serve_gate_result r;
     serve_gate_result_init(&r);
-    run_sync(s, w, &req, &r);
-    const char *status = serve_status_of(&r, 0);
-    *evaluation = r.evaluation;
-    if (strcmp(status, "success") == 0) {
-      dtcli_answer(200, "success", "", &r, rs);
-    } else if (strcmp(status, "error") == 0) {
-      error_text(&r, err, sizeof err);
-      snprintf(comment, sizeof comment, "Exception: %s", err[0] ? err : "the gate failed");
-      dtcli_answer(200, "exception", comment, &r, rs);
-    } else {
-      snprintf(comment, sizeof comment, "%s, sending fail to gate", r.summary[0] ? r.summary : r.verdict);
-      dtcli_answer(200, "failure", comment, &r, rs);
-    }
+    if (run_or_accept(s, &req, &ids, callback, rid, rs, evaluation, &r)) dtcli_result(&r, rs);
     serve_gate_result_free(&r);
   }
-  if (callback) serve_callback_ids_free(&ids);
+  serve_callback_ids_free(&ids);
   serve_gate_req_free(&req);
 }

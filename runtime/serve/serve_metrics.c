@@ -97,7 +97,7 @@ void serve_metrics_callback(serve_metrics *m, int pending_delta, int failed) {
 }
 
 void serve_metrics_outcome(serve_metrics *m, const serve_gate_result *r, double seconds) {
-  serve_metrics_gate(m, r->verdict[0] ? r->verdict : "error", seconds);
+  serve_metrics_gate(m, serve_result_failed(r) ? "error" : r->verdict, seconds);
   serve_metrics_dynatrace(m, r->dt_requests, r->dt_retries, r->dt_requests > 0);
   /* the sandbox's limits stop a policy with "evaluation stopped: ..." */
   if (r->killed || strstr(r->error, "evaluation stopped: ")) serve_metrics_sandbox_kill(m);

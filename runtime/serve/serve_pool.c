@@ -175,8 +175,11 @@ static void copy_string(lua_State *L, const char *key, char *out, size_t size) {
   lua_pop(L, 1);
 }
 
-static int64_t get_int(lua_State *L, const char *key) {
-  int64_t v = lua_getfield(L, -1, key) == LUA_TNUMBER ? (int64_t)lua_tointeger(L, -1) : 0;
+/* An integer field; absent when missing or not a whole number. */
+static int64_t get_int(lua_State *L, const char *key, int64_t absent) {
+  int whole = 0;
+  lua_Integer i = lua_getfield(L, -1, key) == LUA_TNUMBER ? lua_tointegerx(L, -1, &whole) : 0;
+  int64_t v = whole ? (int64_t)i : absent;
   lua_pop(L, 1);
   return v;
 }
@@ -190,10 +193,11 @@ static int take_result(const char *json, size_t len, serve_gate_result *out) {
     snprintf(out->error, sizeof out->error, "the gate worker answered something unreadable");
     return -1;
   }
-  out->rc = (int)get_int(L, "rc");
-  out->evaluation = get_int(L, "evaluation");
-  out->dt_requests = (size_t)get_int(L, "dt_requests");
-  out->dt_retries = (size_t)get_int(L, "dt_retries");
+  int64_t rc = get_int(L, "rc", -1); /* an answer without an exit status decides nothing */
+  out->rc = rc >= 0 && rc <= 255 ? (int)rc : -1;
+  out->evaluation = get_int(L, "evaluation", 0);
+  out->dt_requests = (size_t)get_int(L, "dt_requests", 0);
+  out->dt_retries = (size_t)get_int(L, "dt_retries", 0);
   copy_string(L, "verdict", out->verdict, sizeof out->verdict);
   copy_string(L, "summary", out->summary, sizeof out->summary);
   copy_string(L, "error", out->error, sizeof out->error);

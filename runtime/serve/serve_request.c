@@ -155,7 +155,9 @@ static int monspec_policy(const serve_config *c, const char *monspec_name, const
   return rc;
 }
 
-static int put_labels(lua_State *L, ub_buf *b, const char *route, char *err, size_t errlen) {
+/* "meta": the route and the request's labels (none in an original body,
+ * which has no such field), recorded with the evaluation. */
+static int put_meta(lua_State *L, ub_buf *b, const char *route, char *err, size_t errlen) {
   ub_buf meta;
   ub_buf_init(&meta);
   ub_buf_puts(&meta, "{\"route\":");
@@ -280,8 +282,8 @@ static int numbers(lua_State *L, serve_gate_req *out, char *err, size_t errlen) 
   if (lua_getfield(L, 1, "window") == LUA_TNUMBER) window = lua_tonumber(L, -1);
   if (lua_getfield(L, 1, "shift") == LUA_TNUMBER) shift = lua_tonumber(L, -1);
   lua_pop(L, 2);
-  if (!(window > 0 && window <= 60 * 24 * 31)) {
-    snprintf(err, errlen, "field 'window' must be minutes, more than 0 and at most 44640");
+  if (!(window >= 1 && window <= 60 * 24 * 31)) { /* as the CLI's --window: less is an empty timeframe */
+    snprintf(err, errlen, "field 'window' must be minutes, at least 1 and at most 44640");
     return -1;
   }
   if (!(shift >= 0 && shift <= 60 * 24 * 366)) {
@@ -296,8 +298,13 @@ static int numbers(lua_State *L, serve_gate_req *out, char *err, size_t errlen) 
   return 0;
 }
 
-int serve_parse_gate(const serve_config *c, const char *body, size_t len, const char *requested_by,
-                     serve_gate_req *out, char *err, size_t errlen) {
+/* What a route reads from the decoded body (at index 1) into out. */
+typedef int (*body_reader)(const serve_config *c, lua_State *L, serve_gate_req *out, char *err, size_t errlen);
+
+/* Decodes body, lets read fill out, then adds what every worker request
+ * ends with. */
+static int parse_body(const serve_config *c, const char *body, size_t len, const char *requested_by,
+                      body_reader read, serve_gate_req *out, char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
   ub_buf_init(&out->worker_json);
   lua_State *L = luaL_newstate();
@@ -306,22 +313,29 @@ int serve_parse_gate(const serve_config *c, const char *body, size_t len, const 
     return -1;
   }
   int rc = decode_body(L, body, len, err, errlen);
-  if (rc == 0) rc = check_fields(L, GATE_FIELDS, err, errlen);
-  if (rc == 0) {
-    int has_monspec = get_str(L, "monspec") != NULL, has_slo = get_str(L, "slo") != NULL;
-    if (has_monspec == has_slo) {
-      snprintf(err, errlen, "give exactly one of 'monspec' (with 'compare' or 'pull') or 'slo' (with "
-               "'sli', 'service', 'stage')");
-      rc = -1;
-    } else {
-      rc = has_monspec ? monspec_request(c, L, out, err, errlen) : slo_request(c, L, out, err, errlen);
-    }
-  }
-  if (rc == 0) rc = numbers(L, out, err, errlen);
-  if (rc == 0) rc = put_labels(L, &out->worker_json, "/v1/gate", err, errlen);
+  if (rc == 0) rc = read(c, L, out, err, errlen);
   if (rc == 0) rc = common_tail(c, &out->worker_json, requested_by);
   lua_close(L);
   return rc;
+}
+
+static int gate_read(const serve_config *c, lua_State *L, serve_gate_req *out, char *err, size_t errlen) {
+  if (check_fields(L, GATE_FIELDS, err, errlen) != 0) return -1;
+  int has_monspec = get_str(L, "monspec") != NULL, has_slo = get_str(L, "slo") != NULL;
+  if (has_monspec == has_slo) {
+    snprintf(err, errlen, "give exactly one of 'monspec' (with 'compare' or 'pull') or 'slo' (with "
+             "'sli', 'service', 'stage')");
+    return -1;
+  }
+  int rc = has_monspec ? monspec_request(c, L, out, err, errlen) : slo_request(c, L, out, err, errlen);
+  if (rc == 0) rc = numbers(L, out, err, errlen);
+  if (rc == 0) rc = put_meta(L, &out->worker_json, "/v1/gate", err, errlen);
+  return rc;
+}
+
+int serve_parse_gate(const serve_config *c, const char *body, size_t len, const char *requested_by,
+                     serve_gate_req *out, char *err, size_t errlen) {
+  return parse_body(c, body, len, requested_by, gate_read, out, err, errlen);
 }
 
 /* ---- the original gate's body ------------------------------------------ */
@@ -414,8 +428,8 @@ static int dtcli_fill(const serve_config *c, lua_State *L, serve_gate_req *out, 
   if (dtcli_number(dtcli_str(L, "compareWindow", n2, sizeof n2), "compareWindow", 5, &window, err, errlen) != 0 ||
       dtcli_number(dtcli_str(L, "compareShift", n3, sizeof n3), "compareShift", 0, &shift, err, errlen) != 0)
     return -1;
-  if (window <= 0) {
-    snprintf(err, errlen, "field 'compareWindow' must be more than 0");
+  if (window < 1) {
+    snprintf(err, errlen, "field 'compareWindow' must be at least 1 minute");
     return -1;
   }
   /* the URL is never fetched: its last segment names a file under --specs */
@@ -439,30 +453,24 @@ static int dtcli_fill(const serve_config *c, lua_State *L, serve_gate_req *out, 
   return 0;
 }
 
-int serve_parse_dtcli(const serve_config *c, const char *body, size_t len, const char *requested_by,
-                      serve_gate_req *out, char *err, size_t errlen) {
-  memset(out, 0, sizeof *out);
-  ub_buf_init(&out->worker_json);
-  lua_State *L = luaL_newstate();
-  if (!L) {
-    snprintf(err, errlen, "out of memory");
-    return -1;
-  }
-  int rc = decode_body(L, body, len, err, errlen);
-  if (rc == 0) rc = dtcli_check(L, err, errlen);
+static int dtcli_read(const serve_config *c, lua_State *L, serve_gate_req *out, char *err, size_t errlen) {
+  int rc = dtcli_check(L, err, errlen);
   if (rc == 0) rc = dtcli_fill(c, L, out, err, errlen);
   for (int i = 0; rc == 0 && i < SERVE_BODY_CALLBACK_FIELDS; i++) {
     char num[32];
     const char *v = dtcli_str(L, SERVE_BODY_CALLBACK_NAMES[i], num, sizeof num);
-    if (v && !(out->body_callback[i] = strdup(v))) rc = -1;
+    if (v && !(out->body_callback[i] = strdup(v))) {
+      snprintf(err, errlen, "out of memory");
+      rc = -1;
+    }
   }
-  if (rc == 0) {
-    ub_buf *b = &out->worker_json;
-    ub_buf_puts(b, ",\"meta\":\"{\\\"route\\\":\\\"/v1/gate/dtcli-compat\\\"}\"");
-    rc = common_tail(c, b, requested_by);
-  }
-  lua_close(L);
+  if (rc == 0) rc = put_meta(L, &out->worker_json, "/v1/gate/dtcli-compat", err, errlen);
   return rc;
+}
+
+int serve_parse_dtcli(const serve_config *c, const char *body, size_t len, const char *requested_by,
+                      serve_gate_req *out, char *err, size_t errlen) {
+  return parse_body(c, body, len, requested_by, dtcli_read, out, err, errlen);
 }
 
 void serve_gate_req_free(serve_gate_req *r) {
@@ -474,11 +482,22 @@ void serve_gate_req_free(serve_gate_req *r) {
   }
 }
 
+/* The worker's rc is the gate's exit status (docs/gate.md): 0 go, 1 fail,
+ * 4 inconclusive, anything else an error. It is read with the verdict: a
+ * policy that said pass whose decision could not be recorded keeps its
+ * verdict but ends with an error status, and is an error here. */
+enum { GATE_GO = 0, GATE_FAIL = 1, GATE_INCONCLUSIVE = 4 };
+
+int serve_result_failed(const serve_gate_result *r) {
+  return r->rc < 0 || !r->verdict[0] || r->error[0] ||
+         (r->rc != GATE_GO && r->rc != GATE_FAIL && r->rc != GATE_INCONCLUSIVE);
+}
+
 const char *serve_status_of(const serve_gate_result *r, int fail_on_warning) {
-  if (r->rc < 0 || !r->verdict[0] || r->error[0]) return "error";
-  if (strcmp(r->verdict, "pass") == 0) return "success";
-  if (strcmp(r->verdict, "warning") == 0) return fail_on_warning ? "failure" : "success";
-  if (strcmp(r->verdict, "fail") == 0) return "failure";
+  if (serve_result_failed(r)) return "error";
+  int go = strcmp(r->verdict, "pass") == 0 || (strcmp(r->verdict, "warning") == 0 && !fail_on_warning);
+  if (go) return r->rc == GATE_GO ? "success" : "error";
+  if (strcmp(r->verdict, "warning") == 0 || strcmp(r->verdict, "fail") == 0) return "failure";
   if (strcmp(r->verdict, "inconclusive") == 0) return "inconclusive";
   return "error";
 }

@@ -83,6 +83,23 @@ static const char *file_kind(mode_t mode) {
   return "not a regular file";
 }
 
+int ub_check_regular(const char *path, char *err, size_t errlen) {
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    int saved = errno;
+    snprintf(err, errlen, "cannot open %s: %s", path, strerror(saved));
+    errno = saved;
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    snprintf(err, errlen, "%s is %s, not a regular file: give the path of a file", path,
+             file_kind(st.st_mode));
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
+
 int ub_open_regular(const char *path, char *err, size_t errlen) {
   /* O_NONBLOCK: opening a FIFO without a writer must not wait for one */
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);

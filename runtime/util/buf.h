@@ -36,6 +36,12 @@ char *ub_read_all(const char *path, size_t max, size_t *len, char *err, size_t e
  * not valid UTF-8, naming the file, line and column of the first bad byte. */
 char *ub_read_text(const char *path, size_t max, size_t *len, char *err, size_t errlen);
 
+/* 0 when path is a regular file, else -1 with err (errno ENOENT when it
+ * does not exist). Only stat: for a file another part of the process may
+ * hold open with POSIX locks (a SQLite database), whose every close()
+ * releases all of the process's locks on it. */
+int ub_check_regular(const char *path, char *err, size_t errlen);
+
 /* Opens path for reading only if it is a regular file, without blocking on
  * a FIFO or device (open O_NONBLOCK, then fstat). The fd, or -1 with err. */
 int ub_open_regular(const char *path, char *err, size_t errlen);

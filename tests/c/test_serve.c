@@ -1,7 +1,8 @@
 /* test_serve.c: the pieces of `serve` that decide on their own: spec names
  * under --specs, the callback allow-list, the job token's seal, the
- * TaskCompleted ids of both hub rules, the verdict-to-status mapping, the
- * worker frames and the ledger's pending callbacks. */
+ * TaskCompleted ids of both hub rules, the verdict-to-status mapping, how
+ * a worker's answer is read, the worker frames and the ledger's pending
+ * callbacks. */
 #define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -136,19 +138,68 @@ static void test_status_mapping_fails_closed(void **state) {
   serve_gate_result r;
   serve_gate_result_init(&r);
   assert_string_equal(serve_status_of(&r, 0), "error"); /* the worker died */
-  r.rc = 0;
-  const char *cases[][3] = {{"pass", "success", "success"}, {"warning", "success", "failure"},
-                            {"fail", "failure", "failure"}, {"inconclusive", "inconclusive", "inconclusive"},
-                            {"error", "error", "error"}, {"", "error", "error"}, {"bogus", "error", "error"}};
+  /* rc (the gate's exit status), verdict, then the status without and with fail_on_warning */
+  const struct { int rc; const char *verdict, *status, *strict; } cases[] = {
+    {0, "pass", "success", "success"}, {0, "warning", "success", "failure"},
+    {1, "warning", "error", "failure"}, {1, "fail", "failure", "failure"},
+    {4, "inconclusive", "inconclusive", "inconclusive"}, {3, "error", "error", "error"},
+    {0, "", "error", "error"}, {0, "bogus", "error", "error"}, {0, "PASS", "error", "error"},
+    /* the policy decided, then the run failed (the decision was not recorded): never a pass */
+    {3, "pass", "error", "error"}, {3, "warning", "error", "error"}, {2, "pass", "error", "error"},
+    {1, "pass", "error", "error"}, {4, "pass", "error", "error"}, {7, "fail", "error", "error"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    snprintf(r.verdict, sizeof r.verdict, "%s", cases[i][0]);
-    assert_string_equal(serve_status_of(&r, 0), cases[i][1]);
-    assert_string_equal(serve_status_of(&r, 1), cases[i][2]);
+    r.rc = cases[i].rc;
+    snprintf(r.verdict, sizeof r.verdict, "%s", cases[i].verdict);
+    assert_string_equal(serve_status_of(&r, 0), cases[i].status);
+    assert_string_equal(serve_status_of(&r, 1), cases[i].strict);
   }
+  r.rc = 0;
   snprintf(r.verdict, sizeof r.verdict, "pass");
   snprintf(r.error, sizeof r.error, "the policy failed");
   assert_string_equal(serve_status_of(&r, 0), "error");
   serve_gate_result_free(&r);
+}
+
+/* A pool of one fake worker (a shell script) that answers `answer` to any
+ * request; returns the status the server would give. */
+static const char *status_of_worker_answer(const char *answer, char *status, size_t size) {
+  char dir[] = "/tmp/ub-serve-worker-XXXXXX", exe[4200], err[300];
+  assert_non_null(mkdtemp(dir));
+  snprintf(exe, sizeof exe, "%s/worker", dir);
+  FILE *f = fopen(exe, "w");
+  assert_non_null(f);
+  size_t n = strlen(answer);
+  fprintf(f, "#!/bin/sh\nprintf '\\%03o\\%03o\\%03o\\%03o%%s' '%s' >&4\nexec cat <&3 >/dev/null\n",
+          (unsigned)(n >> 24) & 0xff, (unsigned)(n >> 16) & 0xff, (unsigned)(n >> 8) & 0xff, (unsigned)n & 0xff,
+          answer);
+  fclose(f);
+  assert_int_equal(chmod(exe, 0700), 0);
+  serve_pool *p = serve_pool_new(exe, 1, err, sizeof err);
+  assert_non_null(p);
+  serve_gate_result r;
+  serve_gate_result_init(&r);
+  serve_pool_run(p, 0, "{}", 60, NULL, NULL, &r);
+  snprintf(status, size, "%s", serve_status_of(&r, 0));
+  serve_gate_result_free(&r);
+  serve_pool_free(p);
+  unlink(exe);
+  rmdir(dir);
+  return status;
+}
+
+static void test_worker_answers_are_read_closed(void **state) {
+  (void)state;
+  char status[32];
+  assert_string_equal(status_of_worker_answer("{\"rc\":0,\"verdict\":\"pass\"}", status, sizeof status), "success");
+  const char *bad[] = {
+    "{\"verdict\":\"pass\"}",                    /* no exit status */
+    "{\"rc\":0.5,\"verdict\":\"pass\"}",         /* not a whole number */
+    "{\"rc\":4294967296,\"verdict\":\"pass\"}",  /* 0 once cut to an int */
+    "{\"rc\":\"0\",\"verdict\":\"pass\"}",       /* not a number */
+    "{\"rc\":3,\"verdict\":\"pass\"}",           /* decided, then failed */
+    "{\"rc\":0,\"verdict\":\"Pass\"}",           /* an unknown verdict */
+    "[0]", "not json", NULL};
+  for (int i = 0; bad[i]; i++) assert_string_equal(status_of_worker_answer(bad[i], status, sizeof status), "error");
 }
 
 static void test_frames(void **state) {
@@ -219,16 +270,68 @@ static void test_ledger_migrates_version_2(void **state) {
   ledger_close(l);
 }
 
-int main(void) {
+/* serve opens the ledger from several threads of one process while its
+ * workers write it. Opening one more connection must keep the locks of
+ * the others (a close() of any descriptor of the file drops them all);
+ * else another process that closes its connection takes itself for the
+ * last one and check-points and deletes the WAL under them: the ledger
+ * then reads as "not a database" and recent rows are lost. */
+static void test_ledger_opens_keep_the_process_locks(void **state) {
+  (void)state;
+  char dir[] = "/tmp/ub-serve-locks-XXXXXX", path[4200], wal[4300], err[600];
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/ledger.db", dir);
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  ub_ledger *kept = ledger_open(path, err, sizeof err);
+  assert_non_null(kept);
+  ub_ledger *other = ledger_open(path, err, sizeof err); /* as serve's routes and callbacks do */
+  assert_non_null(other);
+  ledger_close(other);
+  /* another process (this test run again: SQLite must not cross a fork)
+   * tries what only a ledger nobody holds allows */
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    execl("/proc/self/exe", "test_serve", "--leave-wal", path, (char *)NULL);
+    _exit(127);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 1); /* refused: this process still holds the ledger */
+  struct stat st;
+  assert_int_equal(stat(wal, &st), 0); /* still there: this process has a connection open */
+  ledger_close(kept);
+}
+
+/* The other process of test_ledger_opens_keep_the_process_locks: takes
+ * the ledger out of WAL mode, which needs every other connection gone.
+ * 0 when it could, 1 when the ledger is held. */
+static int leave_wal(const char *path) {
+  sqlite3 *db = NULL;
+  int rc = sqlite3_open(path, &db) == SQLITE_OK &&
+           sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) == SQLITE_OK;
+  sqlite3_stmt *st = NULL;
+  int left = rc && sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+             sqlite3_step(st) == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "delete") == 0;
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return left ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--leave-wal") == 0) return leave_wal(argv[2]);
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_spec_names_stay_inside),
     cmocka_unit_test(test_callback_allow_list),
     cmocka_unit_test(test_seal_round_trip_and_tamper),
     cmocka_unit_test(test_task_completed_ids),
     cmocka_unit_test(test_status_mapping_fails_closed),
+    cmocka_unit_test(test_worker_answers_are_read_closed),
     cmocka_unit_test(test_frames),
     cmocka_unit_test(test_ledger_pending_callbacks),
     cmocka_unit_test(test_ledger_migrates_version_2),
+    cmocka_unit_test(test_ledger_opens_keep_the_process_locks),
   };
   return cmocka_run_group_tests(tests, setup_specs, NULL);
 }

@@ -7,10 +7,10 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 import urllib.parse
 
@@ -19,16 +19,15 @@ BIN = os.environ.get("UB_BIN", os.path.join(SRC, "build", "unbreakable"))
 sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
 import azure_devops_sim  # noqa: E402
 import dynatrace_sim  # noqa: E402
-import launch  # noqa: E402
-from launch import ServeProcess  # noqa: E402
+from launch import ServeProcess, children, scaled, wait_for  # noqa: E402
 
 FIX = os.path.join(SRC, "tests", "fixtures", "azure-devops")
 DEMO = os.path.join(SRC, "tests", "sim", "scenarios", "demo.json")
 DT_TOKEN = "dt0c01.DEMO.READONLY"
 TOKEN = "serve-token-0123456789abcdef"
 JOB_TOKEN = "eyJ0eXAiOiJKV1QiEXAMPLE.job-token-secret"
-SLOW = max(1.0, float(os.environ.get("UB_TIME_SCALE") or 1))   # sanitizer builds run slower (tests/CMakeLists.txt)
-WAIT = 60 * SLOW
+WAIT_S = 60                # the deadline of every wait, scaled for the build (launch.scaled)
+WAIT = scaled(WAIT_S)
 
 POLICIES = {
     "pass.lua": 'return { verdict = "pass", summary = "constant pass", '
@@ -39,11 +38,34 @@ POLICIES = {
     "error.lua": 'error("policy failed on purpose")',
     "hang.lua": "while true do end",
     "bomb.lua": 'local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 4096) .. i end',
+    # a worker keeps its sandbox across gates: what one policy changes must not reach the next
+    "tamper.lua": """
+string.upper = function() return "pwned" end
+table.insert = nil
+leaked = "yes"
+math.pi = 3
+local report = require("unbreakable.report")
+for k in pairs(report) do report[k] = function() error("tampered report") end end
+require("unbreakable.json").encode = function() return "{}" end
+setmetatable(_G, {__index = function() return "ghost" end})
+return { verdict = "pass", summary = "tampered", objectives = { { name = "tamper", status = "pass" } } }""",
+    "check.lua": """
+local problems = {}
+local function check(ok, what) if not ok then problems[#problems + 1] = what end end
+check(("a"):upper() == "A", "string.upper")
+check(type(table.insert) == "function", "table.insert")
+check(rawget(_G, "leaked") == nil, "a global")
+check(math.pi ~= 3, "math.pi")
+check(getmetatable(_G) == nil, "the metatable of _G")
+check(require("unbreakable.json").encode({1}) == "[1]", "unbreakable.json")
+for _, f in pairs(require("unbreakable.report")) do
+  local ok, err = pcall(f, { verdict = "pass", summary = "", objectives = {} }, {})
+  check(ok or not tostring(err):find("tampered"), "unbreakable.report")
+end
+local clean = #problems == 0
+return { verdict = clean and "pass" or "fail", summary = clean and "clean" or ("leaked: " .. table.concat(problems, ", ")),
+         objectives = { { name = "isolation", status = clean and "pass" or "fail" } } }""",
 }
-
-
-def wait_for(cond, what, seconds=60):
-    return launch.wait_for(cond, seconds, what, interval=0.05)
 
 
 def make_specs():
@@ -85,19 +107,24 @@ class Server(ServeProcess):
         status, headers, data = self.request("POST", "/v1/gate", body, **kw)
         return status, headers, json.loads(data) if data else None
 
-    def workers(self):
-        kids = []
-        for pid in os.listdir("/proc"):
-            if pid.isdigit():
-                try:
-                    with open("/proc/%s/stat" % pid) as f:
-                        fields = f.read().rsplit(")", 1)[1].split()
-                    if int(fields[1]) == self.proc.pid:
-                        kids.append(int(pid))
-                except (OSError, IndexError):
-                    pass
-        return kids
+    def metrics(self):
+        return self.request("GET", "/metrics", token=None)[2].decode()
 
+    def dtcli(self, body, **kw):
+        status, _, data = self.request("POST", "/v1/gate/dtcli-compat", body, **kw)
+        return status, json.loads(data)
+
+    def workers(self):
+        return children(self.proc.pid)
+
+
+def dtcli_body(service):
+    """The second generation's body of the original gate, on the v1 monspec."""
+    with open(os.path.join(FIX, "gate-request_g2_body_as-sent_constructed.json")) as f:
+        b = json.load(f)
+    b["monspecUrl"] = "https://acct.blob.core.windows.net/monspec/demo-v1.monspec.json?sv=2019"
+    b["serviceToCompare"] = service
+    return b
 
 
 def gate_body(policy=None, target="CheckoutService/StagingToProduction", **extra):
@@ -109,32 +136,42 @@ def gate_body(policy=None, target="CheckoutService/StagingToProduction", **extra
 
 
 class Env:
-    """The simulators and a specs folder shared by a test class."""
+    """The simulators, a specs folder and a ledger shared by a test class,
+    and its server when the class gives server_args (else each test starts
+    its own)."""
 
     @classmethod
-    def start_env(cls):
+    def server_args(cls):
+        return None
+
+    @classmethod
+    def setUpClass(cls):
         cls.dt = dynatrace_sim.start(DEMO, tokens=[DT_TOKEN])
         cls.ado = azure_devops_sim.start({})
         cls.specs = make_specs()
         cls.tmp = tempfile.mkdtemp(prefix="ub-e2e-")
         cls.ledger = os.path.join(cls.tmp, "ledger.db")
+        cls.srv = None
+        args = cls.server_args()
+        try:
+            if args is not None:
+                cls.srv = Server(cls.specs, cls.ledger, cls.dt.url, *args)
+        except BaseException:
+            cls.tearDownClass()
+            raise
 
     @classmethod
-    def stop_env(cls):
+    def tearDownClass(cls):
+        if cls.srv:
+            cls.srv.stop()
         cls.dt.stop()
         cls.ado.stop()
 
 
 class Sync(Env, unittest.TestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.start_env()
-        cls.srv = Server(cls.specs, cls.ledger, cls.dt.url, "--workers", "3", "--gate-timeout", "3")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.rc = cls.srv.stop()
-        cls.stop_env()
+    def server_args(cls):
+        return ("--workers", "3", "--gate-timeout", "3")
 
     def test_pass_and_fail_with_the_shipped_policy(self):
         status, _, v = self.srv.gate(gate_body())
@@ -196,6 +233,16 @@ class Sync(Env, unittest.TestCase):
         self.assertEqual(status, 401)
         self.assertEqual(self.srv.request("GET", "/healthz", token=None)[0], 200)
 
+    def test_workers_never_see_the_serve_token(self):
+        workers = self.srv.workers()
+        self.assertEqual(len(workers), 3)
+        for pid in workers:
+            with open("/proc/%d/environ" % pid, "rb") as f:
+                env = f.read().split(b"\0")
+            self.assertIn(b"DT_API_TOKEN=" + DT_TOKEN.encode(), env)   # the worker reads Dynatrace
+            self.assertFalse([v for v in env if v.startswith(b"UB_SERVE_TOKEN")])
+            self.assertNotIn(TOKEN.encode(), b"\0".join(env))
+
     def test_body_over_one_mib_is_413(self):
         body = json.dumps(gate_body("pass.lua", labels={"x": "y"})) + " " * (1 << 20)
         status, _, _ = self.srv.request("POST", "/v1/gate", body)
@@ -214,6 +261,7 @@ class Sync(Env, unittest.TestCase):
             (gate_body("pass.lua", colour="red"), "unknown field 'colour'"),
             (gate_body("pass.lua", window="5"), "field 'window' must be a number"),
             (gate_body("pass.lua", fail_on_warning="yes"), "field 'fail_on_warning'"),
+            (gate_body("pass.lua", window=0.5), "field 'window' must be minutes, at least 1"),
             ({"monspec": "demo.monspec.json"}, "exactly one of 'compare'"),
             (gate_body("../../../etc/passwd"), "field 'policy'"),
             (dict(gate_body(), monspec="/etc/passwd"), "relative name"),
@@ -234,7 +282,7 @@ class Sync(Env, unittest.TestCase):
             self.assertEqual((status, v["status"]), (200, "error"), v)
             status, _, v = self.srv.gate(gate_body())
             self.assertEqual((status, v["status"]), (200, "success"), v)
-        text = self.srv.request("GET", "/metrics", token=None)[2].decode()
+        text = self.srv.metrics()
         kills = int(re.search(r"unbreakable_sandbox_kills_total (\d+)", text).group(1))
         self.assertGreaterEqual(kills, 2)
 
@@ -263,14 +311,16 @@ class Isolation(Env, unittest.TestCase):
     worker costs that request only."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.start_env()
-        cls.srv = Server(cls.specs, cls.ledger, cls.dt.url, "--workers", "1", "--gate-timeout", "30")
+    def server_args(cls):
+        return ("--workers", "1", "--gate-timeout", "30")
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        cls.stop_env()
+    def test_a_gate_cannot_reach_the_next_gate_in_its_worker(self):
+        pids = self.srv.workers()
+        for policy in ("tamper.lua", "check.lua"):
+            status, _, v = self.srv.gate(gate_body(policy))
+            self.assertEqual((status, v["status"]), (200, "success"), v)
+        self.assertEqual(v["summary"], "clean", v)
+        self.assertEqual(self.srv.workers(), pids)   # the same worker ran both
 
     def test_a_slow_client_holds_no_worker(self):
         import socket
@@ -288,7 +338,7 @@ class Isolation(Env, unittest.TestCase):
         result = {}
         t = threading.Thread(target=lambda: result.update(v=self.srv.gate(gate_body("hang.lua"))))
         t.start()
-        wait_for(lambda: "unbreakable_gate_workers_busy 1" in self.srv.request("GET", "/metrics", token=None)[2].decode(),
+        wait_for(lambda: "unbreakable_gate_workers_busy 1" in self.srv.metrics(), WAIT_S,
                  "the hanging gate to hold the only worker")
         status, headers, v = self.srv.gate(gate_body("pass.lua"))
         self.assertEqual(status, 503)
@@ -300,6 +350,7 @@ class Isolation(Env, unittest.TestCase):
         self.assertEqual((status, v["status"]), (200, "error"), v)
         self.assertIn("the evaluation process died from signal", v["error"])  # SEGV, or ASan's abort
         status, _, v = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(self.srv.gate(gate_body())),
+                                WAIT_S,
                                 "the replaced worker")
         self.assertEqual(v["status"], "success", v)
         self.assertEqual(self.srv.proc.poll(), None)
@@ -313,7 +364,7 @@ class Isolation(Env, unittest.TestCase):
                     return f.read().rsplit(")", 1)[1].split()[0] == "Z"
             except OSError:
                 return True
-        wait_for(lambda: all(dead(pid) for pid in idle), "the idle worker to die")
+        wait_for(lambda: all(dead(pid) for pid in idle), WAIT_S, "the idle worker to die")
         status, _, v = self.srv.gate(gate_body())
         self.assertEqual((status, v["status"]), (200, "success"), v)
 
@@ -327,6 +378,39 @@ def plan(plan_id, hub, version, **kw):
     return p
 
 
+def completed(ado, ledger, p):
+    """The simulator's view of plan p once the server closed its callback in
+    the ledger: the callback's thread has sent its last event, so the
+    simulator's count of TaskCompleted is final."""
+    wait_for(lambda: (lambda row: row and row["state"] != "pending")(callback_row(ledger, p)), WAIT_S,
+             "the callback of plan %s to be closed in the ledger" % p["planId"])
+    return ado.state.plan_views()[p["planId"]]
+
+
+def callback_row(ledger, p):
+    """The ledger's pending_callbacks row of plan p (a dict), or None."""
+    db = sqlite3.connect("file:%s?mode=ro" % ledger, uri=True, timeout=WAIT)
+    try:
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT state, result, attempts, last_error FROM pending_callbacks WHERE plan_id = ?",
+                         (p["planId"],)).fetchone()
+        return dict(row) if row else None
+    finally:
+        db.close()
+
+
+def ledger_bytes(ledger):
+    """Every byte the ledger holds on disk: the file and its WAL, where the
+    latest writes (and the earlier versions of the pages they changed) are
+    until a checkpoint."""
+    data = b""
+    for path in (ledger, ledger + "-wal"):
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                data += f.read()
+    return data
+
+
 def callback_headers(ado_url, p):
     with open(os.path.join(FIX, "invoke-rest-api_default-headers_as-sent_constructed.json")) as f:
         h = json.load(f)
@@ -338,41 +422,41 @@ def callback_headers(ado_url, p):
 
 class Callback(Env, unittest.TestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.start_env()
+    def server_args(cls):
         # two --allow-callback prefixes, both naming the simulator: each one must be kept
-        cls.srv = Server(cls.specs, cls.ledger, cls.dt.url, "--workers", "2", "--gate-timeout", "5",
-                         "--allow-callback", cls.ado.url + "/",
-                         "--allow-callback", cls.ado.url.replace("127.0.0.1", "localhost") + "/")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        cls.stop_env()
+        return ("--workers", "2", "--gate-timeout", "5", "--allow-callback", cls.ado.url + "/",
+                "--allow-callback", cls.ado.url.replace("127.0.0.1", "localhost") + "/")
 
     def plans(self):
         return self.ado.state.plan_views()
 
-    def completed(self, plan_id):
-        return wait_for(lambda: self.plans()[plan_id]["completions"] >= 1 and self.plans()[plan_id],
-                        "TaskCompleted for " + plan_id)
+    def completed(self, p):
+        return completed(self.ado, self.ledger, p)
 
-    def events_sent(self, plan_id):
-        """The accepted events of a plan, once their answers are logged."""
-        def accepted():
+    def events(self, plan_id):
+        """The event requests of a plan, once their answers are logged."""
+        def logged():
             with self.ado.state.lock:
                 mine = [r for r in self.ado.state.requests if r["path"].endswith(plan_id + "/events")]
-                if any("status" not in r for r in mine):
+                if not mine or any("status" not in r for r in mine):
                     return None  # an answer is still being sent
-                return [json.loads(r["body"]) for r in mine if r["status"] in (200, 204)] or None
-        return wait_for(accepted, "the events of " + plan_id)
+                return mine
+        return wait_for(logged, WAIT_S, "the events of " + plan_id)
+
+    def events_sent(self, plan_id):
+        """The accepted events of a plan."""
+        return [json.loads(r["body"]) for r in self.events(plan_id) if r["status"] in (200, 204)]
+
+    def event_answers(self, plan_id):
+        """The statuses the simulator answered to a plan's events, in order."""
+        return [r["status"] for r in self.events(plan_id)]
 
     def run_callback(self, p, body, ado_url=None):
         self.ado.state.add_plan(p)
         status, _, v = self.srv.gate(body, headers=callback_headers(ado_url or self.ado.url, p))
         self.assertEqual(status, 200, v)
         self.assertEqual(v["status"], "accepted", v)
-        return v, self.completed(p["planId"])
+        return v, self.completed(p)
 
     def test_release_hub_uses_job_and_task_ids(self):
         p = plan("11111111-0000-0000-0000-000000000001", "release", 14)
@@ -406,7 +490,9 @@ class Callback(Env, unittest.TestCase):
                                    {"pathRegex": p["planId"] + "/events$", "status": 429, "retryAfter": 1, "times": 1}])
         _, done = self.run_callback(p, gate_body("pass.lua"))
         self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
-        time.sleep(0.5)  # a duplicate would have been sent by now; the count must stay one
+        row = callback_row(self.ledger, p)
+        self.assertEqual((row["state"], row["result"]), ("completed", "succeeded"), row)
+        self.assertEqual(self.event_answers(p["planId"]), [503, 503, 429, 204])
         self.assertEqual(self.plans()[p["planId"]]["completions"], 1)
 
     def test_the_second_allow_callback_prefix_is_kept_too(self):
@@ -455,7 +541,7 @@ class Callback(Env, unittest.TestCase):
                     serviceToCompare="CheckoutService/StagingToProduction")
         status, _, data = self.srv.request("POST", "/v1/gate/dtcli-compat", body)
         self.assertEqual((status, json.loads(data)["status"]), (200, "accepted"), data)
-        done = self.completed(p["planId"])
+        done = self.completed(p)
         self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
         self.assertEqual(self.events_sent(p["planId"])[0]["taskId"], "00000000-0000-0000-0000-000000000000")
         body["PlanUrl"] = "https://myaccount.visualstudio.com.evil.example/"
@@ -469,19 +555,12 @@ class Callback(Env, unittest.TestCase):
         p = plan("11111111-0000-0000-0000-000000000006", "release", 14)
         self.run_callback(p, gate_body("pass.lua"))
         self.assertNotIn(JOB_TOKEN, self.srv.text())
-        with open(self.ledger, "rb") as f:
-            self.assertNotIn(JOB_TOKEN.encode(), f.read())
+        stored = ledger_bytes(self.ledger)
+        self.assertIn(b"CREATE TABLE pending_callbacks", stored)   # the bytes read are the ledger's
+        self.assertNotIn(JOB_TOKEN.encode(), stored)
 
 
 class Resume(Env, unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.start_env()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop_env()
-
     def test_callback_resumed_after_kill_9(self):
         args = ("--workers", "1", "--gate-timeout", "5", "--allow-callback", self.ado.url + "/")
         p = plan("22222222-0000-0000-0000-000000000001", "release", 14)
@@ -490,16 +569,15 @@ class Resume(Env, unittest.TestCase):
         first = Server(self.specs, self.ledger, self.dt.url, *args)
         status, _, v = first.gate(gate_body("pass.lua"), headers=callback_headers(self.ado.url, p))
         self.assertEqual((status, v["status"]), (200, "accepted"))
-        wait_for(lambda: any(r["path"].endswith("/events") and r.get("status") == 503 for r in list(self.ado.state.requests)),
-                 "a refused TaskCompleted")
+        wait_for(lambda: any(r["path"].endswith("/events") and r.get("status") == 503
+                             for r in list(self.ado.state.requests)), WAIT_S, "a refused TaskCompleted")
         first.stop(signal.SIGKILL)
         self.assertEqual(self.ado.state.plan_views()[p["planId"]]["completions"], 0)
         with self.ado.state.lock:
             self.ado.state.faults = []
         second = Server(self.specs, self.ledger, self.dt.url, *args)
         try:
-            wait_for(lambda: self.ado.state.plan_views()[p["planId"]]["completions"] >= 1, "the resumed callback")
-            done = self.ado.state.plan_views()[p["planId"]]
+            done = completed(self.ado, self.ledger, p)
             self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
             self.assertIn("resuming callback", second.text())
         finally:
@@ -515,12 +593,11 @@ class Resume(Env, unittest.TestCase):
         before = len(self.dt.state.requests_since(0))
         status, _, v = first.gate(gate_body(), headers=callback_headers(self.ado.url, p))
         self.assertEqual((status, v["status"]), (200, "accepted"))
-        wait_for(lambda: len(self.dt.state.requests_since(0)) > before, "the gate to reach Dynatrace")
+        wait_for(lambda: len(self.dt.state.requests_since(0)) > before, WAIT_S, "the gate to reach Dynatrace")
         first.stop(signal.SIGKILL)
         second = Server(self.specs, self.ledger, self.dt.url, *args)
         try:
-            wait_for(lambda: self.ado.state.plan_views()[p["planId"]]["completions"] >= 1, "the resumed callback")
-            done = self.ado.state.plan_views()[p["planId"]]
+            done = completed(self.ado, self.ledger, p)
             self.assertEqual((done["result"], done["completions"]), ("succeeded", 1))
             self.assertIn("running the gate again", second.text())
             first_id = v["evaluation"]
@@ -535,25 +612,14 @@ class Resume(Env, unittest.TestCase):
 
 class DtcliCompat(Env, unittest.TestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.start_env()
-        cls.srv = Server(cls.specs, cls.ledger, cls.dt.url, "--workers", "2")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        cls.stop_env()
+    def server_args(cls):
+        return ("--workers", "2")
 
     def body(self, service):
-        with open(os.path.join(FIX, "gate-request_g2_body_as-sent_constructed.json")) as f:
-            b = json.load(f)
-        b["monspecUrl"] = "https://acct.blob.core.windows.net/monspec/demo-v1.monspec.json?sv=2019"
-        b["serviceToCompare"] = service
-        return b
+        return dtcli_body(service)
 
     def post(self, body):
-        status, _, data = self.srv.request("POST", "/v1/gate/dtcli-compat", body)
-        return status, json.loads(data)
+        return self.srv.dtcli(body)
 
     def test_original_body_success_and_failure(self):
         status, v = self.post(self.body("CheckoutService/StagingToProduction"))
@@ -580,6 +646,30 @@ class DtcliCompat(Env, unittest.TestCase):
         self.assertIn("monspecUrl", v["comment"])
         self.assertNotIn("dt0c01.EXAMPLETOKEN", self.srv.text())
 
+    def test_a_frozen_stage_fails_without_running(self):
+        db = sqlite3.connect(self.ledger, timeout=WAIT)
+        db.execute("INSERT INTO actions (created_ms, updated_ms, kind, key, idempotency_key, state, payload) "
+                   "VALUES (0, 0, 'freeze', 'StagingToProduction', 'test-freeze', 'active', "
+                   "'{\"reason\": \"problem P-1 is open\"}')")
+        db.commit()
+        try:
+            status, v = self.post(self.body("CheckoutService/StagingToProduction"))   # passes when not frozen
+            self.assertEqual((status, v["status"], v.get("frozen")), (200, "failure", True), v)
+            self.assertIn("problem P-1 is open", v["comment"])
+        finally:
+            db.execute("UPDATE actions SET state = 'lifted' WHERE idempotency_key = 'test-freeze'")
+            db.commit()
+            db.close()
+        status, v = self.post(self.body("CheckoutService/StagingToProduction"))
+        self.assertEqual((status, v["status"]), (200, "success"), v)
+
+    def test_a_window_under_a_minute_is_an_exception(self):
+        b = self.body("CheckoutService/StagingToProduction")
+        b["compareWindow"] = "0.5"
+        status, v = self.post(b)
+        self.assertEqual((status, v["status"]), (400, "exception"), v)
+        self.assertIn("'compareWindow' must be at least 1 minute", v["comment"])
+
     def test_unsubstituted_variables_count_as_absent(self):
         b = self.body("CheckoutService/StagingToProduction")
         b["compareShift"] = "$(compareShift)"
@@ -588,15 +678,46 @@ class DtcliCompat(Env, unittest.TestCase):
         self.assertEqual((status, v["status"]), (200, "success"), v)
 
 
-class Drain(Env, unittest.TestCase):
+class LedgerCannotRecord(Env, unittest.TestCase):
+    """The policy passes but the ledger refuses to record the decision (a
+    trigger stands in for a full disk): no route may answer success."""
+
+    @classmethod
+    def server_args(cls):
+        return ("--workers", "1", "--gate-timeout", "5", "--allow-callback", cls.ado.url + "/")
+
     @classmethod
     def setUpClass(cls):
-        cls.start_env()
+        super().setUpClass()
+        db = sqlite3.connect(cls.ledger, timeout=WAIT)
+        db.execute("CREATE TRIGGER refuse_decisions BEFORE UPDATE OF status ON evaluations "
+                   "WHEN NEW.status <> 'running' BEGIN SELECT RAISE(ABORT, 'the disk is full'); END")
+        db.commit()
+        db.close()
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop_env()
+    def test_sync_gate_is_an_error(self):
+        status, _, v = self.srv.gate(gate_body("pass.lua"))
+        self.assertEqual((status, v["status"]), (200, "error"), v)
+        self.assertIn("could not be recorded", v["error"])
+        counted = dict(re.findall(r'unbreakable_gate_verdicts_total\{verdict="(\w+)"\} (\d+)', self.srv.metrics()))
+        self.assertEqual(counted["pass"], "0", counted)   # every gate of this class failed to record
+        self.assertNotEqual(counted["error"], "0", counted)
 
+    def test_dtcli_gate_is_an_exception(self):
+        status, v = self.srv.dtcli(dtcli_body("CheckoutService/StagingToProduction"))
+        self.assertEqual((status, v["status"]), (200, "exception"), v)
+        self.assertIn("could not be recorded", v["comment"])
+
+    def test_callback_completes_failed(self):
+        p = plan("33333333-0000-0000-0000-000000000001", "checks", 14)
+        self.ado.state.add_plan(p)
+        status, _, v = self.srv.gate(gate_body("pass.lua"), headers=callback_headers(self.ado.url, p))
+        self.assertEqual((status, v["status"]), (200, "accepted"), v)
+        done = completed(self.ado, self.ledger, p)
+        self.assertEqual(done["result"], "failed", done)
+
+
+class Drain(Env, unittest.TestCase):
     def test_sigterm_finishes_the_gate_in_flight(self):
         import threading
         srv = Server(self.specs, self.ledger, self.dt.url, "--workers", "1", "--gate-timeout", "30")
@@ -610,7 +731,7 @@ class Drain(Env, unittest.TestCase):
                 result["error"] = repr(err)
         t = threading.Thread(target=ask)
         t.start()
-        wait_for(lambda: len(self.dt.state.requests_since(0)) > 0, "the gate to reach Dynatrace")
+        wait_for(lambda: len(self.dt.state.requests_since(0)) > 0, WAIT_S, "the gate to reach Dynatrace")
         srv.proc.send_signal(signal.SIGTERM)
         t.join(WAIT)
         self.dt.state.clear_faults()
@@ -648,12 +769,14 @@ class Startup(unittest.TestCase):
             self.assertIn(", 2 workers,", srv.text())   # the flag wins over the file, wherever it stands
         finally:
             srv.stop()
-        with open(cfg, "w") as f:
-            json.dump({"wokers": 2}, f)
         env = dict(os.environ, UB_SERVE_TOKEN=TOKEN)
-        p = subprocess.run([BIN, "serve", "--config", cfg], capture_output=True, text=True, env=env, timeout=WAIT)
-        self.assertEqual(p.returncode, 2)
-        self.assertIn('unknown setting "wokers"', p.stderr)
+        for doc, want in (({"wokers": 2}, 'unknown setting "wokers"'),
+                          ({"workers": 1.5}, '"workers" must be a whole number from 1 to 256')):
+            with open(cfg, "w") as f:
+                json.dump(doc, f)
+            p = subprocess.run([BIN, "serve", "--config", cfg], capture_output=True, text=True, env=env, timeout=WAIT)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn(want, p.stderr)
 
     def refused(self, *args):
         env = dict(os.environ, UB_SERVE_TOKEN=TOKEN)

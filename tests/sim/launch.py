@@ -2,8 +2,9 @@
 simulator, written once: the simulator as a separate process on a free port
 of 127.0.0.1 (SimProcess), `unbreakable serve` likewise (ServeProcess, for
 tests/e2e/test_serve.py and test_selfheal.py), waiting for a condition
-under a deadline that scales with the build (wait_for, scaled), and the
-paths of the source tree and of the fixtures.
+under a deadline that scales with the build (wait_for, scaled), the child
+processes of a process (children), and the paths of the source tree and of
+the fixtures.
 
 Deadlines: ctest sets UB_TIME_SCALE (1 in a normal build, larger under the
 sanitizers, see tests/CMakeLists.txt); every deadline a test sets is
@@ -61,6 +62,20 @@ def wait_for(condition, seconds, what, interval=0.01):
         if time.monotonic() >= deadline:
             raise TimeoutError("gave up after %.1f s waiting for %s" % (scaled(seconds), what))
         time.sleep(interval)
+
+
+def children(pid):
+    """The ids of the live processes whose parent is pid (read from /proc)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return kids
 
 
 def fixture_path(*parts):
