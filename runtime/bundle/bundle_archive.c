@@ -22,6 +22,7 @@
 #include <archive_entry.h>
 
 #include "util/buf.h"
+#include "util/text.h"
 
 ub_bundle *ub_bundle_new(void) { return calloc(1, sizeof(ub_bundle)); }
 
@@ -274,6 +275,7 @@ int ub_bundle_read(const char *path, ub_bundle **out, char *err, size_t errlen) 
 done:
   if (a) archive_read_free(a);
   ub_bundle_free(b);
+  if (rc != 0) ub_text_sanitize(err); /* entry names are the archive's: one safe line */
   return rc;
 }
 

@@ -21,8 +21,12 @@
 
 #include "util/buf.h"
 #include "util/json.h"
+#include "util/text.h"
 
 #define SIG_CONTEXT "unbreakable-bundle-v1\n"
+/* What a signing time is made of (2026-12-03T09:00:00Z): the signed message
+ * separates its fields by newlines, so none may hide in one. */
+#define SIGNED_AT_CHARS "0123456789-:TZ"
 
 static void sha256_hex(const unsigned char *data, size_t len, char out[65]) {
   unsigned char h[crypto_hash_sha256_BYTES];
@@ -121,7 +125,7 @@ static entry *parse_manifest(const ub_bundle *b, size_t *n, char *err, size_t er
   return list ? list : calloc(1, sizeof *list);
 }
 
-int ub_bundle_check_manifest(const ub_bundle *b, char *err, size_t errlen) {
+static int check_manifest(const ub_bundle *b, char *err, size_t errlen) {
   if (ub_bundle_crypto_init(err, errlen) != 0) return -1;
   if (!b->manifest) {
     snprintf(err, errlen, "no %s: not a bundle (make one with 'unbreakable bundle build')", UB_BUNDLE_MANIFEST);
@@ -165,6 +169,14 @@ int ub_bundle_check_manifest(const ub_bundle *b, char *err, size_t errlen) {
     }
   }
   free(list);
+  return rc;
+}
+
+/* The manifest's paths and the signature's fields are the bundle's: an
+ * error quoting them is made one terminal-safe line. */
+int ub_bundle_check_manifest(const ub_bundle *b, char *err, size_t errlen) {
+  int rc = check_manifest(b, err, errlen);
+  if (rc != 0) ub_text_sanitize(err);
   return rc;
 }
 
@@ -220,8 +232,10 @@ typedef struct sig_doc {
   int has_algorithm, has_key_id, has_signed_at, has_sig;
 } sig_doc;
 
-static int parse_signature(const ub_bundle *b, sig_doc *s) {
+/* Reads manifest.sig; on an error *bad names the field at fault (or is ""). */
+static int parse_signature(const ub_bundle *b, sig_doc *s, char bad[16]) {
   memset(s, 0, sizeof *s);
+  bad[0] = '\0';
   json_reader r;
   json_reader_init(&r, b->signature, b->signature_len, 4);
   int ok = json_next(&r) == JSON_OBJECT;
@@ -229,33 +243,36 @@ static int parse_signature(const ub_bundle *b, sig_doc *s) {
     json_token t = json_next(&r);
     if (t == JSON_OBJECT_END) break;
     if (t != JSON_STRING) { ok = 0; break; }
-    char key[16];
-    snprintf(key, sizeof key, "%s", r.str.data);
+    snprintf(bad, 16, "%s", r.str.data);
     if (json_next(&r) != JSON_STRING) { ok = 0; break; }
     const char *v = r.str.data;
-    if (strcmp(key, "algorithm") == 0 && r.str.len < sizeof s->algorithm) {
-      memcpy(s->algorithm, v, r.str.len + 1);
+    size_t n = r.str.len;
+    if (strcmp(bad, "algorithm") == 0 && n < sizeof s->algorithm) {
+      memcpy(s->algorithm, v, n + 1);
       s->has_algorithm = 1;
-    } else if (strcmp(key, "key_id") == 0 && r.str.len > 0 && r.str.len <= UB_BUNDLE_KEY_ID_LEN) {
-      memcpy(s->key_id, v, r.str.len + 1);
+    } else if (strcmp(bad, "key_id") == 0 && n > 0 && n <= UB_BUNDLE_KEY_ID_LEN &&
+               strspn(v, "0123456789abcdef") == n) {
+      memcpy(s->key_id, v, n + 1);
       s->has_key_id = 1;
-    } else if (strcmp(key, "signed_at") == 0 && r.str.len > 0 && r.str.len < sizeof s->signed_at) {
-      memcpy(s->signed_at, v, r.str.len + 1);
+    } else if (strcmp(bad, "signed_at") == 0 && n > 0 && n < sizeof s->signed_at &&
+               strspn(v, SIGNED_AT_CHARS) == n) {
+      memcpy(s->signed_at, v, n + 1);
       s->has_signed_at = 1;
-    } else if (strcmp(key, "signature") == 0) {
+    } else if (strcmp(bad, "signature") == 0) {
       size_t got = 0;
-      s->has_sig = sodium_base642bin(s->sig, sizeof s->sig, v, r.str.len, NULL, &got, NULL,
+      s->has_sig = sodium_base642bin(s->sig, sizeof s->sig, v, n, NULL, &got, NULL,
                                      sodium_base64_VARIANT_ORIGINAL) == 0 && got == sizeof s->sig;
     } else {
-      ok = 0; /* nothing unknown is signed-over-looked */
+      ok = 0; /* a value out of its shape, or a field nobody signed over */
     }
   }
   if (ok && json_next(&r) != JSON_END) ok = 0;
   json_reader_free(&r);
+  if (ok) bad[0] = '\0';
   return ok ? 0 : -1;
 }
 
-int ub_bundle_verify(ub_bundle *b, const ub_bundle_pubkey *k, char *err, size_t errlen) {
+static int verify(ub_bundle *b, const ub_bundle_pubkey *k, char *err, size_t errlen) {
   if (ub_bundle_crypto_init(err, errlen) != 0) return -1;
   if (!b->manifest) {
     snprintf(err, errlen, "no %s: not a bundle (make one with 'unbreakable bundle build')", UB_BUNDLE_MANIFEST);
@@ -266,8 +283,11 @@ int ub_bundle_verify(ub_bundle *b, const ub_bundle_pubkey *k, char *err, size_t 
     return -1;
   }
   sig_doc s;
-  if (parse_signature(b, &s) != 0)
-    return snprintf(err, errlen, "%s is not a valid signature document", UB_BUNDLE_SIGNATURE), -1;
+  char bad[16];
+  if (parse_signature(b, &s, bad) != 0)
+    return snprintf(err, errlen, "%s is not a valid signature document%s%s%s (key_id: hex, signed_at: "
+                    "a time like 2026-12-03T09:00:00Z; re-sign it with 'unbreakable bundle sign')",
+                    UB_BUNDLE_SIGNATURE, *bad ? ": field '" : "", bad, *bad ? "'" : ""), -1;
   if (!s.has_key_id)
     return snprintf(err, errlen, "%s has no key id: refused (a signature must name its key)", UB_BUNDLE_SIGNATURE), -1;
   if (!s.has_algorithm || strcmp(s.algorithm, "ed25519") != 0)
@@ -287,6 +307,12 @@ int ub_bundle_verify(ub_bundle *b, const ub_bundle_pubkey *k, char *err, size_t 
   snprintf(b->key_id, sizeof b->key_id, "%s", s.key_id);
   snprintf(b->signed_at, sizeof b->signed_at, "%s", s.signed_at);
   return 0;
+}
+
+int ub_bundle_verify(ub_bundle *b, const ub_bundle_pubkey *k, char *err, size_t errlen) {
+  int rc = verify(b, k, err, errlen);
+  if (rc != 0) ub_text_sanitize(err);
+  return rc;
 }
 
 ub_bundle *ub_bundle_open(const char *path, const char *pubkey_path, char *err, size_t errlen) {
