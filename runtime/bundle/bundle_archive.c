@@ -100,6 +100,12 @@ static int add_file(walk_state *w, const char *full, const char *rel) {
     snprintf(w->err, w->errlen, "%s", rerr);
     return -1;
   }
+  if (strncmp(data, UB_BUNDLE_SECRET_KEY_START, strlen(UB_BUNDLE_SECRET_KEY_START)) == 0) {
+    free(data);
+    snprintf(w->err, w->errlen, "%s: a secret signing key; a bundle goes to every gate: keep keys "
+             "outside the folder you bundle (bundle keygen --out ../KEY)", full);
+    return -1;
+  }
   w->total += len;
   if (w->total > UB_BUNDLE_MAX_TOTAL || ub_bundle_add(w->b, rel, (unsigned char *)data, len) != 0) {
     free(data);

@@ -232,44 +232,44 @@ typedef struct sig_doc {
   int has_algorithm, has_key_id, has_signed_at, has_sig;
 } sig_doc;
 
-/* Reads manifest.sig; on an error *bad names the field at fault (or is ""). */
+typedef struct sig_fields {
+  sig_doc *s;
+  char bad[16]; /* the field at fault, or "" */
+} sig_fields;
+
+static int sig_field(void *ctx, const char *name, const char *v, size_t n) {
+  sig_fields *f = ctx;
+  sig_doc *s = f->s;
+  snprintf(f->bad, sizeof f->bad, "%s", name);
+  if (strcmp(name, "algorithm") == 0 && n < sizeof s->algorithm) {
+    memcpy(s->algorithm, v, n + 1);
+    s->has_algorithm = 1;
+  } else if (strcmp(name, "key_id") == 0 && n > 0 && n <= UB_BUNDLE_KEY_ID_LEN &&
+             strspn(v, "0123456789abcdef") == n) {
+    memcpy(s->key_id, v, n + 1);
+    s->has_key_id = 1;
+  } else if (strcmp(name, "signed_at") == 0 && n > 0 && n < sizeof s->signed_at &&
+             strspn(v, SIGNED_AT_CHARS) == n) {
+    memcpy(s->signed_at, v, n + 1);
+    s->has_signed_at = 1;
+  } else if (strcmp(name, "signature") == 0) {
+    size_t got = 0;
+    s->has_sig = sodium_base642bin(s->sig, sizeof s->sig, v, n, NULL, &got, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL) == 0 && got == sizeof s->sig;
+  } else {
+    return -1; /* a value out of its shape, or a field nobody signed over */
+  }
+  f->bad[0] = '\0';
+  return 0;
+}
+
+/* Reads manifest.sig; on an error bad names the field at fault (or is ""). */
 static int parse_signature(const ub_bundle *b, sig_doc *s, char bad[16]) {
   memset(s, 0, sizeof *s);
-  bad[0] = '\0';
-  json_reader r;
-  json_reader_init(&r, b->signature, b->signature_len, 4);
-  int ok = json_next(&r) == JSON_OBJECT;
-  while (ok) {
-    json_token t = json_next(&r);
-    if (t == JSON_OBJECT_END) break;
-    if (t != JSON_STRING) { ok = 0; break; }
-    snprintf(bad, 16, "%s", r.str.data);
-    if (json_next(&r) != JSON_STRING) { ok = 0; break; }
-    const char *v = r.str.data;
-    size_t n = r.str.len;
-    if (strcmp(bad, "algorithm") == 0 && n < sizeof s->algorithm) {
-      memcpy(s->algorithm, v, n + 1);
-      s->has_algorithm = 1;
-    } else if (strcmp(bad, "key_id") == 0 && n > 0 && n <= UB_BUNDLE_KEY_ID_LEN &&
-               strspn(v, "0123456789abcdef") == n) {
-      memcpy(s->key_id, v, n + 1);
-      s->has_key_id = 1;
-    } else if (strcmp(bad, "signed_at") == 0 && n > 0 && n < sizeof s->signed_at &&
-               strspn(v, SIGNED_AT_CHARS) == n) {
-      memcpy(s->signed_at, v, n + 1);
-      s->has_signed_at = 1;
-    } else if (strcmp(bad, "signature") == 0) {
-      size_t got = 0;
-      s->has_sig = sodium_base642bin(s->sig, sizeof s->sig, v, n, NULL, &got, NULL,
-                                     sodium_base64_VARIANT_ORIGINAL) == 0 && got == sizeof s->sig;
-    } else {
-      ok = 0; /* a value out of its shape, or a field nobody signed over */
-    }
-  }
-  if (ok && json_next(&r) != JSON_END) ok = 0;
-  json_reader_free(&r);
-  if (ok) bad[0] = '\0';
-  return ok ? 0 : -1;
+  sig_fields f = {s, ""};
+  int rc = ub_bundle_string_fields(b->signature, b->signature_len, sig_field, &f);
+  memcpy(bad, f.bad, sizeof f.bad);
+  return rc;
 }
 
 static int verify(ub_bundle *b, const ub_bundle_pubkey *k, char *err, size_t errlen) {

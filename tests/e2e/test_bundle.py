@@ -181,6 +181,39 @@ class Bundles(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("special file", p.stderr)
 
+    def test_build_keeps_keys_and_bundles_out(self):
+        # the tutorial's first draft ran keygen and build inside the folder: the secret key
+        # went into the bundle every gate receives
+        d = os.path.join(self.tmp, "keys-inside")
+        os.makedirs(os.path.join(d, "keys"), exist_ok=True)
+        shutil.copy(os.path.join(self.src, "policy.lua"), d)
+        shutil.copy(self.key, os.path.join(d, "keys", "reviewer"))
+        out = os.path.join(self.tmp, "keys-inside.tar.gz")
+        p = self.run_ub("bundle", "build", d, "-o", out)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("keys/reviewer: a secret signing key", p.stderr)
+        self.assertFalse(os.path.exists(out))
+        os.remove(os.path.join(d, "keys", "reviewer"))
+        shutil.copy(self.key + ".pub", os.path.join(d, "keys"))  # a public key may travel
+        for inner in ("b.tar.gz", "./keys/b.tar.gz"):
+            with self.subTest(output=inner):
+                p = self.run_ub("bundle", "build", ".", "-o", inner, cwd=d)
+                self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+                self.assertIn("inside", p.stderr)
+                self.assertIn("-o ../", p.stderr)
+        p = self.run_ub("bundle", "build", ".", "-o", "../keys-inside.tar.gz", cwd=d)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_keys_swapped(self):
+        p = self.run_ub("bundle", "verify", self.good, "--pubkey", self.key)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("a secret key, where the public key is needed", p.stderr)
+        copy = os.path.join(self.tmp, "swap.tar.gz")
+        shutil.copy(self.good, copy)
+        p = self.run_ub("bundle", "sign", copy, "--key", self.key + ".pub")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("a public key, where the secret key is needed", p.stderr)
+
     # ---- every rejection ----
 
     def test_unsigned_manifest(self):
