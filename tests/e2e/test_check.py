@@ -13,6 +13,16 @@ SRC = os.path.abspath(os.environ.get("UB_SOURCE", "."))
 
 FILES = {
     "bad.monspec.json": '{"svc": {"etype": "SERVICE",\n "name": "x",\n "environmentz": {}}}\n',
+    "typos.monspec.json": '{"svc": {"etype": "SERVICE", "name": "x", "environments": {"S": {"tags": ["a"]}},\n'
+                          ' "perfsignature": [\n'
+                          '  {"timeseries": "a:b", "aggregate": "avg",\n'
+                          '   "_note": {"timeseriers": "a nested value, not a key of the element"}},\n'
+                          '  {"timeseriers": "a:b", "aggregate": "avg"},\n'
+                          '  {"timeseries": "a:b", "aggregate": "avg"},\n'
+                          '  {"timeseries": "a:b", "aggregate": "avg"}, {"timeseriers": "a:b", "aggregate": "avg"}]},\n'
+                          ' "other": {"etype": "SERVICE", "name": "y", "environments": {"S": {"tags": ["a"]}},\n'
+                          ' "perfsignature": [\n'
+                          '  {"timeseries": "a:b", "aggregat": "avg"}]}}\n',
     "broken.json": '{"svc": \n {"etype": 1,,}}',
     "slo.yaml": 'objectives:\n  - sli: rt\n    pass: [{criteria: ["<x"]}]\n    bogus: 1\n'
                 'total_score: {pass: 90%}\n',
@@ -45,6 +55,14 @@ class Check(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn('bad.monspec.json:3:2: error: $.svc.environmentz: unknown key "environmentz"; '
                       'did you mean "environments"?', p.stdout)
+        # each problem at its own key: array positions count, a key of the same name
+        # earlier in the file (in another element, or as a value) does not
+        p = self.check("typos.monspec.json")
+        self.assertEqual(p.returncode, 1)
+        for line, col, path in ((5, 4, "$.svc.perfsignature[1].timeseriers"),
+                                (7, 47, "$.svc.perfsignature[4].timeseriers"),
+                                (10, 25, "$.other.perfsignature[0].aggregat")):
+            self.assertIn("typos.monspec.json:%d:%d: error: %s: unknown key" % (line, col, path), p.stdout)
         p = self.check("broken.json")
         self.assertEqual(p.returncode, 1)
         self.assertIn("broken.json:2:14: error: invalid JSON", p.stdout)
