@@ -166,6 +166,22 @@ class Bundles(unittest.TestCase):
                           and os.stat(os.path.join(tempfile.gettempdir(), d)).st_mtime > os.stat(self.good).st_mtime],
                          "the extracted folder is removed")
 
+    def test_test_bundle_runs_only_the_bundles_specs(self):
+        # a PATH outside the verified folder would run specs nobody signed
+        outside = os.path.join(self.tmp, "unsigned-specs")
+        os.makedirs(outside, exist_ok=True)
+        with open(os.path.join(outside, "evil_spec.lua"), "w") as f:
+            f.write('it("unsigned", function() print("unsigned spec ran") end)\n')
+        for path in (outside, "../" * 8 + outside.lstrip("/"), "a/../../x"):
+            with self.subTest(path=path):
+                t = self.run_ub("test", "--bundle", self.good, "--pubkey", self.key + ".pub", path, cwd=self.tmp)
+                self.assertEqual(t.returncode, 2, t.stdout + t.stderr)
+                self.assertIn("inside the bundle", t.stderr)
+                self.assertNotIn("unsigned spec ran", t.stdout + t.stderr)
+        t = self.run_ub("test", "--bundle", self.good, "--pubkey", self.key + ".pub", "policy_spec.lua",
+                        cwd=self.tmp)
+        self.assertEqual(t.returncode, 0, t.stdout + t.stderr)
+
     def test_build_refuses_links_and_special_files(self):
         d = os.path.join(self.tmp, "withlink")
         os.mkdir(d)

@@ -159,6 +159,10 @@ class SpecRunner(unittest.TestCase):
             xml = f.read()
         self.assertIn('tests="15" failures="9" errors="1" skipped="2"', xml)
         self.assertIn("failing_spec.lua:3: expected objects to be equal", xml)
+        # a report that cannot be written says which file and why
+        p = self.ub("--output", os.path.join(self.dir, "absent", "r.xml"))
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("absent/r.xml: No such file or directory", p.stderr)
 
 
 if __name__ == "__main__":
