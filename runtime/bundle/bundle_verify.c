@@ -68,6 +68,12 @@ typedef struct entry {
   int seen;
 } entry;
 
+/* Whether the string just read is exactly name (a NUL inside never
+ * shortens it into a name). */
+static int is_string(const json_reader *r, const char *name) {
+  return r->str.len == strlen(name) && memcmp(r->str.data, name, r->str.len) == 0;
+}
+
 static int parse_entry(json_reader *r, entry *e) {
   memset(e, 0, sizeof *e);
   e->size = -1;
@@ -75,14 +81,14 @@ static int parse_entry(json_reader *r, entry *e) {
     json_token t = json_next(r);
     if (t == JSON_OBJECT_END) break;
     if (t != JSON_STRING) return -1;
-    char key[16];
-    snprintf(key, sizeof key, "%s", r->str.data);
+    int path = is_string(r, "path"), sha256 = is_string(r, "sha256"), size = is_string(r, "size");
     t = json_next(r);
-    if (strcmp(key, "path") == 0 && t == JSON_STRING && r->str.len < sizeof e->path)
+    if (path && t == JSON_STRING && r->str.len < sizeof e->path &&
+        strlen(r->str.data) == r->str.len) /* a NUL would end the path early */
       memcpy(e->path, r->str.data, r->str.len + 1);
-    else if (strcmp(key, "sha256") == 0 && t == JSON_STRING && r->str.len == 64)
+    else if (sha256 && t == JSON_STRING && r->str.len == 64)
       memcpy(e->sha256, r->str.data, 65);
-    else if (strcmp(key, "size") == 0 && t == JSON_NUMBER && r->is_integer && r->integer >= 0)
+    else if (size && t == JSON_NUMBER && r->is_integer && r->integer >= 0)
       e->size = r->integer;
     else
       return -1;
@@ -101,7 +107,7 @@ static entry *parse_manifest(const ub_bundle *b, size_t *n, char *err, size_t er
     json_token t = json_next(&r);
     if (t == JSON_OBJECT_END) break;
     if (t != JSON_STRING) { ok = 0; break; }
-    int is_version = strcmp(r.str.data, "version") == 0, is_files = strcmp(r.str.data, "files") == 0;
+    int is_version = is_string(&r, "version"), is_files = is_string(&r, "files");
     t = json_next(&r);
     if (is_version) { version = t == JSON_NUMBER && r.is_integer && r.integer == 1; continue; }
     if (!is_files || t != JSON_ARRAY) { ok = 0; break; }
