@@ -93,6 +93,15 @@ class Check(unittest.TestCase):
         self.assertIn("(W212) unused argument 'ctx'", p.stdout)
         self.assertNotIn("clean_spec.lua", p.stdout)  # describe, it, assert, gate are known
 
+    def test_luacheck_that_cannot_check_is_an_error(self):
+        # luacheck exits 4 without its configuration: the lint did not run, so no clean bill
+        self.assertTrue(shutil.which("luacheck"), "luacheck is missing: apt-get install lua-check (./setup.sh --test)")
+        stdlib = os.path.join(self.dir, "stdlib-without-luacheckrc")
+        shutil.copytree(os.path.join(SRC, "stdlib"), stdlib, ignore=shutil.ignore_patterns("luacheckrc"))
+        p = self.check("policy.lua", env=dict(os.environ, UB_STDLIB=stdlib))
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("policy.lua:1:1: error: luacheck could not check this file (exit status 4", p.stdout)
+
     def test_without_luacheck(self):
         env = dict(os.environ, PATH="/nonexistent")
         p = self.check("policy.lua", env=env)
