@@ -443,6 +443,12 @@ class Bundles(unittest.TestCase):
                 with open(path, "wb") as f:
                     f.write(data)
                 self.assert_refused(self.good, "notakey.pub", pubkey=path)
+        fifo = os.path.join(self.tmp, "fifo.tar.gz")
+        if not os.path.exists(fifo):
+            os.mkfifo(fifo)
+        for path, want in ((self.tmp, "directory"), ("/dev/zero", "device"), (fifo, "FIFO")):
+            with self.subTest(bundle=path):  # never read: a FIFO would block for ever
+                self.assert_refused(path, want)
         for path, want in ((self.tmp, "directory"), ("/dev/zero", "device"),
                            (os.path.join(self.tmp, "absent.pub"), "No such file")):
             with self.subTest(path=path):
