@@ -22,6 +22,7 @@
 #include <archive_entry.h>
 
 #include "util/buf.h"
+#include "util/text.h"
 
 ub_bundle *ub_bundle_new(void) { return calloc(1, sizeof(ub_bundle)); }
 
@@ -97,6 +98,12 @@ static int add_file(walk_state *w, const char *full, const char *rel) {
   char *data = ub_read_all(full, UB_BUNDLE_MAX_FILE, &len, rerr, sizeof rerr);
   if (!data) {
     snprintf(w->err, w->errlen, "%s", rerr);
+    return -1;
+  }
+  if (strncmp(data, UB_BUNDLE_SECRET_KEY_START, strlen(UB_BUNDLE_SECRET_KEY_START)) == 0) {
+    free(data);
+    snprintf(w->err, w->errlen, "%s: a secret signing key; a bundle goes to every gate: keep keys "
+             "outside the folder you bundle (bundle keygen --out ../KEY)", full);
     return -1;
   }
   w->total += len;
@@ -243,14 +250,15 @@ static int read_entry(struct archive *a, struct archive_entry *e, ub_bundle *b, 
 int ub_bundle_read(const char *path, ub_bundle **out, char *err, size_t errlen) {
   struct archive *a = archive_read_new();
   ub_bundle *b = ub_bundle_new();
-  int rc = -1;
+  int rc = -1, fd = -1;
   if (!a || !b) {
     snprintf(err, errlen, "out of memory");
     goto done;
   }
   archive_read_support_filter_gzip(a);
   archive_read_support_format_tar(a);
-  if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
+  if ((fd = ub_open_regular(path, err, errlen)) < 0) goto done; /* a FIFO would never end */
+  if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
     snprintf(err, errlen, "%s: cannot open the bundle: %s", path, archive_error_string(a));
     goto done;
   }
@@ -273,7 +281,9 @@ int ub_bundle_read(const char *path, ub_bundle **out, char *err, size_t errlen) 
   rc = 0;
 done:
   if (a) archive_read_free(a);
+  if (fd >= 0) close(fd);
   ub_bundle_free(b);
+  if (rc != 0) ub_text_sanitize(err); /* entry names are the archive's: one safe line */
   return rc;
 }
 

@@ -21,8 +21,12 @@
 
 #include "util/buf.h"
 #include "util/json.h"
+#include "util/text.h"
 
 #define SIG_CONTEXT "unbreakable-bundle-v1\n"
+/* What a signing time is made of (2026-12-03T09:00:00Z): the signed message
+ * separates its fields by newlines, so none may hide in one. */
+#define SIGNED_AT_CHARS "0123456789-:TZ"
 
 static void sha256_hex(const unsigned char *data, size_t len, char out[65]) {
   unsigned char h[crypto_hash_sha256_BYTES];
@@ -64,6 +68,12 @@ typedef struct entry {
   int seen;
 } entry;
 
+/* Whether the string just read is exactly name (a NUL inside never
+ * shortens it into a name). */
+static int is_string(const json_reader *r, const char *name) {
+  return r->str.len == strlen(name) && memcmp(r->str.data, name, r->str.len) == 0;
+}
+
 static int parse_entry(json_reader *r, entry *e) {
   memset(e, 0, sizeof *e);
   e->size = -1;
@@ -71,14 +81,14 @@ static int parse_entry(json_reader *r, entry *e) {
     json_token t = json_next(r);
     if (t == JSON_OBJECT_END) break;
     if (t != JSON_STRING) return -1;
-    char key[16];
-    snprintf(key, sizeof key, "%s", r->str.data);
+    int path = is_string(r, "path"), sha256 = is_string(r, "sha256"), size = is_string(r, "size");
     t = json_next(r);
-    if (strcmp(key, "path") == 0 && t == JSON_STRING && r->str.len < sizeof e->path)
+    if (path && t == JSON_STRING && r->str.len < sizeof e->path &&
+        strlen(r->str.data) == r->str.len) /* a NUL would end the path early */
       memcpy(e->path, r->str.data, r->str.len + 1);
-    else if (strcmp(key, "sha256") == 0 && t == JSON_STRING && r->str.len == 64)
+    else if (sha256 && t == JSON_STRING && r->str.len == 64)
       memcpy(e->sha256, r->str.data, 65);
-    else if (strcmp(key, "size") == 0 && t == JSON_NUMBER && r->is_integer && r->integer >= 0)
+    else if (size && t == JSON_NUMBER && r->is_integer && r->integer >= 0)
       e->size = r->integer;
     else
       return -1;
@@ -97,7 +107,7 @@ static entry *parse_manifest(const ub_bundle *b, size_t *n, char *err, size_t er
     json_token t = json_next(&r);
     if (t == JSON_OBJECT_END) break;
     if (t != JSON_STRING) { ok = 0; break; }
-    int is_version = strcmp(r.str.data, "version") == 0, is_files = strcmp(r.str.data, "files") == 0;
+    int is_version = is_string(&r, "version"), is_files = is_string(&r, "files");
     t = json_next(&r);
     if (is_version) { version = t == JSON_NUMBER && r.is_integer && r.integer == 1; continue; }
     if (!is_files || t != JSON_ARRAY) { ok = 0; break; }
@@ -121,7 +131,7 @@ static entry *parse_manifest(const ub_bundle *b, size_t *n, char *err, size_t er
   return list ? list : calloc(1, sizeof *list);
 }
 
-int ub_bundle_check_manifest(const ub_bundle *b, char *err, size_t errlen) {
+static int check_manifest(const ub_bundle *b, char *err, size_t errlen) {
   if (ub_bundle_crypto_init(err, errlen) != 0) return -1;
   if (!b->manifest) {
     snprintf(err, errlen, "no %s: not a bundle (make one with 'unbreakable bundle build')", UB_BUNDLE_MANIFEST);
@@ -165,6 +175,14 @@ int ub_bundle_check_manifest(const ub_bundle *b, char *err, size_t errlen) {
     }
   }
   free(list);
+  return rc;
+}
+
+/* The manifest's paths and the signature's fields are the bundle's: an
+ * error quoting them is made one terminal-safe line. */
+int ub_bundle_check_manifest(const ub_bundle *b, char *err, size_t errlen) {
+  int rc = check_manifest(b, err, errlen);
+  if (rc != 0) ub_text_sanitize(err);
   return rc;
 }
 
@@ -220,42 +238,47 @@ typedef struct sig_doc {
   int has_algorithm, has_key_id, has_signed_at, has_sig;
 } sig_doc;
 
-static int parse_signature(const ub_bundle *b, sig_doc *s) {
-  memset(s, 0, sizeof *s);
-  json_reader r;
-  json_reader_init(&r, b->signature, b->signature_len, 4);
-  int ok = json_next(&r) == JSON_OBJECT;
-  while (ok) {
-    json_token t = json_next(&r);
-    if (t == JSON_OBJECT_END) break;
-    if (t != JSON_STRING) { ok = 0; break; }
-    char key[16];
-    snprintf(key, sizeof key, "%s", r.str.data);
-    if (json_next(&r) != JSON_STRING) { ok = 0; break; }
-    const char *v = r.str.data;
-    if (strcmp(key, "algorithm") == 0 && r.str.len < sizeof s->algorithm) {
-      memcpy(s->algorithm, v, r.str.len + 1);
-      s->has_algorithm = 1;
-    } else if (strcmp(key, "key_id") == 0 && r.str.len > 0 && r.str.len <= UB_BUNDLE_KEY_ID_LEN) {
-      memcpy(s->key_id, v, r.str.len + 1);
-      s->has_key_id = 1;
-    } else if (strcmp(key, "signed_at") == 0 && r.str.len > 0 && r.str.len < sizeof s->signed_at) {
-      memcpy(s->signed_at, v, r.str.len + 1);
-      s->has_signed_at = 1;
-    } else if (strcmp(key, "signature") == 0) {
-      size_t got = 0;
-      s->has_sig = sodium_base642bin(s->sig, sizeof s->sig, v, r.str.len, NULL, &got, NULL,
-                                     sodium_base64_VARIANT_ORIGINAL) == 0 && got == sizeof s->sig;
-    } else {
-      ok = 0; /* nothing unknown is signed-over-looked */
-    }
+typedef struct sig_fields {
+  sig_doc *s;
+  char bad[16]; /* the field at fault, or "" */
+} sig_fields;
+
+static int sig_field(void *ctx, const char *name, const char *v, size_t n) {
+  sig_fields *f = ctx;
+  sig_doc *s = f->s;
+  snprintf(f->bad, sizeof f->bad, "%s", name);
+  if (strcmp(name, "algorithm") == 0 && n < sizeof s->algorithm) {
+    memcpy(s->algorithm, v, n + 1);
+    s->has_algorithm = 1;
+  } else if (strcmp(name, "key_id") == 0 && n > 0 && n <= UB_BUNDLE_KEY_ID_LEN &&
+             strspn(v, "0123456789abcdef") == n) {
+    memcpy(s->key_id, v, n + 1);
+    s->has_key_id = 1;
+  } else if (strcmp(name, "signed_at") == 0 && n > 0 && n < sizeof s->signed_at &&
+             strspn(v, SIGNED_AT_CHARS) == n) {
+    memcpy(s->signed_at, v, n + 1);
+    s->has_signed_at = 1;
+  } else if (strcmp(name, "signature") == 0) {
+    size_t got = 0;
+    s->has_sig = sodium_base642bin(s->sig, sizeof s->sig, v, n, NULL, &got, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL) == 0 && got == sizeof s->sig;
+  } else {
+    return -1; /* a value out of its shape, or a field nobody signed over */
   }
-  if (ok && json_next(&r) != JSON_END) ok = 0;
-  json_reader_free(&r);
-  return ok ? 0 : -1;
+  f->bad[0] = '\0';
+  return 0;
 }
 
-int ub_bundle_verify(ub_bundle *b, const ub_bundle_pubkey *k, char *err, size_t errlen) {
+/* Reads manifest.sig; on an error bad names the field at fault (or is ""). */
+static int parse_signature(const ub_bundle *b, sig_doc *s, char bad[16]) {
+  memset(s, 0, sizeof *s);
+  sig_fields f = {s, ""};
+  int rc = ub_bundle_string_fields(b->signature, b->signature_len, sig_field, &f);
+  memcpy(bad, f.bad, sizeof f.bad);
+  return rc;
+}
+
+static int verify(ub_bundle *b, const ub_bundle_pubkey *k, char *err, size_t errlen) {
   if (ub_bundle_crypto_init(err, errlen) != 0) return -1;
   if (!b->manifest) {
     snprintf(err, errlen, "no %s: not a bundle (make one with 'unbreakable bundle build')", UB_BUNDLE_MANIFEST);
@@ -266,8 +289,11 @@ int ub_bundle_verify(ub_bundle *b, const ub_bundle_pubkey *k, char *err, size_t 
     return -1;
   }
   sig_doc s;
-  if (parse_signature(b, &s) != 0)
-    return snprintf(err, errlen, "%s is not a valid signature document", UB_BUNDLE_SIGNATURE), -1;
+  char bad[16];
+  if (parse_signature(b, &s, bad) != 0)
+    return snprintf(err, errlen, "%s is not a valid signature document%s%s%s (key_id: hex, signed_at: "
+                    "a time like 2026-12-03T09:00:00Z; re-sign it with 'unbreakable bundle sign')",
+                    UB_BUNDLE_SIGNATURE, *bad ? ": field '" : "", bad, *bad ? "'" : ""), -1;
   if (!s.has_key_id)
     return snprintf(err, errlen, "%s has no key id: refused (a signature must name its key)", UB_BUNDLE_SIGNATURE), -1;
   if (!s.has_algorithm || strcmp(s.algorithm, "ed25519") != 0)
@@ -287,6 +313,12 @@ int ub_bundle_verify(ub_bundle *b, const ub_bundle_pubkey *k, char *err, size_t 
   snprintf(b->key_id, sizeof b->key_id, "%s", s.key_id);
   snprintf(b->signed_at, sizeof b->signed_at, "%s", s.signed_at);
   return 0;
+}
+
+int ub_bundle_verify(ub_bundle *b, const ub_bundle_pubkey *k, char *err, size_t errlen) {
+  int rc = verify(b, k, err, errlen);
+  if (rc != 0) ub_text_sanitize(err);
+  return rc;
 }
 
 ub_bundle *ub_bundle_open(const char *path, const char *pubkey_path, char *err, size_t errlen) {

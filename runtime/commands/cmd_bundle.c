@@ -1,7 +1,9 @@
 /* cmd_bundle.c: `unbreakable bundle keygen|build|sign|verify`: signed
  * policy bundles (bundle/). Argument handling is one small function per
  * subcommand so that it can move to the table-driven parser. */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bundle/bundle.h"
@@ -27,8 +29,12 @@ static const char bundle_help[] =
   "Use a verified bundle with 'unbreakable gate --bundle B --pubkey KEY.pub' and\n"
   "'unbreakable test --bundle B --pubkey KEY.pub' (docs/policies.md).\n"
   "\n"
-  "Exit status: 0 done (verify: everything verifies), 1 the bundle does not\n"
-  "verify, 2 usage error or unreadable input, 3 the command failed.\n";
+  "Keep the keys and the bundle outside the folder you build from: build refuses\n"
+  "a secret key file and an output inside the folder.\n"
+  "\n"
+  "Exit status: 0 done (verify: everything verifies), 1 verify: the bundle or\n"
+  "the public key does not verify or cannot be read, 2 usage error or unreadable\n"
+  "input (build, sign), 3 the command failed.\n";
 
 /* One subcommand's options through the shared parser (options.h): the
  * option named opt is required, and want_positional arguments (0 or 1). */
@@ -71,16 +77,41 @@ static int keygen(int argc, char **argv) {
   return UB_EXIT_OK;
 }
 
+/* Reads the bundle build packs (a folder) or sign signs (an archive):
+ * 0, or the reason on stderr and exit status 2. */
+typedef int (*bundle_loader)(const char *path, ub_bundle **out, char *err, size_t errlen);
+static int load(const char *cmd, bundle_loader loader, const char *path, ub_bundle **b) {
+  char err[600];
+  if (loader(path, b, err, sizeof err) == 0) return 0;
+  fprintf(stderr, "unbreakable bundle %s: %s\n", cmd, err);
+  return UB_EXIT_USAGE;
+}
+
+/* Whether the archive out would land inside the folder dir: the next
+ * build would pack the last bundle into the new one. */
+static int inside(const char *dir, const char *out) {
+  char parent[PATH_MAX], real_dir[PATH_MAX], real_parent[PATH_MAX];
+  snprintf(parent, sizeof parent, "%s", out);
+  char *slash = strrchr(parent, '/');
+  if (!slash) snprintf(parent, sizeof parent, ".");
+  else if (slash == parent) parent[1] = '\0';
+  else *slash = '\0';
+  if (!realpath(dir, real_dir) || !realpath(parent, real_parent)) return 0; /* reported later */
+  size_t n = strlen(real_dir);
+  return strncmp(real_parent, real_dir, n) == 0 &&
+         (real_parent[n] == '\0' || real_parent[n] == '/' || strcmp(real_dir, "/") == 0);
+}
+
 static int build(int argc, char **argv) {
   const char *out, *dir;
   int rc = args_of(argc, argv, "output", &out, &dir, 1);
   if (rc != 0) return parsed(rc);
-  char err[600];
+  if (inside(dir, out))
+    return ub_usage_error("bundle", "build: %s is inside %s, the folder it packs: write the "
+                          "bundle outside it (-o ../NAME.tar.gz)", out, dir);
   ub_bundle *b = NULL;
-  if (ub_bundle_from_dir(dir, &b, err, sizeof err) != 0) {
-    fprintf(stderr, "unbreakable bundle build: %s\n", err);
-    return UB_EXIT_USAGE;
-  }
+  if ((rc = load("build", ub_bundle_from_dir, dir, &b)) != 0) return rc;
+  char err[600];
   rc = ub_bundle_write(b, out, err, sizeof err);
   if (rc != 0) fprintf(stderr, "unbreakable bundle build: %s\n", err);
   else printf("%s: %zu files, unsigned (sign it with 'unbreakable bundle sign %s --key KEY')\n",
@@ -93,12 +124,9 @@ static int sign(int argc, char **argv) {
   const char *key, *path;
   int rc = args_of(argc, argv, "key", &key, &path, 1);
   if (rc != 0) return parsed(rc);
-  char err[600];
   ub_bundle *b = NULL;
-  if (ub_bundle_read(path, &b, err, sizeof err) != 0) {
-    fprintf(stderr, "unbreakable bundle sign: %s\n", err);
-    return UB_EXIT_USAGE;
-  }
+  if ((rc = load("sign", ub_bundle_read, path, &b)) != 0) return rc;
+  char err[600];
   rc = ub_bundle_sign(b, key, err, sizeof err);
   if (rc == 0) rc = ub_bundle_write(b, path, err, sizeof err);
   if (rc != 0) fprintf(stderr, "unbreakable bundle sign: %s: %s\n", path, err);

@@ -143,6 +143,8 @@ static int check_text(sandbox *sb, file_check *f) {
 
 /* ---- luacheck ---- */
 
+/* luacheck's warnings on path, printed as diagnostics: their count, or -1
+ * when luacheck ran and could not check the file (printed as an error). */
 static int run_luacheck(const char *path, int is_spec, int *warned_missing) {
   char config[2048];
   snprintf(config, sizeof config, "%s/luacheckrc", ub_stdlib_dir());
@@ -204,8 +206,18 @@ static int run_luacheck(const char *path, int is_spec, int *warned_missing) {
   }
   if (out) fclose(out);
   else close(fds[0]);
-  int status;
+  int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  /* 0 clean, 1 warnings, 2 errors; above that luacheck could not check the
+   * file at all (its configuration, an I/O error, a crash): never a pass */
+  if (!WIFEXITED(status) || WEXITSTATUS(status) > 2) {
+    char why[160];
+    snprintf(why, sizeof why, "luacheck could not check this file (%s %d; its message is above): "
+             "run luacheck by hand, or give --no-luacheck", WIFEXITED(status) ? "exit status" : "signal",
+             WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    print_diag(path, 1, 1, "error", why);
+    return -1;
+  }
   return warnings;
 }
 
@@ -243,8 +255,11 @@ int ub_cmd_check(int argc, char **argv) {
     }
     file_check f = {a.files[i], kind, text, len, 0, 0};
     check_text(sb, &f);
-    if (strcmp(kind, "policy") == 0 && f.errors == 0 && !a.no_luacheck)
-      f.warnings += run_luacheck(a.files[i], ends_with(a.files[i], "_spec.lua"), &warned_missing);
+    if (strcmp(kind, "policy") == 0 && f.errors == 0 && !a.no_luacheck) {
+      int lint = run_luacheck(a.files[i], ends_with(a.files[i], "_spec.lua"), &warned_missing);
+      if (lint < 0) f.errors++;
+      else f.warnings += lint;
+    }
     errors += f.errors;
     warnings += f.warnings;
     free(text);

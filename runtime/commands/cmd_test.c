@@ -4,6 +4,7 @@
  * the policies and modules next to the specs. Argument handling is kept in
  * parse_test() so that it can move to the table-driven parser. */
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,7 @@ static const char test_help[] =
 #define TEST_MAX_PATHS 256
 
 typedef struct test_args {
-  char **paths;
+  const char *paths[TEST_MAX_PATHS];
   int npaths;
   const char *run, *format, *output, *coverage_out, *bundle, *pubkey;
   int coverage, coverage_stdlib;
@@ -65,6 +66,16 @@ typedef struct test_args {
   char **sources;            /* other .lua files, for coverage */
   size_t nsources;
 } test_args;
+
+/* Whether a PATH stays inside the bundle's folder: relative, no ".."
+ * component (specs from anywhere else were never verified). */
+static int inside_bundle(const char *path) {
+  if (path[0] == '/') return 0;
+  for (const char *c = path; *c; c++)
+    if (c[0] == '.' && c[1] == '.' && (c == path || c[-1] == '/') && (c[2] == '/' || c[2] == '\0'))
+      return 0;
+  return 1;
+}
 
 /* The options of test, checked by the shared parser (options.h). */
 static int parse_test(test_args *a, int argc, char **argv) {
@@ -86,9 +97,7 @@ static int parse_test(test_args *a, int argc, char **argv) {
     UB_PATH("pubkey", &a->pubkey),
     UB_OPTS_END};
   const ub_opt_spec spec = {"test", test_help, opts, 0};
-  static const char *pos[TEST_MAX_PATHS];
-  int npos = 0;
-  int rc = ub_opts_parse(&spec, argc, argv, pos, TEST_MAX_PATHS, &npos, NULL);
+  int rc = ub_opts_parse(&spec, argc, argv, a->paths, TEST_MAX_PATHS, &a->npaths, NULL);
   if (rc == UB_OPTS_HELP) return 1;
   if (rc != 0) return rc;
   a->limits.seconds = seconds;
@@ -99,8 +108,10 @@ static int parse_test(test_args *a, int argc, char **argv) {
   if (strcmp(a->format, "text") && strcmp(a->format, "json") && strcmp(a->format, "junit"))
     return ub_usage_error("test", "unknown --format '%s' (text, json or junit)", a->format);
   if (!a->bundle != !a->pubkey) return ub_usage_error("test", "--bundle and --pubkey go together");
-  a->paths = (char **)pos;
-  a->npaths = npos;
+  for (int i = 0; a->bundle && i < a->npaths; i++)
+    if (!inside_bundle(a->paths[i]))
+      return ub_usage_error("test", "%s: with --bundle, a PATH names a folder or spec inside the "
+                            "bundle (relative, without '..')", a->paths[i]);
   return 0;
 }
 
@@ -193,8 +204,7 @@ static int by_name(const void *x, const void *y) {
 }
 
 static int find_specs(test_args *a) {
-  static char *dot[] = {"."};
-  if (a->npaths == 0) { a->paths = dot; a->npaths = 1; }
+  if (a->npaths == 0) a->paths[a->npaths++] = ".";
   for (int i = 0; i < a->npaths; i++) {
     char path[4096];
     snprintf(path, sizeof path, "%s", a->paths[i]);
@@ -311,14 +321,14 @@ static void render_junit(ub_buf *out, pt_file_result *rs, size_t n) {
 static int write_file(const char *path, const ub_buf *b) {
   FILE *f = path ? fopen(path, "w") : stdout;
   if (!f) {
-    fprintf(stderr, "unbreakable test: cannot write %s\n", path);
+    fprintf(stderr, "unbreakable test: cannot write %s: %s\n", path, strerror(errno));
     return -1;
   }
   fwrite(b->data ? b->data : "", 1, b->len, f);
   int bad = ferror(f);
   if (path) bad |= fclose(f) != 0;
-  else fflush(f);
-  if (bad) fprintf(stderr, "unbreakable test: cannot write %s\n", path ? path : "stdout");
+  else fflush(f); /* a full stdout is reported once, by the command's backstop (cli/) */
+  if (bad) fprintf(stderr, "unbreakable test: cannot write %s: %s\n", path ? path : "stdout", strerror(errno));
   return bad ? -1 : 0;
 }
 

@@ -27,13 +27,15 @@ struct pt_coverage {
 
 pt_coverage *pt_coverage_new(void) { return calloc(1, sizeof(pt_coverage)); }
 
+static void free_file(cov_file *f) {
+  free(f->path);
+  free(f->hits);
+  free(f->code);
+}
+
 void pt_coverage_free(pt_coverage *c) {
   if (!c) return;
-  for (size_t i = 0; i < c->n; i++) {
-    free(c->files[i].path);
-    free(c->files[i].hits);
-    free(c->files[i].code);
-  }
+  for (size_t i = 0; i < c->n; i++) free_file(&c->files[i]);
   free(c->files);
   free(c);
 }
@@ -78,13 +80,8 @@ void pt_coverage_add_file(pt_coverage *c, const char *path) { find_file(c, path)
 void pt_coverage_filter(pt_coverage *c, int (*keep)(const char *path, void *ud), void *ud) {
   size_t w = 0;
   for (size_t i = 0; i < c->n; i++) {
-    if (keep(c->files[i].path, ud)) {
-      c->files[w++] = c->files[i];
-    } else {
-      free(c->files[i].path);
-      free(c->files[i].hits);
-      free(c->files[i].code);
-    }
+    if (keep(c->files[i].path, ud)) c->files[w++] = c->files[i];
+    else free_file(&c->files[i]);
   }
   c->n = w;
   c->last = 0;
@@ -119,7 +116,7 @@ static int is_word(const char *w, size_t n, const char *kw) {
 static int is_filler(const char *w, size_t n) {
   static const char *const words[] = {"end", "else", "do", "then", "repeat", "}", ")", "]",
                                       "{", "(", ",", ";", "end)", "end,", "},", "})", "),",
-                                      "end)", "local", NULL};
+                                      "local", NULL};
   for (int i = 0; words[i]; i++)
     if (is_word(w, n, words[i])) return 1;
   return 0;

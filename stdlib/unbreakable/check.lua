@@ -13,17 +13,82 @@ local function line_col(text, pos)
   return line, pos - last
 end
 
--- Where a JSON path ("$.svc.perfsignature[0].aggregate") points: each key
--- is searched as a quoted string after the previous one.
-local function locate_json_path(text, path)
-  local pos = 1
-  for part in path:gmatch("[^%.%[%]]+") do
-    if part ~= "$" and not part:match("^%d+$") then
-      local at = text:find('"' .. part .. '"', pos, true)
-      if at then pos = at end
+-- A small reader of the JSON text itself, to place a path at its key:
+-- positions are byte offsets; values are skipped, never decoded.
+local function skip_space(text, pos)
+  return text:find("[^ \t\r\n]", pos) or #text + 1
+end
+
+local function skip_string(text, pos) -- pos at the opening quote
+  local i = pos + 1
+  while true do
+    local at = text:find('["\\]', i)
+    if not at then return #text + 1 end
+    if text:sub(at, at) == '"' then return at + 1 end
+    i = at + 2
+  end
+end
+
+local function skip_value(text, pos)
+  pos = skip_space(text, pos)
+  local c = text:sub(pos, pos)
+  if c == '"' then return skip_string(text, pos) end
+  if c ~= "{" and c ~= "[" then return text:find("[,}%]]", pos) or #text + 1 end
+  local depth, i = 0, pos
+  while true do
+    local at = text:find('[%[%]{}"]', i)
+    if not at then return #text + 1 end
+    local ch = text:sub(at, at)
+    if ch == '"' then
+      i = skip_string(text, at)
+    else
+      depth = depth + ((ch == "{" or ch == "[") and 1 or -1)
+      i = at + 1
+      if depth == 0 then return i end
     end
   end
-  return line_col(text, pos)
+end
+
+-- In the object or array whose value starts at pos, where the member
+-- (a key, or a 0-based index) is: the position to report (the quoted key,
+-- or the element) and where its value starts; nil when it is not there.
+local function member(text, pos, step)
+  pos = skip_space(text, pos)
+  local open, i = text:sub(pos, pos), pos + 1
+  if open == "{" and type(step) == "string" then
+    while true do
+      i = skip_space(text, i)
+      if text:sub(i, i) ~= '"' then return nil end
+      local after = skip_string(text, i)
+      local colon = skip_space(text, after)
+      if text:sub(colon, colon) ~= ":" then return nil end
+      if text:sub(i + 1, after - 2) == step then return i, colon + 1 end
+      i = skip_space(text, skip_value(text, colon + 1))
+      if text:sub(i, i) ~= "," then return nil end
+      i = i + 1
+    end
+  elseif open == "[" and type(step) == "number" then
+    for _ = 1, step do
+      i = skip_space(text, skip_value(text, i))
+      if text:sub(i, i) ~= "," then return nil end
+      i = i + 1
+    end
+    i = skip_space(text, i)
+    return i, i
+  end
+end
+
+-- Where a JSON path ("$.svc.perfsignature[1].aggregate") points: its
+-- deepest member found in the text, array positions included.
+local function locate_json_path(text, path)
+  local at, value = 1, 1
+  for sep, part in path:gmatch("([%.%[])([^%.%[%]]+)%]?") do
+    local step = sep == "[" and tonumber(part) or part
+    local found, inner = member(text, value, step)
+    if not found then break end
+    at, value = found, inner
+  end
+  return line_col(text, at)
 end
 
 -- "name:L:C: message" (from the YAML loaders) into a diagnostic.
@@ -75,15 +140,20 @@ function M.monspec(text, name)
   return out
 end
 
+-- Appends each "name:L:C: message" of list as a diagnostic.
+local function add_located(out, severity, list, name)
+  for _, l in ipairs(list or {}) do out[#out + 1] = from_located(severity, l, name) end
+end
+
 function M.slo(text, name)
   local out = {}
   local model, errors, warnings = require("unbreakable.slo.load").load(text, name)
   if not model then
-    for _, l in ipairs(lines_of(errors)) do out[#out + 1] = from_located("error", l, name) end
+    add_located(out, "error", lines_of(errors), name)
   else
     warnings = errors
   end
-  for _, w in ipairs(warnings or {}) do out[#out + 1] = from_located("warning", w, name) end
+  add_located(out, "warning", warnings, name)
   return out
 end
 
@@ -91,7 +161,7 @@ function M.sli(text, name)
   local out = {}
   local indicators, err = require("unbreakable.slo.sli_query").load(text, name)
   if not indicators then
-    for _, l in ipairs(lines_of(err)) do out[#out + 1] = from_located("error", l, name) end
+    add_located(out, "error", lines_of(err), name)
   elseif next(indicators) == nil then
     out[1] = {severity = "warning", line = 1, col = 1, message = "no indicators"}
   end

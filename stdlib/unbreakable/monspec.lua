@@ -142,7 +142,7 @@ local function window_text(n)
 end
 
 local function input_error(v, msg, kind)
-  v.errors[#v.errors + 1] = msg
+  for problem in tostring(msg):gmatch("[^\n]+") do v.errors[#v.errors + 1] = problem end -- one each
   v.error_kind = kind or "input"
   return verdict.finish(v)
 end

@@ -182,7 +182,7 @@ local function message_of(err)
   return "error object of type " .. type(err)
 end
 
-local function run_hooks(block, field, results, name)
+local function run_hooks(block, field)
   local chain = {}
   while block do
     table.insert(chain, 1, block)
@@ -208,13 +208,13 @@ local function run_test(test, results)
     results[#results + 1] = {name = name, status = "pending", message = test.pending}
     return
   end
-  local ok, err = run_hooks(test.block, "before", results, name)
+  local ok, err = run_hooks(test.block, "before")
   local status = "pass"
   if ok then
     ok, err = pcall(test.fn)
     if not ok then err = message_of(err) end
   end
-  local after_ok, after_err = run_hooks(test.block, "after", results, name)
+  local after_ok, after_err = run_hooks(test.block, "after")
   if not ok then
     status = "fail"
   elseif not after_ok then
@@ -245,20 +245,25 @@ local function run_block(block, results, pattern)
     return false
   end
   if not any_selected(block) then return end
-  for _, fn in ipairs(block.setup) do
-    local ok, err = pcall(fn)
-    if not ok then
-      local where, msg = where_of(message_of(err))
-      results[#results + 1] = {name = full_name(block, "setup"), status = "error",
-                               where = where, message = msg}
-      return
+  -- a setup or teardown that raises is an error of the block, never dropped
+  local function run_once(field)
+    for _, fn in ipairs(block[field]) do
+      local ok, err = pcall(fn)
+      if not ok then
+        local where, msg = where_of(message_of(err))
+        results[#results + 1] = {name = full_name(block, field), status = "error",
+                                 where = where, message = msg}
+        return false
+      end
     end
+    return true
   end
+  if not run_once("setup") then return end
   for _, item in ipairs(block.items) do
     if item.block_of then run_block(item.block_of, results, pattern)
     elseif selected(item, pattern) then run_test(item, results) end
   end
-  for _, fn in ipairs(block.teardown) do pcall(fn) end
+  run_once("teardown")
 end
 
 -- ---- the spec's globals ----

@@ -117,7 +117,9 @@ end
 function M.summary(v)
   local objs = v.objectives or {}
   if v.verdict == "error" and #objs == 0 then
-    return "error: " .. ((v.errors and v.errors[1]) or "the gate could not be evaluated")
+    local errors = v.errors or {}
+    local more = #errors > 1 and string.format(" (and %d more error%s)", #errors - 1, #errors > 2 and "s" or "") or ""
+    return "error: " .. (errors[1] or "the gate could not be evaluated") .. more
   end
   local n = count_by(objs, "outcome")
   local parts = {}

@@ -13,6 +13,16 @@ SRC = os.path.abspath(os.environ.get("UB_SOURCE", "."))
 
 FILES = {
     "bad.monspec.json": '{"svc": {"etype": "SERVICE",\n "name": "x",\n "environmentz": {}}}\n',
+    "typos.monspec.json": '{"svc": {"etype": "SERVICE", "name": "x", "environments": {"S": {"tags": ["a"]}},\n'
+                          ' "perfsignature": [\n'
+                          '  {"timeseries": "a:b", "aggregate": "avg",\n'
+                          '   "_note": {"timeseriers": "a nested value, not a key of the element"}},\n'
+                          '  {"timeseriers": "a:b", "aggregate": "avg"},\n'
+                          '  {"timeseries": "a:b", "aggregate": "avg"},\n'
+                          '  {"timeseries": "a:b", "aggregate": "avg"}, {"timeseriers": "a:b", "aggregate": "avg"}]},\n'
+                          ' "other": {"etype": "SERVICE", "name": "y", "environments": {"S": {"tags": ["a"]}},\n'
+                          ' "perfsignature": [\n'
+                          '  {"timeseries": "a:b", "aggregat": "avg"}]}}\n',
     "broken.json": '{"svc": \n {"etype": 1,,}}',
     "slo.yaml": 'objectives:\n  - sli: rt\n    pass: [{criteria: ["<x"]}]\n    bogus: 1\n'
                 'total_score: {pass: 90%}\n',
@@ -45,6 +55,14 @@ class Check(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn('bad.monspec.json:3:2: error: $.svc.environmentz: unknown key "environmentz"; '
                       'did you mean "environments"?', p.stdout)
+        # each problem at its own key: array positions count, a key of the same name
+        # earlier in the file (in another element, or as a value) does not
+        p = self.check("typos.monspec.json")
+        self.assertEqual(p.returncode, 1)
+        for line, col, path in ((5, 4, "$.svc.perfsignature[1].timeseriers"),
+                                (7, 47, "$.svc.perfsignature[4].timeseriers"),
+                                (10, 25, "$.other.perfsignature[0].aggregat")):
+            self.assertIn("typos.monspec.json:%d:%d: error: %s: unknown key" % (line, col, path), p.stdout)
         p = self.check("broken.json")
         self.assertEqual(p.returncode, 1)
         self.assertIn("broken.json:2:14: error: invalid JSON", p.stdout)
@@ -74,6 +92,15 @@ class Check(unittest.TestCase):
         self.assertIn("policy.lua:1:11: warning: (W113) accessing undefined variable 'io'", p.stdout)
         self.assertIn("(W212) unused argument 'ctx'", p.stdout)
         self.assertNotIn("clean_spec.lua", p.stdout)  # describe, it, assert, gate are known
+
+    def test_luacheck_that_cannot_check_is_an_error(self):
+        # luacheck exits 4 without its configuration: the lint did not run, so no clean bill
+        self.assertTrue(shutil.which("luacheck"), "luacheck is missing: apt-get install lua-check (./setup.sh --test)")
+        stdlib = os.path.join(self.dir, "stdlib-without-luacheckrc")
+        shutil.copytree(os.path.join(SRC, "stdlib"), stdlib, ignore=shutil.ignore_patterns("luacheckrc"))
+        p = self.check("policy.lua", env=dict(os.environ, UB_STDLIB=stdlib))
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("policy.lua:1:1: error: luacheck could not check this file (exit status 4", p.stdout)
 
     def test_without_luacheck(self):
         env = dict(os.environ, PATH="/nonexistent")

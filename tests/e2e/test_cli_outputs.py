@@ -8,31 +8,23 @@ import json
 import os
 import re
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import unittest
 import urllib.request
 import xml.etree.ElementTree as ET
 
-ROOT = os.environ.get("UB_SOURCE", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BIN = os.environ.get("UB_BIN", os.path.join(ROOT, "build", "unbreakable"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "sim"))
-import dynatrace_sim  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ubtest import SRC as ROOT, env_for, run_ub  # noqa: E402
+import dynatrace_sim  # noqa: E402  (on the path through ubtest)
 
 TOKEN = "dt0c01.DEMO.READONLY"
 MONSPEC = os.path.join(ROOT, "examples", "monspec", "demo.monspec.json")
 LATENCY_MS = 40
 
 
-def ub(args, sim=None, ledger=None, timeout=120):
-    env = dict(os.environ, NO_COLOR="1", DT_API_TOKEN=TOKEN)
-    env.pop("DT_API_TOKEN_FILE", None)
-    if sim:
-        env["DT_TENANT_URL"] = sim.url
-    if ledger:
-        env["UB_LEDGER"] = ledger
-    return subprocess.run([BIN] + args, capture_output=True, text=True, env=env, timeout=timeout)
+def ub(args, sim=None, ledger=None):
+    return run_ub(args, env_for(sim, ledger, token=TOKEN))
 
 
 def control(sim, path, doc=None, method="POST"):
@@ -246,13 +238,11 @@ class SloText(unittest.TestCase):
             f.write(SLO)
         with open(sli, "w") as f:
             f.write(SLI)
-        env = dict(os.environ, NO_COLOR="1", DT_API_TOKEN=SLO_TOKEN, DT_TENANT_URL=sim.url,
-                   UB_LEDGER=os.path.join(work, "ledger.db"))
-        env.pop("DT_API_TOKEN_FILE", None)
-        args = [BIN, "gate", "--slo", slo, "--sli", sli, "--service", "carts", "--stage", "staging",
+        env = env_for(sim, os.path.join(work, "ledger.db"), token=SLO_TOKEN)
+        args = ["gate", "--slo", slo, "--sli", sli, "--service", "carts", "--stage", "staging",
                 "--no-wait", "--from", "1700000000000", "--to", "1700000600000"]
         try:
-            runs = [subprocess.run(args, capture_output=True, text=True, env=env, timeout=120) for _ in range(2)]
+            runs = [run_ub(args, env) for _ in range(2)]
         finally:
             sim.stop()
         text = runs[1].stdout

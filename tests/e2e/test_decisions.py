@@ -21,7 +21,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_wrong_shapes import BIN, MONSPEC, Sim, env_for  # noqa: E402
+from ubtest import BIN, MONSPEC, Sim, env_for, run_ub as run  # noqa: E402
 
 TARGET = "CheckoutService/StagingToProduction"
 NOTHING_JUDGED = "return function(ctx) return { verdict = \"pass\", summary = \"all good\" } end\n"
@@ -35,12 +35,6 @@ def closed_pipe():
     r, w = os.pipe()
     os.close(r)
     return w
-
-
-def run(args, env, stdout=subprocess.PIPE, **kw):
-    p = subprocess.run([BIN] + args, stdout=stdout, stderr=subprocess.PIPE, text=True, env=env,
-                       timeout=120, **kw)
-    return p
 
 
 def rows(ledger):

@@ -2,15 +2,13 @@
 input error, exit 2, naming the file, the key, the line and the column; never
 "the last one wins". A monspec whose failing limit was repeated with a
 passing one ("upperlimit": 2.5, "upperlimit": 100) must not pass."""
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_wrong_shapes import BIN, Sim, env_for  # noqa: E402
+from ubtest import Sim, env_for, run_ub  # noqa: E402
 
 MONSPEC = """{
   "CheckoutService": {
@@ -65,8 +63,7 @@ class DuplicateKeys(unittest.TestCase):
         return path
 
     def run_ub(self, *args):
-        return subprocess.run([BIN] + list(args), capture_output=True, text=True, env=env_for(self.sim),
-                              timeout=120)
+        return run_ub(args, env_for(self.sim))
 
     def test_monspec_duplicate_limit_is_input_error(self):
         path = self.write("dup.monspec.json", MONSPEC)

@@ -1,9 +1,12 @@
 """The tutorial of docs/policies.md, run as a test: from an empty folder,
-record two evaluations from the Dynatrace simulator with --dump-ctx (and one
-with replay --export), write the policy and its specs exactly as the doc
-shows them, `unbreakable test --coverage --coverage-min 90` passes with the
-coverage it reports, and a broken policy fails with the spec's file and
-line."""
+every command of the blocks marked tutorial-run exactly as the doc writes
+it (in a shell, `unbreakable` on the PATH, against the Dynatrace simulator
+the setup block names): record two evaluations with --dump-ctx, write the
+policy and its specs as the doc shows them, `unbreakable test --coverage
+--coverage-min 90` and `check` pass, and the bundle is built, signed,
+verified and gated from, with the keys outside the bundled folder. Between
+the doc's steps it checks what the doc says they print, replay --export,
+and that a broken policy fails with the spec's file and line."""
 import json
 import os
 import re
@@ -19,12 +22,26 @@ SRC = os.path.abspath(os.environ.get("UB_SOURCE", "."))
 SIM = os.path.join(SRC, "tests", "sim", "dynatrace_sim.py")
 
 
+def doc_text():
+    with open(os.path.join(SRC, "docs", "policies.md")) as f:
+        return f.read()
+
+
 def tutorial_files():
     """Every fenced block preceded by <!-- tutorial-file: NAME -->."""
-    with open(os.path.join(SRC, "docs", "policies.md")) as f:
-        text = f.read()
     pattern = re.compile(r"<!-- tutorial-file: (\S+) -->\n```\w*\n(.*?)```", re.S)
-    return dict(pattern.findall(text))
+    return dict(pattern.findall(doc_text()))
+
+
+def tutorial_blocks(marker):
+    """The commands of every fenced block preceded by <!-- MARKER -->, one
+    list per block; indentation removed, backslash continuations joined."""
+    pattern = re.compile(r"^ *<!-- %s -->\n *```\n(.*?)\n *```" % marker, re.S | re.M)
+    blocks = []
+    for body in pattern.findall(doc_text()):
+        text = re.sub(r"\\\n\s*", " ", "\n".join(line.strip() for line in body.splitlines()))
+        blocks.append([line for line in text.splitlines() if line])
+    return blocks
 
 
 class Tutorial(unittest.TestCase):
@@ -40,13 +57,20 @@ class Tutorial(unittest.TestCase):
             if os.path.exists(port_file) and open(port_file).read().strip():
                 break
             time.sleep(0.05)
+        bindir = os.path.join(cls.tmp, "bin")  # `unbreakable` on the PATH, as the doc has it
+        os.mkdir(bindir)
+        os.symlink(BIN, os.path.join(bindir, "unbreakable"))
         cls.env = dict(os.environ, DT_TENANT_URL="http://127.0.0.1:%s" % open(port_file).read().strip(),
                        DT_API_TOKEN="dt0c01.DEMO.READONLY", NO_COLOR="1",
+                       PATH=bindir + os.pathsep + os.environ.get("PATH", ""),
                        UB_LEDGER=os.path.join(cls.tmp, "ledger.db"))
         cls.env.pop("DT_API_TOKEN_FILE", None)
-        cls.dir = os.path.join(cls.tmp, "checkout-policy")
-        os.mkdir(cls.dir)
-        shutil.copy(os.path.join(SRC, "examples", "monspec", "demo.monspec.json"), cls.dir)
+        # the top of a clone, as the doc starts from: only what the commands read
+        cls.top = os.path.join(cls.tmp, "clone")
+        os.makedirs(cls.top)
+        os.symlink(os.path.join(SRC, "examples"), os.path.join(cls.top, "examples"))
+        cls.cwd = cls.top
+        cls.dir = os.path.join(cls.top, "checkout-policy")
 
     @classmethod
     def tearDownClass(cls):
@@ -58,14 +82,44 @@ class Tutorial(unittest.TestCase):
         return subprocess.run([BIN] + list(args), cwd=self.dir, env=self.env, capture_output=True,
                               text=True, timeout=600)
 
+    def shell(self, command):
+        """One command of the doc, in a shell, in the folder the previous
+        ones left (a `cd` carries over)."""
+        where = os.path.join(self.tmp, "cwd")
+        p = subprocess.run(["bash", "-c", command + '\nrc=$?; pwd > "$UB_TUTORIAL_CWD"; exit $rc'],
+                           cwd=self.cwd, env=dict(self.env, UB_TUTORIAL_CWD=where),
+                           capture_output=True, text=True, timeout=600)
+        with open(where) as f:
+            type(self).cwd = f.read().strip()
+        return p
+
+    def run_block(self, commands, expect=None):
+        """Runs a tutorial-run block; each command exits 0 unless expect
+        (a substring -> status) says otherwise. Returns their results."""
+        results = []
+        for command in commands:
+            p = self.shell(command)
+            want = next((rc for text, rc in (expect or {}).items() if text in command), 0)
+            self.assertEqual(p.returncode, want, command + ": " + p.stdout + p.stderr)
+            results.append(p)
+        return results
+
+    def test_setup_block_names_what_the_test_uses(self):
+        setup = " ".join(sum(tutorial_blocks("tutorial-setup"), []))
+        self.assertIn("tests/sim/dynatrace_sim.py --scenario tests/sim/scenarios/demo.json", setup)
+        for var in ("DT_TENANT_URL", "DT_API_TOKEN=dt0c01.DEMO.READONLY", 'PATH="$PWD/build:$PATH"'):
+            self.assertIn(var, setup)
+
     def test_tutorial(self):
-        # step 2: record the fixtures
-        good = self.ub("gate", "--monspec", "demo.monspec.json", "--compare",
-                       "CheckoutService/StagingToProduction", "--dump-ctx", "good.json")
-        self.assertEqual(good.returncode, 0, good.stderr)
-        bad = self.ub("gate", "--monspec", "demo.monspec.json", "--compare",
-                      "CheckoutService/CanaryToProduction", "--dump-ctx", "bad.json")
-        self.assertEqual(bad.returncode, 1, bad.stderr)
+        blocks = tutorial_blocks("tutorial-run")
+        self.assertEqual(len(blocks), 4, blocks)
+        folder, record, run_specs, sign = blocks
+        # step 1: the empty folder, from the top of the clone
+        self.run_block(folder)
+        self.assertEqual(os.path.realpath(self.cwd), os.path.realpath(self.dir))
+        self.assertEqual(os.listdir(self.dir), ["demo.monspec.json"])
+        # step 2: record the fixtures; the canary release fails
+        self.run_block(record, expect={"CanaryToProduction": 1})
         with open(os.path.join(self.dir, "bad.json")) as f:
             dumped = json.load(f)
         self.assertEqual(dumped["verdict"]["verdict"], "fail")
@@ -88,9 +142,9 @@ class Tutorial(unittest.TestCase):
             with open(os.path.join(self.dir, name), "w") as f:
                 f.write(text)
 
-        # step 5: the specs pass, with the coverage they report
-        t = self.ub("test", "--coverage", "--coverage-min", "90")
-        self.assertEqual(t.returncode, 0, t.stdout + t.stderr)
+        # step 5: the specs pass, with the coverage they report, and check finds nothing
+        t, check = self.run_block(run_specs)
+        self.assertIn("3 files, 0 errors, 0 warnings", check.stderr)
         self.assertIn("3 passed, 0 failed, 0 errors, 0 pending (1 spec file)", t.stdout)
         self.assertRegex(t.stderr, r"checkout_gate\.lua\s+(\d+)\s+\1\s+100\.0%")
         with open(os.path.join(self.dir, "coverage.json")) as f:
@@ -147,20 +201,15 @@ class Tutorial(unittest.TestCase):
         with open(path, "w") as f:
             f.write(policy)
 
-        # step 7: sign it; the keys live outside the bundled folder
-        key = os.path.join(self.tmp, "reviewer")
-        bundle = os.path.join(self.tmp, "checkout.tar.gz")
-        for args in (("bundle", "keygen", "--out", key), ("bundle", "build", ".", "-o", bundle),
-                     ("bundle", "sign", bundle, "--key", key),
-                     ("bundle", "verify", bundle, "--pubkey", key + ".pub"),
-                     ("test", "--bundle", bundle, "--pubkey", key + ".pub")):
-            p = self.ub(*args)
-            self.assertEqual(p.returncode, 0, " ".join(args) + ": " + p.stdout + p.stderr)
-        g = self.ub("gate", "--monspec", "demo.monspec.json", "--compare", "CheckoutService/CanaryToProduction",
-                    "--bundle", bundle, "--pubkey", key + ".pub", "--policy", "checkout_gate.lua")
-        self.assertEqual(g.returncode, 1, g.stderr)
-        self.assertIn("from bundle", g.stderr)
-
+        # step 7: sign it, the keys and the bundle outside the folder; the gate from the
+        # bundle fails the bad release with the bundle's policy
+        results = self.run_block(sign, expect={"CanaryToProduction": 1})
+        self.assertIn("from bundle", results[-1].stderr)
+        self.assertIn("3 passed", results[-2].stdout)
+        bundle = os.path.join(self.top, "checkout.tar.gz")
+        listing = subprocess.run(["tar", "tzf", bundle], capture_output=True, text=True).stdout.split()
+        self.assertIn("checkout_gate.lua", listing)
+        self.assertFalse([n for n in listing if "reviewer" in n or n.endswith(".tar.gz")], listing)
 
 if __name__ == "__main__":
     unittest.main()

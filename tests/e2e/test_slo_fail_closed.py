@@ -18,7 +18,7 @@ import unittest
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_wrong_shapes import BIN, SRC  # noqa: E402
+from ubtest import BIN, SRC  # noqa: E402
 
 sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
 from launch import SimProcess, scaled  # noqa: E402

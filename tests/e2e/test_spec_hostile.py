@@ -14,15 +14,12 @@ import sys
 import tempfile
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hostile_corpus import EXPECT_TEXT, SECRET, header  # noqa: E402  (one reader of the -- expect: headers)
+
 BIN = os.path.abspath(os.environ.get("UB_BIN", "build/unbreakable"))
 SRC = os.path.abspath(os.environ.get("UB_SOURCE", "."))
 HOSTILE = os.path.join(SRC, "tests", "hostile")
-SECRET = "dt0c01.PROBE-SECRET-7f3a9c"
-EXPECT_TEXT = {
-    "timeout": "wall-clock deadline of",
-    "memory": "memory limit of",
-    "instructions": "instruction budget of",
-}
 
 WRAPPER = """describe("hostile %(name)s", function()
   it("is contained", function()
@@ -47,19 +44,6 @@ end)
 """
 
 
-def header(path):
-    expect, args = None, []
-    with open(path) as f:
-        for line in f:
-            if not line.startswith("--"):
-                break
-            if line.startswith("-- expect:"):
-                expect = line.split(":", 1)[1].strip()
-            elif line.startswith("-- args:"):
-                args = line.split(":", 1)[1].split()
-    return expect, args
-
-
 class HostileSpecs(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp()
@@ -76,7 +60,7 @@ class HostileSpecs(unittest.TestCase):
         groups = {}
         for name in sorted(os.listdir(HOSTILE)):
             if name.endswith(".lua"):
-                expect, args = header(os.path.join(HOSTILE, name))
+                expect, args, _ = header(os.path.join(HOSTILE, name))
                 # a short deadline only where the deadline is the point, so
                 # that a loaded machine cannot turn another limit into it
                 key = (tuple(args), "0.5" if expect == "timeout" else "60")

@@ -140,6 +140,18 @@ class SpecRunner(unittest.TestCase):
         self.assertIn("ERROR   (load)", p.stdout)
         self.assertIn("broken_spec.lua:3: ", p.stdout)
 
+    def test_a_teardown_that_raises_is_an_error(self):
+        with open(os.path.join(self.dir, "teardown_spec.lua"), "w") as f:
+            f.write('describe("block", function()\n'
+                    '  teardown(function() error("cleanup broke") end)\n'
+                    '  it("passes", function() end)\n'
+                    'end)\n')
+        p = self.ub("teardown_spec.lua")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("ERROR   block teardown", p.stdout)
+        self.assertIn("teardown_spec.lua:2: cleanup broke", p.stdout)
+        self.assertIn("1 passed, 0 failed, 1 errors", p.stdout)
+
     def test_junit(self):
         p = self.ub("--format", "junit", "--output", "r.xml")
         self.assertEqual(p.returncode, 1)
@@ -147,6 +159,10 @@ class SpecRunner(unittest.TestCase):
             xml = f.read()
         self.assertIn('tests="15" failures="9" errors="1" skipped="2"', xml)
         self.assertIn("failing_spec.lua:3: expected objects to be equal", xml)
+        # a report that cannot be written says which file and why
+        p = self.ub("--output", os.path.join(self.dir, "absent", "r.xml"))
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("absent/r.xml: No such file or directory", p.stderr)
 
 
 if __name__ == "__main__":

@@ -7,46 +7,21 @@ entity look-up answered `{"error": "x"}` with allow_missing_baseline must
 not let a 310 ms release pass against 120 ms."""
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import unittest
 
-BIN = os.environ.get("UB_BIN", "build/unbreakable")
-SRC = os.environ.get("UB_SOURCE", ".")
-sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
-from launch import SimProcess, scaled  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ubtest import MONSPEC, Sim, env_for, run_ub  # noqa: E402
 
-DEMO = os.path.join(SRC, "tests", "sim", "scenarios", "demo.json")
-MONSPEC = os.path.join(SRC, "examples", "monspec", "demo.monspec.json")
-TOKEN = "dt0c01.DEMO.ALLSCOPES"
 SERVICE = "SERVICE-C4EC4A0E5A3B1001"
 PROBLEM = "-2387593847561234567_1700000000000V2"
 SLO = "2c6f1a54-8d7e-3b9a-a1c2-0d4e5f6a7b8c"
 ERROR_ENVELOPE = {"error": {"code": 500, "message": "boom"}}
 
 
-class Sim(SimProcess):
-    """The Dynatrace simulator on an ephemeral port (tests/sim/launch.py)."""
-
-    def __init__(self, workdir):
-        super().__init__(DEMO, log_path=os.path.join(workdir, "sim.log"))
-
-    def only_fault(self, **rule):
-        self.control("DELETE", "/_sim/faults")
-        if rule:
-            self.control("POST", "/_sim/faults", rule)
-
-
-def env_for(sim, ledger=None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DT_") and "proxy" not in k.lower()}
-    env.update(DT_TENANT_URL=sim.url, DT_API_TOKEN=TOKEN, NO_COLOR="1")
-    env["UB_LEDGER"] = ledger or os.path.join(tempfile.mkdtemp(), "ledger.db")
-    return env
-
-
 def dt(sim, *args):
-    return subprocess.run([BIN, "dt"] + list(args), capture_output=True, text=True, env=env_for(sim), timeout=scaled(120))
+    return run_ub(["dt"] + list(args), env_for(sim))
 
 
 # call -> (its arguments, path prefix of its request, wrong bodies)
@@ -140,9 +115,8 @@ class WrongShapes(unittest.TestCase):
             with self.subTest(api=api, body=body):
                 self.sim.only_fault(path=path, method="POST", status=status, json=body)
                 args = ["--tag", "app:checkout"] if api == "v1" else ["--entity-selector", "type(SERVICE)"]
-                p = subprocess.run([BIN, "deploy-event"] + args + ["--api", api, "--name", "n", "--version", "1",
-                                                                   "--no-ledger"],
-                                   capture_output=True, text=True, env=env_for(self.sim), timeout=scaled(120))
+                p = run_ub(["deploy-event"] + args + ["--api", api, "--name", "n", "--version", "1", "--no-ledger"],
+                           env_for(self.sim))
                 self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
                 self.assertNotIn("recorded on", p.stdout)
         self.sim.only_fault()
@@ -159,9 +133,8 @@ class WrongShapes(unittest.TestCase):
             with self.subTest(body=body):
                 # the Production (baseline) look-up answers a wrong shape
                 self.sim.only_fault(path="/api/v1/entity/services", queryContains="Production", json=body)
-                p = subprocess.run([BIN, "gate", "--monspec", path, "--compare", "CheckoutService/CanaryToProduction",
-                                    "--format", "json", "--no-ledger"], capture_output=True, text=True,
-                                   env=env_for(self.sim), timeout=scaled(120))
+                p = run_ub(["gate", "--monspec", path, "--compare", "CheckoutService/CanaryToProduction",
+                            "--format", "json", "--no-ledger"], env_for(self.sim))
                 verdict = json.loads(p.stdout)
                 self.assertEqual(verdict["verdict"], "error", p.stdout)
                 self.assertEqual(p.returncode, 3, p.stderr)

@@ -416,6 +416,18 @@ describe("default mode: input errors", function()
     assert.equal("error", v.verdict)
   end)
 
+  it("lists each problem of the file as its own error, and the summary stays one line", function()
+    local v = run('{ "timeseriers": "a", "aggregate": "avg" }, { "aggregat": "avg", "timeseries": "b" }',
+                  "Shop/StagingToProduction", "pullcompare")
+    assert.equal("input", v.error_kind)
+    assert.equal(3, #v.errors) -- the typo, the misspelt aggregate and the missing one
+    assert.truthy(v.errors[1]:find("perfsignature[0].timeseriers", 1, true))
+    assert.truthy(v.errors[2]:find("perfsignature[1].aggregat", 1, true))
+    for _, e in ipairs(v.errors) do assert.is_nil(e:find("\n", 1, true)) end
+    assert.is_nil(v.summary:find("\n", 1, true))
+    assert.truthy(v.summary:find("(and 2 more errors)", 1, true))
+  end)
+
   it("names the unknown entity definition", function()
     local v = run(FULL, "Shopp/StagingToProduction", "pullcompare")
     assert.equal('shop.json: unknown entity definition "Shopp"; did you mean "Shop"? (known: Shop)', v.errors[1])
