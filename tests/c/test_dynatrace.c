@@ -675,6 +675,19 @@ static void test_dot_segments_are_not_ids(void **state) {
   unlink(path);
 }
 
+/* A value goes into a selector quoted: '"' and '~' escaped by '~', so a quote
+ * cannot close the value and add terms of its own. */
+static void test_selector_values_are_quoted(void **state) {
+  (void)state;
+  ub_buf b;
+  ub_buf_init(&b);
+  const char *odd = "SERVICE-1\"),type(\"HOST~";
+  ub_dt_selector_quote(&b, odd, strlen(odd));
+  assert_false(b.failed);
+  assert_string_equal(b.data, "\"SERVICE-1~\"),type(~\"HOST~~\"");
+  ub_buf_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dot_segments_are_not_ids),
@@ -699,6 +712,7 @@ int main(void) {
       cmocka_unit_test(test_call_targets_and_argument_errors),
       cmocka_unit_test(test_policy_reads_through_the_sandbox),
       cmocka_unit_test(test_decoders_survive_mutations),
+      cmocka_unit_test(test_selector_values_are_quoted),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

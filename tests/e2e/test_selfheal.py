@@ -574,17 +574,20 @@ class SelfHealTest(unittest.TestCase):
         self.assertIn("could not be read", decision["intents"][0]["text"])
         self.assertEqual(self.h.patches(answered_only=False), [])
 
-    def test_an_entity_id_is_quoted_in_the_events_selector(self):
-        """An impacted entity's id goes into entityId("...") quoted as selectors want ('"' and '~'
-        escaped by '~'): a quote in it cannot close the value and add selector terms."""
+    def test_an_entity_id_that_could_add_selector_terms_is_refused(self):
+        """An impacted entity's id goes into entityId("..."): one that is not a Dynatrace entity
+        id (here a quote that would close the value and add terms) is refused with the field
+        named, and no events are read for it. (The quoting itself, '"' and '~' escaped by '~',
+        is tested in tests/c/test_dynatrace.c.)"""
         odd = 'SERVICE-1"),type("HOST'
         path = os.path.join(self.h.dir, "odd.json")
         with open(path, "w") as f:
             json.dump(payload(entity=odd), f)
-        self.h.selfheal(path, "--dry-run")
-        selectors = [r["params"]["entitySelector"][0] for r in self.dt_requests()
-                     if r["path"] == "/api/v2/events" and "entitySelector" in r["params"]]
-        self.assertEqual(selectors, ['entityId("SERVICE-1~"),type(~"HOST")'])
+        p = self.h.selfheal(path, "--dry-run")
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertIn("ImpactedEntities[0]", p.stderr)
+        self.assertIn("entity id", p.stderr)
+        self.assertEqual([r for r in self.dt_requests() if r["path"] == "/api/v2/events"], [])
 
     def test_an_event_naming_another_organisation_is_not_followed(self):
         self.h.deploy(41, collection="https://dev.azure.com/someone-else/")

@@ -200,14 +200,16 @@ class HostileSelfhealPolicyTest(unittest.TestCase):
         status, doc = self.h.notify(heal.payload(pid="-%d_1641224100000V2" % (7000 + self.count)))
         self.assertEqual(status, 202, doc)
         healed = self.h.wait_healed(doc["notification"])
-        self.assertIsNone(self.h.proc.poll(), "serve died: " + self.h.text()[-2000:])
+        self.assertIsNone(self.h.serve.proc.poll(), "serve died: " + self.h.text()[-2000:])
         self.assertEqual(self.h.request("GET", "/healthz")[0], 200)
         return healed
 
     def test_printed_bytes_and_error_text_are_recorded_cleaned(self):
         healed = self.run_policy(os.path.join(SRC, "tests", "hostile", "print_terminal_escapes.lua"))
-        self.assertEqual(healed["state"], "dry-run", healed)
         decision = healed["decision"]
+        # the problem's own read fails (its PID is not in the simulator), so the healing
+        # is recorded as failed; what it would have done is still only a dry run
+        self.assertEqual([o["status"] for o in decision["outcomes"]], ["dry-run"], healed)
         self.assertIn("done escaping", decision["policy_error"])
         for text in (decision["log"], decision["policy_error"]):
             self.assertFalse(any(ord(ch) < 0x20 and ch != "\n" or 0x7F <= ord(ch) <= 0x9F or ch == "\u202e"
@@ -262,13 +264,14 @@ class HostileSelfhealPolicyTest(unittest.TestCase):
         conn.request("GET", "/metrics")
         metrics = conn.getresponse().read()
         conn.close()
+        log_path = self.h.serve.log_path
         self.h.stop()
         stored = b""
         for name in os.listdir(self.h.dir):
             if name.startswith("ledger.db"):
                 with open(os.path.join(self.h.dir, name), "rb") as f:
                     stored += f.read()
-        with open(self.h.log_path, "rb") as f:
+        with open(log_path, "rb") as f:
             log = f.read()
         for secret in (heal.TOKEN, heal.DT_TOKEN, heal.PAT):
             for where, text in (("a decision", json.dumps(seen).encode()), ("the ledger", stored),
