@@ -5,7 +5,6 @@ the file and the line; JSON errors give line and column; every number an
 option takes is checked (NaN, inf, garbage, out of range) and a window under a
 minute refused; an empty path is a usage error. Each case runs the real binary
 with a hang guard (a timeout far above what a refusal takes)."""
-import json
 import os
 import subprocess
 import sys

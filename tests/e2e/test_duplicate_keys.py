@@ -83,7 +83,7 @@ class DuplicateKeys(unittest.TestCase):
     def test_monspec_is_read_whole_whatever_the_policy(self):
         # a custom policy that never reads the monspec must not run on an invalid one,
         # and a repeated "policy" key must not choose between two policies
-        policy = self.write("blind.lua", "return function(ctx) return { verdict = \"pass\", objectives = "
+        self.write("blind.lua", "return function(ctx) return { verdict = \"pass\", objectives = "
                             "{ { name = \"x\", status = \"pass\" } } } end\n")
         for name, text in (("policy-twice.json", '{"policy": "blind.lua", "policy": "other.lua", "S": {}}'),
                            ("limit-twice.json", MONSPEC.replace('"etype": "SERVICE",',

@@ -7,7 +7,6 @@ field of every schema documented in docs/policies.md."""
 import glob
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys

@@ -10,7 +10,6 @@ import concurrent.futures
 import copy
 import json
 import os
-import re
 import shutil
 import signal
 import sqlite3

@@ -204,6 +204,13 @@ class HostileSelfhealPolicyTest(unittest.TestCase):
         self.assertEqual(self.h.request("GET", "/healthz")[0], 200)
         return healed
 
+    def write_policy(self, name, source):
+        """A selfheal policy of the test's own, in the harness's folder; returns its path."""
+        path = os.path.join(self.h.dir, name)
+        with open(path, "w") as f:
+            f.write(source)
+        return path
+
     def test_printed_bytes_and_error_text_are_recorded_cleaned(self):
         healed = self.run_policy(os.path.join(SRC, "tests", "hostile", "print_terminal_escapes.lua"))
         decision = healed["decision"]
@@ -218,13 +225,11 @@ class HostileSelfhealPolicyTest(unittest.TestCase):
         self.assertNotIn("##vso[", healed["decision"]["policy_error"])
 
     def test_thousands_of_intents_are_refused_not_executed(self):
-        many = os.path.join(self.h.dir, "many.lua")
-        with open(many, "w") as f:
-            f.write('return function()\n'
-                    '  local t = {}\n'
-                    '  for i = 1, 3000 do t[i] = {kind = "comment", reason = "r", text = "spam " .. i} end\n'
-                    '  return {summary = "many", intents = t}\n'
-                    'end\n')
+        many = self.write_policy("many.lua", 'return function()\n'
+                                 '  local t = {}\n'
+                                 '  for i = 1, 3000 do t[i] = {kind = "comment", reason = "r", text = "spam " .. i} end\n'
+                                 '  return {summary = "many", intents = t}\n'
+                                 'end\n')
         decision = self.run_policy(many)["decision"]
         self.assertIn("at most 32", decision.get("policy_error", ""), decision.get("summary"))
         self.assertEqual([i["kind"] for i in decision["intents"]], ["comment"])  # the one saying so
@@ -250,13 +255,11 @@ class HostileSelfhealPolicyTest(unittest.TestCase):
             self.assertIn("cannot be recorded", healed["decision"]["error"])
 
     def test_no_token_reaches_the_policy_the_ledger_the_log_or_metrics(self):
-        dump = os.path.join(self.h.dir, "dump.lua")
-        with open(dump, "w") as f:
-            f.write('return function(ctx)\n'
-                    '  local json = require("unbreakable.json")\n'
-                    '  print(json.encode(ctx))\n'
-                    '  return {summary = json.encode(ctx)}\n'
-                    'end\n')
+        dump = self.write_policy("dump.lua", 'return function(ctx)\n'
+                                 '  local json = require("unbreakable.json")\n'
+                                 '  print(json.encode(ctx))\n'
+                                 '  return {summary = json.encode(ctx)}\n'
+                                 'end\n')
         seen = [self.run_policy(dump),
                 self.run_policy(os.path.join(SRC, "tests", "hostile", "secret_search.lua"))]
         self.assertIn('"problem"', seen[0]["decision"]["summary"])  # the context was there to leak
