@@ -11,6 +11,7 @@
 #include "cli/version.h"
 
 static const ub_command commands[] = {
+  {"init", ub_cmd_init, "start a project: monspec, policies with specs, CI pipeline, serve config"},
   {"gate", ub_cmd_gate, "evaluate a release against a monspec or SLO file"},
   {"deploy-event", ub_cmd_deploy_event, "tell Dynatrace what was deployed where, and check it was recorded"},
   {"eval", ub_cmd_eval, "run a policy in the sandbox and print its result as JSON"},

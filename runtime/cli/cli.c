@@ -49,6 +49,10 @@ const char *ub_policies_dir(void) {
   return pick_dir("UB_POLICIES", UB_SOURCE_POLICIES, UB_INSTALL_POLICIES);
 }
 
+const char *ub_templates_dir(void) {
+  return pick_dir("UB_TEMPLATES", UB_SOURCE_TEMPLATES, UB_INSTALL_TEMPLATES);
+}
+
 void ub_print_policy_log(const char *log, size_t len) {
   ub_buf b;
   ub_buf_init(&b);

@@ -43,6 +43,9 @@ int ub_check_output(const char *cmd, const char *option, const char *path);
  * installed share directory. Same for the shipped policies. */
 const char *ub_stdlib_dir(void);
 const char *ub_policies_dir(void);
+/* The templates of `unbreakable init`: $UB_TEMPLATES, else the source
+ * tree's templates/init, else the installed share directory. */
+const char *ub_templates_dir(void);
 
 /* What a policy printed, on stderr, one "[policy] ..." line each, made
  * safe for terminals and CI logs (util/text.h). Text a policy, a ledger

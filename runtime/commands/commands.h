@@ -20,6 +20,7 @@ int ub_cmd_test(int argc, char **argv);
 int ub_cmd_bundle(int argc, char **argv);
 int ub_cmd_check(int argc, char **argv);
 int ub_cmd_selfheal(int argc, char **argv);
+int ub_cmd_init(int argc, char **argv);
 /* history --kind selfheal (cmd_selfheal.c) */
 int ub_selfheal_history(const char *ledger_path, const char *format, int limit);
 
