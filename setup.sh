@@ -2,7 +2,7 @@
 # setup.sh: installs what unbreakable needs from Debian's packages (only what
 # is missing, so running it again is cheap) and builds it into build/.
 #   ./setup.sh            runtime and build dependencies, then build
-#   ./setup.sh --test     also what the tests need (busted, cmocka, chromium, wrk)
+#   ./setup.sh --test     also what the tests need (busted, cmocka, chromium, wrk, python3-yaml)
 #   ./setup.sh --deps-only
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -11,7 +11,7 @@ runtime_pkgs=(gcc make cmake pkg-config python3 lua5.4 liblua5.4-dev libcurl4-op
               libyaml-dev libmicrohttpd-dev libsqlite3-dev libssl-dev ca-certificates
               libsodium-dev libarchive-dev)
 test_pkgs=(lua-busted lua-cjson libcmocka-dev chromium sqlite3 procps clang libclang-rt-14-dev wrk
-           lua-check python3-jsonschema)
+           lua-check python3-jsonschema python3-yaml)
 
 want=("${runtime_pkgs[@]}")
 build=1

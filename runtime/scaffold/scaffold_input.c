@@ -67,6 +67,7 @@ int scaffold_check_tenant(const char *url, char *out, size_t outlen, char *err, 
     while (*p >= '0' && *p <= '9') p++;
     if (p == digits || p - digits > 5) return tenant_error(url, err, errlen, "the port is not a number");
   }
+  if (*p && *p != '/') return tenant_error(url, err, errlen, "the host name or port is followed by something else");
   for (; *p; p++) {
     if (!is_alnum(*p) && !strchr("/._-~", *p))
       return tenant_error(url, err, errlen, "only letters, digits and . _ - ~ / may follow the host "
