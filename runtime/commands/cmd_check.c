@@ -21,16 +21,20 @@
 #include "cli/options.h"
 #include "lualib/bindings.h"
 #include "sandbox/sandbox.h"
+#include "serve/serve.h"
 #include "util/text.h"
 
 extern char **environ;
 
 static const char check_help[] =
-  "usage: unbreakable check FILE... [--kind monspec|slo|sli|policy] [--no-luacheck]\n"
+  "usage: unbreakable check FILE... [--kind monspec|slo|sli|policy|serve-config|selfheal]\n"
+  "                         [--no-luacheck]\n"
   "\n"
   "Validates files without running a gate, printing FILE:LINE:COL: error|warning:\n"
   "  *.json                  a monspec (schema, unknown keys, impossible measures)\n"
   "  *slo*.yaml, *sli*.yaml  Keptn slo.yaml and Dynatrace sli.yaml\n"
+  "  unbreakable.json        serve's --config file (settings, types, ranges)\n"
+  "  selfheal.json           the self-healing settings of a specs folder\n"
   "  *.lua                   a policy, module or spec: Lua syntax, then luacheck\n"
   "                          with the sandbox's globals when it is installed\n"
   "                          (apt-get install lua-check)\n"
@@ -59,8 +63,9 @@ static int parse_check(check_args *a, int argc, char **argv) {
   if (rc != 0) return rc;
   if (a->nfiles == 0) return ub_usage_error("check", "name the files to check");
   if (a->kind && strcmp(a->kind, "monspec") && strcmp(a->kind, "slo") && strcmp(a->kind, "sli") &&
-      strcmp(a->kind, "policy"))
-    return ub_usage_error("check", "unknown --kind '%s' (monspec, slo, sli or policy)", a->kind);
+      strcmp(a->kind, "policy") && strcmp(a->kind, "serve-config") && strcmp(a->kind, "selfheal"))
+    return ub_usage_error("check", "unknown --kind '%s' (monspec, slo, sli, policy, serve-config or selfheal)",
+                          a->kind);
   return 0;
 }
 
@@ -73,6 +78,8 @@ static const char *kind_of(const char *path) {
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
   if (ends_with(base, ".lua")) return "policy";
+  if (strcmp(base, "unbreakable.json") == 0) return "serve-config"; /* as `unbreakable init` names it */
+  if (strcmp(base, "selfheal.json") == 0) return "selfheal";       /* the name serve reads */
   if (ends_with(base, ".json")) return "monspec";
   if (ends_with(base, ".yaml") || ends_with(base, ".yml")) {
     if (strstr(base, "sli")) return "sli";
@@ -241,9 +248,19 @@ int ub_cmd_check(int argc, char **argv) {
     const char *kind = a.kind ? a.kind : kind_of(a.files[i]);
     char err[600];
     if (!kind) {
-      ub_usage_error("check", "%s: which kind of file? (*.json monspec, *slo*.yaml, *sli*.yaml, "
-                              "*.lua; or give --kind)", a.files[i]);
+      ub_usage_error("check", "%s: which kind of file? (*.json monspec, unbreakable.json, selfheal.json, "
+                              "*slo*.yaml, *sli*.yaml, *.lua; or give --kind)", a.files[i]);
       unreadable++;
+      continue;
+    }
+    if (strcmp(kind, "serve-config") == 0) { /* serve's own reader, in C */
+      char why[1200];
+      if (serve_config_check(a.files[i], why, sizeof why) != 0) {
+        size_t n = strlen(a.files[i]); /* the message names the file: once is enough */
+        int named = strncmp(why, a.files[i], n) == 0 && why[n] == ':' && why[n + 1] == ' ';
+        print_diag(a.files[i], 1, 1, "error", named ? why + n + 2 : why);
+        errors++;
+      }
       continue;
     }
     size_t len;

@@ -155,8 +155,8 @@ static void print_written(const init_args *a, const scaffold *s) {
   printf("unbreakable init: wrote %zu files in %s for %s (Dynatrace %s, CI %s):\n", s->n, a->dir, a->service,
          a->tenant, a->ci);
   for (size_t i = 0; i < s->n; i++) printf("  %s\n", s->files[i].rel);
-  printf("Next: cd %s && unbreakable check monspec.json slo.yaml sli.yaml policies/gate.lua "
-         "policies/selfheal.lua && unbreakable test\n(README.md there says what each file is; "
+  printf("Next: cd %s && unbreakable check monspec.json slo.yaml sli.yaml unbreakable.json selfheal.json "
+         "policies/gate.lua policies/selfheal.lua && unbreakable test\n(README.md there says what each file is; "
          "docs/getting-started.md the rest.)\n", a->dir);
 }
 

@@ -62,82 +62,110 @@ typedef struct raw_settings {
   int nallow;
 } raw_settings;
 
-static int add_allow(raw_settings *r, const char *prefix) {
+/* Errors of the settings are written into err (the caller prints them),
+ * so that `unbreakable check` can report a config file the way serve
+ * would refuse it (serve_config_check). */
+static int add_allow(raw_settings *r, const char *prefix, char *err, size_t errlen) {
   size_t n = strlen(prefix);
   if (n < 9 || prefix[n - 1] != '/' || (strncmp(prefix, "https://", 8) != 0 && strncmp(prefix, "http://", 7) != 0)) {
-    return ub_usage_error("serve", "--allow-callback '%s' must be an http(s) URL prefix ending in '/' "
-                          "(e.g. https://dev.azure.com/myorg/)", prefix);
+    snprintf(err, errlen, "--allow-callback '%s' must be an http(s) URL prefix ending in '/' "
+             "(e.g. https://dev.azure.com/myorg/)", prefix);
+    return -1;
   }
-  if (r->nallow == SERVE_MAX_ALLOW) return ub_usage_error("serve", "at most %d --allow-callback prefixes", SERVE_MAX_ALLOW);
+  if (r->nallow == SERVE_MAX_ALLOW) {
+    snprintf(err, errlen, "at most %d --allow-callback prefixes", SERVE_MAX_ALLOW);
+    return -1;
+  }
   r->allow[r->nallow++] = strdup(prefix);
   return 0;
 }
 
 /* ---- the config file ---- */
 
-static int config_string(lua_State *L, const char *file, const char *key, char *out, size_t size) {
+static int config_string(lua_State *L, const char *file, const char *key, char *out, size_t size, char *err,
+                         size_t errlen) {
   int t = lua_getfield(L, 1, key);
   int rc = 0;
   if (t == LUA_TSTRING) snprintf(out, size, "%s", lua_tostring(L, -1));
-  else if (t != LUA_TNIL) rc = ub_usage_error("serve", "%s: \"%s\" must be a string", file, key);
+  else if (t != LUA_TNIL) rc = -1, snprintf(err, errlen, "%s: \"%s\" must be a string", file, key);
   lua_pop(L, 1);
   return rc;
 }
 
 /* A number from min to max (a whole one when whole), as the flag checks it. */
 static int config_number(lua_State *L, const char *file, const char *key, double min, double max, int whole,
-                         double *out) {
+                         double *out, char *err, size_t errlen) {
   int t = lua_getfield(L, 1, key);
   double v = lua_tonumber(L, -1);
   int rc = 0;
   if (t == LUA_TNUMBER && v >= min && v <= max && (!whole || v == (double)(long long)v)) *out = v;
   else if (t != LUA_TNIL)
-    rc = ub_usage_error("serve", "%s: \"%s\" must be a %s from %g to %g", file, key,
-                        whole ? "whole number" : "number", min, max);
+    rc = -1, snprintf(err, errlen, "%s: \"%s\" must be a %s from %g to %g", file, key,
+                      whole ? "whole number" : "number", min, max);
   lua_pop(L, 1);
   return rc;
 }
 
-static int read_config(const char *file, raw_settings *r) {
+/* Every key of the object at index 1 is a known setting. */
+static int config_keys(lua_State *L, const char *file, char *err, size_t errlen) {
   static const char *const known[] = {"listen", "specs", "ledger", "workers", "allow_callback",
                                       "drain_seconds", "gate_timeout", "callback_deadline", NULL};
-  char err[600];
-  size_t len;
-  char *text = ub_read_all(file, 1 << 20, &len, err, sizeof err);
-  if (!text) return ub_usage_error("serve", "--config: %s", err);
-  lua_State *L = luaL_newstate();
-  int rc = 0;
-  if (!L || json_decode_lua(L, text, len, 10, err, sizeof err) != 0 || !lua_istable(L, 1)) {
-    rc = ub_usage_error("serve", "%s: not a JSON object (%s)", file, L ? err : "out of memory");
-  }
-  if (rc == 0) lua_pushnil(L);
-  while (rc == 0 && lua_next(L, 1)) {
-    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    if (lua_type(L, -2) != LUA_TSTRING) { /* a JSON array decodes to integer keys */
+      snprintf(err, errlen, "%s: not a JSON object of settings (listen, specs, ...)", file);
+      lua_pop(L, 2);
+      return -1;
+    }
+    const char *key = lua_tostring(L, -2);
     int found = 0;
     for (int i = 0; known[i]; i++) found |= strcmp(known[i], key) == 0;
-    if (!found) {
-      rc = ub_usage_error("serve", "%s: unknown setting \"%s\" (known: listen, specs, ledger, workers, "
-                          "allow_callback, drain_seconds, gate_timeout, callback_deadline)", file, key);
-      lua_pop(L, 2);
-      break;
-    }
     lua_pop(L, 1);
+    if (!found) {
+      snprintf(err, errlen, "%s: unknown setting \"%s\" (known: listen, specs, ledger, workers, "
+               "allow_callback, drain_seconds, gate_timeout, callback_deadline)", file, key);
+      lua_pop(L, 1);
+      return -1;
+    }
   }
-  if (rc == 0) rc = config_string(L, file, "listen", r->listen, sizeof r->listen);
-  if (rc == 0) rc = config_string(L, file, "specs", r->specs, sizeof r->specs);
-  if (rc == 0) rc = config_string(L, file, "ledger", r->ledger, sizeof r->ledger);
-  if (rc == 0) rc = config_number(L, file, "workers", 1, 256, 1, &r->workers);
-  if (rc == 0) rc = config_number(L, file, "drain_seconds", 0, 3600, 0, &r->drain);
-  if (rc == 0) rc = config_number(L, file, "gate_timeout", 1, 3600, 0, &r->gate_timeout);
-  if (rc == 0) rc = config_number(L, file, "callback_deadline", 10, 72 * 3600, 0, &r->cb_deadline);
-  if (rc == 0 && lua_getfield(L, 1, "allow_callback") == LUA_TTABLE) {
+  return 0;
+}
+
+static int config_allow(lua_State *L, const char *file, raw_settings *r, char *err, size_t errlen) {
+  int rc = 0;
+  if (lua_getfield(L, 1, "allow_callback") == LUA_TTABLE) {
     for (lua_Integer i = 1; rc == 0 && lua_rawgeti(L, -1, i) != LUA_TNIL; i++) {
-      rc = lua_type(L, -1) == LUA_TSTRING ? add_allow(r, lua_tostring(L, -1))
-                                          : ub_usage_error("serve", "%s: allow_callback must be a list of strings", file);
+      if (lua_type(L, -1) == LUA_TSTRING) rc = add_allow(r, lua_tostring(L, -1), err, errlen);
+      else rc = -1, snprintf(err, errlen, "%s: allow_callback must be a list of strings", file);
       lua_pop(L, 1);
     }
-    lua_pop(L, 1);
   }
+  lua_pop(L, 1);
+  return rc;
+}
+
+static int read_config(const char *file, raw_settings *r, char *err, size_t errlen) {
+  char why[600];
+  size_t len;
+  char *text = ub_read_all(file, 1 << 20, &len, why, sizeof why);
+  if (!text) {
+    snprintf(err, errlen, "--config: %s", why);
+    return -1;
+  }
+  lua_State *L = luaL_newstate();
+  int rc = 0;
+  if (!L || json_decode_lua(L, text, len, 10, why, sizeof why) != 0 || !lua_istable(L, 1)) {
+    rc = -1, snprintf(err, errlen, "%s: not a JSON object (%s)", file, L ? why : "out of memory");
+  }
+  if (rc == 0) rc = config_keys(L, file, err, errlen);
+  if (rc == 0) rc = config_string(L, file, "listen", r->listen, sizeof r->listen, err, errlen);
+  if (rc == 0) rc = config_string(L, file, "specs", r->specs, sizeof r->specs, err, errlen);
+  if (rc == 0) rc = config_string(L, file, "ledger", r->ledger, sizeof r->ledger, err, errlen);
+  if (rc == 0) rc = config_number(L, file, "workers", 1, 256, 1, &r->workers, err, errlen);
+  if (rc == 0) rc = config_number(L, file, "drain_seconds", 0, 3600, 0, &r->drain, err, errlen);
+  if (rc == 0) rc = config_number(L, file, "gate_timeout", 1, 3600, 0, &r->gate_timeout, err, errlen);
+  if (rc == 0) rc = config_number(L, file, "callback_deadline", 10, 72 * 3600, 0, &r->cb_deadline, err, errlen);
+  if (rc == 0) rc = config_allow(L, file, r, err, errlen);
   if (L) lua_close(L);
   free(text);
   return rc;
@@ -170,8 +198,9 @@ static int parse_flags(serve_flags *f, int argc, char **argv) {
 
 /* The config files first, then the flags over them: flags win. */
 static int apply_settings(raw_settings *r, const serve_flags *f) {
+  char err[1200];
   for (size_t i = 0; i < f->config.n; i++)
-    if (read_config(f->config.items[i], r) != 0) return UB_EXIT_USAGE;
+    if (read_config(f->config.items[i], r, err, sizeof err) != 0) return ub_usage_error("serve", "%s", err);
   if (f->listen) snprintf(r->listen, sizeof r->listen, "%s", f->listen);
   if (f->specs) snprintf(r->specs, sizeof r->specs, "%s", f->specs);
   if (f->ledger) snprintf(r->ledger, sizeof r->ledger, "%s", f->ledger);
@@ -186,17 +215,19 @@ static int apply_settings(raw_settings *r, const serve_flags *f) {
     r->nallow = 0;
   }
   for (size_t i = 0; i < f->allow.n; i++)
-    if (add_allow(r, f->allow.items[i]) != 0) return UB_EXIT_USAGE;
+    if (add_allow(r, f->allow.items[i], err, sizeof err) != 0) return ub_usage_error("serve", "%s", err);
   return 0;
 }
 
-static int split_listen(serve_config *c, const char *listen) {
+static int split_listen(serve_config *c, const char *listen, char *err, size_t errlen) {
   const char *colon = strrchr(listen, ':');
   char *end;
   long port = colon ? strtol(colon + 1, &end, 10) : -1;
   if (!colon || colon == listen || end == colon + 1 || *end || port < 0 || port > 65535 ||
-      (size_t)(colon - listen) >= sizeof c->listen_addr)
-    return ub_usage_error("serve", "--listen '%s' must be ADDR:PORT (e.g. 127.0.0.1:8080)", listen);
+      (size_t)(colon - listen) >= sizeof c->listen_addr) {
+    snprintf(err, errlen, "--listen '%s' must be ADDR:PORT (e.g. 127.0.0.1:8080)", listen);
+    return -1;
+  }
   snprintf(c->listen_addr, sizeof c->listen_addr, "%.*s", (int)(colon - listen), listen);
   c->listen_port = (int)port;
   return 0;
@@ -204,7 +235,7 @@ static int split_listen(serve_config *c, const char *listen) {
 
 static int finish(serve_config *c, raw_settings *r) {
   char err[600];
-  if (split_listen(c, r->listen) != 0) return UB_EXIT_USAGE;
+  if (split_listen(c, r->listen, err, sizeof err) != 0) return ub_usage_error("serve", "%s", err);
   if (!realpath(r->specs, c->specs))
     return ub_usage_error("serve", "--specs '%s' is not a readable folder", r->specs);
   if (ledger_resolve_path(r->ledger[0] ? r->ledger : NULL, c->ledger, sizeof c->ledger, err, sizeof err) != 0)
@@ -224,8 +255,8 @@ static int finish(serve_config *c, raw_settings *r) {
   snprintf(c->stdlib_dir, sizeof c->stdlib_dir, "%s", ub_stdlib_dir());
   snprintf(c->policies_dir, sizeof c->policies_dir, "%s", ub_policies_dir());
   if (r->nallow == 0) {
-    add_allow(r, "https://dev.azure.com/");
-    add_allow(r, "https://*.visualstudio.com/");
+    add_allow(r, "https://dev.azure.com/", err, sizeof err);
+    add_allow(r, "https://*.visualstudio.com/", err, sizeof err);
   }
   for (int i = 0; i < r->nallow; i++) c->allow[i] = r->allow[i];
   c->nallow = r->nallow;
@@ -248,6 +279,23 @@ int serve_config_parse(serve_config *c, int argc, char **argv) {
   for (int i = 0; i < r.nallow; i++) free(r.allow[i]);
   ub_opt_list_free(&f.allow);
   ub_opt_list_free(&f.config);
+  return rc;
+}
+
+int serve_config_check(const char *file, char *err, size_t errlen) {
+  raw_settings r;
+  serve_config c;
+  memset(&r, 0, sizeof r);
+  memset(&c, 0, sizeof c);
+  snprintf(r.listen, sizeof r.listen, "127.0.0.1:8080");
+  int rc = read_config(file, &r, err, errlen);
+  if (rc == 0 && split_listen(&c, r.listen, err, errlen) != 0) {
+    char why[600];
+    snprintf(why, sizeof why, "%s", err);
+    snprintf(err, errlen, "%s: \"listen\": %s", file, why);
+    rc = -1;
+  }
+  for (int i = 0; i < r.nallow; i++) free(r.allow[i]);
   return rc;
 }
 

@@ -41,6 +41,10 @@ typedef struct serve_config {
  * exit status (usage error printed). */
 int serve_config_parse(serve_config *c, int argc, char **argv);
 void serve_config_free(serve_config *c);
+/* Checks a --config FILE as serve reads it (every setting, its type and
+ * range, the listen address): 0, or -1 with err naming the file and the
+ * setting. For `unbreakable check` (commands/cmd_check.c). */
+int serve_config_check(const char *file, char *err, size_t errlen);
 
 /* ---- inbound auth (serve_auth.c) ---- */
 /* Reads UB_SERVE_TOKEN or UB_SERVE_TOKEN_FILE into c->token and removes

@@ -175,6 +175,51 @@ function M.policy(text, name)
   return {from_located("error", err, name)}
 end
 
+-- selfheal.json of a specs folder (docs/selfheal.md): the settings serve
+-- and `selfheal --specs` read. Serve ignores a key it does not know, so a
+-- misspelt one ("dry-run") is a warning here: it would silently not apply.
+local SELFHEAL_KEYS = { selfheal_policy = true, window_minutes = true, dry_run = true }
+
+function M.selfheal(text, name)
+  local json = require("unbreakable.json")
+  local ok, doc = pcall(json.decode, text)
+  if not ok then
+    local msg = tostring(doc):gsub("^[^:]*:%d+: ", ""):gsub("^invalid JSON: ", "")
+    local line, col = msg:match("line (%d+), column (%d+)")
+    return {{severity = "error", line = tonumber(line) or 1, col = tonumber(col) or 1,
+             message = "invalid JSON: " .. msg}}
+  end
+  if type(doc) ~= "table" or doc[1] ~= nil then
+    return {{severity = "error", line = 1, col = 1, message = "not a JSON object (selfheal_policy, window_minutes, dry_run)"}}
+  end
+  local out = {}
+  local function add(severity, key, msg)
+    local line, col = locate_json_path(text, "$." .. key)
+    out[#out + 1] = {severity = severity, line = line, col = col, message = "$." .. key .. ": " .. msg}
+  end
+  local keys = {}
+  for key in pairs(doc) do keys[#keys + 1] = key end
+  table.sort(keys)
+  for _, key in ipairs(keys) do
+    if not SELFHEAL_KEYS[key] and key:sub(1, 1) ~= "_" then
+      add("warning", key, "unknown setting, ignored (known: selfheal_policy, window_minutes, dry_run)")
+    end
+  end
+  local policy = doc.selfheal_policy
+  if policy ~= nil and (type(policy) ~= "string" or policy == "" or policy:sub(1, 1) == "/"
+                        or ("/" .. policy .. "/"):find("/../", 1, true)) then
+    add("error", "selfheal_policy", "must be a file name inside the specs folder (relative, no '..')")
+  end
+  local window = doc.window_minutes
+  if window ~= nil and (type(window) ~= "number" or window <= 0 or window > 10080) then
+    add("error", "window_minutes", "must be a number of minutes from 1 to 10080")
+  end
+  if doc.dry_run ~= nil and type(doc.dry_run) ~= "boolean" then
+    add("error", "dry_run", "must be true or false")
+  end
+  return out
+end
+
 function M.run(kind, text, name)
   local check = M[kind]
   if not check or kind == "run" then error("unknown kind " .. tostring(kind)) end

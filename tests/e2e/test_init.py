@@ -70,10 +70,11 @@ class InitTest(unittest.TestCase):
         return target, p
 
     def assert_checks_and_tests(self, target):
-        p = run(["check", "monspec.json", "slo.yaml", "sli.yaml", "policies/gate.lua", "policies/selfheal.lua",
-                 "policies/gate_spec.lua", "policies/selfheal_spec.lua"], cwd=target)
+        p = run(["check", "monspec.json", "slo.yaml", "sli.yaml", "unbreakable.json", "selfheal.json",
+                 "policies/gate.lua", "policies/selfheal.lua", "policies/gate_spec.lua",
+                 "policies/selfheal_spec.lua"], cwd=target)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        self.assertIn("0 errors", p.stdout + p.stderr)
+        self.assertIn("9 files, 0 errors, 0 warnings", p.stderr)
         p = run(["test"], cwd=target)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertRegex(p.stdout, r"5 passed, 0 failed, 0 errors")
@@ -171,6 +172,39 @@ class InitTest(unittest.TestCase):
                 self.assertEqual((status, answer["status"]), (200, "success"), answer)
             finally:
                 serve.stop()
+
+    def test_check_reads_the_serve_config_as_serve_does(self):
+        target, p = self.init("configs")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        cases = [('{"listen": "0.0.0.0:8080", "workers": 1.5}', '"workers" must be a whole number from 1 to 256'),
+                 ('{"listen": "everywhere"}', "must be ADDR:PORT"),
+                 ('{"listen": "0.0.0.0:8080", "listne": "x"}', 'unknown setting "listne"'),
+                 ('{"allow_callback": ["ftp://x/"]}', "must be an http(s) URL prefix"),
+                 ('{"specs": ".", "specs": "/"}', 'duplicate key "specs"'),
+                 ('[1]', "not a JSON object")]
+        config = os.path.join(target, "unbreakable.json")
+        for text, message in cases:
+            with open(config, "w") as f:
+                f.write(text)
+            p = run(["check", "unbreakable.json"], cwd=target)
+            self.assertEqual(p.returncode, 1, text)
+            self.assertIn("unbreakable.json:1:1: error: ", p.stdout, text)
+            self.assertIn(message, p.stdout, text)
+            serve = run(["serve", "--config", config, "--insecure-no-auth", "--listen", "127.0.0.1:0",
+                         "--specs", "/nonexistent-specs-folder"])
+            self.assertEqual(serve.returncode, 2, text)  # serve refuses the same file
+        settings = os.path.join(target, "selfheal.json")
+        for text, severity, message in (('{"dry-run": true}', "warning", '$.dry-run: unknown setting'),
+                                        ('{"window_minutes": 0}', "error", "from 1 to 10080"),
+                                        ('{"dry_run": "yes"}', "error", "true or false"),
+                                        ('{"selfheal_policy": "../x.lua"}', "error", "inside the specs folder"),
+                                        ('{"a": 1, "a": 2}', "error", 'duplicate key "a"')):
+            with open(settings, "w") as f:
+                f.write(text)
+            p = run(["check", "selfheal.json"], cwd=target)
+            self.assertEqual(p.returncode, 1 if severity == "error" else 0, text)
+            self.assertIn(": %s: " % severity, p.stdout, text)
+            self.assertIn(message, p.stdout, text)
 
     # ---- never overwrite ----
     def test_refuses_to_overwrite_and_writes_nothing(self):
