@@ -118,6 +118,12 @@ class InitTest(unittest.TestCase):
             self.assertTrue(has(staging, fragment), fragment)
         jobs = {j.get("job") or j.get("deployment"): j for j in stages["Staging"]["jobs"]}
         self.assertEqual(jobs["AskServe"]["pool"], "server")
+        ask = jobs["AskServe"]["steps"][0]["inputs"]
+        headers = ask["headers"]
+        for name in ("PlanUrl", "ProjectId", "HubName", "PlanId", "JobId", "TimelineId", "TaskInstanceId",
+                     "AuthToken"):  # callback mode needs every one (docs/serve.md)
+            self.assertIn('"%s"' % name, headers)
+        self.assertEqual(json.loads(ask["body"])["compare"], "checkout/StagingToProduction")
         for fragment in ("Deploy to production", 'deploy-event --monspec monspec.json --environment '
                          '"checkout/Production"'):
             self.assertTrue(has(production, fragment), fragment)
@@ -205,6 +211,37 @@ class InitTest(unittest.TestCase):
             self.assertEqual(p.returncode, 1 if severity == "error" else 0, text)
             self.assertIn(": %s: " % severity, p.stdout, text)
             self.assertIn(message, p.stdout, text)
+
+    def test_the_installed_binary_finds_its_templates(self):
+        """cmake --install puts the templates beside the stdlib (share/unbreakable/templates/init),
+        with ci/*.sh executable; init run from there writes the same project."""
+        build = os.environ.get("UB_BUILD")
+        if not build or not shutil.which("cmake"):
+            print("no build folder or cmake: skipped")
+            sys.exit(77)
+        root = os.path.join(self.tmp, "root")
+        p = subprocess.run(["cmake", "--install", build], env=dict(os.environ, DESTDIR=root), capture_output=True,
+                           text=True, timeout=scaled(120))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        share = [os.path.join(top, "unbreakable") for top, dirs, _ in os.walk(root) if "unbreakable" in dirs
+                 and os.path.isdir(os.path.join(top, "unbreakable", "templates"))]
+        self.assertEqual(len(share), 1, share)
+        env = dict(os.environ, UB_TEMPLATES=os.path.join(share[0], "templates", "init"),
+                   UB_POLICIES=os.path.join(share[0], "policies"), UB_STDLIB=os.path.join(share[0], "stdlib"))
+        target = os.path.join(self.tmp, "installed")
+        p = run(["init", target, "--service", "checkout", "--non-interactive", "--ci", "github"], env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(os.access(os.path.join(target, "ci", "gate.sh"), os.X_OK))
+        self.assertTrue(os.path.isfile(os.path.join(target, ".github", "workflows", "release.yml")))
+        self.assertFalse(os.path.exists(os.path.join(target, "make-recordings.py")))
+        p = run(["test"], cwd=target, env=env)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        # without templates, init says where it looked
+        p = run(["init", os.path.join(self.tmp, "none"), "--non-interactive"],
+                env=dict(env, UB_TEMPLATES=os.path.join(self.tmp, "missing")))
+        self.assertEqual(p.returncode, 3)
+        self.assertIn("templates folder", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "none")))
 
     # ---- never overwrite ----
     def test_refuses_to_overwrite_and_writes_nothing(self):
