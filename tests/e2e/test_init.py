@@ -9,7 +9,6 @@ interactive questions through a pseudo-terminal, and values that would
 break a JSON, YAML or shell file refused."""
 import json
 import os
-import re
 import select
 import shutil
 import subprocess
