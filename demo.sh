@@ -169,7 +169,7 @@ notification=$(field notification <<<"$answer")
 say "recorded as notification $notification (202 only once it is in the ledger)"
 
 step "Self-healing: serve rolls Production back to Release-41 and comments on the problem"
-healed() { [ "$(api GET "/v1/selfheal/$notification" | field state)" = done ]; }
+healed() { [ "$(api GET "/v1/selfheal/$notification" | field state)" = "done" ]; }
 wait_for 30 "the healing of notification $notification" healed
 healing=$(api GET "/v1/selfheal/$notification")
 say "decision: $(field decision.summary <<<"$healing")"
