@@ -174,7 +174,10 @@ static int run_init(init_args *a) {
   ub_buf_init(&names);
   size_t clash = a->force ? 0 : scaffold_conflicts(&s, a->dir, &names);
   int rc = UB_EXIT_OK;
-  if (clash) {
+  if (scaffold_check_folders(&s, a->dir, err, sizeof err) != 0) {
+    fprintf(stderr, "unbreakable init: %s; nothing was written\n", err);
+    rc = UB_EXIT_USAGE;
+  } else if (clash) {
     fprintf(stderr, "unbreakable init: %zu file%s already exist%s; nothing was written (--force overwrites):\n%s",
             clash, clash == 1 ? "" : "s", clash == 1 ? "s" : "", names.data ? names.data : "");
     rc = UB_EXIT_USAGE;

@@ -215,12 +215,39 @@ size_t scaffold_conflicts(const scaffold *s, const char *dir, ub_buf *names) {
     char path[4096];
     struct stat st;
     snprintf(path, sizeof path, "%s/%s", dir, s->files[i].rel);
-    if (lstat(path, &st) == 0 || errno != ENOENT) {
+    if (lstat(path, &st) == 0) {
       ub_buf_printf(names, "  %s\n", path);
       count++;
     }
   }
   return count;
+}
+
+/* The first folder of path (DIR itself or one under it) that exists as
+ * something else than a folder, or 0. */
+static int blocking_parent(char *path, char *found, size_t size) {
+  for (char *p = path + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    struct stat st;
+    int blocked = stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
+    if (blocked) snprintf(found, size, "%s", path);
+    *p = '/';
+    if (blocked) return 1;
+  }
+  return 0;
+}
+
+int scaffold_check_folders(const scaffold *s, const char *dir, char *err, size_t errlen) {
+  for (size_t i = 0; i < s->n; i++) {
+    char path[4096], found[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, s->files[i].rel);
+    if (blocking_parent(path, found, sizeof found)) {
+      snprintf(err, errlen, "%.1000s is not a folder, and %.1000s would go inside it", found, path);
+      return -1;
+    }
+  }
+  return 0;
 }
 
 /* mkdir -p of the folders of path (not its last component). */

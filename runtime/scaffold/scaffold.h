@@ -56,6 +56,11 @@ int scaffold_plan(scaffold *s, const char *templates_dir, const char *policies_d
  * already exists under dir (as anything: file, link, folder). The count. */
 size_t scaffold_conflicts(const scaffold *s, const char *dir, ub_buf *names);
 
+/* 0 when every folder the files go into (dir included) is a folder or
+ * does not exist yet; else -1 with err naming the first that is not (even
+ * --force does not replace a file by a folder). */
+int scaffold_check_folders(const scaffold *s, const char *dir, char *err, size_t errlen);
+
 /* Creates dir and the folders under it and writes every file (each through
  * a temporary file renamed over its name). 0 or -1 with err naming the file. */
 int scaffold_write(const scaffold *s, const char *dir, char *err, size_t errlen);

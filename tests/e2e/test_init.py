@@ -270,6 +270,23 @@ class InitTest(unittest.TestCase):
         self.assertIn("slo.yaml", p.stderr)
         self.assertEqual(os.listdir(linked), ["slo.yaml"])
 
+    def test_a_file_where_a_folder_goes(self):
+        afile = os.path.join(self.tmp, "afile")
+        with open(afile, "w") as f:
+            f.write("x")
+        p = run(["init", afile, "--non-interactive", "--force"])
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("afile is not a folder", p.stderr)
+        target = os.path.join(self.tmp, "partly")
+        os.makedirs(target)
+        with open(os.path.join(target, "policies"), "w") as f:
+            f.write("x")
+        for force in ([], ["--force"]):
+            p = run(["init", target, "--non-interactive"] + force)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("policies is not a folder", p.stderr)
+            self.assertEqual(os.listdir(target), ["policies"], "nothing was written")
+
     def test_force_overwrites(self):
         target, p = self.init("forced")
         self.assertEqual(p.returncode, 0, p.stderr)
