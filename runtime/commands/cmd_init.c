@@ -16,6 +16,7 @@
 #include "cli/options.h"
 #include "commands/commands.h"
 #include "scaffold/scaffold.h"
+#include "util/text.h"
 
 static const char init_help[] =
   "usage: unbreakable init [DIR] [--service NAME] [--tenant URL] [--ci azure|github|gitlab]\n"
@@ -151,13 +152,30 @@ static int settle_values(init_args *a) {
   return 0;
 }
 
+/* "unbreakable init: MESSAGE" on stderr, MESSAGE made safe for a terminal
+ * (it may hold DIR as typed). */
+static void init_error(const char *message) {
+  ub_buf b;
+  ub_buf_init(&b);
+  ub_buf_puts(&b, "unbreakable init: ");
+  ub_text_line(&b, message, strlen(message));
+  ub_buf_putc(&b, '\n');
+  fwrite(b.data ? b.data : "", 1, b.len, stderr);
+  ub_buf_free(&b);
+}
+
 static void print_written(const init_args *a, const scaffold *s) {
-  printf("unbreakable init: wrote %zu files in %s for %s (Dynatrace %s, CI %s):\n", s->n, a->dir, a->service,
+  ub_buf dir;
+  ub_buf_init(&dir);
+  ub_text_line(&dir, a->dir, strlen(a->dir));
+  const char *shown = dir.data ? dir.data : "?";
+  printf("unbreakable init: wrote %zu files in %s for %s (Dynatrace %s, CI %s):\n", s->n, shown, a->service,
          a->tenant, a->ci);
   for (size_t i = 0; i < s->n; i++) printf("  %s\n", s->files[i].rel);
   printf("Next: cd %s && unbreakable check monspec.json slo.yaml sli.yaml unbreakable.json selfheal.json "
          "policies/gate.lua policies/selfheal.lua && unbreakable test\n(README.md there says what each file is; "
-         "docs/getting-started.md the rest.)\n", a->dir);
+         "docs/getting-started.md the rest.)\n", shown);
+  ub_buf_free(&dir);
 }
 
 static int run_init(init_args *a) {
@@ -165,8 +183,9 @@ static int run_init(init_args *a) {
   char err[1024];
   scaffold_vars vars = {a->service, a->tenant, a->ci};
   if (scaffold_plan(&s, ub_templates_dir(), ub_policies_dir(), &vars, err, sizeof err) != 0) {
-    fprintf(stderr, "unbreakable init: %s (is unbreakable installed completely? UB_TEMPLATES names the folder)\n",
-            err);
+    char why[1200];
+    snprintf(why, sizeof why, "%s (is unbreakable installed completely? UB_TEMPLATES names the folder)", err);
+    init_error(why);
     scaffold_free(&s);
     return UB_EXIT_ERROR;
   }
@@ -175,14 +194,16 @@ static int run_init(init_args *a) {
   size_t clash = a->force ? 0 : scaffold_conflicts(&s, a->dir, &names);
   int rc = UB_EXIT_OK;
   if (scaffold_check_folders(&s, a->dir, err, sizeof err) != 0) {
-    fprintf(stderr, "unbreakable init: %s; nothing was written\n", err);
+    char why[1200];
+    snprintf(why, sizeof why, "%s; nothing was written", err);
+    init_error(why);
     rc = UB_EXIT_USAGE;
   } else if (clash) {
     fprintf(stderr, "unbreakable init: %zu file%s already exist%s; nothing was written (--force overwrites):\n%s",
             clash, clash == 1 ? "" : "s", clash == 1 ? "s" : "", names.data ? names.data : "");
     rc = UB_EXIT_USAGE;
-  } else if (scaffold_write(&s, a->dir, err, sizeof err) != 0) {
-    fprintf(stderr, "unbreakable init: %s\n", err);
+  } else if (scaffold_write(&s, a->dir, a->force, err, sizeof err) != 0) {
+    init_error(err);
     rc = UB_EXIT_ERROR;
   } else {
     print_written(a, &s);

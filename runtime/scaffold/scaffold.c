@@ -3,6 +3,7 @@
  * defect of the templates; "${{ ... }}" of GitHub Actions, with blanks, is
  * left alone), checked against what exists, then written all or nothing. */
 #include "scaffold/scaffold.h"
+#include "util/text.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -216,7 +217,9 @@ size_t scaffold_conflicts(const scaffold *s, const char *dir, ub_buf *names) {
     struct stat st;
     snprintf(path, sizeof path, "%s/%s", dir, s->files[i].rel);
     if (lstat(path, &st) == 0) {
-      ub_buf_printf(names, "  %s\n", path);
+      ub_buf_puts(names, "  ");
+      ub_text_line(names, path, strlen(path)); /* DIR as typed: made safe for a terminal */
+      ub_buf_putc(names, '\n');
       count++;
     }
   }
@@ -268,7 +271,10 @@ static int make_parents(char *path, char *err, size_t errlen) {
   return 0;
 }
 
-static int write_file(const char *path, const scaffold_file *f, char *err, size_t errlen) {
+/* Writes f at path through a temporary file: renamed over path with
+ * force, else linked to it, which fails if path appeared meanwhile (a file
+ * is never overwritten without --force, even by a race). */
+static int write_file(const char *path, const scaffold_file *f, int force, char *err, size_t errlen) {
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.init-XXXXXX", path);
   int fd = mkstemp(tmp);
@@ -286,18 +292,22 @@ static int write_file(const char *path, const scaffold_file *f, char *err, size_
   int ok = off == f->len && fchmod(fd, f->executable ? 0755 : 0644) == 0;
   int e = errno;
   if (close(fd) != 0) ok = 0;
-  if (ok && rename(tmp, path) == 0) return 0;
+  if (ok && force && rename(tmp, path) == 0) return 0;
+  if (ok && !force && link(tmp, path) == 0) {
+    unlink(tmp);
+    return 0;
+  }
   e = ok ? errno : e;
   unlink(tmp);
   snprintf(err, errlen, "cannot write %s: %s", path, strerror(e));
   return -1;
 }
 
-int scaffold_write(const scaffold *s, const char *dir, char *err, size_t errlen) {
+int scaffold_write(const scaffold *s, const char *dir, int force, char *err, size_t errlen) {
   for (size_t i = 0; i < s->n; i++) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, s->files[i].rel);
-    if (make_parents(path, err, errlen) != 0 || write_file(path, &s->files[i], err, errlen) != 0) return -1;
+    if (make_parents(path, err, errlen) != 0 || write_file(path, &s->files[i], force, err, errlen) != 0) return -1;
   }
   return 0;
 }

@@ -61,9 +61,11 @@ size_t scaffold_conflicts(const scaffold *s, const char *dir, ub_buf *names);
  * --force does not replace a file by a folder). */
 int scaffold_check_folders(const scaffold *s, const char *dir, char *err, size_t errlen);
 
-/* Creates dir and the folders under it and writes every file (each through
- * a temporary file renamed over its name). 0 or -1 with err naming the file. */
-int scaffold_write(const scaffold *s, const char *dir, char *err, size_t errlen);
+/* Creates dir and the folders under it and writes every file, each
+ * through a temporary file: renamed over its name with force, else linked
+ * to it (a file that appeared since scaffold_conflicts is not overwritten:
+ * an error). 0 or -1 with err naming the file. */
+int scaffold_write(const scaffold *s, const char *dir, int force, char *err, size_t errlen);
 
 void scaffold_free(scaffold *s);
 

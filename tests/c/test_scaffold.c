@@ -124,7 +124,7 @@ static void test_plan_conflicts_and_write(void **state) {
   ub_buf names;
   ub_buf_init(&names);
   assert_int_equal(scaffold_conflicts(&s, dir, &names), 0);
-  assert_int_equal(scaffold_write(&s, dir, err, sizeof err), 0);
+  assert_int_equal(scaffold_write(&s, dir, 0, err, sizeof err), 0);
   snprintf(p, sizeof p, "%s/sub/run.sh", dir);
   assert_int_equal(access(p, X_OK), 0);
   /* everything now exists; a link in the way is replaced, never followed */
@@ -136,7 +136,11 @@ static void test_plan_conflicts_and_write(void **state) {
   snprintf(link, sizeof link, "%s/pipe.yml", dir);
   assert_int_equal(unlink(link), 0);
   assert_int_equal(symlink(outside, link), 0);
-  assert_int_equal(scaffold_write(&s, dir, err, sizeof err), 0);
+  /* without force, a file that appeared after the check is not overwritten */
+  assert_int_equal(scaffold_write(&s, dir, 0, err, sizeof err), -1);
+  assert_non_null(strstr(err, "a.json"));
+  assert_string_equal(read_text(outside), "keep");
+  assert_int_equal(scaffold_write(&s, dir, 1, err, sizeof err), 0);
   assert_string_equal(read_text(outside), "keep");
   assert_string_equal(read_text(link), "service: checkout\n");
   struct stat st;

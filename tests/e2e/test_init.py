@@ -399,6 +399,16 @@ class InitTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("azure, github or gitlab", p.stderr)
 
+    def test_a_folder_name_reaches_the_terminal_safely(self):
+        target = os.path.join(self.tmp, "x\x1b[2Jy\u202e")
+        for expected in (0, 2):  # written, then refused as existing: both print DIR
+            p = run(["init", target, "--non-interactive"])
+            self.assertEqual(p.returncode, expected, p.stderr)
+            self.assertNotIn("\x1b", p.stdout + p.stderr)
+            self.assertNotIn("\u202e", p.stdout + p.stderr)
+        with open(os.path.join(target, "monspec.json")) as f:
+            self.assertIn("my-service", json.load(f), "a folder name that is no service name is not used")
+
     def test_loopback_http_and_a_trailing_slash(self):
         target, p = self.init("loop", "--ci", "github")
         self.assertEqual(p.returncode, 0)
