@@ -1,7 +1,8 @@
 /* cmd_serve.c: `unbreakable serve`: starts the gate service (runtime/serve/,
  * docs/serve.md): checks the configuration and the ledger, starts the gate
- * workers and the HTTP server, resumes pending callbacks, and on SIGTERM
- * or SIGINT stops accepting, lets in-flight work finish for at most
+ * workers and the HTTP server, resumes pending callbacks, on SIGHUP
+ * reloads a --bundle (serve/serve_bundle.c), and on SIGTERM or SIGINT
+ * stops accepting, lets in-flight work finish for at most
  * --drain-seconds, and exits. `serve --internal-worker` is a gate worker. */
 #include <errno.h>
 #include <signal.h>
@@ -65,16 +66,22 @@ static int run(serve_config *c, const sigset_t *stop) {
   pthread_mutex_init(&s.dt_mu, NULL);
   snprintf(s.id_prefix, sizeof s.id_prefix, "%08lx", (unsigned long)(getpid() ^ time(NULL)) & 0xffffffffUL);
   serve_seal_key(c->token, s.seal_key);
-  char err[600];
+  char err[900];
+  if (serve_specs_load(&s, err, sizeof err) != 0) {
+    fprintf(stderr, "unbreakable serve: %s\n", err);
+    return UB_EXIT_USAGE;
+  }
   s.metrics = serve_metrics_new();
   s.pool = s.metrics ? serve_pool_new("/proc/self/exe", c->workers, err, sizeof err) : NULL;
   if (!s.pool) {
     fprintf(stderr, "unbreakable serve: %s\n", s.metrics ? err : "out of memory");
     serve_metrics_free(s.metrics);
+    serve_specs_close(&s);
     return UB_EXIT_ERROR;
   }
   start_dt_probe(&s);
   s.heal = serve_heal_start(&s); /* intake ready before the first request */
+  serve_specs_heal_started(&s);
   ub_srv_opts o = {.address = c->listen_addr, .port = c->listen_port, .max_body = (size_t)1 << 20,
                    .timeout_seconds = 10, .max_connections = 512, .done = serve_request_done,
                    .admit = serve_admit};
@@ -91,7 +98,8 @@ static int run(serve_config *c, const sigset_t *stop) {
     serve_callback_resume(&s);
     serve_heal_run(s.heal, ub_srv_port(srv));
     int sig = 0;
-    while (sigwait(stop, &sig) != 0) {}
+    while (sigwait(stop, &sig) != 0 || sig == SIGHUP)
+      if (sig == SIGHUP) serve_specs_reload(&s), sig = 0;
     serve_logf("info", NULL, "signal %d: draining (at most %g s)", sig, c->drain_seconds);
     pthread_mutex_lock(&s.mu);
     s.draining = 1;
@@ -105,6 +113,7 @@ static int run(serve_config *c, const sigset_t *stop) {
     if (left == 0) ub_srv_stop(srv);
     else _exit(UB_EXIT_OK); /* callbacks are in the ledger; workers die with us */
   }
+  serve_specs_close(&s);
   serve_pool_free(s.pool);
   serve_metrics_free(s.metrics);
   ub_dt_client_free(s.dt);
@@ -139,6 +148,7 @@ int ub_cmd_serve(int argc, char **argv) {
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGHUP); /* reload the bundle (serve/serve_bundle.c) */
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
   signal(SIGPIPE, SIG_IGN);
   rc = run(&c, &stop);

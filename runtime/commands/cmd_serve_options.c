@@ -19,7 +19,7 @@ static const char serve_help[] =
   "usage: unbreakable serve [--listen ADDR:PORT] [--specs DIR] [--ledger PATH] [--workers N]\n"
   "                         [--allow-callback URL-PREFIX]... [--config FILE]\n"
   "                         [--drain-seconds N] [--gate-timeout S] [--callback-deadline S]\n"
-  "                         [--insecure-no-auth] [--dry-run]\n"
+  "                         [--insecure-no-auth] [--dry-run] [--bundle B --pubkey K]\n"
   "\n"
   "Serves release gates over HTTP to Azure DevOps (classic release gates and YAML\n"
   "environment checks, sync or callback mode) and any other caller (docs/serve.md).\n"
@@ -32,9 +32,13 @@ static const char serve_help[] =
   "                         requests get 503 with Retry-After\n"
   "  --allow-callback P     PlanUrl prefixes callbacks may go to, '*' = one DNS label\n"
   "                         (default https://dev.azure.com/ and https://*.visualstudio.com/)\n"
+  "  --bundle B --pubkey K  take the specs (monspec, slo/sli files, policies) only from\n"
+  "                         the signed bundle B once its signature (public key K) and\n"
+  "                         every file verify, instead of --specs; SIGHUP reloads B and\n"
+  "                         keeps the last good bundle when the new one fails (docs/serve.md)\n"
   "  --config FILE          JSON object with the same settings (listen, specs, ledger,\n"
   "                         workers, allow_callback, drain_seconds, gate_timeout,\n"
-  "                         callback_deadline); flags win\n"
+  "                         callback_deadline, bundle, pubkey); flags win\n"
   "  --drain-seconds N      on SIGTERM, finish in-flight work for at most N s (default 25)\n"
   "  --gate-timeout S       budget of one gate's policy and Dynatrace reads (default 15)\n"
   "  --callback-deadline S  how long a callback is retried (default 3600)\n"
@@ -47,7 +51,7 @@ static const char serve_help[] =
 
 /* The flags as given, before they are laid over the config file's settings. */
 typedef struct serve_flags {
-  const char *listen, *specs, *ledger;
+  const char *listen, *specs, *ledger, *bundle, *pubkey;
   double workers, drain, gate_timeout, cb_deadline;
   int has_workers, has_drain, has_gate_timeout, has_cb_deadline;
   int insecure, dry_run;
@@ -55,7 +59,8 @@ typedef struct serve_flags {
 } serve_flags;
 
 typedef struct raw_settings {
-  char listen[300], specs[4096], ledger[4096];
+  char listen[300], specs[4096], ledger[4096], bundle[4096], pubkey[4096];
+  int specs_given;
   double workers, drain, gate_timeout, cb_deadline;
   int insecure, dry_run;
   char *allow[SERVE_MAX_ALLOW];
@@ -109,7 +114,8 @@ static int config_number(lua_State *L, const char *file, const char *key, double
 /* Every key of the object at index 1 is a known setting. */
 static int config_keys(lua_State *L, const char *file, char *err, size_t errlen) {
   static const char *const known[] = {"listen", "specs", "ledger", "workers", "allow_callback",
-                                      "drain_seconds", "gate_timeout", "callback_deadline", NULL};
+                                      "drain_seconds", "gate_timeout", "callback_deadline", "bundle",
+                                      "pubkey", NULL};
   lua_pushnil(L);
   while (lua_next(L, 1)) {
     if (lua_type(L, -2) != LUA_TSTRING) { /* a JSON array decodes to integer keys */
@@ -123,7 +129,7 @@ static int config_keys(lua_State *L, const char *file, char *err, size_t errlen)
     lua_pop(L, 1);
     if (!found) {
       snprintf(err, errlen, "%s: unknown setting \"%s\" (known: listen, specs, ledger, workers, "
-               "allow_callback, drain_seconds, gate_timeout, callback_deadline)", file, key);
+               "allow_callback, drain_seconds, gate_timeout, callback_deadline, bundle, pubkey)", file, key);
       lua_pop(L, 1);
       return -1;
     }
@@ -159,7 +165,13 @@ static int read_config(const char *file, raw_settings *r, char *err, size_t errl
   }
   if (rc == 0) rc = config_keys(L, file, err, errlen);
   if (rc == 0) rc = config_string(L, file, "listen", r->listen, sizeof r->listen, err, errlen);
+  if (rc == 0) {
+    r->specs_given |= lua_getfield(L, 1, "specs") != LUA_TNIL;
+    lua_pop(L, 1);
+  }
   if (rc == 0) rc = config_string(L, file, "specs", r->specs, sizeof r->specs, err, errlen);
+  if (rc == 0) rc = config_string(L, file, "bundle", r->bundle, sizeof r->bundle, err, errlen);
+  if (rc == 0) rc = config_string(L, file, "pubkey", r->pubkey, sizeof r->pubkey, err, errlen);
   if (rc == 0) rc = config_string(L, file, "ledger", r->ledger, sizeof r->ledger, err, errlen);
   if (rc == 0) rc = config_number(L, file, "workers", 1, 256, 1, &r->workers, err, errlen);
   if (rc == 0) rc = config_number(L, file, "drain_seconds", 0, 3600, 0, &r->drain, err, errlen);
@@ -178,6 +190,8 @@ static int parse_flags(serve_flags *f, int argc, char **argv) {
     UB_STRING("listen", &f->listen),
     UB_PATH("specs", &f->specs),
     UB_PATH("ledger", &f->ledger),
+    UB_PATH("bundle", &f->bundle),
+    UB_PATH("pubkey", &f->pubkey),
     UB_NUMBER("workers", &f->workers, 1, 256, .whole = 1, .seen = &f->has_workers),
     UB_LIST("allow-callback", &f->allow),
     UB_LIST("config", &f->config), /* repeatable: each file in turn, the later winning */
@@ -202,7 +216,9 @@ static int apply_settings(raw_settings *r, const serve_flags *f) {
   for (size_t i = 0; i < f->config.n; i++)
     if (read_config(f->config.items[i], r, err, sizeof err) != 0) return ub_usage_error("serve", "%s", err);
   if (f->listen) snprintf(r->listen, sizeof r->listen, "%s", f->listen);
-  if (f->specs) snprintf(r->specs, sizeof r->specs, "%s", f->specs);
+  if (f->specs) snprintf(r->specs, sizeof r->specs, "%s", f->specs), r->specs_given = 1;
+  if (f->bundle) snprintf(r->bundle, sizeof r->bundle, "%s", f->bundle);
+  if (f->pubkey) snprintf(r->pubkey, sizeof r->pubkey, "%s", f->pubkey);
   if (f->ledger) snprintf(r->ledger, sizeof r->ledger, "%s", f->ledger);
   if (f->has_workers) r->workers = f->workers;
   if (f->has_drain) r->drain = f->drain;
@@ -233,10 +249,42 @@ static int split_listen(serve_config *c, const char *listen, char *err, size_t e
   return 0;
 }
 
+/* An absolute form of path (not resolved: a bundle swapped by renaming a
+ * link is read anew at SIGHUP), so that reloads do not depend on the
+ * folder. */
+static int absolute(const char *path, char *out, size_t size) {
+  char cwd[2048];
+  if (path[0] == '/') return snprintf(out, size, "%s", path) < (int)size ? 0 : -1;
+  if (!getcwd(cwd, sizeof cwd)) return -1;
+  return snprintf(out, size, "%s/%s", cwd, path) < (int)size ? 0 : -1;
+}
+
+/* --bundle and --pubkey go together and replace --specs; 0 or -1 (err). */
+static int bundle_pairing(const raw_settings *r, char *err, size_t errlen) {
+  if (!r->bundle[0] && !r->pubkey[0]) return 0;
+  if (!r->bundle[0]) snprintf(err, errlen, "--pubkey goes with --bundle B (the bundle it verifies)");
+  else if (!r->pubkey[0]) snprintf(err, errlen, "--bundle needs --pubkey KEY.pub (the key it must be signed with)");
+  else if (r->specs_given)
+    snprintf(err, errlen, "--bundle replaces --specs: the specs come only from the verified bundle; give one of them");
+  else return 0;
+  return -1;
+}
+
+static int bundle_settings(serve_config *c, const raw_settings *r) {
+  char err[300];
+  if (bundle_pairing(r, err, sizeof err) != 0) return ub_usage_error("serve", "%s", err);
+  if (!r->bundle[0]) return 0;
+  if (absolute(r->bundle, c->bundle, sizeof c->bundle) != 0 || absolute(r->pubkey, c->pubkey, sizeof c->pubkey) != 0)
+    return ub_usage_error("serve", "--bundle/--pubkey: the path is too long");
+  return 0;
+}
+
 static int finish(serve_config *c, raw_settings *r) {
   char err[600];
   if (split_listen(c, r->listen, err, sizeof err) != 0) return ub_usage_error("serve", "%s", err);
-  if (!realpath(r->specs, c->specs))
+  if (bundle_settings(c, r) != 0) return UB_EXIT_USAGE;
+  if (c->bundle[0]) snprintf(c->specs, sizeof c->specs, "(bundle)"); /* set once it verifies */
+  else if (!realpath(r->specs, c->specs))
     return ub_usage_error("serve", "--specs '%s' is not a readable folder", r->specs);
   if (ledger_resolve_path(r->ledger[0] ? r->ledger : NULL, c->ledger, sizeof c->ledger, err, sizeof err) != 0)
     return ub_usage_error("serve", "--ledger: %s", err);
@@ -293,6 +341,12 @@ int serve_config_check(const char *file, char *err, size_t errlen) {
     char why[600];
     snprintf(why, sizeof why, "%s", err);
     snprintf(err, errlen, "%s: \"listen\": %s", file, why);
+    rc = -1;
+  }
+  if (rc == 0 && bundle_pairing(&r, err, errlen) != 0) {
+    char why[300];
+    snprintf(why, sizeof why, "%s", err);
+    snprintf(err, errlen, "%s: \"bundle\"/\"pubkey\": %s", file, why);
     rc = -1;
   }
   for (int i = 0; i < r.nallow; i++) free(r.allow[i]);

@@ -1,9 +1,9 @@
 /* Folder serve/: `unbreakable serve`, the release gate Azure DevOps calls
  * over HTTP (docs/serve.md): routes, auth, gate requests, the gate worker
- * pool, callbacks, metrics and logs. May call net/, azure/, ledger/,
- * report/, dynatrace/ and util/; gates run in worker processes (the
- * worker's side is commands/cmd_serve_worker.c), so serve/ never calls gate/
- * or cli/. */
+ * pool, callbacks, metrics and logs, the specs from a signed bundle.
+ * May call net/, azure/, bundle/, ledger/, report/, dynatrace/ and util/;
+ * gates run in worker processes (the worker's side is
+ * commands/cmd_serve_worker.c), so serve/ never calls gate/ or cli/. */
 /* serve.h: what the files of runtime/serve/ share: the configuration, the
  * service state, and the entry points of each concern. */
 #ifndef UB_SERVE_H
@@ -34,6 +34,8 @@ typedef struct serve_config {
   int heal_dry_run;            /* --dry-run: self-healing executes no intent */
   char stdlib_dir[4096];       /* for self-healing's sandbox (cli/ resolves it) */
   char policies_dir[4096];     /* where the default selfheal.lua is */
+  char bundle[4096];           /* --bundle: specs only from this signed bundle ("" = --specs) */
+  char pubkey[4096];           /* --pubkey: the key the bundle must be signed with */
 } serve_config;
 
 /* ---- configuration (commands/cmd_serve_options.c) ---- */
@@ -128,13 +130,14 @@ typedef struct serve_gate_req {
   char service[256], stage[256];
   char *body_callback[SERVE_BODY_CALLBACK_FIELDS]; /* dtcli-compat only; NULL when absent */
 } serve_gate_req;
-/* Parses a POST /v1/gate body into a worker request; 0 or -1 with err
- * naming the field (400). */
-int serve_parse_gate(const serve_config *c, const char *body, size_t len, const char *requested_by,
-                     serve_gate_req *out, char *err, size_t errlen);
+/* Parses a POST /v1/gate body into a worker request, names read under
+ * the specs folder given (serve_specs_acquire); 0 or -1 with err naming
+ * the field (400). */
+int serve_parse_gate(const serve_config *c, const char *specs, const char *body, size_t len,
+                     const char *requested_by, serve_gate_req *out, char *err, size_t errlen);
 /* The same for the original gate's body (POST /v1/gate/dtcli-compat). */
-int serve_parse_dtcli(const serve_config *c, const char *body, size_t len, const char *requested_by,
-                      serve_gate_req *out, char *err, size_t errlen);
+int serve_parse_dtcli(const serve_config *c, const char *specs, const char *body, size_t len,
+                      const char *requested_by, serve_gate_req *out, char *err, size_t errlen);
 void serve_gate_req_free(serve_gate_req *r);
 /* 1 when the gate ended in an error, whatever verdict its policy gave
  * (the worker died, the decision could not be recorded, ...). */
@@ -143,6 +146,38 @@ int serve_result_failed(const serve_gate_result *r);
 const char *serve_status_of(const serve_gate_result *r, int fail_on_warning);
 /* Appends the raw JSON of the top-level key of a JSON object, or "null". */
 void serve_json_field(ub_buf *out, const char *json, size_t len, const char *key);
+
+/* ---- the specs folder: --specs, or a verified bundle (serve_bundle.c) ---- */
+/* One specs folder. With --bundle it is a private folder the verified
+ * bundle was unpacked into; a gate holds a reference from parsing to its
+ * end, so that a reload never changes the files of a gate in flight, and
+ * the folder is removed when the last reference to a replaced one goes. */
+typedef struct serve_specs {
+  char dir[4096];
+  char bundle[4096];           /* the bundle file ("" = plain --specs) */
+  char digest[65];             /* SHA-256 of the verified manifest */
+  char key_id[20];
+  char signed_at[40];
+  int refs;
+} serve_specs;
+struct serve_state;
+/* The first specs (at start): 0, or -1 with err (a bundle that does not
+ * verify stops the start). */
+int serve_specs_load(struct serve_state *s, char *err, size_t errlen);
+/* SIGHUP: verifies the bundle again; a good one becomes live, a bad one is
+ * refused with a log line and the last good one stays live. 0 or -1. */
+int serve_specs_reload(struct serve_state *s);
+serve_specs *serve_specs_acquire(struct serve_state *s);
+void serve_specs_release(struct serve_state *s, serve_specs *sp);
+/* Once self-healing has read its settings: the specs it started with are
+ * kept to the end only when its policy is among them. */
+void serve_specs_heal_started(struct serve_state *s);
+/* Releases the live specs at exit. */
+void serve_specs_close(struct serve_state *s);
+/* JSON object describing the live specs, for /readyz; Prometheus lines
+ * for /metrics. */
+void serve_specs_describe(struct serve_state *s, ub_buf *out);
+void serve_specs_metrics(struct serve_state *s, ub_buf *out);
 
 /* ---- the service (serve_routes.c, serve_gate.c, serve_callback.c) ---- */
 typedef struct serve_state {
@@ -162,6 +197,10 @@ typedef struct serve_state {
   double dt_checked;           /* monotonic s of the last probe */
   int dt_ok;
   struct serve_heal *heal;     /* self-healing (serve_heal.c), NULL when off */
+  serve_specs *specs;          /* live specs, guarded by mu (serve_bundle.c) */
+  serve_specs *heal_specs;     /* the specs self-healing started with, kept to the end */
+  unsigned long long bundle_reloads, bundle_refusals; /* guarded by mu */
+  char bundle_refused[900];    /* why the last reload was refused ("" = none), guarded by mu */
 } serve_state;
 
 /* Readiness probe: 0 when ready, else -1 with why. */
@@ -198,9 +237,11 @@ void serve_callback_ids_free(serve_callback_ids *ids);
 /* 1 when url starts with an allowed prefix ("*" matches one DNS label). */
 int serve_callback_allowed(const serve_config *c, const char *url);
 /* Accepts a gate in callback mode: persists it, answers 200 accepted,
- * and completes it in the background. */
+ * and completes it in the background; the callback owns the reference to
+ * specs from then on (released when its gate ends). */
 void serve_callback_accept(serve_state *s, serve_gate_req *req, serve_callback_ids *ids,
-                           int worker, const char *rid, ub_srv_response *rs, int64_t *evaluation);
+                           int worker, const char *rid, ub_srv_response *rs, int64_t *evaluation,
+                           serve_specs *specs);
 /* Resumes every pending callback of the ledger (at start-up). */
 void serve_callback_resume(serve_state *s);
 
@@ -209,6 +250,8 @@ void serve_callback_resume(serve_state *s);
  * the healing worker once the port is known (the evaluation links). */
 struct serve_heal *serve_heal_start(serve_state *s);
 void serve_heal_run(struct serve_heal *h, int port);
+/* 1 when healing runs a policy from a file under dir (so dir must stay). */
+int serve_heal_reads_under(struct serve_heal *h, const char *dir);
 void serve_heal_stop(struct serve_heal *h);
 /* 1 when a self-healing freeze holds stage (why in reason). */
 int serve_heal_frozen(serve_state *s, const char *stage, char *reason, size_t n);

@@ -42,6 +42,7 @@ typedef struct callback_job {
   int64_t evaluation;
   /* resume: the evaluation already finished */
   char known_verdict[16];
+  serve_specs *specs;          /* the specs the gate was parsed on (NULL on resume) */
 } callback_job;
 
 static void sleep_ms(long ms) {
@@ -63,6 +64,7 @@ static ado_plan plan_of(const serve_callback_ids *ids) {
 }
 
 static void job_free(callback_job *j) {
+  serve_specs_release(j->s, j->specs);
   serve_callback_ids_free(&j->ids);
   free(j->request_json);
   pthread_mutex_destroy(&j->mu);
@@ -181,6 +183,8 @@ static void *callback_thread(void *ud) {
   } else {
     run_gate(j, &r);
   }
+  serve_specs_release(s, j->specs); /* its files are no longer read */
+  j->specs = NULL;
   pthread_mutex_lock(&j->mu);
   j->done = 1;
   pthread_cond_broadcast(&j->cv);
@@ -257,9 +261,11 @@ static int persist(callback_job *j, const char *request_json, char *err, size_t 
 }
 
 void serve_callback_accept(serve_state *s, serve_gate_req *req, serve_callback_ids *ids, int worker,
-                           const char *rid, ub_srv_response *rs, int64_t *evaluation) {
+                           const char *rid, ub_srv_response *rs, int64_t *evaluation, serve_specs *specs) {
   char err[800];
   callback_job *j = job_new(s, rid);
+  if (j) j->specs = specs;
+  else serve_specs_release(s, specs);
   if (!j || !(j->request_json = strdup(req->worker_json.data))) {
     serve_pool_release(s->pool, worker);
     if (j) job_free(j);

@@ -79,15 +79,17 @@ static void sync_answer(const serve_gate_req *req, const serve_gate_result *r, c
   ub_buf_puts(b, "}");
 }
 
-/* Takes a worker, then accepts the gate for a callback or runs it now
- * into r. 1 when r holds a result to answer; 0 when rs is answered (a
- * callback accepted, or 503). */
+/* Takes a worker, then accepts the gate for a callback (which takes over
+ * the reference to the specs) or runs it now into r. 1 when r holds a
+ * result to answer; 0 when rs is answered (a callback accepted, or 503). */
 static int run_or_accept(serve_state *s, serve_gate_req *req, serve_callback_ids *ids, int callback,
-                         const char *rid, ub_srv_response *rs, int64_t *evaluation, serve_gate_result *r) {
+                         const char *rid, ub_srv_response *rs, int64_t *evaluation, serve_gate_result *r,
+                         serve_specs **specs) {
   int w = take_worker(s, rs);
   if (w < 0) return 0;
   if (callback) {
-    serve_callback_accept(s, req, ids, w, rid, rs, evaluation);
+    serve_callback_accept(s, req, ids, w, rid, rs, evaluation, *specs);
+    *specs = NULL;
     return 0;
   }
   run_sync(s, w, req, r);
@@ -103,7 +105,8 @@ void serve_route_gate(serve_state *s, const ub_srv_request *rq, ub_srv_response 
   memset(&req, 0, sizeof req); /* freed below even when it was never parsed */
   requested_by(rq, rid, who, sizeof who);
   int callback = serve_callback_from_headers(s->cfg, rq, &ids, err, sizeof err);
-  if (callback < 0 || serve_parse_gate(s->cfg, rq->body, rq->body_len, who, &req, err, sizeof err) != 0) {
+  serve_specs *specs = serve_specs_acquire(s); /* the gate runs on these to its end */
+  if (callback < 0 || serve_parse_gate(s->cfg, specs->dir, rq->body, rq->body_len, who, &req, err, sizeof err) != 0) {
     serve_error(rs, 400, err);
   } else if (!callback && serve_heal_frozen(s, req.stage, err, sizeof err)) { /* docs/selfheal.md: freeze */
     rs->status = 200;
@@ -113,9 +116,10 @@ void serve_route_gate(serve_state *s, const ub_srv_request *rq, ub_srv_response 
   } else {
     serve_gate_result r;
     serve_gate_result_init(&r);
-    if (run_or_accept(s, &req, &ids, callback, rid, rs, evaluation, &r)) sync_answer(&req, &r, rid, rs);
+    if (run_or_accept(s, &req, &ids, callback, rid, rs, evaluation, &r, &specs)) sync_answer(&req, &r, rid, rs);
     serve_gate_result_free(&r);
   }
+  serve_specs_release(s, specs);
   serve_callback_ids_free(&ids);
   serve_gate_req_free(&req);
 }
@@ -166,7 +170,8 @@ void serve_route_dtcli(serve_state *s, const ub_srv_request *rq, ub_srv_response
   memset(&ids, 0, sizeof ids);
   requested_by(rq, rid, who, sizeof who);
   int callback = 0;
-  if (serve_parse_dtcli(s->cfg, rq->body, rq->body_len, who, &req, err, sizeof err) != 0 ||
+  serve_specs *specs = serve_specs_acquire(s); /* the gate runs on these to its end */
+  if (serve_parse_dtcli(s->cfg, specs->dir, rq->body, rq->body_len, who, &req, err, sizeof err) != 0 ||
       (callback = dtcli_callback(s, rq, &req, &ids, err, sizeof err)) < 0) {
     snprintf(comment, sizeof comment, "Exception: %s", err);
     dtcli_answer(400, "exception", comment, NULL, rs);
@@ -179,9 +184,10 @@ void serve_route_dtcli(serve_state *s, const ub_srv_request *rq, ub_srv_response
   } else {
     serve_gate_result r;
     serve_gate_result_init(&r);
-    if (run_or_accept(s, &req, &ids, callback, rid, rs, evaluation, &r)) dtcli_result(&r, rs);
+    if (run_or_accept(s, &req, &ids, callback, rid, rs, evaluation, &r, &specs)) dtcli_result(&r, rs);
     serve_gate_result_free(&r);
   }
+  serve_specs_release(s, specs);
   serve_callback_ids_free(&ids);
   serve_gate_req_free(&req);
 }

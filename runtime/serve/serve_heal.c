@@ -152,6 +152,11 @@ serve_heal *serve_heal_start(serve_state *s) {
   return h;
 }
 
+int serve_heal_reads_under(serve_heal *h, const char *dir) {
+  size_t n = strlen(dir);
+  return h && h->configured && strncmp(h->cfg.policy, dir, n) == 0 && h->cfg.policy[n] == '/';
+}
+
 void serve_heal_run(serve_heal *h, int port) {
   if (!h) return;
   if (!h->cfg.link_base[0])

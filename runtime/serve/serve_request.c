@@ -15,6 +15,13 @@
 #include "util/spec_path.h"
 #include "util/json.h"
 
+/* What a parse reads names against: the specs folder live for this
+ * request (--specs, or the verified bundle's folder) and the settings. */
+typedef struct req_ctx {
+  const char *specs;
+  const serve_config *cfg;
+} req_ctx;
+
 typedef struct field {
   const char *name;
   int type;            /* LUA_TSTRING, LUA_TNUMBER, LUA_TBOOLEAN, LUA_TTABLE */
@@ -113,7 +120,7 @@ static void put_str(ub_buf *b, const char *key, const char *v) {
   json_append_string(b, v, strlen(v));
 }
 
-static int put_path(const serve_config *c, ub_buf *b, const char *key, const char *name,
+static int put_path(const req_ctx *c, ub_buf *b, const char *key, const char *name,
                     char *err, size_t errlen) {
   char path[4096], why[600];
   if (ub_spec_path(c->specs, name, path, sizeof path, why, sizeof why) != 0) {
@@ -126,7 +133,7 @@ static int put_path(const serve_config *c, ub_buf *b, const char *key, const cha
 
 /* The "policy" a monspec file names, resolved under --specs like a
  * request's own names (relative to the monspec's folder). */
-static int monspec_policy(const serve_config *c, const char *monspec_name, const char *path,
+static int monspec_policy(const req_ctx *c, const char *monspec_name, const char *path,
                           ub_buf *b, char *err, size_t errlen) {
   char why[600];
   size_t len;
@@ -194,14 +201,14 @@ static int put_meta(lua_State *L, ub_buf *b, const char *route, char *err, size_
   return 0;
 }
 
-static int common_tail(const serve_config *c, ub_buf *b, const char *requested_by) {
-  put_str(b, "ledger", c->ledger);
+static int common_tail(const req_ctx *c, ub_buf *b, const char *requested_by) {
+  put_str(b, "ledger", c->cfg->ledger);
   put_str(b, "requested_by", requested_by);
-  ub_buf_printf(b, ",\"timeout\":%g}", c->gate_timeout);
+  ub_buf_printf(b, ",\"timeout\":%g}", c->cfg->gate_timeout);
   return b->failed ? -1 : 0;
 }
 
-static int monspec_request(const serve_config *c, lua_State *L, serve_gate_req *out, char *err, size_t errlen) {
+static int monspec_request(const req_ctx *c, lua_State *L, serve_gate_req *out, char *err, size_t errlen) {
   const char *monspec = get_str(L, "monspec"), *compare = get_str(L, "compare"), *pull = get_str(L, "pull");
   if ((compare != NULL) == (pull != NULL)) {
     snprintf(err, errlen, "give exactly one of 'compare' (ENTITY/COMPARISON) or 'pull' (ENTITY/ENVIRONMENT)");
@@ -244,7 +251,7 @@ static int monspec_request(const serve_config *c, lua_State *L, serve_gate_req *
   return 0;
 }
 
-static int slo_request(const serve_config *c, lua_State *L, serve_gate_req *out, char *err, size_t errlen) {
+static int slo_request(const req_ctx *c, lua_State *L, serve_gate_req *out, char *err, size_t errlen) {
   const char *need[] = {"sli", "service", "stage", NULL};
   for (int i = 0; need[i]; i++)
     if (!get_str(L, need[i]) || !*get_str(L, need[i])) {
@@ -299,11 +306,11 @@ static int numbers(lua_State *L, serve_gate_req *out, char *err, size_t errlen) 
 }
 
 /* What a route reads from the decoded body (at index 1) into out. */
-typedef int (*body_reader)(const serve_config *c, lua_State *L, serve_gate_req *out, char *err, size_t errlen);
+typedef int (*body_reader)(const req_ctx *c, lua_State *L, serve_gate_req *out, char *err, size_t errlen);
 
 /* Decodes body, lets read fill out, then adds what every worker request
  * ends with. */
-static int parse_body(const serve_config *c, const char *body, size_t len, const char *requested_by,
+static int parse_body(const req_ctx *c, const char *body, size_t len, const char *requested_by,
                       body_reader read, serve_gate_req *out, char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
   ub_buf_init(&out->worker_json);
@@ -319,7 +326,7 @@ static int parse_body(const serve_config *c, const char *body, size_t len, const
   return rc;
 }
 
-static int gate_read(const serve_config *c, lua_State *L, serve_gate_req *out, char *err, size_t errlen) {
+static int gate_read(const req_ctx *c, lua_State *L, serve_gate_req *out, char *err, size_t errlen) {
   if (check_fields(L, GATE_FIELDS, err, errlen) != 0) return -1;
   int has_monspec = get_str(L, "monspec") != NULL, has_slo = get_str(L, "slo") != NULL;
   if (has_monspec == has_slo) {
@@ -333,9 +340,10 @@ static int gate_read(const serve_config *c, lua_State *L, serve_gate_req *out, c
   return rc;
 }
 
-int serve_parse_gate(const serve_config *c, const char *body, size_t len, const char *requested_by,
-                     serve_gate_req *out, char *err, size_t errlen) {
-  return parse_body(c, body, len, requested_by, gate_read, out, err, errlen);
+int serve_parse_gate(const serve_config *c, const char *specs, const char *body, size_t len,
+                     const char *requested_by, serve_gate_req *out, char *err, size_t errlen) {
+  req_ctx rc = {specs, c};
+  return parse_body(&rc, body, len, requested_by, gate_read, out, err, errlen);
 }
 
 /* ---- the original gate's body ------------------------------------------ */
@@ -407,7 +415,7 @@ static int dtcli_number(const char *text, const char *name, double dflt, double 
   return 0;
 }
 
-static int dtcli_fill(const serve_config *c, lua_State *L, serve_gate_req *out, char *err, size_t errlen) {
+static int dtcli_fill(const req_ctx *c, lua_State *L, serve_gate_req *out, char *err, size_t errlen) {
   char n1[32], n2[32], n3[32], n4[32], n5[32]; /* one each: a number is formatted into it */
   const char *monspec_url = dtcli_str(L, "monspecUrl", n4, sizeof n4);
   const char *service = dtcli_str(L, "serviceToCompare", n5, sizeof n5);
@@ -453,7 +461,7 @@ static int dtcli_fill(const serve_config *c, lua_State *L, serve_gate_req *out, 
   return 0;
 }
 
-static int dtcli_read(const serve_config *c, lua_State *L, serve_gate_req *out, char *err, size_t errlen) {
+static int dtcli_read(const req_ctx *c, lua_State *L, serve_gate_req *out, char *err, size_t errlen) {
   int rc = dtcli_check(L, err, errlen);
   if (rc == 0) rc = dtcli_fill(c, L, out, err, errlen);
   for (int i = 0; rc == 0 && i < SERVE_BODY_CALLBACK_FIELDS; i++) {
@@ -468,9 +476,10 @@ static int dtcli_read(const serve_config *c, lua_State *L, serve_gate_req *out, 
   return rc;
 }
 
-int serve_parse_dtcli(const serve_config *c, const char *body, size_t len, const char *requested_by,
-                      serve_gate_req *out, char *err, size_t errlen) {
-  return parse_body(c, body, len, requested_by, dtcli_read, out, err, errlen);
+int serve_parse_dtcli(const serve_config *c, const char *specs, const char *body, size_t len,
+                      const char *requested_by, serve_gate_req *out, char *err, size_t errlen) {
+  req_ctx rc = {specs, c};
+  return parse_body(&rc, body, len, requested_by, dtcli_read, out, err, errlen);
 }
 
 void serve_gate_req_free(serve_gate_req *r) {

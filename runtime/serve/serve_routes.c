@@ -162,7 +162,9 @@ int serve_ready(serve_state *s, char *why, size_t whylen) {
     return -1;
   }
   ledger_close(l);
-  DIR *d = opendir(s->cfg->specs);
+  serve_specs *specs = serve_specs_acquire(s);
+  DIR *d = opendir(specs->dir);
+  serve_specs_release(s, specs);
   if (!d) {
     snprintf(why, whylen, "the specs folder is not readable");
     return -1;
@@ -193,7 +195,9 @@ static void route_readyz(serve_state *s, ub_srv_response *rs) {
     serve_error(rs, 503, why);
   } else {
     rs->status = 200;
-    ub_buf_puts(&rs->body, "{\"status\":\"ready\"}");
+    ub_buf_puts(&rs->body, "{\"status\":\"ready\",\"specs\":");
+    serve_specs_describe(s, &rs->body); /* which bundle is live */
+    ub_buf_puts(&rs->body, "}");
   }
 }
 
@@ -246,6 +250,7 @@ static void route(serve_state *s, const ub_srv_request *rq, ub_srv_response *rs,
                              "# HELP unbreakable_gate_workers Gate worker processes (--workers).\n"
                              "# TYPE unbreakable_gate_workers gauge\nunbreakable_gate_workers %d\n",
                   serve_pool_busy(s->pool), s->cfg->workers);
+    serve_specs_metrics(s, &rs->body);
     return;
   }
   if (strncmp(path, "/v1/", 4) != 0) return serve_error(rs, 404, "no such route");

@@ -188,8 +188,9 @@ class ServeProcess:
         self.log_path = os.path.join(self.dir, "serve.log")
         self.token = token
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0", "--specs", specs,
-                                      "--ledger", ledger] + list(args),
+        where = ["--specs", specs] if specs is not None else []  # None: the args name a --bundle
+        self.proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0"] + where +
+                                     ["--ledger", ledger] + list(args),
                                      stdout=subprocess.DEVNULL, stderr=self.log, stdin=subprocess.DEVNULL, env=env)
         try:
             self.port = int(wait_for(self._listening_port, start_seconds, "serve to listen"))
