@@ -1,6 +1,9 @@
 /* gate_exec.c: the steps every gate run shares: choose the policy, connect
  * to Dynatrace, run the evaluation, record it in the ledger, write the
- * report, map the verdict to an exit status. */
+ * report, map the verdict to an exit status. A stage frozen by
+ * self-healing (heal/heal_freeze.c) in the gate's ledger fails the gate
+ * without running its policy, for every caller (`gate`, serve's sync and
+ * callback gates). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,7 @@
 #include "ledger/ledger.h"
 #include "policytest/pt_fixture.h"
 #include "gate/gate_bundle.h"
+#include "heal/heal.h"
 
 /* The policy path: --policy, else the monspec's "policy" key (relative to
  * the monspec's folder; the host decoded and checked the whole monspec
@@ -49,9 +53,55 @@ static void split_target(const gate_args *a, char *service, char *stage, size_t 
   if (!a->stage && slash) snprintf(stage, size, "%s", slash + 1);
 }
 
+/* s as a Lua string literal: every byte but letters, digits and a few
+ * plain signs as a decimal escape, so no text can end the literal. */
+static void lua_literal(ub_buf *b, const char *s) {
+  ub_buf_putc(b, '"');
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr(" .,:;()-_/", *p))
+      ub_buf_putc(b, (char)*p);
+    else
+      ub_buf_printf(b, "\\%03u", (unsigned)*p);
+  }
+  ub_buf_putc(b, '"');
+}
+
+/* When self-healing froze the gate's stage, the gate runs, records and
+ * reports this verdict instead of its policy (so that a replay answers the
+ * same): fail, frozen, with the freeze's reason. 0, or -1 out of memory. */
+static int apply_freeze(gate_args *a, ub_gate_job *job, ub_ledger *l, char **src) {
+  char service[256], stage[256], reason[1024];
+  split_target(a, service, stage, sizeof service);
+  if (!heal_frozen(l, stage, reason, sizeof reason)) return 0;
+  ub_text_sanitize(reason); /* a policy wrote it */
+  fprintf(stderr, "unbreakable gate: %s; the gate fails without running its policy (lift it with "
+          "`unbreakable selfheal --lift-freeze STAGE`)\n", reason);
+  ub_buf b, name;
+  ub_buf_init(&b);
+  ub_buf_init(&name);
+  ub_buf_puts(&b, "-- the stage is frozen by self-healing: this verdict replaces the policy\n"
+                  "return {verdict = \"fail\", frozen = true, summary = ");
+  lua_literal(&b, reason);
+  ub_buf_puts(&b, ",\n  objectives = {{name = \"self-healing freeze\", status = \"fail\", outcome = \"fail\", "
+                  "critical = true, message = ");
+  lua_literal(&b, reason);
+  ub_buf_puts(&b, "}}}\n");
+  ub_buf_printf(&name, "(freeze of stage %s)", stage);
+  if (b.failed || name.failed) {
+    ub_buf_free(&b);
+    ub_buf_free(&name);
+    return -1;
+  }
+  free(*src);
+  free((char *)job->policy.name);
+  job->policy.source = *src = ub_buf_steal(&b, &job->policy.len);
+  job->policy.name = ub_buf_steal(&name, NULL);
+  return 0;
+}
+
 /* Opens the ledger and starts the evaluation record; *l stays NULL with
  * --no-ledger. Returns 0 or -1 (message printed). */
-static int ledger_start(gate_args *a, const ub_gate_job *job, const char *token,
+static int ledger_start(gate_args *a, ub_gate_job *job, char **src, const char *token,
                         ub_ledger **l, int64_t *id) {
   char path[2048], err[600], who[300], service[256], stage[256];
   *l = NULL;
@@ -63,6 +113,12 @@ static int ledger_start(gate_args *a, const ub_gate_job *job, const char *token,
     return -1;
   }
   ledger_add_secret(*l, token);
+  if (apply_freeze(a, job, *l, src) != 0) {
+    fprintf(stderr, "unbreakable gate: out of memory\n");
+    if (!(a->host && a->host->ledger)) ledger_close(*l);
+    *l = NULL;
+    return -1;
+  }
   ledger_cli_requester(who, sizeof who);
   if (a->host && a->host->requested_by) snprintf(who, sizeof who, "%s", a->host->requested_by);
   split_target(a, service, stage, sizeof service);
@@ -202,10 +258,10 @@ static void host_outcome(ub_gate_host *h, const ub_gate_job *job, int64_t id) {
   }
 }
 
-static int evaluate(gate_args *a, ub_gate_job *job, const char *token) {
+static int evaluate(gate_args *a, ub_gate_job *job, char **src, const char *token) {
   ub_ledger *l = NULL;
   int64_t id = 0;
-  if (ledger_start(a, job, token, &l, &id) != 0) return UB_EXIT_ERROR;
+  if (ledger_start(a, job, src, token, &l, &id) != 0) return UB_EXIT_ERROR;
   ub_gate_run(job);
   if (a->host) host_outcome(a->host, job, id);
   ub_print_policy_log(job->log.data, job->log.len);
@@ -257,7 +313,7 @@ int ub_gate_execute(gate_args *a) {
     job.fail_on_warning = a->fail_on_warning;
     job.keep = a->host ? &a->host->sandbox : NULL;
     const char *token = a->host && a->host->client ? a->host->dt_token : cfg.token;
-    rc = job.rec ? evaluate(a, &job, token) : UB_EXIT_ERROR;
+    rc = job.rec ? evaluate(a, &job, &src, token) : UB_EXIT_ERROR;
     ub_recorder_free(job.rec);
   }
   if (!(a->host && a->host->client)) ub_dt_client_free(client);

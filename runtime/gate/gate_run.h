@@ -3,7 +3,7 @@
  * (gate_exec.c, gate_slo.c), the policy run in the sandbox with the
  * Dynatrace binding and the checked verdict (gate_run.c), the ledger row,
  * the report. Shared by `gate` and `replay`. May call sandbox/, lualib/,
- * dynatrace/, ledger/, report/ and util/. */
+ * dynatrace/, ledger/, heal/ (the freeze check only), report/ and util/. */
 /* gate_run.h: one gate evaluation: a policy run in the sandbox with a
  * context (JSON), the Dynatrace binding (live or replaying a record) and
  * the verdict it returns, checked and rendered. Shared by `gate` and

@@ -560,6 +560,84 @@ class Callback(Env, unittest.TestCase):
         self.assertNotIn(JOB_TOKEN.encode(), stored)
 
 
+class Freeze(Env, unittest.TestCase):
+    """A self-healing freeze of a stage (docs/selfheal.md) fails every gate on it, on every path:
+    serve's sync gates, serve's callback gates (TaskCompleted failed, the reason in the log lines)
+    and the `gate` command on the same ledger; `selfheal --lift-freeze` lifts it for all three."""
+    STAGE = "StagingToProduction"  # passes when not frozen
+    REASON = "problem P-7 is open on CheckoutService"
+
+    @classmethod
+    def server_args(cls):
+        return ("--workers", "2", "--gate-timeout", "5", "--allow-callback", cls.ado.url + "/")
+
+    def setUp(self):
+        db = sqlite3.connect(self.ledger, timeout=WAIT)
+        db.execute("INSERT INTO actions (created_ms, updated_ms, kind, key, idempotency_key, state, payload) "
+                   "VALUES (0, 0, 'freeze', ?, ?, 'active', ?)",
+                   (self.STAGE, "freeze-" + self.id(), json.dumps({"stage": self.STAGE, "reason": self.REASON})))
+        db.commit()
+        db.close()
+
+    def tearDown(self):
+        self.lift()
+
+    def lift(self):
+        p = subprocess.run([BIN, "selfheal", "--lift-freeze", self.STAGE, "--ledger", self.ledger],
+                           capture_output=True, text=True, timeout=WAIT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def evaluation(self, eid):
+        status, _, data = self.srv.request("GET", "/v1/evaluations/%d" % eid)
+        self.assertEqual(status, 200, data)
+        return json.loads(data)
+
+    def test_callback_gate_fails_with_the_reason_until_lifted(self):
+        p = plan("11111111-0000-0000-0000-0000000000f1", "release", 14)
+        self.ado.state.add_plan(p)
+        status, _, v = self.srv.gate(gate_body(), headers=callback_headers(self.ado.url, p))
+        self.assertEqual((status, v["status"]), (200, "accepted"), v)
+        done = completed(self.ado, self.ledger, p)
+        self.assertEqual((done["result"], done["completions"]), ("failed", 1), done)
+        lines = [x["line"] for x in done["feed"]]
+        self.assertTrue(any(self.REASON in line and "frozen" in line for line in lines), lines)
+        self.assertNotIn(JOB_TOKEN, json.dumps(done["feed"]))
+        verdict = self.evaluation(v["evaluation"])
+        self.assertIn(self.REASON, json.dumps(verdict))
+        self.lift()
+        p2 = plan("11111111-0000-0000-0000-0000000000f2", "release", 14)
+        self.ado.state.add_plan(p2)
+        status, _, v = self.srv.gate(gate_body(), headers=callback_headers(self.ado.url, p2))
+        self.assertEqual((status, v["status"]), (200, "accepted"), v)
+        self.assertEqual(completed(self.ado, self.ledger, p2)["result"], "succeeded")
+
+    def test_sync_gate_fails_with_the_reason_until_lifted(self):
+        status, _, v = self.srv.gate(gate_body())
+        self.assertEqual((status, v["status"], v.get("frozen")), (200, "failure", True), v)
+        self.assertIn(self.REASON, v["summary"])
+        self.lift()
+        status, _, v = self.srv.gate(gate_body())
+        self.assertEqual((status, v["status"]), (200, "success"), v)
+
+    def test_gate_command_on_the_same_ledger_fails_with_the_reason_until_lifted(self):
+        env = dict(os.environ, DT_TENANT_URL=self.dt.url, DT_API_TOKEN=DT_TOKEN, NO_COLOR="1")
+        env.pop("DT_API_TOKEN_FILE", None)
+        args = [BIN, "gate", "--monspec", os.path.join(self.specs, "demo.monspec.json"), "--compare",
+                "CheckoutService/" + self.STAGE, "--ledger", self.ledger, "--format", "json"]
+        p = subprocess.run(args, capture_output=True, text=True, env=env, timeout=WAIT)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        v = json.loads(p.stdout)
+        self.assertEqual((v["verdict"], v.get("frozen")), ("fail", True), v)
+        self.assertIn(self.REASON, v["summary"])
+        self.assertIn(self.REASON, p.stderr)
+        eid = int(re.search(r"recorded as evaluation (\d+)", p.stderr).group(1))
+        self.assertIn(self.REASON, json.dumps(self.evaluation(eid)))
+        self.lift()
+        p = subprocess.run(args, capture_output=True, text=True, env=env, timeout=WAIT)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(json.loads(p.stdout)["verdict"], "pass")
+
+
 class Resume(Env, unittest.TestCase):
     def test_callback_resumed_after_kill_9(self):
         args = ("--workers", "1", "--gate-timeout", "5", "--allow-callback", self.ado.url + "/")
