@@ -111,12 +111,46 @@ local function run_label(b)
   return "run " .. tostring(b.buildNumber or b.id)
 end
 
--- YAML runs: the newest earlier run whose result is succeeded, unless
--- another run is not completed (in progress, queued, cancelling, or of
--- unknown status) or a newer one succeeded since.
+-- The environment's deployment records (Environments API), when the event
+-- named an environment: nil and why when one is in progress there or a
+-- later deployment succeeded there (by any pipeline); else the set of
+-- runs that deployed to it successfully (owner = the run).
+local function environment_check(d, current)
+  local records = (d.ado or {}).environment_records
+  if not records then return {} end
+  local env = ((d.ado.environment or {}).name) or tostring((d.ado.environment or {}).id)
+  local good, newest_ok = {}, nil
+  for _, r in ipairs(records) do
+    local owner = r.owner or {}
+    local result = lower(r.result)
+    if result == "" or not r.finishTime then
+      return nil, ("a deployment to environment %s (run %s of %s) is in progress"):format(
+        env, tostring(owner.name or owner.id), tostring((r.definition or {}).name or "a pipeline"))
+    end
+    if result == "succeeded" then
+      newest_ok = newest_ok or r
+      good[owner.id] = true
+    end
+  end
+  if newest_ok and (newest_ok.owner or {}).id ~= current then
+    local o = newest_ok.owner or {}
+    return nil, ("run %s of %s deployed to environment %s after run %s: the problem is stale"):format(
+      tostring(o.name or o.id), tostring((newest_ok.definition or {}).name or "a pipeline"), env, tostring(current))
+  end
+  return good
+end
+
+-- YAML runs: the newest earlier run whose result is succeeded (and, when
+-- the environment's records were read, that deployed to it successfully),
+-- unless another run is not completed (in progress, queued, cancelling, or
+-- of unknown status) or a newer one succeeded since, in the pipeline or in
+-- the environment.
 local function choose_run(d)
   local runs, current = stage_list(d, "builds", "build_id")
   if not runs then return nil, current end
+  local deployed, why = environment_check(d, current)
+  if not deployed then return nil, why end
+  local records = (d.ado or {}).environment_records
   for _, b in ipairs(runs) do
     if b.id ~= current and lower(b.status) ~= "completed" then -- also cancelling, postponed, unknown
       return nil, ("%s of the pipeline is in progress"):format(run_label(b))
@@ -128,9 +162,12 @@ local function choose_run(d)
   local this
   for _, b in ipairs(runs) do if b.id == current then this = b end end
   for _, b in ipairs(runs) do
-    if b.id < current and lower(b.result) == "succeeded" then return b, nil, this or { id = current } end
+    if b.id < current and lower(b.result) == "succeeded" and (not records or deployed[b.id]) then
+      return b, nil, this or { id = current }
+    end
   end
-  return nil, "no earlier run of the pipeline succeeded"
+  return nil, records and "no earlier run of the pipeline deployed successfully to the environment"
+                     or "no earlier run of the pipeline succeeded"
 end
 
 local function on_open_yaml(ctx, intents, d, name, start, comment)

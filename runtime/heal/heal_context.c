@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dynatrace/dynatrace.h"
 #include "heal/heal_internal.h"
@@ -128,7 +129,7 @@ static void push_release(lua_State *L, int props) {
     {"environment_id", "ado.environmentId"}, {"stage", "ado.environmentName"},
     {"collection_uri", "ado.collectionUri"}, {"release_api_uri", "ado.releaseApiUri"},
     {"pipeline_id", "ado.pipelineId"}, {"build_id", "ado.buildId"}, {"build_number", "ado.buildNumber"},
-    {"stage_name", "ado.stageName"},
+    {"stage_name", "ado.stageName"}, {"environment_name", "ado.environmentName"},
   };
   for (size_t i = 0; i < sizeof map / sizeof *map; i++) set_str(L, r, map[i][0], heal_str(L, props, map[i][1]));
   if (!heal_str(L, r, "stage")) set_str(L, r, "stage", heal_str(L, props, "ado.stageName"));
@@ -257,8 +258,82 @@ static void push_stage_env(lua_State *L, int rel, const char *stage) {
   lua_pushnil(L);
 }
 
+/* The id of the environment named name in the list answer on top (names
+ * compare case-insensitively, as the service does), or 0. */
+static int64_t environment_id_in(lua_State *L, const char *name) {
+  int64_t id = 0;
+  lua_getfield(L, -1, "value");
+  lua_Integer n = lua_istable(L, -1) ? luaL_len(L, -1) : 0;
+  for (lua_Integer i = 1; i <= n && !id; i++) {
+    lua_rawgeti(L, -1, i);
+    const char *got = heal_str(L, -1, "name");
+    if (got && strcasecmp(got, name) == 0) id = heal_int(L, -1, "id", 0);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return id;
+}
+
+/* The YAML run's environment (deploy-event's ENVIRONMENT_NAME or
+ * ENVIRONMENT_ID): ado.environment = {id, name} and its deployment records
+ * (Environments API, newest first) as ado.environment_records: what else
+ * deployed to it since, what is in progress there. An event naming no
+ * environment reads nothing; a read that fails, or an environment that
+ * does not exist, is ado.error (the policy never rolls back blind). */
+static void read_environment(lua_State *L, ctx_build *b, int rel, int ado) {
+  const heal_config *c = b->c;
+  const char *project = heal_str(L, rel, "project"), *name = heal_str(L, rel, "environment_name");
+  int64_t id = heal_int(L, rel, "environment_id", 0);
+  if (id <= 0 && !name) return;
+  ub_buf url;
+  ub_buf_init(&url);
+  ub_http_reply call;
+  memset(&call, 0, sizeof call);
+  if (id <= 0) {
+    ub_buf_printf(&url, "%s/", c->ado_org_url);
+    heal_url_segment(&url, project);
+    ub_buf_puts(&url, "/_apis/distributedtask/environments?name=");
+    heal_url_segment(&url, name);
+    ub_buf_puts(&url, "&api-version=7.1");
+    if (fetch(L, b, HEAL_ADO, url.data, &call) == 0) id = environment_id_in(L, name);
+    else set_str(L, ado, "error", call.error), b->failed_reads++;
+    lua_pop(L, 1);
+    if (id <= 0 && !call.error[0])
+      set_str(L, ado, "error", "the deployment's environment is not among the project's environments; "
+                               "not rolled back");
+  }
+  if (id > 0) {
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, id);
+    lua_setfield(L, -2, "id");
+    set_str(L, lua_gettop(L), "name", name);
+    lua_setfield(L, ado, "environment");
+    ub_buf_reset(&url);
+    ub_buf_printf(&url, "%s/", c->ado_org_url);
+    heal_url_segment(&url, project);
+    ub_buf_printf(&url, "/_apis/distributedtask/environments/%lld/environmentdeploymentrecords?top=25&api-version=7.1",
+                  (long long)id);
+    ub_http_reply_free(&call);
+    memset(&call, 0, sizeof call);
+    if (fetch(L, b, HEAL_ADO, url.data, &call) != 0) {
+      set_str(L, ado, "error", call.error);
+      b->failed_reads++;
+    } else if (lua_getfield(L, -1, "value") == LUA_TTABLE) {
+      json_mark_array(L, -1);
+      lua_setfield(L, ado, "environment_records");
+    } else {
+      lua_pop(L, 1);
+      set_str(L, ado, "error", "the environment's deployment records have no 'value' list");
+    }
+    lua_pop(L, 1);
+  }
+  ub_buf_free(&url);
+  ub_http_reply_free(&call);
+}
+
 /* YAML run: ado = {kind = "yaml", builds} (the runs of the pipeline, newest
- * first), and an allowed target "project/stage_name". */
+ * first), the environment's deployment records (read_environment), and an
+ * allowed target "project/stage_name". */
 static void read_yaml(lua_State *L, ctx_build *b, int rel, int ado) {
   const heal_config *c = b->c;
   const char *project = heal_str(L, rel, "project"), *stage = heal_str(L, rel, "stage_name");
@@ -281,6 +356,7 @@ static void read_yaml(lua_State *L, ctx_build *b, int rel, int ado) {
   lua_pop(L, 1);
   ub_buf_free(&url);
   ub_http_reply_free(&call);
+  if (rc == 0) read_environment(L, b, rel, ado);
 }
 
 /* ado = {release, deployments, error} of a classic release event. */

@@ -37,7 +37,15 @@ def scenario():
             "plans": [{"planId": "p-old", "projectId": PROJECT, "hubName": "Gates", "version": 12,
                        "timelineId": "tl", "jobId": "job", "taskInstanceId": "task", "token": JOB_TOKEN}],
             "releases": {PROJECT: [release42, release41]},
-            "deployments": {PROJECT: fixture("deployments_list_200_succeeded_descending_constructed.json")["value"]}}
+            "deployments": {PROJECT: fixture("deployments_list_200_succeeded_descending_constructed.json")["value"]},
+            "builds": {PROJECT: [{"id": 100, "buildNumber": "1", "status": "completed", "result": "succeeded",
+                                  "definition": {"id": 12}, "stages": ["Production"]}]},
+            "environments": {PROJECT: [
+                {"id": 5, "name": "production", "records": [
+                    {"id": 1, "environmentId": 5, "stageName": "Production", "owner": {"id": 100, "name": "1"},
+                     "definition": {"id": 12, "name": "app"}, "planType": "Build", "result": "succeeded",
+                     "startTime": "2026-12-01T10:00:00Z", "finishTime": "2026-12-01T10:01:00Z"}]},
+                {"id": 6, "name": "staging", "records": []}]}}
 
 
 class Sim(unittest.TestCase):
@@ -109,6 +117,30 @@ class Sim(unittest.TestCase):
         self.assertEqual((status, headers.get("Retry-After")), (429, "2"))
         status, _, _ = self.call("GET", self.plan_path() + "?api-version=4.1")
         self.assertEqual(status, 200)
+
+    def test_environments_api(self):
+        base = "/%s/_apis/distributedtask/environments" % PROJECT
+        status, doc, _ = self.call("GET", base + "?name=PRODUCTION&api-version=7.1", token=PAT)
+        self.assertEqual((status, doc["count"], doc["value"][0]["id"]), (200, 1, 5))
+        self.assertNotIn("records", doc["value"][0])
+        status, doc, _ = self.call("GET", base + "?api-version=7.1-preview.1", token=PAT)
+        self.assertEqual([e["name"] for e in doc["value"]], ["production", "staging"])
+        status, doc, _ = self.call("GET", base + "/5/environmentdeploymentrecords?top=10&api-version=7.1", token=PAT)
+        self.assertEqual((status, [r["owner"]["id"] for r in doc["value"]]), (200, [100]))
+        status, err, _ = self.call("GET", base + "/9/environmentdeploymentrecords?api-version=7.1", token=PAT)
+        self.assertEqual((status, err["typeKey"]), (404, "EnvironmentNotFoundException"))
+        status, err, _ = self.call("GET", base + "/5", token=PAT)
+        self.assertEqual((status, err["typeKey"]), (400, "VssVersionNotSpecifiedException"))
+        status, _, _ = self.call("GET", base + "/5?api-version=7.1", token="wrong")
+        self.assertEqual(status, 401)
+        # re-running the stage of a run that deployed there starts a new, unfinished record
+        status, _, _ = self.call("PATCH", "/%s/_apis/build/builds/100/stages/Production?api-version=7.1" % PROJECT,
+                                 {"state": "retry", "forceRetryAllJobs": True}, token=PAT)
+        self.assertEqual(status, 204)
+        status, doc, _ = self.call("GET", base + "/5/environmentdeploymentrecords?api-version=7.1", token=PAT)
+        self.assertEqual([r["id"] for r in doc["value"]], [2, 1])
+        self.assertNotIn("result", doc["value"][0])
+        self.assertNotIn("finishTime", doc["value"][0])
 
     def test_release_api(self):
         status, release, _ = self.call("GET", "/%s/_apis/release/releases/42?api-version=7.1" % PROJECT, token=PAT)

@@ -39,6 +39,7 @@ QUIET = "SERVICE-C4EC4A0E5A3B1002"          # checkout in Staging: never deploye
 PID = "-5823370287731021622_1641224100000V2"
 PID_QUIET = "-1111111111111111111_1641224100000V2"
 PROJECT = "SampleProject"
+PROJECT_ID = "79f5c12e-3337-4151-be41-a268d2c73344"
 
 
 def wait_for(cond, what, seconds=60):
@@ -76,8 +77,26 @@ def ado_scenario():
     builds = [{"id": run, "buildNumber": "2026120%d.1" % (run - 99), "status": "completed", "result": "succeeded",
                "definition": {"id": 12, "name": "checkout-yaml"}, "stages": ["Build", "Production"]}
               for run in (100, 101)]
+    records = [environment_record(i, run) for i, run in ((1, 100), (2, 101))]
+    environments = [{"id": 5, "name": "production", "description": "", "project": {"id": PROJECT_ID, "name": PROJECT},
+                     "createdOn": "2026-11-01T09:00:00Z", "lastModifiedOn": "2026-12-01T10:00:00Z",
+                     "records": records}]
     return {"pats": [PAT], "releases": {PROJECT: [r41, r42]}, "deployments": {PROJECT: deployments},
-            "builds": {PROJECT: builds}}
+            "builds": {PROJECT: builds}, "environments": {PROJECT: environments}}
+
+
+def environment_record(record_id, run, definition=(12, "checkout-yaml"), result="succeeded"):
+    """A deployment record of environment 5 (Environmentdeployment Records - List): stage Production
+    of run `run` of the pipeline `definition`; result None: still running (no result, no finishTime)."""
+    r = {"id": record_id, "requestIdentifier": "req-%d" % record_id, "environmentId": 5,
+         "serviceOwner": "00025394-6065-48ca-87d9-7f5672854ef7", "planId": "plan-%d" % run, "planType": "Build",
+         "scopeId": PROJECT_ID, "stageName": "Production", "jobName": "Deploy", "stageAttempt": 1, "jobAttempt": 1,
+         "definition": {"id": definition[0], "name": definition[1]},
+         "owner": {"id": run, "name": "2026120%d.1" % (run - 99) if run < 110 else str(run)},
+         "queueTime": "2026-12-01T10:0%d:00Z" % record_id, "startTime": "2026-12-01T10:0%d:05Z" % record_id}
+    if result:
+        r.update({"result": result, "finishTime": "2026-12-01T10:0%d:50Z" % record_id})
+    return r
 
 
 def payload(state="OPEN", pid=PID, display="P-22013995", entity=SERVICE, start=None):
@@ -608,6 +627,10 @@ class SelfHealTest(unittest.TestCase):
         retries = [r for r in self.h.ado.state.requests if r["method"] == "PATCH"]
         self.assertEqual([r["path"] for r in retries], ["/%s/_apis/build/builds/100/stages/Production" % PROJECT])
         self.assertEqual(json.loads(retries[0]["body"]), {"state": "retry", "forceRetryAllJobs": True})
+        reads = [r["path"] for r in self.h.ado.state.requests if "/distributedtask/environments" in r["path"]]
+        self.assertEqual(reads, ["/%s/_apis/distributedtask/environments" % PROJECT,
+                                 "/%s/_apis/distributedtask/environments/5/environmentdeploymentrecords" % PROJECT])
+        self.assertEqual(len(self.yaml_records()), 3)  # the re-run deploys again: a record, not finished
         comments = self.h.comments()
         self.assertEqual(len(comments), 1)
         self.assertIn("20261201.1", comments[0])
@@ -616,6 +639,58 @@ class SelfHealTest(unittest.TestCase):
         self.h.notify(payload())
         wait_for(lambda: len(self.h.comments()) == 2, "the closing comment")
         self.assertEqual(len([r for r in self.h.ado.state.requests if r["method"] == "PATCH"]), 1)
+
+    def yaml_records(self):
+        return self.h.ado.state.environment_records_of(PROJECT, 5)
+
+    def add_yaml_record(self, record):
+        with self.h.ado.state.lock:
+            self.h.ado.state.environments[PROJECT][0]["records"].append(record)
+
+    def yaml_outcome(self, state="done"):
+        """Runs 100 then 101 deployed, a problem: the healing's comment, and the PATCH calls."""
+        self.h.deploy_yaml(100)
+        self.h.deploy_yaml(101)
+        self.h.start()
+        status, doc = self.h.notify(payload())
+        healed = self.h.wait_healed(doc["notification"])
+        self.assertEqual(healed["state"], state, healed)
+        comments = self.h.comments()
+        self.assertEqual(len(comments), 1, comments)
+        return comments[0], [r for r in self.h.ado.state.requests if r["method"] == "PATCH"]
+
+    def test_yaml_rollback_waits_while_the_environment_has_a_deployment_in_progress(self):
+        # another pipeline is deploying to the same environment: its run is not among this pipeline's
+        self.add_yaml_record(environment_record(3, 500, definition=(31, "checkout-hotfix"), result=None))
+        comment, patches = self.yaml_outcome()
+        self.assertEqual(patches, [])
+        self.assertIn("a deployment to environment production (run 500 of checkout-hotfix) is in progress", comment)
+
+    def test_yaml_rollback_is_stale_when_another_pipeline_deployed_to_the_environment_since(self):
+        self.add_yaml_record(environment_record(3, 500, definition=(31, "checkout-hotfix")))
+        comment, patches = self.yaml_outcome()
+        self.assertEqual(patches, [])
+        self.assertIn("run 500 of checkout-hotfix deployed to environment production after run 101", comment)
+
+    def test_yaml_rollback_needs_a_run_that_deployed_to_the_environment(self):
+        with self.h.ado.state.lock:  # run 100 succeeded, but its deployment to the environment failed
+            self.h.ado.state.environments[PROJECT][0]["records"][0]["result"] = "failed"
+        comment, patches = self.yaml_outcome()
+        self.assertEqual(patches, [])
+        self.assertIn("no earlier run of the pipeline deployed successfully to the environment", comment)
+
+    def test_yaml_rollback_refuses_an_environment_that_does_not_exist_or_cannot_be_read(self):
+        with self.h.ado.state.lock:
+            self.h.ado.state.environments[PROJECT][0]["name"] = "prod-renamed"
+        comment, patches = self.yaml_outcome()
+        self.assertEqual(patches, [])
+        self.assertIn("not among the project's environments", comment)
+
+    def test_yaml_rollback_when_the_records_answer_an_error(self):
+        self.h.ado.state.add_faults([{"path": "/%s/_apis/distributedtask/environments/5/" % PROJECT, "status": 404}])
+        comment, patches = self.yaml_outcome("failed")  # a read that failed: the healing says so
+        self.assertEqual(patches, [])
+        self.assertIn("environmentdeploymentrecords?top=25&api-version=7.1: HTTP 404", comment)
 
     def test_invalid_payloads_are_refused_with_the_field(self):
         self.h.start()

@@ -1,7 +1,9 @@
 """The Azure DevOps endpoints the simulator answers (azure-devops notes in
 docs/serve.md): the distributed-task plan API a gate in callback mode calls
-(plan, events, timeline record feed, logs, timeline records) and the Release
-API a rollback calls (releases, deployments, redeploy PATCH). Each handler
+(plan, events, timeline record feed, logs, timeline records), the Release
+API a rollback calls (releases, deployments, redeploy PATCH), and for YAML
+pipelines the builds and stages API and the environments API (environments,
+their deployment records). Each handler
 takes (state, ctx) and returns a Response; errors use Azure DevOps's
 envelope {"$id", "innerException", "message", "typeName", "typeKey",
 "errorCode", "eventId"}."""
@@ -248,6 +250,58 @@ def retry_stage(state, ctx, project, build_id, stage):
     return Response(204)
 
 
+# ---- YAML environments: the environments and their deployment records ----
+
+ENVIRONMENT_API_VERSIONS = ("7.1", "7.1-preview.1", "7.0", "6.0-preview.1")
+
+
+def _top(ctx, name, default):
+    raw = (ctx.params.get(name) or [str(default)])[0]
+    if not raw.isdigit():
+        raise AdoError(400, "The value '%s' is not valid for %s." % (raw, name), "InvalidRequestException")
+    return int(raw)
+
+
+def list_environments(state, ctx, project):
+    """GET .../distributedtask/environments?name=&$top=: by name (case-insensitive; `*` at the
+    end matches a prefix, as the service's filter does), ordered by id."""
+    api_version(ctx, ENVIRONMENT_API_VERSIONS)
+    state.check_pat(ctx)
+    name = (ctx.params.get("name") or [""])[0].lower()
+    rows = state.environments_of(project)
+    if name.endswith("*"):
+        rows = [e for e in rows if e["name"].lower().startswith(name[:-1])]
+    elif name:
+        rows = [e for e in rows if e["name"].lower() == name]
+    rows = sorted(rows, key=lambda e: e["id"])[:_top(ctx, "$top", 50)]
+    return Response(200, {"count": len(rows), "value": rows})
+
+
+def _environment(state, project, environment_id):
+    env = next((e for e in state.environments_of(project) if e["id"] == int(environment_id)), None)
+    if env is None:
+        raise AdoError(404, "Environment with id %s does not exist or you do not have access." % environment_id,
+                       "EnvironmentNotFoundException")
+    return env
+
+
+def get_environment(state, ctx, project, environment_id):
+    api_version(ctx, ENVIRONMENT_API_VERSIONS)
+    state.check_pat(ctx)
+    return Response(200, _environment(state, project, environment_id))
+
+
+def list_environment_records(state, ctx, project, environment_id):
+    """GET .../environments/{id}/environmentdeploymentrecords?top=: newest first; a
+    deployment still running has no result and no finishTime."""
+    api_version(ctx, ENVIRONMENT_API_VERSIONS)
+    state.check_pat(ctx)
+    _environment(state, project, environment_id)
+    rows = sorted(state.environment_records_of(project, int(environment_id)), key=lambda r: r["id"], reverse=True)
+    rows = rows[:_top(ctx, "top", 50)]
+    return Response(200, {"count": len(rows), "value": rows})
+
+
 PLAN = r"/([^/]+)/_apis/distributedtask/hubs/([^/]+)/plans/([^/]+)"
 ROUTES = [
     ("GET", re.compile("^" + PLAN + "$"), get_plan),
@@ -264,4 +318,8 @@ ROUTES = [
     ("GET", re.compile(r"^/([^/]+)/_apis/build/builds$", re.I), list_builds),
     ("GET", re.compile(r"^/([^/]+)/_apis/build/builds/(\d+)$", re.I), get_build),
     ("PATCH", re.compile(r"^/([^/]+)/_apis/build/builds/(\d+)/stages/([^/]+)$", re.I), retry_stage),
+    ("GET", re.compile(r"^/([^/]+)/_apis/distributedtask/environments$", re.I), list_environments),
+    ("GET", re.compile(r"^/([^/]+)/_apis/distributedtask/environments/(\d+)$", re.I), get_environment),
+    ("GET", re.compile(r"^/([^/]+)/_apis/distributedtask/environments/(\d+)/environmentdeploymentrecords$", re.I),
+     list_environment_records),
 ]

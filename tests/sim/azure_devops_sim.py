@@ -82,6 +82,7 @@ class State:
             self.releases = copy.deepcopy(self.scenario.get("releases", {}))
             self.deployments = copy.deepcopy(self.scenario.get("deployments", {}))
             self.builds = copy.deepcopy(self.scenario.get("builds", {}))
+            self.environments = copy.deepcopy(self.scenario.get("environments", {}))
             self.requests = []
             self.faults = [validate_rule(r, "/faults/%d" % i) for i, r in enumerate(self.scenario.get("faults", []))]
             self.next_log = 1
@@ -239,14 +240,42 @@ class State:
             return copy.deepcopy(self.builds.get(project, []))
 
     def retry_stage(self, project, build_id, stage, force):
-        """Re-runs a stage of a run: the run is in progress again (YAML rollback)."""
+        """Re-runs a stage of a run: the run is in progress again (YAML rollback), and so is a
+        deployment to each environment an earlier record shows that stage of that run deployed to."""
         with self.lock:
             for build in self.builds.get(project, []):
                 if build["id"] == build_id and stage in build.get("stages", []):
                     build["status"], build["result"] = "inProgress", None
                     build.setdefault("_stageRetries", []).append({"stage": stage, "forceRetryAllJobs": force})
+                    self._add_environment_redeployment(project, build, stage)
                     return copy.deepcopy(build)
         return None
+
+    def environments_of(self, project):
+        """The project's environments, without their records."""
+        with self.lock:
+            return [{k: v for k, v in e.items() if k != "records"} for e in self.environments.get(project, [])]
+
+    def environment_records_of(self, project, environment_id):
+        with self.lock:
+            for e in self.environments.get(project, []):
+                if e["id"] == environment_id:
+                    return copy.deepcopy(e.get("records", []))
+        return []
+
+    def _add_environment_redeployment(self, project, build, stage):
+        """A re-run stage deploys again: a new record, not finished (lock held)."""
+        for env in self.environments.get(project, []):
+            records = env.setdefault("records", [])
+            old = next((r for r in records if r.get("owner", {}).get("id") == build["id"]
+                        and r.get("stageName") == stage), None)
+            if old:
+                new = copy.deepcopy(old)
+                new.update({"id": max(r["id"] for r in records) + 1, "stageAttempt": old.get("stageAttempt", 1) + 1,
+                            "queueTime": "2026-12-03T12:00:00Z", "startTime": "2026-12-03T12:00:01Z"})
+                new.pop("result", None)
+                new.pop("finishTime", None)
+                records.append(new)
 
     def _add_redeployment(self, project, release, env):
         """A redeploy starts a deployment, listed newest first like the service does (lock held)."""
