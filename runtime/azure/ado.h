@@ -3,7 +3,8 @@
 /* ado.h: the Azure DevOps calls a gate in callback mode makes back into
  * the pipeline's plan (distributed task API, azure-devops notes in
  * docs/serve.md): read the plan's version, post live log lines to the
- * timeline record, raise TaskCompleted with the ids the hub rules ask
+ * timeline record's feed and to its task log (create, attach, append),
+ * raise TaskCompleted with the ids the hub rules ask
  * for. Built on the HTTP engine (net/http.h); the job token goes only
  * into the Authorization header and is never copied into an error. */
 #ifndef UB_AZURE_ADO_H
@@ -38,5 +39,14 @@ int ado_post_feed(const ado_plan *p, const char *token, long timeout_ms, const c
                   size_t n, ado_call *call);
 int ado_task_completed(const ado_plan *p, const char *token, long timeout_ms, int plan_version,
                        const char *result, ado_call *call);
+/* The task's log: POST {plan}/logs {"path": "logs\\<TaskInstanceId>"} ->
+ * *log_id (location: the log's URL, or ""), then PATCH the timeline's
+ * records so that the task's record shows it. One attempt each: a live
+ * log never holds a gate up. */
+int ado_open_task_log(const ado_plan *p, const char *token, long timeout_ms, long long *log_id,
+                      ado_call *call);
+/* Appends text (lines ending in '\n') to the log, as raw text. */
+int ado_append_log(const ado_plan *p, const char *token, long timeout_ms, long long log_id, const char *text,
+                   ado_call *call);
 
 #endif

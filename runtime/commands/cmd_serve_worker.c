@@ -3,7 +3,8 @@
  * one gate request at a time from fd 3, runs it exactly as `unbreakable
  * gate` would (the same sandbox limits), and answers on fd 4 with a
  * "begin" frame once the evaluation is recorded and a final frame with the
- * verdict. It keeps one Dynatrace client for its whole life, so the
+ * verdict; in between, each line the policy prints goes out at once as a
+ * "line" frame (the live log of a callback). It keeps one Dynatrace client for its whole life, so the
  * tenant's connections are reused across gates, and one sandbox, so the
  * standard library is compiled once (each gate still gets fresh globals,
  * modules and limits: docs/reference/sandbox.md fact 11). What the gate code prints
@@ -20,15 +21,18 @@
 #include "cli/cli.h"
 #include "gate/gate_cmd.h"
 #include "ledger/ledger.h"
+#include "ledger/ledger_redact.h"
 #include "sandbox/sandbox.h"
 #include "serve/serve.h"
 #include "serve/serve_frame.h"
 #include "util/clock.h"
 #include "util/json.h"
+#include "util/text.h"
 
 #define IN_FD 3
 #define OUT_FD 4
 #define MAX_MESSAGES (64 * 1024)
+#define MAX_LIVE_LINES 200      /* "line" frames of one gate; the rest only in the messages */
 
 typedef struct worker_env {
   ub_dt_config cfg;
@@ -37,6 +41,7 @@ typedef struct worker_env {
   ub_ledger *ledger;           /* kept open across gates (no reopen, no checkpoint per gate) */
   char ledger_path[4096];
   sandbox *sandbox;            /* kept across gates: the standard library is compiled once */
+  int live_lines;              /* "line" frames sent for the current gate */
 } worker_env;
 
 static const char *str_field(lua_State *L, const char *key) {
@@ -58,6 +63,30 @@ static void send_begin(void *ud, int64_t id) {
   char frame[64];
   int n = snprintf(frame, sizeof frame, "{\"begin\":%lld}", (long long)id);
   serve_frame_write(OUT_FD, frame, (size_t)n);
+}
+
+/* A line the policy printed, sent at once as {"line": "[policy] ..."}:
+ * cleaned as the CLI prints it (ub_text_lines: no control character, no
+ * CI logging command), with the Dynatrace token and anything that looks
+ * like a credential redacted as the ledger does (ledger_redact). */
+static void send_line(void *ud, const char *line, size_t len) {
+  worker_env *env = ud;
+  if (env->live_lines >= MAX_LIVE_LINES) return;
+  env->live_lines++;
+  ub_buf text, clean, frame;
+  ub_buf_init(&text);
+  ub_buf_init(&clean);
+  ub_buf_init(&frame);
+  ub_text_lines(&text, line, len, "[policy] ");
+  const char *secrets[] = {env->cfg.token};
+  ledger_redact(text.data ? text.data : "", text.len, secrets, env->cfg.token ? 1 : 0, &clean);
+  ub_buf_puts(&frame, "{\"line\":");
+  json_append_string(&frame, clean.data ? clean.data : "", clean.len);
+  ub_buf_puts(&frame, "}");
+  if (!frame.failed) serve_frame_write(OUT_FD, frame.data, frame.len);
+  ub_buf_free(&text);
+  ub_buf_free(&clean);
+  ub_buf_free(&frame);
 }
 
 /* gate_args from the request table at index 1 (serve_request.c wrote it). */
@@ -148,6 +177,9 @@ static void handle(worker_env *env, const char *json, size_t len) {
     host.requested_by = str_field(L, "requested_by");
     host.request_meta = str_field(L, "meta");
     host.on_begin = send_begin;
+    host.on_print = send_line;
+    host.ud = env;
+    env->live_lines = 0;
     host.sandbox = env->sandbox;
     a.host = &host;
     rc = run_captured(env, &a);

@@ -18,6 +18,7 @@ typedef struct ub_gate_host {
   const char *requested_by;    /* "http:..." instead of the CLI user */
   const char *request_meta;    /* JSON object recorded with the evaluation */
   void (*on_begin)(void *ud, int64_t evaluation_id); /* once it is recorded */
+  void (*on_print)(void *ud, const char *line, size_t len); /* each line the policy prints, live */
   void *ud;
   struct sandbox *sandbox;     /* kept across gates (gate_run.h keep), or NULL: the
                                   first gate creates it; the caller frees it */

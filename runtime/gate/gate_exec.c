@@ -312,6 +312,8 @@ int ub_gate_execute(gate_args *a) {
     job.color = a->color;
     job.fail_on_warning = a->fail_on_warning;
     job.keep = a->host ? &a->host->sandbox : NULL;
+    job.on_print = a->host ? a->host->on_print : NULL;
+    job.print_ud = a->host ? a->host->ud : NULL;
     const char *token = a->host && a->host->client ? a->host->dt_token : cfg.token;
     rc = job.rec ? evaluate(a, &job, &src, token) : UB_EXIT_ERROR;
     ub_recorder_free(job.rec);

@@ -320,6 +320,7 @@ int ub_gate_run(ub_gate_job *job) {
   if (job->keep) *job->keep = sb;
   sb_set_limits(sb, &job->limits);
   sb_set_prepare(sb, prepare_binding, job);
+  sb_set_print_hook(sb, job->on_print, job->print_ud);
   double t0 = (double)ub_clock_ms();
   sb_status st = sb_run_policy(sb, &job->policy, push_ctx, take_verdict, job);
   job->policy_ms = (double)ub_clock_ms() - t0;
@@ -333,6 +334,7 @@ int ub_gate_run(ub_gate_job *job) {
     rc = -1;
   }
   sb_set_prepare(sb, NULL, NULL); /* the job ends here */
+  sb_set_print_hook(sb, NULL, NULL);
   if (!job->keep) sb_free(sb);
   return rc;
 }

@@ -31,6 +31,8 @@ typedef struct ub_gate_job {
   const struct ub_monspec_doc *monspec_doc; /* given to the policy as ctx.monspec, or NULL */
   sandbox **keep;             /* a long-lived caller's sandbox, reused across jobs (the first
                                  creates it; the caller frees it), or NULL: one for this job */
+  sb_print_fn on_print;       /* each line the policy prints, as it prints it, or NULL */
+  void *print_ud;
   /* outputs */
   char verdict[16];           /* pass|warning|fail|inconclusive|error */
   char error_kind[16];        /* "input" when the inputs were invalid */

@@ -16,6 +16,11 @@ static const char *shown_path(const char *url) {
 
 int ub_http_call(const char *method, const char *url, const char *scheme, const char *credential, const char *body,
                  const ub_http_opts *o, ub_http_reply *out) {
+  return ub_http_call_typed(method, url, scheme, credential, "application/json", body, o, out);
+}
+
+int ub_http_call_typed(const char *method, const char *url, const char *scheme, const char *credential,
+                       const char *content_type, const char *body, const ub_http_opts *o, ub_http_reply *out) {
   out->status = 0;
   out->retry_after_ms = -1;
   out->error[0] = '\0';
@@ -29,7 +34,9 @@ int ub_http_call(const char *method, const char *url, const char *scheme, const 
     return -1;
   }
   snprintf(header, header_len, "Authorization: %s %s", scheme, credential);
-  const char *headers[] = {header, "Content-Type: application/json", "Accept: application/json", NULL};
+  char type[120];
+  snprintf(type, sizeof type, "Content-Type: %s", content_type);
+  const char *headers[] = {header, type, "Accept: application/json", NULL};
   ub_http_request rq;
   memset(&rq, 0, sizeof rq);
   rq.method = method;

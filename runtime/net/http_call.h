@@ -26,6 +26,10 @@ typedef struct ub_http_reply {
  * first. */
 int ub_http_call(const char *method, const char *url, const char *scheme, const char *credential, const char *body,
                  const ub_http_opts *o, ub_http_reply *out);
+/* The same with another Content-Type than JSON (e.g. the raw text of an
+ * Azure DevOps log append, "application/octet-stream"). */
+int ub_http_call_typed(const char *method, const char *url, const char *scheme, const char *credential,
+                       const char *content_type, const char *body, const ub_http_opts *o, ub_http_reply *out);
 void ub_http_reply_free(ub_http_reply *r);
 
 #endif

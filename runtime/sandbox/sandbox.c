@@ -342,6 +342,11 @@ void sb_set_line_hook(sandbox *sb, sb_line_fn fn, void *ud) {
   sb->line_ud = ud;
 }
 
+void sb_set_print_hook(sandbox *sb, sb_print_fn fn, void *ud) {
+  sb->print_hook = fn;
+  sb->print_ud = ud;
+}
+
 void sb_set_prepare(sandbox *sb, sb_prepare_fn fn, void *ud) {
   sb->prepare = fn;
   sb->prepare_ud = ud;

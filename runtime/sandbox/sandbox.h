@@ -77,6 +77,13 @@ void sb_set_prepare(sandbox *sb, sb_prepare_fn fn, void *ud);
 typedef void (*sb_line_fn)(void *ud, const char *source, int line);
 void sb_set_line_hook(sandbox *sb, sb_line_fn fn, void *ud);
 
+/* Live log: called with each line print() adds to the bounded log, as it
+ * is printed (without its newline; never past the log's limit), so that a
+ * host can stream what a policy says while it runs. The callback must not
+ * touch L. NULL removes it. */
+typedef void (*sb_print_fn)(void *ud, const char *line, size_t len);
+void sb_set_print_hook(sandbox *sb, sb_print_fn fn, void *ud);
+
 /* Runs the policy file in a fresh environment. If the chunk returns a
  * function it is called with the values pushed by push_args (none when
  * push_args is NULL); take_result then sees the returned value. On error,

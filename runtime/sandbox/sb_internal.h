@@ -63,6 +63,8 @@ struct sandbox {
   void *prepare_ud;
   sb_line_fn line_hook;         /* coverage, or NULL (sb_set_line_hook) */
   void *line_ud;
+  sb_print_fn print_hook;       /* each printed line as it is printed, or NULL */
+  void *print_ud;
 
   /* memory accounting (the allocator's ud); headers count as memory */
   size_t mem_used, mem_cap, mem_base, mem_peak, mem_fresh;

@@ -211,6 +211,7 @@ static int sb_load(lua_State *L) {
 static int sb_print(lua_State *L) {
   sandbox *sb = sb_from_lua(L);
   int n = lua_gettop(L);
+  size_t start = sb->log.len;
   for (int i = 1; i <= n; i++) {
     size_t len;
     const char *s = luaL_tolstring(L, i, &len);
@@ -219,6 +220,8 @@ static int sb_print(lua_State *L) {
     lua_pop(L, 1);
   }
   sb_log_append(sb, "\n", 1);
+  if (sb->print_hook && !sb->log_truncated && sb->log.len > start)
+    sb->print_hook(sb->print_ud, sb->log.data + start, sb->log.len - start - 1);
   return 0;
 }
 

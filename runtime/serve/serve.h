@@ -109,11 +109,19 @@ typedef struct serve_gate_result {
 } serve_gate_result;
 void serve_gate_result_init(serve_gate_result *r);
 void serve_gate_result_free(serve_gate_result *r);
-/* Runs the request (worker JSON, serve_request.c) in worker w; on_begin
- * gets the evaluation id as soon as it is recorded. hard_seconds is the
- * process backstop: past it the worker is killed (and replaced). */
+/* What a caller hears while a gate runs: the evaluation id as soon as it is
+ * recorded, and each line the policy prints, as it prints it (already
+ * cleaned and redacted by the worker). Either may be NULL. */
+typedef struct serve_gate_hooks {
+  void (*on_begin)(void *ud, int64_t id);
+  void (*on_line)(void *ud, const char *text);
+  void *ud;
+} serve_gate_hooks;
+/* Runs the request (worker JSON, serve_request.c) in worker w, hooks
+ * (or NULL) called from this thread. hard_seconds is the process
+ * backstop: past it the worker is killed (and replaced). */
 int serve_pool_run(serve_pool *p, int w, const char *request_json, double hard_seconds,
-                   void (*on_begin)(void *ud, int64_t id), void *ud, serve_gate_result *out);
+                   const serve_gate_hooks *hooks, serve_gate_result *out);
 /* The worker's main loop (fds 3 and 4). */
 int serve_worker_main(void);
 

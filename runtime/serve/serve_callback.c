@@ -1,10 +1,14 @@
 /* serve_callback.c: callback mode. A gate asked with Azure DevOps's
  * headers (serve_callback_ids.c) is persisted in the ledger (token sealed)
- * before it is accepted; a background thread runs it, streams its lines
- * to the timeline and raises exactly one TaskCompleted, retried on 5xx,
- * 429 and transport errors until the callback's deadline. A server killed
- * and restarted resumes every pending callback from the ledger. */
+ * before it is accepted; a background thread runs it and raises exactly
+ * one TaskCompleted, retried on 5xx, 429 and transport errors until the
+ * callback's deadline. While the gate runs, its lines go to the task's log
+ * on the timeline record as they happen (created and attached before the
+ * gate starts: the evaluation id, each line the policy prints), then the
+ * outcome, also to the live console feed. A server killed and restarted
+ * resumes every pending callback from the ledger. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,7 @@
 
 #include "azure/ado.h"
 #include "ledger/ledger.h"
+#include "ledger/ledger_redact.h"
 #include "serve/serve.h"
 #include "util/clock.h"
 #include "util/json.h"
@@ -23,6 +28,7 @@
 #define BACKOFF_BASE_MS 500
 #define BACKOFF_MAX_MS 30000
 #define CALL_TIMEOUT_MS 10000
+#define LOG_TIMEOUT_MS 5000     /* one attempt per live log call: it never holds a gate up */
 
 /* ---- one callback ---------------------------------------------------- */
 
@@ -42,6 +48,9 @@ typedef struct callback_job {
   int64_t evaluation;
   /* resume: the evaluation already finished */
   char known_verdict[16];
+  /* the task's live log (callback thread only) */
+  long long log_id;            /* 0: none (not opened, or a call failed: then no more) */
+  int live_lines;              /* policy lines the log received while the gate ran */
   serve_specs *specs;          /* the specs the gate was parsed on (NULL on resume) */
 } callback_job;
 
@@ -72,8 +81,61 @@ static void job_free(callback_job *j) {
   free(j);
 }
 
+/* ---- the live log ------------------------------------------------------ */
+
+/* Appends text (lines ending in '\n') to the task's log, the job token and
+ * the serve token (and anything that looks like a credential) redacted.
+ * After a failed call the log is given up: the outcome still reaches the
+ * feed, and TaskCompleted never waits for a log. */
+static void log_text(callback_job *j, const char *text) {
+  if (!j->log_id || !text || !*text) return;
+  const char *secrets[] = {j->ids.token ? j->ids.token : "", j->s->cfg->token ? j->s->cfg->token : ""};
+  ub_buf clean;
+  ub_buf_init(&clean);
+  ledger_redact(text, strlen(text), secrets, 2, &clean);
+  ado_plan p = plan_of(&j->ids);
+  ado_call c;
+  if (!clean.failed && ado_append_log(&p, j->ids.token, LOG_TIMEOUT_MS, j->log_id, clean.data, &c) != 0) {
+    serve_logf("warn", j->rid, "callback %lld: the task log stops here: %s", (long long)j->id, c.error);
+    j->log_id = 0;
+  }
+  ub_buf_free(&clean);
+}
+
+static void log_line(callback_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_line(callback_job *j, const char *fmt, ...) {
+  char line[1600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line - 1, fmt, ap);
+  va_end(ap);
+  strcat(line, "\n");
+  log_text(j, line);
+}
+
+/* Creates the task's log and attaches it to its timeline record, before
+ * the gate runs, so that the pipeline shows the gate's lines as they come. */
+static void open_log(callback_job *j) {
+  ado_plan p = plan_of(&j->ids);
+  ado_call c;
+  if (ado_open_task_log(&p, j->ids.token, LOG_TIMEOUT_MS, &j->log_id, &c) != 0) {
+    serve_logf("warn", j->rid, "callback %lld: no live task log: %s", (long long)j->id, c.error);
+    j->log_id = 0;
+    return;
+  }
+  log_line(j, "unbreakable: gate request %s accepted; evaluating (callback %lld)", j->rid, (long long)j->id);
+}
+
+static void on_line(void *ud, const char *text) {
+  callback_job *j = ud;
+  for (const char *c = text; *c; c++) j->live_lines += *c == '\n';
+  log_text(j, text);
+}
+
 static void on_begin(void *ud, int64_t evaluation) {
   callback_job *j = ud;
+  log_line(j, "unbreakable: evaluation %lld started (report: /v1/evaluations/%lld/report)", (long long)evaluation,
+           (long long)evaluation);
   ub_ledger *l = open_ledger(j->s);
   if (l) {
     ledger_callback_set_evaluation(l, j->id, evaluation);
@@ -98,7 +160,8 @@ static void run_gate(callback_job *j, serve_gate_result *r) {
     return;
   }
   double t0 = (double)ub_clock_wall_ms();
-  serve_pool_run(s->pool, j->worker, j->request_json, 2 * s->cfg->gate_timeout + 5, on_begin, j, r);
+  serve_gate_hooks hooks = {on_begin, on_line, j};
+  serve_pool_run(s->pool, j->worker, j->request_json, 2 * s->cfg->gate_timeout + 5, &hooks, r);
   serve_pool_release(s->pool, j->worker);
   j->worker = -1;
   serve_metrics_outcome(s->metrics, r, ((double)ub_clock_wall_ms() - t0) / 1000);
@@ -106,17 +169,22 @@ static void run_gate(callback_job *j, serve_gate_result *r) {
 
 #define MAX_FEED_LINES 60
 
-/* The lines shown live in the pipeline's log: what the gate printed (the
- * policy's own lines included, control characters already escaped by the
- * JSON encoding), then the verdict, summary and error. */
+/* The rest of the gate's lines once it ended: to the task log, what the
+ * gate printed that the log has not had yet (the policy's lines went
+ * live), then the verdict, summary and error; the same to the live console
+ * feed (control characters already escaped by the JSON encoding). */
 static void stream_lines(callback_job *j, serve_gate_result *r, const char *status) {
   const char *lines[MAX_FEED_LINES + 3];
   size_t n = 0;
   char *text = r->messages.data;
-  for (char *line = text; line && *line && n < MAX_FEED_LINES;) {
+  int skip = j->live_lines;    /* "[policy] " lines the log already has */
+  for (char *line = text; line && *line;) {
     char *nl = strchr(line, '\n');
     if (nl) *nl = '\0';
-    if (*line) lines[n++] = line;
+    int live = skip > 0 && strncmp(line, "[policy] ", 9) == 0;
+    skip -= live;
+    if (*line && !live) log_line(j, "%s", line);
+    if (*line && n < MAX_FEED_LINES) lines[n++] = line;
     line = nl ? nl + 1 : NULL;
   }
   char l1[256], l2[1100], l3[1500];
@@ -127,6 +195,7 @@ static void stream_lines(callback_job *j, serve_gate_result *r, const char *stat
   lines[n++] = l1;
   lines[n++] = l2;
   if (r->error[0]) lines[n++] = l3;
+  for (size_t i = n - (r->error[0] ? 3 : 2); i < n; i++) log_line(j, "%s", lines[i]);
   ado_plan p = plan_of(&j->ids);
   ado_call c;
   if (ado_post_feed(&p, j->ids.token, CALL_TIMEOUT_MS, lines, n, &c) != 0)
@@ -181,6 +250,7 @@ static void *callback_thread(void *ud) {
     r.rc = 0;
     r.evaluation = j->evaluation;
   } else {
+    open_log(j);
     run_gate(j, &r);
   }
   serve_specs_release(s, j->specs); /* its files are no longer read */

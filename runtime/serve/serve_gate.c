@@ -27,7 +27,7 @@ static int take_worker(serve_state *s, ub_srv_response *rs) {
 /* Runs the gate in worker w and records metrics. */
 static void run_sync(serve_state *s, int w, const serve_gate_req *req, serve_gate_result *r) {
   double t0 = (double)ub_clock_ms();
-  serve_pool_run(s->pool, w, req->worker_json.data, 2 * s->cfg->gate_timeout + 5, NULL, NULL, r);
+  serve_pool_run(s->pool, w, req->worker_json.data, 2 * s->cfg->gate_timeout + 5, NULL, r);
   serve_pool_release(s->pool, w);
   serve_metrics_outcome(s->metrics, r, ((double)ub_clock_ms() - t0) / 1000);
 }

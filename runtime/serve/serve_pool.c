@@ -208,9 +208,23 @@ static int take_result(const char *json, size_t len, serve_gate_result *out) {
   return 0;
 }
 
+/* A {"line": TEXT} frame: TEXT to on_line. */
+static void take_line(const char *json, size_t len, const serve_gate_hooks *h) {
+  ub_buf text;
+  ub_buf_init(&text);
+  json_reader r;
+  json_reader_init(&r, json, len, 8);
+  if (json_next(&r) == JSON_OBJECT && json_next(&r) == JSON_STRING && strcmp(r.str.data, "line") == 0 &&
+      json_next(&r) == JSON_STRING)
+    ub_buf_append(&text, r.str.data, r.str.len);
+  json_reader_free(&r);
+  if (text.data && h->on_line) h->on_line(h->ud, text.data);
+  ub_buf_free(&text);
+}
+
 /* Reads frames until the final one, the deadline or EOF. */
-static int read_answer(worker *w, double deadline, void (*on_begin)(void *, int64_t), void *ud,
-                       serve_gate_result *out, int *timed_out) {
+static int read_answer(worker *w, double deadline, const serve_gate_hooks *h, serve_gate_result *out,
+                       int *timed_out) {
   serve_frame_reader fr;
   serve_frame_reader_init(&fr);
   int rc = -1;
@@ -224,7 +238,12 @@ static int read_answer(worker *w, double deadline, void (*on_begin)(void *, int6
       break;
     }
     if (strncmp(frame.data, "{\"begin\":", 9) == 0) {
-      if (on_begin) on_begin(ud, strtoll(frame.data + 9, NULL, 10));
+      if (h->on_begin) h->on_begin(h->ud, strtoll(frame.data + 9, NULL, 10));
+      ub_buf_free(&frame);
+      continue;
+    }
+    if (strncmp(frame.data, "{\"line\":", 8) == 0) {
+      take_line(frame.data, frame.len, h);
       ub_buf_free(&frame);
       continue;
     }
@@ -251,7 +270,9 @@ static void describe_death(serve_gate_result *out, int status, int timed_out, do
 }
 
 int serve_pool_run(serve_pool *p, int wi, const char *request_json, double hard_seconds,
-                   void (*on_begin)(void *ud, int64_t id), void *ud, serve_gate_result *out) {
+                   const serve_gate_hooks *hooks, serve_gate_result *out) {
+  static const serve_gate_hooks none = {NULL, NULL, NULL};
+  const serve_gate_hooks *h = hooks ? hooks : &none;
   worker *w = &p->w[wi];
   char err[300];
   if (w->pid <= 0 && spawn(p, w, err, sizeof err) != 0) {
@@ -275,7 +296,7 @@ int serve_pool_run(serve_pool *p, int wi, const char *request_json, double hard_
     sent = spawn(p, w, err, sizeof err) == 0 &&
            serve_frame_write(w->to_fd, request_json, strlen(request_json)) == 0;
   }
-  if (sent) rc = read_answer(w, ub_clock_seconds() + hard_seconds, on_begin, ud, out, &timed_out);
+  if (sent) rc = read_answer(w, ub_clock_seconds() + hard_seconds, h, out, &timed_out);
   if (rc == 0) return 0;
   bury(w, &status);
   describe_death(out, status, timed_out, hard_seconds);

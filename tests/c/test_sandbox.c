@@ -219,6 +219,38 @@ static void test_print_is_captured_and_bounded(void **state) {
   ub_buf_free(&out);
 }
 
+/* The live log hook: each printed line as it is printed, never past the
+ * log's limit (a policy cannot stream more than it may log). */
+static void collect_line(void *ud, const char *line, size_t len) {
+  ub_buf *b = ud;
+  ub_buf_append(b, line, len);
+  ub_buf_putc(b, '|');
+}
+
+static void test_print_hook_streams_each_line_within_the_limit(void **state) {
+  (void)state;
+  ub_buf out, lines;
+  ub_buf_init(&out);
+  ub_buf_init(&lines);
+  sb_limits lim;
+  sb_default_limits(&lim);
+  lim.log_bytes = 64;
+  sandbox *sb = sb_new(&lim, tmpdir);
+  sb_set_print_hook(sb, collect_line, &lines);
+  assert_int_equal(run(sb, "p.lua", "print('a', 1)\nprint()\nprint('b')\nreturn 0", &out), SB_OK);
+  assert_string_equal(lines.data, "a\t1||b|");
+  ub_buf_reset(&lines);
+  assert_int_equal(run(sb, "p.lua", "for i = 1, 100 do print(('x'):rep(10)) end\nreturn 0", &out), SB_OK);
+  assert_true(lines.len <= 64);
+  sb_set_print_hook(sb, NULL, NULL);
+  ub_buf_reset(&lines);
+  assert_int_equal(run(sb, "p.lua", "print('c')\nreturn 0", &out), SB_OK);
+  assert_int_equal(lines.len, 0);
+  sb_free(sb);
+  ub_buf_free(&out);
+  ub_buf_free(&lines);
+}
+
 static void test_random_is_deterministic(void **state) {
   (void)state;
   ub_buf a, b;
@@ -406,6 +438,7 @@ int main(void) {
     cmocka_unit_test(test_require_roots_and_grants),
     cmocka_unit_test(test_load_is_text_only_and_sandboxed),
     cmocka_unit_test(test_print_is_captured_and_bounded),
+    cmocka_unit_test(test_print_hook_streams_each_line_within_the_limit),
     cmocka_unit_test(test_random_is_deterministic),
     cmocka_unit_test(test_yield_across_pcall),
     cmocka_unit_test(test_result_errors),

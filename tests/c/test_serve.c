@@ -178,7 +178,7 @@ static const char *status_of_worker_answer(const char *answer, char *status, siz
   assert_non_null(p);
   serve_gate_result r;
   serve_gate_result_init(&r);
-  serve_pool_run(p, 0, "{}", 60, NULL, NULL, &r);
+  serve_pool_run(p, 0, "{}", 60, NULL, &r);
   snprintf(status, size, "%s", serve_status_of(&r, 0));
   serve_gate_result_free(&r);
   serve_pool_free(p);

@@ -49,6 +49,15 @@ for k in pairs(report) do report[k] = function() error("tampered report") end en
 require("unbreakable.json").encode = function() return "{}" end
 setmetatable(_G, {__index = function() return "ghost" end})
 return { verdict = "pass", summary = "tampered", objectives = { { name = "tamper", status = "pass" } } }""",
+    # prints, reads Dynatrace (held by the simulator in LiveLog), prints again
+    "live.lua": """
+return function(ctx)
+  print("checking the release: step 1")
+  print("a token-looking value: dt0c01.ABCDEFGHIJKLMNOPQRSTUVWX.ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGHIJKLMNOPQRST")
+  local v = require("unbreakable.monspec").evaluate(ctx)
+  print("after Dynatrace: " .. tostring(v.verdict))
+  return v
+end""",
     "check.lua": """
 local problems = {}
 local function check(ok, what) if not ok then problems[#problems + 1] = what end end
@@ -636,6 +645,70 @@ class Freeze(Env, unittest.TestCase):
         p = subprocess.run(args, capture_output=True, text=True, env=env, timeout=WAIT)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(json.loads(p.stdout)["verdict"], "pass")
+
+
+class LiveLog(Env, unittest.TestCase):
+    """Callback mode streams the gate's lines to the task's log on the timeline record while the
+    gate runs (issue 13): the log is created and attached to the record before the gate starts,
+    the evaluation id and each line the policy prints arrive while the gate still waits on
+    Dynatrace (held by the simulator) and before TaskCompleted; the outcome follows; no secret is
+    in any line."""
+
+    @classmethod
+    def server_args(cls):
+        return ("--workers", "1", "--gate-timeout", str(int(scaled(30))), "--allow-callback", cls.ado.url + "/")
+
+    def log_text(self, plan_id):
+        logs = self.ado.state.plan_views()[plan_id]["logs"]
+        return "".join(log["text"] for log in logs)
+
+    def test_lines_reach_the_task_log_while_the_gate_runs(self):
+        p = plan("11111111-0000-0000-0000-0000000000a1", "release", 14)
+        self.ado.state.add_plan(p)
+        self.dt.state.clear_requests()
+        self.dt.state.add_faults([{"path": "/api/", "latencyMs": int(scaled(4) * 1000), "times": 1}])
+        status, _, v = self.srv.gate(gate_body("live.lua"), headers=callback_headers(self.ado.url, p))
+        self.assertEqual((status, v["status"]), (200, "accepted"), v)
+        def held():
+            return [r for r in self.dt.state.requests_since(0) if r["path"].startswith("/api/")]
+        wait_for(lambda: "[policy] checking the release: step 1" in self.log_text(p["planId"]) and held(), WAIT_S,
+                 "the policy's first line in the task log, and the gate's Dynatrace read")
+        # the gate is still running: its Dynatrace read has no answer yet, nothing is completed
+        self.assertIsNone(held()[0]["status"], held())
+        view = self.ado.state.plan_views()[p["planId"]]
+        self.assertEqual((view["completions"], view["completed"]), (0, False), view)
+        text = self.log_text(p["planId"])
+        self.assertIn("evaluation %d started" % v["evaluation"], text)
+        self.assertNotIn("after Dynatrace", text)
+        # the log is attached to the task's timeline record
+        record = view["records"][p["taskInstanceId"]]
+        self.assertEqual(record["log"]["id"], view["logs"][0]["id"], view)
+        self.assertEqual(view["logs"][0]["path"], "logs\\" + p["taskInstanceId"])
+        done = completed(self.ado, self.ledger, p)
+        self.assertEqual((done["result"], done["completions"]), ("succeeded", 1), done)
+        text = self.log_text(p["planId"])
+        self.assertIn("[policy] after Dynatrace: pass", text)
+        self.assertIn("verdict pass, gate success", text)
+        self.assertEqual(text.count("[policy] checking the release: step 1"), 1, text)  # not again at the end
+        # no secret in any line: the job token (the simulator would show it as <redacted>), tokens
+        self.assertNotIn("<redacted>", text)
+        self.assertNotIn("dt0c01.ABCDEFGHIJ", text)
+        self.assertNotIn(DT_TOKEN, text)
+        self.assertNotIn(JOB_TOKEN, json.dumps(done))
+        lines = [r for r in self.ado.state.requests if "/logs" in r["path"] and p["planId"] in r["path"]]
+        self.assertTrue(all(r.get("status") == 200 for r in lines), lines)
+
+    def test_a_failing_log_never_holds_the_gate_up(self):
+        p = plan("11111111-0000-0000-0000-0000000000a2", "release", 14)
+        self.ado.state.add_plan(p)
+        self.ado.state.add_faults([{"path": "/%s/_apis/distributedtask/hubs/release/plans/%s/logs" % (p["projectId"], p["planId"]),
+                                    "status": 500, "times": 1}])
+        status, _, v = self.srv.gate(gate_body("pass.lua"), headers=callback_headers(self.ado.url, p))
+        self.assertEqual((status, v["status"]), (200, "accepted"), v)
+        done = completed(self.ado, self.ledger, p)
+        self.assertEqual((done["result"], done["completions"]), ("succeeded", 1), done)
+        self.assertTrue(any("verdict pass" in x["line"] for x in done["feed"]), done["feed"])
+        self.assertIn("no live task log", self.srv.text())
 
 
 class Resume(Env, unittest.TestCase):
