@@ -87,15 +87,23 @@ static void job_free(callback_job *j) {
  * the serve token (and anything that looks like a credential) redacted.
  * After a failed call the log is given up: the outcome still reaches the
  * feed, and TaskCompleted never waits for a log. */
+/* text with the job token, the serve token and anything shaped like a
+ * credential redacted as the ledger redacts (every line that goes to Azure
+ * DevOps passes through here). */
+static void redact_into(callback_job *j, const char *text, ub_buf *out) {
+  const char *secrets[] = {j->ids.token ? j->ids.token : "", j->s->cfg->token ? j->s->cfg->token : ""};
+  ledger_redact(text ? text : "", text ? strlen(text) : 0, secrets, 2, out);
+}
+
 static void log_text(callback_job *j, const char *text) {
   if (!j->log_id || !text || !*text) return;
-  const char *secrets[] = {j->ids.token ? j->ids.token : "", j->s->cfg->token ? j->s->cfg->token : ""};
   ub_buf clean;
   ub_buf_init(&clean);
-  ledger_redact(text, strlen(text), secrets, 2, &clean);
+  redact_into(j, text, &clean);
   ado_plan p = plan_of(&j->ids);
   ado_call c;
-  if (!clean.failed && ado_append_log(&p, j->ids.token, LOG_TIMEOUT_MS, j->log_id, clean.data, &c) != 0) {
+  if (!clean.failed && clean.data &&
+      ado_append_log(&p, j->ids.token, LOG_TIMEOUT_MS, j->log_id, clean.data, &c) != 0) {
     serve_logf("warn", j->rid, "callback %lld: the task log stops here: %s", (long long)j->id, c.error);
     j->log_id = 0;
   }
@@ -176,7 +184,11 @@ static void run_gate(callback_job *j, serve_gate_result *r) {
 static void stream_lines(callback_job *j, serve_gate_result *r, const char *status) {
   const char *lines[MAX_FEED_LINES + 3];
   size_t n = 0;
-  char *text = r->messages.data;
+  ub_buf clean, tail;
+  ub_buf_init(&clean);
+  ub_buf_init(&tail);
+  redact_into(j, r->messages.data, &clean);
+  char *text = clean.failed ? NULL : clean.data;
   int skip = j->live_lines;    /* "[policy] " lines the log already has */
   for (char *line = text; line && *line;) {
     char *nl = strchr(line, '\n');
@@ -187,19 +199,23 @@ static void stream_lines(callback_job *j, serve_gate_result *r, const char *stat
     if (*line && n < MAX_FEED_LINES) lines[n++] = line;
     line = nl ? nl + 1 : NULL;
   }
-  char l1[256], l2[1100], l3[1500];
-  snprintf(l1, sizeof l1, "unbreakable: evaluation %lld: verdict %s, gate %s", (long long)r->evaluation,
-           r->verdict[0] ? r->verdict : "error", status);
-  snprintf(l2, sizeof l2, "unbreakable: %s", r->summary[0] ? r->summary : "(no summary)");
-  snprintf(l3, sizeof l3, "unbreakable: error: %s", r->error);
-  lines[n++] = l1;
-  lines[n++] = l2;
-  if (r->error[0]) lines[n++] = l3;
-  for (size_t i = n - (r->error[0] ? 3 : 2); i < n; i++) log_line(j, "%s", lines[i]);
+  char outcome[2900];           /* verdict, summary, error: one line each, then redacted */
+  snprintf(outcome, sizeof outcome, "unbreakable: evaluation %lld: verdict %s, gate %s\nunbreakable: %s\n%s%s",
+           (long long)r->evaluation, r->verdict[0] ? r->verdict : "error", status,
+           r->summary[0] ? r->summary : "(no summary)", r->error[0] ? "unbreakable: error: " : "", r->error);
+  redact_into(j, outcome, &tail);
+  for (char *line = tail.failed ? NULL : tail.data; line && *line;) {
+    char *nl = strchr(line, '\n');
+    if (nl) *nl = '\0';
+    if (*line && n < MAX_FEED_LINES + 3) log_line(j, "%s", line), lines[n++] = line;
+    line = nl ? nl + 1 : NULL;
+  }
   ado_plan p = plan_of(&j->ids);
   ado_call c;
-  if (ado_post_feed(&p, j->ids.token, CALL_TIMEOUT_MS, lines, n, &c) != 0)
+  if (n && ado_post_feed(&p, j->ids.token, CALL_TIMEOUT_MS, lines, n, &c) != 0)
     serve_logf("warn", j->rid, "callback %lld: the log lines were not accepted: %s", (long long)j->id, c.error);
+  ub_buf_free(&clean);
+  ub_buf_free(&tail);
 }
 
 static int retryable(const ado_call *c) {
