@@ -222,6 +222,48 @@ describe("policies/selfheal.lua", function()
     end
   end)
 
+  -- the environment's deployment records (Environments API): owner = the run
+  local function record(id, run, result, pipeline)
+    return { id = id, environmentId = 5, stageName = "Production", result = result,
+             finishTime = result and "2026-12-01T10:00:50Z" or nil,
+             owner = { id = run, name = tostring(run) }, definition = { id = 12, name = pipeline or "checkout-yaml" } }
+  end
+  local RUNS = { { id = 101, buildNumber = "20261202.1", status = "completed", result = "succeeded" },
+                 { id = 100, buildNumber = "20261201.1", status = "completed", result = "succeeded" } }
+  local function with_records(records)
+    local ctx = yaml(context("open_deployed"), RUNS)
+    local d = newest_deployment(ctx)
+    d.ado.environment = { id = 5, name = "production" }
+    d.ado.environment_records = records
+    return ctx
+  end
+
+  it("re-runs the last good YAML run that deployed to the environment", function()
+    local r = policy(with_records({ record(2, 101, "succeeded"), record(1, 100, "succeeded") }))
+    assert.are.equal("rollback,comment", kinds(r))
+    assert.are.equal(100, r.intents[1].build)
+  end)
+
+  it("does not re-run a YAML stage while any deployment to the environment is in progress", function()
+    local r = policy(with_records({ record(3, 500, nil, "checkout-hotfix"), record(2, 101, "succeeded"),
+                                    record(1, 100, "succeeded") }))
+    assert.are.equal("comment", kinds(r))
+    assert.is_truthy(r.intents[1].text:find("environment production (run 500 of checkout-hotfix) is in progress", 1, true))
+  end)
+
+  it("does not re-run a YAML stage when another pipeline deployed to the environment since", function()
+    local r = policy(with_records({ record(3, 500, "succeeded", "checkout-hotfix"), record(2, 101, "succeeded"),
+                                    record(1, 100, "succeeded") }))
+    assert.are.equal("comment", kinds(r))
+    assert.is_truthy(r.intents[1].text:find("stale", 1, true))
+  end)
+
+  it("needs a run whose deployment to the environment succeeded", function()
+    local r = policy(with_records({ record(2, 101, "succeeded"), record(1, 100, "failed") }))
+    assert.are.equal("comment", kinds(r))
+    assert.is_truthy(r.intents[1].text:find("deployed successfully to the environment", 1, true))
+  end)
+
   it("never acts on the test notification nor on MERGED", function()
     local ctx = context("open_deployed")
     ctx.problem.test = true
