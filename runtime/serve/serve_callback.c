@@ -49,6 +49,7 @@ typedef struct callback_job {
   /* resume: the evaluation already finished */
   char known_verdict[16];
   /* the task's live log (callback thread only) */
+  int log_tried;               /* open_log ran */
   long long log_id;            /* 0: none (not opened, or a call failed: then no more) */
   int live_lines;              /* policy lines the log received while the gate ran */
   serve_specs *specs;          /* the specs the gate was parsed on (NULL on resume) */
@@ -83,10 +84,6 @@ static void job_free(callback_job *j) {
 
 /* ---- the live log ------------------------------------------------------ */
 
-/* Appends text (lines ending in '\n') to the task's log, the job token and
- * the serve token (and anything that looks like a credential) redacted.
- * After a failed call the log is given up: the outcome still reaches the
- * feed, and TaskCompleted never waits for a log. */
 /* text with the job token, the serve token and anything shaped like a
  * credential redacted as the ledger redacts (every line that goes to Azure
  * DevOps passes through here). */
@@ -95,7 +92,25 @@ static void redact_into(callback_job *j, const char *text, ub_buf *out) {
   ledger_redact(text ? text : "", text ? strlen(text) : 0, secrets, 2, out);
 }
 
+/* Creates the task's log and attaches it to its timeline record, once, as
+ * soon as the gate has begun (never before: the 200 accepted answer waits
+ * for the evaluation id, not for Azure DevOps's log calls). */
+static void open_log(callback_job *j) {
+  if (j->log_tried) return;
+  j->log_tried = 1;
+  ado_plan p = plan_of(&j->ids);
+  ado_call c;
+  if (ado_open_task_log(&p, j->ids.token, LOG_TIMEOUT_MS, &j->log_id, &c) != 0) {
+    serve_logf("warn", j->rid, "callback %lld: no live task log: %s", (long long)j->id, c.error);
+    j->log_id = 0;
+  }
+}
+
+/* Appends text (lines ending in '\n') to the task's log, redacted. After a
+ * failed call the log is given up: the outcome still reaches the feed,
+ * and TaskCompleted never waits for a log. */
 static void log_text(callback_job *j, const char *text) {
+  open_log(j);
   if (!j->log_id || !text || !*text) return;
   ub_buf clean;
   ub_buf_init(&clean);
@@ -121,19 +136,6 @@ static void log_line(callback_job *j, const char *fmt, ...) {
   log_text(j, line);
 }
 
-/* Creates the task's log and attaches it to its timeline record, before
- * the gate runs, so that the pipeline shows the gate's lines as they come. */
-static void open_log(callback_job *j) {
-  ado_plan p = plan_of(&j->ids);
-  ado_call c;
-  if (ado_open_task_log(&p, j->ids.token, LOG_TIMEOUT_MS, &j->log_id, &c) != 0) {
-    serve_logf("warn", j->rid, "callback %lld: no live task log: %s", (long long)j->id, c.error);
-    j->log_id = 0;
-    return;
-  }
-  log_line(j, "unbreakable: gate request %s accepted; evaluating (callback %lld)", j->rid, (long long)j->id);
-}
-
 static void on_line(void *ud, const char *text) {
   callback_job *j = ud;
   for (const char *c = text; *c; c++) j->live_lines += *c == '\n';
@@ -142,8 +144,6 @@ static void on_line(void *ud, const char *text) {
 
 static void on_begin(void *ud, int64_t evaluation) {
   callback_job *j = ud;
-  log_line(j, "unbreakable: evaluation %lld started (report: /v1/evaluations/%lld/report)", (long long)evaluation,
-           (long long)evaluation);
   ub_ledger *l = open_ledger(j->s);
   if (l) {
     ledger_callback_set_evaluation(l, j->id, evaluation);
@@ -154,6 +154,8 @@ static void on_begin(void *ud, int64_t evaluation) {
   j->evaluation = evaluation;
   pthread_cond_broadcast(&j->cv);
   pthread_mutex_unlock(&j->mu);
+  log_line(j, "unbreakable: gate request %s: evaluation %lld started (callback %lld, report: "
+           "/v1/evaluations/%lld/report)", j->rid, (long long)evaluation, (long long)j->id, (long long)evaluation);
 }
 
 /* Runs the gate in a worker (waiting for a free one on resume). */
@@ -266,7 +268,6 @@ static void *callback_thread(void *ud) {
     r.rc = 0;
     r.evaluation = j->evaluation;
   } else {
-    open_log(j);
     run_gate(j, &r);
   }
   serve_specs_release(s, j->specs); /* its files are no longer read */
