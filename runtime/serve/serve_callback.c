@@ -3,9 +3,9 @@
  * before it is accepted; a background thread runs it and raises exactly
  * one TaskCompleted, retried on 5xx, 429 and transport errors until the
  * callback's deadline. While the gate runs, its lines go to the task's log
- * on the timeline record as they happen (created and attached before the
- * gate starts: the evaluation id, each line the policy prints), then the
- * outcome, also to the live console feed. A server killed and restarted
+ * on the timeline record as they happen (created and attached as soon as
+ * the evaluation is recorded: its id, each line the policy prints), then
+ * the outcome, also to the live console feed. A server killed and restarted
  * resumes every pending callback from the ledger. */
 #include <errno.h>
 #include <stdarg.h>
