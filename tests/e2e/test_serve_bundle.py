@@ -213,9 +213,9 @@ class ServeBundle(unittest.TestCase):
 
     def test_gate_in_flight_finishes_on_its_bundle(self):
         # the simulator holds the gate's first Dynatrace read long enough to swap and reload
-        self.start()
+        self.start("--bundle", self.live, "--pubkey", self.key + ".pub", "--gate-timeout", str(int(scaled(30))))
         self.dt.state.clear_requests()
-        self.dt.state.add_faults([{"path": "/api/", "latencyMs": int(scaled(8) * 1000), "times": 1}])
+        self.dt.state.add_faults([{"path": "/api/", "latencyMs": int(scaled(5) * 1000), "times": 1}])
         result = {}
         t = threading.Thread(target=lambda: result.update(v=self.gate()))
         t.start()
