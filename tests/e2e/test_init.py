@@ -186,7 +186,9 @@ class InitTest(unittest.TestCase):
                  ('{"listen": "0.0.0.0:8080", "listne": "x"}', 'unknown setting "listne"'),
                  ('{"allow_callback": ["ftp://x/"]}', "must be an http(s) URL prefix"),
                  ('{"specs": ".", "specs": "/"}', 'duplicate key "specs"'),
-                 ('[1]', "not a JSON object")]
+                 ('[1]', "not a JSON object"),
+                 ('{"bundle": "specs.tar.gz"}', "--bundle needs --pubkey"),
+                 ('{"pubkey": "policy.pub"}', "--pubkey goes with --bundle")]
         config = os.path.join(target, "unbreakable.json")
         for text, message in cases:
             with open(config, "w") as f:
