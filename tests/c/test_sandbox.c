@@ -111,7 +111,12 @@ static void test_timeout_not_catchable(void **state) {
       "end\n";
   assert_int_equal(run(sb, "loop.lua", src, &out), SB_ELIMIT);
   assert_int_equal(sb_killed(sb), SB_KILL_TIMEOUT);
-  assert_non_null(strstr(sb_error(sb), "loop.lua:3: evaluation stopped: wall-clock deadline"));
+  /* the file and the line where it stopped: line 3 nearly always, but a
+   * loaded machine may deschedule the run past its 0.1 s before line 3 */
+  int line = 0;
+  assert_int_equal(sscanf(sb_error(sb), "loop.lua:%d:", &line), 1);
+  assert_true(line >= 1 && line <= 5);
+  assert_non_null(strstr(sb_error(sb), ": evaluation stopped: wall-clock deadline"));
   /* the state was recycled: the next evaluation works */
   assert_int_equal(run(sb, "after.lua", "return 'alive'", &out), SB_OK);
   assert_string_equal(out.data, "\"alive\"");
