@@ -9,9 +9,9 @@ cd "$(dirname "$0")"
 
 runtime_pkgs=(gcc make cmake pkg-config python3 lua5.4 liblua5.4-dev libcurl4-openssl-dev
               libyaml-dev libmicrohttpd-dev libsqlite3-dev libssl-dev ca-certificates
-              libsodium-dev libarchive-dev)
+              libsodium-dev libarchive-dev libpq-dev)
 test_pkgs=(lua-busted lua-cjson libcmocka-dev chromium sqlite3 procps clang libclang-rt-14-dev wrk
-           lua-check python3-jsonschema python3-yaml)
+           lua-check python3-jsonschema python3-yaml postgresql)
 
 want=("${runtime_pkgs[@]}")
 build=1

@@ -19,6 +19,8 @@ ub_require_pkg(CURL      libcurl       libcurl4-openssl-dev)
 ub_require_pkg(YAML      yaml-0.1      libyaml-dev)
 ub_require_pkg(MHD       libmicrohttpd libmicrohttpd-dev)
 ub_require_pkg(SQLITE    sqlite3       libsqlite3-dev)
+# the shared ledger of several serve replicas (runtime/store/store_pg.c)
+ub_require_pkg(PQ        libpq         libpq-dev)
 ub_require_pkg(CRYPTO    libcrypto     libssl-dev)
 # signed policy bundles (runtime/bundle): Ed25519 and SHA-256, and tar.gz
 ub_require_pkg(SODIUM    libsodium     libsodium-dev)

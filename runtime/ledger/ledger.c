@@ -1,4 +1,5 @@
-/* ledger.c: opening and checking the ledger file, errors, the retried
+/* ledger.c: opening and checking the ledger file (or connecting to its
+ * PostgreSQL database), errors, the retried
  * write transaction and the content-addressed blob store. The records
  * themselves are in ledger_eval.c and ledger_events.c. */
 #include "ledger/ledger_internal.h"
@@ -34,27 +35,43 @@ void ledger_set_error(ub_ledger *l, const char *fmt, ...) {
   va_end(ap);
 }
 
+static int pg_error(ub_ledger *l, const char *what, store_errclass cls, const char *msg) {
+  if (cls == STORE_E_CONNECTION)
+    ledger_set_error(l, "ledger %s is unreachable (%s: %s); check that the server runs and "
+                     "accepts connections, and the --database connection string", l->path, what, msg);
+  else if (cls == STORE_E_BUSY)
+    ledger_set_error(l, "ledger %s stayed locked by another writer (%s); retry, or look for "
+                     "a hung session in pg_stat_activity", l->path, what);
+  else if (cls == STORE_E_READONLY)
+    ledger_set_error(l, "ledger %s cannot be written (%s: %s); grant the role the rights on "
+                     "its schema, or connect to a primary", l->path, what, msg);
+  else
+    ledger_set_error(l, "ledger %s: %s failed: %s", l->path, what, msg);
+  return LEDGER_ERROR;
+}
+
 int ledger_sql_error(ub_ledger *l, const char *what) {
-  int code = sqlite3_extended_errcode(l->db) & 0xff;
-  const char *msg = sqlite3_errmsg(l->db);
-  if (code == SQLITE_NOTADB)
+  store_errclass cls = store_errclass_of(l->db);
+  const char *msg = store_errmsg(l->db);
+  if (l->pg) return pg_error(l, what, cls, msg);
+  if (cls == STORE_E_NOTADB)
     ledger_set_error(l, "ledger %s is not an SQLite database (foreign or corrupt file); "
                      "move it away or pass --ledger with another file", l->path);
-  else if (code == SQLITE_CORRUPT)
+  else if (cls == STORE_E_CORRUPT)
     ledger_set_error(l, "ledger %s is corrupt (%s: %s); move it away and "
                      "restore a backup, or pass --ledger with another file",
                      l->path, what, msg);
-  else if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+  else if (cls == STORE_E_BUSY)
     ledger_set_error(l, "ledger %s stayed locked by another process (%s); "
                      "retry, or check for a hung unbreakable process", l->path, what);
-  else if (code == SQLITE_READONLY || code == SQLITE_CANTOPEN || code == SQLITE_PERM)
+  else if (cls == STORE_E_READONLY)
     ledger_set_error(l, "ledger %s cannot be written (%s: %s); check the file "
                      "and directory permissions", l->path, what, msg);
-  else if (code == SQLITE_FULL)
+  else if (cls == STORE_E_FULL)
     ledger_set_error(l, "ledger %s: disk full (%s)", l->path, what);
   else
     ledger_set_error(l, "ledger %s: %s failed: %s (SQLite code %d)", l->path, what, msg,
-                     sqlite3_extended_errcode(l->db));
+                     store_errcode(l->db));
   return LEDGER_ERROR;
 }
 
@@ -153,19 +170,19 @@ static int lock_directory(const char *path, char *err, size_t errlen) {
 /* ---- open ----------------------------------------------------------- */
 
 static int exec_pragma(ub_ledger *l, const char *sql) {
-  if (sqlite3_exec(l->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+  if (store_exec(l->db, sql) != STORE_OK)
     return ledger_sql_error(l, sql);
   return LEDGER_OK;
 }
 
 static int enable_wal(ub_ledger *l) {
-  sqlite3_stmt *st;
+  store_stmt *st;
   if (ledger_prepare(l, "PRAGMA journal_mode=WAL", &st) != LEDGER_OK) return LEDGER_ERROR;
-  int rc = sqlite3_step(st);
-  const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+  int rc = store_step(st);
+  const char *mode = rc == STORE_ROW ? store_column_text(st, 0) : NULL;
   int ok = mode && strcmp(mode, "wal") == 0;
-  sqlite3_finalize(st);
-  if (rc != SQLITE_ROW) return ledger_sql_error(l, "switching to WAL mode");
+  store_finalize(st);
+  if (rc != STORE_ROW) return ledger_sql_error(l, "switching to WAL mode");
   if (!ok) {
     ledger_set_error(l, "ledger %s: WAL mode unavailable (journal mode stays %s); "
                      "put the ledger on a local file system", l->path, mode ? mode : "?");
@@ -176,26 +193,26 @@ static int enable_wal(ub_ledger *l) {
 
 int ledger_set_autocheckpoint(ub_ledger *l, int pages) {
   char sql[64];
+  if (l->pg) return LEDGER_OK;
   snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint=%d", pages < 0 ? 0 : pages);
   return exec_pragma(l, sql);
 }
 
 int ledger_checkpoint(ub_ledger *l) {
-  int rc = sqlite3_wal_checkpoint_v2(l->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-  if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_BUSY) return LEDGER_OK;
+  if (store_checkpoint(l->db) == STORE_OK) return LEDGER_OK;
   return ledger_sql_error(l, "checkpointing the WAL");
 }
 
 /* Runs one PRAGMA quick_check statement; "ok" or a clear error. */
 static int run_check(ub_ledger *l, const char *sql) {
-  sqlite3_stmt *st;
+  store_stmt *st;
   if (ledger_prepare(l, sql, &st) != LEDGER_OK) return LEDGER_ERROR;
-  int rc = sqlite3_step(st);
-  if (rc != SQLITE_ROW) {
-    sqlite3_finalize(st);
+  int rc = store_step(st);
+  if (rc != STORE_ROW) {
+    store_finalize(st);
     return ledger_sql_error(l, "integrity check");
   }
-  const char *res = (const char *)sqlite3_column_text(st, 0);
+  const char *res = store_column_text(st, 0);
   if (!res || strcmp(res, "ok") != 0) {
     char first[200];
     snprintf(first, sizeof first, "%s", res ? res : "no answer");
@@ -204,10 +221,10 @@ static int run_check(ub_ledger *l, const char *sql) {
     ledger_set_error(l, "ledger %s is corrupt (integrity check: %s); move it away "
                      "and restore a backup, or pass --ledger with another file",
                      l->path, first);
-    sqlite3_finalize(st);
+    store_finalize(st);
     return LEDGER_ERROR;
   }
-  sqlite3_finalize(st);
+  store_finalize(st);
   return LEDGER_OK;
 }
 
@@ -229,8 +246,6 @@ static int quick_check(ub_ledger *l) {
 }
 
 static int configure(ub_ledger *l) {
-  sqlite3_busy_timeout(l->db, BUSY_TIMEOUT_MS);
-  sqlite3_extended_result_codes(l->db, 1);
   if (enable_wal(l) != LEDGER_OK || exec_pragma(l, "PRAGMA synchronous=NORMAL") != LEDGER_OK ||
       exec_pragma(l, "PRAGMA foreign_keys=ON") != LEDGER_OK ||
       exec_pragma(l, "PRAGMA trusted_schema=OFF") != LEDGER_OK)
@@ -249,13 +264,37 @@ static ub_ledger *open_locked(const char *path, char *err, size_t errlen) {
     snprintf(err, errlen, "out of memory opening ledger %s", path);
     return NULL;
   }
-  int rc = sqlite3_open_v2(path, &l->db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-  if (rc != SQLITE_OK) ledger_sql_error(l, "opening");
+  l->db = store_open_sqlite(path, BUSY_TIMEOUT_MS, err, errlen);
+  int rc = !l->db ? STORE_ERROR : store_errclass_of(l->db) != STORE_E_NONE ? STORE_ERROR : STORE_OK;
+  if (!l->db) ledger_set_error(l, "%s", err);
+  else if (rc != STORE_OK) ledger_sql_error(l, "opening");
   else if (created && chmod(path, 0600) != 0)
     ledger_set_error(l, "ledger %s: cannot make it private (chmod 0600): %s", path, strerror(errno));
   else configure(l);
-  if (rc != SQLITE_OK || l->err[0]) {
+  if (rc != STORE_OK || l->err[0]) {
+    snprintf(err, errlen, "%s", l->err);
+    ledger_close(l);
+    return NULL;
+  }
+  return l;
+}
+
+/* PostgreSQL: connect, migrate under the write lock, abandon dead rows. */
+static ub_ledger *open_pg(const char *conninfo, char *err, size_t errlen) {
+  char where[256];
+  store_pg_describe(conninfo, where, sizeof where);
+  ub_ledger *l = calloc(1, sizeof *l);
+  if (!l || !(l->path = strdup(where))) {
+    free(l);
+    snprintf(err, errlen, "out of memory opening ledger %s", where);
+    return NULL;
+  }
+  l->pg = 1;
+  l->db = store_open_pg(conninfo, err, errlen);
+  if (!l->db) ledger_set_error(l, "%s", err);
+  else if (store_errclass_of(l->db) != STORE_E_NONE) ledger_sql_error(l, "connecting");
+  else if (ledger_migrate(l) == LEDGER_OK) ledger_abandon_dead(l);
+  if (l->err[0]) {
     snprintf(err, errlen, "%s", l->err);
     ledger_close(l);
     return NULL;
@@ -268,6 +307,7 @@ ub_ledger *ledger_open(const char *path, char *err, size_t errlen) {
     snprintf(err, errlen, "no ledger path given");
     return NULL;
   }
+  if (store_is_pg_target(path)) return open_pg(path, err, errlen);
   /* a FIFO would block SQLite forever. stat, never open and close: closing
    * any descriptor of the database drops every POSIX lock this process
    * holds on it, those of its other open connections too (serve keeps
@@ -284,7 +324,7 @@ ub_ledger *ledger_open(const char *path, char *err, size_t errlen) {
 
 void ledger_close(ub_ledger *l) {
   if (!l) return;
-  sqlite3_close(l->db);
+  store_close(l->db);
   for (size_t i = 0; i < l->nsecrets; i++) {
     memset(l->secrets[i], 0, strlen(l->secrets[i]));
     free(l->secrets[i]);
@@ -322,35 +362,54 @@ void ledger_cli_requester(char *out, size_t outlen) {
 
 /* ---- statements and the write transaction ---------------------------- */
 
-int ledger_prepare(ub_ledger *l, const char *sql, sqlite3_stmt **st) {
-  if (sqlite3_prepare_v2(l->db, sql, -1, st, NULL) != SQLITE_OK) {
+int ledger_prepare(ub_ledger *l, const char *sql, store_stmt **st) {
+  /* a read after the server came back: reconnect (never inside a write,
+   * whose transaction died with the connection) */
+  if (l->pg && !l->in_write && store_ensure_connected(l->db) != STORE_OK) {
+    *st = NULL;
+    return ledger_sql_error(l, "connecting");
+  }
+  if (store_prepare(l->db, sql, st) != STORE_OK) {
     *st = NULL;
     return ledger_sql_error(l, "preparing a statement");
   }
   return LEDGER_OK;
 }
 
-char *ledger_col_dup(sqlite3_stmt *st, int col, int *oom) {
-  const unsigned char *s = sqlite3_column_text(st, col);
+char *ledger_col_dup(store_stmt *st, int col, int *oom) {
+  const char *s = store_column_text(st, col);
   if (!s) return NULL;
-  char *copy = strdup((const char *)s);
+  char *copy = strdup(s);
   if (!copy) *oom = 1;
   return copy;
 }
 
-static int is_busy(ub_ledger *l) {
-  int code = sqlite3_extended_errcode(l->db) & 0xff;
-  return code == SQLITE_BUSY || code == SQLITE_LOCKED;
-}
+static int is_busy(ub_ledger *l) { return store_errclass_of(l->db) == STORE_E_BUSY; }
 
 static void backoff(int attempt) {
   struct timespec ts = {0, (long)(20 + 40 * attempt) * 1000000L};
   nanosleep(&ts, NULL);
 }
 
+/* PostgreSQL: BEGIN, then the ledger's advisory lock (released by COMMIT
+ * or ROLLBACK), so writers take turns as on SQLite; a lost connection is
+ * opened again once. */
+static int begin_pg(ub_ledger *l) {
+  char sql[96];
+  snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%d)", LEDGER_PG_WRITE_LOCK);
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (store_ensure_connected(l->db) == STORE_OK && store_exec(l->db, sql) == STORE_OK)
+      return LEDGER_OK;
+    if (store_in_transaction(l->db)) store_exec(l->db, "ROLLBACK");
+    if (store_errclass_of(l->db) != STORE_E_CONNECTION) break;
+  }
+  return ledger_sql_error(l, "starting a write transaction");
+}
+
 static int begin_immediate(ub_ledger *l) {
+  if (l->pg) return begin_pg(l);
   for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-    if (sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) return LEDGER_OK;
+    if (store_exec(l->db, "BEGIN IMMEDIATE") == STORE_OK) return LEDGER_OK;
     if (!is_busy(l)) break;
     backoff(attempt);
   }
@@ -359,7 +418,7 @@ static int begin_immediate(ub_ledger *l) {
 
 static int commit(ub_ledger *l) {
   for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-    if (sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) return LEDGER_OK;
+    if (store_exec(l->db, "COMMIT") == STORE_OK) return LEDGER_OK;
     if (!is_busy(l)) break;
     backoff(attempt);
   }
@@ -369,10 +428,11 @@ static int commit(ub_ledger *l) {
 int ledger_write(ub_ledger *l, ledger_write_fn fn, void *ud) {
   l->err[0] = '\0';
   if (begin_immediate(l) != LEDGER_OK) return LEDGER_ERROR;
+  l->in_write++;
   int rc = fn(l, ud);
   if (rc == LEDGER_OK) rc = commit(l);
-  if (rc != LEDGER_OK && !sqlite3_get_autocommit(l->db))
-    sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+  if (rc != LEDGER_OK && store_in_transaction(l->db)) store_exec(l->db, "ROLLBACK");
+  l->in_write--;
   return rc;
 }
 
@@ -389,19 +449,19 @@ static int redact(ub_ledger *l, const char *s, size_t len, ub_buf *out) {
   return LEDGER_OK;
 }
 
-int ledger_bind_redacted(ub_ledger *l, sqlite3_stmt *st, int idx, const char *s) {
+int ledger_bind_redacted(ub_ledger *l, store_stmt *st, int idx, const char *s) {
   ub_buf b;
-  if (!s) return sqlite3_bind_null(st, idx);
-  if (redact(l, s, strlen(s), &b) != LEDGER_OK) return SQLITE_NOMEM;
-  int rc = sqlite3_bind_text(st, idx, b.data, (int)b.len, SQLITE_TRANSIENT);
+  if (!s) return store_bind_null(st, idx);
+  if (redact(l, s, strlen(s), &b) != LEDGER_OK) return STORE_ERROR;
+  int rc = store_bind_text(st, idx, b.data, b.len);
   ub_buf_free(&b);
-  if (rc != SQLITE_OK) ledger_sql_error(l, "binding a value");
+  if (rc != STORE_OK) ledger_sql_error(l, "binding a value");
   return rc;
 }
 
 int ledger_put_blob(ub_ledger *l, const char *data, size_t len, char digest[65]) {
   ub_buf b;
-  sqlite3_stmt *st;
+  store_stmt *st;
   digest[0] = '\0';
   if (!data) return LEDGER_OK;
   if (len > (size_t)INT_MAX / 2) {
@@ -414,50 +474,50 @@ int ledger_put_blob(ub_ledger *l, const char *data, size_t len, char digest[65])
     ledger_set_error(l, "SHA-256 failed (OpenSSL)");
     return LEDGER_ERROR;
   }
-  int rc = ledger_prepare(l, "INSERT OR IGNORE INTO blobs(digest,size,content,created_ms) "
-                             "VALUES (?,?,?,?)", &st);
+  int rc = ledger_prepare(l, "INSERT INTO blobs(digest,size,content,created_ms) "
+                             "VALUES (?,?,?,?) ON CONFLICT DO NOTHING", &st);
   if (rc == LEDGER_OK) {
-    sqlite3_bind_text(st, 1, digest, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)b.len);
-    sqlite3_bind_blob(st, 3, b.data, (int)b.len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, ledger_now_ms());
-    rc = sqlite3_step(st) == SQLITE_DONE ? LEDGER_OK : ledger_sql_error(l, "storing a document");
-    sqlite3_finalize(st);
+    store_bind_cstr(st, 1, digest);
+    store_bind_int64(st, 2, (int64_t)b.len);
+    store_bind_blob(st, 3, b.len ? b.data : "", b.len);
+    store_bind_int64(st, 4, ledger_now_ms());
+    rc = store_step(st) == STORE_DONE ? LEDGER_OK : ledger_sql_error(l, "storing a document");
+    store_finalize(st);
   }
   ub_buf_free(&b);
   return rc;
 }
 
 int ledger_get_blob(ub_ledger *l, const char *digest, ledger_doc *doc) {
-  sqlite3_stmt *st;
+  store_stmt *st;
   snprintf(doc->digest, sizeof doc->digest, "%s", digest ? digest : "");
   doc->data = NULL;
   doc->len = 0;
   if (!digest || !*digest) return LEDGER_OK;
   if (ledger_prepare(l, "SELECT content FROM blobs WHERE digest = ?", &st) != LEDGER_OK)
     return LEDGER_ERROR;
-  sqlite3_bind_text(st, 1, digest, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  if (rc != SQLITE_ROW) {
-    sqlite3_finalize(st);
-    if (rc == SQLITE_DONE)
+  store_bind_cstr(st, 1, digest);
+  int rc = store_step(st);
+  if (rc != STORE_ROW) {
+    store_finalize(st);
+    if (rc == STORE_DONE)
       ledger_set_error(l, "ledger %s: document %s is missing (damaged ledger)", l->path, digest);
     else
       ledger_sql_error(l, "reading a document");
     return LEDGER_ERROR;
   }
-  size_t n = (size_t)sqlite3_column_bytes(st, 0);
-  const void *p = sqlite3_column_blob(st, 0);
+  size_t n = 0;
+  const void *p = store_column_blob(st, 0, &n);
   doc->data = malloc(n + 1);
   if (!doc->data) {
-    sqlite3_finalize(st);
+    store_finalize(st);
     ledger_set_error(l, "out of memory");
     return LEDGER_ERROR;
   }
   if (n) memcpy(doc->data, p, n);
   doc->data[n] = '\0';
   doc->len = n;
-  sqlite3_finalize(st);
+  store_finalize(st);
   return LEDGER_OK;
 }
 

@@ -15,26 +15,26 @@ typedef struct put_args {
 static int put_in_tx(ub_ledger *l, void *ud) {
   put_args *a = ud;
   const ledger_callback *c = a->c;
-  sqlite3_stmt *st;
+  store_stmt *st;
   if (ledger_prepare(l, "INSERT INTO pending_callbacks(created_ms,updated_ms,evaluation_id,plan_url,"
                         "project_id,hub_name,plan_id,job_id,timeline_id,task_instance_id,"
                         "token_sealed,request_json,deadline_ms,state) "
-                        "VALUES (?1,?1,NULLIF(?2,0),?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,'pending')",
+                        "VALUES (?1,?1,NULLIF(?2,0),?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,'pending') RETURNING id",
                      &st) != LEDGER_OK)
     return LEDGER_ERROR;
-  sqlite3_bind_int64(st, 1, ledger_now_ms());
-  sqlite3_bind_int64(st, 2, c->evaluation_id);
+  store_bind_int64(st, 1, ledger_now_ms());
+  store_bind_int64(st, 2, c->evaluation_id);
   const char *texts[] = {c->plan_url, c->project_id, c->hub_name, c->plan_id,
                          c->job_id, c->timeline_id, c->task_instance_id};
-  for (int i = 0; i < 7; i++) sqlite3_bind_text(st, 3 + i, texts[i], -1, SQLITE_STATIC);
-  if (c->token_sealed) sqlite3_bind_blob(st, 10, c->token_sealed, (int)c->token_sealed_len, SQLITE_STATIC);
-  else sqlite3_bind_null(st, 10);
-  sqlite3_bind_text(st, 11, c->request_json, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 12, c->deadline_ms);
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) return ledger_sql_error(l, "recording a pending callback");
-  a->id = sqlite3_last_insert_rowid(l->db);
+  for (int i = 0; i < 7; i++) store_bind_cstr(st, 3 + i, texts[i]);
+  if (c->token_sealed) store_bind_blob(st, 10, c->token_sealed, c->token_sealed_len);
+  else store_bind_null(st, 10);
+  store_bind_cstr(st, 11, c->request_json);
+  store_bind_int64(st, 12, c->deadline_ms);
+  int rc = store_step(st);
+  if (rc == STORE_ROW) a->id = store_column_int64(st, 0);
+  store_finalize(st);
+  if (rc != STORE_ROW) return ledger_sql_error(l, "recording a pending callback");
   return LEDGER_OK;
 }
 
@@ -50,34 +50,34 @@ int ledger_callback_put(ub_ledger *l, const ledger_callback *c, int64_t *id) {
   return rc;
 }
 
-static int read_row(sqlite3_stmt *st, ledger_callback *c) {
+static int read_row(store_stmt *st, ledger_callback *c) {
   int oom = 0;
   memset(c, 0, sizeof *c);
-  c->id = sqlite3_column_int64(st, 0);
-  c->created_ms = sqlite3_column_int64(st, 1);
-  c->updated_ms = sqlite3_column_int64(st, 2);
-  c->evaluation_id = sqlite3_column_int64(st, 3);
+  c->id = store_column_int64(st, 0);
+  c->created_ms = store_column_int64(st, 1);
+  c->updated_ms = store_column_int64(st, 2);
+  c->evaluation_id = store_column_int64(st, 3);
   char **texts[] = {&c->plan_url, &c->project_id, &c->hub_name, &c->plan_id,
                     &c->job_id, &c->timeline_id, &c->task_instance_id};
   for (int i = 0; i < 7; i++) *texts[i] = ledger_col_dup(st, 4 + i, &oom);
-  int n = sqlite3_column_bytes(st, 11);
-  const void *blob = sqlite3_column_blob(st, 11);
+  size_t n = 0;
+  const void *blob = store_column_blob(st, 11, &n);
   if (blob && n > 0) {
-    c->token_sealed = malloc((size_t)n);
-    if (c->token_sealed) memcpy(c->token_sealed, blob, (size_t)n), c->token_sealed_len = (size_t)n;
+    c->token_sealed = malloc(n);
+    if (c->token_sealed) memcpy(c->token_sealed, blob, n), c->token_sealed_len = n;
     else oom = 1;
   }
   c->request_json = ledger_col_dup(st, 12, &oom);
-  c->deadline_ms = sqlite3_column_int64(st, 13);
+  c->deadline_ms = store_column_int64(st, 13);
   c->state = ledger_col_dup(st, 14, &oom);
   c->result = ledger_col_dup(st, 15, &oom);
-  c->attempts = sqlite3_column_int(st, 16);
+  c->attempts = store_column_int(st, 16);
   c->last_error = ledger_col_dup(st, 17, &oom);
   return oom ? -1 : 0;
 }
 
 int ledger_callbacks_pending(ub_ledger *l, ledger_callback **out, size_t *count) {
-  sqlite3_stmt *st;
+  store_stmt *st;
   *out = NULL;
   *count = 0;
   if (ledger_prepare(l, "SELECT id,created_ms,updated_ms,evaluation_id,plan_url,project_id,hub_name,"
@@ -87,7 +87,7 @@ int ledger_callbacks_pending(ub_ledger *l, ledger_callback **out, size_t *count)
     return LEDGER_ERROR;
   size_t cap = 0;
   int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+  while ((rc = store_step(st)) == STORE_ROW) {
     if (*count == cap) {
       size_t ncap = cap ? cap * 2 : 8;
       ledger_callback *v = realloc(*out, ncap * sizeof *v);
@@ -101,12 +101,12 @@ int ledger_callbacks_pending(ub_ledger *l, ledger_callback **out, size_t *count)
     }
     (*count)++;
   }
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) {
+  store_finalize(st);
+  if (rc != STORE_DONE) {
     ledger_callbacks_free(*out, *count);
     *out = NULL;
     *count = 0;
-    if (rc == SQLITE_ROW) ledger_set_error(l, "ledger %s: out of memory reading callbacks", l->path);
+    if (rc == STORE_ROW) ledger_set_error(l, "ledger %s: out of memory reading callbacks", l->path);
     else return ledger_sql_error(l, "reading pending callbacks");
     return LEDGER_ERROR;
   }
@@ -130,22 +130,22 @@ static const char *const UPDATE_SQL[] = {
 
 static int update_in_tx(ub_ledger *l, void *ud) {
   update_args *a = ud;
-  sqlite3_stmt *st;
+  store_stmt *st;
   if (ledger_prepare(l, UPDATE_SQL[a->what], &st) != LEDGER_OK) return LEDGER_ERROR;
-  sqlite3_bind_int64(st, 1, a->id);
-  sqlite3_bind_int64(st, 2, ledger_now_ms());
-  int rc = SQLITE_OK;
-  if (a->what == SET_EVALUATION) sqlite3_bind_int64(st, 3, a->evaluation_id);
+  store_bind_int64(st, 1, a->id);
+  store_bind_int64(st, 2, ledger_now_ms());
+  int rc = STORE_OK;
+  if (a->what == SET_EVALUATION) store_bind_int64(st, 3, a->evaluation_id);
   else if (a->what == COUNT_ATTEMPT) rc = ledger_bind_redacted(l, st, 3, a->error);
   else {
     rc = ledger_bind_redacted(l, st, 3, a->state);
-    if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 4, a->result);
-    if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 5, a->error);
+    if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 4, a->result);
+    if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 5, a->error);
   }
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) return ledger_sql_error(l, "updating a callback");
-  return sqlite3_changes(l->db) == 1 ? LEDGER_OK : LEDGER_NOT_FOUND;
+  if (rc == STORE_OK) rc = store_step(st);
+  store_finalize(st);
+  if (rc != STORE_DONE) return ledger_sql_error(l, "updating a callback");
+  return store_changes(l->db) == 1 ? LEDGER_OK : LEDGER_NOT_FOUND;
 }
 
 int ledger_callback_set_evaluation(ub_ledger *l, int64_t id, int64_t evaluation_id) {

@@ -19,41 +19,41 @@ typedef struct begin_args {
 static int insert_input(ub_ledger *l, int64_t id, const char *role, const char *name,
                         const char *data, size_t len) {
   char digest[65];
-  sqlite3_stmt *st;
+  store_stmt *st;
   if (!data) return LEDGER_OK;
   if (ledger_put_blob(l, data, len, digest) != LEDGER_OK) return LEDGER_ERROR;
   if (ledger_prepare(l, "INSERT INTO evaluation_inputs(evaluation_id,role,name,digest) "
                         "VALUES (?,?,?,?)", &st) != LEDGER_OK)
     return LEDGER_ERROR;
-  sqlite3_bind_int64(st, 1, id);
-  sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC);
+  store_bind_int64(st, 1, id);
+  store_bind_cstr(st, 2, role);
   int rc = ledger_bind_redacted(l, st, 3, name);
-  sqlite3_bind_text(st, 4, digest, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  return rc == SQLITE_DONE ? LEDGER_OK : ledger_sql_error(l, "recording an input");
+  store_bind_cstr(st, 4, digest);
+  if (rc == STORE_OK) rc = store_step(st);
+  store_finalize(st);
+  return rc == STORE_DONE ? LEDGER_OK : ledger_sql_error(l, "recording an input");
 }
 
 static int insert_evaluation(ub_ledger *l, const ledger_eval_start *s, int64_t *id) {
-  sqlite3_stmt *st;
+  store_stmt *st;
   const char *text[] = {s->requested_by, s->request_meta, s->service, s->stage,
                         s->kind, s->target, s->compat};
   ledger_owner owner;
   ledger_owner_self(&owner);
   if (ledger_prepare(l, "INSERT INTO evaluations(created_ms,requested_by,request_meta,"
                         "service,stage,kind,target,compat,status,owner_host,owner_pid,owner_start) "
-                        "VALUES (?,?,?,?,?,?,?,?,'running',?,?,?)", &st) != LEDGER_OK)
+                        "VALUES (?,?,?,?,?,?,?,?,'running',?,?,?) RETURNING id", &st) != LEDGER_OK)
     return LEDGER_ERROR;
-  int rc = sqlite3_bind_int64(st, 1, ledger_now_ms());
-  for (int i = 0; i < 7 && rc == SQLITE_OK; i++)
+  int rc = store_bind_int64(st, 1, ledger_now_ms());
+  for (int i = 0; i < 7 && rc == STORE_OK; i++)
     rc = ledger_bind_redacted(l, st, i + 2, text[i]);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 9, owner.host, -1, SQLITE_TRANSIENT);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 10, owner.pid);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 11, owner.start, -1, SQLITE_TRANSIENT);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) return ledger_sql_error(l, "recording an evaluation");
-  *id = sqlite3_last_insert_rowid(l->db);
+  if (rc == STORE_OK) rc = store_bind_cstr(st, 9, owner.host);
+  if (rc == STORE_OK) rc = store_bind_int64(st, 10, owner.pid);
+  if (rc == STORE_OK) rc = store_bind_cstr(st, 11, owner.start);
+  if (rc == STORE_OK) rc = store_step(st);
+  if (rc == STORE_ROW) *id = store_column_int64(st, 0);
+  store_finalize(st);
+  if (rc != STORE_ROW) return ledger_sql_error(l, "recording an evaluation");
   return LEDGER_OK;
 }
 
@@ -93,19 +93,19 @@ typedef struct request_args {
 
 /* Requests belong to a running evaluation: a finished record is closed. */
 static int check_running(ub_ledger *l, int64_t id) {
-  sqlite3_stmt *st;
+  store_stmt *st;
   if (ledger_prepare(l, "SELECT status FROM evaluations WHERE id = ?", &st) != LEDGER_OK)
     return LEDGER_ERROR;
-  sqlite3_bind_int64(st, 1, id);
-  int rc = sqlite3_step(st);
-  int running = rc == SQLITE_ROW &&
-                strcmp((const char *)sqlite3_column_text(st, 0), "running") == 0;
-  sqlite3_finalize(st);
-  if (rc == SQLITE_DONE) {
+  store_bind_int64(st, 1, id);
+  int rc = store_step(st);
+  int running = rc == STORE_ROW &&
+                strcmp(store_column_text(st, 0), "running") == 0;
+  store_finalize(st);
+  if (rc == STORE_DONE) {
     ledger_set_error(l, "ledger %s has no evaluation %lld", l->path, (long long)id);
     return LEDGER_NOT_FOUND;
   }
-  if (rc != SQLITE_ROW) return ledger_sql_error(l, "reading an evaluation");
+  if (rc != STORE_ROW) return ledger_sql_error(l, "reading an evaluation");
   if (!running) {
     ledger_set_error(l, "ledger %s: evaluation %lld is already finished; requests are "
                      "recorded while it runs", l->path, (long long)id);
@@ -116,7 +116,7 @@ static int check_running(ub_ledger *l, int64_t id) {
 
 static int insert_request(ub_ledger *l, int64_t eval_id, const ledger_request *r) {
   char req_digest[65], resp_digest[65];
-  sqlite3_stmt *st;
+  store_stmt *st;
   if (ledger_put_blob(l, r->request_body, r->request_body_len, req_digest) != LEDGER_OK ||
       ledger_put_blob(l, r->response_body, r->response_body_len, resp_digest) != LEDGER_OK)
     return LEDGER_ERROR;
@@ -124,20 +124,20 @@ static int insert_request(ub_ledger *l, int64_t eval_id, const ledger_request *r
                         "request_digest,status,response_headers,response_digest,duration_ms,"
                         "error) VALUES (?,?,?,?,?,NULLIF(?,''),?,?,NULLIF(?,''),?,?)", &st) != LEDGER_OK)
     return LEDGER_ERROR;
-  sqlite3_bind_int64(st, 1, eval_id);
-  sqlite3_bind_int(st, 2, r->seq);
+  store_bind_int64(st, 1, eval_id);
+  store_bind_int64(st, 2, r->seq);
   int rc = ledger_bind_redacted(l, st, 3, or_empty(r->binding));
-  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 4, or_empty(r->method));
-  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 5, or_empty(r->url));
-  sqlite3_bind_text(st, 6, req_digest, -1, SQLITE_STATIC);
-  sqlite3_bind_int(st, 7, r->status);
-  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 8, r->response_headers);
-  sqlite3_bind_text(st, 9, resp_digest, -1, SQLITE_STATIC);
-  sqlite3_bind_double(st, 10, r->duration_ms);
-  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 11, r->error);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  return rc == SQLITE_DONE ? LEDGER_OK : ledger_sql_error(l, "recording a binding request");
+  if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 4, or_empty(r->method));
+  if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 5, or_empty(r->url));
+  store_bind_cstr(st, 6, req_digest);
+  store_bind_int64(st, 7, r->status);
+  if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 8, r->response_headers);
+  store_bind_cstr(st, 9, resp_digest);
+  store_bind_double(st, 10, r->duration_ms);
+  if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 11, r->error);
+  if (rc == STORE_OK) rc = store_step(st);
+  store_finalize(st);
+  return rc == STORE_DONE ? LEDGER_OK : ledger_sql_error(l, "recording a binding request");
 }
 
 static int requests_in_tx(ub_ledger *l, void *ud) {
@@ -166,23 +166,23 @@ typedef struct finish_args {
 static int finish_in_tx(ub_ledger *l, void *ud) {
   finish_args *a = ud;
   const ledger_eval_result *r = a->r;
-  sqlite3_stmt *st;
+  store_stmt *st;
   if (ledger_prepare(l, "UPDATE evaluations SET finished_ms=?, status=?, verdict=?, score=?,"
                         " verdict_json=?, timings_json=?, error=? WHERE id=? AND status='running'",
                      &st) != LEDGER_OK)
     return LEDGER_ERROR;
-  sqlite3_bind_int64(st, 1, ledger_now_ms());
+  store_bind_int64(st, 1, ledger_now_ms());
   int rc = ledger_bind_redacted(l, st, 2, r->status ? r->status : "finished");
-  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 3, r->verdict);
-  if (r->has_score) sqlite3_bind_double(st, 4, r->score);
-  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 5, r->verdict_json);
-  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 6, r->timings_json);
-  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 7, r->error);
-  sqlite3_bind_int64(st, 8, a->id);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) return ledger_sql_error(l, "finishing an evaluation");
-  if (sqlite3_changes(l->db) != 1) {
+  if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 3, r->verdict);
+  if (r->has_score) store_bind_double(st, 4, r->score);
+  if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 5, r->verdict_json);
+  if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 6, r->timings_json);
+  if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 7, r->error);
+  store_bind_int64(st, 8, a->id);
+  if (rc == STORE_OK) rc = store_step(st);
+  store_finalize(st);
+  if (rc != STORE_DONE) return ledger_sql_error(l, "finishing an evaluation");
+  if (store_changes(l->db) != 1) {
     ledger_set_error(l, "ledger %s: evaluation %lld is unknown or already finished",
                      l->path, (long long)a->id);
     return LEDGER_NOT_FOUND;
@@ -202,35 +202,35 @@ int ledger_finish_evaluation(ub_ledger *l, int64_t id, const ledger_eval_result 
   " target, compat, status, verdict, score, verdict_json, timings_json, error,"    \
   " invalidated, invalidated_reason, invalidated_ms"
 
-static int read_row(sqlite3_stmt *st, ledger_evaluation *e) {
+static int read_row(store_stmt *st, ledger_evaluation *e) {
   int oom = 0;
   memset(e, 0, sizeof *e);
-  e->id = sqlite3_column_int64(st, 0);
-  e->created_ms = sqlite3_column_int64(st, 1);
-  e->finished_ms = sqlite3_column_int64(st, 2);
+  e->id = store_column_int64(st, 0);
+  e->created_ms = store_column_int64(st, 1);
+  e->finished_ms = store_column_int64(st, 2);
   char **text[] = {&e->requested_by, &e->request_meta, &e->service, &e->stage, &e->kind,
                    &e->target, &e->compat, &e->status, &e->verdict};
   for (int i = 0; i < 9; i++) *text[i] = ledger_col_dup(st, 3 + i, &oom);
-  e->has_score = sqlite3_column_type(st, 12) != SQLITE_NULL;
-  e->score = sqlite3_column_double(st, 12);
+  e->has_score = !store_column_is_null(st, 12);
+  e->score = store_column_double(st, 12);
   e->verdict_json = ledger_col_dup(st, 13, &oom);
   e->timings_json = ledger_col_dup(st, 14, &oom);
   e->error = ledger_col_dup(st, 15, &oom);
-  e->invalidated = sqlite3_column_int(st, 16);
+  e->invalidated = store_column_int(st, 16);
   e->invalidated_reason = ledger_col_dup(st, 17, &oom);
-  e->invalidated_ms = sqlite3_column_int64(st, 18);
+  e->invalidated_ms = store_column_int64(st, 18);
   return oom ? LEDGER_ERROR : LEDGER_OK;
 }
 
 static int read_inputs(ub_ledger *l, ledger_evaluation *e) {
-  sqlite3_stmt *st;
+  store_stmt *st;
   int rc, oom = 0;
   if (ledger_prepare(l, "SELECT role, name, digest FROM evaluation_inputs "
                         "WHERE evaluation_id = ?", &st) != LEDGER_OK)
     return LEDGER_ERROR;
-  sqlite3_bind_int64(st, 1, e->id);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    const char *role = (const char *)sqlite3_column_text(st, 0);
+  store_bind_int64(st, 1, e->id);
+  while ((rc = store_step(st)) == STORE_ROW) {
+    const char *role = store_column_text(st, 0);
     ledger_doc *doc = !role ? NULL
                       : strcmp(role, "spec") == 0   ? &e->spec
                       : strcmp(role, "sli") == 0    ? &e->sli
@@ -239,39 +239,39 @@ static int read_inputs(ub_ledger *l, ledger_evaluation *e) {
                                                     : NULL;
     if (!doc) continue;
     doc->name = ledger_col_dup(st, 1, &oom);
-    if (oom || ledger_get_blob(l, (const char *)sqlite3_column_text(st, 2), doc) != LEDGER_OK) {
-      sqlite3_finalize(st);
+    if (oom || ledger_get_blob(l, store_column_text(st, 2), doc) != LEDGER_OK) {
+      store_finalize(st);
       if (oom) ledger_set_error(l, "out of memory");
       return LEDGER_ERROR;
     }
   }
-  sqlite3_finalize(st);
-  return rc == SQLITE_DONE ? LEDGER_OK : ledger_sql_error(l, "reading inputs");
+  store_finalize(st);
+  return rc == STORE_DONE ? LEDGER_OK : ledger_sql_error(l, "reading inputs");
 }
 
-static int read_request(ub_ledger *l, sqlite3_stmt *st, ledger_request_rec *r) {
+static int read_request(ub_ledger *l, store_stmt *st, ledger_request_rec *r) {
   int oom = 0;
   memset(r, 0, sizeof *r);
-  r->seq = sqlite3_column_int(st, 0);
+  r->seq = store_column_int(st, 0);
   r->binding = ledger_col_dup(st, 1, &oom);
   r->method = ledger_col_dup(st, 2, &oom);
   r->url = ledger_col_dup(st, 3, &oom);
-  r->status = sqlite3_column_int(st, 5);
+  r->status = store_column_int(st, 5);
   r->response_headers = ledger_col_dup(st, 6, &oom);
-  r->duration_ms = sqlite3_column_double(st, 8);
+  r->duration_ms = store_column_double(st, 8);
   r->error = ledger_col_dup(st, 9, &oom);
   if (oom) {
     ledger_set_error(l, "out of memory");
     return LEDGER_ERROR;
   }
-  if (ledger_get_blob(l, (const char *)sqlite3_column_text(st, 4), &r->request_body) != LEDGER_OK ||
-      ledger_get_blob(l, (const char *)sqlite3_column_text(st, 7), &r->response_body) != LEDGER_OK)
+  if (ledger_get_blob(l, store_column_text(st, 4), &r->request_body) != LEDGER_OK ||
+      ledger_get_blob(l, store_column_text(st, 7), &r->response_body) != LEDGER_OK)
     return LEDGER_ERROR;
   return LEDGER_OK;
 }
 
 static int read_requests(ub_ledger *l, ledger_evaluation *e) {
-  sqlite3_stmt *st;
+  store_stmt *st;
   int rc;
   size_t cap = 0;
   if (ledger_prepare(l, "SELECT seq, binding, method, url, request_digest, status,"
@@ -279,13 +279,13 @@ static int read_requests(ub_ledger *l, ledger_evaluation *e) {
                         " FROM binding_requests WHERE evaluation_id = ? ORDER BY seq",
                      &st) != LEDGER_OK)
     return LEDGER_ERROR;
-  sqlite3_bind_int64(st, 1, e->id);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+  store_bind_int64(st, 1, e->id);
+  while ((rc = store_step(st)) == STORE_ROW) {
     if (e->nrequests == cap) {
       size_t ncap = cap ? cap * 2 : 8;
       ledger_request_rec *grown = realloc(e->requests, ncap * sizeof *grown);
       if (!grown) {
-        sqlite3_finalize(st);
+        store_finalize(st);
         ledger_set_error(l, "out of memory");
         return LEDGER_ERROR;
       }
@@ -294,34 +294,34 @@ static int read_requests(ub_ledger *l, ledger_evaluation *e) {
     }
     ledger_request_rec *r = &e->requests[e->nrequests++];
     if (read_request(l, st, r) != LEDGER_OK) {
-      sqlite3_finalize(st);
+      store_finalize(st);
       return LEDGER_ERROR;
     }
   }
-  sqlite3_finalize(st);
-  return rc == SQLITE_DONE ? LEDGER_OK : ledger_sql_error(l, "reading binding requests");
+  store_finalize(st);
+  return rc == STORE_DONE ? LEDGER_OK : ledger_sql_error(l, "reading binding requests");
 }
 
 int ledger_get_evaluation(ub_ledger *l, int64_t id, ledger_evaluation *out) {
-  sqlite3_stmt *st;
+  store_stmt *st;
   memset(out, 0, sizeof *out);
   l->err[0] = '\0';
   if (ledger_prepare(l, "SELECT " EVAL_COLUMNS " FROM evaluations WHERE id = ?", &st) != LEDGER_OK)
     return LEDGER_ERROR;
-  sqlite3_bind_int64(st, 1, id);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) {
-    sqlite3_finalize(st);
+  store_bind_int64(st, 1, id);
+  int rc = store_step(st);
+  if (rc == STORE_DONE) {
+    store_finalize(st);
     ledger_set_error(l, "ledger %s has no evaluation %lld; list them with "
                      "'unbreakable history'", l->path, (long long)id);
     return LEDGER_NOT_FOUND;
   }
-  if (rc != SQLITE_ROW) {
-    sqlite3_finalize(st);
+  if (rc != STORE_ROW) {
+    store_finalize(st);
     return ledger_sql_error(l, "reading an evaluation");
   }
   rc = read_row(st, out);
-  sqlite3_finalize(st);
+  store_finalize(st);
   if (rc != LEDGER_OK) ledger_set_error(l, "out of memory");
   if (rc == LEDGER_OK) rc = read_inputs(l, out);
   if (rc == LEDGER_OK) rc = read_requests(l, out);
@@ -369,45 +369,41 @@ static const char *include_sql(ledger_include inc) {
   }
 }
 
-/* Parameters are bound by name, so absent filters simply stay unused. */
-static int build_history_query(ub_ledger *l, const ledger_filter *f, sqlite3_stmt **st) {
+/* Only the filters given are in the query; their parameters are bound in
+ * the order they appear. */
+static int build_history_query(ub_ledger *l, const ledger_filter *f, store_stmt **st) {
   char sql[1024];
   snprintf(sql, sizeof sql,
            "SELECT " EVAL_COLUMNS " FROM evaluations WHERE 1=1%s%s%s%s%s%s%s%s"
-           " ORDER BY id DESC LIMIT :limit",
-           f->service ? " AND service = :service" : "", f->stage ? " AND stage = :stage" : "",
-           f->target ? " AND target = :target" : "",
-           f->kind ? " AND kind = :kind" : "", f->finished_only ? " AND status = 'finished'" : "",
+           " ORDER BY id DESC LIMIT ?",
+           f->service ? " AND service = ?" : "", f->stage ? " AND stage = ?" : "",
+           f->target ? " AND target = ?" : "",
+           f->kind ? " AND kind = ?" : "", f->finished_only ? " AND status = 'finished'" : "",
            f->exclude_invalidated ? " AND invalidated = 0" : "", include_sql(f->include),
-           f->before_id > 0 ? " AND id < :before" : "");
+           f->before_id > 0 ? " AND id < ?" : "");
   if (ledger_prepare(l, sql, st) != LEDGER_OK) return LEDGER_ERROR;
-  int rc = SQLITE_OK;
-  if (f->service) rc = ledger_bind_redacted(l, *st, sqlite3_bind_parameter_index(*st, ":service"), f->service);
-  if (rc == SQLITE_OK && f->stage)
-    rc = ledger_bind_redacted(l, *st, sqlite3_bind_parameter_index(*st, ":stage"), f->stage);
-  if (rc == SQLITE_OK && f->target)
-    rc = ledger_bind_redacted(l, *st, sqlite3_bind_parameter_index(*st, ":target"), f->target);
-  if (rc == SQLITE_OK && f->kind)
-    rc = sqlite3_bind_text(*st, sqlite3_bind_parameter_index(*st, ":kind"), f->kind, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK && f->before_id > 0)
-    rc = sqlite3_bind_int64(*st, sqlite3_bind_parameter_index(*st, ":before"), f->before_id);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_bind_int(*st, sqlite3_bind_parameter_index(*st, ":limit"), f->limit > 0 ? f->limit : -1);
-  if (rc != SQLITE_OK) {
-    sqlite3_finalize(*st);
+  int rc = STORE_OK, idx = 1;
+  if (f->service) rc = ledger_bind_redacted(l, *st, idx++, f->service);
+  if (rc == STORE_OK && f->stage) rc = ledger_bind_redacted(l, *st, idx++, f->stage);
+  if (rc == STORE_OK && f->target) rc = ledger_bind_redacted(l, *st, idx++, f->target);
+  if (rc == STORE_OK && f->kind) rc = store_bind_cstr(*st, idx++, f->kind);
+  if (rc == STORE_OK && f->before_id > 0) rc = store_bind_int64(*st, idx++, f->before_id);
+  if (rc == STORE_OK) rc = store_bind_int64(*st, idx, f->limit > 0 ? f->limit : INT64_MAX);
+  if (rc != STORE_OK) {
+    store_finalize(*st);
     return ledger_sql_error(l, "binding history filters");
   }
   return LEDGER_OK;
 }
 
 int ledger_history(ub_ledger *l, const ledger_filter *f, ledger_evaluation **out, size_t *count) {
-  sqlite3_stmt *st;
+  store_stmt *st;
   size_t cap = 0;
   int rc;
   *out = NULL;
   *count = 0;
   if (build_history_query(l, f, &st) != LEDGER_OK) return LEDGER_ERROR;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+  while ((rc = store_step(st)) == STORE_ROW) {
     if (*count == cap) {
       size_t ncap = cap ? cap * 2 : 16;
       ledger_evaluation *grown = realloc(*out, ncap * sizeof *grown);
@@ -417,9 +413,9 @@ int ledger_history(ub_ledger *l, const ledger_filter *f, ledger_evaluation **out
     }
     if (read_row(st, &(*out)[(*count)++]) != LEDGER_OK) break;
   }
-  sqlite3_finalize(st);
-  if (rc == SQLITE_DONE) return LEDGER_OK;
-  if (rc == SQLITE_ROW) ledger_set_error(l, "out of memory reading history");
+  store_finalize(st);
+  if (rc == STORE_DONE) return LEDGER_OK;
+  if (rc == STORE_ROW) ledger_set_error(l, "out of memory reading history");
   else ledger_sql_error(l, "reading history");
   ledger_evaluations_free(*out, *count);
   *out = NULL;
@@ -455,24 +451,24 @@ typedef struct invalidate_args {
 
 static int invalidate_in_tx(ub_ledger *l, void *ud) {
   invalidate_args *a = ud;
-  sqlite3_stmt *st;
+  store_stmt *st;
   if (ledger_prepare(l, "UPDATE evaluations SET invalidated = 1, invalidated_reason = ?,"
                         " invalidated_ms = ? WHERE id = ? AND invalidated = 0", &st) != LEDGER_OK)
     return LEDGER_ERROR;
   int rc = ledger_bind_redacted(l, st, 1, a->reason);
-  sqlite3_bind_int64(st, 2, ledger_now_ms());
-  sqlite3_bind_int64(st, 3, a->id);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) return ledger_sql_error(l, "invalidating");
-  if (sqlite3_changes(l->db) == 1) return LEDGER_OK;
+  store_bind_int64(st, 2, ledger_now_ms());
+  store_bind_int64(st, 3, a->id);
+  if (rc == STORE_OK) rc = store_step(st);
+  store_finalize(st);
+  if (rc != STORE_DONE) return ledger_sql_error(l, "invalidating");
+  if (store_changes(l->db) == 1) return LEDGER_OK;
   if (ledger_prepare(l, "SELECT 1 FROM evaluations WHERE id = ?", &st) != LEDGER_OK)
     return LEDGER_ERROR;
-  sqlite3_bind_int64(st, 1, a->id);
-  rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc == SQLITE_ROW) return LEDGER_OK; /* already invalidated: first reason stays */
-  if (rc != SQLITE_DONE) return ledger_sql_error(l, "invalidating");
+  store_bind_int64(st, 1, a->id);
+  rc = store_step(st);
+  store_finalize(st);
+  if (rc == STORE_ROW) return LEDGER_OK; /* already invalidated: first reason stays */
+  if (rc != STORE_DONE) return ledger_sql_error(l, "invalidating");
   ledger_set_error(l, "ledger %s has no evaluation %lld; list them with "
                    "'unbreakable history'", l->path, (long long)a->id);
   return LEDGER_NOT_FOUND;

@@ -16,27 +16,27 @@ static int event_in_tx(ub_ledger *l, void *ud) {
   event_args *a = ud;
   const ledger_event *e = a->e;
   char req[65], resp[65];
-  sqlite3_stmt *st;
+  store_stmt *st;
   if (ledger_put_blob(l, e->request_body, e->request_body ? strlen(e->request_body) : 0, req) != LEDGER_OK ||
       ledger_put_blob(l, e->response_body, e->response_body ? strlen(e->response_body) : 0, resp) != LEDGER_OK)
     return LEDGER_ERROR;
   if (ledger_prepare(l, "INSERT INTO deployment_events(created_ms,requested_by,api,target,"
                         "request_digest,status,response_digest,outcome,message) "
-                        "VALUES (?,?,?,?,NULLIF(?,''),?,NULLIF(?,''),?,?)", &st) != LEDGER_OK)
+                        "VALUES (?,?,?,?,NULLIF(?,''),?,NULLIF(?,''),?,?) RETURNING id", &st) != LEDGER_OK)
     return LEDGER_ERROR;
-  sqlite3_bind_int64(st, 1, ledger_now_ms());
+  store_bind_int64(st, 1, ledger_now_ms());
   int rc = ledger_bind_redacted(l, st, 2, e->requested_by);
-  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 3, e->api);
-  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 4, e->target);
-  sqlite3_bind_text(st, 5, req, -1, SQLITE_STATIC);
-  sqlite3_bind_int(st, 6, e->status);
-  sqlite3_bind_text(st, 7, resp, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 8, e->outcome);
-  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 9, e->message);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) return ledger_sql_error(l, "recording a deployment event");
-  a->id = sqlite3_last_insert_rowid(l->db);
+  if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 3, e->api);
+  if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 4, e->target);
+  store_bind_cstr(st, 5, req);
+  store_bind_int64(st, 6, e->status);
+  store_bind_cstr(st, 7, resp);
+  if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 8, e->outcome);
+  if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 9, e->message);
+  if (rc == STORE_OK) rc = store_step(st);
+  if (rc == STORE_ROW) a->id = store_column_int64(st, 0);
+  store_finalize(st);
+  if (rc != STORE_ROW) return ledger_sql_error(l, "recording a deployment event");
   return LEDGER_OK;
 }
 
@@ -60,37 +60,37 @@ typedef struct action_args {
 } action_args;
 
 static int find_action(ub_ledger *l, const char *idem, int64_t *id) {
-  sqlite3_stmt *st;
+  store_stmt *st;
   if (ledger_prepare(l, "SELECT id FROM actions WHERE idempotency_key = ?", &st) != LEDGER_OK)
     return LEDGER_ERROR;
   int rc = ledger_bind_redacted(l, st, 1, idem);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) *id = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  if (rc == SQLITE_ROW) return LEDGER_OK;
-  if (rc == SQLITE_DONE) return LEDGER_NOT_FOUND;
+  if (rc == STORE_OK) rc = store_step(st);
+  if (rc == STORE_ROW) *id = store_column_int64(st, 0);
+  store_finalize(st);
+  if (rc == STORE_ROW) return LEDGER_OK;
+  if (rc == STORE_DONE) return LEDGER_NOT_FOUND;
   return ledger_sql_error(l, "looking up an action");
 }
 
 static int action_put_in_tx(ub_ledger *l, void *ud) {
   action_args *a = ud;
-  sqlite3_stmt *st;
+  store_stmt *st;
   int rc = find_action(l, a->idem, &a->id);
   if (rc != LEDGER_NOT_FOUND) {
     a->existed = rc == LEDGER_OK;
     return rc;
   }
   if (ledger_prepare(l, "INSERT INTO actions(created_ms,updated_ms,kind,key,idempotency_key,"
-                        "state,payload) VALUES (?1,?1,?2,?3,?4,?5,?6)", &st) != LEDGER_OK)
+                        "state,payload) VALUES (?1,?1,?2,?3,?4,?5,?6) RETURNING id", &st) != LEDGER_OK)
     return LEDGER_ERROR;
-  sqlite3_bind_int64(st, 1, ledger_now_ms());
+  store_bind_int64(st, 1, ledger_now_ms());
   const char *text[] = {a->kind, a->key, a->idem, a->state, a->payload};
-  rc = SQLITE_OK;
-  for (int i = 0; i < 5 && rc == SQLITE_OK; i++) rc = ledger_bind_redacted(l, st, i + 2, text[i]);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) return ledger_sql_error(l, "recording an action");
-  a->id = sqlite3_last_insert_rowid(l->db);
+  rc = STORE_OK;
+  for (int i = 0; i < 5 && rc == STORE_OK; i++) rc = ledger_bind_redacted(l, st, i + 2, text[i]);
+  if (rc == STORE_OK) rc = store_step(st);
+  if (rc == STORE_ROW) a->id = store_column_int64(st, 0);
+  store_finalize(st);
+  if (rc != STORE_ROW) return ledger_sql_error(l, "recording an action");
   a->existed = 0;
   return LEDGER_OK;
 }
@@ -121,34 +121,32 @@ typedef struct many_args {
 /* One row of a batch with the batch's two statements (prepared once: the
  * SQL parse was a third of intake's cost). A new key returns its id from
  * the INSERT; a known key inserts nothing and its id is looked up. */
-static int put_one(ub_ledger *l, sqlite3_stmt *ins, sqlite3_stmt *sel, int64_t now, const ledger_action_new *a,
+static int put_one(ub_ledger *l, store_stmt *ins, store_stmt *sel, int64_t now, const ledger_action_new *a,
                    int64_t *id, int *existed) {
   const char *text[] = {a->kind, a->key, a->idempotency_key, a->state, a->payload_json};
-  sqlite3_reset(ins);
-  sqlite3_clear_bindings(ins);
-  sqlite3_bind_int64(ins, 1, now);
-  int rc = SQLITE_OK;
-  for (int i = 0; i < 5 && rc == SQLITE_OK; i++) rc = ledger_bind_redacted(l, ins, i + 2, text[i]);
-  if (rc == SQLITE_OK) rc = sqlite3_step(ins);
-  if (rc == SQLITE_ROW) {
-    *id = sqlite3_column_int64(ins, 0);
+  store_reset(ins);
+  store_bind_int64(ins, 1, now);
+  int rc = STORE_OK;
+  for (int i = 0; i < 5 && rc == STORE_OK; i++) rc = ledger_bind_redacted(l, ins, i + 2, text[i]);
+  if (rc == STORE_OK) rc = store_step(ins);
+  if (rc == STORE_ROW) {
+    *id = store_column_int64(ins, 0);
     *existed = 0;
     return LEDGER_OK;
   }
-  if (rc != SQLITE_DONE) return ledger_sql_error(l, "recording an action");
-  sqlite3_reset(sel);
-  sqlite3_clear_bindings(sel);
+  if (rc != STORE_DONE) return ledger_sql_error(l, "recording an action");
+  store_reset(sel);
   rc = ledger_bind_redacted(l, sel, 1, a->idempotency_key);
-  if (rc == SQLITE_OK) rc = sqlite3_step(sel);
-  if (rc != SQLITE_ROW) return ledger_sql_error(l, "looking up an action");
-  *id = sqlite3_column_int64(sel, 0);
+  if (rc == STORE_OK) rc = store_step(sel);
+  if (rc != STORE_ROW) return ledger_sql_error(l, "looking up an action");
+  *id = store_column_int64(sel, 0);
   *existed = 1;
   return LEDGER_OK;
 }
 
 static int actions_put_many_in_tx(ub_ledger *l, void *ud) {
   many_args *m = ud;
-  sqlite3_stmt *ins = NULL, *sel = NULL;
+  store_stmt *ins = NULL, *sel = NULL;
   int rc = ledger_prepare(l, "INSERT INTO actions(created_ms,updated_ms,kind,key,idempotency_key,state,payload)"
                              " VALUES (?1,?1,?2,?3,?4,?5,?6) ON CONFLICT(idempotency_key) DO NOTHING RETURNING id",
                           &ins);
@@ -156,8 +154,8 @@ static int actions_put_many_in_tx(ub_ledger *l, void *ud) {
   int64_t now = ledger_now_ms();
   for (size_t i = 0; i < m->n && rc == LEDGER_OK; i++)
     rc = put_one(l, ins, sel, now, &m->v[i], &m->ids[i], &m->existed[i]);
-  sqlite3_finalize(ins);
-  sqlite3_finalize(sel);
+  store_finalize(ins);
+  store_finalize(sel);
   return rc;
 }
 
@@ -179,18 +177,18 @@ typedef struct update_args {
 
 static int action_update_in_tx(ub_ledger *l, void *ud) {
   update_args *a = ud;
-  sqlite3_stmt *st;
+  store_stmt *st;
   if (ledger_prepare(l, "UPDATE actions SET updated_ms = ?, state = ?,"
                         " payload = coalesce(?, payload) WHERE id = ?", &st) != LEDGER_OK)
     return LEDGER_ERROR;
-  sqlite3_bind_int64(st, 1, ledger_now_ms());
+  store_bind_int64(st, 1, ledger_now_ms());
   int rc = ledger_bind_redacted(l, st, 2, a->state);
-  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 3, a->payload);
-  sqlite3_bind_int64(st, 4, a->id);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) return ledger_sql_error(l, "updating an action");
-  if (sqlite3_changes(l->db) != 1) {
+  if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 3, a->payload);
+  store_bind_int64(st, 4, a->id);
+  if (rc == STORE_OK) rc = store_step(st);
+  store_finalize(st);
+  if (rc != STORE_DONE) return ledger_sql_error(l, "updating an action");
+  if (store_changes(l->db) != 1) {
     ledger_set_error(l, "ledger %s has no action %lld", l->path, (long long)a->id);
     return LEDGER_NOT_FOUND;
   }
@@ -208,10 +206,10 @@ int ledger_action_update(ub_ledger *l, int64_t id, const char *state, const char
 
 #define ACTION_COLUMNS "id, created_ms, updated_ms, kind, key, idempotency_key, state, payload"
 
-static void read_action(sqlite3_stmt *st, ledger_action *out, int *oom) {
-  out->id = sqlite3_column_int64(st, 0);
-  out->created_ms = sqlite3_column_int64(st, 1);
-  out->updated_ms = sqlite3_column_int64(st, 2);
+static void read_action(store_stmt *st, ledger_action *out, int *oom) {
+  out->id = store_column_int64(st, 0);
+  out->created_ms = store_column_int64(st, 1);
+  out->updated_ms = store_column_int64(st, 2);
   out->kind = ledger_col_dup(st, 3, oom);
   out->key = ledger_col_dup(st, 4, oom);
   out->idempotency_key = ledger_col_dup(st, 5, oom);
@@ -221,13 +219,13 @@ static void read_action(sqlite3_stmt *st, ledger_action *out, int *oom) {
 
 /* Steps a prepared one-row action query whose binding left rc, reads the
  * row into out and finalizes the statement. */
-static int read_one_action(ub_ledger *l, sqlite3_stmt *st, int rc, ledger_action *out, const char *what) {
+static int read_one_action(ub_ledger *l, store_stmt *st, int rc, ledger_action *out, const char *what) {
   int oom = 0;
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) read_action(st, out, &oom);
-  sqlite3_finalize(st);
-  if (rc == SQLITE_DONE) return LEDGER_NOT_FOUND;
-  if (rc != SQLITE_ROW) return ledger_sql_error(l, what);
+  if (rc == STORE_OK) rc = store_step(st);
+  if (rc == STORE_ROW) read_action(st, out, &oom);
+  store_finalize(st);
+  if (rc == STORE_DONE) return LEDGER_NOT_FOUND;
+  if (rc != STORE_ROW) return ledger_sql_error(l, what);
   if (oom) {
     ledger_action_free(out);
     ledger_set_error(l, "out of memory");
@@ -237,7 +235,7 @@ static int read_one_action(ub_ledger *l, sqlite3_stmt *st, int rc, ledger_action
 }
 
 int ledger_action_get(ub_ledger *l, const char *idempotency_key, ledger_action *out) {
-  sqlite3_stmt *st;
+  store_stmt *st;
   memset(out, 0, sizeof *out);
   if (ledger_prepare(l, "SELECT " ACTION_COLUMNS " FROM actions WHERE idempotency_key = ?",
                      &st) != LEDGER_OK)
@@ -246,13 +244,13 @@ int ledger_action_get(ub_ledger *l, const char *idempotency_key, ledger_action *
 }
 
 int ledger_action_next(ub_ledger *l, const char *kind, const char *state, ledger_action *out) {
-  sqlite3_stmt *st;
+  store_stmt *st;
   memset(out, 0, sizeof *out);
   if (ledger_prepare(l, "SELECT " ACTION_COLUMNS " FROM actions WHERE kind = ? AND state = ?"
                         " ORDER BY id LIMIT 1", &st) != LEDGER_OK)
     return LEDGER_ERROR;
   int rc = ledger_bind_redacted(l, st, 1, kind);
-  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 2, state);
+  if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 2, state);
   return read_one_action(l, st, rc, out, "reading the next action");
 }
 
@@ -266,11 +264,11 @@ void ledger_action_free(ledger_action *a) {
 }
 
 /* Reads every row of a prepared action query. */
-static int read_actions(ub_ledger *l, sqlite3_stmt *st, int rc, ledger_action **out, size_t *count) {
+static int read_actions(ub_ledger *l, store_stmt *st, int rc, ledger_action **out, size_t *count) {
   size_t cap = 0;
   int oom = 0;
-  while (rc == SQLITE_OK || rc == SQLITE_ROW) {
-    if ((rc = sqlite3_step(st)) != SQLITE_ROW) break;
+  while (rc == STORE_OK || rc == STORE_ROW) {
+    if ((rc = store_step(st)) != STORE_ROW) break;
     if (*count == cap) {
       size_t ncap = cap ? cap * 2 : 8;
       ledger_action *grown = realloc(*out, ncap * sizeof *grown);
@@ -282,8 +280,8 @@ static int read_actions(ub_ledger *l, sqlite3_stmt *st, int rc, ledger_action **
     read_action(st, &(*out)[(*count)++], &oom);
     if (oom) break;
   }
-  sqlite3_finalize(st);
-  if (!oom && rc == SQLITE_DONE) return LEDGER_OK;
+  store_finalize(st);
+  if (!oom && rc == STORE_DONE) return LEDGER_OK;
   if (oom) ledger_set_error(l, "out of memory reading actions");
   else ledger_sql_error(l, "reading actions");
   ledger_actions_free(*out, *count);
@@ -294,27 +292,27 @@ static int read_actions(ub_ledger *l, sqlite3_stmt *st, int rc, ledger_action **
 
 int ledger_actions_for_key(ub_ledger *l, const char *kind, const char *key,
                            ledger_action **out, size_t *count) {
-  sqlite3_stmt *st;
+  store_stmt *st;
   *out = NULL;
   *count = 0;
   if (ledger_prepare(l, "SELECT " ACTION_COLUMNS " FROM actions WHERE key = ?1"
                         " AND (?2 IS NULL OR kind = ?2) ORDER BY id", &st) != LEDGER_OK)
     return LEDGER_ERROR;
   int rc = ledger_bind_redacted(l, st, 1, key ? key : "");
-  if (rc == SQLITE_OK) rc = ledger_bind_redacted(l, st, 2, kind);
+  if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 2, kind);
   return read_actions(l, st, rc, out, count);
 }
 
 int ledger_actions_recent(ub_ledger *l, const char *kind, int limit, ledger_action **out,
                           size_t *count) {
-  sqlite3_stmt *st;
+  store_stmt *st;
   *out = NULL;
   *count = 0;
   if (ledger_prepare(l, "SELECT " ACTION_COLUMNS " FROM actions WHERE (?1 IS NULL OR kind = ?1)"
                         " ORDER BY id DESC LIMIT ?2", &st) != LEDGER_OK)
     return LEDGER_ERROR;
   int rc = ledger_bind_redacted(l, st, 1, kind);
-  sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+  store_bind_int64(st, 2, limit > 0 ? limit : INT64_MAX);
   return read_actions(l, st, rc, out, count);
 }
 

@@ -4,35 +4,44 @@
 #ifndef UB_LEDGER_INTERNAL_H
 #define UB_LEDGER_INTERNAL_H
 
-#include <sqlite3.h>
 #include "util/buf.h"
 #include "ledger/ledger.h"
+#include "store/store.h"
 
 struct ub_ledger {
-  sqlite3 *db;
-  char *path;
+  store *db;
+  int pg;                /* 1: PostgreSQL (store_pg.c), 0: an SQLite file */
+  char *path;            /* the file, or a description of the database (no password) */
+  int in_write;          /* inside ledger_write */
   char **secrets;
   size_t nsecrets;
   char err[768];
 };
 
 #define LEDGER_APPLICATION_ID 0x55424c44 /* "UBLD" */
+/* pg_advisory_xact_lock key of every ledger write on PostgreSQL */
+#define LEDGER_PG_WRITE_LOCK 0x55424c44
+
+/* Picks the SQL of the ledger's back end (the few dialect differences). */
+#define LEDGER_SQL(l, sqlite_sql, pg_sql) ((l)->pg ? (pg_sql) : (sqlite_sql))
 
 void ledger_set_error(ub_ledger *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Sets the error from SQLite's last message for `what`; returns LEDGER_ERROR. */
+/* Sets the error from the store's last message for `what`; returns LEDGER_ERROR. */
 int ledger_sql_error(ub_ledger *l, const char *what);
 int64_t ledger_now_ms(void);
 
-/* Runs fn(l, ud) inside BEGIN IMMEDIATE ... COMMIT, waiting for other
- * writers (busy timeout, then retries). fn returns LEDGER_OK to commit;
- * anything else rolls back and is returned. */
+/* Runs fn(l, ud) inside one write transaction, waiting for other writers:
+ * SQLite BEGIN IMMEDIATE (busy timeout, then retries); PostgreSQL BEGIN and
+ * the ledger's transaction-scoped advisory lock, so writers take turns as
+ * on SQLite, retried on serialization failures and deadlocks. fn returns
+ * LEDGER_OK to commit; anything else rolls back and is returned. */
 typedef int (*ledger_write_fn)(ub_ledger *l, void *ud);
 int ledger_write(ub_ledger *l, ledger_write_fn fn, void *ud);
 
-/* Binds text (redacted) or NULL to parameter idx. Returns SQLITE_OK or an
+/* Binds text (redacted) or NULL to parameter idx. Returns STORE_OK or an
  * error code (ledger error set). */
-int ledger_bind_redacted(ub_ledger *l, sqlite3_stmt *st, int idx, const char *s);
+int ledger_bind_redacted(ub_ledger *l, store_stmt *st, int idx, const char *s);
 /* Redacts data and stores it once under its digest (inside a write
  * transaction). digest gets "" and LEDGER_OK when data is NULL. */
 int ledger_put_blob(ub_ledger *l, const char *data, size_t len, char digest[65]);
@@ -41,8 +50,8 @@ int ledger_get_blob(ub_ledger *l, const char *digest, ledger_doc *doc);
 void ledger_doc_free(ledger_doc *doc);
 
 /* Copies column col (NULL stays NULL); sets *oom on allocation failure. */
-char *ledger_col_dup(sqlite3_stmt *st, int col, int *oom);
-int ledger_prepare(ub_ledger *l, const char *sql, sqlite3_stmt **st);
+char *ledger_col_dup(store_stmt *st, int col, int *oom);
+int ledger_prepare(ub_ledger *l, const char *sql, store_stmt **st);
 
 /* Who runs an evaluation (ledger_owner.c). */
 typedef struct ledger_owner {

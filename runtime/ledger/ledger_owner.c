@@ -108,42 +108,42 @@ static void judge_row(const ledger_owner *self, abandon_row *r, int64_t now) {
 
 /* Reads the running rows (no write lock). */
 static int read_running(ub_ledger *l, abandon_list *out) {
-  sqlite3_stmt *st;
+  store_stmt *st;
   if (ledger_prepare(l, "SELECT id, created_ms, owner_host, owner_pid, owner_start FROM evaluations "
                         "WHERE status = 'running' ORDER BY id", &st) != LEDGER_OK)
     return LEDGER_ERROR;
   int rc, oom = 0;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+  while ((rc = store_step(st)) == STORE_ROW) {
     abandon_row *grown = realloc(out->rows, (out->n + 1) * sizeof *out->rows);
     if (!grown) { oom = 1; break; }
     out->rows = grown;
     abandon_row *r = &out->rows[out->n++];
     memset(r, 0, sizeof *r);
-    r->id = sqlite3_column_int64(st, 0);
-    r->created_ms = sqlite3_column_int64(st, 1);
-    r->pid = (long)sqlite3_column_int64(st, 3);
+    r->id = store_column_int64(st, 0);
+    r->created_ms = store_column_int64(st, 1);
+    r->pid = (long)store_column_int64(st, 3);
     r->host = ledger_col_dup(st, 2, &oom);
     r->start = ledger_col_dup(st, 4, &oom);
   }
-  sqlite3_finalize(st);
+  store_finalize(st);
   if (oom) {
     ledger_set_error(l, "out of memory");
     return LEDGER_ERROR;
   }
-  return rc == SQLITE_DONE ? LEDGER_OK : ledger_sql_error(l, "reading running evaluations");
+  return rc == STORE_DONE ? LEDGER_OK : ledger_sql_error(l, "reading running evaluations");
 }
 
 static int mark(ub_ledger *l, int64_t id, const char *why) {
-  sqlite3_stmt *st;
+  store_stmt *st;
   if (ledger_prepare(l, "UPDATE evaluations SET status='abandoned', finished_ms=?, error=? "
                         "WHERE id=? AND status='running'", &st) != LEDGER_OK)
     return LEDGER_ERROR;
-  sqlite3_bind_int64(st, 1, ledger_now_ms());
-  sqlite3_bind_text(st, 2, why, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 3, id);
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  return rc == SQLITE_DONE ? LEDGER_OK : ledger_sql_error(l, "marking an evaluation abandoned");
+  store_bind_int64(st, 1, ledger_now_ms());
+  store_bind_cstr(st, 2, why);
+  store_bind_int64(st, 3, id);
+  int rc = store_step(st);
+  store_finalize(st);
+  return rc == STORE_DONE ? LEDGER_OK : ledger_sql_error(l, "marking an evaluation abandoned");
 }
 
 /* Marks the rows judged dead; a row finished meanwhile is left alone. */
