@@ -296,7 +296,7 @@ int ledger_actions_for_key(ub_ledger *l, const char *kind, const char *key,
   *out = NULL;
   *count = 0;
   if (ledger_prepare(l, "SELECT " ACTION_COLUMNS " FROM actions WHERE key = ?1"
-                        " AND (?2 IS NULL OR kind = ?2) ORDER BY id", &st) != LEDGER_OK)
+                        " AND (CAST(?2 AS TEXT) IS NULL OR kind = ?2) ORDER BY id", &st) != LEDGER_OK)
     return LEDGER_ERROR;
   int rc = ledger_bind_redacted(l, st, 1, key ? key : "");
   if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 2, kind);
@@ -308,7 +308,7 @@ int ledger_actions_recent(ub_ledger *l, const char *kind, int limit, ledger_acti
   store_stmt *st;
   *out = NULL;
   *count = 0;
-  if (ledger_prepare(l, "SELECT " ACTION_COLUMNS " FROM actions WHERE (?1 IS NULL OR kind = ?1)"
+  if (ledger_prepare(l, "SELECT " ACTION_COLUMNS " FROM actions WHERE (CAST(?1 AS TEXT) IS NULL OR kind = ?1)"
                         " ORDER BY id DESC LIMIT ?2", &st) != LEDGER_OK)
     return LEDGER_ERROR;
   int rc = ledger_bind_redacted(l, st, 1, kind);

@@ -237,8 +237,12 @@ static int pg_read_version(ub_ledger *l, int *app_id, int *version) {
   int has_info = 0, has_migrations = 0;
   *app_id = 0;
   *version = 0;
-  if (pragma_int(l, "SELECT (to_regclass('ledger_info') IS NOT NULL)::int", &has_info) != LEDGER_OK ||
-      pragma_int(l, "SELECT (to_regclass('schema_migrations') IS NOT NULL)::int", &has_migrations) != LEDGER_OK)
+  /* information_schema, not to_regclass: its catalog lookup may miss a
+   * table another process committed a moment ago */
+  if (pragma_int(l, "SELECT count(*)::int FROM information_schema.tables WHERE table_schema ="
+                    " current_schema() AND table_name = 'ledger_info'", &has_info) != LEDGER_OK ||
+      pragma_int(l, "SELECT count(*)::int FROM information_schema.tables WHERE table_schema ="
+                    " current_schema() AND table_name = 'schema_migrations'", &has_migrations) != LEDGER_OK)
     return LEDGER_ERROR;
   if (has_info && pragma_int(l, "SELECT coalesce(max(application_id), 0)::int FROM ledger_info", app_id) != LEDGER_OK)
     return LEDGER_ERROR;

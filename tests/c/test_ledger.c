@@ -2,6 +2,12 @@
  * checks (foreign, corrupt, newer files), evaluations round trip, history,
  * baselines, invalidation, events, actions, and several processes writing
  * at once.
+ * One suite, two back ends: with UB_TEST_DATABASE_URL set (ctest runs it as
+ * c.test_ledger_pg under tests/sim/pg_server.py) every test runs on its own
+ * fresh PostgreSQL schema instead of a fresh SQLite file; the checks of the
+ * file itself (WAL, permissions, corruption, SQLite migrations) are skipped
+ * there and PostgreSQL's own (foreign schema, concurrent migration, no
+ * password in errors) run instead.
  * Also a helper for the e2e scripts (not a test):
  *   test_ledger --write-fixture DB      records the report fixtures
  *   test_ledger --write-many DB N TAG   records N small evaluations */
@@ -20,6 +26,8 @@
 #include <unistd.h>
 #include <sqlite3.h>
 
+#include "store/store.h"
+
 #include "util/digest.h"
 #include "ledger/ledger.h"
 #include "ledger/ledger_redact.h"
@@ -31,8 +39,40 @@
 
 typedef struct fixture {
   char dir[64];
-  char path[128];
+  char path[512];        /* the SQLite file, or the URL of a fresh PostgreSQL schema */
+  char schema[64];       /* PostgreSQL: the schema, "" on SQLite */
 } fixture;
+
+/* The PostgreSQL server of this run, or NULL: run on SQLite files. */
+static const char *pg_url(void) {
+  const char *url = getenv("UB_TEST_DATABASE_URL");
+  return url && *url ? url : NULL;
+}
+
+/* Runs sql on the database of url (one statement, no rows); 0 on success. */
+static int pg_admin(const char *url, const char *sql) {
+  char err[256];
+  store *db = store_open_pg(url, err, sizeof err);
+  int rc = db && store_errclass_of(db) == STORE_E_NONE && store_exec(db, sql) == STORE_OK ? 0 : -1;
+  if (rc != 0) print_error("postgres: %s: %s\n", sql, db ? store_errmsg(db) : err);
+  store_close(db);
+  return rc;
+}
+
+/* A URL whose connections use schema only (search_path). */
+static void schema_url(char *out, size_t len, const char *url, const char *schema) {
+  snprintf(out, len, "%s%soptions=-csearch_path%%3D%s", url, strchr(url, '?') ? "&" : "?", schema);
+}
+
+static int setup_pg_schema(fixture *f) {
+  static int counter;
+  snprintf(f->schema, sizeof f->schema, "t_%ld_%d", (long)getpid(), ++counter);
+  char sql[128];
+  snprintf(sql, sizeof sql, "CREATE SCHEMA %s", f->schema);
+  if (pg_admin(pg_url(), sql) != 0) return -1;
+  schema_url(f->path, sizeof f->path, pg_url(), f->schema);
+  return 0;
+}
 
 static int setup_dir(void **state) {
   fixture *f = calloc(1, sizeof *f);
@@ -40,7 +80,7 @@ static int setup_dir(void **state) {
   if (!mkdtemp(f->dir)) return -1;
   snprintf(f->path, sizeof f->path, "%s/sub/ledger.db", f->dir);
   *state = f;
-  return 0;
+  return pg_url() ? setup_pg_schema(f) : 0;
 }
 
 static int teardown_dir(void **state) {
@@ -48,9 +88,23 @@ static int teardown_dir(void **state) {
   char cmd[160];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
   int rc = system(cmd);
+  if (f->schema[0]) {
+    snprintf(cmd, sizeof cmd, "DROP SCHEMA %s CASCADE", f->schema);
+    if (pg_admin(pg_url(), cmd) != 0) rc = -1;
+  }
   free(f);
   return rc == 0 ? 0 : -1;
 }
+
+/* A check of the SQLite file itself: skipped on PostgreSQL. */
+#define SQLITE_FILE_ONLY()   \
+  do {                       \
+    if (pg_url()) skip();    \
+  } while (0)
+#define PG_ONLY()            \
+  do {                       \
+    if (!pg_url()) skip();   \
+  } while (0)
 
 static ub_ledger *open_ok(const char *path) {
   char err[512] = "";
@@ -79,16 +133,18 @@ static void assert_redacts(const char *in, const char *secret, const char *want)
 /* Runs one SQL statement on the file directly, returning the first
  * column of the first row as an integer (or -1). */
 static long long sql_int(const char *path, const char *sql) {
-  sqlite3 *db;
-  sqlite3_stmt *st;
+  char err[256];
+  store *db = store_is_pg_target(path) ? store_open_pg(path, err, sizeof err)
+                                       : store_open_sqlite(path, 5000, err, sizeof err);
+  store_stmt *st;
   long long v = -1;
-  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+  assert_non_null(db);
+  assert_int_equal(store_errclass_of(db), STORE_E_NONE);
+  if (store_prepare(db, sql, &st) == STORE_OK) {
+    if (store_step(st) == STORE_ROW) v = store_column_int64(st, 0);
+    store_finalize(st);
   }
-  sqlite3_close(db);
+  store_close(db);
   return v;
 }
 
@@ -217,6 +273,7 @@ static void resolve_path_precedence(void **state) {
 }
 
 static void open_creates_private_wal_file(void **state) {
+  SQLITE_FILE_ONLY();
   fixture *f = *state;
   ub_ledger *l = open_ok(f->path);
   ledger_close(l);
@@ -256,6 +313,7 @@ static void expect_open_error(const char *path, const char *fragment) {
 }
 
 static void foreign_files_get_clear_errors(void **state) {
+  SQLITE_FILE_ONLY();
   fixture *f = *state;
   char path[192];
   snprintf(path, sizeof path, "%s/text.db", f->dir);
@@ -279,6 +337,7 @@ static void foreign_files_get_clear_errors(void **state) {
 }
 
 static void corrupt_ledger_gets_clear_error(void **state) {
+  SQLITE_FILE_ONLY();
   fixture *f = *state;
   ub_ledger *l = open_ok(f->path);
   for (int i = 0; i < 40; i++) record(l, "svc", "stage", "monspec", "pass");
@@ -397,6 +456,7 @@ static void content_is_stored_once(void **state) {
 }
 
 static void nothing_secret_reaches_the_file(void **state) {
+  SQLITE_FILE_ONLY();
   fixture *f = *state;
   ub_ledger *l = open_ok(f->path);
   assert_true(fixture_record_monspec(l) > 0);
@@ -406,7 +466,7 @@ static void nothing_secret_reaches_the_file(void **state) {
                      .message = "Authorization: Api-Token " FIXTURE_TOKEN};
   assert_int_equal(ledger_record_event(l, &ev, NULL), LEDGER_OK);
   ledger_close(l);
-  char wal[192];
+  char wal[600];
   snprintf(wal, sizeof wal, "%s-wal", f->path);
   assert_false(file_contains(f->path, FIXTURE_TOKEN));
   assert_false(file_contains(wal, FIXTURE_TOKEN));
@@ -649,7 +709,8 @@ static void concurrent_writers_lose_nothing(void **state) {
   /* spec shared by all; one policy per writer; 2 bodies per evaluation. */
   assert_int_equal(sql_int(f->path, "SELECT count(*) FROM blobs"),
                    1 + WRITERS + WRITERS * PER_WRITER * 2);
-  assert_int_equal(sql_int(f->path, "SELECT (SELECT * FROM pragma_integrity_check) = 'ok'"), 1);
+  if (!pg_url())
+    assert_int_equal(sql_int(f->path, "SELECT (SELECT * FROM pragma_integrity_check) = 'ok'"), 1);
   ub_ledger *l = open_ok(f->path);
   ledger_close(l);
 }
@@ -672,6 +733,112 @@ static void handles_in_one_process_share_the_file(void **state) {
   ledger_close(a);
   ledger_close(b);
   assert_int_equal(sql_int(f->path, "SELECT count(*) FROM evaluations WHERE status='finished'"), 2);
+}
+
+/* ---- PostgreSQL only ---------------------------------------------------------------- */
+
+/* The error names the database (never the URL with its password). */
+static void expect_pg_open_error(const char *url, const char *fragment) {
+  char err[600] = "";
+  ub_ledger *l = ledger_open(url, err, sizeof err);
+  if (l) ledger_close(l);
+  assert_null(l);
+  if (!strstr(err, fragment)) print_error("error was: %s\n", err);
+  assert_non_null(strstr(err, fragment));
+  assert_non_null(strstr(err, "PostgreSQL database ub on 127.0.0.1:"));
+  assert_null(strstr(err, "postgres://"));
+}
+
+/* The same schema versions as SQLite, marked as a ledger. */
+static void pg_schema_has_the_sqlite_versions(void **state) {
+  PG_ONLY();
+  fixture *f = *state;
+  ledger_close(open_ok(f->path));
+  assert_int_equal(sql_int(f->path, "SELECT max(version) FROM schema_migrations"), LEDGER_SCHEMA_VERSION);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM schema_migrations"), LEDGER_SCHEMA_VERSION);
+  assert_int_equal(sql_int(f->path, "SELECT application_id FROM ledger_info"), 0x55424c44);
+  ledger_close(open_ok(f->path));   /* reopening applies nothing */
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM schema_migrations"), LEDGER_SCHEMA_VERSION);
+}
+
+/* A schema with other tables, or written by a newer build, is refused. */
+static void pg_foreign_or_newer_schema_is_refused(void **state) {
+  PG_ONLY();
+  fixture *f = *state;
+  char sql[256], url[600];
+  snprintf(sql, sizeof sql, "CREATE SCHEMA %s_other; CREATE TABLE %s_other.notes(x int)", f->schema,
+           f->schema);
+  assert_int_equal(pg_admin(pg_url(), sql), 0);
+  char other[96];
+  snprintf(other, sizeof other, "%s_other", f->schema);
+  schema_url(url, sizeof url, pg_url(), other);
+  expect_pg_open_error(url, "not an unbreakable ledger");
+  snprintf(sql, sizeof sql, "DROP SCHEMA %s_other CASCADE", f->schema);
+  assert_int_equal(pg_admin(pg_url(), sql), 0);
+  ledger_close(open_ok(f->path));
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM (SELECT 1) x"), 1);
+  assert_int_equal(pg_admin(f->path, "INSERT INTO schema_migrations VALUES (99, 0)"), 0);
+  expect_pg_open_error(f->path, "newer unbreakable");
+}
+
+/* Replicas starting at once: every open succeeds and the schema is
+ * migrated once (the migration runs under the ledger's advisory lock). */
+static void pg_concurrent_opens_migrate_once(void **state) {
+  PG_ONLY();
+  fixture *f = *state;
+  enum { OPENERS = 6 };
+  pid_t pids[OPENERS];
+  for (int i = 0; i < OPENERS; i++) {
+    pids[i] = fork();
+    assert_true(pids[i] >= 0);
+    if (pids[i] == 0) {
+      char err[600];
+      ub_ledger *l = ledger_open(f->path, err, sizeof err);
+      if (!l) fprintf(stderr, "opener %d: %s\n", i, err);
+      ledger_close(l);
+      _exit(l ? 0 : 1);
+    }
+  }
+  for (int i = 0; i < OPENERS; i++) {
+    int status = 0;
+    assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+  }
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM schema_migrations"), LEDGER_SCHEMA_VERSION);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM ledger_info"), 1);
+}
+
+/* Connection errors name the host, port and database, never the password. */
+static void pg_errors_never_show_the_password(void **state) {
+  PG_ONLY();
+  (void)state;
+  char url[600], err[600] = "";
+  const char *at = strchr(pg_url() + strlen("postgres://"), '@');
+  const char *colon = strchr(pg_url() + strlen("postgres://"), ':');
+  assert_non_null(at);
+  assert_non_null(colon);
+  /* the right user with a wrong password that looks like a secret */
+  snprintf(url, sizeof url, "postgres://ub:Wr0ngS3cretPassw0rd%s", at);
+  ub_ledger *l = ledger_open(url, err, sizeof err);
+  assert_null(l);
+  assert_null(strstr(err, "Wr0ngS3cretPassw0rd"));
+  assert_non_null(strstr(err, "127.0.0.1"));
+  /* nobody listens on port 1 */
+  snprintf(url, sizeof url, "postgres://ub:Wr0ngS3cretPassw0rd@127.0.0.1:1/ub");
+  l = ledger_open(url, err, sizeof err);
+  assert_null(l);
+  assert_null(strstr(err, "Wr0ngS3cretPassw0rd"));
+  assert_non_null(strstr(err, "unreachable"));
+  assert_non_null(strstr(err, "127.0.0.1:1"));
+  /* the password of the real URL never shows in a failure either */
+  char password[128];
+  snprintf(password, sizeof password, "%.*s", (int)(at - colon - 1), colon + 1);
+  snprintf(url, sizeof url, "%.*s/no_such_db", (int)(strrchr(pg_url(), '/') - pg_url()), pg_url());
+  l = ledger_open(url, err, sizeof err);
+  assert_null(l);
+  assert_null(strstr(err, password));
+  assert_non_null(strstr(err, "no_such_db"));
 }
 
 /* ---- HTML report ------------------------------------------------------------------------ */
@@ -727,6 +894,7 @@ static void dead_owners_rows_are_abandoned(void **state) {
  * owner and one finished row with an input: migration 2 keeps every row,
  * id and reference, and adds the owner columns. */
 static void schema_1_migrates_forward(void **state) {
+  SQLITE_FILE_ONLY();
   fixture *f = *state;
   sqlite3 *db;
   char sub[sizeof f->dir + 8];
@@ -1047,6 +1215,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(handles_in_one_process_share_the_file, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(dead_owners_rows_are_abandoned, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(schema_1_migrates_forward, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(pg_schema_has_the_sqlite_versions, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(pg_foreign_or_newer_schema_is_refused, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(pg_concurrent_opens_migrate_once, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(pg_errors_never_show_the_password, setup_dir, teardown_dir),
       cmocka_unit_test(units_are_human),
       cmocka_unit_test_setup_teardown(report_of_recorded_monspec_gate, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(report_of_keptn_evaluation, setup_dir, teardown_dir),
