@@ -73,6 +73,7 @@ static const char deploy_help[] =
   "                        $DT_API_TOKEN_FILE); scope events.ingest (v2) or DataExport (v1)\n"
   "  --dt-ca-bundle F      CA certificates for the tenant\n"
   "  --ledger PATH         ledger file (default $UB_LEDGER, then the user data dir)\n"
+  "  --database URL        a PostgreSQL ledger instead (default $UB_DATABASE_URL when set)\n"
   "  --no-ledger           do not record the event in the ledger\n"
   "  --format text|json    output on stdout (default text)\n"
   "\n"
@@ -106,6 +107,7 @@ typedef struct de_run {
   char *url;
   ub_ledger *ledger;
   char ledger_file[4096];
+  char ledger_name[512];      /* ledger_file for messages: no URL password */
 } de_run;
 
 /* ---- output ------------------------------------------------------------ */
@@ -182,7 +184,7 @@ static int check_target_choice(const de_opts *o) {
 
 /* 0, 1 when --help was printed, or an exit status. */
 static int parse_args(de_opts *o, int argc, char **argv) {
-  const char *api = "v2", *format = "text";
+  const char *api = "v2", *format = "text", *database = NULL;
   const ub_opt opts[] = {
     UB_PATH("monspec", &o->monspec),
     UB_STRING("environment", &o->environment),
@@ -199,6 +201,7 @@ static int parse_args(de_opts *o, int argc, char **argv) {
     UB_PATH("dt-token-file", &o->dt.token_file),
     UB_PATH("dt-ca-bundle", &o->dt.ca_bundle),
     UB_PATH("ledger", &o->ledger_path),
+    UB_STRING("database", &database),
     UB_FLAG("no-ledger", &o->no_ledger),
     UB_STRING("format", &format),
     UB_STRING("name", &o->fields[DE_NAME]),
@@ -213,6 +216,11 @@ static int parse_args(de_opts *o, int argc, char **argv) {
   const ub_opt_spec spec = {CMD, deploy_help, opts, 0};
   int rc = ub_opts_parse(&spec, argc, argv, NULL, 0, NULL, NULL);
   if (rc == UB_OPTS_HELP) return 1;
+  if (rc == 0) {
+    char why[300];
+    if (ledger_choose_flag(o->ledger_path, database, &o->ledger_path, why, sizeof why) != 0)
+      return ub_usage_error(CMD, "%s", why);
+  }
   if (rc != 0) return rc;
   if ((rc = check_choices(api, format)) != 0) return rc;
   o->api = api[1] - '0';
@@ -317,7 +325,8 @@ static int open_ledger(de_run *r) {
   char err[1024];
   if (r->o.no_ledger) return 0;
   if (ledger_resolve_path(r->o.ledger_path, r->ledger_file, sizeof r->ledger_file, err, sizeof err) != 0 ||
-      !(r->ledger = ledger_open(r->ledger_file, err, sizeof err))) {
+      (ledger_display_name(r->ledger_file, r->ledger_name, sizeof r->ledger_name),
+       !(r->ledger = ledger_open(r->ledger_file, err, sizeof err)))) {
     char msg[1200];
     snprintf(msg, sizeof msg, "%s (nothing was sent; fix the ledger or pass --no-ledger)", err);
     return fail_msg(r, UB_EXIT_ERROR, msg);
@@ -382,7 +391,7 @@ static void arm_sigbus(const de_run *r, const de_result *res, struct sigaction *
   int recorded = !strcmp(res->outcome, "recorded");
   int n = snprintf(sigbus_text, sizeof sigbus_text,
                    "unbreakable " CMD ": could not record the event in the ledger %s: the file changed "
-                   "or its disk filled while it was written (SIGBUS); %s\n", r->ledger_file,
+                   "or its disk filled while it was written (SIGBUS); %s\n", r->ledger_name,
                    recorded ? "Dynatrace did record it: do not re-run, it would create a duplicate event"
                    : !strcmp(res->outcome, "dry-run") ? "nothing was sent"
                    : "the event may have been recorded all the same: look for it in Dynatrace before "
@@ -510,7 +519,7 @@ static void report_json(const de_run *r, de_result *res) {
   ub_buf_puts(&b, "]");
   put_json_str(&b, "message", res->message.len ? res->message.data : NULL, 1);
   if (r->ledger) ub_buf_printf(&b, ",\"ledger\":{\"path\":");
-  if (r->ledger) json_append_string(&b, r->ledger_file, strlen(r->ledger_file));
+  if (r->ledger) json_append_string(&b, r->ledger_name, strlen(r->ledger_name));
   if (r->ledger) ub_buf_printf(&b, ",\"eventId\":%lld}", (long long)res->ledger_id);
   ub_buf_printf(&b, ",\"request\":{\"method\":\"POST\",\"body\":%s}}\n", r->body.data);
   emit(r, stdout, &b);
@@ -550,7 +559,7 @@ static void report_text(const de_run *r, de_result *res) {
                   "  target: %s\n", r->selector.data);
   }
   if (outcome_ok(r, res) && r->ledger && res->ledger_id)
-    ub_buf_printf(&b, "  ledger: %s (deployment event %lld)\n", r->ledger_file, (long long)res->ledger_id);
+    ub_buf_printf(&b, "  ledger: %s (deployment event %lld)\n", r->ledger_name, (long long)res->ledger_id);
   emit(r, stdout, &b);
   ub_buf_free(&b);
 }
@@ -561,7 +570,7 @@ static int finish(de_run *r, de_result *res) {
   if (r->o.json) report_json(r, res);
   else report_text(r, res);
   if (!ok && r->ledger && res->ledger_id)
-    ub_buf_printf(&res->message, " [ledger %s, deployment event %lld]", r->ledger_file,
+    ub_buf_printf(&res->message, " [ledger %s, deployment event %lld]", r->ledger_name,
                   (long long)res->ledger_id);
   if (res->message.len) fail_msg(r, 0, res->message.data);
   return ok && !ledger_failed ? UB_EXIT_OK : UB_EXIT_ERROR;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ledger/ledger.h"
 #include "cli/cli.h"
 #include "commands/commands.h"
 #include "cli/options.h"
@@ -55,6 +56,8 @@ static const char gate_help[] =
   "  --service S, --stage S   labels recorded in the ledger (monspec default: entity, environment)\n"
   "  --ledger PATH | --no-ledger   where to record the decision (default: $UB_LEDGER or\n"
   "                       ~/.local/share/unbreakable/ledger.db)\n"
+  "  --database URL       record in a PostgreSQL ledger instead (postgres://USER@HOST:PORT/DB;\n"
+  "                       default $UB_DATABASE_URL when set)\n"
   "  --dt-url URL         Dynatrace tenant (default $DT_TENANT_URL)\n"
   "  --dt-token-file F    file holding the API token (default $DT_API_TOKEN, $DT_API_TOKEN_FILE)\n"
   "  --dt-ca-bundle F     CA certificates for the tenant's TLS\n"
@@ -108,6 +111,7 @@ static int check_args(gate_args *a) {
 static int parse_args(gate_args *a, int argc, char **argv) {
   const char *compare = NULL, *pull = NULL;
   int compare_seen = 0, pull_seen = 0;
+  const char *database = NULL;
   const ub_opt opts[] = {
     UB_PATH("monspec", &a->monspec),
     {.name = "compare", .kind = UB_OPT_STRING, .dest = &compare, .seen = &compare_seen},
@@ -130,6 +134,7 @@ static int parse_args(gate_args *a, int argc, char **argv) {
     UB_STRING("stage", &a->stage),
     UB_STRING("project", &a->project),
     UB_PATH("ledger", &a->ledger),
+    UB_STRING("database", &database),
     UB_FLAG("no-ledger", &a->no_ledger),
     UB_STRING("dt-url", &a->dt.url),
     UB_PATH("dt-token-file", &a->dt.token_file),
@@ -149,6 +154,11 @@ static int parse_args(gate_args *a, int argc, char **argv) {
   int rc = ub_opts_parse(&spec, argc, argv, NULL, 0, NULL, NULL);
   if (rc == UB_OPTS_HELP) return 1;
   if (rc != 0) return rc;
+  {
+    char why[300];
+    if (ledger_choose_flag(a->ledger, database, &a->ledger, why, sizeof why) != 0)
+      return ub_usage_error("gate", "%s", why);
+  }
   a->nmodes = compare_seen + pull_seen;
   a->target = pull_seen ? pull : compare;
   a->mode = pull_seen ? "pull" : "pullcompare";

@@ -23,19 +23,20 @@
 static const char history_help[] =
     "usage: unbreakable history [--service S] [--stage S] [--limit N]\n"
     "                           [--kind monspec|slo|selfheal]\n"
-    "                           [--format text|json] [--ledger PATH]\n"
+    "                           [--format text|json] [--ledger PATH | --database URL]\n"
     "\n"
     "Lists recorded gate evaluations, newest first (default: the last 20;\n"
     "--limit 0 lists all). Invalidated evaluations are marked; an evaluation whose\n"
     "process ended without a verdict (killed, crashed) shows as abandoned.\n"
     "--kind selfheal lists the self-healings instead (docs/selfheal.md).\n"
-    "The ledger is --ledger PATH, else $UB_LEDGER, else\n"
+    "The ledger is --ledger PATH or --database URL (PostgreSQL), else $UB_DATABASE_URL,\n"
+    "else $UB_LEDGER, else\n"
     "$XDG_DATA_HOME/unbreakable/ledger.db, else ~/.local/share/unbreakable/ledger.db.\n"
     "\n"
     "Exit status: 0 ok, 2 usage error or unusable ledger.\n";
 
 static const char invalidate_help[] =
-    "usage: unbreakable invalidate ID --reason TEXT [--ledger PATH]\n"
+    "usage: unbreakable invalidate ID --reason TEXT [--ledger PATH | --database URL]\n"
     "\n"
     "Excludes evaluation ID from later baselines (SLO comparisons) without\n"
     "deleting it; history and reports still show it, marked. Invalidating\n"
@@ -44,7 +45,7 @@ static const char invalidate_help[] =
     "Exit status: 0 ok, 2 usage error, unknown ID or unusable ledger.\n";
 
 static const char report_help[] =
-    "usage: unbreakable report ID --html FILE [--ledger PATH]\n"
+    "usage: unbreakable report ID --html FILE [--ledger PATH | --database URL]\n"
     "\n"
     "Writes one self-contained HTML page for evaluation ID ('-' = stdout): the\n"
     "verdict, a table of objectives and, per objective, a chart of the series\n"
@@ -71,7 +72,7 @@ static ub_ledger *open_existing(const char *cmd, const char *flag_path, int *mis
     fprintf(stderr, "unbreakable %s: %s\n", cmd, err);
     return NULL;
   }
-  if (!file_exists(path)) {
+  if (!ledger_is_database(path) && !file_exists(path)) {
     *missing = 1;
     return NULL;
   }
@@ -164,7 +165,7 @@ static int history_json(const ledger_evaluation *v, size_t n) {
 
 int ub_cmd_history(int argc, char **argv) {
   ledger_filter f = {.limit = DEFAULT_HISTORY_LIMIT};
-  const char *format = "text", *ledger_flag = NULL;
+  const char *format = "text", *ledger_flag = NULL, *database = NULL;
   double limit = DEFAULT_HISTORY_LIMIT;
   int no_ledger = 0;
   const ub_opt opts[] = {
@@ -174,6 +175,7 @@ int ub_cmd_history(int argc, char **argv) {
     UB_STRING("format", &format),
     UB_STRING("kind", &f.kind),
     UB_PATH("ledger", &ledger_flag),
+    UB_STRING("database", &database),
     UB_FLAG("no-ledger", &no_ledger),
     UB_OPTS_END};
   const ub_opt_spec spec = {"history", history_help, opts, 0};
@@ -181,6 +183,12 @@ int ub_cmd_history(int argc, char **argv) {
   if (rc0 == UB_OPTS_HELP) return UB_EXIT_OK;
   if (rc0 != 0) return rc0;
   if (no_ledger) return ub_usage_error("history", "--no-ledger makes no sense here");
+  {
+    char why[300];
+    if (ledger_choose_flag(ledger_flag, database, &ledger_flag, why, sizeof why) != 0)
+      return ub_usage_error("history", "%s", why);
+  }
+
   f.limit = (int)limit;
   if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0)
     return ub_usage_error("history", "--format is text or json, not '%s'", format);
@@ -200,7 +208,7 @@ int ub_cmd_history(int argc, char **argv) {
   }
   int rc = 0;
   if (strcmp(format, "json") == 0) rc = history_json(v, n);
-  else if (n == 0) printf("no evaluations recorded in %s\n", path);
+  else if (n == 0) printf("no evaluations recorded in %s\n", l ? ledger_path(l) : path);
   else history_text(v, n);
   ledger_evaluations_free(v, n);
   ledger_close(l);
@@ -215,12 +223,19 @@ int ub_cmd_history(int argc, char **argv) {
 static int parse_id_and_flag(int argc, char **argv, const char *cmd, const char *flag,
                              const char *metavar, const char *help, const char **value,
                              const char **ledger_flag, int64_t *id) {
-  const ub_opt opts[] = {UB_STRING(flag, value), UB_PATH("ledger", ledger_flag), UB_OPTS_END};
+  const char *database = NULL;
+  const ub_opt opts[] = {UB_STRING(flag, value), UB_PATH("ledger", ledger_flag),
+                         UB_STRING("database", &database), UB_OPTS_END};
   const ub_opt_spec spec = {cmd, help, opts, 0};
   const char *pos[1];
   int npos = 0;
   int rc = ub_opts_parse(&spec, argc, argv, pos, 1, &npos, NULL);
   if (rc != 0) return rc;
+  {
+    char why[300];
+    if (ledger_choose_flag(*ledger_flag, database, &*ledger_flag, why, sizeof why) != 0)
+      return ub_usage_error(cmd, "%s", why);
+  }
   if (npos != 1) return ub_usage_error(cmd, "give exactly one evaluation ID");
   long long v;
   if (ub_parse_id(pos[0], &v) != 0)

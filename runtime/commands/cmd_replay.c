@@ -21,8 +21,8 @@
 
 static const char replay_help[] =
   "usage: unbreakable replay ID [--policy FILE.lua] [--format text|json|junit|dtcli|keptn]\n"
-  "                             [--output FILE] [--ledger PATH]\n"
-  "       unbreakable replay ID --export FILE [--ledger PATH]\n"
+  "                             [--output FILE] [--ledger PATH | --database URL]\n"
+  "       unbreakable replay ID --export FILE [--ledger PATH | --database URL]\n"
   "\n"
   "Re-runs evaluation ID offline from what the ledger recorded: the context, the\n"
   "policy (or FILE.lua) and every Dynatrace response. Prints the replayed report,\n"
@@ -90,10 +90,12 @@ typedef struct replay_args {
 } replay_args;
 
 static int parse_replay(replay_args *a, int argc, char **argv) {
+  const char *database = NULL;
   const ub_opt opts[] = {
     UB_PATH("policy", &a->policy),
     UB_STRING("format", &a->format),
     UB_PATH("ledger", &a->ledger),
+    UB_STRING("database", &database),
     UB_PATH("output", &a->output),
     UB_PATH("export", &a->export_path),
     UB_OPTS_END};
@@ -104,6 +106,11 @@ static int parse_replay(replay_args *a, int argc, char **argv) {
   int rc = ub_opts_parse(&spec, argc, argv, pos, 1, &npos, NULL);
   if (rc == UB_OPTS_HELP) return 1;
   if (rc != 0) return rc;
+  {
+    char why[300];
+    if (ledger_choose_flag(a->ledger, database, &a->ledger, why, sizeof why) != 0)
+      return ub_usage_error("replay", "%s", why);
+  }
   if (npos != 1) return ub_usage_error("replay", "give exactly one evaluation ID");
   long long id;
   if (ub_parse_id(pos[0], &id) != 0)
@@ -120,10 +127,12 @@ static int load_evaluation(const replay_args *a, ledger_evaluation *e) {
   char path[2048], err[600];
   if (ledger_resolve_path(a->ledger, path, sizeof path, err, sizeof err) != 0)
     return ub_usage_error("replay", "%s", err);
-  int probe = ub_open_regular(path, err, sizeof err); /* never create a ledger just to read it */
-  if (probe < 0 && errno == ENOENT) return ub_usage_error("replay", "no ledger at %s", path);
-  if (probe < 0) return ub_usage_error("replay", "ledger: %s", err);
-  close(probe);
+  if (!ledger_is_database(path)) {
+    int probe = ub_open_regular(path, err, sizeof err); /* never create a ledger just to read it */
+    if (probe < 0 && errno == ENOENT) return ub_usage_error("replay", "no ledger at %s", path);
+    if (probe < 0) return ub_usage_error("replay", "ledger: %s", err);
+    close(probe);
+  }
   ub_ledger *l = ledger_open(path, err, sizeof err);
   if (!l) return ub_usage_error("replay", "%s", err);
   int rc = ledger_get_evaluation(l, a->id, e);

@@ -40,6 +40,7 @@ static const char selfheal_help[] =
     "  --specs DIR      folder with selfheal.json (selfheal_policy, window_minutes, dry_run)\n"
     "  --policy FILE    the policy (default policies/selfheal.lua)\n"
     "  --ledger PATH    the ledger (default $UB_LEDGER, ...)\n"
+    "  --database URL   a PostgreSQL ledger instead (default $UB_DATABASE_URL when set)\n"
     "  --report N --html FILE  write the HTML page of the healing of notification N\n"
     "                   ('-' = stdout; history --kind selfheal lists them)\n"
     "\n"
@@ -58,6 +59,7 @@ typedef struct selfheal_args {
 static int parse_args(int argc, char **argv, selfheal_args *a) {
   memset(a, 0, sizeof *a);
   a->format = "text";
+  const char *database = NULL;
   const ub_opt opts[] = {
     UB_PATH("payload", &a->payload),
     UB_FLAG("dry-run", &a->dry_run),
@@ -65,6 +67,7 @@ static int parse_args(int argc, char **argv, selfheal_args *a) {
     UB_PATH("specs", &a->specs),
     UB_PATH("policy", &a->policy),
     UB_PATH("ledger", &a->ledger),
+    UB_STRING("database", &database),
     UB_STRING("report", &a->report),
     UB_PATH("html", &a->html),
     UB_STRING("lift-freeze", &a->lift),
@@ -73,6 +76,11 @@ static int parse_args(int argc, char **argv, selfheal_args *a) {
   int rc = ub_opts_parse(&spec, argc, argv, NULL, 0, NULL, NULL);
   if (rc == UB_OPTS_HELP) return 1;
   if (rc != 0) return rc;
+  {
+    char why[300];
+    if (ledger_choose_flag(a->ledger, database, &a->ledger, why, sizeof why) != 0)
+      return ub_usage_error("selfheal", "%s", why);
+  }
   if (a->lift) return a->payload || a->report ? ub_usage_error("selfheal", "--lift-freeze goes alone") : 0;
   if (a->report || a->html) {
     if (!a->report || !a->html || a->payload)
@@ -195,7 +203,9 @@ static int write_report(const selfheal_args *a) {
   int rc = ledger_action_get(l, key, &d);
   ledger_close(l);
   if (rc != LEDGER_OK) {
-    fprintf(stderr, "unbreakable selfheal: no healing of notification %lld in %s\n", id, path);
+    char where[512];
+    ledger_display_name(path, where, sizeof where);
+    fprintf(stderr, "unbreakable selfheal: no healing of notification %lld in %s\n", id, where);
     return UB_EXIT_USAGE;
   }
   ub_buf page;
@@ -299,7 +309,11 @@ int ub_selfheal_history(const char *ledger_path, const char *format, int limit) 
     print_text(d, strlen(d), 0);
   }
   if (json) printf("]}\n");
-  else if (n == 0) printf("no healings recorded in %s\n", path);
+  else if (n == 0) {
+    char where[512];
+    ledger_display_name(path, where, sizeof where);
+    printf("no healings recorded in %s\n", where);
+  }
   ledger_actions_free(v, n);
   ledger_close(l);
   return UB_EXIT_OK;

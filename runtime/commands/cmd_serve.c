@@ -92,8 +92,10 @@ static int run(serve_config *c, const sigset_t *stop) {
     rc = UB_EXIT_USAGE;
     serve_heal_stop(s.heal);
   } else {
+    char where[512];
+    ledger_display_name(c->ledger, where, sizeof where);   /* never a URL's password */
     serve_logf("info", NULL, "listening on %s:%d (port %d), %d workers, specs %s, ledger %s%s",
-               c->listen_addr, ub_srv_port(srv), ub_srv_port(srv), c->workers, c->specs, c->ledger,
+               c->listen_addr, ub_srv_port(srv), ub_srv_port(srv), c->workers, c->specs, where,
                c->token ? "" : ", NO AUTHENTICATION");
     serve_callback_resume(&s);
     serve_heal_run(s.heal, ub_srv_port(srv));

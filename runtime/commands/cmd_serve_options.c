@@ -16,7 +16,7 @@
 #include "util/json.h"
 
 static const char serve_help[] =
-  "usage: unbreakable serve [--listen ADDR:PORT] [--specs DIR] [--ledger PATH] [--workers N]\n"
+  "usage: unbreakable serve [--listen ADDR:PORT] [--specs DIR] [--ledger PATH | --database URL] [--workers N]\n"
   "                         [--allow-callback URL-PREFIX]... [--config FILE]\n"
   "                         [--drain-seconds N] [--gate-timeout S] [--callback-deadline S]\n"
   "                         [--insecure-no-auth] [--dry-run] [--bundle B --pubkey K]\n"
@@ -28,6 +28,8 @@ static const char serve_help[] =
   "  --specs DIR            folder of monspec, slo/sli files and policies; requests name\n"
   "                         files relative to it and can never leave it (default .)\n"
   "  --ledger PATH          the ledger shared by every request (default $UB_LEDGER, ...)\n"
+  "  --database URL         a PostgreSQL ledger shared by several replicas (postgres://USER@HOST:PORT/DB,\n"
+  "                         default $UB_DATABASE_URL when set); see docs/operations.md\n"
   "  --workers N            gate worker processes = gates in flight (default 4); more\n"
   "                         requests get 503 with Retry-After\n"
   "  --allow-callback P     PlanUrl prefixes callbacks may go to, '*' = one DNS label\n"
@@ -51,7 +53,7 @@ static const char serve_help[] =
 
 /* The flags as given, before they are laid over the config file's settings. */
 typedef struct serve_flags {
-  const char *listen, *specs, *ledger, *bundle, *pubkey;
+  const char *listen, *specs, *ledger, *bundle, *pubkey, *database;
   double workers, drain, gate_timeout, cb_deadline;
   int has_workers, has_drain, has_gate_timeout, has_cb_deadline;
   int insecure, dry_run;
@@ -192,6 +194,7 @@ static int parse_flags(serve_flags *f, int argc, char **argv) {
     UB_PATH("ledger", &f->ledger),
     UB_PATH("bundle", &f->bundle),
     UB_PATH("pubkey", &f->pubkey),
+    UB_STRING("database", &f->database),
     UB_NUMBER("workers", &f->workers, 1, 256, .whole = 1, .seen = &f->has_workers),
     UB_LIST("allow-callback", &f->allow),
     UB_LIST("config", &f->config), /* repeatable: each file in turn, the later winning */
@@ -205,6 +208,11 @@ static int parse_flags(serve_flags *f, int argc, char **argv) {
   const ub_opt_spec spec = {.cmd = "serve", .help = serve_help, .opts = opts};
   int rc = ub_opts_parse(&spec, argc, argv, NULL, 0, NULL, NULL);
   if (rc != 0) return rc == UB_OPTS_HELP ? 1 : rc;
+  {
+    char why[300];
+    if (ledger_choose_flag(f->ledger, f->database, &f->ledger, why, sizeof why) != 0)
+      return ub_usage_error("serve", "%s", why);
+  }
   for (size_t i = 0; i < f->config.n; i++)
     if (!f->config.items[i][0]) return ub_usage_error("serve", "--config: the path is empty (give a file name)");
   return 0;
@@ -288,7 +296,7 @@ static int finish(serve_config *c, raw_settings *r) {
     return ub_usage_error("serve", "--specs '%s' is not a readable folder", r->specs);
   if (ledger_resolve_path(r->ledger[0] ? r->ledger : NULL, c->ledger, sizeof c->ledger, err, sizeof err) != 0)
     return ub_usage_error("serve", "--ledger: %s", err);
-  if (c->ledger[0] != '/') { /* absolute, so that logs and workers agree whatever their folder */
+  if (!ledger_is_database(c->ledger) && c->ledger[0] != '/') { /* absolute, so that logs and workers agree whatever their folder */
     char cwd[2048], rel[sizeof c->ledger];
     snprintf(rel, sizeof rel, "%s", c->ledger);
     if (!getcwd(cwd, sizeof cwd) || snprintf(c->ledger, sizeof c->ledger, "%s/%s", cwd, rel) >= (int)sizeof c->ledger)

@@ -97,10 +97,12 @@ void ledger_format_time(int64_t ms, char out[32]) {
 int ledger_resolve_path(const char *flag_path, char *out, size_t outlen,
                         char *err, size_t errlen) {
   const char *env = getenv("UB_LEDGER");
+  const char *url = getenv("UB_DATABASE_URL");
   const char *xdg = getenv("XDG_DATA_HOME");
   const char *home = getenv("HOME");
   int n;
   if (flag_path && *flag_path) n = snprintf(out, outlen, "%s", flag_path);
+  else if (url && *url) n = snprintf(out, outlen, "%s", url);
   else if (env && *env) n = snprintf(out, outlen, "%s", env);
   else if (xdg && *xdg == '/') n = snprintf(out, outlen, "%s/unbreakable/ledger.db", xdg);
   else if (home && *home) n = snprintf(out, outlen, "%s/.local/share/unbreakable/ledger.db", home);
@@ -114,6 +116,30 @@ int ledger_resolve_path(const char *flag_path, char *out, size_t outlen,
     return -1;
   }
   return 0;
+}
+
+int ledger_is_database(const char *target) { return store_is_pg_target(target); }
+
+int ledger_choose_flag(const char *ledger_flag, const char *database_flag, const char **out,
+                       char *err, size_t errlen) {
+  *out = ledger_flag;
+  if (!database_flag) return 0;
+  if (ledger_flag) {
+    snprintf(err, errlen, "--ledger and --database exclude each other: give one ledger");
+    return -1;
+  }
+  if (!store_is_pg_target(database_flag)) {
+    snprintf(err, errlen, "--database wants a PostgreSQL URL (postgres://USER@HOST:PORT/DB) or "
+             "a libpq connection string (host=... dbname=...); a file goes to --ledger");
+    return -1;
+  }
+  *out = database_flag;
+  return 0;
+}
+
+void ledger_display_name(const char *target, char *out, size_t outlen) {
+  if (store_is_pg_target(target)) store_pg_describe(target, out, outlen);
+  else snprintf(out, outlen, "%s", target ? target : "");
 }
 
 /* mkdir -p for the directory part of path, mode 0700. */

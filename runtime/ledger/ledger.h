@@ -1,9 +1,10 @@
 /* Folder ledger/: the decision ledger: every gate evaluation with its
  * inputs, responses and verdict, deployment events, invalidations; the
  * schema and its migrations, redaction of secrets before anything is
- * stored. Today one SQLite file; a PostgreSQL store will come in behind
- * the same ledger.h interface. May call util/ only. */
-/* ledger.h: the decision ledger, one SQLite file (WAL) that records every
+ * stored. One SQLite file or one PostgreSQL database, through store/.
+ * May call util/ and store/ only. */
+/* ledger.h: the decision ledger, one SQLite file (WAL) or one PostgreSQL
+ * database shared by several serve replicas (store/), that records every
  * gate evaluation with its inputs and every binding response, deployment
  * events, and problems/healing actions. Tables: docs/ledger.md.
  *
@@ -34,11 +35,25 @@
 
 typedef struct ub_ledger ub_ledger;
 
-/* Chooses the ledger file: flag_path when non-NULL, else $UB_LEDGER, else
+/* Chooses the ledger: flag_path when non-NULL (a file, or a PostgreSQL
+ * URL from --database), else $UB_DATABASE_URL, else $UB_LEDGER, else
  * $XDG_DATA_HOME/unbreakable/ledger.db, else
  * $HOME/.local/share/unbreakable/ledger.db. Returns 0 or -1 (err set). */
 int ledger_resolve_path(const char *flag_path, char *out, size_t outlen,
                         char *err, size_t errlen);
+
+/* 1 when target names a PostgreSQL database (postgres:// or postgresql://
+ * URI, or a libpq "host=... dbname=..." string) rather than a file. */
+int ledger_is_database(const char *target);
+
+/* The one flag of --ledger PATH and --database URL given (NULL: neither);
+ * -1 with err set when both are, or --database is no PostgreSQL URL. */
+int ledger_choose_flag(const char *ledger_flag, const char *database_flag, const char **out,
+                       char *err, size_t errlen);
+
+/* What to call target in messages: the file path, or "PostgreSQL database
+ * DB on HOST:PORT as USER" (never the password of a URL). */
+void ledger_display_name(const char *target, char *out, size_t outlen);
 
 /* Opens (creating when missing, with its directory, mode 0600) and
  * checks the file: SQLite header, application id, schema version (older

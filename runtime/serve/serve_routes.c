@@ -156,7 +156,7 @@ static int probe_dynatrace(serve_state *s) {
 int serve_ready(serve_state *s, char *why, size_t whylen) {
   char err[600];
   ub_ledger *l = ledger_open(s->cfg->ledger, err, sizeof err);
-  if (!l || access(s->cfg->ledger, W_OK) != 0) {
+  if (!l || (!ledger_is_database(s->cfg->ledger) && access(s->cfg->ledger, W_OK) != 0)) {
     snprintf(why, whylen, "the ledger is not writable");
     if (l) ledger_close(l);
     return -1;

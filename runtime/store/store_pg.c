@@ -71,8 +71,7 @@ static int fail(store *db, PGresult *res) {
   const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
   const char *msg = res ? PQresultErrorMessage(res) : NULL;
   if (!msg || !*msg) msg = PQerrorMessage(s->conn);
-  store_set_error(db, classify(state, s->conn), 0, "%s (%s)", msg && *msg ? msg : "unknown error",
-                  s->where);
+  store_set_error(db, classify(state, s->conn), 0, "%s", msg && *msg ? msg : "unknown error");
   for (char *p = db->err; *p; p++)
     if (*p == '\n' || *p == '\r') *p = ' ';
   scrub(db->err, s->password);
