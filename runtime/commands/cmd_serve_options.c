@@ -42,6 +42,8 @@ static const char serve_help[] =
   "                         workers, allow_callback, drain_seconds, gate_timeout,\n"
   "                         callback_deadline, bundle, pubkey); flags win\n"
   "  --drain-seconds N      on SIGTERM, finish in-flight work for at most N s (default 25)\n"
+  "  --lease-seconds S      replicas on PostgreSQL: a notification a replica took is taken by\n"
+  "                         another only after S s without it finishing (default 60)\n"
   "  --gate-timeout S       budget of one gate's policy and Dynatrace reads (default 15)\n"
   "  --callback-deadline S  how long a callback is retried (default 3600)\n"
   "  --insecure-no-auth     run without UB_SERVE_TOKEN(_FILE); loopback only\n"
@@ -54,7 +56,7 @@ static const char serve_help[] =
 /* The flags as given, before they are laid over the config file's settings. */
 typedef struct serve_flags {
   const char *listen, *specs, *ledger, *bundle, *pubkey, *database;
-  double workers, drain, gate_timeout, cb_deadline;
+  double workers, drain, gate_timeout, cb_deadline, lease;
   int has_workers, has_drain, has_gate_timeout, has_cb_deadline;
   int insecure, dry_run;
   ub_opt_list allow, config;
@@ -202,6 +204,7 @@ static int parse_flags(serve_flags *f, int argc, char **argv) {
     UB_NUMBER("gate-timeout", &f->gate_timeout, 1, 3600, .unit = "seconds", .seen = &f->has_gate_timeout),
     UB_NUMBER("callback-deadline", &f->cb_deadline, 10, 72 * 3600, .unit = "seconds",
               .seen = &f->has_cb_deadline),
+    UB_NUMBER("lease-seconds", &f->lease, 1, 86400, .unit = "seconds"),
     UB_FLAG("insecure-no-auth", &f->insecure),
     UB_FLAG("dry-run", &f->dry_run),
     UB_OPTS_END};
@@ -332,6 +335,7 @@ int serve_config_parse(serve_config *c, int argc, char **argv) {
   int rc = parse_flags(&f, argc, argv);
   if (rc == 0) rc = apply_settings(&r, &f);
   if (rc == 0) rc = finish(c, &r);
+  c->lease_seconds = f.lease > 0 ? f.lease : 60;
   for (int i = 0; i < r.nallow; i++) free(r.allow[i]);
   ub_opt_list_free(&f.allow);
   ub_opt_list_free(&f.config);

@@ -68,6 +68,9 @@ const char *ledger_path(const ub_ledger *l);
  * handle writes. The copy is kept in memory only. */
 int ledger_add_secret(ub_ledger *l, const char *secret);
 
+/* "HOST PIDNS pid N": this process, as the owner of a lease. */
+void ledger_owner_name(char *out, size_t outlen);
+
 /* "cli:USER@HOST", the requester of evaluations started from the CLI. */
 void ledger_cli_requester(char *out, size_t outlen);
 
@@ -247,6 +250,14 @@ int ledger_actions_for_key(ub_ledger *l, const char *kind, const char *key,
 /* The oldest action of kind in state (the selfheal queue); LEDGER_NOT_FOUND
  * when there is none. */
 int ledger_action_next(ub_ledger *l, const char *kind, const char *state, ledger_action *out);
+/* The queue shared by several serve replicas on PostgreSQL: the oldest
+ * action of kind in state that no live lease holds, leased to owner for
+ * lease_ms (UPDATE ... FOR UPDATE SKIP LOCKED, committed at once: two
+ * replicas never take the same one; a replica that dies loses the lease
+ * when it expires and another takes the action). On SQLite, one process,
+ * it is ledger_action_next. */
+int ledger_action_claim(ub_ledger *l, const char *kind, const char *state, const char *owner,
+                        int64_t lease_ms, ledger_action *out);
 /* The newest actions of kind (NULL: any), newest first, at most limit. */
 int ledger_actions_recent(ub_ledger *l, const char *kind, int limit, ledger_action **out,
                           size_t *count);

@@ -254,6 +254,28 @@ int ledger_action_next(ub_ledger *l, const char *kind, const char *state, ledger
   return read_one_action(l, st, rc, out, "reading the next action");
 }
 
+int ledger_action_claim(ub_ledger *l, const char *kind, const char *state, const char *owner,
+                        int64_t lease_ms, ledger_action *out) {
+  if (!l->pg) return ledger_action_next(l, kind, state, out);
+  store_stmt *st;
+  memset(out, 0, sizeof *out);
+  /* one statement, committed at once: the row lock makes a replica that
+   * meets the row skip it, and one that read it before the commit
+   * re-checks the lease on the new row version and finds it taken */
+  if (ledger_prepare(l, "UPDATE actions SET lease_owner = ?4, lease_until_ms = ?3 + ?5 WHERE id ="
+                        " (SELECT id FROM actions WHERE kind = ?1 AND state = ?2"
+                        " AND (lease_until_ms IS NULL OR lease_until_ms < ?3)"
+                        " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                        " RETURNING " ACTION_COLUMNS, &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  int rc = ledger_bind_redacted(l, st, 1, kind);
+  if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 2, state);
+  if (rc == STORE_OK) rc = store_bind_int64(st, 3, ledger_now_ms());
+  if (rc == STORE_OK) rc = store_bind_cstr(st, 4, owner ? owner : "");
+  if (rc == STORE_OK) rc = store_bind_int64(st, 5, lease_ms);
+  return read_one_action(l, st, rc, out, "claiming the next action");
+}
+
 void ledger_action_free(ledger_action *a) {
   free(a->kind);
   free(a->key);

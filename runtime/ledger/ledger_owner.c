@@ -71,6 +71,12 @@ void ledger_owner_self(ledger_owner *o) {
   process_start(o->pid, o->start, sizeof o->start, &state);
 }
 
+void ledger_owner_name(char *out, size_t outlen) {
+  ledger_owner o;
+  ledger_owner_self(&o);
+  snprintf(out, outlen, "%s pid %ld", o.host, o.pid);
+}
+
 /* 1 alive, 0 gone, -1 cannot tell (another host, or no owner recorded). */
 static int owner_alive(const ledger_owner *self, const char *host, long pid, const char *start) {
   if (!host || pid <= 0 || strcmp(host, self->host) != 0) return -1;

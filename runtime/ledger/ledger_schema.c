@@ -188,8 +188,11 @@ static const migration PG_MIGRATIONS[] = {
    "  state TEXT NOT NULL CHECK (state IN ('pending','completed','failed')),"
    "  result TEXT, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT);"
    "CREATE INDEX pending_callbacks_by_state ON pending_callbacks(state, id);"},
+  /* 4: the queue's index, and the lease of a replica working on an action
+   * (ledger_action_claim); SQLite, used by one process, needs no lease */
   {4,
-   "CREATE INDEX IF NOT EXISTS actions_by_state ON actions(kind, state, id);"},
+   "CREATE INDEX IF NOT EXISTS actions_by_state ON actions(kind, state, id);"
+   "ALTER TABLE actions ADD COLUMN lease_owner TEXT, ADD COLUMN lease_until_ms BIGINT;"},
 };
 
 #define COUNT(a) (sizeof (a) / sizeof *(a))

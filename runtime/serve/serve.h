@@ -29,6 +29,8 @@ typedef struct serve_config {
   double drain_seconds;
   double gate_timeout;         /* policy and Dynatrace budget of one gate, s */
   double callback_deadline;    /* how long a callback is retried, s */
+  double lease_seconds;        /* PostgreSQL replicas: how long a claimed notification
+                                  stays with its replica before another may take it */
   int insecure_no_auth;
   char *token;                 /* inbound shared secret (NULL: none) */
   int heal_dry_run;            /* --dry-run: self-healing executes no intent */

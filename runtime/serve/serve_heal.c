@@ -7,7 +7,9 @@
  * for it; so concurrent notifications share a commit and none is answered
  * before its own commit. One healing worker thread takes recorded notifications
  * oldest first and runs them (runtime/heal/); after a crash or restart it
- * picks up whatever is still pending. GET /v1/selfheal[/{id}] shows the
+ * picks up whatever is still pending. Replicas sharing a PostgreSQL ledger
+ * each take a notification under a lease (ledger_action_claim): never the
+ * same one, and the one of a replica that died once its lease expired. GET /v1/selfheal[/{id}] shows the
  * healings. */
 #include <errno.h>
 #include <pthread.h>
@@ -96,6 +98,8 @@ static void *worker_main(void *ud) {
     return NULL;
   }
   add_secrets(h, l);
+  char owner[300];   /* this replica, for the lease of what it takes */
+  ledger_owner_name(owner, sizeof owner);
   time_t last_checkpoint = 0;
   for (;;) {
     pthread_mutex_lock(&h->mu);
@@ -103,7 +107,9 @@ static void *worker_main(void *ud) {
     pthread_mutex_unlock(&h->mu);
     if (stop) break;
     ledger_action n;
-    int rc = h->configured ? ledger_action_next(l, "problem", "pending", &n) : LEDGER_NOT_FOUND;
+    int rc = h->configured ? ledger_action_claim(l, "problem", "pending", owner,
+                                                 (int64_t)(h->s->cfg->lease_seconds * 1000), &n)
+                           : LEDGER_NOT_FOUND;
     if (rc == LEDGER_OK) {
       int failed = handle_one(h, l, &n) != 0;
       ledger_action_free(&n);
