@@ -1,0 +1,170 @@
+"""End-to-end: several `serve` replicas on one PostgreSQL ledger (issue 15,
+docs/operations.md). A real PostgreSQL server started by the test
+(tests/sim/pg_server.py), both simulators, two and three replicas:
+
+- the self-healing storm: 20 identical notifications spread over the
+  replicas, the replica handling it killed with SIGKILL while its rollback
+  PATCH is on the wire; another replica takes the notification over when
+  the lease expires, and the end is exactly one rollback PATCH and one
+  comment;
+- what one replica records (an SLO evaluation) is the baseline another
+  replica's gate compares with;
+- the database stopped and restarted under notifications: they get 503
+  (Dynatrace retries) while it is down, nothing accepted is lost, and no
+  intent runs twice.
+
+Skipped (exit 77) when the PostgreSQL server binaries are missing."""
+import concurrent.futures
+import json
+import os
+import signal
+import subprocess
+import sys
+import unittest
+
+SRC = os.environ.get("UB_SOURCE", ".")
+sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
+sys.path.insert(0, os.path.join(SRC, "tests", "e2e"))
+import launch  # noqa: E402
+import pg_server  # noqa: E402
+import test_selfheal as single  # noqa: E402  (the single-replica harness and payloads)
+
+SLOW = single.SLOW
+LEASE = 10 * SLOW   # longer than the PATCH is held (3 s × SLOW) plus the reads before it
+
+
+def wait_for(cond, what, seconds=90):
+    return launch.wait_for(cond, seconds, what, interval=0.05)
+
+
+class Replicas(single.Harness):
+    """The single-replica harness, its ledger a PostgreSQL database, and N serves."""
+
+    def __init__(self, pg):
+        super().__init__()
+        self.pg = pg
+        self.ledger = pg.url
+        self.env["UB_DATABASE_URL"] = pg.url
+        self.env.pop("UB_LEDGER", None)
+        self.serves = []
+
+    def start_replicas(self, n, *args):
+        for _ in range(n):
+            self.serves.append(launch.ServeProcess(single.BIN, self.specs, self.ledger,
+                                                   ("--lease-seconds", str(LEASE)) + args,
+                                                   env=self.env, token=single.TOKEN))
+        self.serve = self.serves[0]
+
+    def stop(self, sig=signal.SIGTERM):
+        for s in self.serves:
+            s.stop(sig)
+        self.serves = []
+        self.serve = None
+
+    def live(self):
+        return [s for s in self.serves if s.proc.poll() is None]
+
+    def request_on(self, serve, method, path, body=None):
+        status, _, data = serve.request(method, path, body, token=single.TOKEN)
+        return status, (json.loads(data) if data else None)
+
+    def healing(self, notification):
+        status, doc = self.request_on(self.live()[0], "GET", "/v1/selfheal/%d" % notification)
+        return doc if status == 200 and doc["state"] not in ("running", "executing") else None
+
+    def sql(self, query):
+        return self.pg.psql(query)
+
+
+class ReplicasTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = pg_server.PgServer().__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.close()
+
+    def setUp(self):
+        self.pg.psql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public AUTHORIZATION ub")
+        self.h = Replicas(self.pg)
+
+    def tearDown(self):
+        self.h.close()
+
+    def storm(self, replicas):
+        h = self.h
+        h.deploy(41)
+        h.deploy(42)
+        # the PATCH takes its effect, then answers slowly: its replica dies before confirming it
+        h.ado.state.add_faults([{"method": "PATCH", "path": "/%s/_apis/Release/releases/41" % single.PROJECT,
+                                 "latencyMs": 3000 * SLOW, "times": 1}])
+        h.start_replicas(replicas)
+        body = json.dumps(single.payload())
+        serves = list(h.serves)
+        with concurrent.futures.ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(lambda i: h.request_on(serves[i % len(serves)], "POST", "/v1/problems", body),
+                                    range(20)))
+        self.assertTrue(all(s == 202 for s, _ in answers), answers)
+        self.assertEqual(sum(1 for _, d in answers if not d["duplicate"]), 1, answers)
+        notification = answers[0][1]["notification"]
+        self.assertTrue(all(d["notification"] == notification for _, d in answers))
+        wait_for(lambda: h.patches(answered_only=False), "the PATCH to reach Azure DevOps")
+        owner = h.sql("SELECT lease_owner FROM actions WHERE id = %d" % notification)
+        pid = int(owner.rsplit(" pid ", 1)[1])
+        victim = next(s for s in h.serves if s.proc.pid == pid)
+        victim.stop(signal.SIGKILL)
+        healed = wait_for(lambda: h.healing(notification), "another replica to finish the healing",
+                          seconds=LEASE + 90)
+        self.assertEqual(healed["state"], "done", healed)
+        self.assertEqual(len(h.patches(answered_only=False)), 1)
+        self.assertEqual(len(h.redeploys()), 1)
+        self.assertEqual(len(h.comments()), 1)
+        self.assertIn("already", healed["decision"]["outcomes"][0].get("detail", ""))
+        taker = h.sql("SELECT lease_owner FROM actions WHERE id = %d" % notification)
+        self.assertNotEqual(taker, owner)
+        self.assertEqual(h.sql("SELECT count(*) FROM actions WHERE kind = 'problem'"), "1")
+        self.assertEqual(h.sql("SELECT count(*) FROM actions WHERE kind = 'selfheal.intent'"), "2")
+        for s in h.serves:
+            self.assertNotIn(self.pg.password, s.text())
+
+    def test_storm_on_two_replicas_one_killed(self):
+        self.storm(2)
+
+    def test_storm_on_three_replicas_one_killed(self):
+        self.storm(3)
+
+    def test_database_down_notifications_get_503_and_nothing_is_lost(self):
+        h = self.h
+        h.deploy(41)
+        h.deploy(42)
+        h.start_replicas(2)
+        quiet = json.dumps(single.payload(pid=single.PID_QUIET, display="P-22013996", entity=single.QUIET))
+        status, first = h.request_on(h.serves[0], "POST", "/v1/problems", quiet)
+        self.assertEqual(status, 202)
+        wait_for(lambda: h.healing(first["notification"]), "the first notification to be handled")
+        self.assertTrue(self.pg.stop("fast"))
+        body = json.dumps(single.payload())
+        answers = [h.request_on(h.serves[i % 2], "POST", "/v1/problems", body)[0] for i in range(4)]
+        self.assertEqual(set(answers), {503}, answers)
+        self.pg.restart_same_port()
+        # Dynatrace retries: once the database is back the notification is accepted, once
+        accepted = wait_for(lambda: [d for s, d in [h.request_on(h.serves[i % 2], "POST", "/v1/problems", body)
+                                                    for i in range(2)] if s == 202] or None,
+                            "a notification to be accepted after the restart")
+        n = accepted[0]["notification"]
+        healed = wait_for(lambda: h.healing(n), "the notification to be handled after the restart")
+        self.assertEqual(healed["state"], "done", healed)
+        self.assertEqual(len(h.patches(answered_only=False)), 1)
+        self.assertEqual(h.sql("SELECT count(*) FROM actions WHERE kind = 'problem'"), "2")
+        self.assertEqual(h.sql("SELECT count(*) FROM actions WHERE kind = 'selfheal.intent' "
+                               "AND key = '%s'" % single.PID), "2")
+
+
+if __name__ == "__main__":
+    try:
+        pg_server.server_bin()
+    except pg_server.Unavailable as e:
+        print("SKIPPED: %s" % e)
+        sys.exit(pg_server.SKIP)
+    unittest.main()
