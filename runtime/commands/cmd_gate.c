@@ -33,7 +33,7 @@ static const char gate_help[] =
   "  --compare E/C        pullcompare: comparison C of entity E (source vs baseline)\n"
   "  --pull E/ENV         pull: environment ENV of entity E against its static limits\n"
   "  --window MINUTES     length of the evaluated window (default 5, at least 1)\n"
-  "  --shift MINUTES      pull: end the window this many minutes ago (default 0)\n"
+  "  --shift MINUTES      pull and SLO: end the window this many minutes ago (default 0)\n"
   "  --shift-source S, --shift-compare S   override the comparison's shifts (seconds)\n"
   "  --policy FILE.lua    policy deciding the verdict (default: the monspec's 'policy'\n"
   "                       key, else the shipped policies/monspec.lua)\n"

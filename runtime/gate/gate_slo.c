@@ -49,8 +49,10 @@ static int timeframe(const gate_args *a, int64_t *from, int64_t *to) {
     if (parse_time(a->from, from) != 0 || parse_time(a->to, to) != 0)
       return ub_usage_error("gate", "--from/--to must be like 2019-11-18T11:21:06.000Z or Unix ms");
   } else {
-    *to = a->now;
-    *from = a->now - (int64_t)(a->window * 60000);
+    /* shift: the window ends that many minutes ago, so its data exists
+     * (serve never waits for it) */
+    *to = a->now - (int64_t)(a->shift * 60000);
+    *from = *to - (int64_t)(a->window * 60000);
   }
   if (*to - *from < 60000) return ub_usage_error("gate", "the timeframe must be at least 1 minute");
   return 0;

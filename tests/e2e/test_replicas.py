@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.join(SRC, "tests", "e2e"))
 import launch  # noqa: E402
 import pg_server  # noqa: E402
 import test_selfheal as single  # noqa: E402  (the single-replica harness and payloads)
+import test_gate_slo as slo  # noqa: E402  (the SLO files and the simulator scenario)
 
 SLOW = single.SLOW
 LEASE = 10 * SLOW   # longer than the PATCH is held (3 s × SLOW) plus the reads before it
@@ -159,6 +160,41 @@ class ReplicasTest(unittest.TestCase):
         self.assertEqual(h.sql("SELECT count(*) FROM actions WHERE kind = 'problem'"), "2")
         self.assertEqual(h.sql("SELECT count(*) FROM actions WHERE kind = 'selfheal.intent' "
                                "AND key = '%s'" % single.PID), "2")
+
+
+    def test_slo_baseline_recorded_by_one_replica_is_used_by_another(self):
+        """Replica A (its Dynatrace answering run 1's values) records a passing SLO evaluation;
+        replica B (run 2's values) compares with it: the worked example of test_gate_slo.py."""
+        h = self.h
+        for name, text in (("slo.yaml", slo.SLO), ("sli.yaml", slo.SLI)):
+            with open(os.path.join(h.specs, name), "w") as f:
+                f.write(text)
+        body = {"slo": "slo.yaml", "sli": "sli.yaml", "service": "carts", "stage": "staging",
+                "project": "sockshop", "window": 5, "shift": 10}
+        sims, serves = [], []
+        try:
+            for values in ((480, 1.0, 1500, 40), (560, 1.0, 1400, 40)):
+                path = os.path.join(h.dir, "slo-%d.json" % len(sims))
+                with open(path, "w") as f:
+                    json.dump(slo.scenario(*values), f)
+                sims.append(launch.SimProcess(path))
+                env = dict(h.env, DT_TENANT_URL=sims[-1].url, DT_API_TOKEN=slo.TOKEN)
+                serves.append(launch.ServeProcess(single.BIN, h.specs, h.ledger, (), env=env,
+                                                  token=single.TOKEN))
+            status, first = h.request_on(serves[0], "POST", "/v1/gate", body)
+            self.assertEqual(status, 200, first)
+            self.assertEqual(first["verdict"], "pass", first)
+            status, second = h.request_on(serves[1], "POST", "/v1/gate", body)
+            self.assertEqual(status, 200, second)
+            rt = second["objectives"][0]
+            # baseline 480 (recorded through replica A) -> target 528: 560 violates it
+            self.assertEqual((rt["name"], rt["baseline"], rt["threshold"]), ("Response time P95", 480, 528), rt)
+            self.assertEqual(second["verdict"], "warning", second)
+        finally:
+            for serve in serves:
+                serve.stop()
+            for sim in sims:
+                sim.stop()
 
 
 if __name__ == "__main__":
