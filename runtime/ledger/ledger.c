@@ -316,6 +316,8 @@ static ub_ledger *open_pg(const char *conninfo, char *err, size_t errlen) {
     return NULL;
   }
   l->pg = 1;
+  ledger_owner_name(l->lease_owner, sizeof l->lease_owner);
+  l->lease_ms = LEDGER_DEFAULT_LEASE_MS;
   l->db = store_open_pg(conninfo, err, errlen);
   if (!l->db) ledger_set_error(l, "%s", err);
   else if (store_errclass_of(l->db) != STORE_E_NONE) ledger_sql_error(l, "connecting");

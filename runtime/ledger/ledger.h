@@ -276,10 +276,21 @@ typedef struct ledger_callback {
   int attempts;
 } ledger_callback;
 
+/* Replicas on PostgreSQL: a pending callback belongs to the replica that
+ * accepted or resumed it for lease_ms (default LEDGER_DEFAULT_LEASE_MS),
+ * renewed by each of its writes (evaluation, attempt); ledger_callbacks_pending
+ * takes only callbacks whose lease expired. SQLite: no leases. */
+#define LEDGER_DEFAULT_LEASE_MS 60000
+void ledger_set_lease_ms(ub_ledger *l, int64_t lease_ms);
+/* 1 on PostgreSQL (several processes on several hosts may share it). */
+int ledger_is_shared(const ub_ledger *l);
+
 /* Inserts a pending callback; *id gets its id. Strings are stored as
  * given (no redaction: ids and URLs), the token only sealed. */
 int ledger_callback_put(ub_ledger *l, const ledger_callback *c, int64_t *id);
-/* Every pending callback, oldest first. */
+/* Every pending callback, oldest first; on PostgreSQL only those whose
+ * lease expired (or that never had one), leased to this process at once
+ * (FOR UPDATE SKIP LOCKED: two replicas never take the same one). */
 int ledger_callbacks_pending(ub_ledger *l, ledger_callback **out, size_t *count);
 int ledger_callback_set_evaluation(ub_ledger *l, int64_t id, int64_t evaluation_id);
 /* Counts an attempt and its error (NULL: none) on a pending callback. */

@@ -7,6 +7,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+void ledger_set_lease_ms(ub_ledger *l, int64_t lease_ms) {
+  if (lease_ms > 0) l->lease_ms = lease_ms;
+}
+
+int ledger_is_shared(const ub_ledger *l) { return l->pg; }
+
+/* PostgreSQL: callback id stays with this process for another lease. */
+static int renew_lease(ub_ledger *l, int64_t id) {
+  store_stmt *st;
+  if (!l->pg) return LEDGER_OK;
+  if (ledger_prepare(l, "UPDATE pending_callbacks SET lease_owner = ?2, lease_until_ms = ?3 "
+                        "WHERE id = ?1", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  store_bind_int64(st, 1, id);
+  store_bind_cstr(st, 2, l->lease_owner);
+  store_bind_int64(st, 3, ledger_now_ms() + l->lease_ms);
+  int rc = store_step(st);
+  store_finalize(st);
+  return rc == STORE_DONE ? LEDGER_OK : ledger_sql_error(l, "renewing a callback's lease");
+}
+
 typedef struct put_args {
   const ledger_callback *c;
   int64_t id;
@@ -22,6 +43,7 @@ static int put_in_tx(ub_ledger *l, void *ud) {
                         "VALUES (?1,?1,NULLIF(?2,0),?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,'pending') RETURNING id",
                      &st) != LEDGER_OK)
     return LEDGER_ERROR;
+  /* (its lease is taken by renew_lease, in the same transaction) */
   store_bind_int64(st, 1, ledger_now_ms());
   store_bind_int64(st, 2, c->evaluation_id);
   const char *texts[] = {c->plan_url, c->project_id, c->hub_name, c->plan_id,
@@ -35,7 +57,7 @@ static int put_in_tx(ub_ledger *l, void *ud) {
   if (rc == STORE_ROW) a->id = store_column_int64(st, 0);
   store_finalize(st);
   if (rc != STORE_ROW) return ledger_sql_error(l, "recording a pending callback");
-  return LEDGER_OK;
+  return renew_lease(l, a->id);
 }
 
 int ledger_callback_put(ub_ledger *l, const ledger_callback *c, int64_t *id) {
@@ -80,11 +102,23 @@ int ledger_callbacks_pending(ub_ledger *l, ledger_callback **out, size_t *count)
   store_stmt *st;
   *out = NULL;
   *count = 0;
-  if (ledger_prepare(l, "SELECT id,created_ms,updated_ms,evaluation_id,plan_url,project_id,hub_name,"
-                        "plan_id,job_id,timeline_id,task_instance_id,token_sealed,request_json,"
-                        "deadline_ms,state,result,attempts,last_error FROM pending_callbacks "
-                        "WHERE state = 'pending' ORDER BY id", &st) != LEDGER_OK)
+#define CALLBACK_COLUMNS                                                                \
+  "id,created_ms,updated_ms,evaluation_id,plan_url,project_id,hub_name,plan_id,job_id,"   \
+  "timeline_id,task_instance_id,token_sealed,request_json,deadline_ms,state,result,"     \
+  "attempts,last_error"
+  /* PostgreSQL: one statement, committed at once, takes the free ones */
+  if (ledger_prepare(l, LEDGER_SQL(l, "SELECT " CALLBACK_COLUMNS " FROM pending_callbacks "
+                                      "WHERE state = 'pending' ORDER BY id",
+                                   "UPDATE pending_callbacks SET lease_owner = ?1, lease_until_ms = ?2 + ?3 "
+                                   "WHERE id IN (SELECT id FROM pending_callbacks WHERE state = 'pending' "
+                                   "AND (lease_until_ms IS NULL OR lease_until_ms < ?2) ORDER BY id "
+                                   "FOR UPDATE SKIP LOCKED) RETURNING " CALLBACK_COLUMNS), &st) != LEDGER_OK)
     return LEDGER_ERROR;
+  if (l->pg) {
+    store_bind_cstr(st, 1, l->lease_owner);
+    store_bind_int64(st, 2, ledger_now_ms());
+    store_bind_int64(st, 3, l->lease_ms);
+  }
   size_t cap = 0;
   int rc;
   while ((rc = store_step(st)) == STORE_ROW) {
@@ -145,7 +179,8 @@ static int update_in_tx(ub_ledger *l, void *ud) {
   if (rc == STORE_OK) rc = store_step(st);
   store_finalize(st);
   if (rc != STORE_DONE) return ledger_sql_error(l, "updating a callback");
-  return store_changes(l->db) == 1 ? LEDGER_OK : LEDGER_NOT_FOUND;
+  if (store_changes(l->db) != 1) return LEDGER_NOT_FOUND;
+  return a->what == FINISH ? LEDGER_OK : renew_lease(l, a->id);
 }
 
 int ledger_callback_set_evaluation(ub_ledger *l, int64_t id, int64_t evaluation_id) {

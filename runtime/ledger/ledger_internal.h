@@ -13,6 +13,8 @@ struct ub_ledger {
   int pg;                /* 1: PostgreSQL (store_pg.c), 0: an SQLite file */
   char *path;            /* the file, or a description of the database (no password) */
   int in_write;          /* inside ledger_write */
+  char lease_owner[300]; /* PostgreSQL: this process, owner of the leases it takes */
+  int64_t lease_ms;      /* how long a lease lasts (ledger_set_lease_ms) */
   char **secrets;
   size_t nsecrets;
   char err[768];

@@ -186,7 +186,8 @@ static const migration PG_MIGRATIONS[] = {
    "  request_json TEXT NOT NULL,"
    "  deadline_ms BIGINT NOT NULL,"
    "  state TEXT NOT NULL CHECK (state IN ('pending','completed','failed')),"
-   "  result TEXT, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT);"
+   "  result TEXT, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,"
+   "  lease_owner TEXT, lease_until_ms BIGINT);"   /* the replica running it */
    "CREATE INDEX pending_callbacks_by_state ON pending_callbacks(state, id);"},
   /* 4: the queue's index, and the lease of a replica working on an action
    * (ledger_action_claim); SQLite, used by one process, needs no lease */

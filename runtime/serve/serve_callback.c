@@ -6,7 +6,10 @@
  * on the timeline record as they happen (created and attached as soon as
  * the evaluation is recorded: its id, each line the policy prints), then
  * the outcome, also to the live console feed. A server killed and restarted
- * resumes every pending callback from the ledger. */
+ * resumes every pending callback from the ledger. Replicas on PostgreSQL
+ * hold each callback under a lease renewed by its writes; the healing
+ * worker's loop looks for expired ones now and then (serve_heal.c), so the
+ * callbacks of a replica that died are completed by another. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -64,6 +67,7 @@ static ub_ledger *open_ledger(serve_state *s) {
   char err[600];
   ub_ledger *l = ledger_open(s->cfg->ledger, err, sizeof err);
   if (!l) serve_logf("error", NULL, "ledger: %s", err);
+  else ledger_set_lease_ms(l, (int64_t)(s->cfg->lease_seconds * 1000));
   return l;
 }
 

@@ -100,7 +100,10 @@ static void *worker_main(void *ud) {
   add_secrets(h, l);
   char owner[300];   /* this replica, for the lease of what it takes */
   ledger_owner_name(owner, sizeof owner);
-  time_t last_checkpoint = 0;
+  time_t last_checkpoint = 0, last_callback_scan;
+  struct timespec started;
+  clock_gettime(CLOCK_MONOTONIC, &started);
+  last_callback_scan = started.tv_sec;   /* serve resumed them just before */
   for (;;) {
     pthread_mutex_lock(&h->mu);
     int stop = h->stop;
@@ -120,6 +123,11 @@ static void *worker_main(void *ud) {
     if (rc != LEDGER_NOT_FOUND) serve_logf("error", NULL, "selfheal: reading the queue failed");
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
+    /* replicas: take over the callbacks of a replica whose lease expired */
+    if (ledger_is_shared(l) && now.tv_sec - last_callback_scan >= h->s->cfg->lease_seconds / 3) {
+      serve_callback_resume(h->s);
+      last_callback_scan = now.tv_sec;
+    }
     if (now.tv_sec - last_checkpoint >= CHECKPOINT_SECONDS) { /* intake never checkpoints itself */
       ledger_checkpoint(l);
       last_checkpoint = now.tv_sec;

@@ -2,6 +2,9 @@
 docs/operations.md). A real PostgreSQL server started by the test
 (tests/sim/pg_server.py), both simulators, two and three replicas:
 
+- a callback-mode gate whose replica is killed before Azure DevOps took its
+  TaskCompleted is completed, once, by another replica that was already
+  running (it looks for expired leases);
 - the self-healing storm: 20 identical notifications spread over the
   replicas, the replica handling it killed with SIGKILL while its rollback
   PATCH is on the wire; another replica takes the notification over when
@@ -29,6 +32,7 @@ import launch  # noqa: E402
 import pg_server  # noqa: E402
 import test_selfheal as single  # noqa: E402  (the single-replica harness and payloads)
 import test_gate_slo as slo  # noqa: E402  (the SLO files and the simulator scenario)
+import test_serve as serve_e2e  # noqa: E402  (plans, callback headers, gate bodies, specs)
 
 SLOW = single.SLOW
 LEASE = 10 * SLOW   # longer than the PATCH is held (3 s × SLOW) plus the reads before it
@@ -139,7 +143,10 @@ class ReplicasTest(unittest.TestCase):
         h = self.h
         h.deploy(41)
         h.deploy(42)
+        h.specs = serve_e2e.make_specs()   # a gate too: the pass.lua policy
         h.start_replicas(2)
+        status, _, ok = h.serves[1].request("POST", "/v1/gate", serve_e2e.gate_body("pass.lua"), token=single.TOKEN)
+        self.assertEqual((status, json.loads(ok)["verdict"]), (200, "pass"), ok)
         quiet = json.dumps(single.payload(pid=single.PID_QUIET, display="P-22013996", entity=single.QUIET))
         status, first = h.request_on(h.serves[0], "POST", "/v1/problems", quiet)
         self.assertEqual(status, 202)
@@ -148,6 +155,13 @@ class ReplicasTest(unittest.TestCase):
         body = json.dumps(single.payload())
         answers = [h.request_on(h.serves[i % 2], "POST", "/v1/problems", body)[0] for i in range(4)]
         self.assertEqual(set(answers), {503}, answers)
+        # a gate fails closed at once: it answers failure (the freeze check cannot read the
+        # ledger), never a pass
+        status, _, down = h.serves[1].request("POST", "/v1/gate", serve_e2e.gate_body("pass.lua"), token=single.TOKEN)
+        self.assertEqual(status, 200, down)
+        self.assertEqual(json.loads(down)["status"], "failure", down)
+        self.assertNotEqual(json.loads(down).get("verdict"), "pass", down)
+        self.assertNotIn(self.pg.password, down.decode())
         self.pg.restart_same_port()
         # Dynatrace retries: once the database is back the notification is accepted, once
         accepted = wait_for(lambda: [d for s, d in [h.request_on(h.serves[i % 2], "POST", "/v1/problems", body)
@@ -195,6 +209,45 @@ class ReplicasTest(unittest.TestCase):
                 serve.stop()
             for sim in sims:
                 sim.stop()
+
+
+    def test_callback_of_a_killed_replica_is_completed_by_another(self):
+        h = self.h
+        ado = serve_e2e.azure_devops_sim.start({})
+        specs = serve_e2e.make_specs()
+        lease = 3 * SLOW
+        args = ("--workers", "1", "--gate-timeout", "5", "--allow-callback", ado.url + "/",
+                "--lease-seconds", str(lease))
+        p = serve_e2e.plan("33333333-0000-0000-0000-000000000001", "release", 14)
+        ado.state.add_plan(p)
+        ado.state.add_faults([{"pathRegex": p["planId"] + "/events$", "status": 503}])
+        serves = []
+        try:
+            for _ in range(2):
+                serves.append(serve_e2e.Server(specs, h.ledger, self.dt_url(), *args))
+            status, _, v = serves[0].gate(serve_e2e.gate_body("pass.lua"),
+                                          headers=serve_e2e.callback_headers(ado.url, p))
+            self.assertEqual((status, v["status"]), (200, "accepted"))
+            wait_for(lambda: any(r["path"].endswith("/events") and r.get("status") == 503
+                                 for r in list(ado.state.requests)), "a refused TaskCompleted")
+            self.assertEqual(h.sql("SELECT count(*) FROM pending_callbacks WHERE state = 'pending'"
+                                   " AND lease_owner LIKE '%% pid %d'" % serves[0].proc.pid), "1")
+            serves[0].stop(signal.SIGKILL)
+            with ado.state.lock:
+                ado.state.faults = []
+            wait_for(lambda: h.sql("SELECT state FROM pending_callbacks") != "pending",
+                     "another replica to complete the callback", seconds=lease + 90)
+            view = ado.state.plan_views()[p["planId"]]
+            self.assertEqual((view["result"], view["completions"]), ("succeeded", 1))
+            self.assertIn("resuming callback", serves[1].text())
+            self.assertEqual(h.sql("SELECT state FROM pending_callbacks"), "completed")
+        finally:
+            for s in serves:
+                s.stop()
+            ado.stop()
+
+    def dt_url(self):
+        return self.h.env["DT_TENANT_URL"]
 
 
 if __name__ == "__main__":
