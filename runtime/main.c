@@ -22,6 +22,7 @@ static const ub_command commands[] = {
   {"history", ub_cmd_history, "list recorded evaluations"},
   {"replay", ub_cmd_replay, "re-run a recorded evaluation offline and show what changed"},
   {"invalidate", ub_cmd_invalidate, "exclude an evaluation from later baselines"},
+  {"ledger", ub_cmd_ledger, "export a ledger's history into another (SQLite <-> PostgreSQL)"},
   {"report", ub_cmd_report, "write a self-contained HTML report of an evaluation"},
   {"serve", ub_cmd_serve, "serve release gates over HTTP (Azure DevOps gates and checks)"},
   {"selfheal", ub_cmd_selfheal, "handle a Dynatrace problem notification: roll back, comment, once"},

@@ -12,6 +12,7 @@ int ub_cmd_gate(int argc, char **argv);
 int ub_cmd_history(int argc, char **argv);
 int ub_cmd_invalidate(int argc, char **argv);
 int ub_cmd_report(int argc, char **argv);
+int ub_cmd_ledger(int argc, char **argv);   /* ledger export (cmd_ledger.c) */
 int ub_cmd_replay(int argc, char **argv);
 int ub_cmd_deploy_event(int argc, char **argv);
 int ub_cmd_dt(int argc, char **argv);

@@ -477,10 +477,51 @@ static int redact(ub_ledger *l, const char *s, size_t len, ub_buf *out) {
   return LEDGER_OK;
 }
 
+/* Length of the valid UTF-8 sequence at p (1 to 4), or 0 when invalid. */
+static size_t utf8_len(const unsigned char *p, size_t left) {
+  size_t n = p[0] < 0x80 ? 1 : (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3
+           : (p[0] & 0xf8) == 0xf0 ? 4 : 0;
+  if (n == 0 || n > left || (n == 2 && p[0] < 0xc2) || (n == 4 && p[0] > 0xf4)) return 0;
+  for (size_t i = 1; i < n; i++)
+    if ((p[i] & 0xc0) != 0x80) return 0;
+  if (n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0))) return 0;
+  if (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))) return 0;
+  return n;
+}
+
+/* PostgreSQL text must be UTF-8 (SQLite keeps any bytes): every invalid
+ * byte becomes U+FFFD, so a hostile URL or error text is recorded, never
+ * the reason a write fails. */
+static int make_utf8(ub_ledger *l, ub_buf *b) {
+  const unsigned char *p = (const unsigned char *)b->data;
+  size_t i = 0;
+  for (size_t n; i < b->len && (n = utf8_len(p + i, b->len - i)) != 0;) i += n;
+  if (i == b->len) return LEDGER_OK;
+  ub_buf out;
+  ub_buf_init(&out);
+  for (i = 0; i < b->len;) {
+    size_t n = utf8_len((const unsigned char *)b->data + i, b->len - i);
+    if (n) ub_buf_append(&out, b->data + i, n), i += n;
+    else ub_buf_puts(&out, "\xef\xbf\xbd"), i++;
+  }
+  if (out.failed) {
+    ub_buf_free(&out);
+    ledger_set_error(l, "out of memory");
+    return LEDGER_ERROR;
+  }
+  ub_buf_free(b);
+  *b = out;
+  return LEDGER_OK;
+}
+
 int ledger_bind_redacted(ub_ledger *l, store_stmt *st, int idx, const char *s) {
   ub_buf b;
   if (!s) return store_bind_null(st, idx);
   if (redact(l, s, strlen(s), &b) != LEDGER_OK) return STORE_ERROR;
+  if (l->pg && make_utf8(l, &b) != LEDGER_OK) {
+    ub_buf_free(&b);
+    return STORE_ERROR;
+  }
   int rc = store_bind_text(st, idx, b.data, b.len);
   ub_buf_free(&b);
   if (rc != STORE_OK) ledger_sql_error(l, "binding a value");

@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/buf.h"
+
 #define LEDGER_OK 0
 #define LEDGER_NOT_FOUND 1
 #define LEDGER_ERROR (-1)
@@ -307,6 +309,12 @@ void ledger_callbacks_free(ledger_callback *v, size_t count);
  * ledger_checkpoint (PASSIVE: never waits for readers or writers). */
 int ledger_set_autocheckpoint(ub_ledger *l, int pages);
 int ledger_checkpoint(ub_ledger *l);
+
+/* Copies every record of src into dst, which must be empty (a new file
+ * or database; ids are kept), in one transaction, then compares both per
+ * table: row count and SHA-256 of every value. report gets one line per
+ * table. LEDGER_ERROR (dst's error says why) on any difference. */
+int ledger_export(ub_ledger *src, ub_ledger *dst, ub_buf *report);
 
 /* Formats Unix ms as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
 void ledger_format_time(int64_t ms, char out[32]);

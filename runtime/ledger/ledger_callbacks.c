@@ -98,6 +98,11 @@ static int read_row(store_stmt *st, ledger_callback *c) {
   return oom ? -1 : 0;
 }
 
+static int by_id(const void *a, const void *b) {
+  int64_t x = ((const ledger_callback *)a)->id, y = ((const ledger_callback *)b)->id;
+  return x < y ? -1 : x > y;
+}
+
 int ledger_callbacks_pending(ub_ledger *l, ledger_callback **out, size_t *count) {
   store_stmt *st;
   *out = NULL;
@@ -144,6 +149,7 @@ int ledger_callbacks_pending(ub_ledger *l, ledger_callback **out, size_t *count)
     else return ledger_sql_error(l, "reading pending callbacks");
     return LEDGER_ERROR;
   }
+  if (*count > 1) qsort(*out, *count, sizeof **out, by_id);   /* RETURNING has no order */
   return LEDGER_OK;
 }
 

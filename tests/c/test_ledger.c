@@ -735,6 +735,30 @@ static void handles_in_one_process_share_the_file(void **state) {
   assert_int_equal(sql_int(f->path, "SELECT count(*) FROM evaluations WHERE status='finished'"), 2);
 }
 
+/* Bytes that are not UTF-8 (a hostile URL, a transport error) are
+ * recorded, never the reason a write fails: SQLite keeps them as they
+ * are, PostgreSQL (text must be UTF-8) gets U+FFFD for each bad byte. */
+static void invalid_utf8_is_recorded(void **state) {
+  fixture *f = *state;
+  ub_ledger *l = open_ok(f->path);
+  int64_t id = record(l, "s\xff", "t", "monspec", NULL);
+  ledger_request r = {.seq = 1, .binding = "b", .method = "GET", .url = "/q?x=\xc3\x28\xe2\x82",
+                      .status = 0, .error = "bad \xf5\x80 bytes"};
+  assert_int_equal(ledger_add_request(l, id, &r), LEDGER_OK);
+  ledger_evaluation e;
+  assert_int_equal(ledger_get_evaluation(l, id, &e), LEDGER_OK);
+  if (pg_url()) {
+    assert_string_equal(e.service, "s\xef\xbf\xbd");
+    assert_string_equal(e.requests[0].url, "/q?x=\xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd");
+    assert_string_equal(e.requests[0].error, "bad \xef\xbf\xbd\xef\xbf\xbd bytes");
+  } else {
+    assert_string_equal(e.service, "s\xff");
+    assert_string_equal(e.requests[0].url, "/q?x=\xc3\x28\xe2\x82");
+  }
+  ledger_evaluation_free(&e);
+  ledger_close(l);
+}
+
 /* ---- PostgreSQL only ---------------------------------------------------------------- */
 
 /* The error names the database (never the URL with its password). */
@@ -1215,6 +1239,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(handles_in_one_process_share_the_file, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(dead_owners_rows_are_abandoned, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(schema_1_migrates_forward, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(invalid_utf8_is_recorded, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(pg_schema_has_the_sqlite_versions, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(pg_foreign_or_newer_schema_is_refused, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(pg_concurrent_opens_migrate_once, setup_dir, teardown_dir),
