@@ -21,7 +21,6 @@ import concurrent.futures
 import json
 import os
 import signal
-import subprocess
 import sys
 import unittest
 
