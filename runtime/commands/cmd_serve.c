@@ -131,6 +131,13 @@ int ub_cmd_serve(int argc, char **argv) {
   serve_config c;
   int rc = serve_config_parse(&c, argc, argv);
   if (rc != 0) return rc == 1 ? UB_EXIT_OK : rc;
+  /* the gate workers' database (never in a request, which a callback stores);
+   * set before any thread starts */
+  if (ledger_is_database(c.ledger) && setenv("UB_SERVE_DATABASE", c.ledger, 1) != 0) {
+    fprintf(stderr, "unbreakable serve: cannot pass the database to the gate workers: %s\n", strerror(errno));
+    serve_config_free(&c);
+    return UB_EXIT_ERROR;
+  }
   if (serve_auth_load(&c) != 0) {
     serve_config_free(&c);
     return UB_EXIT_USAGE;

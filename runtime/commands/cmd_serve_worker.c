@@ -112,6 +112,7 @@ static void fill_args(lua_State *L, gate_args *a) {
   a->policy = str_field(L, "policy");
   a->compat = str_field(L, "compat");
   a->ledger = str_field(L, "ledger");
+  if (!a->ledger || !*a->ledger) a->ledger = getenv("UB_SERVE_DATABASE"); /* set by serve: cmd_serve.c */
   a->now = ub_clock_wall_ms();
 }
 

@@ -11,6 +11,7 @@
 
 #include <lauxlib.h>
 
+#include "ledger/ledger.h"
 #include "serve/serve.h"
 #include "util/spec_path.h"
 #include "util/json.h"
@@ -202,7 +203,9 @@ static int put_meta(lua_State *L, ub_buf *b, const char *route, char *err, size_
 }
 
 static int common_tail(const req_ctx *c, ub_buf *b, const char *requested_by) {
-  put_str(b, "ledger", c->cfg->ledger);
+  /* a database URL may hold a password and a callback's request is stored:
+   * workers take a database from UB_SERVE_DATABASE (cmd_serve.c) instead */
+  put_str(b, "ledger", ledger_is_database(c->cfg->ledger) ? "" : c->cfg->ledger);
   put_str(b, "requested_by", requested_by);
   ub_buf_printf(b, ",\"timeout\":%g}", c->cfg->gate_timeout);
   return b->failed ? -1 : 0;

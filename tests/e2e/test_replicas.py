@@ -231,6 +231,9 @@ class ReplicasTest(unittest.TestCase):
                                  for r in list(ado.state.requests)), "a refused TaskCompleted")
             self.assertEqual(h.sql("SELECT count(*) FROM pending_callbacks WHERE state = 'pending'"
                                    " AND lease_owner LIKE '%% pid %d'" % serves[0].proc.pid), "1")
+            # the stored request names no database: its URL holds the password
+            self.assertEqual(h.sql("SELECT count(*) FROM pending_callbacks WHERE request_json LIKE '%%%s%%'"
+                                   % self.pg.password), "0")
             serves[0].stop(signal.SIGKILL)
             with ado.state.lock:
                 ado.state.faults = []
