@@ -2,7 +2,9 @@
 into PostgreSQL and back (issue 15), verified by counts and digests: every
 table identical, `history` and `replay` answer the same on all three copies,
 new records continue after the copied ids, a non-empty target is refused and
-the password never shows. A real PostgreSQL server started by the test
+the password never shows. Every command that takes --ledger takes
+--database too (and refuses both at once, or a file given as a database). A
+real PostgreSQL server started by the test
 (tests/sim/pg_server.py); skipped (exit 77) without its binaries."""
 import json
 import os
@@ -77,6 +79,32 @@ class Export(unittest.TestCase):
         self.assertEqual(self.pg.psql("SELECT count(*) FROM evaluations"), "8")
         p = run(BIN, "ledger", "export", "--ledger", db, "--to", back, ok=(2,))
         self.assertIn("exists", p.stderr)
+
+
+    def test_every_ledger_command_takes_database(self):
+        commands = (["gate", "--monspec", "m.json", "--compare", "E/C"], ["history"], ["replay", "1"],
+                    ["invalidate", "1", "--reason", "r"], ["report", "1", "--html", "/dev/null"],
+                    ["deploy-event", "--entity-selector", 'type("SERVICE")', "--dry-run"],
+                    ["selfheal", "--lift-freeze", "Production"], ["serve"], ["ledger", "export", "--to", "x.db"])
+        for cmd in commands:
+            both = run(BIN, *cmd, "--ledger", "/tmp/x.db", "--database", self.pg.url, ok=(2,))
+            self.assertIn("--ledger and --database exclude each other", both.stderr, cmd)
+            self.assertNotIn(self.pg.password, both.stdout + both.stderr, cmd)
+            file_as_db = run(BIN, *cmd, "--database", "/tmp/x.db", ok=(2,))
+            self.assertIn("--database wants a PostgreSQL URL", file_as_db.stderr, cmd)
+        # and they work on it: a freeze lifted, the healing history read
+        url = self.pg.url
+        p = run(BIN, "selfheal", "--lift-freeze", "Production", "--database", url, ok=(0, 2))
+        self.assertNotIn(self.pg.password, p.stdout + p.stderr)
+        p = run(BIN, "history", "--kind", "selfheal", "--database", url)
+        self.assertNotIn(self.pg.password, p.stdout + p.stderr)
+        self.assertIn("PostgreSQL database ub on 127.0.0.1", p.stdout)
+        # unreachable: a clear error naming host and port, fast, no password
+        dead = "postgres://ub:Secr3tPassw0rd@127.0.0.1:1/ub"
+        p = run(BIN, "history", "--database", dead, ok=(2,))
+        self.assertIn("unreachable", p.stderr)
+        self.assertIn("127.0.0.1:1", p.stderr)
+        self.assertNotIn("Secr3tPassw0rd", p.stdout + p.stderr)
 
 
 if __name__ == "__main__":
