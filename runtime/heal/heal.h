@@ -58,7 +58,13 @@ typedef struct heal_config {
   int dry_run;                       /* --dry-run, or the specs setting */
   char link_base[512];               /* prefix of the evaluation links */
   char ado_error[400];               /* why Azure DevOps is not usable ("" when it is) */
-  long timeout_ms;
+  long timeout_ms;                   /* one attempt of one call */
+  long call_deadline_ms;             /* a whole call, its retries included (0: the engine's) */
+  /* Replicas on a shared ledger: the lease this replica holds on the
+   * notification it handles, renewed before every write it calls (0: one
+   * process, no lease). heal_config_bound_to_lease keeps a call shorter. */
+  char lease_owner[300];
+  int64_t lease_ms;
 } heal_config;
 
 /* Reads the environment, and from specs_dir (may be NULL) the optional
@@ -72,6 +78,10 @@ void heal_config_free(heal_config *c);
 /* 1 when url is https, or http to a loopback host, and names no user or
  * password (credentials go in the token variables, never in a URL). */
 int heal_url_allowed(const char *url);
+/* Holds c's calls under a lease of lease_ms owned by owner: every write is
+ * preceded by a renewal, so one call (all its attempts and waits) must end
+ * well inside the lease: it is cut at half the lease. */
+void heal_config_bound_to_lease(heal_config *c, const char *owner, int64_t lease_ms);
 
 /* ---- one healing run (heal_run.c) ---- */
 typedef struct heal_result {
@@ -82,7 +92,9 @@ typedef struct heal_result {
 } heal_result;
 
 /* Handles recorded notification n (a "problem" action): context, policy,
- * intents. Marks the notification "handled" (or "failed") at the end. */
+ * intents. Marks the notification "handled" (or "failed") at the end.
+ * 0, -1, or HEAL_LEASE_LOST (replicas: another one holds n now and
+ * finishes it; nothing more was called here). */
 int heal_handle(const heal_config *c, ub_ledger *l, const ledger_action *n, heal_result *out);
 void heal_result_free(heal_result *r);
 
@@ -98,12 +110,15 @@ int heal_lift(ub_ledger *l, const char *stage, int *lifted);
 int heal_report_html(const ledger_action *decision, ub_buf *out);
 
 /* ---- intents (heal_exec.c) ---- */
-/* Executes one intent (a JSON object) of notification n under its
- * idempotency key; appends the outcome object to outcomes. The allowed
- * rollback targets come from the context. Returns 0 when done or already
- * done, -1 when it failed. */
+/* Executes one intent (a JSON object) of notification (the "problem"
+ * action's id) under its idempotency key; appends the outcome object to
+ * outcomes. The allowed rollback targets come from the context. Returns 0
+ * when done or already done, -1 when it failed, HEAL_LEASE_LOST when this
+ * replica no longer holds the notification's lease: nothing was called,
+ * the intent stays "started" for the replica that holds it now. */
+#define HEAL_LEASE_LOST (-2)
 struct lua_State;
-int heal_exec_intent(const heal_config *c, ub_ledger *l, const heal_problem *p,
+int heal_exec_intent(const heal_config *c, ub_ledger *l, const heal_problem *p, int64_t notification,
                      struct lua_State *L, int intent, int ordinal, int targets, ub_buf *outcomes,
                      int *executed, int *skipped);
 

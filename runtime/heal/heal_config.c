@@ -197,3 +197,9 @@ void heal_config_free(heal_config *c) {
   wipe_free(c->ado_token);
   memset(c, 0, sizeof *c);
 }
+
+void heal_config_bound_to_lease(heal_config *c, const char *owner, int64_t lease_ms) {
+  snprintf(c->lease_owner, sizeof c->lease_owner, "%s", owner);
+  c->lease_ms = lease_ms;
+  c->call_deadline_ms = (long)(lease_ms / 2);
+}

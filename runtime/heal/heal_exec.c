@@ -25,6 +25,9 @@
 
 typedef struct intent_run {
   const heal_config *c;
+  ub_ledger *l;
+  int64_t notification;    /* the "problem" action, whose lease fences every write */
+  int lease_lost;          /* a renewal failed: nothing more is called */
   const heal_problem *p;
   lua_State *L;
   int intent, targets;
@@ -47,6 +50,20 @@ typedef struct checked_write {
   const char *called;      /* the detail's prefix when the call took */
 } checked_write;
 
+/* Replicas: the lease on the notification is renewed before each write,
+ * and a replica that cannot renew it calls nothing more (fencing): the
+ * one that holds it now may already be checking and calling. A call ends
+ * well inside the renewed lease (heal_config_bound_to_lease), so the new
+ * holder cannot take over while it is in flight. 1 when the lease is held. */
+static int lease_held(intent_run *r) {
+  if (r->c->lease_ms <= 0) return 1;
+  if (ledger_action_renew(r->l, r->notification, r->c->lease_owner, r->c->lease_ms) == LEDGER_OK) return 1;
+  r->lease_lost = 1;
+  snprintf(r->error, sizeof r->error, "not called: this replica no longer holds notification %lld "
+           "(%s); the replica that holds it finishes the healing", (long long)r->notification, ledger_error(r->l));
+  return 0;
+}
+
 /* Calls w once: looks first when asked, and after an answer that may hide
  * a write that happened (none, 5xx, 429) looks again before calling again,
  * WRITE_ROUNDS calls at most; a check that cannot tell ends it with no
@@ -59,6 +76,7 @@ static int write_checked(intent_run *r, const checked_write *w) {
       if (happened == 1) snprintf(r->detail, sizeof r->detail, "%s", w->already);
       return happened == 1 ? 0 : -1;
     }
+    if (!lease_held(r)) return -1;
     ub_http_reply call;
     memset(&call, 0, sizeof call);
     int rc = heal_http(r->c, w->to, w->method, w->url, w->body, &call);
@@ -430,11 +448,12 @@ static int settled_outcome(ub_ledger *l, const char *key, const char *kind, int 
   return rc;
 }
 
-int heal_exec_intent(const heal_config *c, ub_ledger *l, const heal_problem *p, lua_State *L, int intent,
-                     int ordinal, int targets, ub_buf *outcomes, int *executed, int *skipped) {
+int heal_exec_intent(const heal_config *c, ub_ledger *l, const heal_problem *p, int64_t notification,
+                     lua_State *L, int intent, int ordinal, int targets, ub_buf *outcomes, int *executed,
+                     int *skipped) {
   intent_run r;
   memset(&r, 0, sizeof r);
-  r.c = c, r.p = p, r.L = L, r.intent = intent, r.targets = targets;
+  r.c = c, r.l = l, r.notification = notification, r.p = p, r.L = L, r.intent = intent, r.targets = targets;
   const char *kind = heal_str(L, intent, "kind");
   char key[900];
   intent_key(L, intent, p, ordinal, key, sizeof key);
@@ -462,6 +481,10 @@ int heal_exec_intent(const heal_config *c, ub_ledger *l, const heal_problem *p, 
   else if (strcmp(kind, "comment") == 0) rc = do_comment(&r, existed);
   else if (strcmp(kind, "event") == 0) rc = do_event(&r, existed);
   else rc = 0, snprintf(r.detail, sizeof r.detail, "gates on this stage answer failure until lifted");
+  if (r.lease_lost) { /* left "started": the holder checks, then calls */
+    outcome(outcomes, ordinal, kind, "not-called", key, r.error);
+    return HEAL_LEASE_LOST;
+  }
   const char *state = rc == 0 ? (strcmp(kind, "freeze") == 0 ? "active" : "done") : "failed";
   if (ledger_action_update(l, id, state, NULL) != LEDGER_OK) {
     /* the call happened but is not confirmed: the next run checks before calling again */

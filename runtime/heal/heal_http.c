@@ -11,7 +11,6 @@
 
 #include "heal/heal_internal.h"
 
-#define HEAL_ATTEMPTS 4     /* the engine's, per call */
 #define HEAL_READ_ROUNDS 3  /* a read answered 500 is asked again, twice */
 
 static void pause_ms(long ms) {
@@ -49,6 +48,7 @@ int heal_http(const heal_config *c, heal_service to, const char *method, const c
   o.max_attempts = HEAL_ATTEMPTS;
   o.attempt_timeout_ms = c->timeout_ms;
   o.max_wait_ms = 30000;
+  o.call_deadline_ms = c->call_deadline_ms;
   o.backoff_base_ms = 100;
   ub_buf ado;
   ub_buf_init(&ado);

@@ -10,6 +10,8 @@
 #include "heal/heal.h"
 #include "net/http_call.h"
 
+#define HEAL_ATTEMPTS 4     /* attempts of one call (the engine's) */
+
 /* Field key of the table at idx as a string (numbers converted), or NULL. */
 const char *heal_str(lua_State *L, int idx, const char *key);
 /* Field key as an integer (numeric strings accepted), or dflt. */

@@ -227,8 +227,9 @@ static void put_base(lua_State *L, int decision, const heal_config *c, const led
 }
 
 /* Executes decision.intents; outcomes go to decision.outcomes. */
-static void execute(const heal_config *c, ub_ledger *l, const heal_problem *p, lua_State *L, int decision,
-                    int dry_run, heal_result *out) {
+static int execute(const heal_config *c, ub_ledger *l, const heal_problem *p, int64_t notification,
+                   lua_State *L, int decision, int dry_run, heal_result *out) {
+  int lost = 0;
   lua_getfield(L, decision, "intents");
   int list = lua_gettop(L);
   lua_getfield(L, decision, "targets");
@@ -246,11 +247,14 @@ static void execute(const heal_config *c, ub_ledger *l, const heal_problem *p, l
     lua_rawgeti(L, list, i);
     if (dry_run) {
       ub_buf_printf(&outcomes, "{\"intent\":%lld,\"status\":\"dry-run\"}", (long long)i);
-    } else if (heal_exec_intent(c, l, p, L, lua_gettop(L), (int)i, targets, &outcomes, &out->executed,
-                                &out->skipped) != 0) {
-      out->failed = 1;
+    } else {
+      int rc = heal_exec_intent(c, l, p, notification, L, lua_gettop(L), (int)i, targets, &outcomes,
+                                &out->executed, &out->skipped);
+      out->failed |= rc != 0;
+      lost = rc == HEAL_LEASE_LOST;
     }
     lua_pop(L, 1);
+    if (lost) break; /* another replica holds the notification now */
   }
   ub_buf_putc(&outcomes, ']');
   char err[200];
@@ -259,6 +263,7 @@ static void execute(const heal_config *c, ub_ledger *l, const heal_problem *p, l
   lua_setfield(L, decision, "outcomes");
   ub_buf_free(&outcomes);
   lua_settop(L, decision);
+  return lost ? HEAL_LEASE_LOST : 0;
 }
 
 enum { PRIOR_NONE, PRIOR_RESUME, PRIOR_SETTLED, PRIOR_ERROR };
@@ -329,7 +334,11 @@ static int handle_in(const heal_config *c, ub_ledger *l, const ledger_action *n,
     if (rc == DECIDE_UNENCODABLE) return give_up(l, n, out->decision_id, err, out);
     if (rc != 0) return -1;
   }
-  execute(c, l, &p, L, decision, dry_run, out);
+  if (execute(c, l, &p, n->id, L, decision, dry_run, out) == HEAL_LEASE_LOST) {
+    /* the decision stays "executing" and the notification pending: the
+     * replica holding the lease resumes them (intents are keyed) */
+    return HEAL_LEASE_LOST;
+  }
   lua_getfield(L, decision, "policy_error");
   int policy_failed = !lua_isnil(L, -1);
   lua_pop(L, 1);
@@ -352,7 +361,7 @@ int heal_handle(const heal_config *c, ub_ledger *l, const ledger_action *n, heal
   if (!L) return -1;
   int rc = handle_in(c, l, n, L, out);
   lua_close(L);
-  return rc == LEDGER_OK ? 0 : -1;
+  return rc == LEDGER_OK ? 0 : rc == HEAL_LEASE_LOST ? HEAL_LEASE_LOST : -1;
 }
 
 void heal_result_free(heal_result *r) { ub_buf_free(&r->json); }

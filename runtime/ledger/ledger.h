@@ -260,6 +260,11 @@ int ledger_action_next(ub_ledger *l, const char *kind, const char *state, ledger
  * it is ledger_action_next. */
 int ledger_action_claim(ub_ledger *l, const char *kind, const char *state, const char *owner,
                         int64_t lease_ms, ledger_action *out);
+/* Extends the lease owner holds on action id to lease_ms from now, before
+ * each call whose repetition must be ruled out (fencing): LEDGER_NOT_FOUND
+ * when the lease expired or another replica holds it, and then the caller
+ * must stop. On SQLite, one process and no leases, LEDGER_OK. */
+int ledger_action_renew(ub_ledger *l, int64_t id, const char *owner, int64_t lease_ms);
 /* The newest actions of kind (NULL: any), newest first, at most limit. */
 int ledger_actions_recent(ub_ledger *l, const char *kind, int limit, ledger_action **out,
                           size_t *count);

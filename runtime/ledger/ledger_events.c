@@ -276,6 +276,28 @@ int ledger_action_claim(ub_ledger *l, const char *kind, const char *state, const
   return read_one_action(l, st, rc, out, "claiming the next action");
 }
 
+int ledger_action_renew(ub_ledger *l, int64_t id, const char *owner, int64_t lease_ms) {
+  if (!l->pg) return LEDGER_OK;
+  store_stmt *st;
+  /* one statement, committed at once: only the owner of a lease that has
+   * not expired extends it, so a replica that lost it learns so here */
+  if (ledger_prepare(l, "UPDATE actions SET lease_until_ms = ?1 + ?2 WHERE id = ?3"
+                        " AND lease_owner = ?4 AND lease_until_ms >= ?1", &st) != LEDGER_OK)
+    return LEDGER_ERROR;
+  int rc = store_bind_int64(st, 1, ledger_now_ms());
+  if (rc == STORE_OK) rc = store_bind_int64(st, 2, lease_ms);
+  if (rc == STORE_OK) rc = store_bind_int64(st, 3, id);
+  if (rc == STORE_OK) rc = store_bind_cstr(st, 4, owner ? owner : "");
+  if (rc == STORE_OK) rc = store_step(st);
+  store_finalize(st);
+  if (rc != STORE_DONE) return ledger_sql_error(l, "renewing a lease");
+  if (store_changes(l->db) != 1) {
+    ledger_set_error(l, "the lease on action %lld expired or was taken by another replica", (long long)id);
+    return LEDGER_NOT_FOUND;
+  }
+  return LEDGER_OK;
+}
+
 void ledger_action_free(ledger_action *a) {
   free(a->kind);
   free(a->key);

@@ -26,6 +26,8 @@ typedef struct ub_http_opts {
   long backoff_base_ms;       /* first backoff (default 200) */
   long backoff_max_ms;        /* cap of one backoff (default 10000) */
   long max_wait_ms;           /* longest server-requested wait (default 60000) */
+  long call_deadline_ms;      /* ub_http_call: the whole call, every attempt and wait
+                                 (default 0: attempts × attempt timeout + max_wait) */
   size_t max_response_bytes;  /* body cap (default 64 MiB) */
   const char *ca_bundle;      /* CA file, NULL = system default */
   const char *user_agent;     /* default "unbreakable/<version>" */

@@ -44,7 +44,9 @@ int ub_http_call_typed(const char *method, const char *url, const char *scheme, 
   rq.headers = headers;
   rq.body = body;
   rq.body_len = body ? strlen(body) : 0;
-  ub_http_run(h, &rq, 1, ub_clock_ms() + o->attempt_timeout_ms * (o->max_attempts + 1) + o->max_wait_ms);
+  long whole = o->call_deadline_ms > 0 ? o->call_deadline_ms
+                                       : o->attempt_timeout_ms * (o->max_attempts + 1) + o->max_wait_ms;
+  ub_http_run(h, &rq, 1, ub_clock_ms() + whole);
   memset(header, 0, header_len);
   free(header);
   int answered = rq.result == UB_HTTP_DONE;

@@ -63,7 +63,10 @@ static int handle_one(serve_heal *h, ub_ledger *l, const ledger_action *n) {
   serve_work_begin(h->s);
   int rc = heal_handle(&h->cfg, l, n, &r);
   serve_work_end(h->s);
-  if (rc != 0)
+  if (rc == HEAL_LEASE_LOST)
+    serve_logf("warn", NULL, "selfheal: notification %lld (problem %s): this replica lost its lease before a call, "
+               "so it called nothing more; the replica that holds it finishes the healing", (long long)n->id, n->key);
+  else if (rc != 0)
     serve_logf("error", NULL, "selfheal: notification %lld (problem %s) could not be handled; it stays queued",
                (long long)n->id, n->key);
   else
@@ -100,6 +103,9 @@ static void *worker_main(void *ud) {
   add_secrets(h, l);
   char owner[300];   /* this replica, for the lease of what it takes */
   ledger_owner_name(owner, sizeof owner);
+  int64_t lease_ms = (int64_t)(h->s->cfg->lease_seconds * 1000);
+  if (ledger_is_shared(l)) /* only this thread reads the lease settings */
+    heal_config_bound_to_lease(&h->cfg, owner, lease_ms);
   time_t last_checkpoint = 0, last_callback_scan;
   struct timespec started;
   clock_gettime(CLOCK_MONOTONIC, &started);
@@ -110,8 +116,7 @@ static void *worker_main(void *ud) {
     pthread_mutex_unlock(&h->mu);
     if (stop) break;
     ledger_action n;
-    int rc = h->configured ? ledger_action_claim(l, "problem", "pending", owner,
-                                                 (int64_t)(h->s->cfg->lease_seconds * 1000), &n)
+    int rc = h->configured ? ledger_action_claim(l, "problem", "pending", owner, lease_ms, &n)
                            : LEDGER_NOT_FOUND;
     if (rc == LEDGER_OK) {
       int failed = handle_one(h, l, &n) != 0;

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -986,6 +987,46 @@ static void schema_1_migrates_forward(void **state) {
   assert_int_equal(sql_int(f->path, "SELECT count(*) FROM evaluations WHERE owner_pid > 0"), 1);
 }
 
+/* The queue of replicas: a claimed action is leased to its claimer; only
+ * the holder of a live lease renews it, so a replica whose lease expired
+ * or was taken learns it before its next call (fencing). On SQLite, one
+ * process and no leases, a claim is the oldest pending action and a
+ * renewal always holds. */
+static void claims_and_renewals_fence_the_lease(void **state) {
+  fixture *f = *state;
+  ub_ledger *l = open_ok(f->path);
+  int64_t id = 0;
+  assert_int_equal(ledger_action_put(l, "problem", "P-1", "problem:P-1:OPEN", "pending", "{}", &id, NULL),
+                   LEDGER_OK);
+  ledger_action a;
+  assert_int_equal(ledger_action_claim(l, "problem", "pending", "replica-a", 60000, &a), LEDGER_OK);
+  assert_true(a.id == id);
+  ledger_action_free(&a);
+  assert_int_equal(ledger_action_renew(l, id, "replica-a", 60000), LEDGER_OK);
+  if (!pg_url()) {
+    ledger_close(l);
+    return;
+  }
+  assert_int_equal(ledger_action_claim(l, "problem", "pending", "replica-b", 60000, &a), LEDGER_NOT_FOUND);
+  assert_int_equal(ledger_action_renew(l, id, "replica-b", 60000), LEDGER_NOT_FOUND);
+  assert_non_null(strstr(ledger_error(l), "expired or was taken"));
+  /* a lease of 1 ms has expired once 20 ms have passed: a takes it, lets it lapse, b takes over */
+  assert_int_equal(ledger_action_put(l, "problem", "P-2", "problem:P-2:OPEN", "pending", "{}", &id, NULL),
+                   LEDGER_OK);
+  assert_int_equal(ledger_action_claim(l, "problem", "pending", "replica-a", 1, &a), LEDGER_OK);
+  assert_true(a.id == id);
+  ledger_action_free(&a);
+  struct timespec pause = {0, 20 * 1000 * 1000};
+  nanosleep(&pause, NULL);
+  assert_int_equal(ledger_action_renew(l, id, "replica-a", 60000), LEDGER_NOT_FOUND);
+  assert_int_equal(ledger_action_claim(l, "problem", "pending", "replica-b", 60000, &a), LEDGER_OK);
+  assert_true(a.id == id);
+  ledger_action_free(&a);
+  assert_int_equal(ledger_action_renew(l, id, "replica-a", 60000), LEDGER_NOT_FOUND);
+  assert_int_equal(ledger_action_renew(l, id, "replica-b", 60000), LEDGER_OK);
+  ledger_close(l);
+}
+
 static void units_are_human(void **state) {
   (void)state;
   char out[48];
@@ -1235,6 +1276,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(baseline_respects_include_invalidation_and_order, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(invalidate_keeps_record_and_first_reason, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(events_and_actions, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(claims_and_renewals_fence_the_lease, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(concurrent_writers_lose_nothing, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(handles_in_one_process_share_the_file, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(dead_owners_rows_are_abandoned, setup_dir, teardown_dir),
