@@ -18,6 +18,7 @@ Machines where the default OCI runtime (crun) cannot start a container
 hybrid mode not supported") are retried with runc; machines whose root lacks
 CAP_SYS_RESOURCE cannot raise the limits podman sets by default, so every
 container gets this process's own limits (--ulimit)."""
+import hashlib
 import json
 import os
 import re
@@ -38,7 +39,8 @@ import dynatrace_sim  # noqa: E402
 from launch import scaled, wait_for  # noqa: E402
 
 BASE = "localhost/unbreakable-base:bookworm"
-IMAGE = "localhost/unbreakable:test"
+# one tag per source tree: clones tested at once on one machine do not swap images
+IMAGE = "localhost/unbreakable:test-" + hashlib.sha1(os.path.realpath(SRC).encode()).hexdigest()[:10]
 DEMO = os.path.join(SRC, "tests", "sim", "scenarios", "demo.json")
 DT_TOKEN = "dt0c01.DEMO.READONLY"
 SERVE_TOKEN = "container-serve-token-0123456789abcdef"
