@@ -3,7 +3,7 @@
  * workers and the HTTP server, resumes pending callbacks, on SIGHUP
  * reloads a --bundle (serve/serve_bundle.c), and on SIGTERM or SIGINT
  * stops accepting, lets in-flight work finish for at most
- * --drain-seconds, and exits. `serve --internal-worker` is a gate worker. */
+ * --drain-seconds, and exits. `serve --internal-worker PID` is a gate worker. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -123,9 +123,15 @@ static int run(serve_config *c, const sigset_t *stop) {
 }
 
 int ub_cmd_serve(int argc, char **argv) {
-  if (argc == 2 && strcmp(argv[1], "--internal-worker") == 0) {
+  if (argc == 3 && strcmp(argv[1], "--internal-worker") == 0) {
+    /* argv[2] is the server's pid (serve/serve_pool.c). A parent that died
+     * before the prctl left us with another parent: exit. Comparing with
+     * the server's own id, not with 1, keeps a server that is process 1
+     * (a container's entry point) working. */
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the server */
-    if (getppid() == 1) return UB_EXIT_ERROR;
+    char *end;
+    long server = strtol(argv[2], &end, 10);
+    if (*end || server <= 0 || getppid() != (pid_t)server) return UB_EXIT_ERROR;
     return serve_worker_main();
   }
   serve_config c;

@@ -90,7 +90,7 @@ int serve_metrics_render(serve_metrics *m, ub_buf *out);
 /* ---- the gate worker processes (serve_pool.c; the worker's side is
  * commands/cmd_serve_worker.c, which runs gates as the CLI does) ---- */
 typedef struct serve_pool serve_pool;
-/* Starts n workers running `exe serve --internal-worker`. */
+/* Starts n workers running `exe serve --internal-worker SERVER-PID`. */
 serve_pool *serve_pool_new(const char *exe, int n, char *err, size_t errlen);
 void serve_pool_free(serve_pool *p);
 /* Takes an idle worker: its index, or -1 when all are busy (503). */

@@ -72,7 +72,12 @@ static int spawn(serve_pool *p, worker *w, char *err, size_t errlen) {
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, req[0], 3);
   posix_spawn_file_actions_adddup2(&fa, resp[1], 4);
-  char *argv[] = {p->exe, "serve", "--internal-worker", NULL};
+  /* The worker is told who its parent is: it checks that it was not
+   * orphaned before PR_SET_PDEATHSIG took hold by comparing with this id,
+   * not with 1, which is the server itself in a container. */
+  char parent[24];
+  snprintf(parent, sizeof parent, "%ld", (long)getpid());
+  char *argv[] = {p->exe, "serve", "--internal-worker", parent, NULL};
   int rc = posix_spawn(&w->pid, p->exe, &fa, NULL, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
   close(req[0]);
