@@ -20,7 +20,7 @@ import time
 
 SOURCE = os.environ.get("UB_SOURCE", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.join(SOURCE, "tests", "sim"))
-from launch import SCENARIOS, SimProcess, scaled  # noqa: E402
+from launch import SCENARIOS, SimProcess, scaled, wait_for  # noqa: E402
 
 BIN = os.environ.get("UB_BIN", os.path.join(SOURCE, "build", "unbreakable"))
 SCENARIO = os.path.join(SCENARIOS, "demo.json")
@@ -53,6 +53,14 @@ class Sim(SimProcess):
 
     def fault(self, **rule):
         self.control("POST", "/_sim/faults", rule)
+
+    def requests(self, path_prefix="/api/"):
+        """The request log once every request in it was answered: the simulator records an
+        answer's status just after sending it, so a client that already exited can be ahead."""
+        def answered():
+            reqs = SimProcess.requests(self, path_prefix)
+            return (reqs,) if all("status" in r for r in reqs) else None
+        return wait_for(answered, 30, "the simulator to record its answers")[0]
 
 
 def run(cmd, sim, args, token=TOKEN, env_extra=None):
