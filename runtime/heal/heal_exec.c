@@ -50,9 +50,10 @@ typedef struct checked_write {
   const char *called;      /* the detail's prefix when the call took */
 } checked_write;
 
-/* Replicas: the lease on the notification is renewed before each write,
- * and a replica that cannot renew it calls nothing more (fencing): the
- * one that holds it now may already be checking and calling. A call ends
+/* Replicas: the lease on the notification is renewed before each write
+ * and before an intent's outcome is recorded; a replica that cannot renew
+ * it calls and records nothing more (fencing): the one that holds it now
+ * may already be checking, calling and recording. A call ends
  * well inside the renewed lease (heal_config_bound_to_lease), so the new
  * holder cannot take over while it is in flight. 1 when the lease is held. */
 static int lease_held(intent_run *r) {
@@ -481,7 +482,7 @@ int heal_exec_intent(const heal_config *c, ub_ledger *l, const heal_problem *p, 
   else if (strcmp(kind, "comment") == 0) rc = do_comment(&r, existed);
   else if (strcmp(kind, "event") == 0) rc = do_event(&r, existed);
   else rc = 0, snprintf(r.detail, sizeof r.detail, "gates on this stage answer failure until lifted");
-  if (r.lease_lost) { /* left "started": the holder checks, then calls */
+  if (r.lease_lost || !lease_held(&r)) { /* left as it is: the holder checks, then calls */
     outcome(outcomes, ordinal, kind, "not-called", key, r.error);
     return HEAL_LEASE_LOST;
   }

@@ -349,6 +349,8 @@ static int handle_in(const heal_config *c, ub_ledger *l, const ledger_action *n,
     return give_up(l, n, out->decision_id, err, out);
   }
   const char *state = out->failed ? "failed" : dry_run ? "dry-run" : policy_failed ? "policy-error" : "done";
+  if (c->lease_ms > 0 && ledger_action_renew(l, n->id, c->lease_owner, c->lease_ms) != LEDGER_OK)
+    return HEAL_LEASE_LOST; /* the holder records the healing; this replica's view may be stale */
   if (ledger_action_update(l, out->decision_id, state, out->json.data) != LEDGER_OK) return -1;
   out->failed |= policy_failed;
   return ledger_action_update(l, n->id, p.is_test ? "test" : "handled", NULL);

@@ -138,6 +138,43 @@ class ReplicasTest(unittest.TestCase):
     def test_storm_on_three_replicas_one_killed(self):
         self.storm(3)
 
+    def test_a_replica_that_lost_its_lease_calls_and_records_nothing(self):
+        """Fencing: the replica that took the notification is paused (SIGSTOP) while its look at
+        the stage, just before the rollback, is on the wire, for longer than its lease; the other
+        replica takes the notification over and heals it. When the first one resumes it must
+        find its lease gone: no second PATCH, and nothing it records over the healing."""
+        h = self.h
+        h.deploy(41)
+        h.deploy(42)
+        h.ado.state.add_faults([{"method": "GET", "pathRegex": "/_apis/release/deployments$",
+                                 "queryContains": "$top=5", "latencyMs": 2000 * SLOW, "times": 1}])
+        h.start_replicas(2)
+        status, doc = h.request_on(h.serves[0], "POST", "/v1/problems", json.dumps(single.payload()))
+        self.assertEqual(status, 202, doc)
+        notification = doc["notification"]
+        wait_for(lambda: any("$top=5" in r["query"] for r in list(h.ado.state.requests)),
+                 "the look before the rollback")
+        owner = h.sql("SELECT lease_owner FROM actions WHERE id = %d" % notification)
+        held = next(s for s in h.serves if s.proc.pid == int(owner.rsplit(" pid ", 1)[1]))
+        other = next(s for s in h.serves if s is not held)
+        os.kill(held.proc.pid, signal.SIGSTOP)
+        try:
+            def healed():
+                status, doc = h.request_on(other, "GET", "/v1/selfheal/%d" % notification)
+                return doc if status == 200 and doc["state"] not in ("running", "executing") else None
+            done = wait_for(healed, "the other replica to take over and heal", seconds=LEASE + 90)
+            self.assertEqual(done["state"], "done", done)
+        finally:
+            os.kill(held.proc.pid, signal.SIGCONT)
+        wait_for(lambda: "selfheal: notification %d " % notification in held.text(),
+                 "the paused replica to end its handling")
+        self.assertIn("lost its lease", held.text())
+        self.assertEqual(len(h.patches(answered_only=False)), 1)
+        self.assertEqual(len(h.comments()), 1)
+        status, after = h.request_on(other, "GET", "/v1/selfheal/%d" % notification)
+        self.assertEqual((status, after["state"]), (200, "done"), after)
+        self.assertEqual(h.sql("SELECT state FROM actions WHERE id = %d" % notification), "handled")
+
     def test_database_down_notifications_get_503_and_nothing_is_lost(self):
         h = self.h
         h.deploy(41)
