@@ -34,14 +34,8 @@ def run(*args, ok=(0,)):
     return p
 
 
-class Export(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.pg = pg_server.PgServer().__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pg.close()
+class Export(pg_server.ServerTestCase):
+    """On one PostgreSQL server, started once for the class (pg_server.ServerTestCase)."""
 
     def test_sqlite_to_postgres_and_back(self):
         work = tempfile.mkdtemp(prefix="ub-export-")

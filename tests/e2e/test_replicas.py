@@ -80,14 +80,8 @@ class Replicas(single.Harness):
         return self.pg.psql(query)
 
 
-class ReplicasTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.pg = pg_server.PgServer().__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.pg.close()
+class ReplicasTest(pg_server.ServerTestCase):
+    """On one PostgreSQL server, started once for the class (pg_server.ServerTestCase)."""
 
     def setUp(self):
         self.pg.psql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public AUTHORIZATION ub")

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import unittest
 
 SKIP = 77
 
@@ -163,6 +164,18 @@ class PgServer:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class ServerTestCase(unittest.TestCase):
+    """A test case class whose tests share one server (self.pg), started once for the class."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PgServer().__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.close()
 
 
 def main(argv):
