@@ -29,7 +29,7 @@ EXT = os.path.join(SRC, "extension")
 sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
 import azure_devops_sim  # noqa: E402
 import dynatrace_sim  # noqa: E402
-from launch import ServeProcess, scaled, wait_for  # noqa: E402
+from launch import ServeProcess, run_unless, scaled, wait_for  # noqa: E402
 
 DEMO = os.path.join(SRC, "tests", "sim", "scenarios", "demo.json")
 DT_TOKEN = "dt0c01.DEMO.READONLY"
@@ -330,8 +330,4 @@ class DeploymentEvent(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    why = missing_tools()
-    if why:
-        print("SKIPPED: " + why)
-        sys.exit(77)
-    unittest.main()
+    run_unless(missing_tools())

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import unittest
 
 SRC = os.environ.get("UB_SOURCE", ".")
 BIN = os.environ.get("UB_BIN", os.path.join(SRC, "build", "unbreakable"))
@@ -102,9 +101,4 @@ class Export(pg_server.ServerTestCase):
 
 
 if __name__ == "__main__":
-    try:
-        pg_server.server_bin()
-    except pg_server.Unavailable as e:
-        print("SKIPPED: %s" % e)
-        sys.exit(pg_server.SKIP)
-    unittest.main()
+    launch.run_unless(pg_server.missing())

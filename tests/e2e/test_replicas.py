@@ -22,7 +22,6 @@ import json
 import os
 import signal
 import sys
-import unittest
 
 SRC = os.environ.get("UB_SOURCE", ".")
 sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
@@ -284,9 +283,4 @@ class ReplicasTest(pg_server.ServerTestCase):
 
 
 if __name__ == "__main__":
-    try:
-        pg_server.server_bin()
-    except pg_server.Unavailable as e:
-        print("SKIPPED: %s" % e)
-        sys.exit(pg_server.SKIP)
-    unittest.main()
+    launch.run_unless(pg_server.missing())

@@ -21,7 +21,7 @@ SRC = os.environ.get("UB_SOURCE", ".")
 BIN = os.environ.get("UB_BIN", os.path.join(SRC, "build", "unbreakable"))
 sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
 import dynatrace_sim  # noqa: E402
-from launch import scaled, wait_for  # noqa: E402
+from launch import run_unless, scaled, wait_for  # noqa: E402
 
 DEMO = os.path.join(SRC, "tests", "sim", "scenarios", "demo.json")
 DT_TOKEN = "dt0c01.DEMO.READONLY"
@@ -77,8 +77,4 @@ class ServeAsPid1(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    why = unshare_works()
-    if why:
-        print("SKIPPED: " + why)
-        sys.exit(77)
-    unittest.main()
+    run_unless(unshare_works())

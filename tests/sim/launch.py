@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import unittest
 import time
 import urllib.error
 import urllib.request
@@ -76,6 +77,16 @@ def children(pid):
             except (OSError, IndexError, ValueError):
                 pass
     return kids
+
+
+def run_unless(missing):
+    """A test script's main: unittest.main(), or, when missing (why the script cannot run,
+    e.g. a tool that is not installed) is set, that reason and exit status 77, which
+    tests/CMakeLists.txt declares as ctest's SKIP_RETURN_CODE: skipped, never passed."""
+    if missing:
+        print("SKIPPED: " + missing)
+        sys.exit(77)
+    unittest.main()
 
 
 def fixture_path(*parts):

@@ -166,6 +166,15 @@ class PgServer:
         self.close()
 
 
+def missing():
+    """Why no test server can start here (the server binaries are not installed), or None."""
+    try:
+        server_bin()
+    except Unavailable as e:
+        return str(e)
+    return None
+
+
 class ServerTestCase(unittest.TestCase):
     """A test case class whose tests share one server (self.pg), started once for the class."""
 
