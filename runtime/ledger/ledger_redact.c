@@ -4,6 +4,7 @@
 #include "ledger/ledger_redact.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,6 +15,7 @@ typedef struct scan {
   const char *in;
   size_t len;
   ub_buf *out;
+  size_t str_from, str_end;   /* the last string_end(): from a quote, its answer */
 } scan;
 
 static int is_word_char(char c) {
@@ -186,7 +188,7 @@ static int sensitive_key(const char *key, size_t n) {
   static const char *const parts[] = {"token", "password", "secret"};
   static const char *const exact[] = {"authorization", "apikey", "api_key"};
   char lower[128];
-  if (n >= sizeof lower) return 0;
+  if (n < 5 || n >= sizeof lower) return 0; /* "token" is the shortest */
   for (size_t k = 0; k < n; k++) lower[k] = (char)tolower((unsigned char)key[k]);
   lower[n] = '\0';
   for (size_t k = 0; k < sizeof parts / sizeof *parts; k++)
@@ -197,11 +199,18 @@ static int sensitive_key(const char *key, size_t n) {
 }
 
 /* Index just past the JSON string literal starting at the quote at i,
- * or 0 when it is not terminated. */
-static size_t string_end(const scan *s, size_t i) {
+ * or 0 when it is not terminated. A quote inside the last string scanned
+ * was escaped there, so its scan starts in step with that one and ends
+ * where it ended: the answer is reused (escaped JSON inside a long string
+ * would otherwise cost a scan to its end per quote). */
+static size_t string_end(scan *s, size_t i) {
+  size_t last = s->str_end ? s->str_end - 1 : s->len;
+  if (s->str_from < i && i < last) return s->str_end; /* str_from starts at SIZE_MAX */
+  s->str_from = i;
+  s->str_end = 0;
   for (size_t j = i + 1; j < s->len; j++) {
     if (s->in[j] == '\\') j++;
-    else if (s->in[j] == '"') return j + 1;
+    else if (s->in[j] == '"') return s->str_end = j + 1;
   }
   return 0;
 }
@@ -212,7 +221,7 @@ static size_t skip_space(const scan *s, size_t i) {
 }
 
 /* "key" : value, with a sensitive key: the value is masked. */
-static size_t match_json_member(const scan *s, size_t i) {
+static size_t match_json_member(scan *s, size_t i) {
   if (s->in[i] != '"') return 0;
   size_t key_end = string_end(s, i);
   if (!key_end || !sensitive_key(s->in + i + 1, key_end - i - 2)) return 0;
@@ -281,23 +290,74 @@ static char **with_base64_cores(const char *const *secrets, size_t nsecrets, siz
   return all;
 }
 
+/* Which rules can match at a byte, so that most bytes are copied in runs
+ * without trying any: a secret starts with one of secret_start[] (or an
+ * escape that may spell it); a JSON key with '"'; a Dynatrace token with
+ * 'd'; an auth scheme with a, A, b or B; a query parameter right after
+ * one of after[] ('?', '&', ';', and NUL as strchr() counts it). */
+typedef struct starts {
+  unsigned char secret_start[256];
+  unsigned char any_start[256];
+  unsigned char after[256];
+} starts;
+
+static void fill_starts(char *const *all, size_t nall, starts *t) {
+  memset(t, 0, sizeof *t);
+  for (size_t k = 0; k < nall; k++) {
+    if (!all[k] || !all[k][0]) continue;
+    t->secret_start[(unsigned char)all[k][0]] = 1;
+    t->secret_start['\\'] = t->secret_start['%'] = 1;
+  }
+  memcpy(t->any_start, t->secret_start, 256);
+  for (const char *p = "\"dAaBb"; *p; p++) t->any_start[(unsigned char)*p] = 1;
+  for (const char *p = "?&;"; *p; p++) t->after[(unsigned char)*p] = 1;
+  t->after[0] = 1;
+}
+
+/* Index of the first byte from i at which a rule can match, or len. */
+static size_t next_candidate(const scan *s, size_t i, const starts *t) {
+  const unsigned char *p = (const unsigned char *)s->in;
+  if (i > 0 && t->after[p[i - 1]]) return i;
+  for (; i < s->len; i++)
+    if (t->any_start[p[i]] || t->after[p[i]]) return t->any_start[p[i]] ? i : i + 1;
+  return s->len;
+}
+
+/* The rules in order at candidate i: the first that matches writes its
+ * replacement and returns the bytes it consumed; 0 when none does. */
+static size_t match_rules(scan *s, size_t i, char *const *all, size_t nall,
+                          const starts *t) {
+  unsigned char c = (unsigned char)s->in[i];
+  size_t n = 0;
+  if (t->secret_start[c]) n = match_secret(s, i, (const char *const *)all, nall);
+  if (!n && c == '"') n = match_json_member(s, i);
+  if (!n && c == 'd') n = match_dynatrace_token(s, i);
+  if (!n && ((c | 0x20) == 'a' || (c | 0x20) == 'b')) n = match_auth_scheme(s, i);
+  if (!n && i > 0 && t->after[(unsigned char)s->in[i - 1]]) n = match_query_param(s, i);
+  return n;
+}
+
 int ledger_redact(const char *in, size_t len, const char *const *secrets,
                   size_t nsecrets, ub_buf *out) {
-  scan s = {in, len, out};
+  scan s = {in, len, out, SIZE_MAX, 0};
   int count = 0;
   size_t i = 0, nall = 0;
+  starts t;
   char **all = with_base64_cores(secrets, nsecrets, &nall);
   if (!all) {
     out->failed = 1;
     return -1;
   }
+  fill_starts(all, nall, &t);
   ub_buf_reserve(out, len);
   while (i < len) {
-    size_t n = match_secret(&s, i, (const char *const *)all, nall);
-    if (!n) n = match_json_member(&s, i);
-    if (!n) n = match_dynatrace_token(&s, i);
-    if (!n) n = match_auth_scheme(&s, i);
-    if (!n) n = match_query_param(&s, i);
+    size_t next = next_candidate(&s, i, &t);
+    if (next > i) {
+      ub_buf_append(out, in + i, next - i);
+      i = next;
+      continue;
+    }
+    size_t n = match_rules(&s, i, all, nall, &t);
     if (n) {
       count++;
       i += n;
