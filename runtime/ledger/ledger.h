@@ -246,7 +246,7 @@ typedef struct ledger_action {
 } ledger_action;
 
 int ledger_action_get(ub_ledger *l, const char *idempotency_key, ledger_action *out);
-/* Every action of kind (NULL: any) recorded for key, oldest first. */
+/* Every action of kind recorded for key, oldest first. */
 int ledger_actions_for_key(ub_ledger *l, const char *kind, const char *key,
                            ledger_action **out, size_t *count);
 /* The oldest action of kind in state (the selfheal queue); LEDGER_NOT_FOUND

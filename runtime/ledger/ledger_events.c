@@ -204,7 +204,7 @@ int ledger_action_update(ub_ledger *l, int64_t id, const char *state, const char
   return ledger_write(l, action_update_in_tx, &a);
 }
 
-#define ACTION_COLUMNS "id, created_ms, updated_ms, kind, key, idempotency_key, state, payload"
+#define ACTION_COLUMNS LEDGER_ACTION_COLUMNS
 
 static void read_action(store_stmt *st, ledger_action *out, int *oom) {
   out->id = store_column_int64(st, 0);
@@ -339,11 +339,13 @@ int ledger_actions_for_key(ub_ledger *l, const char *kind, const char *key,
   store_stmt *st;
   *out = NULL;
   *count = 0;
-  if (ledger_prepare(l, "SELECT " ACTION_COLUMNS " FROM actions WHERE key = ?1"
-                        " AND (CAST(?2 AS TEXT) IS NULL OR kind = ?2) ORDER BY id", &st) != LEDGER_OK)
+  if (!kind) {
+    ledger_set_error(l, "ledger: the actions of a key are asked for with their kind");
     return LEDGER_ERROR;
-  int rc = ledger_bind_redacted(l, st, 1, key ? key : "");
-  if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 2, kind);
+  }
+  if (ledger_prepare(l, LEDGER_SQL_ACTIONS_OF_KEY, &st) != LEDGER_OK) return LEDGER_ERROR;
+  int rc = ledger_bind_redacted(l, st, 1, kind);
+  if (rc == STORE_OK) rc = ledger_bind_redacted(l, st, 2, key ? key : "");
   return read_actions(l, st, rc, out, count);
 }
 

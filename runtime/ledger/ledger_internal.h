@@ -24,6 +24,14 @@ struct ub_ledger {
 /* pg_advisory_xact_lock key of every ledger write on PostgreSQL */
 #define LEDGER_PG_WRITE_LOCK 0x55424c44
 
+/* The columns ledger_action rows are read from (ledger_events.c). */
+#define LEDGER_ACTION_COLUMNS "id, created_ms, updated_ms, kind, key, idempotency_key, state, payload"
+/* The actions of one kind and key (?1, ?2), oldest first: every gate asks
+ * it (the freeze check), so it must be an index search, never a scan of
+ * the table (test_ledger.c checks the plan). */
+#define LEDGER_SQL_ACTIONS_OF_KEY \
+  "SELECT " LEDGER_ACTION_COLUMNS " FROM actions WHERE kind = ?1 AND key = ?2 ORDER BY id"
+
 /* Picks the SQL of the ledger's back end (the few dialect differences). */
 #define LEDGER_SQL(l, sqlite_sql, pg_sql) ((l)->pg ? (pg_sql) : (sqlite_sql))
 

@@ -31,6 +31,7 @@
 
 #include "util/digest.h"
 #include "ledger/ledger.h"
+#include "ledger/ledger_internal.h"
 #include "ledger/ledger_redact.h"
 #include "ledger_fixture.h"
 #include "report/report_html.h"
@@ -582,6 +583,27 @@ static void invalidate_keeps_record_and_first_reason(void **state) {
 
 /* ---- events and actions ----------------------------------------------------------- */
 
+/* The freeze check runs on every gate: the actions of a kind and key are
+ * found through an index, not by scanning every action ever recorded. */
+static void actions_of_a_key_are_an_index_search(void **state) {
+  fixture *f = *state;
+  SQLITE_FILE_ONLY();
+  ledger_close(open_ok(f->path));
+  sqlite3 *db;
+  sqlite3_stmt *q;
+  char plan[1024] = "";
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN " LEDGER_SQL_ACTIONS_OF_KEY, -1, &q, NULL),
+                   SQLITE_OK);
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    strncat(plan, (const char *)sqlite3_column_text(q, 3), sizeof plan - strlen(plan) - 2);
+    strcat(plan, ";");
+  }
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  if (!strstr(plan, "USING INDEX") || strstr(plan, "SCAN actions")) fail_msg("plan: %s", plan);
+}
+
 static void events_and_actions(void **state) {
   fixture *f = *state;
   ub_ledger *l = open_ok(f->path);
@@ -619,18 +641,21 @@ static void events_and_actions(void **state) {
                    LEDGER_OK);
   ledger_action *list;
   size_t n;
-  assert_int_equal(ledger_actions_for_key(l, NULL, "P-123", &list, &n), LEDGER_OK);
-  assert_int_equal(n, 2);
-  assert_string_equal(list[0].kind, "rollback");
-  assert_string_equal(list[1].kind, "comment");
-  ledger_actions_free(list, n);
+  assert_int_equal(ledger_action_put(l, "comment", "P-123", "P-123:comment-2", "sent", NULL, &a3, NULL),
+                   LEDGER_OK);
   assert_int_equal(ledger_actions_for_key(l, "comment", "P-123", &list, &n), LEDGER_OK);
-  assert_int_equal(n, 1);
-  assert_string_equal(list[0].idempotency_key, "P-123:comment");
+  assert_int_equal(n, 2);
+  assert_string_equal(list[0].idempotency_key, "P-123:comment");   /* oldest first */
+  assert_string_equal(list[1].idempotency_key, "P-123:comment-2");
   ledger_actions_free(list, n);
-  assert_int_equal(ledger_actions_for_key(l, NULL, "P-000", &list, &n), LEDGER_OK);
+  assert_int_equal(ledger_actions_for_key(l, "rollback", "P-123", &list, &n), LEDGER_OK);
+  assert_int_equal(n, 1);
+  assert_string_equal(list[0].kind, "rollback");
+  ledger_actions_free(list, n);
+  assert_int_equal(ledger_actions_for_key(l, "comment", "P-000", &list, &n), LEDGER_OK);
   assert_int_equal(n, 0);
   ledger_actions_free(list, n);
+  assert_int_equal(ledger_actions_for_key(l, NULL, "P-123", &list, &n), LEDGER_ERROR);
   ledger_close(l);
   assert_int_equal(sql_int(f->path, "SELECT count(*) FROM deployment_events"), 1);
 }
@@ -1276,6 +1301,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(baseline_respects_include_invalidation_and_order, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(invalidate_keeps_record_and_first_reason, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(events_and_actions, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(actions_of_a_key_are_an_index_search, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(claims_and_renewals_fence_the_lease, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(concurrent_writers_lose_nothing, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(handles_in_one_process_share_the_file, setup_dir, teardown_dir),
