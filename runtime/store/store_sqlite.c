@@ -1,20 +1,28 @@
 /* store_sqlite.c: the SQLite back end of store.h, a thin layer over the
- * sqlite3 API (one file, WAL, busy timeout set by the caller). */
+ * sqlite3 API (one file, WAL, busy timeout set by the caller). Finished
+ * statements are kept, reset, in a small cache keyed by their SQL text, so
+ * a long-lived connection (a serve worker's) compiles each statement once. */
 #include "store/store_internal.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-typedef struct sq_store {
-  store base;
-  sqlite3 *db;
-} sq_store;
+#define STMT_CACHE 24   /* the ledger's distinct statements on one gate's path, and more */
 
 typedef struct sq_stmt {
   store_stmt base;
   sqlite3_stmt *st;
+  int cacheable;      /* one whole statement: its SQL text names it */
 } sq_stmt;
+
+typedef struct sq_store {
+  store base;
+  sqlite3 *db;
+  sq_stmt *idle[STMT_CACHE];   /* reset statements ready for reuse, or NULL */
+  size_t next_evict;           /* the slot replaced when every slot is taken */
+} sq_store;
 
 static sqlite3 *handle(store *db) { return ((sq_store *)db)->db; }
 static sqlite3_stmt *stmt(store_stmt *st) { return ((sq_stmt *)st)->st; }
@@ -39,9 +47,43 @@ static int fail(store *db) {
   return STORE_ERROR;
 }
 
+static void free_stmt(sq_stmt *s) {
+  sqlite3_finalize(s->st);
+  free(s);
+}
+
 static void sq_close(store *db) {
-  sqlite3_close(handle(db));
-  free(db);
+  sq_store *q = (sq_store *)db;
+  for (size_t k = 0; k < STMT_CACHE; k++)
+    if (q->idle[k]) free_stmt(q->idle[k]);
+  sqlite3_close(q->db);
+  free(q);
+}
+
+/* A cached statement of this SQL text, taken out of the cache, or NULL. */
+static sq_stmt *take_idle(sq_store *q, const char *sql) {
+  for (size_t k = 0; k < STMT_CACHE; k++) {
+    sq_stmt *s = q->idle[k];
+    if (s && strcmp(sqlite3_sql(s->st), sql) == 0) {
+      q->idle[k] = NULL;
+      return s;
+    }
+  }
+  return NULL;
+}
+
+/* Keeps a finished statement for reuse (a free slot, else the next one in
+ * turn is finalized). */
+static void keep_idle(sq_store *q, sq_stmt *s) {
+  for (size_t k = 0; k < STMT_CACHE; k++) {
+    if (!q->idle[k]) {
+      q->idle[k] = s;
+      return;
+    }
+  }
+  size_t k = q->next_evict++ % STMT_CACHE;
+  free_stmt(q->idle[k]);
+  q->idle[k] = s;
 }
 
 static int sq_exec(store *db, const char *sql) {
@@ -49,16 +91,24 @@ static int sq_exec(store *db, const char *sql) {
 }
 
 static int sq_prepare(store *db, const char *sql, store_stmt **out) {
-  sq_stmt *s = calloc(1, sizeof *s);
+  sq_stmt *s = take_idle((sq_store *)db, sql);
+  if (s) {
+    *out = &s->base;
+    return STORE_OK;
+  }
+  s = calloc(1, sizeof *s);
   if (!s) {
     store_set_error(db, STORE_E_NOMEM, SQLITE_NOMEM, "out of memory");
     return STORE_ERROR;
   }
   s->base.db = db;
-  if (sqlite3_prepare_v2(handle(db), sql, -1, &s->st, NULL) != SQLITE_OK) {
+  const char *tail = NULL;
+  if (sqlite3_prepare_v3(handle(db), sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st, &tail) != SQLITE_OK) {
     free(s);
     return fail(db);
   }
+  while (tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == ';')) tail++;
+  s->cacheable = s->st && tail && *tail == '\0';
   *out = &s->base;
   return STORE_OK;
 }
@@ -88,9 +138,17 @@ static int sq_reset(store_stmt *st) {
   return STORE_OK;
 }
 
+/* A statement whose SQL is all it was prepared from (no second statement
+ * after a ';') goes back to the cache, reset and unbound. */
 static void sq_finalize(store_stmt *st) {
-  sqlite3_finalize(stmt(st));
-  free(st);
+  sq_stmt *s = (sq_stmt *)st;
+  if (!s->cacheable) {
+    free_stmt(s);
+    return;
+  }
+  sqlite3_reset(s->st);
+  sqlite3_clear_bindings(s->st);
+  keep_idle((sq_store *)st->db, s);
 }
 
 static int sq_is_null(store_stmt *st, int col) {

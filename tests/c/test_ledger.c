@@ -583,6 +583,56 @@ static void invalidate_keeps_record_and_first_reason(void **state) {
 
 /* ---- events and actions ----------------------------------------------------------- */
 
+/* SQLite statements are kept for reuse once finished: the same SQL
+ * prepared while its first statement is still stepping gets a statement
+ * of its own, and a reused one comes back reset, with no bindings left. */
+static void reused_statements_start_clean(void **state) {
+  fixture *f = *state;
+  SQLITE_FILE_ONLY();
+  char err[256];
+  ledger_close(open_ok(f->path));
+  store *db = store_open_sqlite(f->path, 5000, err, sizeof err);
+  assert_non_null(db);
+  assert_int_equal(store_errclass_of(db), STORE_E_NONE);
+  const char *sql = "SELECT ?1 UNION ALL SELECT ?1 + 1";
+  for (int round = 0; round < 3; round++) {
+    store_stmt *a, *b;
+    assert_int_equal(store_prepare(db, sql, &a), STORE_OK);
+    assert_int_equal(store_bind_int64(a, 1, 10), STORE_OK);
+    assert_int_equal(store_step(a), STORE_ROW);
+    assert_int_equal(store_column_int64(a, 0), 10);  /* the first row: a reused a starts over */
+    assert_int_equal(store_prepare(db, sql, &b), STORE_OK);
+    assert_ptr_not_equal(a, b);
+    assert_int_equal(store_step(b), STORE_ROW);
+    assert_true(store_column_is_null(b, 0));        /* no binding left from an earlier round */
+    assert_int_equal(store_reset(b), STORE_OK);
+    assert_int_equal(store_bind_int64(b, 1, 20), STORE_OK);
+    assert_int_equal(store_step(b), STORE_ROW);
+    assert_int_equal(store_column_int64(b, 0), 20);
+    assert_int_equal(store_column_int64(a, 0), 10); /* a is untouched */
+    assert_int_equal(store_step(a), STORE_ROW);      /* a stopped halfway: finalize resets it */
+    store_finalize(a);
+    store_finalize(b);
+  }
+  store_stmt *two;
+  assert_int_equal(store_prepare(db, "SELECT 1; SELECT 2", &two), STORE_OK);
+  assert_int_equal(store_step(two), STORE_ROW);
+  assert_int_equal(store_column_int64(two, 0), 1);
+  store_finalize(two);
+  assert_int_equal(store_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES (5)"), STORE_OK);
+  store_stmt *q;
+  assert_int_equal(store_prepare(db, "SELECT x FROM t", &q), STORE_OK);
+  assert_int_equal(store_step(q), STORE_ROW);
+  store_finalize(q);
+  assert_int_equal(store_exec(db, "ALTER TABLE t ADD COLUMN y DEFAULT 6; DROP TABLE t;"
+                                  "CREATE TABLE t(x); INSERT INTO t VALUES (7)"), STORE_OK);
+  assert_int_equal(store_prepare(db, "SELECT x FROM t", &q), STORE_OK); /* cached, re-prepared */
+  assert_int_equal(store_step(q), STORE_ROW);
+  assert_int_equal(store_column_int64(q, 0), 7);
+  store_finalize(q);
+  store_close(db); /* closes the kept statements (LeakSanitizer checks) */
+}
+
 /* The freeze check runs on every gate: the actions of a kind and key are
  * found through an index, not by scanning every action ever recorded. */
 static void actions_of_a_key_are_an_index_search(void **state) {
@@ -1302,6 +1352,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(invalidate_keeps_record_and_first_reason, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(events_and_actions, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(actions_of_a_key_are_an_index_search, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(reused_statements_start_clean, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(claims_and_renewals_fence_the_lease, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(concurrent_writers_lose_nothing, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(handles_in_one_process_share_the_file, setup_dir, teardown_dir),
