@@ -195,13 +195,23 @@ static int monspec_ctx(const gate_args *a, const char *text, size_t len, ub_buf 
   return ctx->failed ? -1 : 0;
 }
 
+/* A long-running caller's gates share one decoder (created by the first). */
+static ub_monspec_doc *decode_monspec(gate_args *a, const char *text, size_t len, int *invalid,
+                                      char *err, size_t errlen) {
+  if (!a->host) return ub_monspec_decode(ub_stdlib_dir(), text, len, invalid, err, errlen);
+  if (!a->host->monspec_decoder)
+    a->host->monspec_decoder = ub_monspec_decoder_new(ub_stdlib_dir(), err, errlen);
+  if (!a->host->monspec_decoder) return NULL;
+  return ub_monspec_decode_with(a->host->monspec_decoder, text, len, invalid, err, errlen);
+}
+
 int ub_gate_monspec(gate_args *a) {
   char err[600];
   size_t len;
   char *text = ub_read_text(a->monspec, (size_t)4 << 20, &len, err, sizeof err);
   if (!text) return ub_usage_error("gate", "%s", err);
-  int invalid;
-  a->monspec_doc = ub_monspec_decode(ub_stdlib_dir(), text, len, &invalid, err, sizeof err);
+  int invalid = 0;
+  a->monspec_doc = decode_monspec(a, text, len, &invalid, err, sizeof err);
   if (!a->monspec_doc) {
     free(text);
     if (invalid) return ub_usage_error("gate", "%s: invalid JSON: %s", a->monspec, err);

@@ -20,6 +20,7 @@
 
 #include "cli/cli.h"
 #include "gate/gate_cmd.h"
+#include "gate/gate_monspec.h"
 #include "ledger/ledger.h"
 #include "ledger/ledger_redact.h"
 #include "sandbox/sandbox.h"
@@ -41,6 +42,7 @@ typedef struct worker_env {
   ub_ledger *ledger;           /* kept open across gates (no reopen, no checkpoint per gate) */
   char ledger_path[4096];
   sandbox *sandbox;            /* kept across gates: the standard library is compiled once */
+  ub_monspec_decoder *monspec_decoder; /* kept across gates: pyjson is compiled once */
   int live_lines;              /* "line" frames sent for the current gate */
 } worker_env;
 
@@ -182,9 +184,11 @@ static void handle(worker_env *env, const char *json, size_t len) {
     host.ud = env;
     env->live_lines = 0;
     host.sandbox = env->sandbox;
+    host.monspec_decoder = env->monspec_decoder;
     a.host = &host;
     rc = run_captured(env, &a);
     env->sandbox = host.sandbox;
+    env->monspec_decoder = host.monspec_decoder;
     read_capture(env, &messages);
   } else {
     snprintf(host.error, sizeof host.error, "the gate request is not readable");
@@ -229,6 +233,7 @@ int serve_worker_main(void) {
   ub_buf_free(&frame);
   serve_frame_reader_free(&fr);
   sb_free(env.sandbox);
+  ub_monspec_decoder_free(env.monspec_decoder);
   ledger_close(env.ledger);
   ub_dt_client_free(env.client);
   ub_dt_config_free(&env.cfg);

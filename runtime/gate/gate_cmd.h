@@ -22,6 +22,8 @@ typedef struct ub_gate_host {
   void *ud;
   struct sandbox *sandbox;     /* kept across gates (gate_run.h keep), or NULL: the
                                   first gate creates it; the caller frees it */
+  struct ub_monspec_decoder *monspec_decoder; /* the same for the monspec decoder
+                                                 (gate_monspec.h) */
   /* outputs */
   int64_t evaluation_id;       /* 0 when nothing was recorded */
   char verdict[16];            /* "" when the policy never ran */

@@ -12,6 +12,14 @@
 #include <lua.h>
 
 typedef struct ub_monspec_doc ub_monspec_doc;
+typedef struct ub_monspec_decoder ub_monspec_decoder;
+
+/* The stdlib's decoder (stdlib_dir's pyjson) in a private Lua state,
+ * compiled once: a long-running caller keeps it for every monspec it
+ * decodes. NULL with err set when pyjson cannot be loaded. Free it after
+ * the documents it decoded. */
+ub_monspec_decoder *ub_monspec_decoder_new(const char *stdlib_dir, char *err, size_t errlen);
+void ub_monspec_decoder_free(ub_monspec_decoder *dec);
 
 /* Decodes text with stdlib_dir's pyjson in a private Lua state, the whole
  * of it whatever policy runs next (an invalid file, a duplicate key above
@@ -20,6 +28,9 @@ typedef struct ub_monspec_doc ub_monspec_doc;
  * a JSON object (an input error) and 0 when the host failed. */
 ub_monspec_doc *ub_monspec_decode(const char *stdlib_dir, const char *text, size_t len,
                                   int *invalid, char *err, size_t errlen);
+/* The same with a kept decoder. */
+ub_monspec_doc *ub_monspec_decode_with(ub_monspec_decoder *dec, const char *text, size_t len,
+                                       int *invalid, char *err, size_t errlen);
 void ub_monspec_free(ub_monspec_doc *doc);
 
 /* The top-level "policy" string of the document, or NULL. */

@@ -1,0 +1,151 @@
+/* test_gate_monspec.c: the monspec decoder kept by serve's workers
+ * (gate/gate_monspec.h): one decoder for many documents, the last text's
+ * document reused, every push a copy of its own, and a bad text between
+ * good ones costing nothing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "gate/gate_monspec.h"
+
+static const char *const SPEC_A =
+    "{\"spec_version\": \"0.1\", \"policy\": \"a.lua\", \"zeta\": 1, \"alpha\": [1, 2.0]}";
+static const char *const SPEC_B = "{\"policy\": \"b.lua\", \"beta\": true}";
+
+static const char *stdlib_dir(void) {
+  const char *d = getenv("UB_STDLIB");
+  return d ? d : UB_TEST_SOURCE_DIR "/../stdlib";
+}
+
+static ub_monspec_doc *decode(ub_monspec_decoder *dec, const char *text, int *invalid) {
+  char err[512] = "";
+  return ub_monspec_decode_with(dec, text, strlen(text), invalid, err, sizeof err);
+}
+
+/* The key order the decoder recorded for the document pushed onto L,
+ * joined with commas. */
+static void key_order(lua_State *L, char *out, size_t size) {
+  out[0] = '\0';
+  assert_true(lua_getmetatable(L, -1));
+  assert_int_equal(lua_getfield(L, -1, "__jsonorder"), LUA_TTABLE);
+  for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TSTRING; i++) {
+    if (i > 1) strncat(out, ",", size - strlen(out) - 1);
+    strncat(out, lua_tostring(L, -1), size - strlen(out) - 1);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 3);
+}
+
+static void one_decoder_serves_many_documents(void **state) {
+  (void)state;
+  char err[512] = "", order[128];
+  int invalid = -1;
+  ub_monspec_decoder *dec = ub_monspec_decoder_new(stdlib_dir(), err, sizeof err);
+  assert_non_null(dec);
+  ub_monspec_doc *a = decode(dec, SPEC_A, &invalid);
+  assert_non_null(a);
+  assert_string_equal(ub_monspec_policy(a), "a.lua");
+  ub_monspec_doc *b = decode(dec, SPEC_B, &invalid);
+  assert_non_null(b);
+  assert_string_equal(ub_monspec_policy(b), "b.lua");
+  ub_monspec_doc *a2 = decode(dec, SPEC_A, &invalid); /* not the last text: decoded again */
+  assert_non_null(a2);
+  ub_monspec_doc *a3 = decode(dec, SPEC_A, &invalid); /* the last text: its document reused */
+  assert_non_null(a3);
+  assert_string_equal(ub_monspec_policy(a3), "a.lua");
+  ub_monspec_free(a);
+  ub_monspec_free(a2);
+  lua_State *L = luaL_newstate();
+  ub_monspec_push(L, a3);
+  key_order(L, order, sizeof order);
+  assert_string_equal(order, "spec_version,policy,zeta,alpha");
+  lua_getfield(L, -1, "alpha");
+  lua_rawgeti(L, -1, 2);
+  assert_true(lua_isnumber(L, -1) && !lua_isinteger(L, -1)); /* 2.0 stays a float */
+  lua_pop(L, 2);
+  ub_monspec_push(L, b);
+  key_order(L, order, sizeof order);
+  assert_string_equal(order, "policy,beta");
+  lua_close(L);
+  ub_monspec_free(a3);
+  ub_monspec_free(b);
+  ub_monspec_decoder_free(dec);
+}
+
+/* What a policy does to its copy never reaches the next gate's copy. */
+static void every_push_is_a_copy(void **state) {
+  (void)state;
+  char err[512] = "";
+  int invalid = -1;
+  ub_monspec_decoder *dec = ub_monspec_decoder_new(stdlib_dir(), err, sizeof err);
+  assert_non_null(dec);
+  ub_monspec_doc *first = decode(dec, SPEC_A, &invalid);
+  lua_State *L = luaL_newstate();
+  ub_monspec_push(L, first);
+  lua_pushinteger(L, 99);
+  lua_setfield(L, -2, "zeta");
+  lua_getfield(L, -1, "alpha");
+  lua_pushinteger(L, 7);
+  lua_rawseti(L, -2, 1);
+  lua_settop(L, 0);
+  ub_monspec_free(first);
+  ub_monspec_doc *again = decode(dec, SPEC_A, &invalid);
+  ub_monspec_push(L, again);
+  lua_getfield(L, -1, "zeta");
+  assert_int_equal(lua_tointeger(L, -1), 1);
+  lua_getfield(L, -2, "alpha");
+  lua_rawgeti(L, -1, 1);
+  assert_int_equal(lua_tointeger(L, -1), 1);
+  lua_close(L);
+  ub_monspec_free(again);
+  ub_monspec_decoder_free(dec);
+}
+
+/* An invalid text is refused as an input error, between good ones that
+ * keep decoding; a duplicate key is invalid JSON for a monspec. */
+static void bad_texts_are_refused_and_cost_nothing(void **state) {
+  (void)state;
+  char err[512] = "";
+  int invalid = 0;
+  ub_monspec_decoder *dec = ub_monspec_decoder_new(stdlib_dir(), err, sizeof err);
+  assert_non_null(dec);
+  ub_monspec_doc *good = decode(dec, SPEC_A, &invalid);
+  assert_non_null(good);
+  static const char *const bad[] = {"{\"a\": 1, \"a\": 2}", "[1, 2]", "{\"a\": ", "null"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    invalid = 0;
+    assert_null(ub_monspec_decode_with(dec, bad[i], strlen(bad[i]), &invalid, err, sizeof err));
+    assert_int_equal(invalid, 1);
+    assert_true(err[0] != '\0');
+  }
+  ub_monspec_doc *again = decode(dec, SPEC_A, &invalid);
+  assert_non_null(again);
+  assert_string_equal(ub_monspec_policy(again), "a.lua");
+  ub_monspec_free(good);
+  ub_monspec_free(again);
+  ub_monspec_decoder_free(dec);
+}
+
+static void a_missing_decoder_is_an_error(void **state) {
+  (void)state;
+  char err[512] = "";
+  assert_null(ub_monspec_decoder_new("/nonexistent-stdlib", err, sizeof err));
+  assert_non_null(strstr(err, "/nonexistent-stdlib/unbreakable/monspec/pyjson.lua"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(one_decoder_serves_many_documents),
+    cmocka_unit_test(every_push_is_a_copy),
+    cmocka_unit_test(bad_texts_are_refused_and_cost_nothing),
+    cmocka_unit_test(a_missing_decoder_is_an_error),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
