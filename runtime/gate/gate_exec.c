@@ -150,7 +150,7 @@ static char *headers_json(const ub_exchange *x) {
   return ub_buf_steal(&h, NULL);
 }
 
-/* Records every response in one transaction, then the verdict. */
+/* Records every response and the verdict in one transaction. */
 static int ledger_finish(ub_ledger *l, int64_t id, const ub_gate_job *job, ub_recorder *rec) {
   size_t n = ub_recorder_count(rec);
   ledger_request *reqs = calloc(n ? n : 1, sizeof *reqs);
@@ -163,17 +163,17 @@ static int ledger_finish(ub_ledger *l, int64_t id, const ub_gate_job *job, ub_re
                                .response_body_len = x->body_len, .duration_ms = x->duration_ms,
                                .error = x->error};
   }
-  int rc = n ? ledger_add_requests(l, id, reqs, n) : LEDGER_OK;
-  for (size_t i = 0; i < n; i++) free((char *)reqs[i].response_headers);
-  free(reqs);
-  if (rc != LEDGER_OK) return -1;
   char timings[64];
   snprintf(timings, sizeof timings, "{\"policy_ms\":%.0f}", job->policy_ms);
   ledger_eval_result res = {.status = job->error[0] ? "error" : "finished",
                             .verdict = job->verdict, .verdict_json = job->verdict_json.data,
                             .has_score = job->has_score, .score = job->score,
-                            .timings_json = timings, .error = job->error[0] ? job->error : NULL};
-  return ledger_finish_evaluation(l, id, &res) == LEDGER_OK ? 0 : -1;
+                            .timings_json = timings, .error = job->error[0] ? job->error : NULL,
+                            .requests = reqs, .nrequests = n};
+  int rc = ledger_finish_evaluation(l, id, &res);
+  for (size_t i = 0; i < n; i++) free((char *)reqs[i].response_headers);
+  free(reqs);
+  return rc == LEDGER_OK ? 0 : -1;
 }
 
 static int read_policy(gate_args *a, ub_gate_job *job, char **src, char *dir, size_t dirlen,

@@ -129,8 +129,13 @@ typedef struct ledger_eval_result {
   const char *verdict_json;  /* the verdict table as JSON, or NULL */
   const char *timings_json;  /* {"fetch_ms":..,"policy_ms":..}, or NULL */
   const char *error;         /* what went wrong when status is "error" */
+  const ledger_request *requests; /* recorded in the same transaction, or NULL */
+  size_t nrequests;
 } ledger_eval_result;
 
+/* Records the outcome (and r->requests first) in one transaction: a crash
+ * leaves both or neither. LEDGER_NOT_FOUND when the evaluation is unknown
+ * or already finished (then nothing is written). */
 int ledger_finish_evaluation(ub_ledger *l, int64_t id, const ledger_eval_result *r);
 
 /* A stored document read back. */

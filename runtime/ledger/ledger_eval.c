@@ -187,6 +187,8 @@ static int finish_in_tx(ub_ledger *l, void *ud) {
                      l->path, (long long)a->id);
     return LEDGER_NOT_FOUND;
   }
+  for (size_t i = 0; i < r->nrequests; i++) /* the row was running: its requests go with it */
+    if (insert_request(l, a->id, &r->requests[i]) != LEDGER_OK) return LEDGER_ERROR;
   return LEDGER_OK;
 }
 

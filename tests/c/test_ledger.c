@@ -481,9 +481,21 @@ static void finish_twice_or_unknown_is_refused(void **state) {
   fixture *f = *state;
   ub_ledger *l = open_ok(f->path);
   int64_t id = record(l, "s", "t", "slo", "pass");
-  ledger_eval_result r = {.status = "finished", .verdict = "fail"};
+  ledger_request req = {.seq = 1, .binding = "dynatrace", .method = "GET", .url = "/api/x",
+                        .status = 200, .response_body = "{}", .response_body_len = 2};
+  ledger_eval_result r = {.status = "finished", .verdict = "fail", .requests = &req, .nrequests = 1};
   assert_int_equal(ledger_finish_evaluation(l, id, &r), LEDGER_NOT_FOUND);
   assert_int_equal(ledger_finish_evaluation(l, id + 100, &r), LEDGER_NOT_FOUND);
+  /* the requests go with the outcome, in one transaction: a refused
+   * outcome leaves none of them behind */
+  ledger_close(l);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM binding_requests"), 0);
+  l = open_ok(f->path);
+  int64_t id3 = record(l, "s", "t", "slo", NULL);
+  assert_int_equal(ledger_finish_evaluation(l, id3, &r), LEDGER_OK);
+  ledger_close(l);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM binding_requests"), 1);
+  l = open_ok(f->path);
   ledger_eval_result bad = {.status = "finished", .verdict = "maybe"};
   int64_t id2 = record(l, "s", "t", "slo", NULL);
   assert_int_equal(ledger_finish_evaluation(l, id2, &bad), LEDGER_ERROR);
