@@ -98,9 +98,10 @@ static void fill_args(lua_State *L, gate_args *a) {
   a->timeout = num_field(L, "timeout", 15);
   a->memory_mib = num_field(L, "memory_mib", 64);
   a->concurrency = 10;
-  a->format = "json";
-  a->output = NULL;        /* fd 1 of a worker is /dev/null: the report is not wanted (never
-                              a path: reports are written by rename, which would replace it) */
+  a->format = "none";      /* serve answers from verdict_json; the report is rendered from
+                              the ledger when asked for (GET /v1/evaluations/N/report) */
+  a->output = NULL;        /* fd 1 of a worker is /dev/null (never a path: reports are
+                              written by rename, which would replace it) */
   a->no_wait = 1;          /* the window's data exists: never sleep in a request */
   a->fail_on_warning = num_field(L, "fail_on_warning", 0) != 0;
   a->monspec = str_field(L, "monspec");

@@ -119,8 +119,8 @@ static int ledger_start(gate_args *a, ub_gate_job *job, char **src, const char *
     *l = NULL;
     return -1;
   }
-  ledger_cli_requester(who, sizeof who);
   if (a->host && a->host->requested_by) snprintf(who, sizeof who, "%s", a->host->requested_by);
+  else ledger_cli_requester(who, sizeof who);
   split_target(a, service, stage, sizeof service);
   ledger_eval_start s = {
     .requested_by = who, .service = service, .stage = stage, .kind = a->kind,

@@ -251,7 +251,9 @@ static int take_verdict(lua_State *L, void *ud) {
   json_enc_opts compact = {0, 0, 100, 1, "verdict"};
   if (json_encode_lua(L, v, &compact, &job->verdict_json, err, sizeof err) != 0)
     return luaL_error(L, "the verdict cannot be encoded as JSON: %s", err);
-  if (strcmp(job->format, "json") == 0) {
+  if (strcmp(job->format, "none") == 0) {
+    /* a host that wants only verdict_json (serve): no report */
+  } else if (strcmp(job->format, "json") == 0) {
     json_enc_opts pretty = {2, 0, 100, 1, "verdict"};
     if (json_encode_lua(L, v, &pretty, &job->rendered, err, sizeof err) != 0)
       return luaL_error(L, "%s", err);

@@ -24,7 +24,8 @@ typedef struct ub_gate_job {
   ub_dt_client *client;       /* NULL when replaying */
   ub_recorder *rec;           /* live record, or the replay source */
   sb_limits limits;
-  const char *format;         /* "json", "text", "junit", "dtcli" */
+  const char *format;         /* "json", "text", "junit", "dtcli", "keptn", or "none"
+                                 (a host's: verdict_json only, no report) */
   int color;                  /* ANSI colours in text */
   int fail_on_warning;        /* a warning fails (exit status and JUnit) */
   const char *compare_json;   /* replay: the recorded verdict to diff with */
