@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -338,15 +339,59 @@ static int error_line(const char *msg) {
   return 0;
 }
 
+/* Pushes the key under which the chunk of the file real, as it is now
+ * (st: device, inode, size, modification and change times), is cached:
+ * a file that is written, replaced or touched gets a new key. */
+static void push_file_key(lua_State *L, const char *real, const struct stat *st) {
+  char id[160];
+  snprintf(id, sizeof id, "file:%llu:%llu:%lld:%lld.%09ld:%lld.%09ld:",
+           (unsigned long long)st->st_dev, (unsigned long long)st->st_ino,
+           (long long)st->st_size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+           (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+  lua_pushfstring(L, "%s%s", id, real);
+}
+
+/* The chunk this very file compiled to in an earlier run, with _ENV set to
+ * this run's globals: 1 when pushed, 0 when not cached. */
+static int push_cached_file(lua_State *L, const char *real, const struct stat *st) {
+  lua_getfield(L, LUA_REGISTRYINDEX, SB_REG_CHUNKS);
+  push_file_key(L, real, st);
+  if (lua_rawget(L, -2) != LUA_TFUNCTION) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  lua_remove(L, -2);
+  push_env(L);
+  if (!lua_setupvalue(L, -2, 1)) lua_pop(L, 1);
+  return 1;
+}
+
+/* A file changed in the last seconds may change again within the
+ * resolution of its time stamps, unseen by its key: it is not cached. */
+#define SETTLED_SECONDS 2
+
+static void cache_file_chunk(lua_State *L, const char *real, const struct stat *st) {
+  time_t now = time(NULL);
+  if (now - st->st_mtim.tv_sec < SETTLED_SECONDS || now - st->st_ctim.tv_sec < SETTLED_SECONDS)
+    return;
+  lua_getfield(L, LUA_REGISTRYINDEX, SB_REG_CHUNKS);
+  push_file_key(L, real, st);
+  lua_pushvalue(L, -3);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
 /* Reads the module into a Lua userdata (no C allocation that a memory
- * error could leak, and the cap counts it), then compiles it. real has no
- * links left; O_NOFOLLOW keeps it so, O_NONBLOCK keeps a FIFO swapped in
- * from blocking, and fstat checks what was opened. */
+ * error could leak, and the cap counts it), then compiles it; a file
+ * unchanged since an earlier run is not read again (push_cached_file).
+ * real has no links left; O_NOFOLLOW keeps it so, O_NONBLOCK keeps a FIFO
+ * swapped in from blocking, and fstat checks what was opened. */
 static int load_module_file(lua_State *L, const char *shown, const char *real) {
   struct stat st;
   if (stat(real, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (4 << 20))
     return luaL_error(L, "cannot read module %s (not a regular file, or larger than 4 MiB)",
                       shown);
+  if (push_cached_file(L, real, &st)) return 0;
   size_t size = (size_t)st.st_size, len = 0;
   char *src = lua_newuserdatauv(L, size + 1, 0); /* may raise: nothing open yet */
   int fd = open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -367,6 +412,7 @@ static int load_module_file(lua_State *L, const char *shown, const char *real) {
                          "run it with `unbreakable eval` to see the error", shown, line);
   }
   lua_remove(L, -2); /* the source */
+  cache_file_chunk(L, real, &st);  /* st as fstat saw the file read */
   return 0;
 }
 

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -182,6 +184,56 @@ static void test_require_roots_and_grants(void **state) {
   assert_non_null(strstr(sb_error(sb), "module 'lpeg' not found"));
   assert_int_equal(run(sb, "r.lua", "return require('a/../b')", &out), SB_EPOLICY);
   assert_non_null(strstr(sb_error(sb), "invalid module name"));
+  sb_free(sb);
+  ub_buf_free(&out);
+}
+
+/* Bytes this process has read through read() so far (/proc/self/io). */
+static long long bytes_read(void) {
+  FILE *f = fopen("/proc/self/io", "r");
+  long long n = -1;
+  char line[128];
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "rchar: %lld", &n) == 1) break;
+  if (f) fclose(f);
+  return n;
+}
+
+/* A kept sandbox reads a module file again only when it changed: a file
+ * settled for a while is compiled once, and a rewrite (even of the same
+ * size, with its old modification time put back) is seen at once. */
+static void test_module_files_are_read_again_only_when_changed(void **state) {
+  (void)state;
+  ub_buf out;
+  ub_buf_init(&out);
+  char big[64 * 1024], path[512];
+  memset(big, ' ', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  memcpy(big, "--", 2);
+  snprintf(path, sizeof path, "%s/settled.lua", tmpdir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fprintf(f, "%s\nreturn { v = 1 }\n", big);
+  fclose(f);
+  struct stat before;
+  assert_int_equal(stat(path, &before), 0);
+  sleep(3); /* newer files are not cached: their time stamps could still hide a change */
+  sandbox *sb = new_sandbox(2, 0);
+  assert_int_equal(run(sb, "r.lua", "return require('settled').v", &out), SB_OK);
+  assert_string_equal(out.data, "1");
+  long long n0 = bytes_read();
+  assert_int_equal(run(sb, "r.lua", "return require('settled').v", &out), SB_OK);
+  assert_string_equal(out.data, "1");
+  assert_true(n0 >= 0 && bytes_read() - n0 < (long long)sizeof big / 2); /* not read again */
+  f = fopen(path, "r+");
+  assert_non_null(f);
+  fseek(f, (long)strlen(big) + 1, SEEK_SET);
+  fputs("return { v = 2 }\n", f);
+  fclose(f);
+  struct timespec times[2] = {before.st_atim, before.st_mtim};
+  assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+  assert_int_equal(run(sb, "r.lua", "return require('settled').v", &out), SB_OK);
+  assert_string_equal(out.data, "2");
   sb_free(sb);
   ub_buf_free(&out);
 }
@@ -441,6 +493,7 @@ int main(void) {
     cmocka_unit_test(test_memory_cap),
     cmocka_unit_test(test_isolation_between_evaluations),
     cmocka_unit_test(test_require_roots_and_grants),
+    cmocka_unit_test(test_module_files_are_read_again_only_when_changed),
     cmocka_unit_test(test_load_is_text_only_and_sandboxed),
     cmocka_unit_test(test_print_is_captured_and_bounded),
     cmocka_unit_test(test_print_hook_streams_each_line_within_the_limit),
