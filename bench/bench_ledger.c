@@ -6,7 +6,9 @@
  *    finish) with a transaction per request vs. one batch, and by one
  *    writer alone vs. with 3 other writer processes writing at once;
  *  - ledger_open (WAL setup, schema check, PRAGMA quick_check) of an empty
- *    ledger vs. one holding N such evaluations.
+ *    ledger vs. one holding N such evaluations;
+ *  - redaction (every byte the ledger stores passes through it) of a real
+ *    Dynatrace answer vs. the SHA-256 digest the ledger also takes of it.
  * Build with -DCMAKE_BUILD_TYPE=Release.
  *
  * usage: bench_ledger [evaluations]   (default 400) */
@@ -20,6 +22,8 @@
 #include <unistd.h>
 
 #include "ledger/ledger.h"
+#include "ledger/ledger_redact.h"
+#include "util/digest.h"
 #include "bench_util.h"
 
 #define REQUESTS 50
@@ -101,6 +105,55 @@ static long long file_size(const char *path) {
   return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
+/* Reads a fixture of the source tree (UB_SOURCE, else the working
+ * directory); NULL when it is not there. */
+static char *read_fixture(const char *rel, size_t *len) {
+  char path[1024];
+  const char *root = getenv("UB_SOURCE");
+  snprintf(path, sizeof path, "%s/%s", root ? root : ".", rel);
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *text = malloc(1 << 20);
+  *len = text ? fread(text, 1, 1 << 20, f) : 0;
+  fclose(f);
+  return text;
+}
+
+/* Median seconds of one redaction of text (digest 0) or of its SHA-256
+ * digest (digest 1). */
+static double time_redact(const char *text, size_t len, int digest, int runs) {
+  double t[RUNS];
+  const char *secrets[] = {"dt0c01.ABCDEFGHIJKLMNOPQRSTUVWX.0123456789abcdefghijklmnopqrstuvwxyz"};
+  for (int r = 0; r < runs; r++) {
+    double t0 = ub_clock_seconds();
+    for (int k = 0; k < 100; k++) {
+      ub_buf out;
+      char hex[65];
+      ub_buf_init(&out);
+      if (digest) ub_sha256_hex(text, len, hex);
+      else ledger_redact(text, len, secrets, 1, &out);
+      ub_buf_free(&out);
+    }
+    t[r] = (ub_clock_seconds() - t0) / 100;
+  }
+  return bench_median(t, runs);
+}
+
+static void bench_redaction(int runs) {
+  static const char *const rel = "tests/fixtures/dynatrace/entities-v1-services_200_dtcli-cache.json";
+  size_t len = 0;
+  char *text = read_fixture(rel, &len);
+  if (!text || len == 0) {
+    printf("redaction: skipped (%s not found; run from the source tree or set UB_SOURCE)\n", rel);
+    free(text);
+    return;
+  }
+  double digest = time_redact(text, len, 1, runs), redact = time_redact(text, len, 0, runs);
+  printf("a Dynatrace answer (%zu B): SHA-256 digest %.3f ms, redaction %.3f ms (x%.1f, %.0f MB/s)\n",
+         len, digest * 1e3, redact * 1e3, redact / digest, (double)len / redact / 1e6);
+  free(text);
+}
+
 int main(int argc, char **argv) {
   int quick = bench_quick_mode(&argc, argv);
   int n = argc > 1 ? atoi(argv[1]) : quick ? 20 : 400;
@@ -128,6 +181,8 @@ int main(int argc, char **argv) {
   double t_empty = time_open(empty), t_full = time_open(path);
   printf("ledger_open: empty %.2f ms, %d+ evaluations (%.1f MiB) %.2f ms (x%.1f)\n",
          t_empty * 1e3, n, (double)file_size(path) / 1048576.0, t_full * 1e3, t_full / t_empty);
+
+  bench_redaction(runs);
 
   char cmd[160];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
