@@ -15,7 +15,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -114,7 +113,7 @@ class Harness:
     def __init__(self):
         self.dt = dynatrace_sim.start(dt_scenario(), tokens=[DT_TOKEN])
         self.ado = azure_devops_sim.start(ado_scenario())
-        self.dir = tempfile.mkdtemp(prefix="ub-heal-")
+        self.dir = launch.temp_dir("ub-heal-")
         self.ledger = os.path.join(self.dir, "ledger.db")
         self.specs = os.path.join(self.dir, "specs")
         os.mkdir(self.specs)

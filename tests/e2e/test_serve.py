@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import unittest
 import urllib.parse
 
@@ -19,7 +18,7 @@ BIN = os.environ.get("UB_BIN", os.path.join(SRC, "build", "unbreakable"))
 sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
 import azure_devops_sim  # noqa: E402
 import dynatrace_sim  # noqa: E402
-from launch import ServeProcess, children, scaled, wait_for  # noqa: E402
+from launch import ServeProcess, children, scaled, temp_dir, wait_for  # noqa: E402
 
 FIX = os.path.join(SRC, "tests", "fixtures", "azure-devops")
 DEMO = os.path.join(SRC, "tests", "sim", "scenarios", "demo.json")
@@ -78,7 +77,7 @@ return { verdict = clean and "pass" or "fail", summary = clean and "clean" or ("
 
 
 def make_specs():
-    specs = tempfile.mkdtemp(prefix="ub-specs-")
+    specs = temp_dir("ub-specs-")
     shutil.copy(os.path.join(SRC, "examples", "monspec", "demo.monspec.json"), specs)
     with open(os.path.join(specs, "demo.monspec.json")) as f:
         v1 = json.load(f)
@@ -89,7 +88,7 @@ def make_specs():
     for name, text in POLICIES.items():
         with open(os.path.join(specs, "policies", name), "w") as f:
             f.write(text + "\n")
-    outside = tempfile.mkdtemp(prefix="ub-outside-")
+    outside = temp_dir("ub-outside-")
     with open(os.path.join(outside, "evil.lua"), "w") as f:
         f.write(POLICIES["pass.lua"])
     os.symlink(os.path.join(outside, "evil.lua"), os.path.join(specs, "policies", "link.lua"))
@@ -158,7 +157,7 @@ class Env:
         cls.dt = dynatrace_sim.start(DEMO, tokens=[DT_TOKEN])
         cls.ado = azure_devops_sim.start({})
         cls.specs = make_specs()
-        cls.tmp = tempfile.mkdtemp(prefix="ub-e2e-")
+        cls.tmp = temp_dir("ub-e2e-")
         cls.ledger = os.path.join(cls.tmp, "ledger.db")
         cls.srv = None
         args = cls.server_args()
@@ -898,7 +897,7 @@ class Drain(Env, unittest.TestCase):
 
 class Startup(unittest.TestCase):
     def test_insecure_no_auth_on_loopback(self):
-        tmp = tempfile.mkdtemp()
+        tmp = temp_dir("ub-e2e-")
         srv = Server(make_specs(), os.path.join(tmp, "l.db"), "http://127.0.0.1:1", "--insecure-no-auth", token=None)
         try:
             self.assertIn("NO AUTHENTICATION", srv.text())
@@ -908,7 +907,7 @@ class Startup(unittest.TestCase):
             srv.stop()
 
     def test_config_file(self):
-        tmp = tempfile.mkdtemp()
+        tmp = temp_dir("ub-e2e-")
         cfg = os.path.join(tmp, "serve.json")
         with open(cfg, "w") as f:
             json.dump({"workers": 1, "allow_callback": ["https://dev.azure.com/myorg/"], "drain_seconds": 3}, f)
@@ -961,7 +960,7 @@ class Startup(unittest.TestCase):
         s.bind(("127.0.0.1", 0))
         dead = "http://127.0.0.1:%d" % s.getsockname()[1]
         s.close()
-        tmp = tempfile.mkdtemp()
+        tmp = temp_dir("ub-e2e-")
         srv = Server(make_specs(), os.path.join(tmp, "l.db"), dead, "--workers", "1")
         try:
             status, _, data = srv.request("GET", "/readyz", token=None)

@@ -16,11 +16,13 @@ long it waits, it never decides a pass.
     with SimProcess(scenario, tokens=["dt0c01.X"]) as sim:
         sim.url, sim.control("GET", "/_sim/requests")
 """
+import atexit
 import http.client
 import json
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -89,6 +91,15 @@ def run_unless(missing):
     unittest.main()
 
 
+def temp_dir(prefix):
+    """A new temporary directory, removed when the test script exits
+    (kept when UB_KEEP_TMP=1, to read the logs of a run afterwards)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    if os.environ.get("UB_KEEP_TMP") != "1":
+        atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def fixture_path(*parts):
     """The path of a file of tests/fixtures, e.g. fixture_path("keptn", "x.yaml")."""
     return os.path.join(FIXTURES, *parts)
@@ -102,7 +113,7 @@ class SimProcess:
     read back by log_text() and quoted when it fails to start."""
 
     def __init__(self, scenario, tokens=(), record=None, args=(), log_path=None, start_seconds=10):
-        work = tempfile.mkdtemp(prefix="dtsim-")
+        work = temp_dir("dtsim-")
         self.log_path = log_path or os.path.join(work, "sim.log")
         self.port_file = os.path.join(work, "port")
         cmd = [PYTHON, SIM, "--scenario", scenario, "--port", "0", "--port-file", self.port_file]
@@ -195,7 +206,7 @@ class ServeProcess:
     request() speaks HTTP to it with `token` as the bearer token."""
 
     def __init__(self, binary, specs, ledger, args=(), env=None, token=None, start_seconds=60):
-        self.dir = tempfile.mkdtemp(prefix="ub-serve-")
+        self.dir = temp_dir("ub-serve-")
         self.log_path = os.path.join(self.dir, "serve.log")
         self.token = token
         self.log = open(self.log_path, "w")
