@@ -184,18 +184,32 @@ static size_t match_query_param(const scan *s, size_t i) {
   return 0;
 }
 
+static int part_at(const char *s, size_t m, size_t i, const char *part, size_t len) {
+  return i + len <= m && memcmp(s + i, part, len) == 0;
+}
+
+/* A JSON key that names a credential: it holds "token", "password" or
+ * "secret", or it is "authorization", "apikey" or "api_key", in any case
+ * (up to a NUL, as C strings compare). */
 static int sensitive_key(const char *key, size_t n) {
-  static const char *const parts[] = {"token", "password", "secret"};
-  static const char *const exact[] = {"authorization", "apikey", "api_key"};
   char lower[128];
+  size_t m = 0;
+  int maybe = 0; /* each name has a k, w, c or z: most keys have none */
   if (n < 5 || n >= sizeof lower) return 0; /* "token" is the shortest */
-  for (size_t k = 0; k < n; k++) lower[k] = (char)tolower((unsigned char)key[k]);
-  lower[n] = '\0';
-  for (size_t k = 0; k < sizeof parts / sizeof *parts; k++)
-    if (strstr(lower, parts[k])) return 1;
-  for (size_t k = 0; k < sizeof exact / sizeof *exact; k++)
-    if (strcmp(lower, exact[k]) == 0) return 1;
-  return 0;
+  for (; m < n && key[m] != '\0'; m++) {
+    char c = key[m] >= 'A' && key[m] <= 'Z' ? (char)(key[m] + 32) : key[m];
+    lower[m] = c;
+    maybe |= c == 'k' || c == 'w' || c == 'c' || c == 'z';
+  }
+  if (!maybe) return 0;
+  for (size_t i = 0; i + 5 <= m; i++) {
+    if ((lower[i] == 't' && part_at(lower, m, i, "token", 5)) ||
+        (lower[i] == 'p' && part_at(lower, m, i, "password", 8)) ||
+        (lower[i] == 's' && part_at(lower, m, i, "secret", 6)))
+      return 1;
+  }
+  return (m == 13 && memcmp(lower, "authorization", 13) == 0) ||
+         (m == 6 && memcmp(lower, "apikey", 6) == 0) || (m == 7 && memcmp(lower, "api_key", 7) == 0);
 }
 
 /* Index just past the JSON string literal starting at the quote at i,
