@@ -231,9 +231,11 @@ def wrk_part(args, tmp, specs, dt_port):
     total = re.search(r"(\d+) requests in", out)
     print("Part 2: wrk -t2 -c64 -d%ds POST /v1/gate, trivial policy, no latency, --workers %d"
           % (args.wrk_seconds, args.wrk_workers))
-    print("  requests/s %s, p50 %s, p99 %s, requests %s, non-2xx (503 busy) %s"
+    busy = int(non2xx.group(1)) if non2xx else 0
+    gates = "%.0f" % ((int(total.group(1)) - busy) / args.wrk_seconds) if total else "?"
+    print("  requests/s %s, p50 %s, p99 %s, requests %s, non-2xx (503 busy) %d, gates completed (2xx) %s/s"
           % (rps and rps.group(1), p50 and p50.group(1), p99 and p99.group(1), total and total.group(1),
-             non2xx.group(1) if non2xx else "0"))
+             busy, gates))
     print("  RSS after the run: server %.1f MiB, %d workers %.1f MiB in all"
           % (server_rss / 1024, len(children(serve.pid)) or args.wrk_workers, workers_rss / 1024))
 
