@@ -8,6 +8,7 @@
 #define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -17,9 +18,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <lauxlib.h>
-#include <lualib.h>
 
 #include "serve/serve.h"
 #include "serve/serve_frame.h"
@@ -175,40 +173,62 @@ void serve_gate_result_free(serve_gate_result *r) {
   ub_buf_free(&r->messages);
 }
 
-static void copy_string(lua_State *L, const char *key, char *out, size_t size) {
-  if (lua_getfield(L, -1, key) == LUA_TSTRING) snprintf(out, size, "%s", lua_tostring(L, -1));
-  lua_pop(L, 1);
+/* A whole number read by r (3 or 3.0), else absent. */
+static int64_t whole_number(const json_reader *r, int64_t absent) {
+  if (r->is_integer) return r->integer;
+  if (r->num == floor(r->num) && r->num >= -9.2e18 && r->num <= 9.2e18) return (int64_t)r->num;
+  return absent;
 }
 
-/* An integer field; absent when missing or not a whole number. */
-static int64_t get_int(lua_State *L, const char *key, int64_t absent) {
-  int whole = 0;
-  lua_Integer i = lua_getfield(L, -1, key) == LUA_TNUMBER ? lua_tointegerx(L, -1, &whole) : 0;
-  int64_t v = whole ? (int64_t)i : absent;
-  lua_pop(L, 1);
-  return v;
+/* One member of the worker's final frame: its key in *key, the first
+ * token of its value t. Fields of the wrong type are left as they are. */
+static void take_member(json_reader *r, const char *key, json_token t, serve_gate_result *out) {
+  static const char *const text_keys[] = {"verdict", "summary", "error"};
+  char *const text_out[] = {out->verdict, out->summary, out->error};
+  const size_t text_size[] = {sizeof out->verdict, sizeof out->summary, sizeof out->error};
+  if (t == JSON_NUMBER) {
+    if (strcmp(key, "rc") == 0) {
+      int64_t rc = whole_number(r, -1);
+      out->rc = rc >= 0 && rc <= 255 ? (int)rc : -1;
+    } else if (strcmp(key, "evaluation") == 0) {
+      out->evaluation = whole_number(r, 0);
+    } else if (strcmp(key, "dt_requests") == 0) {
+      out->dt_requests = (size_t)whole_number(r, 0);
+    } else if (strcmp(key, "dt_retries") == 0) {
+      out->dt_retries = (size_t)whole_number(r, 0);
+    }
+    return;
+  }
+  if (t != JSON_STRING) return;
+  for (size_t i = 0; i < sizeof text_keys / sizeof *text_keys; i++)
+    if (strcmp(key, text_keys[i]) == 0) snprintf(text_out[i], text_size[i], "%s", r->str.data);
+  if (strcmp(key, "messages") == 0) ub_buf_puts(&out->messages, r->str.data);
 }
 
-/* Reads the worker's final frame into out. */
+/* Reads the worker's final frame into out: one pass of the pull reader
+ * over the whole text (so a damaged frame is refused as a whole), then
+ * verdict_json copied out as it was written. An answer without an exit
+ * status decides nothing (rc stays -1). */
 static int take_result(const char *json, size_t len, serve_gate_result *out) {
-  lua_State *L = luaL_newstate();
-  char err[256];
-  if (!L || json_decode_lua(L, json, len, 50, err, sizeof err) != 0 || !lua_istable(L, -1)) {
-    if (L) lua_close(L);
+  json_reader r;
+  char key[32];
+  int ok = 0;
+  json_reader_init(&r, json, len, 50);
+  if (json_next(&r) == JSON_OBJECT) {
+    json_token t;
+    while ((t = json_next(&r)) == JSON_STRING) {
+      snprintf(key, sizeof key, "%s", r.str.len < sizeof key ? r.str.data : "");
+      json_token v = json_next(&r);
+      if (v == JSON_ERROR || v == JSON_OBJECT_END || json_skip(&r, v) != 0) break;
+      take_member(&r, key, v, out);
+    }
+    ok = t == JSON_OBJECT_END && json_next(&r) == JSON_END;
+  }
+  json_reader_free(&r);
+  if (!ok) {
     snprintf(out->error, sizeof out->error, "the gate worker answered something unreadable");
     return -1;
   }
-  int64_t rc = get_int(L, "rc", -1); /* an answer without an exit status decides nothing */
-  out->rc = rc >= 0 && rc <= 255 ? (int)rc : -1;
-  out->evaluation = get_int(L, "evaluation", 0);
-  out->dt_requests = (size_t)get_int(L, "dt_requests", 0);
-  out->dt_retries = (size_t)get_int(L, "dt_retries", 0);
-  copy_string(L, "verdict", out->verdict, sizeof out->verdict);
-  copy_string(L, "summary", out->summary, sizeof out->summary);
-  copy_string(L, "error", out->error, sizeof out->error);
-  if (lua_getfield(L, -1, "messages") == LUA_TSTRING) ub_buf_puts(&out->messages, lua_tostring(L, -1));
-  lua_pop(L, 1);
-  lua_close(L);
   serve_json_field(&out->verdict_json, json, len, "verdict_json");
   return 0;
 }

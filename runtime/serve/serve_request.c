@@ -132,6 +132,31 @@ static int put_path(const req_ctx *c, ub_buf *b, const char *key, const char *na
   return 0;
 }
 
+/* The top-level "policy" string of a JSON document into key: 1, or 0
+ * when the document has none or is not valid JSON (the gate reports
+ * that), read in one pass without building the document. */
+static int policy_key(const char *text, size_t len, ub_buf *key) {
+  json_reader r;
+  json_token t = JSON_ERROR;
+  int found = 0;
+  json_reader_init(&r, text, len, 64);
+  if (json_next(&r) == JSON_OBJECT) {
+    while ((t = json_next(&r)) == JSON_STRING) {
+      int is_policy = strcmp(r.str.data, "policy") == 0 && r.str.len == 6;
+      json_token v = json_next(&r);
+      if (v == JSON_ERROR || v == JSON_OBJECT_END || json_skip(&r, v) != 0) break;
+      if (is_policy && v == JSON_STRING) {
+        ub_buf_reset(key);
+        ub_buf_puts(key, r.str.data);
+        found = 1;
+      }
+    }
+  }
+  int whole = t == JSON_OBJECT_END && json_next(&r) == JSON_END;
+  json_reader_free(&r);
+  return found && whole && !key->failed;
+}
+
 /* The "policy" a monspec file names, resolved under --specs like a
  * request's own names (relative to the monspec's folder). */
 static int monspec_policy(const req_ctx *c, const char *monspec_name, const char *path,
@@ -140,11 +165,11 @@ static int monspec_policy(const req_ctx *c, const char *monspec_name, const char
   size_t len;
   char *text = ub_read_all(path, (size_t)4 << 20, &len, why, sizeof why);
   if (!text) return 0; /* the gate reports it */
-  lua_State *L = luaL_newstate();
+  ub_buf policy;
+  ub_buf_init(&policy);
   int rc = 0;
-  if (L && json_decode_lua(L, text, len, 64, why, sizeof why) == 0 && lua_istable(L, -1) &&
-      lua_getfield(L, -1, "policy") == LUA_TSTRING) {
-    const char *key = lua_tostring(L, -1);
+  if (policy_key(text, len, &policy)) {
+    const char *key = policy.data;
     char name[4096];
     const char *slash = strrchr(monspec_name, '/');
     if (slash) snprintf(name, sizeof name, "%.*s/%s", (int)(slash - monspec_name), monspec_name, key);
@@ -158,7 +183,7 @@ static int monspec_policy(const req_ctx *c, const char *monspec_name, const char
       put_str(b, "policy", real);
     }
   }
-  if (L) lua_close(L);
+  ub_buf_free(&policy);
   free(text);
   return rc;
 }

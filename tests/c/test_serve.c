@@ -190,8 +190,18 @@ static const char *status_of_worker_answer(const char *answer, char *status, siz
 static void test_worker_answers_are_read_closed(void **state) {
   (void)state;
   char status[32];
-  assert_string_equal(status_of_worker_answer("{\"rc\":0,\"verdict\":\"pass\"}", status, sizeof status), "success");
+  const char *good[] = {
+    "{\"rc\":0,\"verdict\":\"pass\"}",
+    "{\"rc\":0.0,\"verdict\":\"pass\"}",         /* a whole number written as a float */
+    "{\"verdict_json\":{\"a\":[1,{\"rc\":3}]},\"rc\":0,\"messages\":\"m\",\"verdict\":\"pass\"}",
+    NULL};
+  for (int i = 0; good[i]; i++)
+    assert_string_equal(status_of_worker_answer(good[i], status, sizeof status), "success");
   const char *bad[] = {
+    "{\"rc\":0,\"rc\":0,\"verdict\":\"pass\"}",     /* said twice */
+    "{\"rc\":0,\"verdict\":\"pass\"} {}",          /* more after the answer */
+    "{\"rc\":0,\"verdict\":\"pass\",\"x\":[1,",       /* cut short */
+    "{\"rc\":0,\"verdict\":[\"pass\"]}",             /* a verdict that is not text */
     "{\"verdict\":\"pass\"}",                    /* no exit status */
     "{\"rc\":0.5,\"verdict\":\"pass\"}",         /* not a whole number */
     "{\"rc\":4294967296,\"verdict\":\"pass\"}",  /* 0 once cut to an int */
