@@ -24,6 +24,13 @@ static const char *stdlib_dir(void) {
   return d ? d : UB_TEST_SOURCE_DIR "/../stdlib";
 }
 
+static ub_monspec_decoder *new_decoder(void) {
+  char err[512] = "";
+  ub_monspec_decoder *dec = ub_monspec_decoder_new(stdlib_dir(), err, sizeof err);
+  if (!dec) fail_msg("%s", err);
+  return dec;
+}
+
 static ub_monspec_doc *decode(ub_monspec_decoder *dec, const char *text, int *invalid) {
   char err[512] = "";
   return ub_monspec_decode_with(dec, text, strlen(text), invalid, err, sizeof err);
@@ -45,10 +52,9 @@ static void key_order(lua_State *L, char *out, size_t size) {
 
 static void one_decoder_serves_many_documents(void **state) {
   (void)state;
-  char err[512] = "", order[128];
+  char order[128];
   int invalid = -1;
-  ub_monspec_decoder *dec = ub_monspec_decoder_new(stdlib_dir(), err, sizeof err);
-  assert_non_null(dec);
+  ub_monspec_decoder *dec = new_decoder();
   ub_monspec_doc *a = decode(dec, SPEC_A, &invalid);
   assert_non_null(a);
   assert_string_equal(ub_monspec_policy(a), "a.lua");
@@ -82,10 +88,8 @@ static void one_decoder_serves_many_documents(void **state) {
 /* What a policy does to its copy never reaches the next gate's copy. */
 static void every_push_is_a_copy(void **state) {
   (void)state;
-  char err[512] = "";
   int invalid = -1;
-  ub_monspec_decoder *dec = ub_monspec_decoder_new(stdlib_dir(), err, sizeof err);
-  assert_non_null(dec);
+  ub_monspec_decoder *dec = new_decoder();
   ub_monspec_doc *first = decode(dec, SPEC_A, &invalid);
   lua_State *L = luaL_newstate();
   ub_monspec_push(L, first);
@@ -114,8 +118,7 @@ static void bad_texts_are_refused_and_cost_nothing(void **state) {
   (void)state;
   char err[512] = "";
   int invalid = 0;
-  ub_monspec_decoder *dec = ub_monspec_decoder_new(stdlib_dir(), err, sizeof err);
-  assert_non_null(dec);
+  ub_monspec_decoder *dec = new_decoder();
   ub_monspec_doc *good = decode(dec, SPEC_A, &invalid);
   assert_non_null(good);
   static const char *const bad[] = {"{\"a\": 1, \"a\": 2}", "[1, 2]", "{\"a\": ", "null"};
