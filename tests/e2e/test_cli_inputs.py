@@ -8,6 +8,7 @@ with a hang guard (a timeout far above what a refusal takes)."""
 import os
 import subprocess
 import sys
+import shutil
 import tempfile
 import unittest
 
@@ -48,6 +49,7 @@ def run(args, env_extra=None, stdin=None):
 class Base(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="ub-inputs-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
         self.fifo = os.path.join(self.dir, "fifo")
         os.mkfifo(self.fifo)
         self.ledger = os.path.join(self.dir, "ledger.db")

@@ -9,6 +9,7 @@ import os
 import re
 import sqlite3
 import sys
+import shutil
 import tempfile
 import unittest
 import urllib.request
@@ -41,6 +42,7 @@ class Recorded(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="ub-outputs-")
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
         cls.ledger = os.path.join(cls.dir, "ledger.db")
         cls.sim = dynatrace_sim.start(os.path.join(ROOT, "tests", "sim", "scenarios", "demo.json"))
         control(cls.sim, "/_sim/faults", {"path": "/api", "latencyMs": LATENCY_MS})

@@ -16,6 +16,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 import unittest
@@ -68,6 +69,7 @@ class Decisions(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="ub_decisions_")
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
         cls.sim = Sim(cls.dir)
 
     @classmethod

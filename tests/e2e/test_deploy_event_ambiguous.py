@@ -66,6 +66,7 @@ class Ambiguous(unittest.TestCase):
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="ub-deploy-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
         self.ledger = os.path.join(self.dir, "ledger.db")
         self.sim.state.reset()        # requests and faults of earlier tests
         self.fault(None)

@@ -4,6 +4,7 @@ input error, exit 2, naming the file, the key, the line and the column; never
 passing one ("upperlimit": 2.5, "upperlimit": 100) must not pass."""
 import os
 import sys
+import shutil
 import tempfile
 import unittest
 
@@ -50,6 +51,7 @@ class DuplicateKeys(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="ub_dupkeys_")
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
         cls.sim = Sim(cls.dir)
 
     @classmethod

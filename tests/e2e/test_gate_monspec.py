@@ -13,17 +13,18 @@ import xml.etree.ElementTree as ET
 BIN = os.environ.get("UB_BIN", "build/unbreakable")
 SRC = os.environ.get("UB_SOURCE", ".")
 sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
-from launch import FIXTURES, SimProcess as Sim, scaled  # noqa: E402
+from launch import FIXTURES, SimProcess as Sim, scaled, temp_dir  # noqa: E402
 
 FIX = os.path.join(FIXTURES, "monspec")
 DTCLI_TOKEN = "dt0c01.SIMTOKEN.DTCLI"
 DEMO_TOKEN = "dt0c01.DEMO.READONLY"
+SCRATCH = temp_dir("ub-e2e-")   # every temporary folder of this script, removed at exit
 
 
 def gate(sim, token, *args, ledger=None, env_extra=None):
     env = dict(os.environ, DT_TENANT_URL=sim.url, DT_API_TOKEN=token, NO_COLOR="1")
     env.pop("DT_API_TOKEN_FILE", None)
-    env["UB_LEDGER"] = ledger or os.path.join(tempfile.mkdtemp(), "ledger.db")
+    env["UB_LEDGER"] = ledger or os.path.join(tempfile.mkdtemp(dir=SCRATCH), "ledger.db")
     if env_extra:
         env.update(env_extra)
     p = subprocess.run([BIN, "gate"] + list(args), capture_output=True, text=True, env=env, timeout=scaled(120))
@@ -126,7 +127,7 @@ class DefaultMode(unittest.TestCase):
             doc = json.load(f)
         entry = doc["EdgeService"]["perfsignature"][4]
         entry["lowerlimit"], entry["upperlimit"] = band
-        path = os.path.join(tempfile.mkdtemp(), "edge.json")
+        path = os.path.join(tempfile.mkdtemp(dir=SCRATCH), "edge.json")
         with open(path, "w") as f:
             json.dump(doc, f)
         return path
@@ -189,7 +190,7 @@ class DefaultMode(unittest.TestCase):
         self.assertNotIn("dt0c01.WRONG", p.stdout + p.stderr)
 
     def test_policy_error_names_file_and_line(self):
-        d = tempfile.mkdtemp()
+        d = tempfile.mkdtemp(dir=SCRATCH)
         policy = os.path.join(d, "broken.lua")
         with open(policy, "w") as f:
             f.write("return function(ctx)\n  local x = nil\n  return x.verdict\nend\n")
@@ -199,7 +200,7 @@ class DefaultMode(unittest.TestCase):
         self.assertIn("broken.lua:3:", p.stderr)
 
     def test_policy_without_verdict_is_an_error(self):
-        d = tempfile.mkdtemp()
+        d = tempfile.mkdtemp(dir=SCRATCH)
         policy = os.path.join(d, "sloppy.lua")
         with open(policy, "w") as f:
             f.write("return function(ctx) return { verdict = 'PASS!' } end\n")
@@ -241,7 +242,7 @@ class DemoScenario(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.sim = Sim(os.path.join(SRC, "tests", "sim", "scenarios", "demo.json"))
-        cls.dir = tempfile.mkdtemp()
+        cls.dir = tempfile.mkdtemp(dir=SCRATCH)
 
     @classmethod
     def tearDownClass(cls):

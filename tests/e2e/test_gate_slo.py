@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 import unittest
@@ -85,6 +86,7 @@ class SloAcrossRuns(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp()
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
         cls.ledger = os.path.join(cls.dir, "ledger.db")
         for name, text in (("slo.yaml", SLO), ("sli.yaml", SLI)):
             with open(os.path.join(cls.dir, name), "w") as f:

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 import unittest
@@ -79,6 +80,7 @@ class SloFailClosed(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="ub_slo_fc_")
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
         now = int(time.time() * 1000)
         cls.window = (str(now - 20 * 60000), str(now - 10 * 60000))
 

@@ -8,6 +8,7 @@ not let a 310 ms release pass against 120 ms."""
 import json
 import os
 import sys
+import shutil
 import tempfile
 import unittest
 
@@ -68,6 +69,7 @@ class WrongShapes(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="ub_shapes_")
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
         cls.sim = Sim(cls.dir)
 
     @classmethod

@@ -11,11 +11,12 @@ import tempfile
 BIN = os.path.abspath(os.environ.get("UB_BIN", "build/unbreakable"))
 SRC = os.path.abspath(os.environ.get("UB_SOURCE", "."))
 sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
-from launch import SimProcess, scaled  # noqa: E402
+from launch import SimProcess, scaled, temp_dir  # noqa: E402
 
 DEMO = os.path.join(SRC, "tests", "sim", "scenarios", "demo.json")
 MONSPEC = os.path.join(SRC, "examples", "monspec", "demo.monspec.json")
 TOKEN = "dt0c01.DEMO.ALLSCOPES"
+SCRATCH = temp_dir("ub-e2e-")   # the ledgers env_for() makes, removed at exit
 
 
 class Sim(SimProcess):
@@ -38,7 +39,7 @@ def env_for(sim=None, ledger=None, token=TOKEN):
     env.update(DT_API_TOKEN=token, NO_COLOR="1")
     if sim is not None:
         env["DT_TENANT_URL"] = sim.url
-    env["UB_LEDGER"] = ledger or os.path.join(tempfile.mkdtemp(), "ledger.db")
+    env["UB_LEDGER"] = ledger or os.path.join(tempfile.mkdtemp(dir=SCRATCH), "ledger.db")
     return env
 
 
