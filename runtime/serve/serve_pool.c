@@ -205,26 +205,45 @@ static void take_member(json_reader *r, const char *key, json_token t, serve_gat
   if (strcmp(key, "messages") == 0) ub_buf_puts(&out->messages, r->str.data);
 }
 
+/* The fields of got that its frame set, into out (the frame was whole). */
+static void keep_result(const serve_gate_result *got, serve_gate_result *out) {
+  out->rc = got->rc;
+  out->evaluation = got->evaluation;
+  out->dt_requests = got->dt_requests;
+  out->dt_retries = got->dt_retries;
+  if (got->verdict[0]) snprintf(out->verdict, sizeof out->verdict, "%s", got->verdict);
+  if (got->summary[0]) snprintf(out->summary, sizeof out->summary, "%s", got->summary);
+  if (got->error[0]) snprintf(out->error, sizeof out->error, "%s", got->error);
+  if (got->messages.len) ub_buf_append(&out->messages, got->messages.data, got->messages.len);
+}
+
 /* Reads the worker's final frame into out: one pass of the pull reader
- * over the whole text (so a damaged frame is refused as a whole), then
- * verdict_json copied out as it was written. An answer without an exit
- * status decides nothing (rc stays -1). */
+ * over the whole text into a scratch result, kept only when the frame is
+ * whole (a damaged frame is refused as a whole: nothing read before the
+ * damage reaches out), then verdict_json copied out as it was written.
+ * A key is compared whole: one with a NUL ("rc\u0000") names no field. An
+ * answer without an exit status decides nothing (rc stays -1). */
 static int take_result(const char *json, size_t len, serve_gate_result *out) {
   json_reader r;
+  serve_gate_result got;
   char key[32];
   int ok = 0;
+  serve_gate_result_init(&got);
   json_reader_init(&r, json, len, 50);
   if (json_next(&r) == JSON_OBJECT) {
     json_token t;
     while ((t = json_next(&r)) == JSON_STRING) {
-      snprintf(key, sizeof key, "%s", r.str.len < sizeof key ? r.str.data : "");
+      int plain = r.str.len < sizeof key && strlen(r.str.data) == r.str.len;
+      snprintf(key, sizeof key, "%s", plain ? r.str.data : "");
       json_token v = json_next(&r);
       if (v == JSON_ERROR || v == JSON_OBJECT_END || json_skip(&r, v) != 0) break;
-      take_member(&r, key, v, out);
+      take_member(&r, key, v, &got);
     }
-    ok = t == JSON_OBJECT_END && json_next(&r) == JSON_END;
+    ok = t == JSON_OBJECT_END && json_next(&r) == JSON_END && !got.messages.failed;
   }
   json_reader_free(&r);
+  if (ok) keep_result(&got, out);
+  serve_gate_result_free(&got);
   if (!ok) {
     snprintf(out->error, sizeof out->error, "the gate worker answered something unreadable");
     return -1;

@@ -161,8 +161,8 @@ static void test_status_mapping_fails_closed(void **state) {
 }
 
 /* A pool of one fake worker (a shell script) that answers `answer` to any
- * request; returns the status the server would give. */
-static const char *status_of_worker_answer(const char *answer, char *status, size_t size) {
+ * request; fills r with what the server read from it. */
+static void read_worker_answer(const char *answer, serve_gate_result *r) {
   char dir[] = "/tmp/ub-serve-worker-XXXXXX", exe[4200], err[300];
   assert_non_null(mkdtemp(dir));
   snprintf(exe, sizeof exe, "%s/worker", dir);
@@ -176,14 +176,19 @@ static const char *status_of_worker_answer(const char *answer, char *status, siz
   assert_int_equal(chmod(exe, 0700), 0);
   serve_pool *p = serve_pool_new(exe, 1, err, sizeof err);
   assert_non_null(p);
-  serve_gate_result r;
-  serve_gate_result_init(&r);
-  serve_pool_run(p, 0, "{}", 60, NULL, &r);
-  snprintf(status, size, "%s", serve_status_of(&r, 0));
-  serve_gate_result_free(&r);
+  serve_pool_run(p, 0, "{}", 60, NULL, r);
   serve_pool_free(p);
   unlink(exe);
   rmdir(dir);
+}
+
+/* The status the server would give for a worker that answers `answer`. */
+static const char *status_of_worker_answer(const char *answer, char *status, size_t size) {
+  serve_gate_result r;
+  serve_gate_result_init(&r);
+  read_worker_answer(answer, &r);
+  snprintf(status, size, "%s", serve_status_of(&r, 0));
+  serve_gate_result_free(&r);
   return status;
 }
 
@@ -208,8 +213,28 @@ static void test_worker_answers_are_read_closed(void **state) {
     "{\"rc\":\"0\",\"verdict\":\"pass\"}",       /* not a number */
     "{\"rc\":3,\"verdict\":\"pass\"}",           /* decided, then failed */
     "{\"rc\":0,\"verdict\":\"Pass\"}",           /* an unknown verdict */
+    "{\"rc\\u0000\":0,\"verdict\":\"pass\"}",       /* a key that is not "rc" (a NUL in it) */
+    "{\"rc\":3,\"rc\\u0000\":0,\"verdict\":\"pass\"}", /* ... said after the real one */
     "[0]", "not json", NULL};
   for (int i = 0; bad[i]; i++) assert_string_equal(status_of_worker_answer(bad[i], status, sizeof status), "error");
+}
+
+/* An answer found damaged is refused whole: nothing read before the
+ * damage (a summary, messages, an evaluation id to link a report to)
+ * reaches the server's answer. */
+static void test_a_damaged_worker_answer_leaves_nothing(void **state) {
+  (void)state;
+  serve_gate_result r;
+  serve_gate_result_init(&r);
+  read_worker_answer("{\"evaluation\":7,\"summary\":\"all good\",\"messages\":\"hello\","
+                     "\"dt_requests\":3,\"rc\":0,\"verdict\":\"pass\",\"x\":[1,", &r);
+  assert_int_equal(r.rc, -1);
+  assert_string_equal(r.verdict, "error");
+  assert_int_equal(r.evaluation, 0);
+  assert_string_equal(r.summary, "");
+  assert_int_equal(r.messages.len, 0);
+  assert_int_equal(r.dt_requests, 0);
+  serve_gate_result_free(&r);
 }
 
 static void test_frames(void **state) {
@@ -338,6 +363,7 @@ int main(int argc, char **argv) {
     cmocka_unit_test(test_task_completed_ids),
     cmocka_unit_test(test_status_mapping_fails_closed),
     cmocka_unit_test(test_worker_answers_are_read_closed),
+    cmocka_unit_test(test_a_damaged_worker_answer_leaves_nothing),
     cmocka_unit_test(test_frames),
     cmocka_unit_test(test_ledger_pending_callbacks),
     cmocka_unit_test(test_ledger_migrates_version_2),
