@@ -14,6 +14,7 @@
 #include <lualib.h>
 
 #include "gate/gate_monspec.h"
+#include "util/buf.h"
 
 static const char *const SPEC_A =
     "{\"spec_version\": \"0.1\", \"policy\": \"a.lua\", \"zeta\": 1, \"alpha\": [1, 2.0]}";
@@ -143,12 +144,104 @@ static void a_missing_decoder_is_an_error(void **state) {
   assert_non_null(strstr(err, "/nonexistent-stdlib/unbreakable/monspec/pyjson.lua"));
 }
 
+/* The marks are copies too: a policy that rewrites its document's key
+ * order or array mark, or the mark of an empty array, changes nothing
+ * for the next gate. */
+static void the_marks_are_copies_too(void **state) {
+  (void)state;
+  int invalid = -1;
+  char order[128];
+  static const char *const spec = "{\"policy\": \"a.lua\", \"e\": [], \"f\": [[]]}";
+  ub_monspec_decoder *dec = new_decoder();
+  ub_monspec_doc *first = decode(dec, spec, &invalid);
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  ub_monspec_push(L, first);
+  lua_setglobal(L, "doc");
+  assert_int_equal(luaL_dostring(L,
+      "local mt = getmetatable(doc); mt.__jsonorder[1] = 'zzz'; mt.__jsonorder = {'x'}\n"
+      "getmetatable(doc.e).__jsontype = 'object'\n"
+      "getmetatable(doc.f[1]).__jsontype = 'object'; setmetatable(doc.f, nil)"), LUA_OK);
+  ub_monspec_free(first);
+  ub_monspec_doc *again = decode(dec, spec, &invalid); /* the remembered document */
+  ub_monspec_push(L, again);
+  key_order(L, order, sizeof order);
+  assert_string_equal(order, "policy,e,f");
+  lua_setglobal(L, "doc2");
+  assert_int_equal(luaL_dostring(L,
+      "assert(getmetatable(doc2.e).__jsontype == 'array')\n"
+      "assert(getmetatable(doc2.f).__jsontype == 'array')\n"
+      "assert(getmetatable(doc2.f[1]).__jsontype == 'array')\n"
+      "assert(getmetatable(doc2.e) ~= getmetatable(doc.e))"), LUA_OK);
+  lua_close(L);
+  ub_monspec_free(again);
+  ub_monspec_decoder_free(dec);
+}
+
+/* An allocator that refuses once `left` bytes are spent (a sandbox's cap). */
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  size_t *left = ud;
+  if (nsize == 0) {
+    free(ptr);
+    return NULL;
+  }
+  size_t grow = ptr && nsize > osize ? nsize - osize : ptr ? 0 : nsize;
+  if (grow > *left) return NULL;
+  *left -= grow;
+  return realloc(ptr, nsize);
+}
+
+static int push_doc(lua_State *L) {
+  ub_monspec_push(L, lua_touserdata(L, 1));
+  return 1;
+}
+
+/* A copy that runs out of the policy's memory halfway is an error of that
+ * gate alone: the next gate in the same worker gets the whole document. */
+static void a_copy_cut_short_harms_no_later_gate(void **state) {
+  (void)state;
+  int invalid = -1;
+  ub_buf big;
+  ub_buf_init(&big);
+  ub_buf_puts(&big, "{\"policy\": \"a.lua\", \"list\": [");
+  for (int i = 0; i < 2000; i++) ub_buf_printf(&big, "%s{\"k\": %d, \"s\": \"text %d\"}", i ? ", " : "", i, i);
+  ub_buf_puts(&big, "]}");
+  ub_monspec_decoder *dec = new_decoder();
+  for (size_t cap = 16 * 1024; cap <= 256 * 1024; cap *= 2) {
+    ub_monspec_doc *d = ub_monspec_decode_with(dec, big.data, big.len, &invalid, (char[256]){0}, 256);
+    assert_non_null(d);
+    size_t left = cap;
+    lua_State *small = lua_newstate(capped_alloc, &left);
+    assert_non_null(small);
+    lua_pushcfunction(small, push_doc);
+    lua_pushlightuserdata(small, d);
+    assert_int_equal(lua_pcall(small, 1, 1, 0), LUA_ERRMEM);
+    lua_close(small);
+    ub_monspec_free(d);
+    d = ub_monspec_decode_with(dec, big.data, big.len, &invalid, (char[256]){0}, 256);
+    assert_non_null(d);
+    lua_State *L = luaL_newstate();
+    ub_monspec_push(L, d);
+    lua_getfield(L, -1, "list");
+    assert_int_equal(luaL_len(L, -1), 2000);
+    lua_rawgeti(L, -1, 2000);
+    lua_getfield(L, -1, "s");
+    assert_string_equal(lua_tostring(L, -1), "text 1999");
+    lua_close(L);
+    ub_monspec_free(d);
+  }
+  ub_monspec_decoder_free(dec);
+  ub_buf_free(&big);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(one_decoder_serves_many_documents),
     cmocka_unit_test(every_push_is_a_copy),
     cmocka_unit_test(bad_texts_are_refused_and_cost_nothing),
     cmocka_unit_test(a_missing_decoder_is_an_error),
+    cmocka_unit_test(the_marks_are_copies_too),
+    cmocka_unit_test(a_copy_cut_short_harms_no_later_gate),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
