@@ -545,7 +545,7 @@ void serve_json_field(ub_buf *out, const char *json, size_t len, const char *key
   size_t start = 0, end = 0;
   if (json_next(&r) == JSON_OBJECT) {
     for (json_token t = json_next(&r); t == JSON_STRING && !end; t = json_next(&r)) {
-      int wanted = strcmp(r.str.data, key) == 0;
+      int wanted = r.str.len == strlen(key) && strcmp(r.str.data, key) == 0; /* no NUL inside */
       size_t at = json_offset(&r);
       t = json_next(&r);
       if (json_skip(&r, t) != 0) break;

@@ -237,6 +237,22 @@ static void test_a_damaged_worker_answer_leaves_nothing(void **state) {
   serve_gate_result_free(&r);
 }
 
+/* serve_json_field names a member by its whole key: "objectives\u0000x"
+ * (a policy's verdict may hold one) is not "objectives". */
+static void test_json_field_keys_are_whole(void **state) {
+  (void)state;
+  ub_buf out;
+  ub_buf_init(&out);
+  const char *json = "{\"objectives\\u0000x\":1,\"objectives\":[2]}";
+  serve_json_field(&out, json, strlen(json), "objectives");
+  assert_string_equal(out.data, "[2]");
+  ub_buf_reset(&out);
+  json = "{\"objectives\\u0000\":1}";
+  serve_json_field(&out, json, strlen(json), "objectives");
+  assert_string_equal(out.data, "null");
+  ub_buf_free(&out);
+}
+
 static void test_frames(void **state) {
   (void)state;
   int fds[2];
@@ -364,6 +380,7 @@ int main(int argc, char **argv) {
     cmocka_unit_test(test_status_mapping_fails_closed),
     cmocka_unit_test(test_worker_answers_are_read_closed),
     cmocka_unit_test(test_a_damaged_worker_answer_leaves_nothing),
+    cmocka_unit_test(test_json_field_keys_are_whole),
     cmocka_unit_test(test_frames),
     cmocka_unit_test(test_ledger_pending_callbacks),
     cmocka_unit_test(test_ledger_migrates_version_2),
