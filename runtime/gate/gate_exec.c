@@ -23,11 +23,20 @@
 
 /* The policy path: --policy, else the monspec's "policy" key (relative to
  * the monspec's folder; the host decoded and checked the whole monspec
- * before, gate_monspec.c), else the shipped default. */
-static char *choose_policy(const gate_args *a) {
+ * before, gate_monspec.c), else the shipped default. Under serve the
+ * server resolves the monspec's key inside the specs folder and passes it
+ * as the policy: a key the gate finds but the server did not pass was
+ * never checked (the two read the text differently, or it changed in
+ * between), so it is refused (NULL, *unchecked set), never followed. */
+static char *choose_policy(const gate_args *a, const char **unchecked) {
   char path[2048];
+  *unchecked = NULL;
   if (a->policy) return strdup(a->policy);
   const char *key = a->monspec ? ub_monspec_policy(a->monspec_doc) : NULL;
+  if (key && a->host) {
+    *unchecked = key;
+    return NULL;
+  }
   if (key) {
     const char *slash = strrchr(a->monspec, '/');
     if (key[0] == '/' || !slash) snprintf(path, sizeof path, "%s", key);
@@ -192,7 +201,12 @@ static int read_policy(gate_args *a, ub_gate_job *job, char **src, char *dir, si
     job->policy.dir = dir;
     return 0;
   }
-  char *path = choose_policy(a);
+  const char *unchecked;
+  char *path = choose_policy(a, &unchecked);
+  if (!path && unchecked)
+    return ub_usage_error("gate", "monspec %s names policy '%s', which the server did not check "
+                          "(it reads the monspec as invalid JSON): fix the monspec, or give "
+                          "\"policy\" in the request", a->monspec, unchecked);
   if (!path) return ub_usage_error("gate", "out of memory choosing the policy");
   *src = sb_read_source(path, &job->policy.len, err, sizeof err);
   if (!*src) {

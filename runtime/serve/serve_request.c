@@ -134,12 +134,20 @@ static int put_path(const req_ctx *c, ub_buf *b, const char *key, const char *na
 
 /* The top-level "policy" string of a JSON document into key: 1, or 0
  * when the document has none or is not valid JSON (the gate reports
- * that), read in one pass without building the document. */
+ * that), read in one pass without building the document. It reads what
+ * the gate's decoder (pyjson) reads where it can: a UTF-8 byte order mark
+ * first, nesting to 250 deep. A text the gate reads with a policy key
+ * that this reader refuses is refused by the gate (gate_exec.c
+ * choose_policy): the key is only ever used once checked here. */
 static int policy_key(const char *text, size_t len, ub_buf *key) {
   json_reader r;
   json_token t = JSON_ERROR;
   int found = 0;
-  json_reader_init(&r, text, len, 64);
+  if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+    text += 3;
+    len -= 3;
+  }
+  json_reader_init(&r, text, len, 250);
   if (json_next(&r) == JSON_OBJECT) {
     while ((t = json_next(&r)) == JSON_STRING) {
       int is_policy = strcmp(r.str.data, "policy") == 0 && r.str.len == 6;

@@ -2,6 +2,7 @@
 loopback, the Dynatrace simulator behind it, the Azure DevOps simulator for
 callbacks, a real ledger file. Waits are on conditions (a log line, a request
 in a simulator's log, a completed plan), never on sleeps alone."""
+import functools
 import json
 import os
 import re
@@ -94,6 +95,19 @@ def make_specs():
     os.symlink(os.path.join(outside, "evil.lua"), os.path.join(specs, "policies", "link.lua"))
     with open(os.path.join(specs, "escape.monspec.json"), "w") as f:
         json.dump({"policy": "../../etc/passwd", "CheckoutService": {}}, f)
+    # The same escape in texts the gate's decoder (pyjson) reads but a
+    # stricter reader might not: nested deeper than 64, and after a UTF-8
+    # byte order mark. serve must find the policy key in both.
+    evil = os.path.join(outside, "evil.lua")
+    deep = {"policy": evil, "CheckoutService": {}, "x": functools.reduce(lambda v, _: [v], range(100), 0)}
+    with open(os.path.join(specs, "deep.monspec.json"), "w") as f:
+        json.dump(deep, f)
+    with open(os.path.join(specs, "bom.monspec.json"), "wb") as f:
+        f.write(b"\xef\xbb\xbf" + json.dumps({"policy": evil, "CheckoutService": {}}).encode())
+    # and one that only pyjson reads (an unpaired surrogate): the gate must
+    # not follow a key serve could not check
+    with open(os.path.join(specs, "surrogate.monspec.json"), "w") as f:
+        f.write('{"policy": %s, "CheckoutService": {}, "x": "\\ud800"}' % json.dumps(evil))
     return specs
 
 
@@ -277,12 +291,17 @@ class Sync(Env, unittest.TestCase):
             (gate_body("missing.lua"), "does not exist"),
             (dict(gate_body(), monspec="policies"), "not a regular file"),
             ({"monspec": "escape.monspec.json", "compare": "A/B"}, "names policy '../../etc/passwd'"),
+            ({"monspec": "deep.monspec.json", "compare": "A/B"}, "names policy '/"),
+            ({"monspec": "bom.monspec.json", "compare": "A/B"}, "names policy '/"),
             ({"slo": "x.yaml"}, "'sli'"),
         ]
         for body, want in cases:
             status, _, v = self.srv.gate(body)
             self.assertEqual(status, 400, (body, v))
             self.assertIn(want, v["error"], body)
+        status, _, v = self.srv.gate({"monspec": "surrogate.monspec.json", "compare": "A/B"})
+        self.assertEqual((status, v["status"]), (200, "error"), v)
+        self.assertIn("which the server did not check", v["error"])
 
     def test_hostile_policies_answer_error_and_the_server_lives(self):
         for policy in ("hang.lua", "bomb.lua"):
