@@ -229,7 +229,7 @@ static int take_result(const char *json, size_t len, serve_gate_result *out) {
   char key[32];
   int ok = 0;
   serve_gate_result_init(&got);
-  json_reader_init(&r, json, len, 50);
+  json_reader_init(&r, json, len, 250); /* verdict_json may be 100 deep (gate_run.c) */
   if (json_next(&r) == JSON_OBJECT) {
     json_token t;
     while ((t = json_next(&r)) == JSON_STRING) {

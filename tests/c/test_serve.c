@@ -202,6 +202,12 @@ static void test_worker_answers_are_read_closed(void **state) {
     NULL};
   for (int i = 0; good[i]; i++)
     assert_string_equal(status_of_worker_answer(good[i], status, sizeof status), "success");
+  /* a verdict as deep as the worker encodes one (100) is an answer, not a damaged frame */
+  char deep[512];
+  snprintf(deep, sizeof deep, "{\"rc\":0,\"verdict\":\"pass\",\"verdict_json\":{\"a\":%.*s1%.*s}}", 98,
+           "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", 98,
+           "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]");
+  assert_string_equal(status_of_worker_answer(deep, status, sizeof status), "success");
   const char *bad[] = {
     "{\"rc\":0,\"rc\":0,\"verdict\":\"pass\"}",     /* said twice */
     "{\"rc\":0,\"verdict\":\"pass\"} {}",          /* more after the answer */
