@@ -38,8 +38,7 @@ static int insert_evaluation(ub_ledger *l, const ledger_eval_start *s, int64_t *
   store_stmt *st;
   const char *text[] = {s->requested_by, s->request_meta, s->service, s->stage,
                         s->kind, s->target, s->compat};
-  ledger_owner owner;
-  ledger_owner_self(&owner);
+  const ledger_owner *owner = ledger_self(l);
   if (ledger_prepare(l, "INSERT INTO evaluations(created_ms,requested_by,request_meta,"
                         "service,stage,kind,target,compat,status,owner_host,owner_pid,owner_start) "
                         "VALUES (?,?,?,?,?,?,?,?,'running',?,?,?) RETURNING id", &st) != LEDGER_OK)
@@ -47,9 +46,9 @@ static int insert_evaluation(ub_ledger *l, const ledger_eval_start *s, int64_t *
   int rc = store_bind_int64(st, 1, ledger_now_ms());
   for (int i = 0; i < 7 && rc == STORE_OK; i++)
     rc = ledger_bind_redacted(l, st, i + 2, text[i]);
-  if (rc == STORE_OK) rc = store_bind_cstr(st, 9, owner.host);
-  if (rc == STORE_OK) rc = store_bind_int64(st, 10, owner.pid);
-  if (rc == STORE_OK) rc = store_bind_cstr(st, 11, owner.start);
+  if (rc == STORE_OK) rc = store_bind_cstr(st, 9, owner->host);
+  if (rc == STORE_OK) rc = store_bind_int64(st, 10, owner->pid);
+  if (rc == STORE_OK) rc = store_bind_cstr(st, 11, owner->start);
   if (rc == STORE_OK) rc = store_step(st);
   if (rc == STORE_ROW) *id = store_column_int64(st, 0);
   store_finalize(st);

@@ -8,6 +8,13 @@
 #include "ledger/ledger.h"
 #include "store/store.h"
 
+/* Who runs an evaluation (ledger_owner.c). */
+typedef struct ledger_owner {
+  char host[256];
+  long pid;
+  char start[128];       /* "<boot id>/<start ticks>", "" when unknown */
+} ledger_owner;
+
 struct ub_ledger {
   store *db;
   int pg;                /* 1: PostgreSQL (store_pg.c), 0: an SQLite file */
@@ -17,6 +24,7 @@ struct ub_ledger {
   int64_t lease_ms;      /* how long a lease lasts (ledger_set_lease_ms) */
   char **secrets;
   size_t nsecrets;
+  ledger_owner self;     /* this process, read from /proc once per process (ledger_self) */
   char err[768];
 };
 
@@ -63,13 +71,10 @@ void ledger_doc_free(ledger_doc *doc);
 char *ledger_col_dup(store_stmt *st, int col, int *oom);
 int ledger_prepare(ub_ledger *l, const char *sql, store_stmt **st);
 
-/* Who runs an evaluation (ledger_owner.c). */
-typedef struct ledger_owner {
-  char host[256];
-  long pid;
-  char start[128];       /* "<boot id>/<start ticks>", "" when unknown */
-} ledger_owner;
 void ledger_owner_self(ledger_owner *o);
+/* The same, read once per process and kept in the handle (a forked child
+ * reads its own). */
+const ledger_owner *ledger_self(ub_ledger *l);
 /* Marks the running evaluations of dead owners abandoned (on open). */
 int ledger_abandon_dead(ub_ledger *l);
 

@@ -71,6 +71,11 @@ void ledger_owner_self(ledger_owner *o) {
   process_start(o->pid, o->start, sizeof o->start, &state);
 }
 
+const ledger_owner *ledger_self(ub_ledger *l) {
+  if (l->self.pid != (long)getpid()) ledger_owner_self(&l->self);
+  return &l->self;
+}
+
 void ledger_owner_name(char *out, size_t outlen) {
   ledger_owner o;
   ledger_owner_self(&o);
@@ -167,12 +172,11 @@ int ledger_abandon_dead(ub_ledger *l) {
    * while other gates run. */
   int rc = read_running(l, &list);
   if (rc == LEDGER_OK && list.n) {
-    ledger_owner self;
-    ledger_owner_self(&self);
+    const ledger_owner *self = ledger_self(l);
     int64_t now = ledger_now_ms();
     int any = 0;
     for (size_t i = 0; i < list.n; i++) {
-      judge_row(&self, &list.rows[i], now);
+      judge_row(self, &list.rows[i], now);
       any |= list.rows[i].why[0] != '\0';
     }
     if (any) rc = ledger_write(l, abandon_in_tx, &list);
