@@ -176,8 +176,10 @@ static int decode_into(ub_monspec_doc *d, const char *text, size_t len, int *inv
   return d->ref == LUA_NOREF || d->ref == LUA_REFNIL ? -1 : 0;
 }
 
-ub_monspec_doc *ub_monspec_decode_with(ub_monspec_decoder *dec, const char *text, size_t len,
-                                       int *invalid, char *err, size_t errlen) {
+/* Decodes text with dec; remember: keep it as the decoder's last text
+ * (not for a decoder that decodes only this one). */
+static ub_monspec_doc *decode_doc(ub_monspec_decoder *dec, const char *text, size_t len,
+                                  int remember, int *invalid, char *err, size_t errlen) {
   *invalid = 0;
   ub_monspec_doc *d = calloc(1, sizeof *d);
   if (!d) {
@@ -193,8 +195,13 @@ ub_monspec_doc *ub_monspec_decode_with(ub_monspec_decoder *dec, const char *text
     ub_monspec_free(d);
     return NULL;
   }
-  remember_last(dec, d, text, len);
+  if (remember) remember_last(dec, d, text, len);
   return d;
+}
+
+ub_monspec_doc *ub_monspec_decode_with(ub_monspec_decoder *dec, const char *text, size_t len,
+                                       int *invalid, char *err, size_t errlen) {
+  return decode_doc(dec, text, len, 1, invalid, err, errlen);
 }
 
 ub_monspec_doc *ub_monspec_decode(const char *stdlib_dir, const char *text, size_t len,
@@ -202,7 +209,7 @@ ub_monspec_doc *ub_monspec_decode(const char *stdlib_dir, const char *text, size
   *invalid = 0;
   ub_monspec_decoder *dec = ub_monspec_decoder_new(stdlib_dir, err, errlen);
   if (!dec) return NULL;
-  ub_monspec_doc *d = ub_monspec_decode_with(dec, text, len, invalid, err, errlen);
+  ub_monspec_doc *d = decode_doc(dec, text, len, 0, invalid, err, errlen);
   if (!d) {
     ub_monspec_decoder_free(dec);
     return NULL;
