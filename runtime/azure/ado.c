@@ -70,7 +70,7 @@ int ado_get_plan_version(const ado_plan *p, const char *token, long timeout_ms, 
     rc = -1;
     if (json_next(&r) == JSON_OBJECT) {
       for (json_token t = json_next(&r); t == JSON_STRING; t = json_next(&r)) {
-        int is_version = strcmp(r.str.data, "version") == 0;
+        int is_version = json_str_is(&r, "version");
         t = json_next(&r);
         if (is_version && t == JSON_NUMBER && r.is_integer) {
           *version = (int)r.integer;
@@ -136,7 +136,7 @@ static int read_log_answer(const ub_buf *answer, long long *id, ub_buf *location
   int found = 0;
   if (json_next(&r) == JSON_OBJECT) {
     for (json_token t = json_next(&r); t == JSON_STRING; t = json_next(&r)) {
-      int is_id = strcmp(r.str.data, "id") == 0, is_location = strcmp(r.str.data, "location") == 0;
+      int is_id = json_str_is(&r, "id"), is_location = json_str_is(&r, "location");
       t = json_next(&r);
       if (is_id && t == JSON_NUMBER && r.is_integer && r.integer > 0) *id = r.integer, found = 1;
       else if (is_location && t == JSON_STRING) ub_buf_append(location, r.str.data, r.str.len);

@@ -50,7 +50,7 @@ static char *recorded_content_type(const char *headers) {
   char *found = NULL;
   if (json_next(&r) == JSON_OBJECT) {
     for (json_token t = json_next(&r); t == JSON_STRING; t = json_next(&r)) {
-      int match = strcmp(r.str.data, "content-type") == 0;
+      int match = json_str_is(&r, "content-type");
       t = json_next(&r);
       if (match && t == JSON_STRING) { found = strdup(r.str.data); break; }
       if (json_skip(&r, t) != 0) break;

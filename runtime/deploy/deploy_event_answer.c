@@ -31,13 +31,12 @@ static int read_ingest_result(json_reader *r, de_answer *a) {
   json_token t;
   int ok = 0;
   while ((t = json_next(r)) == JSON_STRING) {
-    char key[32];
-    snprintf(key, sizeof key, "%s", r->str.data);
+    int is_correlation = json_str_is(r, "correlationId"), is_status = json_str_is(r, "status");
     json_token v = json_next(r);
-    if (v == JSON_STRING && !strcmp(key, "correlationId")) {
+    if (v == JSON_STRING && is_correlation) {
       if (answer_add_id(a, r->str.data) != 0) return -1;
-    } else if (!strcmp(key, "status")) {
-      ok = v == JSON_STRING && strcmp(r->str.data, "OK") == 0;
+    } else if (is_status) {
+      ok = v == JSON_STRING && json_str_is(r, "OK");
       if (v != JSON_STRING && json_skip(r, v) != 0) return -1;
     } else if (json_skip(r, v) != 0) {
       return -1;

@@ -27,11 +27,10 @@ static int read_violation(json_reader *r, ub_buf *out) {
   char path[200] = "", msg[400] = "";
   json_token t;
   while ((t = json_next(r)) == JSON_STRING) {
-    char key[32];
-    snprintf(key, sizeof key, "%s", r->str.data);
+    int is_path = json_str_is(r, "path"), is_message = json_str_is(r, "message");
     json_token v = json_next(r);
-    if (v == JSON_STRING && !strcmp(key, "path")) snprintf(path, sizeof path, "%s", r->str.data);
-    else if (v == JSON_STRING && !strcmp(key, "message")) snprintf(msg, sizeof msg, "%s", r->str.data);
+    if (v == JSON_STRING && is_path) snprintf(path, sizeof path, "%s", r->str.data);
+    else if (v == JSON_STRING && is_message) snprintf(msg, sizeof msg, "%s", r->str.data);
     else if (json_skip(r, v) != 0) return -1;
   }
   if (t != JSON_OBJECT_END) return -1;
@@ -86,7 +85,7 @@ static int parse_envelope(const char *body, size_t len, envelope *e) {
   int found = 0, bad = json_next(&r) != JSON_OBJECT;
   json_token t;
   while (!bad && (t = json_next(&r)) == JSON_STRING) {
-    int is_error = !strcmp(r.str.data, "error");
+    int is_error = json_str_is(&r, "error");
     json_token v = json_next(&r);
     if (is_error && v == JSON_OBJECT) {
       bad = read_error_object(&r, e, &violations) != 0;

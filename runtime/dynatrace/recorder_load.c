@@ -123,11 +123,11 @@ static int read_top(loader *l, ub_recorder *rec) {
   int seen_exchanges = 0;
   json_token t;
   while ((t = json_next(&l->r)) == JSON_STRING) {
-    if (!strcmp(l->r.str.data, "version")) {
+    if (json_str_is(&l->r, "version")) {
       long v = 0;
       if (int_field(l, json_next(&l->r), &v)) return -1;
       if (v != 1) return fail(l, "unsupported version (expected 1)");
-    } else if (!strcmp(l->r.str.data, "exchanges")) {
+    } else if (json_str_is(&l->r, "exchanges")) {
       if (read_exchanges(l, rec) != 0) return -1;
       seen_exchanges = 1;
     } else {

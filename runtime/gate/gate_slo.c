@@ -79,7 +79,7 @@ static void append_indicator_results(ub_buf *out, const char *verdict_json) {
   size_t start = 0, end = 0;
   if (json_next(&r) == JSON_OBJECT) {
     for (json_token t = json_next(&r); t == JSON_STRING && !end; t = json_next(&r)) {
-      int wanted = strcmp(r.str.data, "indicatorResults") == 0;
+      int wanted = json_str_is(&r, "indicatorResults");
       size_t at = json_offset(&r);
       t = json_next(&r);
       if (json_skip(&r, t) != 0) break;

@@ -180,29 +180,40 @@ static int64_t whole_number(const json_reader *r, int64_t absent) {
   return absent;
 }
 
-/* One member of the worker's final frame: its key in *key, the first
- * token of its value t. Fields of the wrong type are left as they are. */
-static void take_member(json_reader *r, const char *key, json_token t, serve_gate_result *out) {
-  static const char *const text_keys[] = {"verdict", "summary", "error"};
-  char *const text_out[] = {out->verdict, out->summary, out->error};
-  const size_t text_size[] = {sizeof out->verdict, sizeof out->summary, sizeof out->error};
+/* The fields of the worker's final frame that serve reads. */
+enum { F_RC, F_EVALUATION, F_DT_REQUESTS, F_DT_RETRIES, F_VERDICT, F_SUMMARY, F_ERROR, F_MESSAGES,
+       F_OTHER };
+
+/* Which field the key just read names (compared whole: json_str_is). */
+static int answer_field(const json_reader *r) {
+  static const char *const keys[F_OTHER] = {"rc", "evaluation", "dt_requests", "dt_retries",
+                                            "verdict", "summary", "error", "messages"};
+  for (int f = 0; f < F_OTHER; f++)
+    if (json_str_is(r, keys[f])) return f;
+  return F_OTHER;
+}
+
+/* One member of the worker's final frame: field f, the first token of its
+ * value t. Fields of the wrong type are left as they are. */
+static void take_member(const json_reader *r, int f, json_token t, serve_gate_result *out) {
   if (t == JSON_NUMBER) {
-    if (strcmp(key, "rc") == 0) {
+    if (f == F_RC) {
       int64_t rc = whole_number(r, -1);
       out->rc = rc >= 0 && rc <= 255 ? (int)rc : -1;
-    } else if (strcmp(key, "evaluation") == 0) {
+    } else if (f == F_EVALUATION) {
       out->evaluation = whole_number(r, 0);
-    } else if (strcmp(key, "dt_requests") == 0) {
+    } else if (f == F_DT_REQUESTS) {
       out->dt_requests = (size_t)whole_number(r, 0);
-    } else if (strcmp(key, "dt_retries") == 0) {
+    } else if (f == F_DT_RETRIES) {
       out->dt_retries = (size_t)whole_number(r, 0);
     }
     return;
   }
   if (t != JSON_STRING) return;
-  for (size_t i = 0; i < sizeof text_keys / sizeof *text_keys; i++)
-    if (strcmp(key, text_keys[i]) == 0) snprintf(text_out[i], text_size[i], "%s", r->str.data);
-  if (strcmp(key, "messages") == 0) ub_buf_puts(&out->messages, r->str.data);
+  if (f == F_VERDICT) snprintf(out->verdict, sizeof out->verdict, "%s", r->str.data);
+  else if (f == F_SUMMARY) snprintf(out->summary, sizeof out->summary, "%s", r->str.data);
+  else if (f == F_ERROR) snprintf(out->error, sizeof out->error, "%s", r->str.data);
+  else if (f == F_MESSAGES) ub_buf_puts(&out->messages, r->str.data);
 }
 
 /* The fields of got that its frame set, into out (the frame was whole). */
@@ -226,18 +237,16 @@ static void keep_result(const serve_gate_result *got, serve_gate_result *out) {
 static int take_result(const char *json, size_t len, serve_gate_result *out) {
   json_reader r;
   serve_gate_result got;
-  char key[32];
   int ok = 0;
   serve_gate_result_init(&got);
   json_reader_init(&r, json, len, 250); /* verdict_json may be 100 deep (gate_run.c) */
   if (json_next(&r) == JSON_OBJECT) {
     json_token t;
     while ((t = json_next(&r)) == JSON_STRING) {
-      int plain = r.str.len < sizeof key && strlen(r.str.data) == r.str.len;
-      snprintf(key, sizeof key, "%s", plain ? r.str.data : "");
+      int field = answer_field(&r);
       json_token v = json_next(&r);
       if (v == JSON_ERROR || v == JSON_OBJECT_END || json_skip(&r, v) != 0) break;
-      take_member(&r, key, v, &got);
+      take_member(&r, field, v, &got);
     }
     ok = t == JSON_OBJECT_END && json_next(&r) == JSON_END && !got.messages.failed;
   }
@@ -258,7 +267,7 @@ static void take_line(const char *json, size_t len, const serve_gate_hooks *h) {
   ub_buf_init(&text);
   json_reader r;
   json_reader_init(&r, json, len, 8);
-  if (json_next(&r) == JSON_OBJECT && json_next(&r) == JSON_STRING && strcmp(r.str.data, "line") == 0 &&
+  if (json_next(&r) == JSON_OBJECT && json_next(&r) == JSON_STRING && json_str_is(&r, "line") &&
       json_next(&r) == JSON_STRING)
     ub_buf_append(&text, r.str.data, r.str.len);
   json_reader_free(&r);

@@ -150,7 +150,7 @@ static int policy_key(const char *text, size_t len, ub_buf *key) {
   json_reader_init(&r, text, len, 250);
   if (json_next(&r) == JSON_OBJECT) {
     while ((t = json_next(&r)) == JSON_STRING) {
-      int is_policy = strcmp(r.str.data, "policy") == 0 && r.str.len == 6;
+      int is_policy = json_str_is(&r, "policy");
       json_token v = json_next(&r);
       if (v == JSON_ERROR || v == JSON_OBJECT_END || json_skip(&r, v) != 0) break;
       if (is_policy && v == JSON_STRING) {
@@ -553,7 +553,7 @@ void serve_json_field(ub_buf *out, const char *json, size_t len, const char *key
   size_t start = 0, end = 0;
   if (json_next(&r) == JSON_OBJECT) {
     for (json_token t = json_next(&r); t == JSON_STRING && !end; t = json_next(&r)) {
-      int wanted = r.str.len == strlen(key) && strcmp(r.str.data, key) == 0; /* no NUL inside */
+      int wanted = json_str_is(&r, key);
       size_t at = json_offset(&r);
       t = json_next(&r);
       if (json_skip(&r, t) != 0) break;

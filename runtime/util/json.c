@@ -34,6 +34,11 @@ void json_reader_free(json_reader *r) {
 
 size_t json_offset(const json_reader *r) { return (size_t)(r->p - r->start); }
 
+int json_str_is(const json_reader *r, const char *s) {
+  size_t n = strlen(s);
+  return r->str.len == n && (n == 0 || memcmp(r->str.data, s, n) == 0);
+}
+
 void json_position(const json_reader *r, char *out, size_t outlen) {
   int line, column;
   size_t at = json_offset(r);

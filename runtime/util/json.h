@@ -48,6 +48,10 @@ json_token json_next(json_reader *r);
 int json_skip(json_reader *r, json_token first);
 /* Byte offset of the reader. */
 size_t json_offset(const json_reader *r);
+/* 1 when the last string read (a key or a value) is exactly s. Compare
+ * keys and values with it, never with strcmp on r->str.data: a JSON string
+ * may hold "\u0000", and "rc\u0000x" must not be taken for "rc". */
+int json_str_is(const json_reader *r, const char *s);
 /* Where the reader is, for error messages: "line L, column C (offset N)"
  * (1-based line and column, the column in characters). */
 void json_position(const json_reader *r, char *out, size_t outlen);

@@ -638,7 +638,10 @@ static void test_answers(void **state) {
   static const char *const rejected[] = {
     "{\"reportCount\":1,\"eventIngestResults\":[{\"correlationId\":\"a\",\"status\":\"INVALID_ENTITY\"}]}",
     "{\"reportCount\":1,\"eventIngestResults\":[{\"correlationId\":\"a\"}]}",
-    "{\"reportCount\":1,\"eventIngestResults\":[{\"correlationId\":\"a\",\"status\":null}]}"};
+    "{\"reportCount\":1,\"eventIngestResults\":[{\"correlationId\":\"a\",\"status\":null}]}",
+    /* a NUL inside the status or its key is not "OK" nor "status" */
+    "{\"reportCount\":1,\"eventIngestResults\":[{\"correlationId\":\"a\",\"status\":\"OK\\u0000x\"}]}",
+    "{\"reportCount\":1,\"eventIngestResults\":[{\"correlationId\":\"a\",\"status\\u0000\":\"OK\"}]}"};
   for (size_t i = 0; i < sizeof rejected / sizeof rejected[0]; i++) {
     assert_int_equal(de_answer_parse(2, rejected[i], strlen(rejected[i]), &a, err, sizeof err), 0);
     assert_int_equal(a.not_ok, 1);

@@ -108,6 +108,26 @@ static char *roundtrip(lua_State *L, const char *text, const json_enc_opts *o) {
   return ub_buf_steal(&out, NULL);
 }
 
+/* A JSON string holding "\u0000" never equals a C string it starts with. */
+static void test_str_is_compares_whole_strings(void **state) {
+  (void)state;
+  static const char text[] = "[\"rc\", \"rc\\u0000x\", \"r\", \"\", \"rcx\"]";
+  static const int want[] = {1, 0, 0, 0, 0};
+  json_reader r;
+  json_reader_init(&r, text, strlen(text), 4);
+  assert_int_equal(json_next(&r), JSON_ARRAY);
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+    assert_int_equal(json_next(&r), JSON_STRING);
+    assert_int_equal(json_str_is(&r, "rc"), want[i]);
+  }
+  assert_int_equal(json_str_is(&r, "rcx"), 1);
+  json_reader_free(&r);
+  json_reader_init(&r, "\"\"", 2, 4);
+  assert_int_equal(json_next(&r), JSON_STRING);
+  assert_true(json_str_is(&r, ""));
+  json_reader_free(&r);
+}
+
 static void test_encode_sorted_and_styles(void **state) {
   (void)state;
   lua_State *L = luaL_newstate();
@@ -230,6 +250,7 @@ int main(void) {
     cmocka_unit_test(test_integers_stay_exact),
     cmocka_unit_test(test_grammar_errors),
     cmocka_unit_test(test_duplicate_keys_everywhere),
+    cmocka_unit_test(test_str_is_compares_whole_strings),
     cmocka_unit_test(test_encode_sorted_and_styles),
     cmocka_unit_test(test_format_double_python_repr),
     cmocka_unit_test(test_negative_zero_round_trips),
